@@ -1,0 +1,103 @@
+"""The `tradecore` command: the composition root for operators."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from schemas.errors import TradecoreError
+
+app = typer.Typer(help="tradecore: an event-sourced trading core on Kafka.", no_args_is_help=True)
+stack_app = typer.Typer(help="The local stack: Kafka (KRaft), Postgres and the schema registry, without Docker.")
+topics_app = typer.Typer(help="The Kafka topics of the design.")
+app.add_typer(stack_app, name="stack")
+app.add_typer(topics_app, name="topics")
+
+console = Console(soft_wrap=True)
+errors = Console(stderr=True, soft_wrap=True)
+
+
+def _fail(err: TradecoreError) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {err}", highlight=False)
+    return typer.Exit(1)
+
+
+@stack_app.command("up")
+def stack_up(
+    brokers: Annotated[int, typer.Option(help="Kafka nodes: 1, or 3 for a replicated KRaft cluster.")] = 1,
+) -> None:
+    """Start whatever is not running, wait until each component answers, write the endpoints to .stack/env."""
+    from deploy.local.stack import LocalStack
+
+    stack = LocalStack()
+    try:
+        endpoints = stack.up(brokers=brokers, report=lambda line: console.print(line, highlight=False))
+    except TradecoreError as err:
+        raise _fail(err) from err
+    console.print(f"\nendpoints written to [bold]{stack.env_file}[/] (read by every tradecore command):")
+    for key, value in endpoints.as_env().items():
+        console.print(f"  {key}={value}", highlight=False)
+
+
+@stack_app.command("down")
+def stack_down(
+    purge: Annotated[bool, typer.Option(help="Also delete the stack's data (Kafka log, Postgres); keeps the jars.")] = False,
+) -> None:
+    """Stop the processes `stack up` started, and nothing else."""
+    from deploy.local.stack import LocalStack
+
+    try:
+        LocalStack().down(purge=purge, report=lambda line: console.print(line, highlight=False))
+    except TradecoreError as err:
+        raise _fail(err) from err
+
+
+@stack_app.command("status")
+def stack_status() -> None:
+    """Each component's health; exits 1 when any is not answering."""
+    from deploy.local.stack import LocalStack
+
+    try:
+        rows = LocalStack().status()
+    except TradecoreError as err:
+        raise _fail(err) from err
+    table = Table("component", "state", "endpoint", "pid")
+    colours = {"running": "green", "external": "cyan", "stopped": "yellow"}
+    for row in rows:
+        table.add_row(row.name, f"[{colours.get(row.state, 'red')}]{row.state}[/]", row.endpoint, str(row.pid or ""))
+    console.print(table)
+    if not all(row.ok for row in rows):
+        raise typer.Exit(1)
+
+
+@topics_app.command("ensure")
+def topics_ensure(
+    prefix: Annotated[str | None, typer.Option(help="Topic namespace (default: TRADECORE_TOPIC_PREFIX).")] = None,
+) -> None:
+    """Create the design's topics, or align an existing topic's config; refuses partition/RF changes."""
+    from streams import kafka
+    from streams.settings import KafkaSettings
+    from streams.topics import TopicLayout, cluster_size, ensure_topics
+
+    settings = KafkaSettings()
+    client = kafka.admin(settings)
+    try:
+        layout = TopicLayout.for_cluster(cluster_size(client), settings.partitions)
+        outcomes = ensure_topics(client, layout, settings.topic_prefix if prefix is None else prefix)
+    except TradecoreError as err:
+        raise _fail(err) from err
+    except Exception as err:  # librdkafka reports an unreachable cluster as a KafkaException
+        errors.print(f"[bold red]error:[/] Kafka at {settings.bootstrap_servers} did not answer: {err}")
+        errors.print("  → run `tradecore stack up`, or set KAFKA_BOOTSTRAP_SERVERS")
+        raise typer.Exit(1) from err
+    table = Table("topic", "action", "detail")
+    for outcome in outcomes:
+        table.add_row(outcome.topic, outcome.action, outcome.detail)
+    console.print(table)
+    console.print(
+        f"layout: {layout.partitions} partitions, RF {layout.replication_factor}, "
+        f"min.insync.replicas {layout.min_insync_replicas}, retention.ms -1"
+    )

@@ -1,0 +1,1 @@
+"""Deployment: docker-compose support files and the local-stack launcher."""

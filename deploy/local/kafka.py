@@ -1,0 +1,192 @@
+"""Apache Kafka in KRaft mode as local Java processes: one combined broker+controller per node."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from confluent_kafka.admin import AdminClient
+
+from deploy.local import java
+from deploy.local.errors import StackError
+from deploy.local.process import ProcessRecord, port_in_use, spawn, tail
+from deploy.local.settings import StackSettings
+
+KAFKA_MIN_JAVA = 17
+LOG4J2 = Path(__file__).with_name("log4j2.properties")
+
+
+@dataclass(frozen=True)
+class KafkaNode:
+    """One KRaft node of the local cluster: its id, ports and directory."""
+
+    node_id: int
+    client_port: int
+    controller_port: int
+    home: Path
+
+    @property
+    def name(self) -> str:
+        return f"kafka-{self.node_id}"
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.client_port}"
+
+    @property
+    def log(self) -> Path:
+        return self.home / "server.log"
+
+
+def version() -> str:
+    return java.pom_property("kafka.version")
+
+
+def nodes(settings: StackSettings, brokers: int) -> list[KafkaNode]:
+    root = settings.stack_dir / "kafka"
+    return [
+        KafkaNode(
+            node_id=n,
+            client_port=settings.kafka_port + 100 * (n - 1),
+            controller_port=settings.kafka_port + 100 * (n - 1) + 1,
+            home=root / f"node-{n}",
+        )
+        for n in range(1, brokers + 1)
+    ]
+
+
+def bootstrap(cluster: Sequence[KafkaNode]) -> str:
+    return ",".join(node.address for node in cluster)
+
+
+def new_cluster_id() -> str:
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (what `kafka-storage random-uuid` prints)."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def formatted_cluster_id(node: KafkaNode) -> str | None:
+    """The cluster id a node's storage was formatted with, if it was."""
+    meta = node.home / "data" / "meta.properties"
+    if not meta.exists():
+        return None
+    pairs = dict(line.split("=", 1) for line in meta.read_text().splitlines() if "=" in line)
+    return pairs.get("cluster.id")
+
+
+def server_properties(node: KafkaNode, cluster: Sequence[KafkaNode]) -> str:
+    replication = min(3, len(cluster))
+    min_isr = max(1, replication - 1)
+    voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in cluster)
+    settings = {
+        "process.roles": "broker,controller",
+        "node.id": node.node_id,
+        "controller.quorum.voters": voters,
+        "listeners": f"PLAINTEXT://127.0.0.1:{node.client_port},CONTROLLER://127.0.0.1:{node.controller_port}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.client_port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "log.dirs": (node.home / "data").resolve(),
+        # Topics are created by the project with explicit settings, never implicitly by a typo.
+        "auto.create.topics.enable": "false",
+        "default.replication.factor": replication,
+        "min.insync.replicas": min_isr,
+        "offsets.topic.replication.factor": replication,
+        "transaction.state.log.replication.factor": replication,
+        "transaction.state.log.min.isr": min_isr,
+        "share.coordinator.state.topic.replication.factor": replication,
+        "share.coordinator.state.topic.min.isr": min_isr,
+        # The log is the store: nothing expires unless a topic says so.
+        "log.retention.ms": -1,
+        "group.initial.rebalance.delay.ms": 0,
+    }
+    return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+
+def libs(settings: StackSettings) -> Path:
+    """The broker's jar directory, resolved from Maven Central on first use."""
+    cache = settings.stack_dir / "cache"
+    target = cache / f"kafka-{version()}" / "libs"
+    java.resolve("kafka", cache, target / f"kafka_2.13-{version()}.jar")
+    return target
+
+
+def format_storage(settings: StackSettings, node: KafkaNode, cluster: Sequence[KafkaNode], cluster_id: str) -> None:
+    """Write server.properties and format the node's KRaft storage if it has never been formatted."""
+    node.home.mkdir(parents=True, exist_ok=True)
+    props = node.home / "server.properties"
+    props.write_text(server_properties(node, cluster))
+    formatted = formatted_cluster_id(node)
+    if formatted is not None:
+        if formatted != cluster_id:
+            raise StackError(
+                f"{node.home} holds data of another Kafka cluster",
+                hint="a stale .stack/ from another setup: run `tradecore stack down --purge` to start afresh",
+            )
+        return
+    runtime = java.find_java(KAFKA_MIN_JAVA, "Kafka")
+    done = subprocess.run(
+        [str(runtime), "-cp", f"{libs(settings)}/*", "kafka.tools.StorageTool", "format",
+         "-t", cluster_id, "-c", str(props)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise StackError(f"formatting KRaft storage of {node.name} failed:\n{done.stdout}{done.stderr}")
+
+
+def start(settings: StackSettings, node: KafkaNode) -> ProcessRecord:
+    runtime = java.find_java(KAFKA_MIN_JAVA, "Kafka")
+    argv = [
+        str(runtime),
+        f"-Xmx{settings.kafka_heap}",
+        "-XX:+UseG1GC",
+        "-Djava.awt.headless=true",
+        f"-Dkafka.logs.dir={node.home.resolve()}",
+        f"-Dlog4j2.configurationFile={LOG4J2}",
+        "-cp",
+        f"{libs(settings)}/*",
+        "kafka.Kafka",
+        str((node.home / "server.properties").resolve()),
+    ]
+    return spawn(node.name, argv, log=node.home / "stdout.log")
+
+
+def brokers_up(address: str, timeout_s: float = 3.0) -> int:
+    """How many brokers the cluster behind ``address`` reports; 0 when it does not answer."""
+    first = address.split(",")[0].rsplit(":", 1)
+    if not port_in_use(int(first[1]), first[0]):
+        return 0
+    # log_level 0: a broker that is still starting is expected here, not worth librdkafka's stderr noise.
+    admin = AdminClient(
+        {"bootstrap.servers": address, "socket.timeout.ms": int(timeout_s * 1000), "log_level": 0}
+    )
+    try:
+        return len(admin.list_topics(timeout=timeout_s).brokers)
+    except Exception:
+        return 0
+
+
+def wait_ready(cluster: Sequence[KafkaNode], records: Sequence[ProcessRecord], timeout_s: float) -> None:
+    """Block until every node is registered in the cluster's metadata, failing fast if one dies."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for node, record in zip(cluster, records, strict=True):
+            if record.live() is None:
+                raise StackError(
+                    f"{node.name} exited during start-up; the end of {node.log}:\n{tail(node.log)}",
+                    hint="fix what the log says; if it names a stale or corrupt log dir, "
+                    "`tradecore stack down --purge` starts afresh",
+                )
+        if brokers_up(bootstrap(cluster)) == len(cluster):
+            return
+        time.sleep(0.5)
+    raise StackError(
+        f"Kafka did not report {len(cluster)} broker(s) within {timeout_s:.0f}s; see {cluster[0].log}",
+        hint="raise TRADECORE_STARTUP_TIMEOUT_S on a slow machine",
+    )

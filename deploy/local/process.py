@@ -1,0 +1,103 @@
+"""Detached child processes that outlive the CLI and are recognised again by pid *and* start time."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+
+@dataclass(frozen=True)
+class ProcessRecord:
+    """A process the stack started; the start time guards against the pid being reused by another program."""
+
+    name: str
+    pid: int
+    create_time: float
+    log: str
+
+    def live(self) -> psutil.Process | None:
+        """The process if it is still the one we started and has not exited."""
+        try:
+            proc = psutil.Process(self.pid)
+            if abs(proc.create_time() - self.create_time) > 0.5 or proc.status() == psutil.STATUS_ZOMBIE:
+                return None
+            return proc
+        except psutil.Error:
+            return None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ProcessRecord:
+        return cls(name=data["name"], pid=int(data["pid"]), create_time=float(data["create_time"]), log=data["log"])
+
+
+def spawn(
+    name: str, argv: Sequence[str], *, log: Path, env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> ProcessRecord:
+    """Start ``argv`` in its own session, output appended to ``log``, detached from this process."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        child = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
+    return ProcessRecord(name=name, pid=child.pid, create_time=psutil.Process(child.pid).create_time(), log=str(log))
+
+
+def terminate(records: Sequence[ProcessRecord], *, grace_s: float = 30.0) -> list[str]:
+    """SIGTERM every live process (its whole session), SIGKILL what is left after ``grace_s``; names stopped."""
+    live = {record.name: proc for record in records if (proc := record.live()) is not None}
+    procs: list[psutil.Process] = []
+    for proc in live.values():
+        procs.append(proc)
+        procs.extend(proc.children(recursive=True))
+        proc.send_signal(signal.SIGTERM)
+    _, alive = psutil.wait_procs(procs, timeout=grace_s)
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=5)
+    return sorted(live)
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something already listens on ``host:port``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def describe_listener(port: int) -> str:
+    """Who listens on ``port``, as far as this user may see: 'pid 123 (java)' or 'an unknown process'."""
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
+                return f"pid {conn.pid} ({psutil.Process(conn.pid).name()})"
+    except psutil.Error:
+        pass
+    return "an unknown process"
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    """The last lines of a log file, for error messages."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

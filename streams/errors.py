@@ -1,0 +1,9 @@
+from schemas.errors import TradecoreError
+
+
+class StreamsError(TradecoreError):
+    """A Kafka-side failure: topics, producers, consumers, processors."""
+
+
+class TopicConfigError(StreamsError):
+    """An existing topic differs from its declared layout in a way that cannot be fixed in place."""

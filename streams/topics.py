@@ -1,0 +1,132 @@
+"""The topics of the design, and `tradecore topics ensure`: create them, or check and mend them, idempotently."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+)
+
+from streams.errors import TopicConfigError
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic of the design: its name (before any prefix), what its records are keyed by, what it holds."""
+
+    name: str
+    key: str
+    holds: str
+
+
+TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec("orders", "account", "OrderPlaced, CancelRequested, AmendRequested, RiskLimitsSet, KillSwitchToggled"),
+    TopicSpec("orders.checked", "instrument", "OrderAccepted, OrderRejected"),
+    TopicSpec("executions", "instrument", "OrderFilled, OrderCancelled, CancelRejected, OrderExpired"),
+    TopicSpec("ticks", "instrument", "TickIngested"),
+    TopicSpec("signals", "instrument", "SignalGenerated"),
+    TopicSpec("positions", "account", "PositionChanged"),
+    TopicSpec("deadletter", "source topic", "records that could not be decoded or processed, with the reason"),
+)
+
+
+@dataclass(frozen=True)
+class TopicLayout:
+    """Partitions, replication and durability every topic gets on a cluster of a given size."""
+
+    partitions: int
+    replication_factor: int
+    min_insync_replicas: int
+
+    @classmethod
+    def for_cluster(cls, brokers: int, partitions: int) -> TopicLayout:
+        """RF 3 / min ISR 2 on three or more brokers (one may fail without losing a write); RF 1 on one."""
+        replication = min(3, brokers)
+        return cls(partitions, replication, max(1, replication - 1))
+
+    def config(self) -> dict[str, str]:
+        # The log is the system of record: never delete by age or size.
+        return {"retention.ms": "-1", "retention.bytes": "-1", "min.insync.replicas": str(self.min_insync_replicas)}
+
+
+@dataclass(frozen=True)
+class TopicOutcome:
+    topic: str
+    action: str  # created | unchanged | updated
+    detail: str = ""
+
+
+def ensure_topics(
+    client: AdminClient, layout: TopicLayout, prefix: str = "", specs: Iterable[TopicSpec] = TOPICS, timeout_s: float = 30
+) -> list[TopicOutcome]:
+    """Create missing topics; bring the config of existing ones in line; refuse partition or RF changes."""
+    wanted = {prefix + spec.name: spec for spec in specs}
+    metadata = client.list_topics(timeout=timeout_s)
+    outcomes: list[TopicOutcome] = []
+
+    missing = [name for name in wanted if name not in metadata.topics]
+    if missing:
+        futures = client.create_topics(
+            [NewTopic(name, layout.partitions, layout.replication_factor, config=layout.config()) for name in missing],
+            operation_timeout=timeout_s,
+        )
+        for name, future in futures.items():
+            try:
+                future.result()
+                outcomes.append(TopicOutcome(name, "created",
+                                             f"{layout.partitions} partitions, RF {layout.replication_factor}"))
+            except Exception as err:
+                if "TOPIC_ALREADY_EXISTS" not in str(err):  # a concurrent ensure won the race
+                    raise
+                outcomes.append(TopicOutcome(name, "unchanged", "created concurrently"))
+
+    existing = [name for name in wanted if name in metadata.topics]
+    for name in existing:
+        partitions = metadata.topics[name].partitions
+        rf = len(next(iter(partitions.values())).replicas)
+        if len(partitions) != layout.partitions or rf != layout.replication_factor:
+            # More partitions would move keys to other partitions and break single-writer-per-key state.
+            raise TopicConfigError(
+                f"topic {name} has {len(partitions)} partitions with RF {rf}; "
+                f"the layout asks for {layout.partitions} with RF {layout.replication_factor}",
+                hint="set TRADECORE_PARTITIONS to match, or recreate the topic in a new namespace "
+                "(TRADECORE_TOPIC_PREFIX) and replay into it",
+            )
+    outcomes.extend(_align_configs(client, existing, layout, timeout_s))
+    return sorted(outcomes, key=lambda o: o.topic)
+
+
+def _align_configs(client: AdminClient, names: list[str], layout: TopicLayout, timeout_s: float) -> list[TopicOutcome]:
+    if not names:
+        return []
+    wanted = layout.config()
+    described = client.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, n) for n in names])
+    outcomes = []
+    for resource, future in described.items():
+        current = {key: entry.value for key, entry in future.result().items()}
+        drift = {key: value for key, value in wanted.items() if current.get(key) != value}
+        if not drift:
+            outcomes.append(TopicOutcome(resource.name, "unchanged"))
+            continue
+        change = ConfigResource(
+            ConfigResource.Type.TOPIC,
+            resource.name,
+            incremental_configs=[
+                ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET) for key, value in drift.items()
+            ],
+        )
+        for altered in client.incremental_alter_configs([change], request_timeout=timeout_s).values():
+            altered.result()
+        detail = ", ".join(f"{key} {current.get(key)} -> {value}" for key, value in drift.items())
+        outcomes.append(TopicOutcome(resource.name, "updated", detail))
+    return outcomes
+
+
+def cluster_size(client: AdminClient, timeout_s: float = 10) -> int:
+    return len(client.list_topics(timeout=timeout_s).brokers)
