@@ -44,7 +44,9 @@ def stack_up(
 
 @stack_app.command("down")
 def stack_down(
-    purge: Annotated[bool, typer.Option(help="Also delete the stack's data (Kafka log, Postgres); keeps the jars.")] = False,
+    purge: Annotated[
+        bool, typer.Option(help="Also delete the stack's data (Kafka log, Postgres); keeps the jars.")
+    ] = False,
 ) -> None:
     """Stop the processes `stack up` started, and nothing else."""
     from deploy.local.stack import LocalStack
@@ -65,6 +67,7 @@ def stack_status() -> None:
     except TradecoreError as err:
         raise _fail(err) from err
     table = Table("component", "state", "endpoint", "pid")
+    table.columns[2].overflow = "fold"
     colours = {"running": "green", "external": "cyan", "stopped": "yellow"}
     for row in rows:
         table.add_row(row.name, f"[{colours.get(row.state, 'red')}]{row.state}[/]", row.endpoint, str(row.pid or ""))

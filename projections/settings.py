@@ -3,11 +3,15 @@
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.settings import STACK_ENV_FILE
+
 
 class DatabaseSettings(BaseSettings):
     """Where the read models live; `stack up` writes the local server's URL to ``.stack/env``."""
 
-    model_config = SettingsConfigDict(env_prefix="TRADECORE_", env_file=".stack/env", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="TRADECORE_", env_file=STACK_ENV_FILE, frozen=True, extra="ignore", populate_by_name=True
+    )
 
     url: str = Field(
         "postgresql+psycopg://postgres@127.0.0.1:5432/tradecore",

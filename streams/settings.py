@@ -3,11 +3,15 @@
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.settings import STACK_ENV_FILE
+
 
 class KafkaSettings(BaseSettings):
     """How to reach Kafka and how our topics are laid out; `stack up` writes the address to ``.stack/env``."""
 
-    model_config = SettingsConfigDict(env_prefix="TRADECORE_", env_file=".stack/env", frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="TRADECORE_", env_file=STACK_ENV_FILE, frozen=True, extra="ignore", populate_by_name=True
+    )
 
     bootstrap_servers: str = Field(
         "127.0.0.1:9092",
@@ -18,5 +22,7 @@ class KafkaSettings(BaseSettings):
         "", description="Namespace put before every topic name (isolated tests, backtests, shadow replays)."
     )
     partitions: int = Field(
-        6, ge=1, description="Partitions of each topic; co-partitioned topics (keyed by instrument) must match."
+        6,
+        ge=1,
+        description="Partitions of each topic; co-partitioned topics (keyed by instrument) must match.",
     )

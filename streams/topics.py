@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -13,7 +14,7 @@ from confluent_kafka.admin import (
     NewTopic,
 )
 
-from streams.errors import TopicConfigError
+from streams.errors import StreamsError, TopicConfigError
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,11 @@ class TopicLayout:
 
     def config(self) -> dict[str, str]:
         # The log is the system of record: never delete by age or size.
-        return {"retention.ms": "-1", "retention.bytes": "-1", "min.insync.replicas": str(self.min_insync_replicas)}
+        return {
+            "retention.ms": "-1",
+            "retention.bytes": "-1",
+            "min.insync.replicas": str(self.min_insync_replicas),
+        }
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,11 @@ class TopicOutcome:
 
 
 def ensure_topics(
-    client: AdminClient, layout: TopicLayout, prefix: str = "", specs: Iterable[TopicSpec] = TOPICS, timeout_s: float = 30
+    client: AdminClient,
+    layout: TopicLayout,
+    prefix: str = "",
+    specs: Iterable[TopicSpec] = TOPICS,
+    timeout_s: float = 30,
 ) -> list[TopicOutcome]:
     """Create missing topics; bring the config of existing ones in line; refuse partition or RF changes."""
     wanted = {prefix + spec.name: spec for spec in specs}
@@ -79,12 +88,15 @@ def ensure_topics(
         for name, future in futures.items():
             try:
                 future.result()
-                outcomes.append(TopicOutcome(name, "created",
-                                             f"{layout.partitions} partitions, RF {layout.replication_factor}"))
+                outcomes.append(
+                    TopicOutcome(name, "created", f"{layout.partitions} partitions, RF {layout.replication_factor}")
+                )
             except Exception as err:
                 if "TOPIC_ALREADY_EXISTS" not in str(err):  # a concurrent ensure won the race
                     raise
                 outcomes.append(TopicOutcome(name, "unchanged", "created concurrently"))
+
+        _await_leaders(client, missing, timeout_s)
 
     existing = [name for name in wanted if name in metadata.topics]
     for name in existing:
@@ -100,6 +112,25 @@ def ensure_topics(
             )
     outcomes.extend(_align_configs(client, existing, layout, timeout_s))
     return sorted(outcomes, key=lambda o: o.topic)
+
+
+def _await_leaders(client: AdminClient, names: list[str], timeout_s: float) -> None:
+    """Return once every partition of ``names`` has a leader: a created topic is one a producer can use now."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        topics = client.list_topics(timeout=timeout_s).topics
+        pending = [
+            n
+            for n in names
+            if n not in topics
+            or topics[n].error is not None
+            or any(p.leader < 0 for p in topics[n].partitions.values())
+        ]
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            raise StreamsError(f"topics created but without a leader after {timeout_s:.0f}s: {', '.join(pending)}")
+        time.sleep(0.1)
 
 
 def _align_configs(client: AdminClient, names: list[str], layout: TopicLayout, timeout_s: float) -> list[TopicOutcome]:

@@ -65,7 +65,7 @@ def bootstrap(cluster: Sequence[KafkaNode]) -> str:
 
 
 def new_cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (what `kafka-storage random-uuid` prints)."""
+    """A KRaft cluster id: 16 random bytes, URL-safe base64, unpadded (as `kafka-storage random-uuid` prints)."""
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
@@ -131,8 +131,17 @@ def format_storage(settings: StackSettings, node: KafkaNode, cluster: Sequence[K
         return
     runtime = java.find_java(KAFKA_MIN_JAVA, "Kafka")
     done = subprocess.run(
-        [str(runtime), "-cp", f"{libs(settings)}/*", "kafka.tools.StorageTool", "format",
-         "-t", cluster_id, "-c", str(props)],
+        [
+            str(runtime),
+            "-cp",
+            f"{libs(settings)}/*",
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(props),
+        ],
         capture_output=True,
         text=True,
     )
@@ -163,9 +172,7 @@ def brokers_up(address: str, timeout_s: float = 3.0) -> int:
     if not port_in_use(int(first[1]), first[0]):
         return 0
     # log_level 0: a broker that is still starting is expected here, not worth librdkafka's stderr noise.
-    admin = AdminClient(
-        {"bootstrap.servers": address, "socket.timeout.ms": int(timeout_s * 1000), "log_level": 0}
-    )
+    admin = AdminClient({"bootstrap.servers": address, "socket.timeout.ms": int(timeout_s * 1000), "log_level": 0})
     try:
         return len(admin.list_topics(timeout=timeout_s).brokers)
     except Exception:

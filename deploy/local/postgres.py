@@ -47,12 +47,13 @@ def url(info: PostmasterInfo) -> str:
 def start(settings: StackSettings) -> PostmasterInfo:
     """Initialise the data directory on first use, start the server, create the ``tradecore`` database."""
     pgdata = data_dir(settings)
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    pgdata.mkdir(parents=True, exist_ok=True)
     try:
-        pgserver.get_server(pgdata, cleanup_mode=None)
+        # The constructor, unlike get_server(), does not hand back a cached handle to a server stopped since.
+        pgserver.PostgresServer(pgdata, cleanup_mode=None)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, AssertionError) as err:
         raise StackError(
-            f"Postgres did not start from {pgdata} ({err}); its log: {pgdata / 'log'}",
+            f"Postgres did not start from {pgdata} ({err!r}); its log: {pgdata / 'log'}",
             hint="if the log names a stale postmaster.pid or a version mismatch, "
             "`tradecore stack down --purge` starts afresh",
         ) from err

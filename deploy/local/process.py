@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -42,7 +43,12 @@ class ProcessRecord:
 
 
 def spawn(
-    name: str, argv: Sequence[str], *, log: Path, env: Mapping[str, str] | None = None, cwd: Path | None = None
+    name: str,
+    argv: Sequence[str],
+    *,
+    log: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> ProcessRecord:
     """Start ``argv`` in its own session, output appended to ``log``, detached from this process."""
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -69,10 +75,8 @@ def terminate(records: Sequence[ProcessRecord], *, grace_s: float = 30.0) -> lis
         proc.send_signal(signal.SIGTERM)
     _, alive = psutil.wait_procs(procs, timeout=grace_s)
     for proc in alive:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             proc.kill()
-        except psutil.NoSuchProcess:
-            pass
     psutil.wait_procs(alive, timeout=5)
     return sorted(live)
 

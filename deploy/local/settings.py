@@ -15,7 +15,8 @@ class StackSettings(BaseSettings):
         Path(".stack"), description="Directory holding the stack's data, logs, pids and resolved jars."
     )
     kafka_port: int = Field(
-        9092, description="Client port of broker 1; broker n listens on kafka_port + 100*(n-1), +1 for its controller."
+        9092,
+        description="Client port of broker 1; broker n listens on kafka_port + 100*(n-1), +1 for its controller.",
     )
     kafka_heap: str = Field("768m", description="Maximum JVM heap of each Kafka broker (-Xmx).")
     registry_port: int = Field(8081, description="HTTP port of the schema registry (Confluent-compatible API).")
@@ -24,6 +25,7 @@ class StackSettings(BaseSettings):
     )
     registry_heap: str = Field("512m", description="Maximum JVM heap of the schema registry (-Xmx).")
     registry_java: Path | None = Field(
-        None, description="A Java 21+ executable for the registry; found under JAVA_HOME, PATH or /usr/lib/jvm when unset."
+        None,
+        description="A Java 21+ executable for the registry; found under JAVA_HOME, PATH or /usr/lib/jvm when unset.",
     )
     startup_timeout_s: float = Field(180.0, description="How long `stack up` waits for each component to answer.")

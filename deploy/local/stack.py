@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -32,7 +33,11 @@ class Endpoints:
     schema_registry_url: str
 
     def as_env(self) -> dict[str, str]:
-        return {KAFKA_ENV: self.kafka_bootstrap, DATABASE_ENV: self.database_url, REGISTRY_ENV: self.schema_registry_url}
+        return {
+            KAFKA_ENV: self.kafka_bootstrap,
+            DATABASE_ENV: self.database_url,
+            REGISTRY_ENV: self.schema_registry_url,
+        }
 
 
 @dataclass(frozen=True)
@@ -68,7 +73,8 @@ class LocalStack:
             return {"processes": {}}
         except json.JSONDecodeError as err:
             raise StackError(
-                f"{self._state_file} is corrupt ({err})", hint="run `tradecore stack down --purge` to start afresh"
+                f"{self._state_file} is corrupt ({err})",
+                hint="run `tradecore stack down --purge` to start afresh",
             ) from err
         return state
 
@@ -171,7 +177,9 @@ class LocalStack:
         t0 = time.monotonic()
         registry.wait_ready(self.settings, record, self.settings.startup_timeout_s)
         ready = f", ready in {time.monotonic() - t0:.1f}s" if verb == "started " else ""
-        report(f"registry  {verb}  {registry.url(self.settings)}  (Apicurio {registry.version()}, pid {record.pid}{ready})")
+        report(
+            f"registry  {verb}  {registry.url(self.settings)}  (Apicurio {registry.version()}, pid {record.pid}{ready})"
+        )
         return registry.url(self.settings)
 
     def _check_port_free(self, port: int, setting: str, external_env: str | None) -> None:
@@ -235,15 +243,17 @@ class LocalStack:
                 rows.append(ComponentStatus("postgres", str(postgres.data_dir(self.settings)), "stopped"))
             else:
                 url = postgres.url(info)
-                rows.append(ComponentStatus("postgres", url, "running" if postgres.healthy(url) else "unhealthy", info.pid))
+                rows.append(
+                    ComponentStatus("postgres", url, "running" if postgres.healthy(url) else "unhealthy", info.pid)
+                )
 
         if KAFKA_ENV in self.external:
             address = self.external[KAFKA_ENV]
             rows.append(ComponentStatus("kafka", address, "external" if kafka.brokers_up(address) else "unreachable"))
         else:
             for node in kafka.nodes(self.settings, int(state.get("brokers", 1))):
-                rows.append(self._process_status(records.get(node.name), node.name, node.address,
-                                                 lambda a=node.address: kafka.brokers_up(a) > 0))
+                answers = functools.partial(kafka.brokers_up, node.address)
+                rows.append(self._process_status(records.get(node.name), node.name, node.address, answers))
 
         url = self.external.get(REGISTRY_ENV) or registry.url(self.settings)
         if REGISTRY_ENV in self.external:
@@ -254,7 +264,7 @@ class LocalStack:
 
     @staticmethod
     def _process_status(
-        record: ProcessRecord | None, name: str, endpoint: str, answers: Callable[[], bool]
+        record: ProcessRecord | None, name: str, endpoint: str, answers: Callable[[], object]
     ) -> ComponentStatus:
         if record is None or record.live() is None:
             return ComponentStatus(name, endpoint, "stopped")

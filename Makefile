@@ -1,0 +1,55 @@
+# tradecore — the two commands that matter: `make demo` (the main job) and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+PYTEST_ARGS ?=
+
+.PHONY: help venv stack-up stack-down stack-status topics demo test unit lint compose-check clean
+
+help:
+	@echo "make demo          bring the local stack up and print its endpoints"
+	@echo "make test          venv + stack + lint + the whole test suite against the real stack"
+	@echo "make stack-down    stop the local stack (data kept; 'tradecore stack down --purge' deletes it)"
+
+# The venv is rebuilt whenever pyproject.toml changes (the stamp carries its hash).
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found — install Python 3.11 (or: make PYTHON=/path/to/python3.11)"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip uv
+	$(BIN)/uv pip install -q --python $(BIN)/python -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP)
+
+stack-up: venv
+	$(BIN)/tradecore stack up
+
+stack-down: venv
+	$(BIN)/tradecore stack down
+
+stack-status: venv
+	$(BIN)/tradecore stack status
+
+topics: stack-up
+	$(BIN)/tradecore topics ensure
+
+demo: topics
+	@$(BIN)/tradecore stack status
+
+lint: venv
+	$(BIN)/ruff check schemas commands streams projections api deploy tests
+	$(BIN)/mypy
+
+compose-check:
+	bash deploy/install-compose-plugin.sh
+	POSTGRES_PASSWORD=compose-check docker compose -f docker-compose.yml config -q
+
+test: venv stack-up lint compose-check
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+clean: stack-down
+	rm -rf $(VENV)

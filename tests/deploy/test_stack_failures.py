@@ -1,0 +1,113 @@
+"""Failures of `stack up` say what is wrong and what to do."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import psutil
+import pytest
+
+from deploy.local import java, kafka
+from deploy.local.errors import StackError
+from deploy.local.process import ProcessRecord
+from deploy.local.settings import StackSettings
+from deploy.local.stack import LocalStack
+from tests.support.ports import free_port_block
+
+
+def scratch_settings(tmp_path: Path) -> StackSettings:
+    base = free_port_block((0, 1, 300, 301))
+    return StackSettings(
+        stack_dir=tmp_path / ".stack",
+        kafka_port=base,
+        registry_port=base + 300,
+        registry_management_port=base + 301,
+    )
+
+
+def test_a_taken_kafka_port_is_named_with_the_setting_that_moves_it(tmp_path: Path) -> None:
+    settings = scratch_settings(tmp_path)
+    stack = LocalStack(settings, environ={})
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", settings.kafka_port))
+        squatter.listen()
+        try:
+            with pytest.raises(StackError) as refused:
+                stack.up(report=lambda _: None)
+        finally:
+            stack.down(report=lambda _: None)
+    message = str(refused.value)
+    assert f"port {settings.kafka_port} is taken by pid {os.getpid()}" in message
+    assert "TRADECORE_KAFKA_PORT" in message and "KAFKA_BOOTSTRAP_SERVERS" in message
+
+
+def test_only_a_one_or_three_broker_cluster_is_offered(tmp_path: Path) -> None:
+    with pytest.raises(StackError, match="--brokers must be 1 or 3"):
+        LocalStack(scratch_settings(tmp_path), environ={}).up(brokers=2, report=lambda _: None)
+
+
+def test_missing_maven_on_first_fetch_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no mvn here
+    with pytest.raises(StackError) as refused:
+        java.resolve("kafka", tmp_path / "cache", tmp_path / "cache" / "never-there.jar")
+    assert "Maven is needed once" in str(refused.value)
+    assert "apt-get install maven" in str(refused.value)
+
+
+def test_too_old_java_names_the_version_needed(tmp_path: Path) -> None:
+    with pytest.raises(StackError) as refused:
+        java.find_java(99, "Something futuristic")
+    assert "needs Java 99 or newer" in str(refused.value)
+    fake = tmp_path / "java"
+    fake.write_text("#!/bin/sh\nexit 1\n")
+    fake.chmod(0o755)
+    with pytest.raises(StackError, match="is not a Java 21\\+ executable"):
+        java.find_java(21, "the registry", fake)
+
+
+def test_a_recorded_pid_now_owned_by_another_program_is_not_ours() -> None:
+    me = psutil.Process()
+    assert ProcessRecord("x", me.pid, me.create_time(), "log").live() is not None
+    assert ProcessRecord("x", me.pid, me.create_time() - 3600, "log").live() is None
+
+
+def test_stale_pid_records_are_reported_stopped_not_running(tmp_path: Path) -> None:
+    settings = scratch_settings(tmp_path)
+    settings.stack_dir.mkdir(parents=True)
+    dead = {"name": "kafka-1", "pid": 2**22 - 1, "create_time": 1.0, "log": "x"}
+    (settings.stack_dir / "state.json").write_text(json.dumps({"brokers": 1, "processes": {"kafka-1": dead}}))
+    rows = {row.name: row.state for row in LocalStack(settings, environ={}).status()}
+    assert rows == {"postgres": "stopped", "kafka-1": "stopped", "registry": "stopped"}
+
+
+def test_kafka_data_of_another_cluster_is_refused_with_a_purge_hint(tmp_path: Path) -> None:
+    settings = scratch_settings(tmp_path)
+    node = kafka.nodes(settings, 1)[0]
+    (node.home / "data").mkdir(parents=True)
+    (node.home / "data" / "meta.properties").write_text("version=1\ncluster.id=someone-elses\nnode.id=1\n")
+    with pytest.raises(StackError) as refused:
+        kafka.format_storage(settings, node, [node], kafka.new_cluster_id())
+    assert "holds data of another Kafka cluster" in str(refused.value)
+    assert "stack down --purge" in str(refused.value)
+
+
+def test_a_corrupt_state_file_is_named(tmp_path: Path) -> None:
+    settings = scratch_settings(tmp_path)
+    settings.stack_dir.mkdir(parents=True)
+    (settings.stack_dir / "state.json").write_text("{not json")
+    with pytest.raises(StackError, match=r"state\.json is corrupt"):
+        LocalStack(settings, environ={}).status()
+
+
+def test_an_external_kafka_that_does_not_answer_is_reported(tmp_path: Path) -> None:
+    settings = scratch_settings(tmp_path).model_copy(update={"startup_timeout_s": 2.0})
+    closed = free_port_block((0,))
+    stack = LocalStack(settings, environ={"KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{closed}"})
+    try:
+        with pytest.raises(StackError, match="KAFKA_BOOTSTRAP_SERVERS does not answer"):
+            stack.up(report=lambda _: None)
+    finally:
+        stack.down(report=lambda _: None)
