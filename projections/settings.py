@@ -1,17 +1,12 @@
 """Database settings of the read side."""
 
 from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from schemas.settings import STACK_ENV_FILE
+from schemas.settings import TradecoreSettings
 
 
-class DatabaseSettings(BaseSettings):
+class DatabaseSettings(TradecoreSettings):
     """Where the read models live; `stack up` writes the local server's URL to ``.stack/env``."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="TRADECORE_", env_file=STACK_ENV_FILE, frozen=True, extra="ignore", populate_by_name=True
-    )
 
     url: str = Field(
         "postgresql+psycopg://postgres@127.0.0.1:5432/tradecore",

@@ -11,12 +11,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 STACK_ENV_FILE = Path(os.environ.get("TRADECORE_STACK_DIR", ".stack")) / "env"
 
 
-class RegistrySettings(BaseSettings):
-    """How to reach the Confluent-compatible schema registry; `stack up` writes its URL to ``.stack/env``."""
+class TradecoreSettings(BaseSettings):
+    """Base of all settings: frozen, ``TRADECORE_``-prefixed, `.stack/env` beneath the real environment."""
 
     model_config = SettingsConfigDict(
         env_prefix="TRADECORE_", env_file=STACK_ENV_FILE, frozen=True, extra="ignore", populate_by_name=True
     )
+
+
+class RegistrySettings(TradecoreSettings):
+    """How to reach the Confluent-compatible schema registry; `stack up` writes its URL to ``.stack/env``."""
 
     url: str = Field(
         "http://127.0.0.1:8081/apis/ccompat/v7",

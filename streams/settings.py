@@ -1,17 +1,12 @@
 """Kafka settings shared by every producer, consumer and processor."""
 
 from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from schemas.settings import STACK_ENV_FILE
+from schemas.settings import TradecoreSettings
 
 
-class KafkaSettings(BaseSettings):
+class KafkaSettings(TradecoreSettings):
     """How to reach Kafka and how our topics are laid out; `stack up` writes the address to ``.stack/env``."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="TRADECORE_", env_file=STACK_ENV_FILE, frozen=True, extra="ignore", populate_by_name=True
-    )
 
     bootstrap_servers: str = Field(
         "127.0.0.1:9092",
