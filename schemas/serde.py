@@ -1,0 +1,263 @@
+"""Events to and from Kafka record values in the Confluent wire format, through the schema registry.
+
+Bytes: magic byte 0, the 4-byte schema id, then the Avro body — written and read by confluent-kafka's
+``AvroSerializer``/``AvroDeserializer`` (fastavro underneath), so any Confluent-compatible consumer reads our topics.
+
+Subjects: several event types share a topic, so each (topic, event) pair is a subject of its own, named by
+``topic_record_subject_name_strategy``: ``<prefix><topic>-tradecore.events.<Event>``. Each evolves on its own
+under BACKWARD_TRANSITIVE compatibility.
+
+Registration happens once, at producer start-up, in ``register_all``; serializers only look their schema up
+(``auto.register.schemas=False``), so a running service can never put an unvetted schema into the registry.
+
+Reading: the writer's schema id picks the event class, and the bytes are decoded with the writer's schema resolved
+against that class's current schema — so events written under an older version decode with today's code.
+
+Build one ``EventSerializer`` / ``EventDeserializer`` per topic and reuse it: each holds one confluent-kafka serde
+per event type with its parsed schema, and caches what it learnt from the registry.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import fastavro.schema
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient, topic_record_subject_name_strategy
+from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from schemas import avsc, codec
+from schemas.contract_errors import (
+    EventDecodeError,
+    EventEncodeError,
+    RegistryUnavailableError,
+    SchemaRegistrationError,
+    UnknownEventError,
+)
+from schemas.events import EVENT_TYPES, Event, events_on
+
+COMPATIBILITY = "BACKWARD_TRANSITIVE"
+_MAGIC_BYTE = 0
+_HEADER_SIZE = 5  # magic byte + 4-byte big-endian schema id
+_NOT_FOUND = 404
+
+
+def subject_name(topic: str, event: type[Event]) -> str:
+    """The registry subject of ``event`` on ``topic`` (the full topic name, prefix included)."""
+    subject: str | None = topic_record_subject_name_strategy(
+        SerializationContext(topic, MessageField.VALUE), event.fullname()
+    )
+    assert subject is not None  # the strategy returns None only when no record name is given
+    return subject
+
+
+@dataclass(frozen=True)
+class Registration:
+    """An event's current schema as the registry holds it."""
+
+    event: str
+    subject: str
+    schema_id: int
+
+
+def register_all(client: SchemaRegistryClient, topic_prefix: str = "") -> list[Registration]:
+    """Set BACKWARD_TRANSITIVE on every event's subject and register its current schema there; idempotent.
+
+    Run once at producer start-up, before any ``EventSerializer`` is used. Registering a schema already registered
+    returns its id and adds no version.
+
+    Raises:
+        SchemaRegistrationError: the registry refused a schema (not backward compatible with every version
+            registered under its subject) or the compatibility setting.
+        RegistryUnavailableError: the registry could not be reached.
+    """
+    registered = []
+    for name, cls in EVENT_TYPES.items():
+        subject = subject_name(topic_prefix + cls.route().topic, cls)
+        try:
+            # Compatibility first: the registration below is then vetted against every earlier version.
+            client.set_compatibility(subject_name=subject, level=COMPATIBILITY)
+            schema_id = client.register_schema(subject, Schema(avsc.schema_str(name), "AVRO"))
+        except SchemaRegistryError as err:
+            if err.http_status_code == 409:
+                raise SchemaRegistrationError(
+                    f"the registry refused the current schema of {name} under {subject}: it cannot read every "
+                    f"version registered there ({err.error_message})",
+                    hint="`make schemas-check` names the difference; add fields only with defaults, never retype "
+                    "or remove one",
+                ) from err
+            if err.http_status_code >= 500 or err.http_status_code < 0:
+                raise RegistryUnavailableError(
+                    f"the registry failed registering {name} under {subject}: {err}"
+                ) from err
+            raise SchemaRegistrationError(f"the registry refused {name} under {subject}: {err}") from err
+        except Exception as err:  # the client lets transport errors (connection refused, timeouts) through as they are
+            raise RegistryUnavailableError(f"could not reach the registry to register {name}: {err}") from err
+        registered.append(Registration(name, subject, schema_id))
+    return registered
+
+
+class EventSerializer:
+    """Events of one topic to Confluent-framed Avro bytes, with the schemas ``register_all`` registered.
+
+    Parameters:
+        client: the shared registry client (``schemas.registry.registry_client``).
+        topic: the topic's name before any prefix, e.g. ``orders``.
+        topic_prefix: the namespace of this deployment, test or replay (``KafkaSettings.topic_prefix``).
+    """
+
+    def __init__(self, client: SchemaRegistryClient, topic: str, *, topic_prefix: str = "") -> None:
+        """Check every event of ``topic`` against its class and the registry now, so a gap fails at start-up.
+
+        Raises:
+            SchemaRegistrationError: an event's current schema is not registered (run ``register_all`` first).
+            RegistryUnavailableError: the registry could not be reached.
+            SchemaDriftError: an event class does not match its ``.avsc``.
+        """
+        self.topic = topic_prefix + topic
+        self._context = SerializationContext(self.topic, MessageField.VALUE)
+        self._serializers: dict[type[Event], AvroSerializer] = {}
+        for cls in events_on(topic):
+            codec.prepare(cls)
+            schema = Schema(avsc.schema_str(cls.__name__), "AVRO")
+            # The client caches this answer, so the serializer's own look-up on its first event is not a request.
+            _look_up(client, subject_name(self.topic, cls), schema)
+            self._serializers[cls] = AvroSerializer(
+                client,
+                schema,
+                conf={"auto.register.schemas": False, "subject.name.strategy": topic_record_subject_name_strategy},
+            )
+
+    def serialize(self, event: Event) -> bytes:
+        """The record value for ``event``.
+
+        Raises:
+            UnknownEventError: ``event`` is not written to this topic.
+            EventEncodeError: a value does not fit the schema.
+        """
+        cls = type(event)
+        serializer = self._serializers.get(cls)
+        if serializer is None:
+            raise UnknownEventError(
+                f"{cls.__name__} is not written to {self.topic}",
+                hint=f"it goes to {cls.route().topic}" if cls.__name__ in EVENT_TYPES else None,
+            )
+        record = codec.to_avro(event)
+        try:
+            data: bytes | None = serializer(record, self._context)
+        except Exception as err:  # fastavro raises TypeError, ValueError, OverflowError, ... for values off schema
+            raise EventEncodeError(f"{cls.__name__} does not fit its schema: {type(err).__name__}: {err}") from err
+        assert data is not None  # only None is serialized to None
+        return data
+
+    def key(self, event: Event) -> bytes:
+        """The record key for ``event``: its account or instrument, UTF-8."""
+        return event.key.encode()
+
+
+class EventDeserializer:
+    """Confluent-framed Avro bytes of one topic to typed events, read with the current classes' schemas.
+
+    Parameters are those of ``EventSerializer``.
+    """
+
+    def __init__(self, client: SchemaRegistryClient, topic: str, *, topic_prefix: str = "") -> None:
+        self.topic = topic_prefix + topic
+        self._client = client
+        self._context = SerializationContext(self.topic, MessageField.VALUE)
+        self._readers: dict[str, AvroDeserializer] = {}
+        for cls in events_on(topic):
+            codec.prepare(cls)
+            self._readers[cls.fullname()] = AvroDeserializer(
+                client,
+                avsc.schema_str(cls.__name__),
+                from_dict=_builder(cls),
+                conf={"subject.name.strategy": topic_record_subject_name_strategy},
+            )
+        self._by_schema_id: dict[int, tuple[str, AvroDeserializer]] = {}
+
+    def deserialize(self, data: bytes | None) -> Event:
+        """The event in a record value.
+
+        Raises:
+            EventDecodeError: the bytes are not a tradecore event of this topic that this code can read; the
+                message says why. The same bytes will always fail: dead-letter them.
+            RegistryUnavailableError: the registry could not be asked for the writer's schema; retry.
+        """
+        if data is None or len(data) <= _HEADER_SIZE:
+            size = "no value" if data is None else f"{len(data)} bytes"
+            raise EventDecodeError(
+                f"{self.topic}: {size} is too short for the Confluent wire format "
+                f"(magic byte, 4-byte schema id, Avro body)"
+            )
+        if data[0] != _MAGIC_BYTE:
+            raise EventDecodeError(
+                f"{self.topic}: first byte is {data[0]:#04x}, not the Confluent magic byte 0x00; "
+                f"these bytes were not written by a schema-registry serializer"
+            )
+        schema_id = int.from_bytes(data[1:_HEADER_SIZE], "big")
+        found = self._by_schema_id.get(schema_id)
+        if found is None:
+            found = self._by_schema_id[schema_id] = self._reader_for(schema_id)
+        name, reader = found
+        try:
+            event = reader(data, self._context)
+        except Exception as err:  # fastavro raises EOFError, IndexError, ValueError, ... on bytes that do not fit
+            raise EventDecodeError(
+                f"{self.topic}: {len(data)} bytes under schema id {schema_id} ({name}) do not decode: "
+                f"{type(err).__name__}: {err}"
+            ) from err
+        assert isinstance(event, Event)
+        return event
+
+    def _reader_for(self, schema_id: int) -> tuple[str, AvroDeserializer]:
+        try:
+            writer = self._client.get_schema(schema_id)
+        except SchemaRegistryError as err:
+            if err.http_status_code == _NOT_FOUND:
+                raise EventDecodeError(
+                    f"{self.topic}: schema id {schema_id} is not in the registry",
+                    hint="the bytes were written through another registry, or are not an event",
+                ) from err
+            raise RegistryUnavailableError(f"could not fetch schema id {schema_id}: {err}") from err
+        except Exception as err:  # transport errors from the registry client
+            raise RegistryUnavailableError(f"could not reach the registry for schema id {schema_id}: {err}") from err
+        try:
+            # Parsed, not just read: registries may store "name" and "namespace" apart (Apicurio does).
+            parsed = fastavro.schema.parse_schema(json.loads(writer.schema_str or ""))
+        except Exception as err:  # fastavro raises several types for a schema it cannot parse
+            raise EventDecodeError(
+                f"{self.topic}: schema id {schema_id} is not an Avro schema: {type(err).__name__}: {err}"
+            ) from err
+        name = str(parsed.get("name")) if isinstance(parsed, dict) else "not a record"
+        reader = self._readers.get(name)
+        if reader is None:
+            raise EventDecodeError(
+                f"{self.topic}: schema id {schema_id} is {name}, which is not an event of this topic",
+                hint=f"events of {self.topic}: {', '.join(self._readers)}",
+            )
+        return name, reader
+
+
+def _look_up(client: SchemaRegistryClient, subject: str, schema: Schema) -> None:
+    try:
+        client.lookup_schema(subject, schema)
+    except SchemaRegistryError as err:
+        if err.http_status_code == _NOT_FOUND:
+            raise SchemaRegistrationError(
+                f"the current schema is not registered under {subject} ({err.error_message})",
+                hint="call schemas.serde.register_all(client, topic_prefix) at start-up, before building serializers",
+            ) from err
+        raise RegistryUnavailableError(f"could not look {subject} up in the registry: {err}") from err
+    except Exception as err:  # the client lets transport errors (connection refused, timeouts) through as they are
+        raise RegistryUnavailableError(f"could not reach the registry to look {subject} up: {err}") from err
+
+
+def _builder(cls: type[Event]) -> Callable[[dict[str, object], SerializationContext], Event]:
+    def build(record: dict[str, object], _context: SerializationContext) -> Event:
+        return codec.from_avro(cls, record)
+
+    return build
