@@ -41,14 +41,20 @@ demo: topics
 	@$(BIN)/tradecore stack status
 
 lint: venv
-	$(BIN)/ruff check schemas commands streams projections api deploy tests
+	$(BIN)/ruff format --check schemas commands streams projections api deploy tests bench
+	$(BIN)/ruff check schemas commands streams projections api deploy tests bench
 	$(BIN)/mypy
 
 compose-check:
 	bash deploy/install-compose-plugin.sh
 	POSTGRES_PASSWORD=compose-check docker compose -f docker-compose.yml config -q
 
-test: venv stack-up lint compose-check
+.PHONY: schemas-check
+# Every current event schema must read every released version of it (offline; schemas/released/).
+schemas-check: venv
+	$(BIN)/python -m schemas.check
+
+test: venv stack-up lint compose-check schemas-check
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 clean: stack-down

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -13,8 +14,12 @@ from schemas.errors import TradecoreError
 app = typer.Typer(help="tradecore: an event-sourced trading core on Kafka.", no_args_is_help=True)
 stack_app = typer.Typer(help="The local stack: Kafka (KRaft), Postgres and the schema registry, without Docker.")
 topics_app = typer.Typer(help="The Kafka topics of the design.")
+db_app = typer.Typer(help="The write side's Postgres tables.")
+users_app = typer.Typer(help="API users (a TOML file of names, argon2 hashes, roles and accounts).")
 app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
 
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
@@ -103,4 +108,65 @@ def topics_ensure(
     console.print(
         f"layout: {layout.partitions} partitions, RF {layout.replication_factor}, "
         f"min.insync.replicas {layout.min_insync_replicas}, retention.ms -1"
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the write side's tables (schema command_side) to the newest revision."""
+    from api import db
+    from projections.settings import DatabaseSettings
+
+    db.upgrade(DatabaseSettings().url)
+    console.print("command_side tables are at the newest revision")
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    role: Annotated[list[str], typer.Option("--role", help="trader, viewer, risk or admin; repeatable.")],
+    account: Annotated[
+        list[str] | None, typer.Option("--account", help="An account a trader may trade; repeatable.")
+    ] = None,
+    file: Annotated[Path, typer.Option(help="The users file (TRADECORE_USERS_FILE).")] = Path("users.toml"),
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)] = "",
+) -> None:
+    """Add or replace a user; the password is stored only as an argon2 hash."""
+    from api.auth import Role, add_user
+
+    try:
+        roles = [Role(r) for r in role]
+    except ValueError as err:
+        errors.print(f"[bold red]error:[/] {err}; roles are: {', '.join(r.value for r in Role)}")
+        raise typer.Exit(2) from err
+    add_user(file, name, password, roles, account or [])
+    console.print(f"{name} saved to {file} ({', '.join(roles)})")
+
+
+@app.command("api")
+def serve_api(
+    host: Annotated[str | None, typer.Option(help="Listen address (TRADECORE_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (TRADECORE_PORT).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (TRADECORE_WORKERS).")] = None,
+) -> None:
+    """Serve the command API (uvicorn)."""
+    import uvicorn
+    from pydantic import ValidationError
+
+    from api.settings import ApiSettings
+
+    try:
+        settings = ApiSettings()
+    except ValidationError as err:
+        errors.print(f"[bold red]error:[/] API settings are not valid:\n{err}")
+        errors.print("  → set TRADECORE_JWT_SECRET (e.g. `openssl rand -hex 32`) and TRADECORE_USERS_FILE")
+        raise typer.Exit(1) from err
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers or settings.workers,
+        log_level="warning",
+        access_log=False,
     )

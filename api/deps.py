@@ -1,0 +1,80 @@
+"""FastAPI dependencies as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import OAuth2PasswordBearer
+
+from api.auth import Authenticator, Principal, Role
+from api.errors import AuthenticationFailed, Forbidden
+from api.ratelimit import RateLimiter
+from api.store import IdempotencyKeys
+from commands.decide import Stamp
+from commands.gateway import CommandGateway
+from commands.instruments import InstrumentRegistry
+
+
+@dataclass(frozen=True)
+class Services:
+    """What the routes need, built once by the app's lifespan."""
+
+    authenticator: Authenticator
+    gateway: CommandGateway
+    instruments: InstrumentRegistry
+    idempotency: IdempotencyKeys
+    account_limiter: RateLimiter
+    ticks_limiter: RateLimiter
+    login_limiter: RateLimiter
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+bearer = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
+
+
+def _principal(
+    services: Annotated[Services, Depends(_services)], token: Annotated[str | None, Depends(bearer)]
+) -> Principal:
+    if not token:
+        raise AuthenticationFailed("send an access token: Authorization: Bearer <token> (POST /v1/auth/token)")
+    return services.authenticator.verify(token)
+
+
+def _stamp(x_correlation_id: Annotated[str | None, Header(max_length=128)] = None) -> Stamp:
+    return Stamp(at=datetime.now(UTC), correlation_id=x_correlation_id or str(uuid.uuid4()))
+
+
+def require(*roles: Role):  # type: ignore[no-untyped-def]
+    """A dependency admitting callers with any of ``roles``."""
+
+    def check(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+        if not principal.has(*roles):
+            raise Forbidden(f"{principal.name} lacks the role for this ({' or '.join(roles)})")
+        return principal
+
+    return check
+
+
+ServicesDep = Annotated[Services, Depends(_services)]
+CurrentPrincipal = Annotated[Principal, Depends(_principal)]
+Trader = Annotated[Principal, Depends(require(Role.TRADER, Role.ADMIN))]
+RiskOfficer = Annotated[Principal, Depends(require(Role.RISK))]
+MarketData = Annotated[Principal, Depends(require(Role.ADMIN))]
+CommandStamp = Annotated[Stamp, Depends(_stamp)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=128,
+        description="Repeat a command safely: the same key returns the first outcome and appends nothing.",
+    ),
+]

@@ -1,0 +1,36 @@
+from schemas.errors import TradecoreError
+
+
+class ApiError(TradecoreError):
+    """An error the API answers with a problem+json body."""
+
+    status = 400
+    title = "Bad request"
+
+
+class AuthenticationFailed(ApiError):
+    status = 401
+    title = "Not authenticated"
+
+
+class Forbidden(ApiError):
+    status = 403
+    title = "Forbidden"
+
+
+class RateLimited(ApiError):
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class IdempotencyKeyReused(ApiError):
+    status = 422
+    title = "Idempotency-Key reused"
+
+
+class ConfigurationError(TradecoreError):
+    """The API is misconfigured and refuses to start."""

@@ -1,0 +1,72 @@
+"""What the API answers (the request bodies are the commands themselves, ``commands.models``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class EventRef(BaseModel):
+    """Where the command's event now is in the log."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+class OrderAck(BaseModel):
+    """The order is in the log; risk has not decided yet."""
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "order_id": "0b7e0a8e-8c9e-5f55-9a51-6d1f1e9b1f3a",
+                    "status": "pending",
+                    "event": {"topic": "orders", "partition": 3, "offset": 1042},
+                }
+            ]
+        }
+    }
+
+    order_id: str
+    status: Literal["pending", "cancel_requested", "amend_requested"]
+    event: EventRef
+
+
+class AccountAck(BaseModel):
+    account_id: str
+    status: Literal["risk_limits_set", "kill_switch_engaged", "kill_switch_released"]
+    event: EventRef
+
+
+class PartitionRange(BaseModel):
+    topic: str
+    partition: int
+    first_offset: int
+    last_offset: int
+    count: int
+
+
+class TicksAck(BaseModel):
+    accepted: int = Field(description="Ticks appended.")
+    ranges: list[PartitionRange] = Field(description="Where they are, per partition.")
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+
+
+class InstrumentOut(BaseModel):
+    symbol: str
+    venue: str
+    base: str
+    quote: str
+    tick_size: str
+    lot_size: str
+    min_quantity: str
+    max_quantity: str
+    tradable: bool

@@ -1,0 +1,39 @@
+"""Risk controls: an account's limits and its kill switch (risk role only)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+
+from api.deps import CommandStamp, RiskOfficer, ServicesDep
+from api.models import AccountAck, EventRef
+from commands.models import SetRiskLimits, ToggleKillSwitch
+
+router = APIRouter(prefix="/v1", tags=["risk"])
+
+AccountId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")]
+
+
+@router.put("/accounts/{account_id}/risk-limits", status_code=202, response_model=AccountAck, summary="Set risk limits")
+async def set_risk_limits(
+    account_id: AccountId, command: SetRiskLimits, principal: RiskOfficer, services: ServicesDep, stamp: CommandStamp
+) -> dict[str, Any]:
+    """Append RiskLimitsSet: the account's limits, replacing the previous ones entirely."""
+    done = await services.gateway.set_risk_limits(account_id, command, principal.name, stamp)
+    return AccountAck(
+        account_id=account_id, status="risk_limits_set", event=EventRef(**asdict(done.appended))
+    ).model_dump()
+
+
+@router.post("/kill-switch", status_code=202, response_model=AccountAck, summary="Engage or release a kill switch")
+async def toggle_kill_switch(
+    command: ToggleKillSwitch, principal: RiskOfficer, services: ServicesDep, stamp: CommandStamp
+) -> dict[str, Any]:
+    """Append KillSwitchToggled. While engaged, risk rejects the account's new orders and cancels its open ones."""
+    done = await services.gateway.toggle_kill_switch(command, principal.name, stamp)
+    status = "kill_switch_engaged" if command.engaged else "kill_switch_released"
+    return AccountAck(
+        account_id=command.account_id, status=status, event=EventRef(**asdict(done.appended))
+    ).model_dump()

@@ -1,0 +1,32 @@
+"""Settings of the API process."""
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+
+from commands.instruments import DEFAULT_FILE as DEFAULT_INSTRUMENTS
+from schemas.settings import TradecoreSettings
+
+
+class ApiSettings(TradecoreSettings):
+    """Authentication, limits and reference data of the API; set as ``TRADECORE_<FIELD>``."""
+
+    jwt_secret: SecretStr = Field(
+        description="HMAC key signing access tokens (HS256), at least 32 bytes; never logged. "
+        "Generate one with `openssl rand -hex 32`."
+    )
+    jwt_issuer: str = Field("tradecore", description="`iss` of issued tokens; tokens from another issuer are refused.")
+    jwt_audience: str = Field("tradecore-api", description="`aud` of issued tokens; others are refused.")
+    token_ttl_s: int = Field(900, gt=0, le=86_400, description="Lifetime of an access token in seconds.")
+    users_file: Path = Field(
+        Path("users.toml"), description="TOML file of users: name, argon2 password hash, roles, accounts."
+    )
+    instruments_file: Path = Field(DEFAULT_INSTRUMENTS, description="TOML file of tradable instruments.")
+    rate_limit: str = Field(
+        "50/second", description="Commands allowed per account (orders, cancels, amends), `limits` notation."
+    )
+    ticks_rate_limit: str = Field("20/second", description="Tick batches allowed per user.")
+    login_rate_limit: str = Field("10/minute", description="Login attempts allowed per user name (slows guessing).")
+    host: str = Field("127.0.0.1", description="Address `tradecore api` listens on.")
+    port: int = Field(8000, description="Port `tradecore api` listens on.")
+    workers: int = Field(1, ge=1, description="Uvicorn worker processes.")

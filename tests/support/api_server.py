@@ -1,0 +1,110 @@
+"""The command API as users run it: `tradecore api` in its own process, against the real stack."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from api.auth import Role, add_user
+from deploy.local.stack import Endpoints
+from tests.support.ports import free_port_block
+
+PASSWORD = "correct horse battery staple"
+USERS: dict[str, tuple[list[Role], list[str]]] = {
+    "alice": ([Role.TRADER], [f"ACC-A{i}" for i in range(1, 30)]),
+    "bob": ([Role.TRADER], ["ACC-B1"]),
+    "vera": ([Role.VIEWER], []),
+    "rita": ([Role.RISK], []),
+    "adam": ([Role.ADMIN], []),
+}
+HALTED = """
+[[instrument]]
+symbol = "HALTED"
+venue = "TEST"
+base = "HLT"
+quote = "USD"
+tick_size = "0.01"
+lot_size = "1"
+min_quantity = "1"
+max_quantity = "100"
+tradable = false
+"""
+
+
+@dataclass
+class ApiServer:
+    url: str
+    topic_prefix: str
+    jwt_secret: str
+    endpoints: Endpoints
+    _tokens: dict[str, tuple[float, str]] = field(default_factory=dict)
+
+    def login(self, user: str, password: str = PASSWORD) -> httpx.Response:
+        return httpx.post(f"{self.url}/v1/auth/token", data={"username": user, "password": password}, timeout=30)
+
+    def token(self, user: str) -> str:
+        """A bearer token for ``user``, reused while it is fresh, as a client would (logins are rate limited)."""
+        cached = self._tokens.get(user)
+        if cached is None or cached[0] < time.monotonic():
+            answer = self.login(user)
+            answer.raise_for_status()
+            body = answer.json()
+            cached = self._tokens[user] = (time.monotonic() + body["expires_in"] / 2, body["access_token"])
+        return cached[1]
+
+    def client(self, user: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {self.token(user)}"} if user else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+
+@contextlib.contextmanager
+def api_server(endpoints: Endpoints, workdir: Path, topic_prefix: str, **extra_env: str) -> Iterator[ApiServer]:
+    users = workdir / "users.toml"
+    for name, (roles, accounts) in USERS.items():
+        add_user(users, name, PASSWORD, roles, accounts)
+    instruments = workdir / "instruments.toml"
+    from commands.instruments import DEFAULT_FILE
+
+    instruments.write_text(DEFAULT_FILE.read_text() + HALTED)
+    port = free_port_block((0,), start=30000)
+    secret = secrets.token_hex(32)
+    env = {
+        **os.environ,
+        **endpoints.as_env(),
+        "TRADECORE_JWT_SECRET": secret,
+        "TRADECORE_USERS_FILE": str(users),
+        "TRADECORE_INSTRUMENTS_FILE": str(instruments),
+        "TRADECORE_TOPIC_PREFIX": topic_prefix,
+        "TRADECORE_PORT": str(port),
+        **extra_env,
+    }
+    tradecore = str(Path(sys.executable).with_name("tradecore"))
+    subprocess.run([tradecore, "db", "upgrade"], env=env, check=True, capture_output=True)
+    subprocess.run([tradecore, "topics", "ensure"], env=env, check=True, capture_output=True)
+    log = workdir / "api.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([tradecore, "api"], env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, f"the API exited: {log.read_text()}"
+            try:
+                httpx.get(f"{url}/openapi.json", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, f"the API did not answer: {log.read_text()}"
+                time.sleep(0.2)
+        yield ApiServer(url, topic_prefix, secret, endpoints)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

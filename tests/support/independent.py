@@ -1,0 +1,50 @@
+"""Reading what tradecore wrote with nothing but confluent-kafka and its AvroDeserializer: an independent view."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+
+class IndependentReader:
+    def __init__(self, bootstrap: str, registry_url: str) -> None:
+        self._deserialize = AvroDeserializer(SchemaRegistryClient({"url": registry_url}))
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": "independent-reader",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+            }
+        )
+
+    def partition(self, topic: str, partition: int) -> list[tuple[int, str, dict[str, Any]]]:
+        """Every record of a partition as (offset, key, decoded value), up to its current end."""
+        low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+        if high <= low:
+            return []
+        self._consumer.assign([TopicPartition(topic, partition, low)])
+        out = []
+        while len(out) < high - low:
+            msg = self._consumer.poll(10)
+            assert msg is not None, f"{topic}[{partition}] ended after {len(out)} of {high - low} records"
+            assert msg.error() is None, msg.error()
+            value = self._deserialize(msg.value(), SerializationContext(topic, MessageField.VALUE))
+            out.append((msg.offset(), msg.key().decode(), value))
+        return out
+
+    def at(self, topic: str, partition: int, offset: int) -> dict[str, Any]:
+        for found, _key, value in self.partition(topic, partition):
+            if found == offset:
+                return value
+        raise AssertionError(f"no record at {topic}[{partition}]@{offset}")
+
+    def topic(self, topic: str, partitions: int = 6) -> list[dict[str, Any]]:
+        return [value for p in range(partitions) for _, _, value in self.partition(topic, p)]
+
+    def close(self) -> None:
+        self._consumer.close()
