@@ -5,6 +5,10 @@ BACKWARD compatible with each released version (as the writer) — every version
 is kept forever and a consumer replays it from offset 0. Offline: no registry, no Kafka. The rules are Apache Avro's
 own (``avro.compatibility.ReaderWriterCompatibilityChecker``), not ours. A released event with no current schema
 fails too: its history would become unreadable. Exits 1 naming each incompatible event, version and the reason.
+
+Beside Avro's verdict, one guard of ours: Avro resolution ignores logical types, so it accepts ``decimal(18,8)`` ->
+``decimal(18,6)``, ``timestamp-micros`` -> ``timestamp-millis`` or a dropped ``uuid``, which read old bytes with a
+different meaning. Every field in both the released and the current schema must keep its logical type annotation.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,16 +72,22 @@ def check(schemas_dir: Path = AVRO_DIR, released_dir: Path = RELEASED_DIR) -> Re
                 continue
             checker = ReaderWriterCompatibilityChecker()  # type: ignore[no-untyped-call]  # avro ships no annotations there
             result = checker.get_compatibility(reader, writer)
-            if result.compatibility is SchemaCompatibilityType.compatible:
+            failures = len(report.failures)
+            if result.compatibility is not SchemaCompatibilityType.compatible:
+                reasons = ", ".join(sorted({kind.value for kind in result.incompatibilities}))
+                details = "; ".join(sorted(result.messages))
+                where = ", ".join(_describe(loc, reader.to_json()) for loc in sorted(result.locations - {"/"}))
+                report.failures.append(
+                    f"{label}: the current schema cannot read events written with v{number} (BACKWARD): "
+                    f"{reasons}: {details}" + (f" — at {where}" if where else "")
+                )
+            for where, was, now in _logical_type_changes(reader, writer):
+                report.failures.append(
+                    f"{label}: the logical type of field {where} changed: was {was} now {now}; Avro resolution "
+                    f"ignores logical types, so the current schema would misinterpret the bytes written with v{number}"
+                )
+            if len(report.failures) == failures:
                 report.checked.append(label)
-                continue
-            reasons = ", ".join(sorted({kind.value for kind in result.incompatibilities}))
-            details = "; ".join(sorted(result.messages))
-            where = ", ".join(_describe(location, reader.to_json()) for location in sorted(result.locations - {"/"}))
-            report.failures.append(
-                f"{label}: the current schema cannot read events written with v{number} (BACKWARD): "
-                f"{reasons}: {details}" + (f" — at {where}" if where else "")
-            )
     for path in sorted(schemas_dir.glob(f"{NAMESPACE}.*.avsc")):
         name = path.name.removeprefix(f"{NAMESPACE}.").removesuffix(".avsc")
         if name not in released and _is_event(path):
@@ -87,6 +97,58 @@ def check(schemas_dir: Path = AVRO_DIR, released_dir: Path = RELEASED_DIR) -> Re
 
 def _parse(schema: dict[str, Any]) -> avro.schema.Schema:
     return avro.schema.parse(json.dumps(schema))
+
+
+def _logical_type_changes(
+    reader: avro.schema.Schema,
+    writer: avro.schema.Schema,
+    path: str = "",
+    seen: frozenset[tuple[int, int]] = frozenset(),
+) -> Iterator[tuple[str, str, str]]:
+    """``(field path, was, now)`` wherever a schema in both ``writer`` and ``reader`` changed its logical type.
+
+    Fields are matched by name (or the reader's aliases), union branches by type or full name, a non-union taken as
+    a union of one; fields and branches on one side only are left to Avro's own check.
+    """
+    if isinstance(reader, avro.schema.UnionSchema) or isinstance(writer, avro.schema.UnionSchema):
+        branches = {_branch_key(branch): branch for branch in _branches(reader)}
+        for branch in _branches(writer):
+            if _branch_key(branch) in branches:
+                yield from _logical_type_changes(branches[_branch_key(branch)], branch, path, seen)
+        return
+    if _logical_type(writer) != _logical_type(reader):  # plain types (int -> long) are Avro's business
+        yield path, _logical_type(writer) or f"plain {writer.type}", _logical_type(reader) or f"plain {reader.type}"
+    if isinstance(reader, avro.schema.RecordSchema) and isinstance(writer, avro.schema.RecordSchema):
+        if (id(reader), id(writer)) in seen:  # a recursive type: its fields are being compared further up
+            return
+        for reader_field in reader.fields:
+            names = [reader_field.name, *(reader_field.props.get("aliases") or [])]
+            writer_field = next((writer.fields_dict[n] for n in names if n in writer.fields_dict), None)
+            if writer_field is not None:
+                where = f"{path}.{reader_field.name}" if path else reader_field.name
+                yield from _logical_type_changes(
+                    reader_field.type, writer_field.type, where, seen | {(id(reader), id(writer))}
+                )
+    elif isinstance(reader, avro.schema.ArraySchema) and isinstance(writer, avro.schema.ArraySchema):
+        yield from _logical_type_changes(reader.items, writer.items, f"{path}[]", seen)
+    elif isinstance(reader, avro.schema.MapSchema) and isinstance(writer, avro.schema.MapSchema):
+        yield from _logical_type_changes(reader.values, writer.values, f"{path}{{}}", seen)
+
+
+def _branches(schema: avro.schema.Schema) -> list[avro.schema.Schema]:
+    return list(schema.schemas) if isinstance(schema, avro.schema.UnionSchema) else [schema]
+
+
+def _branch_key(schema: avro.schema.Schema) -> str:
+    return str(schema.fullname) if isinstance(schema, avro.schema.NamedSchema) else str(schema.type)
+
+
+def _logical_type(schema: avro.schema.Schema) -> str | None:
+    """``decimal(18,8)``, ``timestamp-micros``, ``uuid``...; None when there is none."""
+    logical = schema.get_prop("logicalType")
+    if logical == "decimal":
+        return f"decimal({schema.get_prop('precision')},{schema.get_prop('scale') or 0})"
+    return str(logical) if logical else None
 
 
 def _is_event(path: Path) -> bool:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from schemas.avsc import AVRO_DIR, RELEASED_DIR, path_of
+from schemas.avsc import AVRO_DIR, RELEASED_DIR, path_of, released_versions
 
 
 def run_check(*args: str) -> subprocess.CompletedProcess[str]:
@@ -40,10 +40,18 @@ def field(schema: dict[str, Any], name: str) -> dict[str, Any]:
     return found
 
 
+def released_events() -> list[str]:
+    return sorted(path.name for path in RELEASED_DIR.iterdir() if path.is_dir())
+
+
+def released_count() -> int:
+    return sum(len(released_versions(name)) for name in released_events())
+
+
 def test_the_repository_passes() -> None:
     out = run_check()
     assert out.returncode == 0, out.stderr
-    assert "ok — 14 released versions readable" in out.stdout
+    assert f"ok — {released_count()} released versions readable" in out.stdout
 
 
 def test_a_required_field_without_default_fails_naming_event_version_and_reason(schemas_copy: Path) -> None:
@@ -69,7 +77,7 @@ def test_a_change_to_the_shared_envelope_fails_every_event(schemas_copy: Path) -
     edit(schemas_copy, "Envelope", lambda s: field(s, "sequence").update(type="int"))
     out = run_check("--schemas", str(schemas_copy))
     assert out.returncode == 1
-    assert out.stderr.count("(envelope.sequence)") == 14
+    assert out.stderr.count("(envelope.sequence)") == len(released_events())
 
 
 def test_every_released_version_is_checked_not_only_the_last(schemas_copy: Path, tmp_path: Path) -> None:
@@ -91,12 +99,18 @@ def test_every_released_version_is_checked_not_only_the_last(schemas_copy: Path,
     assert "CancelRequested v1: the current schema cannot read events written with v1" in out.stderr
     assert "(reason)" in out.stderr
     assert "CancelRequested v2" not in out.stderr
-    assert "1 problem(s); 14 versions ok" in out.stderr
+    assert f"1 problem(s); {released_count()} versions ok" in out.stderr
 
 
 def test_adding_an_optional_field_with_a_default_passes(schemas_copy: Path) -> None:
     new = {"name": "venue", "type": ["null", "string"], "default": None, "doc": "Where to route the order."}
     edit(schemas_copy, "OrderPlaced", lambda s: s["fields"].append(new))
+    out = run_check("--schemas", str(schemas_copy))
+    assert out.returncode == 0, out.stderr
+
+
+def test_a_promotion_without_logical_types_passes(schemas_copy: Path) -> None:
+    edit(schemas_copy, "Envelope", lambda s: field(s, "schema_version").update(type="long"))  # int -> long
     out = run_check("--schemas", str(schemas_copy))
     assert out.returncode == 0, out.stderr
 
@@ -110,7 +124,134 @@ def test_a_released_event_without_a_current_schema_fails(schemas_copy: Path) -> 
 
 def test_a_new_event_not_yet_released_is_noted_not_failed(schemas_copy: Path) -> None:
     source = json.loads(path_of("CancelRejected", schemas_copy).read_text())
-    path_of("AmendRejected", schemas_copy).write_text(json.dumps({**source, "name": "AmendRejected"}))
+    path_of("NeverReleased", schemas_copy).write_text(json.dumps({**source, "name": "NeverReleased"}))
     out = run_check("--schemas", str(schemas_copy))
     assert out.returncode == 0, out.stderr
-    assert "note: AmendRejected: not released yet" in out.stdout
+    assert "note: NeverReleased: not released yet" in out.stdout
+
+
+# Avro resolution ignores logical types: each change below passes Avro's own check, and only the logical-type
+# guard stops it.
+
+
+def test_a_decimal_scale_change_fails_naming_the_field(schemas_copy: Path) -> None:
+    edit(schemas_copy, "OrderPlaced", lambda s: field(s, "quantity")["type"].update(scale=6))
+    out = run_check("--schemas", str(schemas_copy))
+    assert out.returncode == 1
+    assert (
+        "OrderPlaced v1: the logical type of field quantity changed: was decimal(18,8) now decimal(18,6); "
+        "Avro resolution ignores logical types, so the current schema would misinterpret the bytes written with v1"
+    ) in out.stderr
+    assert "cannot read" not in out.stderr  # Avro's own check accepts it
+    assert "1 problem(s)" in out.stderr
+
+
+def test_a_decimal_precision_change_inside_a_union_fails(schemas_copy: Path) -> None:
+    edit(schemas_copy, "OrderPlaced", lambda s: field(s, "limit_price")["type"][1].update(precision=20))
+    out = run_check("--schemas", str(schemas_copy))
+    assert out.returncode == 1
+    assert "OrderPlaced v1: the logical type of field limit_price changed: was decimal(18,8) now decimal(20,8)" in (
+        out.stderr
+    )
+    assert "1 problem(s)" in out.stderr
+
+
+def drop_logical_type(name: str) -> Any:
+    def change(schema: dict[str, Any]) -> None:
+        field(schema, name)["type"].pop("logicalType")
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("event", "change", "expected"),
+    [
+        (
+            "OrderFilled",
+            drop_logical_type("fee"),
+            "OrderFilled v1: the logical type of field fee changed: was decimal(28,8) now plain bytes",
+        ),
+        (
+            "Envelope",
+            drop_logical_type("event_id"),
+            "the logical type of field envelope.event_id changed: was uuid now plain string",
+        ),
+        (
+            "Envelope",
+            drop_logical_type("recorded_at"),
+            "the logical type of field envelope.recorded_at changed: was timestamp-micros now plain long",
+        ),
+        (
+            "OrderPlaced",
+            lambda s: field(s, "order_id").update(type={"type": "string", "logicalType": "uuid"}),
+            "OrderPlaced v1: the logical type of field order_id changed: was plain string now uuid",
+        ),
+    ],
+    ids=["decimal-dropped", "uuid-dropped", "timestamp-dropped", "uuid-added"],
+)
+def test_a_logical_type_dropped_or_added_fails(schemas_copy: Path, event: str, change: Any, expected: str) -> None:
+    edit(schemas_copy, event, change)
+    out = run_check("--schemas", str(schemas_copy))
+    assert out.returncode == 1
+    assert expected in out.stderr
+    assert "cannot read" not in out.stderr
+
+
+def test_timestamp_micros_to_millis_fails_every_event(schemas_copy: Path) -> None:
+    edit(schemas_copy, "Envelope", lambda s: field(s, "occurred_at")["type"].update(logicalType="timestamp-millis"))
+    out = run_check("--schemas", str(schemas_copy))
+    assert out.returncode == 1
+    changed = "the logical type of field envelope.occurred_at changed: was timestamp-micros now timestamp-millis"
+    assert out.stderr.count(changed) == len(released_events())
+    assert "OrderFilled v1: " + changed in out.stderr
+
+
+def test_an_optional_decimal_keeping_its_annotation_passes_and_one_changing_it_fails(schemas_copy: Path) -> None:
+    def optional(scale: int) -> Any:
+        def change(schema: dict[str, Any]) -> None:
+            decimal = {"type": "bytes", "logicalType": "decimal", "precision": 28, "scale": scale}
+            field(schema, "fee").update(type=["null", decimal], default=None, doc="Fee, if any.")
+
+        return change
+
+    edit(schemas_copy, "OrderFilled", optional(8))
+    out = run_check("--schemas", str(schemas_copy))
+    assert out.returncode == 0, out.stderr
+
+    edit(schemas_copy, "OrderFilled", optional(2))
+    out = run_check("--schemas", str(schemas_copy))
+    assert out.returncode == 1
+    assert "OrderFilled v1: the logical type of field fee changed: was decimal(28,8) now decimal(28,2)" in out.stderr
+
+
+def test_logical_types_are_compared_inside_arrays_maps_and_nested_records(tmp_path: Path) -> None:
+    def basket(scale: int, marks: str) -> dict[str, Any]:
+        leg = {
+            "type": "record",
+            "name": "Leg",
+            "fields": [
+                {"name": "price", "type": {"type": "bytes", "logicalType": "decimal", "precision": 18, "scale": scale}},
+                {"name": "hedge", "type": ["null", "Leg"], "default": None},  # recursive: must not loop
+            ],
+        }
+        return {
+            "type": "record",
+            "name": "Basket",
+            "namespace": "tradecore.events",
+            "fields": [
+                {"name": "legs", "type": {"type": "array", "items": leg}},
+                {"name": "marks", "type": {"type": "map", "values": {"type": "long", "logicalType": marks}}},
+            ],
+        }
+
+    (tmp_path / "released" / "Basket").mkdir(parents=True)
+    (tmp_path / "released" / "Basket" / "v1.avsc").write_text(json.dumps(basket(8, "timestamp-micros")))
+    (tmp_path / "avro").mkdir()
+    path_of("Basket", tmp_path / "avro").write_text(json.dumps(basket(6, "timestamp-millis")))
+    out = run_check("--schemas", str(tmp_path / "avro"), "--released", str(tmp_path / "released"))
+    assert out.returncode == 1
+    assert (
+        "Basket v1: the logical type of field legs[].price changed: was decimal(18,8) now decimal(18,6)" in out.stderr
+    )
+    assert "field marks{} changed: was timestamp-micros now timestamp-millis" in out.stderr
+    assert "2 problem(s)" in out.stderr
