@@ -229,6 +229,38 @@ class OrderRejected(Event):
     reason: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelAccepted(Event):
+    """Pre-trade risk passed a cancel on to execution (on request, or because the kill switch was engaged)."""
+
+    order_id: str
+    account_id: str
+    instrument: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AmendAccepted(Event):
+    """Pre-trade risk checked an amend against the account's limits and passed it on to execution."""
+
+    order_id: str
+    account_id: str
+    instrument: str
+    new_quantity: Decimal | None = None
+    new_limit_price: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AmendRejected(Event):
+    """Pre-trade risk refused an amend; the order stays as it was."""
+
+    order_id: str
+    account_id: str
+    instrument: str
+    reason_code: str
+    reason: str
+
+
 # --- executions (key: instrument) -------------------------------------------------------------------------------
 
 
@@ -281,6 +313,18 @@ class OrderExpired(Event):
     instrument: str
     expired_quantity: Decimal
     reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderAmended(Event):
+    """The venue changed a working order's quantity or limit price; its time priority is reset."""
+
+    order_id: str
+    account_id: str
+    instrument: str
+    quantity: Decimal
+    limit_price: Decimal | None = None
+    leaves_quantity: Decimal
 
 
 # --- ticks, signals, positions ----------------------------------------------------------------------------------
@@ -339,10 +383,14 @@ ROUTES: Mapping[str, Route] = MappingProxyType(
         "KillSwitchToggled": Route("orders", "account_id"),
         "OrderAccepted": Route("orders.checked", "instrument"),
         "OrderRejected": Route("orders.checked", "instrument"),
+        "CancelAccepted": Route("orders.checked", "instrument"),
+        "AmendAccepted": Route("orders.checked", "instrument"),
+        "AmendRejected": Route("orders.checked", "instrument"),
         "OrderFilled": Route("executions", "instrument"),
         "OrderCancelled": Route("executions", "instrument"),
         "CancelRejected": Route("executions", "instrument"),
         "OrderExpired": Route("executions", "instrument"),
+        "OrderAmended": Route("executions", "instrument"),
         "TickIngested": Route("ticks", "instrument"),
         "SignalGenerated": Route("signals", "instrument"),
         "PositionChanged": Route("positions", "account_id"),
@@ -360,10 +408,14 @@ EVENT_TYPES: Mapping[str, type[Event]] = MappingProxyType(
             KillSwitchToggled,
             OrderAccepted,
             OrderRejected,
+            CancelAccepted,
+            AmendAccepted,
+            AmendRejected,
             OrderFilled,
             OrderCancelled,
             CancelRejected,
             OrderExpired,
+            OrderAmended,
             TickIngested,
             SignalGenerated,
             PositionChanged,

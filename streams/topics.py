@@ -28,8 +28,16 @@ class TopicSpec:
 
 TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("orders", "account", "OrderPlaced, CancelRequested, AmendRequested, RiskLimitsSet, KillSwitchToggled"),
-    TopicSpec("orders.checked", "instrument", "OrderAccepted, OrderRejected"),
-    TopicSpec("executions", "instrument", "OrderFilled, OrderCancelled, CancelRejected, OrderExpired"),
+    TopicSpec(
+        "orders.checked",
+        "instrument",
+        "OrderAccepted, OrderRejected, CancelAccepted, AmendAccepted, AmendRejected",
+    ),
+    TopicSpec(
+        "executions",
+        "instrument",
+        "OrderFilled, OrderCancelled, CancelRejected, OrderExpired, OrderAmended",
+    ),
     TopicSpec("ticks", "instrument", "TickIngested"),
     TopicSpec("signals", "instrument", "SignalGenerated"),
     TopicSpec("positions", "account", "PositionChanged"),

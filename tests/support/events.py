@@ -14,7 +14,10 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from schemas.events import (
+    AmendAccepted,
+    AmendRejected,
     AmendRequested,
+    CancelAccepted,
     CancelRejected,
     CancelRequested,
     Direction,
@@ -23,6 +26,7 @@ from schemas.events import (
     KillSwitchToggled,
     Liquidity,
     OrderAccepted,
+    OrderAmended,
     OrderCancelled,
     OrderExpired,
     OrderFilled,
@@ -145,6 +149,45 @@ def order_rejected(**overrides: Any) -> OrderRejected:
     return _build(OrderRejected, fields, overrides)
 
 
+def cancel_accepted(**overrides: Any) -> CancelAccepted:
+    fields = {"order_id": ORDER, "account_id": ACCOUNT, "instrument": INSTRUMENT, "reason": "KILL_SWITCH"}
+    return _build(CancelAccepted, fields, overrides)
+
+
+def amend_accepted(**overrides: Any) -> AmendAccepted:
+    fields = {
+        "order_id": ORDER,
+        "account_id": ACCOUNT,
+        "instrument": INSTRUMENT,
+        "new_quantity": Decimal("0.50000000"),
+        "new_limit_price": None,
+    }
+    return _build(AmendAccepted, fields, overrides)
+
+
+def amend_rejected(**overrides: Any) -> AmendRejected:
+    fields = {
+        "order_id": ORDER,
+        "account_id": ACCOUNT,
+        "instrument": INSTRUMENT,
+        "reason_code": "MAX_ORDER_QUANTITY",
+        "reason": "new quantity 6.00000000 exceeds max_order_quantity 5.00000000",
+    }
+    return _build(AmendRejected, fields, overrides)
+
+
+def order_amended(**overrides: Any) -> OrderAmended:
+    fields = {
+        "order_id": ORDER,
+        "account_id": ACCOUNT,
+        "instrument": INSTRUMENT,
+        "quantity": Decimal("0.50000000"),
+        "limit_price": Decimal("40100.00000000"),
+        "leaves_quantity": Decimal("0.40000000"),
+    }
+    return _build(OrderAmended, fields, overrides)
+
+
 def order_filled(**overrides: Any) -> OrderFilled:
     fields = {
         "order_id": ORDER,
@@ -242,10 +285,14 @@ def every_event() -> list[Event]:
         kill_switch_toggled(),
         order_accepted(),
         order_rejected(),
+        cancel_accepted(),
+        amend_accepted(),
+        amend_rejected(),
         order_filled(),
         order_cancelled(),
         cancel_rejected(),
         order_expired(),
+        order_amended(),
         tick_ingested(),
         signal_generated(),
         position_changed(),
