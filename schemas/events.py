@@ -327,6 +327,16 @@ class OrderAmended(Event):
     leaves_quantity: Decimal
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderAmendRejected(Event):
+    """The venue could not apply an amend risk passed on (order unknown or done, quantity not above filled)."""
+
+    order_id: str
+    account_id: str
+    instrument: str
+    reason: str
+
+
 # --- ticks, signals, positions ----------------------------------------------------------------------------------
 
 
@@ -391,6 +401,7 @@ ROUTES: Mapping[str, Route] = MappingProxyType(
         "CancelRejected": Route("executions", "instrument"),
         "OrderExpired": Route("executions", "instrument"),
         "OrderAmended": Route("executions", "instrument"),
+        "OrderAmendRejected": Route("executions", "instrument"),
         "TickIngested": Route("ticks", "instrument"),
         "SignalGenerated": Route("signals", "instrument"),
         "PositionChanged": Route("positions", "account_id"),
@@ -416,6 +427,7 @@ EVENT_TYPES: Mapping[str, type[Event]] = MappingProxyType(
             CancelRejected,
             OrderExpired,
             OrderAmended,
+            OrderAmendRejected,
             TickIngested,
             SignalGenerated,
             PositionChanged,

@@ -24,6 +24,7 @@ class TopicSpec:
     name: str
     key: str
     holds: str
+    internal: bool = False  # written and read by processors only (e.g. a repartition), no event types of its own
 
 
 TOPICS: tuple[TopicSpec, ...] = (
@@ -36,11 +37,14 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(
         "executions",
         "instrument",
-        "OrderFilled, OrderCancelled, CancelRejected, OrderExpired, OrderAmended",
+        "OrderFilled, OrderCancelled, CancelRejected, OrderExpired, OrderAmended, OrderAmendRejected",
     ),
     TopicSpec("ticks", "instrument", "TickIngested"),
     TopicSpec("signals", "instrument", "SignalGenerated"),
     TopicSpec("positions", "account", "PositionChanged"),
+    # Internal: the executions re-keyed by account (raw bytes, unchanged), so that per-account processors
+    # (positions, risk) own every execution of their accounts.
+    TopicSpec("executions.by-account", "account", "the records of executions, re-keyed by account", internal=True),
     TopicSpec("deadletter", "source topic", "records that could not be decoded or processed, with the reason"),
 )
 

@@ -122,7 +122,7 @@ def test_a_drifted_class_cannot_be_encoded_at_all() -> None:
 def test_routes_match_the_topics_of_the_design() -> None:
     key_fields = {"account": "account_id", "instrument": "instrument"}
     for spec in TOPICS:
-        if spec.name == "deadletter":
+        if spec.name == "deadletter" or spec.internal:
             continue
         assert {cls.__name__ for cls in events_on(spec.name)} == set(spec.holds.split(", ")), spec.name
         for cls in events_on(spec.name):

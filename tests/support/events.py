@@ -27,6 +27,7 @@ from schemas.events import (
     Liquidity,
     OrderAccepted,
     OrderAmended,
+    OrderAmendRejected,
     OrderCancelled,
     OrderExpired,
     OrderFilled,
@@ -188,6 +189,16 @@ def order_amended(**overrides: Any) -> OrderAmended:
     return _build(OrderAmended, fields, overrides)
 
 
+def order_amend_rejected(**overrides: Any) -> OrderAmendRejected:
+    fields = {
+        "order_id": ORDER,
+        "account_id": ACCOUNT,
+        "instrument": INSTRUMENT,
+        "reason": "new quantity 0.10000000 is not above the filled quantity 0.10000000",
+    }
+    return _build(OrderAmendRejected, fields, overrides)
+
+
 def order_filled(**overrides: Any) -> OrderFilled:
     fields = {
         "order_id": ORDER,
@@ -270,7 +281,7 @@ def position_changed(**overrides: Any) -> PositionChanged:
         "realized_pnl": Decimal("-12.34567890"),
         "fees_paid": Decimal("4.01200000"),
         "fill_id": "fill-1",
-        "cost_method": "AVERAGE",
+        "cost_method": "AVERAGE_COST",
     }
     return _build(PositionChanged, fields, overrides)
 
@@ -293,6 +304,7 @@ def every_event() -> list[Event]:
         cancel_rejected(),
         order_expired(),
         order_amended(),
+        order_amend_rejected(),
         tick_ingested(),
         signal_generated(),
         position_changed(),

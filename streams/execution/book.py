@@ -1,0 +1,175 @@
+"""The venue's state for one instrument: the touch, our resting orders in price-time priority, and what is done."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from schemas.events import OrderType, Side, TimeInForce
+
+
+@dataclass(slots=True)
+class Level:
+    """One side of the touch, or a trade print: its price and the size still there (``None``: no size was given)."""
+
+    price: Decimal
+    size: Decimal | None
+
+    def available(self, wanted: Decimal) -> Decimal:
+        """How much of ``wanted`` this level can give: all of it when it has no size."""
+        return wanted if self.size is None else min(wanted, max(self.size, Decimal(0)))
+
+    def take(self, quantity: Decimal) -> None:
+        """What we trade here is gone until the next quote replaces the level."""
+        if self.size is not None:
+            self.size -= quantity
+
+
+@dataclass(slots=True)
+class Touch:
+    """The best bid and ask of the latest quote; a side the quote did not carry is ``None``."""
+
+    bid: Level | None = None
+    ask: Level | None = None
+
+    def facing(self, side: Side) -> Level | None:
+        """The level an order of ``side`` trades against: the ask for a BUY, the bid for a SELL."""
+        return self.ask if side is Side.BUY else self.bid
+
+
+@dataclass(slots=True)
+class WorkingOrder:
+    """An accepted order as the venue works it; ``priority`` orders arrivals (lower is earlier)."""
+
+    order_id: str
+    account_id: str
+    side: Side
+    order_type: OrderType
+    time_in_force: TimeInForce
+    quantity: Decimal
+    limit_price: Decimal | None
+    filled: Decimal = Decimal(0)
+    fills: int = 0
+    priority: int = 0
+
+    @property
+    def leaves(self) -> Decimal:
+        return self.quantity - self.filled
+
+
+class Outcome(StrEnum):
+    """How an order stopped working at the venue."""
+
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+@dataclass
+class Book:
+    """The touch, our resting (GTC LIMIT) orders by id, how each finished order ended, and the arrival counter."""
+
+    touch: Touch = field(default_factory=Touch)
+    resting: dict[str, WorkingOrder] = field(default_factory=dict)
+    done: dict[str, Outcome] = field(default_factory=dict)
+    arrivals: int = 0
+
+    def knows(self, order_id: str) -> bool:
+        return order_id in self.resting or order_id in self.done
+
+    def stamp_arrival(self, order: WorkingOrder) -> None:
+        """Give ``order`` the back of the time queue: on acceptance, and again on every amend."""
+        self.arrivals += 1
+        order.priority = self.arrivals
+
+    def rest(self, order: WorkingOrder) -> None:
+        self.resting[order.order_id] = order
+
+    def close(self, order: WorkingOrder, outcome: Outcome) -> None:
+        self.resting.pop(order.order_id, None)
+        self.done[order.order_id] = outcome
+
+    def in_priority(self, side: Side) -> list[tuple[Decimal, WorkingOrder]]:
+        """(limit, order) of the resting orders of ``side``: best limit first (highest BUY), then earliest arrival."""
+        priced = [(o.limit_price, o) for o in self.resting.values() if o.side is side and o.limit_price is not None]
+        sign = -1 if side is Side.BUY else 1
+        return sorted(priced, key=lambda pair: (sign * pair[0], pair[1].priority))
+
+    # --- snapshot ------------------------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values, Decimals as strings; resting orders listed in arrival order, so the form is unique."""
+        return {
+            "touch": {"bid": _level_dict(self.touch.bid), "ask": _level_dict(self.touch.ask)},
+            "resting": [_order_dict(o) for o in sorted(self.resting.values(), key=lambda o: o.priority)],
+            "done": {order_id: outcome.value for order_id, outcome in sorted(self.done.items())},
+            "arrivals": self.arrivals,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Book:
+        """The book ``to_dict`` described; raises ``KeyError``/``ValueError``/``TypeError`` on anything else."""
+        touch = data["touch"]
+        resting = [_order(item) for item in data["resting"]]
+        return cls(
+            touch=Touch(bid=_level(touch["bid"]), ask=_level(touch["ask"])),
+            resting={o.order_id: o for o in resting},
+            done={str(order_id): Outcome(outcome) for order_id, outcome in data["done"].items()},
+            arrivals=int(data["arrivals"]),
+        )
+
+
+def _optional(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _decimal(value: Any) -> Decimal:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a decimal string, got {value!r}")
+    number = Decimal(value)
+    if not number.is_finite():
+        raise ValueError(f"{value!r} is not a finite decimal")
+    return number
+
+
+def _level_dict(level: Level | None) -> dict[str, Any] | None:
+    return None if level is None else {"price": str(level.price), "size": _optional(level.size)}
+
+
+def _level(data: Mapping[str, Any] | None) -> Level | None:
+    if data is None:
+        return None
+    return Level(_decimal(data["price"]), None if data["size"] is None else _decimal(data["size"]))
+
+
+def _order_dict(order: WorkingOrder) -> dict[str, Any]:
+    return {
+        "order_id": order.order_id,
+        "account_id": order.account_id,
+        "side": order.side.value,
+        "order_type": order.order_type.value,
+        "time_in_force": order.time_in_force.value,
+        "quantity": str(order.quantity),
+        "limit_price": _optional(order.limit_price),
+        "filled": str(order.filled),
+        "fills": order.fills,
+        "priority": order.priority,
+    }
+
+
+def _order(data: Mapping[str, Any]) -> WorkingOrder:
+    return WorkingOrder(
+        order_id=str(data["order_id"]),
+        account_id=str(data["account_id"]),
+        side=Side(data["side"]),
+        order_type=OrderType(data["order_type"]),
+        time_in_force=TimeInForce(data["time_in_force"]),
+        quantity=_decimal(data["quantity"]),
+        limit_price=None if data["limit_price"] is None else _decimal(data["limit_price"]),
+        filled=_decimal(data["filled"]),
+        fills=int(data["fills"]),
+        priority=int(data["priority"]),
+    )
