@@ -1,0 +1,182 @@
+"""Event-time bars from one instrument's ticks.
+
+A bar covers ``[start, start + interval)`` of the venue's clock (``exchange_ts``), with ``start`` a multiple of the
+interval since the Unix epoch, so every worker, replay and backtest cuts the same bars. A tick's price is the mid of
+its bid and ask when it has both, else its last trade price; a tick with neither moves no price. Volume and
+notional come from trade prints only: ``last_size`` and ``last * last_size``.
+
+A bar closes when the first tick of a later bar arrives — event time only, never a timer — so the last bar of a
+stream stays open until the next tick comes, and an interval in which nothing priced arrived yields no bar at all
+(indicators advance per bar that traded or quoted, not per wall-clock interval). A tick older than the open bar
+belongs to a bar already closed and acted on; it is counted in ``late_ticks`` and otherwise ignored.
+
+The open bar is kept in ``Decimal`` — adding and comparing decimals is several times cheaper than converting each
+tick to float — with prices doubled (``bid + ask``, ``last + last``) so that no tick pays for a division; a closed
+bar converts to floats once. Arithmetic runs in a private context wide enough to be exact for ``decimal(18, 8)``
+inputs, so results never depend on the caller's decimal context.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Context, Decimal
+from typing import Any, NamedTuple
+
+from schemas.events import TickIngested
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_US = timedelta(microseconds=1)
+DAY_US = 86_400_000_000
+# Before the first tick: every event time is at or after the end of this "bar", so the first tick opens one.
+_NEVER = datetime.min.replace(tzinfo=UTC)
+_ZERO = Decimal(0)
+_EXACT = Context(prec=80)
+_add = _EXACT.add
+_multiply = _EXACT.multiply
+
+
+class Bar(NamedTuple):
+    """A closed bar: OHLC of tick prices, and what trade prints in it added up to."""
+
+    start_us: int  # µs since the epoch, a multiple of the interval
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float  # Σ last_size of trade prints
+    notional: float  # Σ last * last_size of trade prints
+
+
+class BarBuilder:
+    """Folds one instrument's ticks, in arrival order, into bars of ``interval_us`` by exchange time."""
+
+    __slots__ = (
+        "_close2",
+        "_high2",
+        "_low2",
+        "_open2",
+        "_step",
+        "begin",
+        "end",
+        "interval_us",
+        "late_ticks",
+        "notional",
+        "start_us",
+        "volume",
+    )
+
+    def __init__(self, interval_us: int) -> None:
+        self.interval_us = interval_us
+        self._step = timedelta(microseconds=interval_us)
+        self.start_us: int | None = None
+        self.begin = _NEVER
+        self.end = _NEVER
+        self._open2: Decimal | None = None
+        self._high2 = self._low2 = self._close2 = _ZERO
+        self.volume = _ZERO
+        self.notional = _ZERO
+        self.late_ticks = 0
+
+    def add(self, tick: TickIngested) -> Bar | None:
+        """Fold ``tick`` into the open bar; returns the bar it closed, if it is the first tick of a later one."""
+        ts = tick.exchange_ts
+        closed = None
+        if ts >= self.end:
+            closed = self._roll(ts)
+        elif ts < self.begin:
+            self.late_ticks += 1
+            return None
+        bid = tick.bid
+        ask = tick.ask
+        last = tick.last
+        if bid is not None and ask is not None:
+            price2 = _add(bid, ask)
+        elif last is not None:
+            price2 = _add(last, last)
+        else:
+            return closed
+        if self._open2 is None:
+            self._open2 = self._high2 = self._low2 = price2
+        elif price2 > self._high2:
+            self._high2 = price2
+        elif price2 < self._low2:
+            self._low2 = price2
+        self._close2 = price2
+        if last is not None:
+            size = tick.last_size
+            if size is not None:
+                self.volume = _add(self.volume, size)
+                self.notional = _add(self.notional, _multiply(last, size))
+        return closed
+
+    def _roll(self, ts: datetime) -> Bar | None:
+        closed = self._bar()
+        following = self.end + self._step
+        if ts < following and self.start_us is not None:  # the very next bar: the common case, and cheaper
+            self._open(self.start_us + self.interval_us, self.end, following)
+        else:
+            us = (ts - EPOCH) // ONE_US
+            start_us = us - us % self.interval_us
+            begin = EPOCH + ONE_US * start_us
+            self._open(start_us, begin, begin + self._step)
+        return closed
+
+    def _open(self, start_us: int, begin: datetime, end: datetime) -> None:
+        self.start_us = start_us
+        self.begin = begin
+        self.end = end
+        self._open2 = None
+        self._high2 = self._low2 = self._close2 = _ZERO
+        self.volume = self.notional = _ZERO
+
+    def _bar(self) -> Bar | None:
+        open2 = self._open2
+        if open2 is None or self.start_us is None:
+            return None
+        # Often several of OHLC are the same tick's price (one object): convert each object once.
+        open_ = float(open2) * 0.5
+        high2, low2, close2 = self._high2, self._low2, self._close2
+        high = open_ if high2 is open2 else float(high2) * 0.5
+        low = open_ if low2 is open2 else float(low2) * 0.5
+        if close2 is open2:
+            close = open_
+        elif close2 is high2:
+            close = high
+        elif close2 is low2:
+            close = low
+        else:
+            close = float(close2) * 0.5
+        volume = self.volume
+        traded = volume is not _ZERO  # still the initial zero: no trade print, nothing to convert
+        return Bar(
+            self.start_us,
+            open_,
+            high,
+            low,
+            close,
+            float(volume) if traded else 0.0,
+            float(self.notional) if traded else 0.0,
+        )
+
+    def state(self) -> list[Any]:
+        """The open bar and counters, JSON-ready (decimals as exact strings)."""
+        prices = [self._open2, self._high2, self._low2, self._close2] if self._open2 is not None else None
+        return [
+            self.start_us,
+            None if prices is None else [str(p) for p in prices],
+            str(self.volume),
+            str(self.notional),
+            self.late_ticks,
+        ]
+
+    def restore(self, state: list[Any]) -> None:
+        """Take back what ``state`` returned."""
+        start_us, prices, volume, notional, late_ticks = state
+        if start_us is not None:
+            begin = EPOCH + ONE_US * start_us
+            self._open(start_us, begin, begin + self._step)
+        if prices is not None:
+            self._open2, self._high2, self._low2, self._close2 = (Decimal(p) for p in prices)
+        self.volume = Decimal(volume)
+        self.notional = Decimal(notional)
+        self.late_ticks = late_ticks
