@@ -170,3 +170,24 @@ def serve_api(
         log_level="warning",
         access_log=False,
     )
+
+
+@app.command("worker")
+def worker(
+    names: Annotated[list[str] | None, typer.Argument(help="Processors to run (default: all).")] = None,
+    instance: Annotated[str, typer.Option(help="Stable slot id; the transactional id derives from it.")] = "0",
+) -> None:
+    """Run stream processors exactly once over Kafka until SIGTERM/SIGINT."""
+    import logging
+
+    from schemas.settings import RegistrySettings
+    from streams import worker as workers
+    from streams.host.runner import HostConfig
+    from streams.settings import KafkaSettings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        workers.run(names or [], KafkaSettings(), RegistrySettings(), HostConfig(instance=instance), console.print)
+    except KeyError as err:
+        errors.print(f"[bold red]error:[/] {err.args[0]}")
+        raise typer.Exit(2) from err

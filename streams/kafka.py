@@ -22,6 +22,8 @@ def producer(settings: KafkaSettings, **overrides: Any) -> Producer:
         "acks": "all",
         "linger.ms": 5,
         "compression.type": "lz4",
+        # Java clients' partitioner: a key lands on the same partition whoever writes it (co-partitioning).
+        "partitioner": "murmur2_random",
     }
     return Producer({**config, **overrides})
 

@@ -1,0 +1,1 @@
+"""Hosting pure processors on Kafka: exactly-once consume-transform-produce, deterministic input order."""

@@ -1,0 +1,41 @@
+"""What a hosted processor is: pure, deterministic logic behind a small interface."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from schemas.events import Event
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """Pass an input record's bytes on unchanged to ``topic`` under a new key (a repartition)."""
+
+    topic: str
+    key: str
+
+
+Output = Event | Forward
+
+
+class Processor(Protocol):
+    """Pure logic a host runs exactly once over Kafka.
+
+    ``partitioned`` topics are co-partitioned and split among instances (the keys an instance owns);
+    ``broadcast`` topics are read whole by every instance (reference data, like a global table).
+    ``handle`` must depend only on the records it was given, in order: no clock, no randomness.
+    """
+
+    name: str
+    partitioned: tuple[str, ...]
+    broadcast: tuple[str, ...]
+
+    def handle(self, topic: str, event: Event) -> Sequence[Output]:
+        """The outputs of one input event (topic without namespace prefix)."""
+        ...
+
+    def reset(self) -> None:
+        """Forget all state; the host rebuilds it by replaying the inputs."""
+        ...

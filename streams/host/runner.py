@@ -1,0 +1,335 @@
+"""Run a processor exactly once over Kafka.
+
+Each batch is one Kafka transaction holding the batch's outputs, its dead letters and the input offsets it
+consumed, so a crash anywhere leaves no duplicate and no gap for ``read_committed`` readers. The processor's state
+lives only in memory: on (re)assignment the host replays the inputs from the beginning up to the committed offsets
+— the log is the store — in the same deterministic order as live processing (``streams.host.merge``).
+
+Transaction failures: a retriable commit error is retried (never aborted: after a timeout the outcome is unknown);
+one that requires an abort is aborted; either way, if the transaction cannot be settled the host drops producer,
+consumer and state, and starts over from the committed offsets with a new producer — whose ``init_transactions``
+fences the old one and settles its transaction.
+
+One instance per processor when it has broadcast inputs: their positions are committed in the processor's group.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka.schema_registry import SchemaRegistryClient
+
+from schemas.contract_errors import EventDecodeError
+from schemas.events import Event
+from schemas.serde import EventDeserializer, EventSerializer
+from streams import kafka
+from streams.host.merge import Merger, Source, Stamped
+from streams.host.processor import Forward, Output, Processor
+from streams.settings import KafkaSettings
+
+log = logging.getLogger("tradecore.streams")
+
+# Internal topics carry another topic's events unchanged.
+EVENTS_OF = {"executions.by-account": "executions"}
+
+
+class _StartOver(Exception):
+    """The current transaction could not be settled: rebuild from the committed offsets."""
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """How a processor is hosted."""
+
+    instance: str = "0"  # stable per deployment slot: the transactional id derives from it (fencing of zombies)
+    input_prefix: str | None = None  # namespace of the inputs; default KafkaSettings.topic_prefix
+    output_prefix: str | None = None  # namespace of outputs, consumer group and transactional id; default as above
+    batch_max: int = 2000  # records per transaction at most
+    batch_ms: int = 100  # and at most this long open
+    grace_ms: int = 300  # how long after a record's timestamp an idle input is assumed to have nothing earlier
+
+
+@dataclass
+class HostStats:
+    consumed: int = 0
+    produced: int = 0
+    dead_lettered: int = 0
+    commits: int = 0
+    restarts: int = 0
+    replayed: int = 0
+    by_topic: dict[str, int] = field(default_factory=dict)
+
+
+class ProcessorHost:
+    def __init__(
+        self,
+        processor: Processor,
+        settings: KafkaSettings,
+        registry: SchemaRegistryClient,
+        config: HostConfig | None = None,
+    ) -> None:
+        self.processor = processor
+        self.settings = settings
+        self.config = config or HostConfig()
+        self.inputs = settings.topic_prefix if self.config.input_prefix is None else self.config.input_prefix
+        self.outputs = settings.topic_prefix if self.config.output_prefix is None else self.config.output_prefix
+        self.group = f"{self.outputs}{processor.name}"
+        self.stats = HostStats()
+        self._registry = registry
+        topics = processor.partitioned + processor.broadcast
+        self._rank = {self.inputs + t: i for i, t in enumerate(topics)}
+        self._topics = [self.inputs + t for t in topics]
+        self._decoders = {
+            self.inputs + t: EventDeserializer(registry, EVENTS_OF.get(t, t), topic_prefix=self.inputs) for t in topics
+        }
+        self._encoders: dict[str, EventSerializer] = {}
+
+    # -- lifecycle -----------------------------------------------------------------------------------------------
+    def run(self, stop: threading.Event, on_idle: Callable[[], None] | None = None) -> None:
+        """Process until ``stop`` is set; commits what is in flight before returning."""
+        while not stop.is_set():
+            try:
+                self._session(stop, on_idle)
+            except _StartOver as why:
+                self.stats.restarts += 1
+                log.warning("%s: starting over from the committed offsets: %s", self.processor.name, why)
+
+    def _session(self, stop: threading.Event, on_idle: Callable[[], None] | None) -> None:
+        self._producer = self._new_producer()
+        self._consumer = kafka.consumer(
+            self.settings,
+            self.group,
+            **{
+                "partition.assignment.strategy": "range",
+                "auto.offset.reset": "earliest",
+                # Static membership: a restarted instance takes its partitions back at once instead of waiting
+                # for the killed one's session to time out.
+                "group.instance.id": f"{self.group}-{self.config.instance}",
+                "session.timeout.ms": 15000,
+            },
+        )
+        self._broadcast: Consumer | None = None
+        self._merger: Merger[Message] = Merger(set(), self.config.grace_ms)
+        self._in_txn = False
+        self._staged: dict[tuple[str, int], int] = {}
+        self._rebuild_due = False
+        self._starts: dict[tuple[str, int], int] = {}
+        self._consumer.subscribe(
+            [self.inputs + t for t in self.processor.partitioned], on_assign=self._assigned, on_revoke=self._revoked
+        )
+        try:
+            opened = time.monotonic()
+            while not stop.is_set():
+                messages = self._consumer.consume(self.config.batch_max, 0.05)
+                if self._rebuild_due:
+                    # What consume() returned after the assignment starts at the committed offsets: keep it.
+                    self._rebuild()
+                if self._broadcast is not None:
+                    messages = list(messages) + list(self._broadcast.consume(self.config.batch_max, 0.01))
+                for msg in messages:
+                    if msg.error() is None and msg.topic() in self._rank:
+                        self._merger.add(
+                            Stamped(msg.timestamp()[1], self._rank[msg.topic()], msg.partition(), msg.offset(), msg)
+                        )
+                processed = 0
+                for stamped in self._merger.release(self._caught_up, int(time.time() * 1000)):
+                    if not self._in_txn:
+                        self._producer.begin_transaction()
+                        self._in_txn, opened = True, time.monotonic()
+                    self._process(stamped.item, live=True)
+                    processed += 1
+                if self._in_txn and (
+                    len(self._staged)
+                    and (processed >= self.config.batch_max or time.monotonic() - opened > self.config.batch_ms / 1000)
+                ):
+                    self._commit()
+                if not messages and not processed and on_idle is not None:
+                    on_idle()
+            if self._in_txn:
+                self._commit()
+        finally:
+            self._consumer.close()
+            if self._broadcast is not None:
+                self._broadcast.close()
+            self._producer.flush(10)
+
+    def _new_producer(self) -> Producer:
+        producer = kafka.producer(
+            self.settings,
+            **{
+                "transactional.id": f"{self.group}-{self.config.instance}",
+                "transaction.timeout.ms": 60000,
+                "linger.ms": 2,
+            },
+        )
+        producer.init_transactions(60)
+        return producer
+
+    # -- rebalancing and rebuilding --------------------------------------------------------------------------------
+    def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._assignment = [(p.topic, p.partition) for p in partitions]
+        self._rebuild_due = True
+
+    def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self._in_txn:
+            self._commit()
+        self._merger = Merger(set(), self.config.grace_ms)
+
+    def _rebuild(self) -> None:
+        """Fold the inputs from the beginning up to the committed offsets into fresh state, then go live."""
+        self._rebuild_due = False
+        self.processor.reset()
+        broadcast = [
+            (self.inputs + t, p)
+            for t in self.processor.broadcast
+            for p in self._consumer.list_topics(self.inputs + t, timeout=30).topics[self.inputs + t].partitions
+        ]
+        owned = self._assignment + broadcast
+        committed = self._consumer.committed([TopicPartition(t, p) for t, p in owned], timeout=30)
+        stops = {(c.topic, c.partition): max(c.offset, 0) for c in committed}
+        sources = {(self._rank[t], p) for t, p in owned}
+        self._starts = stops
+        replayed = self._replay(stops, sources)
+        self.stats.replayed += replayed
+        self._merger = Merger(sources, self.config.grace_ms)
+        if self._broadcast is not None:
+            self._broadcast.close()
+            self._broadcast = None
+        if broadcast:
+            self._broadcast = kafka.consumer(self.settings, f"{self.group}-broadcast-{self.config.instance}")
+            self._broadcast.assign([TopicPartition(t, p, stops[(t, p)]) for t, p in broadcast])
+        log.info("%s: rebuilt state from %d records; live from %s", self.processor.name, replayed, stops)
+
+    def _replay(self, stops: dict[tuple[str, int], int], sources: set[Source]) -> int:
+        wanted = {tp: stop for tp, stop in stops.items() if stop > 0}
+        if not wanted:
+            return 0
+        reader = kafka.consumer(self.settings, f"{self.group}-replay-{self.config.instance}")
+        reader.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t, p in wanted])
+        merger: Merger[Message] = Merger(sources, 0)
+        reached = {(self._rank[t], p): False for t, p in wanted}
+        for t, p in stops:
+            reached.setdefault((self._rank[t], p), True)
+        count = 0
+        try:
+            while True:
+                for msg in reader.consume(self.config.batch_max, 0.5):
+                    if msg.error() is not None:
+                        continue
+                    tp = (msg.topic(), msg.partition())
+                    if msg.offset() >= wanted[tp]:
+                        continue
+                    merger.add(Stamped(msg.timestamp()[1], self._rank[msg.topic()], msg.partition(), msg.offset(), msg))
+                    if msg.offset() == wanted[tp] - 1:
+                        reached[(self._rank[tp[0]], tp[1])] = True
+                for stamped in merger.release(lambda source: reached[source], 2**62):
+                    self._process(stamped.item, live=False)
+                    count += 1
+                if all(reached.values()) and merger.buffered() == 0:
+                    return count
+        finally:
+            reader.close()
+
+    def _caught_up(self, source: Source) -> bool:
+        """Everything the log holds for this input has been fetched (position() steps over commit markers)."""
+        rank, partition = source
+        topic = self._topics[rank]
+        consumer = self._broadcast if topic[len(self.inputs) :] in self.processor.broadcast else self._consumer
+        assert consumer is not None
+        tp = TopicPartition(topic, partition)
+        _, high = consumer.get_watermark_offsets(tp, cached=True)
+        [position] = consumer.position([tp])
+        # Nothing fetched yet (an empty partition) leaves the position unset: it is where we started.
+        at = position.offset if position.offset >= 0 else self._starts.get((topic, partition), 0)
+        return high is not None and high >= 0 and at >= high
+
+    # -- processing ----------------------------------------------------------------------------------------------
+    def _process(self, msg: Message, *, live: bool) -> None:
+        topic = msg.topic()
+        name = topic[len(self.inputs) :]
+        try:
+            event: Event | None = self._decoders[topic].deserialize(msg.value())
+        except EventDecodeError as err:
+            event, reason = None, f"undecodable: {err}"
+        outputs: Sequence[Output] = ()
+        if event is not None:
+            try:
+                outputs = self.processor.handle(name, event)
+                reason = ""
+            except Exception as err:  # a record this processor cannot handle must not stop the pipeline
+                reason = f"{type(err).__name__}: {err}"
+                log.warning(
+                    "%s: dead-lettering %s[%d]@%d: %s",
+                    self.processor.name,
+                    topic,
+                    msg.partition(),
+                    msg.offset(),
+                    reason,
+                )
+        if live:
+            self.stats.consumed += 1
+            self._staged[(topic, msg.partition())] = msg.offset() + 1
+            if reason:
+                self._dead_letter(msg, reason)
+            for output in outputs:
+                self._produce(output, msg)
+
+    def _produce(self, output: Output, source: Message) -> None:
+        if isinstance(output, Forward):
+            topic, key, value = self.outputs + output.topic, output.key.encode(), source.value()
+        else:
+            route = output.route().topic
+            encoder = self._encoders.get(route)
+            if encoder is None:
+                encoder = self._encoders[route] = EventSerializer(self._registry, route, topic_prefix=self.outputs)
+            topic, key, value = encoder.topic, encoder.key(output), encoder.serialize(output)
+        self._send(topic, key, value, None)
+        self.stats.produced += 1
+
+    def _dead_letter(self, msg: Message, reason: str) -> None:
+        headers = [
+            ("tradecore.source.topic", msg.topic().encode()),
+            ("tradecore.source.partition", str(msg.partition()).encode()),
+            ("tradecore.source.offset", str(msg.offset()).encode()),
+            ("tradecore.processor", self.processor.name.encode()),
+            ("tradecore.reason", reason.encode()[:4000]),
+        ]
+        self._send(self.outputs + "deadletter", msg.key(), msg.value(), headers)
+        self.stats.dead_lettered += 1
+
+    def _send(
+        self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]] | None
+    ) -> None:
+        while True:
+            try:
+                self._producer.produce(topic, key=key, value=value, headers=headers)
+                return
+            except BufferError:
+                self._producer.poll(0.05)
+
+    def _commit(self) -> None:
+        offsets = [TopicPartition(t, p, o) for (t, p), o in self._staged.items()]
+        try:
+            self._producer.send_offsets_to_transaction(offsets, self._consumer.consumer_group_metadata(), 60)
+            for attempt in range(5):
+                try:
+                    self._producer.commit_transaction(60)
+                    break
+                except KafkaException as exc:
+                    error: KafkaError = exc.args[0]
+                    if not error.retriable() or attempt == 4:
+                        raise
+                    log.warning("%s: commit not settled (%s); retrying, never aborting", self.processor.name, error)
+        except KafkaException as exc:
+            error = exc.args[0]
+            if error.txn_requires_abort():
+                self._producer.abort_transaction(60)
+            raise _StartOver(str(error)) from exc
+        self._in_txn = False
+        self._staged = {}
+        self.stats.commits += 1

@@ -1,0 +1,56 @@
+"""`tradecore worker [NAME...]`: host processors, one thread each, until SIGTERM/SIGINT; then commit and stop."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Sequence
+
+from schemas.registry import registry_client
+from schemas.serde import register_all
+from schemas.settings import RegistrySettings
+from streams.host.processor import Processor
+from streams.host.runner import HostConfig, ProcessorHost
+from streams.repartition import ExecutionsByAccount
+from streams.settings import KafkaSettings
+
+log = logging.getLogger("tradecore.streams")
+
+PROCESSORS: dict[str, Callable[[], Processor]] = {
+    "executions-by-account": ExecutionsByAccount,
+}
+
+
+def run(
+    names: Sequence[str],
+    settings: KafkaSettings,
+    registry: RegistrySettings,
+    config: HostConfig,
+    report: Callable[[str], None],
+    report_every_s: float = 10.0,
+) -> None:
+    unknown = [n for n in names if n not in PROCESSORS]
+    if unknown:
+        raise KeyError(f"unknown processor(s) {', '.join(unknown)}; known: {', '.join(PROCESSORS)}")
+    client = registry_client(registry)
+    register_all(client, config.output_prefix if config.output_prefix is not None else settings.topic_prefix)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    hosts = [ProcessorHost(PROCESSORS[n](), settings, client, config) for n in names or PROCESSORS]
+    threads = [threading.Thread(target=h.run, args=(stop,), name=h.processor.name) for h in hosts]
+    for thread in threads:
+        thread.start()
+    while any(t.is_alive() for t in threads):
+        stop.wait(report_every_s)
+        for h in hosts:
+            s = h.stats
+            report(
+                f"{h.processor.name}: consumed {s.consumed}, produced {s.produced}, dead-lettered {s.dead_lettered}, "
+                f"commits {s.commits}, restarts {s.restarts}"
+            )
+        if stop.is_set():
+            break
+    for thread in threads:
+        thread.join()

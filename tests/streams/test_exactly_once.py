@@ -1,0 +1,79 @@
+"""Exactly once under SIGKILL: a processor killed repeatedly mid-stream leaves no duplicate and no gap."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+from confluent_kafka import Consumer, TopicPartition
+
+from deploy.local.stack import Endpoints
+from schemas.registry import registry_client
+from schemas.serde import EventDeserializer, EventSerializer, register_all
+from schemas.settings import RegistrySettings
+from streams import kafka
+from streams.settings import KafkaSettings
+from tests.support.events import order_filled
+from tests.support.workers import run_with_kills, start_worker
+
+
+def read_committed(settings: KafkaSettings, topic: str) -> list[tuple[bytes, bytes]]:
+    reader = Consumer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "group.id": f"check-{uuid.uuid4()}",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+        }
+    )
+    meta = reader.list_topics(topic, timeout=10).topics[topic]
+    out: list[tuple[bytes, bytes]] = []
+    for p in meta.partitions:
+        low, high = reader.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+        if high <= low:
+            continue
+        reader.assign([TopicPartition(topic, p, low)])
+        while True:
+            batch = reader.consume(1000, 2.0)
+            out += [(m.key(), m.value()) for m in batch if m.error() is None]
+            if not batch:
+                break
+    reader.close()
+    return out
+
+
+def test_repartition_killed_five_times_loses_and_duplicates_nothing(
+    topics: KafkaSettings, registry_settings: RegistrySettings, endpoints: Endpoints, tmp_path: Path
+) -> None:
+    client = registry_client(registry_settings)
+    register_all(client, topics.topic_prefix)
+    serializer = EventSerializer(client, "executions", topic_prefix=topics.topic_prefix)
+    producer = kafka.producer(topics)
+    sent = 20_000
+    for i in range(sent):
+        fill = order_filled(
+            account_id=f"ACC-{i % 37}",
+            instrument=("BTCUSDT", "EURUSD", "USDJPY")[i % 3],
+            fill_id=f"f-{i}",
+            fill_quantity=Decimal("0.001"),
+        )
+        producer.produce(serializer.topic, key=serializer.key(fill), value=serializer.serialize(fill))
+        if i % 5000 == 0:
+            producer.poll(0)
+    assert producer.flush(60) == 0
+    out_topic = topics.topic_prefix + "executions.by-account"
+
+    landed = run_with_kills(
+        lambda: start_worker(endpoints, topics.topic_prefix, ["executions-by-account"], tmp_path / "worker.log"),
+        lambda: len(read_committed(topics, out_topic)) >= sent,
+        kills=5,
+    )
+    assert landed >= 3, "most kills must hit a running worker, or the test proves little"
+
+    records = read_committed(topics, out_topic)
+    decode = EventDeserializer(client, "executions", topic_prefix=topics.topic_prefix)
+    fills = [decode.deserialize(value) for _, value in records]
+    assert len(fills) == sent  # nothing lost, nothing twice
+    assert len({f.fill_id for f in fills}) == sent  # type: ignore[attr-defined]
+    assert all(key.decode() == f.account_id for (key, _), f in zip(records, fills, strict=True))  # type: ignore[attr-defined]
