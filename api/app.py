@@ -56,9 +56,9 @@ def create_app(
         log = KafkaEventLog(kafka, client)
         app.state.services = Services(
             authenticator=authenticator,
-            gateway=CommandGateway(log, PostgresCommandStore(engine), instruments),
+            gateway=CommandGateway(log, PostgresCommandStore(engine, kafka.topic_prefix), instruments),
             instruments=instruments,
-            idempotency=IdempotencyKeys(engine),
+            idempotency=IdempotencyKeys(engine, kafka.topic_prefix),
             account_limiter=RateLimiter(api.rate_limit, "account"),
             ticks_limiter=RateLimiter(api.ticks_rate_limit, "user"),
             login_limiter=RateLimiter(api.login_rate_limit, "user name"),

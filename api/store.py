@@ -37,6 +37,7 @@ metadata = MetaData(schema=SCHEMA)
 orders = Table(
     "orders",
     metadata,
+    Column("namespace", String, primary_key=True),
     Column("order_id", String, primary_key=True),
     Column("account_id", String, nullable=False),
     Column("client_order_id", String, nullable=False),
@@ -47,40 +48,44 @@ orders = Table(
     Column("partition", Integer),
     Column("offset", BigInteger),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    UniqueConstraint("account_id", "client_order_id", name="orders_client_order_id_per_account"),
+    UniqueConstraint("namespace", "account_id", "client_order_id", name="orders_client_order_id_per_account"),
 )
 
 stream_sequences = Table(
     "stream_sequences",
     metadata,
+    Column("namespace", String, nullable=False),
     Column("topic", String, nullable=False),
     Column("aggregate_id", String, nullable=False),
     Column("last_sequence", BigInteger, nullable=False),
-    PrimaryKeyConstraint("topic", "aggregate_id"),
+    PrimaryKeyConstraint("namespace", "topic", "aggregate_id"),
 )
 
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,
+    Column("namespace", String, nullable=False),
     Column("principal", String, nullable=False),
     Column("key", String, nullable=False),
     Column("request_hash", String, nullable=False),
     Column("status_code", Integer, nullable=False),
     Column("body", JSONB, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    PrimaryKeyConstraint("principal", "key"),
+    PrimaryKeyConstraint("namespace", "principal", "key"),
 )
 
 
 class _Unit:
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, namespace: str) -> None:
         self._conn = conn
+        self._ns = namespace
 
     async def claim_order(self, order: OrderRef, client_order_id: str, request_hash: str) -> Placed | None:
         # A concurrent claim of the same order waits here on the unique index until the first one ends.
         claimed = await self._conn.execute(
             insert(orders)
             .values(
+                namespace=self._ns,
                 order_id=order.order_id,
                 account_id=order.account_id,
                 client_order_id=client_order_id,
@@ -93,13 +98,17 @@ class _Unit:
         )
         if claimed.first() is not None:
             await self._conn.execute(
-                insert(stream_sequences).values(topic="orders", aggregate_id=order.order_id, last_sequence=1)
+                insert(stream_sequences).values(
+                    namespace=self._ns, topic="orders", aggregate_id=order.order_id, last_sequence=1
+                )
             )
             return None
         earlier = (
             await self._conn.execute(
                 select(orders).where(
-                    orders.c.account_id == order.account_id, orders.c.client_order_id == client_order_id
+                    orders.c.namespace == self._ns,
+                    orders.c.account_id == order.account_id,
+                    orders.c.client_order_id == client_order_id,
                 )
             )
         ).one()
@@ -113,7 +122,7 @@ class _Unit:
     async def record_placed(self, order_id: str, appended: Appended) -> None:
         await self._conn.execute(
             orders.update()
-            .where(orders.c.order_id == order_id)
+            .where(orders.c.namespace == self._ns, orders.c.order_id == order_id)
             .values(topic=appended.topic, partition=appended.partition, offset=appended.offset)
         )
 
@@ -121,7 +130,7 @@ class _Unit:
         row = (
             await self._conn.execute(
                 select(orders.c.order_id, orders.c.account_id, orders.c.instrument, orders.c.order_type)
-                .where(orders.c.order_id == order_id)
+                .where(orders.c.namespace == self._ns, orders.c.order_id == order_id)
                 .with_for_update()
             )
         ).first()
@@ -130,9 +139,11 @@ class _Unit:
         return OrderRef(row.order_id, row.account_id, row.instrument, OrderType(row.order_type))
 
     async def next_sequence(self, topic: str, aggregate_id: str, count: int = 1) -> int:
-        add = insert(stream_sequences).values(topic=topic, aggregate_id=aggregate_id, last_sequence=count)
+        add = insert(stream_sequences).values(
+            namespace=self._ns, topic=topic, aggregate_id=aggregate_id, last_sequence=count
+        )
         bump = add.on_conflict_do_update(
-            index_elements=["topic", "aggregate_id"],
+            index_elements=["namespace", "topic", "aggregate_id"],
             set_={"last_sequence": stream_sequences.c.last_sequence + add.excluded.last_sequence},
         ).returning(stream_sequences.c.last_sequence)
         last: int = (await self._conn.execute(bump)).scalar_one()
@@ -140,15 +151,16 @@ class _Unit:
 
 
 class PostgresCommandStore:
-    """``commands.gateway.CommandStore`` on Postgres: one transaction per unit."""
+    """``commands.gateway.CommandStore`` on Postgres: one transaction per unit, rows of one topic namespace."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, namespace: str) -> None:
         self._engine = engine
+        self._namespace = namespace
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[_Unit]:
         async with self._engine.begin() as conn:
-            yield _Unit(conn)
+            yield _Unit(conn, self._namespace)
 
 
 Response = tuple[int, dict[str, Any]]
@@ -157,8 +169,9 @@ Response = tuple[int, dict[str, Any]]
 class IdempotencyKeys:
     """Runs a request once per (principal, Idempotency-Key); a repeat gets the stored response back."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, namespace: str) -> None:
         self._engine = engine
+        self._namespace = namespace
 
     async def run(
         self, principal: str, key: str, request_hash: str, compute: Callable[[], Awaitable[Response]]
@@ -166,12 +179,15 @@ class IdempotencyKeys:
         async with self._engine.begin() as conn:
             # Serializes concurrent repeats of one key; different keys never wait for each other.
             await conn.execute(
-                text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": f"{principal}\x1f{key}"}
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+                {"k": f"{self._namespace}\x1f{principal}\x1f{key}"},
             )
             stored = (
                 await conn.execute(
                     select(idempotency_keys).where(
-                        idempotency_keys.c.principal == principal, idempotency_keys.c.key == key
+                        idempotency_keys.c.namespace == self._namespace,
+                        idempotency_keys.c.principal == principal,
+                        idempotency_keys.c.key == key,
                     )
                 )
             ).first()
@@ -182,6 +198,7 @@ class IdempotencyKeys:
             status, body = await compute()
             await conn.execute(
                 insert(idempotency_keys).values(
+                    namespace=self._namespace,
                     principal=principal,
                     key=key,
                     request_hash=request_hash,

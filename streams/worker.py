@@ -12,13 +12,24 @@ from schemas.serde import register_all
 from schemas.settings import RegistrySettings
 from streams.host.processor import Processor
 from streams.host.runner import HostConfig, ProcessorHost
+from streams.processors import (
+    ExecutionProcessor,
+    PositionsProcessor,
+    ProcessorSettings,
+    RiskProcessor,
+    SignalsProcessor,
+)
 from streams.repartition import ExecutionsByAccount
 from streams.settings import KafkaSettings
 
 log = logging.getLogger("tradecore.streams")
 
-PROCESSORS: dict[str, Callable[[], Processor]] = {
-    "executions-by-account": ExecutionsByAccount,
+PROCESSORS: dict[str, Callable[[ProcessorSettings], Processor]] = {
+    "risk": RiskProcessor,
+    "execution": ExecutionProcessor,
+    "executions-by-account": lambda _settings: ExecutionsByAccount(),
+    "positions": PositionsProcessor,
+    "signals": SignalsProcessor,
 }
 
 
@@ -38,7 +49,8 @@ def run(
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    hosts = [ProcessorHost(PROCESSORS[n](), settings, client, config) for n in names or PROCESSORS]
+    processor_settings = ProcessorSettings()
+    hosts = [ProcessorHost(PROCESSORS[n](processor_settings), settings, client, config) for n in names or PROCESSORS]
     threads = [threading.Thread(target=h.run, args=(stop,), name=h.processor.name) for h in hosts]
     for thread in threads:
         thread.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
@@ -29,13 +30,21 @@ class IndependentReader:
             return []
         self._consumer.assign([TopicPartition(topic, partition, low)])
         out = []
-        while len(out) < high - low:
-            msg = self._consumer.poll(10)
-            assert msg is not None, f"{topic}[{partition}] ended after {len(out)} of {high - low} records"
+        deadline = time.monotonic() + 30
+        while True:
+            msg = self._consumer.poll(0.5)
+            if msg is None:
+                # Transactional topics hold commit markers too: done when the position passes the end.
+                [position] = self._consumer.position([TopicPartition(topic, partition)])
+                if position.offset >= high:
+                    return out
+                assert time.monotonic() < deadline, f"{topic}[{partition}] stalled at {position.offset} of {high}"
+                continue
             assert msg.error() is None, msg.error()
             value = self._deserialize(msg.value(), SerializationContext(topic, MessageField.VALUE))
             out.append((msg.offset(), msg.key().decode(), value))
-        return out
+            if msg.offset() + 1 >= high:
+                return out
 
     def at(self, topic: str, partition: int, offset: int) -> dict[str, Any]:
         for found, _key, value in self.partition(topic, partition):

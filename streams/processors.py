@@ -1,0 +1,136 @@
+"""The processors of the design, as the host runs them: each wraps a pure engine and names its inputs.
+
+| processor | owns state per | partitioned inputs (co-partitioned) | broadcast | writes |
+|---|---|---|---|---|
+| risk | account | orders, executions.by-account, positions | ticks (reference prices) | orders.checked |
+| execution | instrument | orders.checked, ticks | — | executions |
+| executions-by-account | — | executions | — | executions.by-account |
+| positions | account | executions.by-account | — | positions |
+| signals | instrument | ticks | — | signals |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+
+from pydantic import Field
+
+from commands.instruments import DEFAULT_FILE, InstrumentRegistry
+from schemas.events import Event, OrderFilled, TickIngested
+from schemas.settings import TradecoreSettings
+from streams.execution.venue import VenueConfig
+from streams.execution.venues import Venues
+from streams.host.processor import Output
+from streams.positions.book import PositionBook
+from streams.risk.engine import RiskEngine
+from streams.risk.limits import RiskLimits
+from streams.signals.config import SignalConfig
+from streams.signals.engine import SignalEngine
+
+
+class ProcessorSettings(TradecoreSettings):
+    """Reference data and defaults of the processors (``TRADECORE_<FIELD>``)."""
+
+    instruments_file: Path = Field(DEFAULT_FILE, description="TOML file of tradable instruments.")
+    risk_max_order_quantity: Decimal = Field(Decimal(100), description="Default until RiskLimitsSet: per order.")
+    risk_max_order_notional: Decimal = Field(Decimal(1_000_000), description="Default: quantity x price per order.")
+    risk_max_position_quantity: Decimal = Field(Decimal(1_000), description="Default: absolute position.")
+    risk_max_open_notional: Decimal = Field(Decimal(5_000_000), description="Default: working orders' notional.")
+    risk_daily_loss_limit: Decimal = Field(Decimal(100_000), description="Default: realized loss per UTC day.")
+    risk_max_orders_per_second: int = Field(100, description="Default: orders per trailing second of event time.")
+    risk_price_collar_bps: int = Field(500, description="Default: farthest limit price from the reference, in bp.")
+    risk_reference_max_age_ms: int = Field(60_000, description="Default: oldest usable reference price.")
+    venue_slippage_bps: Decimal = Field(Decimal(1), description="Simulated venue: market-order slippage in bp.")
+    venue_maker_fee_bps: Decimal = Field(Decimal(1), description="Simulated venue: maker fee in bp.")
+    venue_taker_fee_bps: Decimal = Field(Decimal(5), description="Simulated venue: taker fee in bp.")
+
+    def default_limits(self) -> RiskLimits:
+        return RiskLimits(
+            max_order_quantity=self.risk_max_order_quantity,
+            max_order_notional=self.risk_max_order_notional,
+            max_position_quantity=self.risk_max_position_quantity,
+            max_open_notional=self.risk_max_open_notional,
+            daily_loss_limit=self.risk_daily_loss_limit,
+            max_orders_per_second=self.risk_max_orders_per_second,
+            price_collar_bps=self.risk_price_collar_bps,
+            reference_max_age_ms=self.risk_reference_max_age_ms,
+        )
+
+    def venue(self) -> VenueConfig:
+        return VenueConfig(
+            slippage_bps=self.venue_slippage_bps,
+            maker_fee_bps=self.venue_maker_fee_bps,
+            taker_fee_bps=self.venue_taker_fee_bps,
+        )
+
+
+class RiskProcessor:
+    name: str = "risk"
+    partitioned: tuple[str, ...] = ("orders", "executions.by-account", "positions")
+    broadcast: tuple[str, ...] = ("ticks",)
+
+    def __init__(self, settings: ProcessorSettings) -> None:
+        self._limits = settings.default_limits()
+        self._instruments = InstrumentRegistry.from_file(settings.instruments_file)
+        self.reset()
+
+    def reset(self) -> None:
+        self.engine = RiskEngine(self._limits, self._instruments)
+
+    def handle(self, topic: str, event: Event) -> Sequence[Output]:
+        return self.engine.handle(event)
+
+
+class ExecutionProcessor:
+    name: str = "execution"
+    partitioned: tuple[str, ...] = ("orders.checked", "ticks")
+    broadcast: tuple[str, ...] = ()
+
+    def __init__(self, settings: ProcessorSettings) -> None:
+        self._instruments = InstrumentRegistry.from_file(settings.instruments_file)
+        self._config = settings.venue()
+        self.reset()
+
+    def reset(self) -> None:
+        self.venues = Venues(self._instruments, self._config)
+
+    def handle(self, topic: str, event: Event) -> Sequence[Output]:
+        return self.venues.handle(event)
+
+
+class PositionsProcessor:
+    name: str = "positions"
+    partitioned: tuple[str, ...] = ("executions.by-account",)
+    broadcast: tuple[str, ...] = ()
+
+    def __init__(self, settings: ProcessorSettings) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.books: dict[str, PositionBook] = {}
+
+    def handle(self, topic: str, event: Event) -> Sequence[Output]:
+        if not isinstance(event, OrderFilled):
+            return []
+        book = self.books.get(event.account_id)
+        if book is None:
+            book = self.books[event.account_id] = PositionBook(event.account_id)
+        changed = book.apply_fill(event)
+        return [] if changed is None else [changed]
+
+
+class SignalsProcessor:
+    name: str = "signals"
+    partitioned: tuple[str, ...] = ("ticks",)
+    broadcast: tuple[str, ...] = ()
+
+    def __init__(self, settings: ProcessorSettings) -> None:
+        self.engine = SignalEngine(SignalConfig())
+
+    def reset(self) -> None:
+        self.engine.reset()
+
+    def handle(self, topic: str, event: Event) -> Sequence[Output]:
+        return self.engine.handle(event) if isinstance(event, TickIngested) else []
