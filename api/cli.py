@@ -176,6 +176,12 @@ def serve_api(
 def worker(
     names: Annotated[list[str] | None, typer.Argument(help="Processors to run (default: all).")] = None,
     instance: Annotated[str, typer.Option(help="Stable slot id; the transactional id derives from it.")] = "0",
+    input_prefix: Annotated[
+        str | None, typer.Option(help="Namespace to read from (default TRADECORE_TOPIC_PREFIX): replays, audits.")
+    ] = None,
+    output_prefix: Annotated[
+        str | None, typer.Option(help="Namespace to write to, and of the consumer group (default as above).")
+    ] = None,
 ) -> None:
     """Run stream processors exactly once over Kafka until SIGTERM/SIGINT."""
     import logging
@@ -187,7 +193,8 @@ def worker(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        workers.run(names or [], KafkaSettings(), RegistrySettings(), HostConfig(instance=instance), console.print)
+        config = HostConfig(instance=instance, input_prefix=input_prefix, output_prefix=output_prefix)
+        workers.run(names or [], KafkaSettings(), RegistrySettings(), config, console.print)
     except KeyError as err:
         errors.print(f"[bold red]error:[/] {err.args[0]}")
         raise typer.Exit(2) from err

@@ -15,6 +15,7 @@ from schemas.events import Event
 from schemas.serde import EventSerializer
 from streams import kafka
 from streams.errors import StreamsError
+from streams.host.processor import event_time_ms
 from streams.settings import KafkaSettings
 
 
@@ -58,6 +59,7 @@ class KafkaEventLog:
                         key=serializer.key(event),
                         value=value,
                         headers=record_headers,
+                        timestamp=event_time_ms(event),
                         on_delivery=lambda err, msg, f=future: loop.call_soon_threadsafe(_settle, f, err, msg),
                     )
                     break

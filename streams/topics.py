@@ -69,6 +69,9 @@ class TopicLayout:
             "retention.ms": "-1",
             "retention.bytes": "-1",
             "min.insync.replicas": str(self.min_insync_replicas),
+            # Record timestamps are event time, set by our producers: processors interleave several inputs by
+            # them (streams.host.merge), so a replay of recorded data orders orders and ticks as they happened.
+            "message.timestamp.type": "CreateTime",
         }
 
 

@@ -1,15 +1,14 @@
 """Deterministic interleaving of several input partitions.
 
 A processor with more than one input (risk: orders, executions, ticks; execution: accepted orders and ticks)
-decides differently depending on which record it sees first. To make a replay decide exactly as the live run
-did, records are released in one total order that both can compute: by broker append time (topics use
-``message.timestamp.type=LogAppendTime``, so each partition's timestamps never go backwards), then topic rank,
-partition and offset.
+decides differently depending on which record it sees first. Records are released in event-time order: every
+record's Kafka timestamp is its event time (our producers set it from ``envelope.occurred_at``); ties go by topic
+rank, partition and offset, and each partition is read in offset order.
 
-A record stamped ``t`` is released only when no other partition can still deliver a record stamped before ``t``:
-each other partition either has a buffered record at or after ``t``, or is caught up with the log and the broker
-clock has moved past ``t + grace`` (a record appended later is stamped later). Replays have no such waiting:
-partitions that reached their stop offset can deliver nothing more.
+The head stamped ``t`` is released once every other partition has a buffered record (whose head is then at or
+after ``t``), or has nothing more to give: in a replay, it reached its stop offset; live, it has been at the end
+of the log for a grace period. So a replay of a complete log always takes the same order, and so does live
+processing whenever no input lags by more than the grace period (as in Kafka Streams' ``max.task.idle.ms``).
 """
 
 from __future__ import annotations
@@ -40,9 +39,8 @@ class Stamped(Generic[T]):
 class Merger(Generic[T]):
     """Buffers records per source partition and releases them in the deterministic total order."""
 
-    def __init__(self, sources: set[Source], grace_ms: int) -> None:
+    def __init__(self, sources: set[Source]) -> None:
         self._buffers: dict[Source, deque[Stamped[T]]] = {s: deque() for s in sources}
-        self._grace_ms = grace_ms
 
     def add(self, record: Stamped[T]) -> None:
         self._buffers[record.source].append(record)
@@ -50,26 +48,22 @@ class Merger(Generic[T]):
     def buffered(self) -> int:
         return sum(len(b) for b in self._buffers.values())
 
-    def release(self, caught_up: Callable[[Source], bool], now_ms: int) -> Iterator[Stamped[T]]:
+    def release(self, exhausted: Callable[[Source], bool]) -> Iterator[Stamped[T]]:
         """Every record that is safe to process now, in order.
 
-        ``caught_up(source)``: the source has nothing more to deliver at the moment (live: at the end of the log;
-        replay: at its stop offset). ``now_ms``: the broker clock as best known (wall clock live; +inf in replays).
+        ``exhausted(source)``: the source has nothing more to deliver for now (replay: at its stop offset; live: at
+        the end of the log for the grace period).
         """
         heads = [(b[0], s) for s, b in self._buffers.items() if b]
         heapq.heapify(heads)
         while heads:
-            head, source = heapq.heappop(heads)
-            if not self._safe(head, source, caught_up, now_ms):
+            _head, source = heapq.heappop(heads)
+            if not self._safe(source, exhausted):
                 return
             yield self._buffers[source].popleft()
             if self._buffers[source]:
                 heapq.heappush(heads, (self._buffers[source][0], source))
 
-    def _safe(self, head: Stamped[T], source: Source, caught_up: Callable[[Source], bool], now_ms: int) -> bool:
-        for other, buffer in self._buffers.items():
-            if other == source or buffer:
-                continue  # a buffered head is >= this one, or it would have been popped first
-            if not (caught_up(other) and now_ms > head.timestamp + self._grace_ms):
-                return False
-        return True
+    def _safe(self, source: Source, exhausted: Callable[[Source], bool]) -> bool:
+        # A buffered head is at or after this one, or it would have been popped first.
+        return all(other == source or buffer or exhausted(other) for other, buffer in self._buffers.items())

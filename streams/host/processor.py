@@ -39,3 +39,8 @@ class Processor(Protocol):
     def reset(self) -> None:
         """Forget all state; the host rebuilds it by replaying the inputs."""
         ...
+
+
+def event_time_ms(event: Event) -> int:
+    """The Kafka timestamp of an event's record: its event time, in ms (what processors interleave inputs by)."""
+    return int(event.envelope.occurred_at.timestamp() * 1000)

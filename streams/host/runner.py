@@ -29,7 +29,7 @@ from schemas.events import Event
 from schemas.serde import EventDeserializer, EventSerializer
 from streams import kafka
 from streams.host.merge import Merger, Source, Stamped
-from streams.host.processor import Forward, Output, Processor
+from streams.host.processor import Forward, Output, Processor, event_time_ms
 from streams.settings import KafkaSettings
 
 log = logging.getLogger("tradecore.streams")
@@ -51,7 +51,7 @@ class HostConfig:
     output_prefix: str | None = None  # namespace of outputs, consumer group and transactional id; default as above
     batch_max: int = 2000  # records per transaction at most
     batch_ms: int = 100  # and at most this long open
-    grace_ms: int = 300  # how long after a record's timestamp an idle input is assumed to have nothing earlier
+    grace_ms: int = 300  # how long an input must sit at the end of its log before the others go on without it
 
 
 @dataclass
@@ -114,11 +114,12 @@ class ProcessorHost:
             },
         )
         self._broadcast: Consumer | None = None
-        self._merger: Merger[Message] = Merger(set(), self.config.grace_ms)
+        self._merger: Merger[Message] = Merger(set())
         self._in_txn = False
         self._staged: dict[tuple[str, int], int] = {}
         self._rebuild_due = False
         self._starts: dict[tuple[str, int], int] = {}
+        self._idle_since: dict[Source, float] = {}
         self._consumer.subscribe(
             [self.inputs + t for t in self.processor.partitioned], on_assign=self._assigned, on_revoke=self._revoked
         )
@@ -137,7 +138,7 @@ class ProcessorHost:
                             Stamped(msg.timestamp()[1], self._rank[msg.topic()], msg.partition(), msg.offset(), msg)
                         )
                 processed = 0
-                for stamped in self._merger.release(self._caught_up, int(time.time() * 1000)):
+                for stamped in self._merger.release(self._exhausted):
                     if not self._in_txn:
                         self._producer.begin_transaction()
                         self._in_txn, opened = True, time.monotonic()
@@ -178,7 +179,7 @@ class ProcessorHost:
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if self._in_txn:
             self._commit()
-        self._merger = Merger(set(), self.config.grace_ms)
+        self._merger = Merger(set())
 
     def _rebuild(self) -> None:
         """Fold the inputs from the beginning up to the committed offsets into fresh state, then go live."""
@@ -196,7 +197,7 @@ class ProcessorHost:
         self._starts = stops
         replayed = self._replay(stops, sources)
         self.stats.replayed += replayed
-        self._merger = Merger(sources, self.config.grace_ms)
+        self._merger = Merger(sources)
         if self._broadcast is not None:
             self._broadcast.close()
             self._broadcast = None
@@ -211,7 +212,7 @@ class ProcessorHost:
             return 0
         reader = kafka.consumer(self.settings, f"{self.group}-replay-{self.config.instance}")
         reader.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t, p in wanted])
-        merger: Merger[Message] = Merger(sources, 0)
+        merger: Merger[Message] = Merger(sources)
         reached = {(self._rank[t], p): False for t, p in wanted}
         for t, p in stops:
             reached.setdefault((self._rank[t], p), True)
@@ -227,13 +228,21 @@ class ProcessorHost:
                     merger.add(Stamped(msg.timestamp()[1], self._rank[msg.topic()], msg.partition(), msg.offset(), msg))
                     if msg.offset() == wanted[tp] - 1:
                         reached[(self._rank[tp[0]], tp[1])] = True
-                for stamped in merger.release(lambda source: reached[source], 2**62):
+                for stamped in merger.release(lambda source: reached[source]):
                     self._process(stamped.item, live=False)
                     count += 1
                 if all(reached.values()) and merger.buffered() == 0:
                     return count
         finally:
             reader.close()
+
+    def _exhausted(self, source: Source) -> bool:
+        """Live: the input has been at the end of its log for the grace period, so the others go on without it."""
+        now = time.monotonic()
+        if not self._caught_up(source):
+            self._idle_since.pop(source, None)
+            return False
+        return now - self._idle_since.setdefault(source, now) >= self.config.grace_ms / 1000
 
     def _caught_up(self, source: Source) -> bool:
         """Everything the log holds for this input has been fetched (position() steps over commit markers)."""
@@ -282,13 +291,15 @@ class ProcessorHost:
     def _produce(self, output: Output, source: Message) -> None:
         if isinstance(output, Forward):
             topic, key, value = self.outputs + output.topic, output.key.encode(), source.value()
+            timestamp = source.timestamp()[1]
         else:
             route = output.route().topic
             encoder = self._encoders.get(route)
             if encoder is None:
                 encoder = self._encoders[route] = EventSerializer(self._registry, route, topic_prefix=self.outputs)
             topic, key, value = encoder.topic, encoder.key(output), encoder.serialize(output)
-        self._send(topic, key, value, None)
+            timestamp = event_time_ms(output)
+        self._send(topic, key, value, None, timestamp)
         self.stats.produced += 1
 
     def _dead_letter(self, msg: Message, reason: str) -> None:
@@ -299,15 +310,20 @@ class ProcessorHost:
             ("tradecore.processor", self.processor.name.encode()),
             ("tradecore.reason", reason.encode()[:4000]),
         ]
-        self._send(self.outputs + "deadletter", msg.key(), msg.value(), headers)
+        self._send(self.outputs + "deadletter", msg.key(), msg.value(), headers, msg.timestamp()[1])
         self.stats.dead_lettered += 1
 
     def _send(
-        self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]] | None
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, bytes]] | None,
+        timestamp: int,
     ) -> None:
         while True:
             try:
-                self._producer.produce(topic, key=key, value=value, headers=headers)
+                self._producer.produce(topic, key=key, value=value, headers=headers, timestamp=timestamp)
                 return
             except BufferError:
                 self._producer.poll(0.05)

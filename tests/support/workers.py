@@ -14,11 +14,13 @@ from pathlib import Path
 from deploy.local.stack import Endpoints
 
 
-def start_worker(endpoints: Endpoints, prefix: str, names: list[str], log: Path) -> subprocess.Popen[bytes]:
+def start_worker(
+    endpoints: Endpoints, prefix: str, names: list[str], log: Path, *options: str
+) -> subprocess.Popen[bytes]:
     env = {**os.environ, **endpoints.as_env(), "TRADECORE_TOPIC_PREFIX": prefix}
     tradecore = str(Path(sys.executable).with_name("tradecore"))
     with log.open("ab") as out:
-        return subprocess.Popen([tradecore, "worker", *names], env=env, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen([tradecore, "worker", *names, *options], env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 def run_with_kills(
