@@ -198,3 +198,5 @@ def worker(
     except KeyError as err:
         errors.print(f"[bold red]error:[/] {err.args[0]}")
         raise typer.Exit(2) from err
+    except TradecoreError as err:
+        raise _fail(err) from err

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from schemas.registry import registry_client
 from schemas.serde import register_all
 from schemas.settings import RegistrySettings
+from streams.errors import StreamsError
 from streams.host.processor import Processor
 from streams.host.runner import HostConfig, ProcessorHost
 from streams.processors import (
@@ -18,11 +19,17 @@ from streams.processors import (
     ProcessorSettings,
     RiskProcessor,
     SignalsProcessor,
+    StrategyProcessor,
 )
 from streams.repartition import ExecutionsByAccount
 from streams.settings import KafkaSettings
 
 log = logging.getLogger("tradecore.streams")
+
+
+class ProcessorFailed(StreamsError):
+    """A hosted processor stopped on an error it could not handle."""
+
 
 PROCESSORS: dict[str, Callable[[ProcessorSettings], Processor]] = {
     "risk": RiskProcessor,
@@ -30,6 +37,7 @@ PROCESSORS: dict[str, Callable[[ProcessorSettings], Processor]] = {
     "executions-by-account": lambda _settings: ExecutionsByAccount(),
     "positions": PositionsProcessor,
     "signals": SignalsProcessor,
+    "strategy": StrategyProcessor,
 }
 
 
@@ -51,7 +59,18 @@ def run(
         signal.signal(sig, lambda *_: stop.set())
     processor_settings = ProcessorSettings()
     hosts = [ProcessorHost(PROCESSORS[n](processor_settings), settings, client, config) for n in names or PROCESSORS]
-    threads = [threading.Thread(target=h.run, args=(stop,), name=h.processor.name) for h in hosts]
+    failed: list[str] = []
+
+    def host(h: ProcessorHost) -> None:
+        try:
+            h.run(stop)
+        except Exception:
+            # A processor that cannot go on takes the worker down with it, so that its supervisor restarts it.
+            log.exception("%s failed; stopping the worker", h.processor.name)
+            failed.append(h.processor.name)
+            stop.set()
+
+    threads = [threading.Thread(target=host, args=(h,), name=h.processor.name) for h in hosts]
     for thread in threads:
         thread.start()
     while any(t.is_alive() for t in threads):
@@ -66,3 +85,5 @@ def run(
             break
     for thread in threads:
         thread.join()
+    if failed:
+        raise ProcessorFailed(f"processor(s) failed: {', '.join(failed)}; see the log above")

@@ -56,14 +56,23 @@ class Merger(Generic[T]):
         """
         heads = [(b[0], s) for s, b in self._buffers.items() if b]
         heapq.heapify(heads)
+        # Nothing is added while releasing, so whether an empty source is exhausted is asked once per pass.
+        asked: dict[Source, bool] = {}
+
+        def done(source: Source) -> bool:
+            if source not in asked:
+                asked[source] = exhausted(source)
+            return asked[source]
+
         while heads:
             _head, source = heapq.heappop(heads)
-            if not self._safe(source, exhausted):
+            if not self._safe(source, done):
                 return
             yield self._buffers[source].popleft()
             if self._buffers[source]:
                 heapq.heappush(heads, (self._buffers[source][0], source))
 
     def _safe(self, source: Source, exhausted: Callable[[Source], bool]) -> bool:
-        # A buffered head is at or after this one, or it would have been popped first.
-        return all(other == source or buffer or exhausted(other) for other, buffer in self._buffers.items())
+        # A buffered head is at or after this one, or it would have been popped first. Every empty source is asked
+        # (no short cut): live, asking is what starts its idle clock.
+        return all([other == source or bool(buffer) or exhausted(other) for other, buffer in self._buffers.items()])

@@ -120,6 +120,7 @@ class ProcessorHost:
         self._rebuild_due = False
         self._starts: dict[tuple[str, int], int] = {}
         self._idle_since: dict[Source, float] = {}
+        self._asked_high: dict[tuple[str, int], tuple[float, int]] = {}
         self._consumer.subscribe(
             [self.inputs + t for t in self.processor.partitioned], on_assign=self._assigned, on_revoke=self._revoked
         )
@@ -137,17 +138,17 @@ class ProcessorHost:
                         self._merger.add(
                             Stamped(msg.timestamp()[1], self._rank[msg.topic()], msg.partition(), msg.offset(), msg)
                         )
-                processed = 0
+                processed = in_batch = 0
                 for stamped in self._merger.release(self._exhausted):
                     if not self._in_txn:
                         self._producer.begin_transaction()
-                        self._in_txn, opened = True, time.monotonic()
+                        self._in_txn, opened, in_batch = True, time.monotonic(), 0
                     self._process(stamped.item, live=True)
                     processed += 1
-                if self._in_txn and (
-                    len(self._staged)
-                    and (processed >= self.config.batch_max or time.monotonic() - opened > self.config.batch_ms / 1000)
-                ):
+                    in_batch += 1
+                    if in_batch >= self.config.batch_max:
+                        self._commit()  # bounded transactions; the merger keeps the rest in order
+                if self._in_txn and time.monotonic() - opened > self.config.batch_ms / 1000:
                     self._commit()
                 if not messages and not processed and on_idle is not None:
                     on_idle()
@@ -251,11 +252,23 @@ class ProcessorHost:
         consumer = self._broadcast if topic[len(self.inputs) :] in self.processor.broadcast else self._consumer
         assert consumer is not None
         tp = TopicPartition(topic, partition)
-        _, high = consumer.get_watermark_offsets(tp, cached=True)
+        high = self._high_watermark(consumer, tp)
         [position] = consumer.position([tp])
         # Nothing fetched yet (an empty partition) leaves the position unset: it is where we started.
         at = position.offset if position.offset >= 0 else self._starts.get((topic, partition), 0)
         return high is not None and high >= 0 and at >= high
+
+    def _high_watermark(self, consumer: Consumer, tp: TopicPartition) -> int:
+        """The partition's end: librdkafka's cached value once a fetch reported it, else asked (and kept briefly)."""
+        _, high = consumer.get_watermark_offsets(tp, cached=True)
+        if high is not None and high >= 0:
+            return int(high)
+        key, now = (tp.topic, tp.partition), time.monotonic()
+        known = self._asked_high.get(key)
+        if known is None or now - known[0] > 0.25:
+            _, asked = consumer.get_watermark_offsets(tp, timeout=5)
+            known = self._asked_high[key] = (now, int(asked))
+        return known[1]
 
     # -- processing ----------------------------------------------------------------------------------------------
     def _process(self, msg: Message, *, live: bool) -> None:

@@ -28,6 +28,7 @@ def run_with_kills(
     done: Callable[[], bool],
     *,
     kills: int,
+    interval_s: tuple[float, float] = (2.0, 5.0),
     seed: int = 7,
     timeout_s: float = 600,
 ) -> int:
@@ -41,7 +42,7 @@ def run_with_kills(
     proc = start()
     try:
         for _ in range(kills):
-            time.sleep(rng.uniform(2.0, 5.0))
+            time.sleep(rng.uniform(*interval_s))
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 landed += 1

@@ -1,0 +1,86 @@
+"""A trading session built from the real BTCUSDT quotes: ticks interleaved with orders and cancels in event time."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+
+from commands import decide
+from commands.models import CancelOrder, PlaceOrder
+from commands.refs import OrderRef
+from schemas.events import Event, OrderType, TickIngested, new_envelope
+
+QUOTES = Path(__file__).parents[3] / "shared" / "data" / "market" / "binance-btcusdt-quotes-2021-01-08.parquet"
+CENT = Decimal("0.01")
+
+
+def session(orders: int, seed: int = 11, accounts: int = 40) -> list[Event]:
+    """``orders`` orders over the real quotes (cycled, a day apart per pass), with some cancels, in event-time order."""
+    rng = random.Random(seed)
+    quotes = pl.read_parquet(QUOTES).sort("timestamp").to_dicts()
+    per_quote = max(1, orders // len(quotes) + 1)
+    log: list[Event] = []
+    resting: list[OrderRef] = []
+    placed = 0
+    lap = 0
+    while placed < orders:
+        for sequence, q in enumerate(quotes, start=1 + lap * len(quotes)):
+            at = q["timestamp"] + timedelta(days=lap)
+            bid, ask = Decimal(str(q["bid"])).quantize(CENT), Decimal(str(q["ask"])).quantize(CENT)
+            tick_id = decide.event_id_for(TickIngested, "BTCUSDT", sequence)
+            log.append(
+                TickIngested(
+                    envelope=new_envelope(
+                        TickIngested,
+                        event_id=tick_id,
+                        occurred_at=at,
+                        recorded_at=at,
+                        correlation_id=str(tick_id),
+                        aggregate_id="BTCUSDT",
+                        sequence=sequence,
+                    ),
+                    instrument="BTCUSDT",
+                    venue="BINANCE",
+                    bid=bid,
+                    ask=ask,
+                    bid_size=Decimal(str(q["bid_size"])).quantize(Decimal("0.000001")),
+                    ask_size=Decimal(str(q["ask_size"])).quantize(Decimal("0.000001")),
+                    exchange_ts=at,
+                    source="recorded",
+                )
+            )
+            for k in range(per_quote):
+                if placed >= orders:
+                    break
+                when = at + timedelta(microseconds=k + 1)
+                if resting and rng.random() < 0.08:
+                    order = resting.pop(rng.randrange(len(resting)))
+                    log.append(
+                        decide.request_cancel(CancelOrder(), order, 2, decide.Stamp(when, f"c-{order.order_id}"))
+                    )
+                    continue
+                kind = rng.choice(["MARKET", "GTC", "GTC", "IOC", "FOK"])
+                side = rng.choice(["BUY", "SELL"])
+                ticks_away = rng.randint(-3, 3)
+                touch = ask if side == "BUY" else bid
+                body = {
+                    "account_id": f"ACC-{rng.randrange(accounts)}",
+                    "client_order_id": f"s{seed}-{placed}",
+                    "instrument": "BTCUSDT",
+                    "side": side,
+                    "order_type": "MARKET" if kind == "MARKET" else "LIMIT",
+                    "time_in_force": "IOC" if kind == "MARKET" else kind,
+                    "quantity": str(Decimal(rng.randint(1, 50)) / 1000),
+                    "limit_price": None if kind == "MARKET" else str(touch + ticks_away * CENT),
+                }
+                event = decide.place_order(PlaceOrder.model_validate(body), decide.Stamp(when, f"corr-{placed}"))
+                log.append(event)
+                placed += 1
+                if kind == "GTC":
+                    resting.append(OrderRef(event.order_id, event.account_id, "BTCUSDT", OrderType.LIMIT))
+        lap += 1
+    return log
