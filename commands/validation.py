@@ -3,16 +3,19 @@ each naming the field and the rule."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 from commands.errors import CommandRejected, Violation
-from commands.instruments import Instrument, InstrumentRegistry
+from commands.instruments import Instrument
 from commands.models import AmendOrder, IngestTicks, PlaceOrder
 from commands.refs import OrderRef
 from schemas.events import OrderType, TimeInForce
 
 
-def _instrument(symbol: str, registry: InstrumentRegistry, field: str, found: list[Violation]) -> Instrument | None:
+def _instrument(
+    symbol: str, registry: Mapping[str, Instrument], field: str, found: list[Violation]
+) -> Instrument | None:
     instrument = registry.get(symbol)
     if instrument is None:
         found.append(Violation(field, "instrument.known", f"unknown instrument {symbol!r}"))
@@ -45,7 +48,7 @@ def _raise_if(found: list[Violation]) -> None:
         raise CommandRejected(found)
 
 
-def validate_place(command: PlaceOrder, registry: InstrumentRegistry) -> Instrument:
+def validate_place(command: PlaceOrder, registry: Mapping[str, Instrument]) -> Instrument:
     """The instrument the order trades, or CommandRejected listing every broken rule."""
     found: list[Violation] = []
     instrument = _instrument(command.instrument, registry, "instrument", found)
@@ -67,7 +70,7 @@ def validate_place(command: PlaceOrder, registry: InstrumentRegistry) -> Instrum
     return instrument
 
 
-def validate_amend(command: AmendOrder, order: OrderRef, registry: InstrumentRegistry) -> None:
+def validate_amend(command: AmendOrder, order: OrderRef, registry: Mapping[str, Instrument]) -> None:
     found: list[Violation] = []
     instrument = _instrument(order.instrument, registry, "instrument", found)
     if command.new_limit_price is not None and order.order_type is OrderType.MARKET:
@@ -82,7 +85,7 @@ def validate_amend(command: AmendOrder, order: OrderRef, registry: InstrumentReg
     _raise_if(found)
 
 
-def validate_ticks(command: IngestTicks, registry: InstrumentRegistry) -> None:
+def validate_ticks(command: IngestTicks, registry: Mapping[str, Instrument]) -> None:
     found: list[Violation] = []
     for i, tick in enumerate(command.ticks):
         at = f"ticks[{i}]"

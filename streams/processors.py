@@ -7,6 +7,7 @@
 | executions-by-account | — | executions | — | executions.by-account |
 | positions | account | executions.by-account | — | positions |
 | signals | instrument | ticks | — | signals |
+| strategy | instrument | signals | — | orders (through risk like any client's) |
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from pydantic import Field
 
 from commands.instruments import DEFAULT_FILE, InstrumentRegistry
-from schemas.events import Event, OrderFilled, TickIngested
+from schemas.events import Event, OrderFilled, SignalGenerated, TickIngested
 from schemas.settings import TradecoreSettings
 from streams.execution.venue import VenueConfig
 from streams.execution.venues import Venues
@@ -28,6 +29,7 @@ from streams.risk.engine import RiskEngine
 from streams.risk.limits import RiskLimits
 from streams.signals.config import SignalConfig
 from streams.signals.engine import SignalEngine
+from streams.strategy.follower import FollowedAccount, SignalFollower
 
 
 class ProcessorSettings(TradecoreSettings):
@@ -45,6 +47,11 @@ class ProcessorSettings(TradecoreSettings):
     venue_slippage_bps: Decimal = Field(Decimal(1), description="Simulated venue: market-order slippage in bp.")
     venue_maker_fee_bps: Decimal = Field(Decimal(1), description="Simulated venue: maker fee in bp.")
     venue_taker_fee_bps: Decimal = Field(Decimal(5), description="Simulated venue: taker fee in bp.")
+    strategy_accounts: list[FollowedAccount] = Field(
+        default_factory=list,
+        description='Accounts the signal follower trades, as JSON: [{"account_id": "ACC-S1", "instrument": '
+        '"BTCUSDT", "quantity": "0.01", "indicator": "ema_cross"}]; none by default.',
+    )
 
     def default_limits(self) -> RiskLimits:
         return RiskLimits(
@@ -134,3 +141,20 @@ class SignalsProcessor:
 
     def handle(self, topic: str, event: Event) -> Sequence[Output]:
         return self.engine.handle(event) if isinstance(event, TickIngested) else []
+
+
+class StrategyProcessor:
+    name: str = "strategy"
+    partitioned: tuple[str, ...] = ("signals",)
+    broadcast: tuple[str, ...] = ()
+
+    def __init__(self, settings: ProcessorSettings) -> None:
+        self._accounts = settings.strategy_accounts
+        self._instruments = InstrumentRegistry.from_file(settings.instruments_file)
+        self.reset()
+
+    def reset(self) -> None:
+        self.follower = SignalFollower(self._accounts, self._instruments)
+
+    def handle(self, topic: str, event: Event) -> Sequence[Output]:
+        return self.follower.handle(event) if isinstance(event, SignalGenerated) else []
