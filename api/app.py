@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from api import db, problems
 from api.auth import Authenticator, load_users
 from api.deps import Services
+from api.outcomes import RiskOutcomes
 from api.ratelimit import RateLimiter
 from api.routers import accounts, auth, market, orders
 from api.settings import ApiSettings
@@ -54,6 +55,8 @@ def create_app(
         register_all(client, kafka.topic_prefix)
         engine = db.async_engine(database.url)
         log = KafkaEventLog(kafka, client)
+        outcomes = RiskOutcomes(kafka, client)
+        outcomes.start()
         app.state.services = Services(
             authenticator=authenticator,
             gateway=CommandGateway(log, PostgresCommandStore(engine, kafka.topic_prefix), instruments),
@@ -62,10 +65,13 @@ def create_app(
             account_limiter=RateLimiter(api.rate_limit, "account"),
             ticks_limiter=RateLimiter(api.ticks_rate_limit, "user"),
             login_limiter=RateLimiter(api.login_rate_limit, "user name"),
+            outcomes=outcomes,
+            order_wait_timeout_s=api.order_wait_timeout_s,
         )
         try:
             yield
         finally:
+            outcomes.close()
             log.close()
             await engine.dispose()
 

@@ -12,6 +12,7 @@ from fastapi.security import OAuth2PasswordBearer
 
 from api.auth import Authenticator, Principal, Role
 from api.errors import AuthenticationFailed, Forbidden
+from api.outcomes import RiskOutcomes
 from api.ratelimit import RateLimiter
 from api.store import IdempotencyKeys
 from commands.decide import Stamp
@@ -30,6 +31,8 @@ class Services:
     account_limiter: RateLimiter
     ticks_limiter: RateLimiter
     login_limiter: RateLimiter
+    outcomes: RiskOutcomes
+    order_wait_timeout_s: float
 
 
 def _services(request: Request) -> Services:

@@ -16,7 +16,7 @@ class EventRef(BaseModel):
 
 
 class OrderAck(BaseModel):
-    """The order is in the log; risk has not decided yet."""
+    """Where the order's event is; with ``?wait=accepted``, also what risk decided (if it did in time)."""
 
     model_config = {
         "json_schema_extra": {
@@ -31,8 +31,10 @@ class OrderAck(BaseModel):
     }
 
     order_id: str
-    status: Literal["pending", "cancel_requested", "amend_requested"]
+    status: Literal["pending", "accepted", "rejected", "cancel_requested", "amend_requested"]
     event: EventRef
+    reason_code: str | None = Field(None, description="Why risk rejected the order (with ?wait=accepted).")
+    reason: str | None = Field(None, description="The rejection, naming the limit and the values compared.")
 
 
 class AccountAck(BaseModel):

@@ -27,6 +27,9 @@ class ApiSettings(TradecoreSettings):
     )
     ticks_rate_limit: str = Field("20/second", description="Tick batches allowed per user.")
     login_rate_limit: str = Field("10/minute", description="Login attempts allowed per user name (slows guessing).")
+    order_wait_timeout_s: float = Field(
+        2.0, gt=0, le=30, description="How long ?wait=accepted waits for risk before answering 202 pending."
+    )
     host: str = Field("127.0.0.1", description="Address `tradecore api` listens on.")
     port: int = Field(8000, description="Port `tradecore api` listens on.")
     workers: int = Field(1, ge=1, description="Uvicorn worker processes.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel
@@ -55,7 +55,11 @@ def _owner_check(principal: Principal, services: ServicesDep) -> Callable[[Order
     "",
     status_code=202,
     response_model=OrderAck,
-    responses={**_ERRORS, 409: {"description": "client_order_id already used for a different order"}},
+    responses={
+        **_ERRORS,
+        200: {"description": "With ?wait=accepted: risk accepted or rejected the order in time", "model": OrderAck},
+        409: {"description": "client_order_id already used for a different order"},
+    },
     summary="Place an order",
 )
 async def place_order(
@@ -65,6 +69,13 @@ async def place_order(
     stamp: CommandStamp,
     response: Response,
     idempotency_key: IdempotencyKey = None,
+    wait: Annotated[
+        Literal["accepted"] | None,
+        Query(
+            description="Wait (bounded by TRADECORE_ORDER_WAIT_TIMEOUT_S) for risk's decision: 200 accepted or "
+            "rejected with its reason; still 202 pending if risk has not decided in time."
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     """Append OrderPlaced to `orders`. A repeat (same `client_order_id` for the account, or the same
     Idempotency-Key) returns the first outcome and appends nothing."""
@@ -78,6 +89,11 @@ async def place_order(
 
     body = await once(services, principal, idempotency_key, "POST /v1/orders " + command.model_dump_json(), compute)
     response.headers["Location"] = f"/v1/orders/{body['order_id']}"
+    if wait is not None:
+        decision = await services.outcomes.wait(body["order_id"], services.order_wait_timeout_s)
+        if decision is not None:
+            response.status_code = 200
+            body = {**body, "status": decision.status, "reason_code": decision.reason_code, "reason": decision.reason}
     return body
 
 

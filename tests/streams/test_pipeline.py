@@ -46,16 +46,49 @@ def test_an_order_is_checked_filled_and_lands_in_the_position(loop: ApiServer) -
     quote = pl.read_parquet(QUOTES).row(0, named=True)
     bid, ask = Decimal(str(quote["bid"])), Decimal(str(quote["ask"]))
     now = datetime.now(UTC).isoformat()
-    tick = {"instrument": "BTCUSDT", "bid": str(bid), "ask": str(ask), "bid_size": "2", "ask_size": "2", "exchange_ts": now}
+    tick = {
+        "instrument": "BTCUSDT",
+        "bid": str(bid),
+        "ask": str(ask),
+        "bid_size": "2",
+        "ask_size": "2",
+        "exchange_ts": now,
+    }
     with loop.client("adam") as admin:
         assert admin.post("/v1/ticks", json={"source": "loop-test", "ticks": [tick]}).status_code == 202
     time.sleep(1.0)  # the reference price is appended before the orders
     base = {"account_id": "ACC-A1", "instrument": "BTCUSDT", "side": "BUY", "time_in_force": "GTC"}
     with loop.client("alice") as alice:
-        taker = alice.post("/v1/orders", json={**base, "client_order_id": f"buy-{uuid.uuid4().hex[:8]}", "order_type": "LIMIT",
-                                               "quantity": "0.5", "limit_price": str(ask + 10)}).json()
-        collared = alice.post("/v1/orders", json={**base, "client_order_id": f"buy-{uuid.uuid4().hex[:8]}", "order_type": "LIMIT",
-                                                  "quantity": "0.5", "limit_price": str((ask * 2).quantize(Decimal("0.01")))}).json()
+        taker_answer = alice.post(
+            "/v1/orders",
+            params={"wait": "accepted"},
+            json={
+                **base,
+                "client_order_id": f"buy-{uuid.uuid4().hex[:8]}",
+                "order_type": "LIMIT",
+                "quantity": "0.5",
+                "limit_price": str(ask + 10),
+            },
+        )
+        collared_answer = alice.post(
+            "/v1/orders",
+            params={"wait": "accepted"},
+            json={
+                **base,
+                "client_order_id": f"buy-{uuid.uuid4().hex[:8]}",
+                "order_type": "LIMIT",
+                "quantity": "0.5",
+                "limit_price": str((ask * 2).quantize(Decimal("0.01"))),
+            },
+        )
+    taker, collared = taker_answer.json(), collared_answer.json()
+    # ?wait=accepted answers with risk's decision once it is in the log.
+    assert (taker_answer.status_code, taker["status"]) == (200, "accepted"), taker
+    assert (collared_answer.status_code, collared["status"], collared["reason_code"]) == (
+        200,
+        "rejected",
+        "PRICE_COLLAR",
+    )
 
     reader = IndependentReader(loop.endpoints.kafka_bootstrap, loop.endpoints.schema_registry_url)
     checked = {e["order_id"]: e for e in events(reader, loop, "orders.checked", 2)}

@@ -1,0 +1,109 @@
+"""Risk's decisions as the API sees them: `POST /v1/orders?wait=accepted` waits, bounded, for the order's
+OrderAccepted or OrderRejected on `orders.checked`.
+
+One background consumer per API process follows `orders.checked` from its end (read_committed, no consumer group:
+nothing to commit), and settles the futures of waiting requests. Decisions that arrive before their request starts
+waiting are kept for a while, so none is missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from confluent_kafka import OFFSET_END, TopicPartition
+from confluent_kafka.schema_registry import SchemaRegistryClient
+
+from schemas.contract_errors import EventDecodeError
+from schemas.events import OrderAccepted, OrderRejected
+from schemas.serde import EventDeserializer
+from streams import kafka
+from streams.settings import KafkaSettings
+
+KEEP = 100_000  # recent decisions remembered for requests that start waiting late
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: str  # accepted | rejected
+    reason_code: str | None = None
+    reason: str | None = None
+
+
+class RiskOutcomes:
+    def __init__(self, settings: KafkaSettings, registry: SchemaRegistryClient) -> None:
+        self._settings = settings
+        self._decode = EventDeserializer(registry, "orders.checked", topic_prefix=settings.topic_prefix)
+        self._recent: OrderedDict[str, Decision] = OrderedDict()
+        self._waiting: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[Decision]]]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._follow, name="risk-outcomes", daemon=True)
+        self._ready = threading.Event()
+
+    def start(self) -> None:
+        self._thread.start()
+        self._ready.wait(30)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    async def wait(self, order_id: str, timeout_s: float) -> Decision | None:
+        """The order's decision, or None if risk has not decided within ``timeout_s``."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Decision] = loop.create_future()
+        with self._lock:
+            known = self._recent.get(order_id)
+            if known is not None:
+                return known
+            self._waiting.setdefault(order_id, []).append((loop, future))
+        try:
+            return await asyncio.wait_for(future, timeout_s)
+        except TimeoutError:
+            return None
+        finally:
+            with self._lock:
+                waiters = self._waiting.get(order_id, [])
+                if (loop, future) in waiters:
+                    waiters.remove((loop, future))
+                if not waiters:
+                    self._waiting.pop(order_id, None)
+
+    def _follow(self) -> None:
+        topic = self._settings.topic_prefix + "orders.checked"
+        consumer = kafka.consumer(self._settings, f"api-outcomes-{uuid.uuid4()}", **{"auto.offset.reset": "latest"})
+        partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, OFFSET_END) for p in partitions])
+        self._ready.set()
+        try:
+            while not self._stop.is_set():
+                for msg in consumer.consume(500, 0.2):
+                    if msg.error() is not None:
+                        continue
+                    try:
+                        event = self._decode.deserialize(msg.value())
+                    except EventDecodeError:
+                        continue  # not ours to judge; the processors dead-letter it
+                    if isinstance(event, OrderAccepted):
+                        self._settle(event.order_id, Decision("accepted"))
+                    elif isinstance(event, OrderRejected):
+                        self._settle(event.order_id, Decision("rejected", event.reason_code, event.reason))
+        finally:
+            consumer.close()
+
+    def _settle(self, order_id: str, decision: Decision) -> None:
+        with self._lock:
+            self._recent[order_id] = decision
+            if len(self._recent) > KEEP:
+                self._recent.popitem(last=False)
+            for loop, future in self._waiting.pop(order_id, []):
+                loop.call_soon_threadsafe(_resolve, future, decision)
+
+
+def _resolve(future: asyncio.Future[Decision], decision: Decision) -> None:
+    if not future.done():
+        future.set_result(decision)
