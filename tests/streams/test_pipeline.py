@@ -24,7 +24,10 @@ QUOTES = Path(__file__).parents[3] / "shared" / "data" / "market" / "binance-btc
 def loop(endpoints: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     prefix = f"loop-{uuid.uuid4().hex[:8]}."
     workdir = tmp_path_factory.mktemp("loop")
-    with api_server(endpoints, workdir, prefix, TRADECORE_RATE_LIMIT="1000/second") as api:
+    # A generous wait: the worker may still be starting when the first order arrives.
+    with api_server(
+        endpoints, workdir, prefix, TRADECORE_RATE_LIMIT="1000/second", TRADECORE_ORDER_WAIT_TIMEOUT_S="20"
+    ) as api:
         worker = start_worker(endpoints, prefix, [], workdir / "worker.log")
         try:
             yield api
