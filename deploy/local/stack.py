@@ -101,7 +101,7 @@ class LocalStack:
             try:
                 database_url = self._postgres_up(report)
                 kafka_bootstrap = self._kafka_up(state, brokers, report)
-                registry_url = self._registry_up(state, kafka_bootstrap, report)
+                registry_url = self._registry_up(state, report)
             finally:
                 # Whatever did start must stay known, so that `down` can stop it after a failed `up`.
                 self._save(state)
@@ -160,7 +160,7 @@ class LocalStack:
             report(f"{node.name:<9} {verb}  {node.address}  (pid {records[node.name].pid}{ready})")
         return address
 
-    def _registry_up(self, state: dict[str, Any], kafka_bootstrap: str, report: Report) -> str:
+    def _registry_up(self, state: dict[str, Any], report: Report) -> str:
         if REGISTRY_ENV in self.external:
             url = self.external[REGISTRY_ENV]
             self._wait_external("the schema registry", lambda: registry.healthy(url), REGISTRY_ENV)
@@ -171,7 +171,7 @@ class LocalStack:
         if record is None or record.live() is None:
             self._check_port_free(self.settings.registry_port, "TRADECORE_REGISTRY_PORT", REGISTRY_ENV)
             self._check_port_free(self.settings.registry_management_port, "TRADECORE_REGISTRY_MANAGEMENT_PORT", None)
-            record = registry.start(self.settings, kafka_bootstrap)
+            record = registry.start(self.settings)
             state["processes"]["registry"] = record.to_json()
             verb = "started "
         t0 = time.monotonic()

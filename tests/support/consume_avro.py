@@ -13,7 +13,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 
 def main(bootstrap: str, registry_url: str, topic: str, count: int) -> None:
-    deserialize = AvroDeserializer(SchemaRegistryClient({"url": registry_url}))
+    deserialize = AvroDeserializer(SchemaRegistryClient({"url": registry_url, "timeout": 30}))
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,

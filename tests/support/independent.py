@@ -13,7 +13,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 class IndependentReader:
     def __init__(self, bootstrap: str, registry_url: str) -> None:
-        self._deserialize = AvroDeserializer(SchemaRegistryClient({"url": registry_url}))
+        self._deserialize = AvroDeserializer(SchemaRegistryClient({"url": registry_url, "timeout": 30}))
         self._consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap,
