@@ -41,8 +41,8 @@ demo: topics
 	@$(BIN)/tradecore stack status
 
 lint: venv
-	$(BIN)/ruff format --check schemas commands streams projections api deploy tests
-	$(BIN)/ruff check schemas commands streams projections api deploy tests
+	$(BIN)/ruff format --check schemas commands streams projections api deploy tests bench
+	$(BIN)/ruff check schemas commands streams projections api deploy tests bench
 	$(BIN)/mypy
 
 compose-check:
