@@ -35,7 +35,7 @@ class Services:
     order_wait_timeout_s: float
 
 
-def _services(request: Request) -> Services:
+async def _services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -43,7 +43,7 @@ def _services(request: Request) -> Services:
 bearer = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
 
 
-def _principal(
+async def _principal(
     services: Annotated[Services, Depends(_services)], token: Annotated[str | None, Depends(bearer)]
 ) -> Principal:
     if not token:
@@ -51,14 +51,14 @@ def _principal(
     return services.authenticator.verify(token)
 
 
-def _stamp(x_correlation_id: Annotated[str | None, Header(max_length=128)] = None) -> Stamp:
+async def _stamp(x_correlation_id: Annotated[str | None, Header(max_length=128)] = None) -> Stamp:
     return Stamp(at=datetime.now(UTC), correlation_id=x_correlation_id or str(uuid.uuid4()))
 
 
 def require(*roles: Role):  # type: ignore[no-untyped-def]
     """A dependency admitting callers with any of ``roles``."""
 
-    def check(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+    async def check(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
         if not principal.has(*roles):
             raise Forbidden(f"{principal.name} lacks the role for this ({' or '.join(roles)})")
         return principal

@@ -5,7 +5,7 @@ these tables only make commands idempotent, ordered and authorizable."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    false,
     func,
     select,
     text,
@@ -27,7 +28,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.errors import IdempotencyKeyReused
-from commands.gateway import Appended, ClientOrderIdReused, Placed
+from commands.gateway import Appended, Claim, Earlier, Placed
 from commands.refs import OrderRef
 from schemas.events import OrderType
 
@@ -75,56 +76,114 @@ idempotency_keys = Table(
 )
 
 
+# Claims of a batch in one round trip: insert what is new, start the new orders' sequence streams, and return every
+# claimed (account, client_order_id) with whether this statement took it or an earlier request had. Arrays, not a
+# VALUES list, so the statement is the same for every batch size and is prepared once.
+_CLAIM = text(
+    f"""
+    WITH wanted AS (
+        SELECT * FROM unnest(
+            CAST(:order_ids AS text[]), CAST(:accounts AS text[]), CAST(:client_order_ids AS text[]),
+            CAST(:instruments AS text[]), CAST(:order_types AS text[]), CAST(:hashes AS text[])
+        ) AS w(order_id, account_id, client_order_id, instrument, order_type, request_hash)
+    ), claimed AS (
+        INSERT INTO {SCHEMA}.orders
+            (namespace, order_id, account_id, client_order_id, instrument, order_type, request_hash)
+        SELECT :ns, order_id, account_id, client_order_id, instrument, order_type, request_hash FROM wanted
+        ON CONFLICT DO NOTHING
+        RETURNING order_id, account_id, client_order_id
+    ), sequences AS (
+        INSERT INTO {SCHEMA}.stream_sequences (namespace, topic, aggregate_id, last_sequence)
+        SELECT :ns, 'orders', order_id, 1 FROM claimed
+    )
+    SELECT c.order_id, c.account_id, c.client_order_id, true AS claimed,
+           NULL AS request_hash, NULL AS topic, NULL::int AS partition, NULL::bigint AS "offset"
+    FROM claimed c
+    UNION ALL
+    SELECT o.order_id, o.account_id, o.client_order_id, false, o.request_hash, o.topic, o.partition, o."offset"
+    FROM wanted w
+    JOIN {SCHEMA}.orders o
+      ON o.namespace = :ns AND o.account_id = w.account_id AND o.client_order_id = w.client_order_id
+    WHERE NOT EXISTS (
+        SELECT 1 FROM claimed c WHERE c.account_id = w.account_id AND c.client_order_id = w.client_order_id
+    )
+    """
+)
+
+_RECORD = text(
+    f"""
+    UPDATE {SCHEMA}.orders o SET topic = r.topic, partition = r.partition, "offset" = r."offset"
+    FROM unnest(CAST(:order_ids AS text[]), CAST(:topics AS text[]), CAST(:partitions AS int[]),
+                CAST(:offsets AS bigint[])) AS r(order_id, topic, partition, "offset")
+    WHERE o.namespace = :ns AND o.order_id = r.order_id
+    """
+)
+
+_RELEASE = text(
+    f"""
+    WITH gone AS (
+        DELETE FROM {SCHEMA}.orders WHERE namespace = :ns AND order_id = ANY(CAST(:order_ids AS text[]))
+        RETURNING order_id
+    )
+    DELETE FROM {SCHEMA}.stream_sequences s USING gone
+    WHERE s.namespace = :ns AND s.topic = 'orders' AND s.aggregate_id = gone.order_id
+    """
+)
+
+
 class _Unit:
     def __init__(self, conn: AsyncConnection, namespace: str) -> None:
         self._conn = conn
         self._ns = namespace
 
-    async def claim_order(self, order: OrderRef, client_order_id: str, request_hash: str) -> Placed | None:
-        # A concurrent claim of the same order waits here on the unique index until the first one ends.
-        claimed = await self._conn.execute(
-            insert(orders)
-            .values(
-                namespace=self._ns,
-                order_id=order.order_id,
-                account_id=order.account_id,
-                client_order_id=client_order_id,
-                instrument=order.instrument,
-                order_type=order.order_type.value,
-                request_hash=request_hash,
-            )
-            .on_conflict_do_nothing()
-            .returning(orders.c.order_id)
-        )
-        if claimed.first() is not None:
+    async def claim_orders(self, claims: Sequence[Claim]) -> list[Earlier | None]:
+        # One statement for the batch. A claim held by a concurrent unit makes this wait on the unique index until
+        # that unit ends; callers claim in order-id order, so two units never wait for each other.
+        rows = (
             await self._conn.execute(
-                insert(stream_sequences).values(
-                    namespace=self._ns, topic="orders", aggregate_id=order.order_id, last_sequence=1
+                _CLAIM,
+                {
+                    "ns": self._ns,
+                    "order_ids": [c.order.order_id for c in claims],
+                    "accounts": [c.order.account_id for c in claims],
+                    "client_order_ids": [c.client_order_id for c in claims],
+                    "instruments": [c.order.instrument for c in claims],
+                    "order_types": [c.order.order_type.value for c in claims],
+                    "hashes": [c.request_hash for c in claims],
+                },
+            )
+        ).all()
+        by_key = {(row.account_id, row.client_order_id): row for row in rows}
+        missed = [c for c in claims if (c.order.account_id, c.client_order_id) not in by_key]
+        if missed:  # claimed by a unit that committed while this statement waited, after its snapshot: look again
+            found = await self._conn.execute(
+                select(orders, false().label("claimed")).where(
+                    orders.c.namespace == self._ns, orders.c.order_id.in_([c.order.order_id for c in missed])
                 )
             )
-            return None
-        earlier = (
-            await self._conn.execute(
-                select(orders).where(
-                    orders.c.namespace == self._ns,
-                    orders.c.account_id == order.account_id,
-                    orders.c.client_order_id == client_order_id,
-                )
-            )
-        ).one()
-        if earlier.request_hash != request_hash:
-            raise ClientOrderIdReused(
-                f"client_order_id {client_order_id} of account {order.account_id} was used for another order "
-                f"({earlier.order_id})"
-            )
-        return Placed(earlier.order_id, Appended(earlier.topic, earlier.partition, earlier.offset), repeated=True)
+            by_key.update({(row.account_id, row.client_order_id): row for row in found})
+        outcomes: list[Earlier | None] = []
+        for claim in claims:
+            row = by_key[(claim.order.account_id, claim.client_order_id)]
+            placed = Placed(row.order_id, Appended(row.topic, row.partition, row.offset), repeated=True)
+            outcomes.append(None if row.claimed else Earlier(placed, row.request_hash))
+        return outcomes
 
-    async def record_placed(self, order_id: str, appended: Appended) -> None:
-        await self._conn.execute(
-            orders.update()
-            .where(orders.c.namespace == self._ns, orders.c.order_id == order_id)
-            .values(topic=appended.topic, partition=appended.partition, offset=appended.offset)
-        )
+    async def record_placed(self, placed: Sequence[tuple[str, Appended]]) -> None:
+        if placed:
+            await self._conn.execute(
+                _RECORD,
+                {
+                    "ns": self._ns,
+                    "order_ids": [order_id for order_id, _ in placed],
+                    "topics": [where.topic for _, where in placed],
+                    "partitions": [where.partition for _, where in placed],
+                    "offsets": [where.offset for _, where in placed],
+                },
+            )
+
+    async def release(self, order_ids: Sequence[str]) -> None:
+        await self._conn.execute(_RELEASE, {"ns": self._ns, "order_ids": list(order_ids)})
 
     async def order(self, order_id: str) -> OrderRef | None:
         row = (

@@ -1,6 +1,10 @@
 """The command gateway: validate, decide, append — with idempotency and per-aggregate sequences kept in one
 write-side transaction that commits only after Kafka has acknowledged the events.
 
+Placements are group-committed: orders arriving while earlier ones are in flight wait together and go through as one
+batch — one claim statement, one append, one commit — so the cost of a round trip to Postgres and Kafka is shared
+by every order of the batch instead of paid by each. An idle gateway sends an order alone, at once.
+
 Storage and the log are ports (``CommandStore``, ``EventLog``) so that this module stays free of Kafka and SQL.
 """
 
@@ -15,11 +19,14 @@ from typing import Protocol
 from commands import decide
 from commands.decide import Stamp
 from commands.errors import CommandError
+from commands.group_commit import GroupCommit
 from commands.instruments import InstrumentRegistry
 from commands.models import AmendOrder, CancelOrder, IngestTicks, PlaceOrder, SetRiskLimits, ToggleKillSwitch
 from commands.refs import OrderRef
 from commands.validation import validate_amend, validate_place, validate_ticks
-from schemas.events import Event
+from schemas.events import Event, OrderPlaced
+
+Headers = Mapping[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,20 +39,38 @@ class Appended:
 
 
 class EventLog(Protocol):
-    async def append(self, events: Sequence[Event], headers: Mapping[str, str] | None = None) -> list[Appended]:
-        """Append ``events`` in order and return once every one is acknowledged by all in-sync replicas."""
+    async def append(
+        self, events: Sequence[Event], headers: Sequence[Headers | None] | None = None
+    ) -> list[Appended | Exception]:
+        """Append ``events`` in order (with ``headers[i]`` on event i) and return once Kafka has answered for each:
+        where it landed (acknowledged by all in-sync replicas), or why it did not."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """An order the gateway wants to place, as the write side records it."""
+
+    order: OrderRef
+    client_order_id: str
+    request_hash: str
 
 
 class CommandUnit(Protocol):
     """One write-side transaction."""
 
-    async def claim_order(self, order: OrderRef, client_order_id: str, request_hash: str) -> Placed | None:
-        """Reserve the order; None if reserved now, else the outcome of the earlier placement."""
+    async def claim_orders(self, claims: Sequence[Claim]) -> list[Earlier | None]:
+        """Reserve the orders (each (account, client order id) at most once in ``claims``); for each: None if
+        reserved now, else what the earlier placement recorded. A claim another unit holds makes this wait until
+        that unit ends."""
         ...
 
-    async def record_placed(self, order_id: str, appended: Appended) -> None:
-        """Remember where the order's OrderPlaced landed."""
+    async def record_placed(self, placed: Sequence[tuple[str, Appended]]) -> None:
+        """Remember where each order's OrderPlaced landed."""
+        ...
+
+    async def release(self, order_ids: Sequence[str]) -> None:
+        """Forget claims whose OrderPlaced Kafka did not take, so a retry can place them."""
         ...
 
     async def order(self, order_id: str) -> OrderRef | None:
@@ -81,11 +106,33 @@ class Placed:
 
 
 @dataclass(frozen=True, slots=True)
+class Earlier:
+    """A placement the write side had already recorded: where its event landed, and which request made it."""
+
+    placed: Placed
+    request_hash: str
+
+
+@dataclass(frozen=True, slots=True)
 class Requested:
     """The outcome of a command on an existing order or account."""
 
     event: Event
     appended: Appended
+
+
+def _reused_message(claim: Claim, earlier_order_id: str) -> str:
+    return (
+        f"client_order_id {claim.client_order_id} of account {claim.order.account_id} was used for another order "
+        f"({earlier_order_id})"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Placement:
+    claim: Claim
+    event: OrderPlaced
+    headers: Headers | None
 
 
 def request_fingerprint(command: PlaceOrder) -> str:
@@ -96,23 +143,69 @@ def request_fingerprint(command: PlaceOrder) -> str:
 class CommandGateway:
     """Turns validated commands into appended events."""
 
-    def __init__(self, log: EventLog, store: CommandStore, instruments: InstrumentRegistry) -> None:
+    def __init__(
+        self, log: EventLog, store: CommandStore, instruments: InstrumentRegistry, *, placements_in_flight: int = 4
+    ) -> None:
         self.log = log
         self.store = store
         self.instruments = instruments
+        self._placements = GroupCommit(self._place_batch, in_flight=placements_in_flight)
 
-    async def place(self, command: PlaceOrder, stamp: Stamp, headers: Mapping[str, str] | None = None) -> Placed:
+    async def _place_batch(self, batch: Sequence[_Placement]) -> list[Placed | Exception]:
+        """One transaction for the batch: claim every order, append those claimed now, record where they landed.
+
+        Repeats of one (account, client order id) inside the batch are answered from its first occurrence, as
+        repeats across batches are answered from the store.
+        """
+        first: dict[str, int] = {}
+        for i, placement in enumerate(batch):
+            first.setdefault(placement.event.order_id, i)
+        leaders = sorted(set(first.values()), key=lambda i: batch[i].event.order_id)  # one lock order everywhere
+        outcomes: dict[int, Earlier | Exception] = {}
+        async with self.store.unit() as unit:
+            claimed = await unit.claim_orders([batch[i].claim for i in leaders])
+            fresh = [i for i, earlier in zip(leaders, claimed, strict=True) if earlier is None]
+            for i, earlier in zip(leaders, claimed, strict=True):
+                if earlier is not None:
+                    outcomes[i] = earlier
+            answers = await self.log.append([batch[i].event for i in fresh], [batch[i].headers for i in fresh])
+            landed = [(i, where) for i, where in zip(fresh, answers, strict=True) if isinstance(where, Appended)]
+            await unit.record_placed([(batch[i].event.order_id, where) for i, where in landed])
+            failed = [
+                batch[i].event.order_id
+                for i, where in zip(fresh, answers, strict=True)
+                if not isinstance(where, Appended)
+            ]
+            if failed:
+                await unit.release(failed)
+        for i, where in zip(fresh, answers, strict=True):
+            outcomes[i] = (
+                Earlier(Placed(batch[i].event.order_id, where), batch[i].claim.request_hash)
+                if isinstance(where, Appended)
+                else where
+            )
+        placed_now = set(fresh)
+        results: list[Placed | Exception] = []
+        for i, placement in enumerate(batch):
+            outcome = outcomes[first[placement.event.order_id]]
+            if isinstance(outcome, Exception):
+                results.append(outcome)
+            elif outcome.request_hash != placement.claim.request_hash:
+                results.append(ClientOrderIdReused(_reused_message(placement.claim, outcome.placed.order_id)))
+            elif i in placed_now:
+                results.append(outcome.placed)
+            else:
+                results.append(Placed(outcome.placed.order_id, outcome.placed.appended, repeated=True))
+        return results
+
+    async def place(self, command: PlaceOrder, stamp: Stamp, headers: Headers | None = None) -> Placed:
         """Append OrderPlaced once per (account, client_order_id); a repeat returns the first outcome."""
         validate_place(command, self.instruments)
         event = decide.place_order(command, stamp)
         ref = OrderRef(event.order_id, event.account_id, event.instrument, event.order_type)
-        async with self.store.unit() as unit:
-            earlier = await unit.claim_order(ref, command.client_order_id, request_fingerprint(command))
-            if earlier is not None:
-                return earlier
-            [appended] = await self.log.append([event], headers)
-            await unit.record_placed(event.order_id, appended)
-        return Placed(event.order_id, appended)
+        return await self._placements.submit(
+            _Placement(Claim(ref, command.client_order_id, request_fingerprint(command)), event, headers)
+        )
 
     async def cancel(
         self,
@@ -120,13 +213,13 @@ class CommandGateway:
         command: CancelOrder,
         stamp: Stamp,
         authorize: Callable[[OrderRef], None],
-        headers: Mapping[str, str] | None = None,
+        headers: Headers | None = None,
     ) -> Requested:
         async with self.store.unit() as unit:
             order = await self._owned(unit, order_id, authorize)
             sequence = await unit.next_sequence("orders", order_id)
             event = decide.request_cancel(command, order, sequence, stamp)
-            [appended] = await self.log.append([event], headers)
+            [appended] = await self._append([event], headers)
         return Requested(event, appended)
 
     async def amend(
@@ -135,14 +228,14 @@ class CommandGateway:
         command: AmendOrder,
         stamp: Stamp,
         authorize: Callable[[OrderRef], None],
-        headers: Mapping[str, str] | None = None,
+        headers: Headers | None = None,
     ) -> Requested:
         async with self.store.unit() as unit:
             order = await self._owned(unit, order_id, authorize)
             validate_amend(command, order, self.instruments)
             sequence = await unit.next_sequence("orders", order_id)
             event = decide.request_amend(command, order, sequence, stamp)
-            [appended] = await self.log.append([event], headers)
+            [appended] = await self._append([event], headers)
         return Requested(event, appended)
 
     async def set_risk_limits(
@@ -151,26 +244,24 @@ class CommandGateway:
         command: SetRiskLimits,
         set_by: str,
         stamp: Stamp,
-        headers: Mapping[str, str] | None = None,
+        headers: Headers | None = None,
     ) -> Requested:
         async with self.store.unit() as unit:
             sequence = await unit.next_sequence("orders", account_id)
             event = decide.set_risk_limits(command, account_id, set_by, sequence, stamp)
-            [appended] = await self.log.append([event], headers)
+            [appended] = await self._append([event], headers)
         return Requested(event, appended)
 
     async def toggle_kill_switch(
-        self, command: ToggleKillSwitch, set_by: str, stamp: Stamp, headers: Mapping[str, str] | None = None
+        self, command: ToggleKillSwitch, set_by: str, stamp: Stamp, headers: Headers | None = None
     ) -> Requested:
         async with self.store.unit() as unit:
             sequence = await unit.next_sequence("orders", command.account_id)
             event = decide.toggle_kill_switch(command, set_by, sequence, stamp)
-            [appended] = await self.log.append([event], headers)
+            [appended] = await self._append([event], headers)
         return Requested(event, appended)
 
-    async def ingest_ticks(
-        self, command: IngestTicks, stamp: Stamp, headers: Mapping[str, str] | None = None
-    ) -> list[Appended]:
+    async def ingest_ticks(self, command: IngestTicks, stamp: Stamp, headers: Headers | None = None) -> list[Appended]:
         """Append the whole batch; per-instrument sequences stay gap-free because they commit with the batch."""
         validate_ticks(command, self.instruments)
         counts: dict[str, int] = {}
@@ -179,7 +270,17 @@ class CommandGateway:
         async with self.store.unit() as unit:
             first = {symbol: await unit.next_sequence("ticks", symbol, n) for symbol, n in sorted(counts.items())}
             events = decide.ingest_ticks(command, self.instruments, first, stamp)
-            return await self.log.append(events, headers)
+            return await self._append(events, headers)
+
+    async def _append(self, events: Sequence[Event], headers: Headers | None) -> list[Appended]:
+        """Append all of ``events`` or raise why not (the caller's transaction then rolls back)."""
+        answers = await self.log.append(events, [headers] * len(events) if headers else None)
+        appended = []
+        for answer in answers:
+            if isinstance(answer, Exception):
+                raise answer
+            appended.append(answer)
+        return appended
 
     @staticmethod
     async def _owned(unit: CommandUnit, order_id: str, authorize: Callable[[OrderRef], None]) -> OrderRef:

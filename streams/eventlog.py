@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from confluent_kafka import KafkaError, Message
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
-from commands.gateway import Appended
+from commands.gateway import Appended, Headers
 from schemas.events import Event
 from schemas.serde import EventSerializer
 from streams import kafka
@@ -44,29 +45,46 @@ class KafkaEventLog:
             serializer = self._serializers[topic] = EventSerializer(self._registry, topic, topic_prefix=self._prefix)
         return serializer
 
-    async def append(self, events: Sequence[Event], headers: Mapping[str, str] | None = None) -> list[Appended]:
+    async def append(
+        self, events: Sequence[Event], headers: Sequence[Headers | None] | None = None
+    ) -> list[Appended | Exception]:
+        """Produce ``events`` in order and wait for Kafka's answer on each: where it landed, or ``AppendFailed``.
+
+        One future settles the whole batch: delivery reports fill a list on the poller thread, and the last one
+        wakes the event loop once — not once per event.
+        """
+        if not events:
+            return []
         loop = asyncio.get_running_loop()
-        pending: list[asyncio.Future[Appended]] = []
-        record_headers = list(headers.items()) if headers else None
-        for event in events:
+        done: asyncio.Future[None] = loop.create_future()
+        answers: list[Appended | Exception | None] = [None] * len(events)
+        remaining = [len(events)]
+
+        def report(i: int, err: KafkaError | None, msg: Message) -> None:  # on the poller thread
+            answers[i] = _answer(err, msg)
+            remaining[0] -= 1
+            if remaining[0] == 0:
+                loop.call_soon_threadsafe(_wake, done)
+
+        for i, event in enumerate(events):
             serializer = self._serializer(event.route().topic)
-            future: asyncio.Future[Appended] = loop.create_future()
             value = serializer.serialize(event)
+            record_headers = headers[i] if headers else None
             while True:
                 try:
                     self._producer.produce(
                         serializer.topic,
                         key=serializer.key(event),
                         value=value,
-                        headers=record_headers,
+                        headers=list(record_headers.items()) if record_headers else None,
                         timestamp=event_time_ms(event),
-                        on_delivery=lambda err, msg, f=future: loop.call_soon_threadsafe(_settle, f, err, msg),
+                        on_delivery=functools.partial(report, i),
                     )
                     break
                 except BufferError:  # the local queue is full: let delivery reports drain it
                     await asyncio.sleep(0.002)
-            pending.append(future)
-        return list(await asyncio.gather(*pending))
+        await done
+        return [answer for answer in answers if answer is not None]
 
     def close(self, timeout_s: float = 30.0) -> int:
         """Flush what is queued and stop; the number of events still undelivered (0 when all made it)."""
@@ -80,10 +98,12 @@ class KafkaEventLog:
             self._producer.poll(0.05)
 
 
-def _settle(future: asyncio.Future[Appended], err: KafkaError | None, msg: Message) -> None:
-    if future.done():
-        return
+def _answer(err: KafkaError | None, msg: Message) -> Appended | Exception:
     if err is not None:
-        future.set_exception(AppendFailed(f"Kafka did not acknowledge the event on {msg.topic()}: {err.str()}"))
-    else:
-        future.set_result(Appended(msg.topic(), msg.partition(), msg.offset()))
+        return AppendFailed(f"Kafka did not acknowledge the event on {msg.topic()}: {err.str()}")
+    return Appended(msg.topic(), msg.partition(), msg.offset())
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

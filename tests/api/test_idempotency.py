@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from decimal import Decimal
 
 import httpx
 
@@ -48,6 +49,31 @@ def test_concurrent_repeats_append_exactly_one_event(api: ApiServer, reader: Ind
     assert len({a.text for a in answers}) == 1  # every caller sees the same order, partition and offset
     ack = answers[0].json()
     assert len(placed_events(reader, api, ack["event"]["partition"], ack["order_id"])) == 1
+
+
+def test_racing_placements_of_one_client_order_id_with_different_bodies_place_one_of_them(
+    api: ApiServer, reader: IndependentReader, account: str
+) -> None:
+    """Orders arriving together go through the write side as one batch; a client_order_id sent twice in a batch,
+    once with another body, still places one order: the other requests get its outcome or a 409."""
+    bodies = [order(account), order(account)]
+    bodies[1] = {**bodies[1], "client_order_id": bodies[0]["client_order_id"], "quantity": "0.5"}
+    token = api.token("alice")
+
+    async def race() -> list[httpx.Response]:
+        async with httpx.AsyncClient(
+            base_url=api.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        ) as http:
+            return await asyncio.gather(*(http.post("/v1/orders", json=bodies[i % 2]) for i in range(24)))
+
+    answers = asyncio.run(race())
+    placed = [a for a in answers if a.status_code == 202]
+    assert placed and len({a.text for a in placed}) == 1
+    ack = placed[0].json()
+    [event] = placed_events(reader, api, ack["event"]["partition"], ack["order_id"])
+    winner = 0 if Decimal(event["quantity"]) == Decimal(str(bodies[0]["quantity"])) else 1
+    for i, answer in enumerate(answers):
+        assert answer.status_code == (202 if i % 2 == winner else 409), (i, answer.text)
 
 
 def test_reusing_a_client_order_id_for_another_order_is_a_conflict(api: ApiServer, account: str) -> None:

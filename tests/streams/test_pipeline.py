@@ -101,7 +101,9 @@ def test_an_order_is_checked_filled_and_lands_in_the_position(loop: ApiServer) -
 
     [fill] = [e for e in events(reader, loop, "executions", 1) if e["order_id"] == taker["order_id"]]
     assert (fill["fill_price"], fill["fill_quantity"], fill["liquidity"]) == (ask, Decimal("0.5"), "TAKER")
-    [position] = events(reader, loop, "positions", 1)
+    positions = events(reader, loop, "positions", 1)
+    assert len(positions) == 1, positions
+    [position] = positions
     assert (position["account_id"], position["quantity"], position["average_price"]) == ("ACC-A1", Decimal("0.5"), ask)
     # One causal chain from the HTTP command to the position.
     assert position["envelope"]["correlation_id"] == checked[taker["order_id"]]["envelope"]["correlation_id"]
