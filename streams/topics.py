@@ -45,6 +45,20 @@ TOPICS: tuple[TopicSpec, ...] = (
     # Internal: the executions re-keyed by account (raw bytes, unchanged), so that per-account processors
     # (positions, risk) own every execution of their accounts.
     TopicSpec("executions.by-account", "account", "the records of executions, re-keyed by account", internal=True),
+    # Internal: the order in which each multi-input processor took its records, one record per transaction
+    # (streams.host.runner), so a rebuild after a crash folds them in that order.
+    TopicSpec(
+        "risk.journal",
+        "none (partition 0)",
+        "risk's processing order: runs of (topic, partition, count)",
+        internal=True,
+    ),
+    TopicSpec(
+        "execution.journal",
+        "none (partition 0)",
+        "execution's processing order: runs of (topic, partition, count)",
+        internal=True,
+    ),
     TopicSpec("deadletter", "source topic", "records that could not be decoded or processed, with the reason"),
 )
 

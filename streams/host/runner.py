@@ -3,7 +3,13 @@
 Each batch is one Kafka transaction holding the batch's outputs, its dead letters and the input offsets it
 consumed, so a crash anywhere leaves no duplicate and no gap for ``read_committed`` readers. The processor's state
 lives only in memory: on (re)assignment the host replays the inputs from the beginning up to the committed offsets
-— the log is the store — in the same deterministic order as live processing (``streams.host.merge``).
+— the log is the store.
+
+The order of a replay: live, a processor with several inputs interleaves them by event time (``streams.host.merge``),
+but when an input lags (an upstream processor catching up) live order can differ from the event-time order a replay
+would take. So each transaction also writes, to the processor's journal topic, the order it took its records in —
+runs of (topic, partition, count) — and a rebuild follows the journal: the state it rebuilds is the state that
+wrote the committed outputs, whatever order that was. Records the journal does not cover are taken by event time.
 
 Transaction failures: a retriable commit error is retried (never aborted: after a timeout the outcome is unknown);
 one that requires an abort is aborted; either way, if the transaction cannot be settled the host drops producer,
@@ -15,11 +21,14 @@ One instance per processor when it has broadcast inputs: their positions are com
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
@@ -88,6 +97,8 @@ class ProcessorHost:
             self.inputs + t: EventDeserializer(registry, EVENTS_OF.get(t, t), topic_prefix=self.inputs) for t in topics
         }
         self._encoders: dict[str, EventSerializer] = {}
+        # Only several inputs leave a choice of order to remember.
+        self.journal = f"{self.outputs}{processor.name}.journal" if len(topics) > 1 else None
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
     def run(self, stop: threading.Event, on_idle: Callable[[], None] | None = None) -> None:
@@ -117,6 +128,7 @@ class ProcessorHost:
         self._merger: Merger[Message] = Merger(set())
         self._in_txn = False
         self._staged: dict[tuple[str, int], int] = {}
+        self._runs: list[list[Any]] = []  # the current transaction's journal: [topic, partition, count] runs
         self._rebuild_due = False
         self._starts: dict[tuple[str, int], int] = {}
         self._idle_since: dict[Source, float] = {}
@@ -208,32 +220,79 @@ class ProcessorHost:
         log.info("%s: rebuilt state from %d records; live from %s", self.processor.name, replayed, stops)
 
     def _replay(self, stops: dict[tuple[str, int], int], sources: set[Source]) -> int:
+        """Fold every record below ``stops`` into the state: in the journal's order, then the rest by event time."""
         wanted = {tp: stop for tp, stop in stops.items() if stop > 0}
         if not wanted:
             return 0
         reader = kafka.consumer(self.settings, f"{self.group}-replay-{self.config.instance}")
         reader.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t, p in wanted])
-        merger: Merger[Message] = Merger(sources)
-        reached = {(self._rank[t], p): False for t, p in wanted}
-        for t, p in stops:
-            reached.setdefault((self._rank[t], p), True)
+        buffers: dict[tuple[str, int], deque[Message]] = {tp: deque() for tp in wanted}
+        reached = {tp: False for tp in wanted}
+
+        def read() -> None:
+            for msg in reader.consume(self.config.batch_max, 0.5):
+                tp = (msg.topic(), msg.partition())
+                if msg.error() is None and msg.offset() < wanted[tp]:
+                    buffers[tp].append(msg)
+                    reached[tp] = reached[tp] or msg.offset() == wanted[tp] - 1
+
         count = 0
         try:
-            while True:
-                for msg in reader.consume(self.config.batch_max, 0.5):
-                    if msg.error() is not None:
-                        continue
-                    tp = (msg.topic(), msg.partition())
-                    if msg.offset() >= wanted[tp]:
-                        continue
+            for tp, runs in self._journal(set(wanted)):
+                for _ in range(runs):
+                    while not buffers[tp]:
+                        if reached[tp]:
+                            raise _StartOver(f"the journal goes past the committed offset of {tp[0]}[{tp[1]}]")
+                        read()
+                    self._process(buffers[tp].popleft(), live=False)
+                    count += 1
+            merger: Merger[Message] = Merger(sources)
+            for buffer in buffers.values():
+                for msg in buffer:
                     merger.add(Stamped(msg.timestamp()[1], self._rank[msg.topic()], msg.partition(), msg.offset(), msg))
-                    if msg.offset() == wanted[tp] - 1:
-                        reached[(self._rank[tp[0]], tp[1])] = True
-                for stamped in merger.release(lambda source: reached[source]):
+            done = {(self._rank[t], p): True for t, p in stops}
+            done.update({(self._rank[t], p): reached[(t, p)] for t, p in wanted})
+            while True:
+                for stamped in merger.release(lambda source: done[source]):
                     self._process(stamped.item, live=False)
                     count += 1
                 if all(reached.values()) and merger.buffered() == 0:
                     return count
+                for msg in reader.consume(self.config.batch_max, 0.5):
+                    tp = (msg.topic(), msg.partition())
+                    if msg.error() is None and msg.offset() < wanted[tp]:
+                        merger.add(
+                            Stamped(msg.timestamp()[1], self._rank[msg.topic()], msg.partition(), msg.offset(), msg)
+                        )
+                        if msg.offset() == wanted[tp] - 1:
+                            reached[tp] = done[(self._rank[tp[0]], tp[1])] = True
+        finally:
+            reader.close()
+
+    def _journal(self, owned: set[tuple[str, int]]) -> Iterator[tuple[tuple[str, int], int]]:
+        """The committed journal's runs over ``owned`` partitions, in the order they were processed."""
+        if self.journal is None:
+            return
+        reader = kafka.consumer(self.settings, f"{self.group}-journal-{self.config.instance}")
+        try:
+            tp = TopicPartition(self.journal, 0)
+            _, high = reader.get_watermark_offsets(tp, timeout=30)
+            if high <= 0:
+                return
+            reader.assign([TopicPartition(self.journal, 0, OFFSET_BEGINNING)])
+            while True:
+                for msg in reader.consume(self.config.batch_max, 0.5):
+                    if msg.error() is not None:
+                        continue
+                    for topic, partition, runs in json.loads(msg.value()):
+                        key = (self.inputs + topic, partition)
+                        if key in owned:
+                            yield key, runs
+                # Everything committed before this rebuild began lies below ``high`` (read_committed steps over
+                # the markers and aborted records up to there).
+                [position] = reader.position([tp])
+                if position.offset >= high:
+                    return
         finally:
             reader.close()
 
@@ -296,6 +355,11 @@ class ProcessorHost:
         if live:
             self.stats.consumed += 1
             self._staged[(topic, msg.partition())] = msg.offset() + 1
+            if self.journal is not None:
+                if self._runs and self._runs[-1][0] == name and self._runs[-1][1] == msg.partition():
+                    self._runs[-1][2] += 1
+                else:
+                    self._runs.append([name, msg.partition(), 1])
             if reason:
                 self._dead_letter(msg, reason)
             for output in outputs:
@@ -333,16 +397,21 @@ class ProcessorHost:
         value: bytes | None,
         headers: list[tuple[str, bytes]] | None,
         timestamp: int,
+        partition: int = -1,
     ) -> None:
         while True:
             try:
-                self._producer.produce(topic, key=key, value=value, headers=headers, timestamp=timestamp)
+                self._producer.produce(
+                    topic, key=key, value=value, headers=headers, timestamp=timestamp, partition=partition
+                )
                 return
             except BufferError:
                 self._producer.poll(0.05)
 
     def _commit(self) -> None:
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._staged.items()]
+        if self.journal is not None and self._runs:
+            self._send(self.journal, None, json.dumps(self._runs, separators=(",", ":")).encode(), None, 0, partition=0)
         try:
             self._producer.send_offsets_to_transaction(offsets, self._consumer.consumer_group_metadata(), 60)
             for attempt in range(5):
@@ -361,4 +430,5 @@ class ProcessorHost:
             raise _StartOver(str(error)) from exc
         self._in_txn = False
         self._staged = {}
+        self._runs = []
         self.stats.commits += 1

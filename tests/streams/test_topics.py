@@ -13,8 +13,10 @@ from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, C
 
 from streams import kafka
 from streams.errors import TopicConfigError
+from streams.processors import ProcessorSettings
 from streams.settings import KafkaSettings
 from streams.topics import TOPICS, TopicLayout, ensure_topics
+from streams.worker import PROCESSORS
 
 ONE_BROKER = TopicLayout.for_cluster(1, 6)
 
@@ -115,3 +117,11 @@ def test_the_cli_says_what_to_do_when_kafka_is_not_there() -> None:
     out = subprocess.run([tradecore, "topics", "ensure"], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
     assert "tradecore stack up" in out.stderr
+
+
+def test_every_processor_that_interleaves_inputs_has_a_journal_topic() -> None:
+    names = {spec.name for spec in TOPICS}
+    for name, build in PROCESSORS.items():
+        processor = build(ProcessorSettings())
+        inputs = processor.partitioned + processor.broadcast
+        assert (f"{processor.name}.journal" in names) == (len(inputs) > 1), name
