@@ -7,21 +7,18 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import db, problems
+from api import problems
 from api.auth import Authenticator, load_users
 from api.deps import Services
 from api.outcomes import RiskOutcomes
 from api.ratelimit import RateLimiter
 from api.routers import accounts, auth, market, orders
 from api.settings import ApiSettings
-from api.store import IdempotencyKeys, PostgresCommandStore
-from commands.gateway import CommandGateway
+from api.store import IdempotencyKeys
+from api.wiring import write_side
 from commands.instruments import InstrumentRegistry
 from projections.settings import DatabaseSettings
-from schemas.registry import registry_client
-from schemas.serde import register_all
 from schemas.settings import RegistrySettings
-from streams.eventlog import KafkaEventLog
 from streams.settings import KafkaSettings
 
 DESCRIPTION = """
@@ -50,32 +47,24 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db.check_current(database.url)
-        client = registry_client(registry)
-        register_all(client, kafka.topic_prefix)
-        engine = db.async_engine(database.url)
-        # A command waits for its ack: linger 1 ms instead of 5. Orders still travel in batches — the gateway
-        # group-commits them and produces each batch at once.
-        log = KafkaEventLog(kafka, client, **{"linger.ms": 1})
-        outcomes = RiskOutcomes(kafka, client)
-        outcomes.start()
-        app.state.services = Services(
-            authenticator=authenticator,
-            gateway=CommandGateway(log, PostgresCommandStore(engine, kafka.topic_prefix), instruments),
-            instruments=instruments,
-            idempotency=IdempotencyKeys(engine, kafka.topic_prefix),
-            account_limiter=RateLimiter(api.rate_limit, "account"),
-            ticks_limiter=RateLimiter(api.ticks_rate_limit, "user"),
-            login_limiter=RateLimiter(api.login_rate_limit, "user name"),
-            outcomes=outcomes,
-            order_wait_timeout_s=api.order_wait_timeout_s,
-        )
-        try:
-            yield
-        finally:
-            outcomes.close()
-            log.close()
-            await engine.dispose()
+        async with write_side(kafka, registry, database, instruments) as parts:
+            outcomes = RiskOutcomes(kafka, parts.registry)
+            outcomes.start()
+            app.state.services = Services(
+                authenticator=authenticator,
+                gateway=parts.gateway,
+                instruments=instruments,
+                idempotency=IdempotencyKeys(parts.engine, kafka.topic_prefix),
+                account_limiter=RateLimiter(api.rate_limit, "account"),
+                ticks_limiter=RateLimiter(api.ticks_rate_limit, "user"),
+                login_limiter=RateLimiter(api.login_rate_limit, "user name"),
+                outcomes=outcomes,
+                order_wait_timeout_s=api.order_wait_timeout_s,
+            )
+            try:
+                yield
+            finally:
+                outcomes.close()
 
     app = FastAPI(title="tradecore", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     problems.install(app)

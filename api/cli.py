@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -16,10 +17,12 @@ stack_app = typer.Typer(help="The local stack: Kafka (KRaft), Postgres and the s
 topics_app = typer.Typer(help="The Kafka topics of the design.")
 db_app = typer.Typer(help="The write side's Postgres tables.")
 users_app = typer.Typer(help="API users (a TOML file of names, argon2 hashes, roles and accounts).")
+ingest_app = typer.Typer(help="Market data into the `ticks` topic: recorded files, exchanges.")
 app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+app.add_typer(ingest_app, name="ingest")
 
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
@@ -200,3 +203,118 @@ def worker(
         raise typer.Exit(2) from err
     except TradecoreError as err:
         raise _fail(err) from err
+
+
+@ingest_app.command("file")
+def ingest_file(
+    path: Annotated[Path, typer.Argument(help="A CSV or Parquet file of quotes, trades or OHLCV bars.")],
+    instrument: Annotated[str, typer.Option(help="The instrument the file is about (instruments file symbol).")],
+    venue: Annotated[str | None, typer.Option(help="Venue to record (default: the instrument's).")] = None,
+    speed: Annotated[
+        str, typer.Option(help="max (as fast as possible), or xN: the recorded inter-arrival times divided by N.")
+    ] = "max",
+    on_error: Annotated[
+        str, typer.Option(help="A bad row: skip it (reported with its line) or stop the run there.")
+    ] = "skip",
+    columns: Annotated[
+        str | None,
+        typer.Option(help="Map columns yourself: time=COL,bid=COL,ask=COL,last=COL,bid_size=..,last_size=.."),
+    ] = None,
+    time_format: Annotated[
+        str | None, typer.Option(help="With --columns: strftime format of a text time column (default ISO 8601).")
+    ] = None,
+    time_zone: Annotated[str, typer.Option(help="With --columns: zone of times without an offset.")] = "UTC",
+    time_unit: Annotated[
+        str | None, typer.Option(help="With --columns: the time column is epoch numbers in s, ms or us.")
+    ] = None,
+    bar_interval: Annotated[
+        float | None, typer.Option(help="Bars: their length in seconds (default: the most common gap).")
+    ] = None,
+    rejects: Annotated[
+        Path | None, typer.Option(help="Also write every rejected row (line, reason) here (CSV).")
+    ] = None,
+    instruments_file: Annotated[
+        Path | None, typer.Option("--instruments", help="Instruments file (default TRADECORE_INSTRUMENTS_FILE).")
+    ] = None,
+) -> None:
+    """Append a recorded file's ticks to `ticks`, validated like POST /v1/ticks, with a progress bar."""
+    import asyncio
+    import csv
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from api.wiring import write_side
+    from commands.instruments import DEFAULT_FILE, InstrumentRegistry
+    from projections.settings import DatabaseSettings
+    from schemas.settings import RegistrySettings
+    from streams.ingest import files
+    from streams.settings import KafkaSettings
+
+    if on_error not in ("skip", "stop"):
+        errors.print(f"[bold red]error:[/] --on-error {on_error!r}: give skip or stop")
+        raise typer.Exit(2)
+    try:
+        layout = None
+        if columns is not None:
+            unit = {"s": "s", "ms": "ms", "us": "us", None: None}.get(time_unit, "bad")
+            if unit == "bad":
+                raise files.IngestFileError(f"--time-unit {time_unit!r}: give s, ms or us")
+            layout = replace(
+                files.parse_columns(columns),
+                time_format=time_format,
+                time_zone=time_zone,
+                time_unit=unit,  # type: ignore[arg-type]
+                header=True,
+            )
+        pace = files.parse_speed(speed)
+        path_ = instruments_file or Path(os.environ.get("TRADECORE_INSTRUMENTS_FILE", DEFAULT_FILE))
+        instruments = InstrumentRegistry.from_file(path_)
+    except TradecoreError as err:
+        raise _fail(err) from err
+
+    async def run(progress: Progress) -> files.Report:
+        task = progress.add_task(path.name, total=None)
+        async with write_side(KafkaSettings(), RegistrySettings(), DatabaseSettings(), instruments) as parts:
+            return await files.ingest(
+                parts.gateway,
+                path,
+                instrument,
+                venue=venue,
+                layout=layout,
+                speed=pace,
+                on_error=on_error,  # type: ignore[arg-type]
+                bar_interval=None if bar_interval is None else timedelta(seconds=bar_interval),
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+
+    columns_ = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("rows"),
+        TimeRemainingColumn(),
+    )
+    try:
+        with Progress(*columns_, console=errors, transient=False) as progress:
+            report = asyncio.run(run(progress))
+    except TradecoreError as err:
+        raise _fail(err) from err
+    for bad in report.rejected[:20]:
+        errors.print(f"[yellow]skipped[/] {path}:{bad.line}: {bad.reason}", highlight=False)
+    if len(report.rejected) > 20:
+        errors.print(
+            f"… and {len(report.rejected) - 20} more rows skipped" + ("" if rejects else " (--rejects FILE lists all)")
+        )
+    if rejects is not None:
+        with rejects.open("w", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(["line", "reason"])
+            writer.writerows((bad.line, bad.reason) for bad in report.rejected)
+    console.print(
+        f"{report.appended:,} ticks from {report.rows:,} rows of {path.name} ({report.layout}) in "
+        f"{report.seconds:.1f} s, {report.per_s:,.0f} ticks/s; {len(report.rejected)} rows skipped"
+        + (f"; {report.rounded} values rounded to 8 decimal places" if report.rounded else ""),
+        highlight=False,
+    )

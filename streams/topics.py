@@ -109,6 +109,7 @@ def ensure_topics(
     outcomes: list[TopicOutcome] = []
 
     missing = [name for name in wanted if name not in metadata.topics]
+    raced: list[str] = []
     if missing:
         futures = client.create_topics(
             [NewTopic(name, layout.partitions, layout.replication_factor, config=layout.config()) for name in missing],
@@ -121,13 +122,14 @@ def ensure_topics(
                     TopicOutcome(name, "created", f"{layout.partitions} partitions, RF {layout.replication_factor}")
                 )
             except Exception as err:
-                if "TOPIC_ALREADY_EXISTS" not in str(err):  # a concurrent ensure won the race
+                if "TOPIC_ALREADY_EXISTS" not in str(err):
                     raise
-                outcomes.append(TopicOutcome(name, "unchanged", "created concurrently"))
+                raced.append(name)  # created by someone else since we looked: checked below like the others
 
         _await_leaders(client, missing, timeout_s)
+        metadata = client.list_topics(timeout=timeout_s)
 
-    existing = [name for name in wanted if name in metadata.topics]
+    existing = [name for name in wanted if name in metadata.topics and (name not in missing or name in raced)]
     for name in existing:
         partitions = metadata.topics[name].partitions
         rf = len(next(iter(partitions.values())).replicas)

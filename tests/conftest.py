@@ -13,7 +13,7 @@ from schemas.settings import RegistrySettings
 from streams import kafka
 from streams.settings import KafkaSettings
 from streams.topics import TopicLayout, cluster_size, ensure_topics
-from tests.support.stack import real_stack
+from tests.support.stack import drop_namespace, real_stack
 
 
 @pytest.fixture(scope="session")
@@ -23,9 +23,12 @@ def endpoints() -> Iterator[Endpoints]:
 
 
 @pytest.fixture
-def kafka_settings(endpoints: Endpoints) -> KafkaSettings:
-    """Settings with a topic namespace of this test's own, so tests never see each other's records."""
-    return KafkaSettings(bootstrap_servers=endpoints.kafka_bootstrap, topic_prefix=f"test-{uuid.uuid4().hex[:10]}.")
+def kafka_settings(endpoints: Endpoints) -> Iterator[KafkaSettings]:
+    """Settings with a topic namespace of this test's own, so tests never see each other's records; its topics
+    are deleted afterwards."""
+    settings = KafkaSettings(bootstrap_servers=endpoints.kafka_bootstrap, topic_prefix=f"test-{uuid.uuid4().hex[:10]}.")
+    yield settings
+    drop_namespace(endpoints.kafka_bootstrap, settings.topic_prefix)
 
 
 @pytest.fixture

@@ -43,6 +43,9 @@ class KafkaNode:
         return self.home / "server.log"
 
 
+OPEN_FILES = 262_144
+
+
 def version() -> str:
     return java.pom_property("kafka.version")
 
@@ -163,7 +166,9 @@ def start(settings: StackSettings, node: KafkaNode) -> ProcessRecord:
         "kafka.Kafka",
         str((node.home / "server.properties").resolve()),
     ]
-    return spawn(node.name, argv, log=node.home / "stdout.log")
+    # A broker keeps every partition's segment and index files open: thousands of topics (test namespaces, replays)
+    # exceed the usual 1,024 or 20,000 descriptors and the broker fails with "Too many open files".
+    return spawn(node.name, argv, log=node.home / "stdout.log", open_files=OPEN_FILES)
 
 
 def brokers_up(address: str, timeout_s: float = 3.0) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -42,6 +43,16 @@ class ProcessRecord:
         return cls(name=data["name"], pid=int(data["pid"]), create_time=float(data["create_time"]), log=data["log"])
 
 
+def _raise_open_files(wanted: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= wanted:
+        return
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, max(wanted, hard)))
+    except (ValueError, OSError):  # not privileged: as far as the hard limit goes
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(wanted, hard), hard))
+
+
 def spawn(
     name: str,
     argv: Sequence[str],
@@ -49,8 +60,13 @@ def spawn(
     log: Path,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    open_files: int | None = None,
 ) -> ProcessRecord:
-    """Start ``argv`` in its own session, output appended to ``log``, detached from this process."""
+    """Start ``argv`` in its own session, output appended to ``log``, detached from this process.
+
+    ``open_files``: raise the child's limit of open files towards this (as far as the hard limit lets an
+    unprivileged user; root may raise the hard limit too).
+    """
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         child = subprocess.Popen(
@@ -61,6 +77,7 @@ def spawn(
             cwd=cwd,
             env={**os.environ, **(env or {})},
             start_new_session=True,
+            preexec_fn=None if open_files is None else lambda: _raise_open_files(open_files),
         )
     return ProcessRecord(name=name, pid=child.pid, create_time=psutil.Process(child.pid).create_time(), log=str(log))
 

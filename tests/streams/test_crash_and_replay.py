@@ -23,6 +23,7 @@ from streams.host.processor import event_time_ms
 from streams.settings import KafkaSettings
 from streams.topics import TopicLayout, ensure_topics
 from tests.support.market_log import session
+from tests.support.stack import drop_namespace
 from tests.support.workers import run_with_kills, start_worker
 
 ORDERS = 20_000
@@ -185,4 +186,5 @@ def replay_into(
     found = by_id(checked.events), by_id(executed.events)
     checked.close()
     executed.close()
+    drop_namespace(topics.bootstrap_servers, replay)
     return found

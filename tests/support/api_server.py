@@ -17,6 +17,7 @@ import httpx
 from api.auth import Role, add_user
 from deploy.local.stack import Endpoints
 from tests.support.ports import free_port_block
+from tests.support.stack import drop_namespace
 
 PASSWORD = "correct horse battery staple"
 USERS: dict[str, tuple[list[Role], list[str]]] = {
@@ -108,3 +109,4 @@ def api_server(endpoints: Endpoints, workdir: Path, topic_prefix: str, **extra_e
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        drop_namespace(endpoints.kafka_bootstrap, topic_prefix)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -23,9 +23,21 @@ class IndependentReader:
             }
         )
 
+    def _watermarks(self, topic: str, partition: int) -> tuple[int, int]:
+        """The partition's low and high offsets; a leader moving or metadata catching up is waited out."""
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+                return int(low), int(high)
+            except KafkaException as err:
+                if not err.args[0].retriable() or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
     def partition(self, topic: str, partition: int) -> list[tuple[int, str, dict[str, Any]]]:
         """Every record of a partition as (offset, key, decoded value), up to its current end."""
-        low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+        low, high = self._watermarks(topic, partition)
         if high <= low:
             return []
         self._consumer.assign([TopicPartition(topic, partition, low)])
