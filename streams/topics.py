@@ -192,3 +192,22 @@ def _align_configs(client: AdminClient, names: list[str], layout: TopicLayout, t
 
 def cluster_size(client: AdminClient, timeout_s: float = 10) -> int:
     return len(client.list_topics(timeout=timeout_s).brokers)
+
+
+def delete_namespace(client: AdminClient, prefix: str, timeout_s: float = 60) -> list[str]:
+    """Delete every topic whose name starts with ``prefix`` (a test's, a backtest's or a replay's namespace).
+
+    A broker keeps files open for every partition it hosts: namespaces left behind by the thousand exhaust its file
+    descriptors. Refuses an empty prefix, which would name the whole cluster."""
+    if not prefix:
+        raise TopicConfigError("refusing to delete the topics of the empty namespace (every topic)")
+    doomed = [name for name in client.list_topics(timeout=timeout_s).topics if name.startswith(prefix)]
+    if not doomed:
+        return []
+    for name, future in client.delete_topics(doomed, operation_timeout=timeout_s).items():
+        try:
+            future.result()
+        except Exception as err:
+            if "UNKNOWN_TOPIC_OR_PART" not in str(err):
+                raise StreamsError(f"could not delete topic {name}: {err}") from err
+    return doomed

@@ -55,17 +55,9 @@ def real_stack() -> Iterator[Endpoints]:
 
 
 def drop_namespace(bootstrap: str, prefix: str) -> None:
-    """Delete every topic of a test's namespace: a broker keeps files open per partition, and thousands of
-    leftover test topics would exhaust its descriptors (and slow its controller) long before the suite ends."""
+    """Delete a test's topics afterwards: leftover test namespaces by the thousand exhaust the broker's files."""
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    doomed = [name for name in admin.list_topics(timeout=30).topics if name.startswith(prefix)]
-    if not doomed:
-        return
-    for name, future in admin.delete_topics(doomed, operation_timeout=60).items():
-        try:
-            future.result()
-        except Exception as err:
-            if "UNKNOWN_TOPIC_OR_PART" not in str(err):
-                raise AssertionError(f"could not delete test topic {name}: {err}") from err
+    from streams.topics import delete_namespace
+
+    delete_namespace(AdminClient({"bootstrap.servers": bootstrap}), prefix)

@@ -1,0 +1,203 @@
+"""`tradecore backtest`: recorded ticks through the very processors that trade live, in a namespace of their own.
+
+The run appends the file's ticks to ``<prefix>backtest-<id>.ticks`` through the command gateway, runs every
+processor (`tradecore worker`, a subprocess, as in production) with the strategy configured for one account, waits
+until every processor has consumed everything upstream of it, then reads the fills, positions and ticks back from
+the log and builds the report from them (``streams.backtest.report``). Nothing is simulated outside the
+processors: the signals, risk checks, fills and positions are the events they wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+from pydantic import ValidationError
+
+from schemas.events import Event, OrderFilled, PositionChanged, TickIngested
+from schemas.registry import registry_client
+from schemas.serde import EventDeserializer
+from schemas.settings import RegistrySettings
+from streams import kafka
+from streams.errors import StreamsError
+from streams.processors import ProcessorSettings
+from streams.settings import KafkaSettings
+from streams.signals.config import SignalConfig
+from streams.topics import TopicLayout, cluster_size, ensure_topics
+from streams.worker import PROCESSORS
+
+STRATEGIES = {"follow": "follow one indicator's signals with a fixed clip (streams/strategy/follower.py)"}
+STRATEGY_PARAMS = {"indicator": "ema_cross", "quantity": "0.01"}
+
+
+class BacktestError(StreamsError):
+    """The backtest could not run as asked."""
+
+
+@dataclass(frozen=True)
+class Backtest:
+    data: Path
+    instrument: str
+    strategy: str = "follow"
+    params: Mapping[str, str] = field(default_factory=dict)
+    account: str = "BT-1"
+    keep: bool = False
+
+    def strategy_env(self) -> dict[str, str]:
+        """The worker's environment for this strategy and its parameters; unknown parameters are refused."""
+        if self.strategy not in STRATEGIES:
+            raise BacktestError(f"unknown strategy {self.strategy!r}", hint=f"known: {', '.join(STRATEGIES)}")
+        signal_fields = set(SignalConfig.model_fields)
+        unknown = sorted(set(self.params) - set(STRATEGY_PARAMS) - signal_fields)
+        if unknown:
+            raise BacktestError(
+                f"unknown --param {', '.join(unknown)}",
+                hint=f"strategy: {', '.join(STRATEGY_PARAMS)}; signals: {', '.join(sorted(signal_fields))}",
+            )
+        chosen = {**STRATEGY_PARAMS, **{k: v for k, v in self.params.items() if k in STRATEGY_PARAMS}}
+        try:
+            Decimal(chosen["quantity"])
+        except InvalidOperation as err:
+            raise BacktestError(f"--param quantity={chosen['quantity']!r} is not a number") from err
+        account = {"account_id": self.account, "instrument": self.instrument, **chosen}
+        env = {"TRADECORE_STRATEGY_ACCOUNTS": json.dumps([account])}
+        env |= {f"TRADECORE_SIGNALS_{k.upper()}": v for k, v in self.params.items() if k in signal_fields}
+        try:  # the worker would refuse them too, after the ticks went in: fail now, and say which
+            SignalConfig.model_validate({k: v for k, v in self.params.items() if k in signal_fields})
+        except ValidationError as err:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'signals'}: {e['msg']}" for e in err.errors())
+            raise BacktestError(
+                f"--param: {problems}", hint="durations as ISO 8601 (bar_interval=PT1M) or HH:MM:SS"
+            ) from err
+        return env
+
+
+def namespace(base: KafkaSettings) -> KafkaSettings:
+    return base.model_copy(update={"topic_prefix": f"{base.topic_prefix}backtest-{uuid.uuid4().hex[:8]}."})
+
+
+def start_worker(settings: KafkaSettings, env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
+    tradecore = str(Path(sys.executable).with_name("tradecore"))
+    environment = {**os.environ, **env, "TRADECORE_TOPIC_PREFIX": settings.topic_prefix}
+    with log.open("ab") as out:
+        return subprocess.Popen([tradecore, "worker"], env=environment, stdout=out, stderr=subprocess.STDOUT)
+
+
+def prepare(settings: KafkaSettings) -> None:
+    admin = kafka.admin(settings)
+    ensure_topics(admin, TopicLayout.for_cluster(cluster_size(admin), settings.partitions), settings.topic_prefix)
+
+
+def wait_until_settled(
+    settings: KafkaSettings,
+    worker: subprocess.Popen[bytes],
+    log: Path,
+    report: Callable[[int], None] | None = None,
+    quiet_s: float = 3.0,
+    timeout_s: float = 1800.0,
+) -> None:
+    """Return once every processor's group has committed up to the end of each of its inputs, and nothing has
+    moved for ``quiet_s`` (an input ending in a transaction marker counts as consumed)."""
+    processors = [build(ProcessorSettings()) for build in PROCESSORS.values()]
+    consumer = kafka.consumer(settings, f"{settings.topic_prefix}backtest-observer")
+    inputs = {p.name: [settings.topic_prefix + t for t in (*p.partitioned, *p.broadcast)] for p in processors}
+    partitions = {
+        topic: list(consumer.list_topics(topic, timeout=30).topics[topic].partitions)
+        for topic in {t for ts in inputs.values() for t in ts}
+    }
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    still_since = time.monotonic()
+    try:
+        while True:
+            if worker.poll() is not None:
+                raise BacktestError(
+                    f"the processors stopped on their own (exit {worker.returncode})", hint=f"see {log}"
+                )
+            snapshot, behind = [], 0
+            for name, topics in inputs.items():
+                group = kafka.consumer(settings, f"{settings.topic_prefix}{name}")
+                try:
+                    tps = [TopicPartition(t, p) for t in topics for p in partitions[t]]
+                    for tp in group.committed(tps, timeout=30):
+                        high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=30)[1]
+                        done = max(tp.offset, 0)
+                        behind += max(0, high - done - 1)
+                        snapshot.append((tp.topic, tp.partition, done, high))
+                finally:
+                    group.close()
+            if report is not None:
+                report(behind)
+            now = time.monotonic()
+            if snapshot != last:
+                last, still_since = snapshot, now
+            elif behind == 0 and now - still_since >= quiet_s:
+                return
+            if now > deadline:
+                raise BacktestError(f"the processors did not settle within {timeout_s:.0f} s", hint=f"see {log}")
+            time.sleep(0.5)
+    finally:
+        consumer.close()
+
+
+def stop_worker(worker: subprocess.Popen[bytes]) -> None:
+    if worker.poll() is None:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(60)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+
+def read_topic(settings: KafkaSettings, registry: RegistrySettings, topic: str) -> list[Event]:
+    """Every committed event of ``topic`` in the namespace, partition by partition in offset order."""
+    decoder = EventDeserializer(registry_client(registry), topic, topic_prefix=settings.topic_prefix)
+    name = settings.topic_prefix + topic
+    consumer = kafka.consumer(settings, f"{settings.topic_prefix}backtest-reader")
+    try:
+        found = consumer.list_topics(name, timeout=30).topics[name].partitions
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(name, p), timeout=30)[1] for p in found}
+        wanted = [TopicPartition(name, p, OFFSET_BEGINNING) for p, end in ends.items() if end > 0]
+        if not wanted:
+            return []
+        consumer.assign(wanted)
+        events: list[Event] = []
+        while True:
+            for msg in consumer.consume(5000, 0.5):
+                if msg.error() is None:
+                    events.append(decoder.deserialize(msg.value()))
+            positions = consumer.position([TopicPartition(name, tp.partition) for tp in wanted])
+            if all(tp.offset >= ends[tp.partition] for tp in positions):
+                return events
+    finally:
+        consumer.close()
+
+
+def outcomes(
+    settings: KafkaSettings, registry: RegistrySettings, account: str, instrument: str
+) -> tuple[list[OrderFilled], list[PositionChanged], list[TickIngested]]:
+    """The account's fills and positions and the instrument's ticks, in event-time order."""
+    fills = [
+        e
+        for e in read_topic(settings, registry, "executions")
+        if isinstance(e, OrderFilled) and e.account_id == account and e.instrument == instrument
+    ]
+    positions = [
+        e
+        for e in read_topic(settings, registry, "positions")
+        if isinstance(e, PositionChanged) and e.account_id == account and e.instrument == instrument
+    ]
+    ticks = [e for e in read_topic(settings, registry, "ticks") if isinstance(e, TickIngested)]
+    by_time: Callable[[Event], tuple[object, int]] = lambda e: (e.envelope.occurred_at, e.envelope.sequence)  # noqa: E731
+    return sorted(fills, key=by_time), sorted(positions, key=by_time), sorted(ticks, key=by_time)
