@@ -386,8 +386,10 @@ def backtest(
             behind = bar.add_task("processing (records behind)", total=None)
             run.wait_until_settled(settings, worker, log, report=lambda n: bar.update(behind, completed=n))
         run.stop_worker(worker)
-        fills, positions, ticks = run.outcomes(settings, registry, account, instrument)
-        result = reports.build(instrument, account, fills, positions, ticks)
+        seen = run.outcomes(settings, registry, account, instrument)
+        result = reports.build(
+            instrument, account, seen.fills, seen.positions, seen.ticks, seen.decisions, seen.expired
+        )
         written = result.write(out)
     except TradecoreError as err:
         raise _fail(err) from err
@@ -399,7 +401,11 @@ def backtest(
     table.add_column("measure")
     table.add_column("value", justify="right")
     s = result.summary
+    rejected = ", ".join(f"{n} {reason}" for reason, n in sorted(s.rejected.items())) or "none"
     for name, value in (
+        ("orders placed by the strategy", f"{s.orders:,}"),
+        ("rejected by risk", rejected),
+        ("expired unfilled at the venue", f"{s.expired:,}"),
         ("fills (trades)", f"{s.fills:,}"),
         ("traded quantity", f"{s.traded_quantity.normalize():f}"),
         ("PnL (equity at the end)", f"{s.pnl:,.2f}"),

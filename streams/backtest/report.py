@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import html
 import math
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
 
-from schemas.events import OrderFilled, PositionChanged, Side, TickIngested
+from schemas.events import OrderAccepted, OrderFilled, OrderRejected, PositionChanged, Side, TickIngested
 
 MONEY = pl.Decimal(38, 8)
 MINUTES_PER_YEAR = 525_600
@@ -32,6 +34,9 @@ class Summary:
     instrument: str
     account: str
     ticks: int
+    orders: int
+    rejected: dict[str, int]  # risk's rejections by reason code
+    expired: int  # orders (or their rest) that ended unfilled at the venue: IOC/FOK/market without liquidity
     fills: int
     traded_quantity: Decimal
     pnl: Decimal
@@ -100,6 +105,8 @@ def build(
     fills: list[OrderFilled],
     positions: list[PositionChanged],
     ticks: list[TickIngested],
+    decisions: Sequence[OrderAccepted | OrderRejected] = (),
+    expired: int = 0,
 ) -> Report:
     frame = fills_frame(fills).sort("time", maintain_order=True)
     cash_flow = -(pl.col("signed_quantity") * pl.col("price")) - pl.col("fee")
@@ -120,6 +127,9 @@ def build(
         instrument=instrument,
         account=account,
         ticks=len(ticks),
+        orders=len(decisions),
+        rejected=dict(Counter(d.reason_code for d in decisions if isinstance(d, OrderRejected))),
+        expired=expired,
         fills=frame.height,
         traded_quantity=_decimal(frame["quantity"].sum()),
         pnl=final,
@@ -170,7 +180,7 @@ def _sharpe(equity: pl.DataFrame) -> float | None:
 
 
 def _row(summary: Summary) -> dict[str, object]:
-    return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in asdict(summary).items()}
+    return {k: (str(v) if isinstance(v, Decimal | dict) else v) for k, v in asdict(summary).items()}
 
 
 def page(report: Report) -> str:

@@ -25,7 +25,15 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 from pydantic import ValidationError
 
-from schemas.events import Event, OrderFilled, PositionChanged, TickIngested
+from schemas.events import (
+    Event,
+    OrderAccepted,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+    PositionChanged,
+    TickIngested,
+)
 from schemas.registry import registry_client
 from schemas.serde import EventDeserializer
 from schemas.settings import RegistrySettings
@@ -184,14 +192,26 @@ def read_topic(settings: KafkaSettings, registry: RegistrySettings, topic: str) 
         consumer.close()
 
 
-def outcomes(
-    settings: KafkaSettings, registry: RegistrySettings, account: str, instrument: str
-) -> tuple[list[OrderFilled], list[PositionChanged], list[TickIngested]]:
-    """The account's fills and positions and the instrument's ticks, in event-time order."""
+@dataclass(frozen=True)
+class Outcomes:
+    fills: list[OrderFilled]
+    positions: list[PositionChanged]
+    ticks: list[TickIngested]
+    decisions: list[OrderAccepted | OrderRejected]
+    expired: int
+
+
+def outcomes(settings: KafkaSettings, registry: RegistrySettings, account: str, instrument: str) -> Outcomes:
+    """The account's decisions, fills, expiries and positions, and the instrument's ticks, in event-time order."""
+    executions = read_topic(settings, registry, "executions")
     fills = [
+        e for e in executions if isinstance(e, OrderFilled) and e.account_id == account and e.instrument == instrument
+    ]
+    expired = sum(isinstance(e, OrderExpired) and e.account_id == account for e in executions)
+    decisions = [
         e
-        for e in read_topic(settings, registry, "executions")
-        if isinstance(e, OrderFilled) and e.account_id == account and e.instrument == instrument
+        for e in read_topic(settings, registry, "orders.checked")
+        if isinstance(e, OrderAccepted | OrderRejected) and e.account_id == account
     ]
     positions = [
         e
@@ -200,4 +220,6 @@ def outcomes(
     ]
     ticks = [e for e in read_topic(settings, registry, "ticks") if isinstance(e, TickIngested)]
     by_time: Callable[[Event], tuple[object, int]] = lambda e: (e.envelope.occurred_at, e.envelope.sequence)  # noqa: E731
-    return sorted(fills, key=by_time), sorted(positions, key=by_time), sorted(ticks, key=by_time)
+    return Outcomes(
+        sorted(fills, key=by_time), sorted(positions, key=by_time), sorted(ticks, key=by_time), decisions, expired
+    )
