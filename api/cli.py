@@ -233,6 +233,9 @@ def ingest_file(
     rejects: Annotated[
         Path | None, typer.Option(help="Also write every rejected row (line, reason) here (CSV).")
     ] = None,
+    rebase_time: Annotated[
+        bool, typer.Option(help="Shift the times so the file starts now: a recording replayed as a live feed.")
+    ] = False,
     instruments_file: Annotated[
         Path | None, typer.Option("--instruments", help="Instruments file (default TRADECORE_INSTRUMENTS_FILE).")
     ] = None,
@@ -287,6 +290,7 @@ def ingest_file(
                 on_error=on_error,  # type: ignore[arg-type]
                 bar_interval=None if bar_interval is None else timedelta(seconds=bar_interval),
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
+                rebase=rebase_time,
             )
 
     columns_ = (

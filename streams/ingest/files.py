@@ -266,15 +266,22 @@ async def ingest(
     bar_interval: timedelta | None = None,
     progress: Callable[[int, int], None] | None = None,
     correlation_id: str | None = None,
+    rebase: bool = False,
 ) -> Report:
     """Append the file's ticks to ``ticks``.
 
     ``speed``: None for as fast as possible; else replay with the recorded inter-arrival times divided by ``speed``
-    (1.0 is real time). ``progress(rows_done, rows_total)`` is called after each append.
+    (1.0 is real time). ``rebase``: shift every time so the file starts now (a recording replayed as a live feed,
+    so that orders placed meanwhile meet fresh reference prices). ``progress(rows_done, rows_total)`` is called
+    after each append.
     """
     frame, layout = read(path, layout)
     layout = bar_layout(layout, frame, bar_interval)
     frame = frame.with_columns(pl.col("time") + pl.duration(microseconds=_us(layout.shift)))
+    if rebase and frame.height:
+        first = frame["time"].drop_nulls().min()
+        if isinstance(first, datetime):
+            frame = frame.with_columns(pl.col("time") + pl.duration(microseconds=_us(datetime.now(UTC) - first)))
     if instrument not in gateway.instruments:
         raise IngestFileError(
             f"unknown instrument {instrument}", hint=f"known: {', '.join(sorted(gateway.instruments))}"

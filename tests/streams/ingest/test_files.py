@@ -169,3 +169,16 @@ def test_speed_replays_the_recorded_gaps_scaled_and_columns_can_be_mapped(
     assert time.monotonic() - started >= 4 / 4  # 4 s recorded, four times faster
     found = ticks(topics, endpoints)
     assert [t["exchange_ts"] for t in found] == [datetime(2021, 1, 8, 0, 0, s, tzinfo=UTC) for s in (1, 3, 5)]
+
+
+def test_rebase_time_replays_a_recording_as_a_live_feed(
+    topics: KafkaSettings, endpoints: Endpoints, tmp_path: Path
+) -> None:
+    recorded = tmp_path / "quotes.csv"
+    recorded.write_text("timestamp,bid,ask\n2021-01-08T00:00:01Z,39432.99,39433.62\n2021-01-08T00:00:03Z,1,2\n")
+    before = datetime.now(UTC)
+    done = run(topics, endpoints, str(recorded), "--instrument", "BTCUSDT", "--rebase-time")
+    assert done.returncode == 0, done.stderr
+    first, second = (t["exchange_ts"] for t in ticks(topics, endpoints))
+    assert before <= first <= datetime.now(UTC)  # the file starts now
+    assert second - first == timedelta(seconds=2)  # and keeps its gaps
