@@ -351,6 +351,7 @@ def backtest(
     from projections.settings import DatabaseSettings
     from schemas.settings import RegistrySettings
     from streams import kafka as kafka_clients
+    from streams import pipeline
     from streams.backtest import report as reports
     from streams.backtest import run
     from streams.ingest import files
@@ -368,11 +369,11 @@ def backtest(
     try:
         env = job.strategy_env()
         instruments = InstrumentRegistry.from_file(Path(os.environ.get("TRADECORE_INSTRUMENTS_FILE", DEFAULT_FILE)))
-        run.prepare(settings)
+        pipeline.prepare(settings)
     except TradecoreError as err:
         raise _fail(err) from err
     console.print(f"namespace [bold]{settings.topic_prefix}[/]; processors' log: {log}", highlight=False)
-    worker = run.start_worker(settings, env, log)
+    worker = pipeline.start(["worker"], settings, env, log)
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=errors) as bar:
             ingest = bar.add_task("ticks in", total=None)
@@ -388,8 +389,8 @@ def backtest(
 
             fed = asyncio.run(feed())
             behind = bar.add_task("processing (records behind)", total=None)
-            run.wait_until_settled(settings, worker, log, report=lambda n: bar.update(behind, completed=n))
-        run.stop_worker(worker)
+            pipeline.wait_until_settled(settings, worker, log, report=lambda n: bar.update(behind, completed=n))
+        pipeline.stop(worker)
         seen = run.outcomes(settings, registry, account, instrument)
         result = reports.build(
             instrument, account, seen.fills, seen.positions, seen.ticks, seen.decisions, seen.expired
@@ -398,7 +399,7 @@ def backtest(
     except TradecoreError as err:
         raise _fail(err) from err
     finally:
-        run.stop_worker(worker)
+        pipeline.stop(worker)
         if not keep:
             delete_namespace(kafka_clients.admin(settings), settings.topic_prefix)
     table = Table(title=f"backtest: {strategy} on {instrument} ({fed.appended:,} ticks of {data.name})")

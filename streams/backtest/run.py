@@ -10,17 +10,11 @@ processors: the signals, risk checks, fills and positions are the events they wr
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 from pydantic import ValidationError
@@ -39,11 +33,8 @@ from schemas.serde import EventDeserializer
 from schemas.settings import RegistrySettings
 from streams import kafka
 from streams.errors import StreamsError
-from streams.processors import ProcessorSettings
 from streams.settings import KafkaSettings
 from streams.signals.config import SignalConfig
-from streams.topics import TopicLayout, cluster_size, ensure_topics
-from streams.worker import PROCESSORS
 
 STRATEGIES = {"follow": "follow one indicator's signals with a fixed clip (streams/strategy/follower.py)"}
 STRATEGY_PARAMS = {"indicator": "ema_cross", "quantity": "0.01"}
@@ -93,79 +84,6 @@ class Backtest:
 
 def namespace(base: KafkaSettings) -> KafkaSettings:
     return base.model_copy(update={"topic_prefix": f"{base.topic_prefix}backtest-{uuid.uuid4().hex[:8]}."})
-
-
-def start_worker(settings: KafkaSettings, env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
-    tradecore = str(Path(sys.executable).with_name("tradecore"))
-    environment = {**os.environ, **env, "TRADECORE_TOPIC_PREFIX": settings.topic_prefix}
-    with log.open("ab") as out:
-        return subprocess.Popen([tradecore, "worker"], env=environment, stdout=out, stderr=subprocess.STDOUT)
-
-
-def prepare(settings: KafkaSettings) -> None:
-    admin = kafka.admin(settings)
-    ensure_topics(admin, TopicLayout.for_cluster(cluster_size(admin), settings.partitions), settings.topic_prefix)
-
-
-def wait_until_settled(
-    settings: KafkaSettings,
-    worker: subprocess.Popen[bytes],
-    log: Path,
-    report: Callable[[int], None] | None = None,
-    quiet_s: float = 3.0,
-    timeout_s: float = 1800.0,
-) -> None:
-    """Return once every processor's group has committed up to the end of each of its inputs, and nothing has
-    moved for ``quiet_s`` (an input ending in a transaction marker counts as consumed)."""
-    processors = [build(ProcessorSettings()) for build in PROCESSORS.values()]
-    consumer = kafka.consumer(settings, f"{settings.topic_prefix}backtest-observer")
-    inputs = {p.name: [settings.topic_prefix + t for t in (*p.partitioned, *p.broadcast)] for p in processors}
-    partitions = {
-        topic: list(consumer.list_topics(topic, timeout=30).topics[topic].partitions)
-        for topic in {t for ts in inputs.values() for t in ts}
-    }
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    still_since = time.monotonic()
-    try:
-        while True:
-            if worker.poll() is not None:
-                raise BacktestError(
-                    f"the processors stopped on their own (exit {worker.returncode})", hint=f"see {log}"
-                )
-            snapshot, behind = [], 0
-            for name, topics in inputs.items():
-                group = kafka.consumer(settings, f"{settings.topic_prefix}{name}")
-                try:
-                    tps = [TopicPartition(t, p) for t in topics for p in partitions[t]]
-                    for tp in group.committed(tps, timeout=30):
-                        high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=30)[1]
-                        done = max(tp.offset, 0)
-                        behind += max(0, high - done - 1)
-                        snapshot.append((tp.topic, tp.partition, done, high))
-                finally:
-                    group.close()
-            if report is not None:
-                report(behind)
-            now = time.monotonic()
-            if snapshot != last:
-                last, still_since = snapshot, now
-            elif behind == 0 and now - still_since >= quiet_s:
-                return
-            if now > deadline:
-                raise BacktestError(f"the processors did not settle within {timeout_s:.0f} s", hint=f"see {log}")
-            time.sleep(0.5)
-    finally:
-        consumer.close()
-
-
-def stop_worker(worker: subprocess.Popen[bytes]) -> None:
-    if worker.poll() is None:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(60)
-        except subprocess.TimeoutExpired:
-            worker.kill()
 
 
 def read_topic(settings: KafkaSettings, registry: RegistrySettings, topic: str) -> list[Event]:

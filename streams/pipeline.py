@@ -1,0 +1,102 @@
+"""A whole pipeline in one namespace, run from a script: the backtest and the demo start the processors as real
+`tradecore worker` subprocesses, feed them, and need to know when everything upstream has been consumed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import TopicPartition
+
+from streams import kafka
+from streams.errors import StreamsError
+from streams.processors import ProcessorSettings
+from streams.settings import KafkaSettings
+from streams.topics import TopicLayout, cluster_size, ensure_topics
+from streams.worker import PROCESSORS
+
+
+class PipelineError(StreamsError):
+    """The processors stopped, or did not settle in time."""
+
+
+def start(command: list[str], settings: KafkaSettings, env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``tradecore <command>`` in the namespace of ``settings``, its output appended to ``log``."""
+    tradecore = str(Path(sys.executable).with_name("tradecore"))
+    environment = {**os.environ, **env, "TRADECORE_TOPIC_PREFIX": settings.topic_prefix}
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        return subprocess.Popen([tradecore, *command], env=environment, stdout=out, stderr=subprocess.STDOUT)
+
+
+def prepare(settings: KafkaSettings) -> None:
+    admin = kafka.admin(settings)
+    ensure_topics(admin, TopicLayout.for_cluster(cluster_size(admin), settings.partitions), settings.topic_prefix)
+
+
+def wait_until_settled(
+    settings: KafkaSettings,
+    worker: subprocess.Popen[bytes],
+    log: Path,
+    report: Callable[[int], None] | None = None,
+    quiet_s: float = 3.0,
+    timeout_s: float = 1800.0,
+) -> None:
+    """Return once every processor's group has committed up to the end of each of its inputs, and nothing has
+    moved for ``quiet_s`` (an input ending in a transaction marker counts as consumed)."""
+    processors = [build(ProcessorSettings()) for build in PROCESSORS.values()]
+    consumer = kafka.consumer(settings, f"{settings.topic_prefix}backtest-observer")
+    inputs = {p.name: [settings.topic_prefix + t for t in (*p.partitioned, *p.broadcast)] for p in processors}
+    partitions = {
+        topic: list(consumer.list_topics(topic, timeout=30).topics[topic].partitions)
+        for topic in {t for ts in inputs.values() for t in ts}
+    }
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    still_since = time.monotonic()
+    try:
+        while True:
+            if worker.poll() is not None:
+                raise PipelineError(
+                    f"the processors stopped on their own (exit {worker.returncode})", hint=f"see {log}"
+                )
+            snapshot, behind = [], 0
+            for name, topics in inputs.items():
+                group = kafka.consumer(settings, f"{settings.topic_prefix}{name}")
+                try:
+                    tps = [TopicPartition(t, p) for t in topics for p in partitions[t]]
+                    for tp in group.committed(tps, timeout=30):
+                        high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=30)[1]
+                        done = max(tp.offset, 0)
+                        behind += max(0, high - done - 1)
+                        snapshot.append((tp.topic, tp.partition, done, high))
+                finally:
+                    group.close()
+            if report is not None:
+                report(behind)
+            now = time.monotonic()
+            if snapshot != last:
+                last, still_since = snapshot, now
+            elif behind == 0 and now - still_since >= quiet_s:
+                return
+            if now > deadline:
+                raise PipelineError(f"the processors did not settle within {timeout_s:.0f} s", hint=f"see {log}")
+            time.sleep(0.5)
+    finally:
+        consumer.close()
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (the worker commits what is in flight), SIGKILL after a minute."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
