@@ -424,3 +424,26 @@ def backtest(
         table.add_row(name, value)
     console.print(table)
     console.print(f"report: {written['html']} (and {', '.join(str(p) for k, p in written.items() if k != 'html')})")
+
+
+@app.command("demo")
+def demo(
+    once: Annotated[bool, typer.Option(help="Exit after the summary instead of serving the API until Ctrl-C.")] = False,
+    port: Annotated[int, typer.Option(help="Port of the demo's API (the next free one if taken).")] = 8000,
+    data: Annotated[
+        Path | None, typer.Option(help="Quotes to replay (default: the recorded BTCUSDT quotes in ../shared).")
+    ] = None,
+    speed: Annotated[float, typer.Option(help="Pace of the quotes: 1 is as recorded, 2 twice as fast.")] = 1.0,
+) -> None:
+    """The whole loop in a namespace of its own: API, processors, projector, quotes, a scripted trader, a summary."""
+    from api import demo as demos
+    from deploy.local.process import port_in_use
+
+    while port_in_use(port):
+        port += 1
+    try:
+        result = demos.run(console, once=once, port=port, data=data, speed=speed)
+    except TradecoreError as err:
+        raise _fail(err) from err
+    if not result.fills:
+        errors.print("[yellow]warning:[/] nothing filled; see the logs under .stack/demo/")

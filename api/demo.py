@@ -1,0 +1,423 @@
+"""`tradecore demo` (`make demo`): the whole loop on the local stack, in a namespace of its own, in about a minute.
+
+1. Starts the command API, every stream processor (with a signal-following strategy on account DEMO-S1) and the
+   projector, as the subprocesses an operator would run.
+2. Feeds quotes as a live feed: the recorded Binance BTCUSDT quotes of ../shared/data/market (or ``--data``),
+   replayed from now on; without them, live tickers through ccxt when an exchange answers, else a **synthetic**,
+   seeded random walk (labelled so everywhere).
+3. Meanwhile a scripted trader places, amends and cancels orders through the HTTP API — some fill, some rest, some
+   risk rejects (price collar, size, kill switch).
+4. Waits for the processors and the projector to settle, then prints a summary read from the query API: orders by
+   status, fills, positions, PnL, rejections by reason; and leaves the API running until Ctrl-C (``--once``: exits).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import polars as pl
+from rich.console import Console
+from rich.table import Table
+
+from api.auth import Role, add_user
+from api.errors import ConfigurationError
+from api.wiring import write_side
+from commands.instruments import DEFAULT_FILE, InstrumentRegistry
+from projections.settings import DatabaseSettings
+from schemas.settings import RegistrySettings
+from streams import pipeline
+from streams.ingest import files
+from streams.settings import KafkaSettings
+
+REPO = Path(__file__).resolve().parents[1]
+RECORDED = REPO.parent / "shared" / "data" / "market" / "binance-btcusdt-quotes-2021-01-08.parquet"
+INSTRUMENT = "BTCUSDT"
+STRATEGY_ACCOUNT = "DEMO-S1"
+TRADER_ACCOUNTS = ("DEMO-1", "DEMO-2")
+SYNTHETIC_SEED = 42
+
+
+@dataclass
+class Demo:
+    """One run: its namespace, credentials, processes and what the script did."""
+
+    console: Console
+    port: int
+    data: Path | None
+    workdir: Path = field(init=False)
+    prefix: str = field(init=False)
+    secret: str = field(default_factory=lambda: secrets.token_hex(32))
+    passwords: dict[str, str] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+    source: str = ""
+    placed: Counter[str] = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+        self.prefix = f"demo-{stamp}."
+        self.workdir = REPO / ".stack" / "demo" / stamp
+        self.workdir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def say(self, text: str) -> None:
+        self.console.print(f"[dim]{time.monotonic() - self.started:6.1f}s[/] {text}", highlight=False)
+
+    def env(self) -> dict[str, str]:
+        return {
+            "TRADECORE_JWT_SECRET": self.secret,
+            "TRADECORE_USERS_FILE": str(self.workdir / "users.toml"),
+            "TRADECORE_PORT": str(self.port),
+            "TRADECORE_ORDER_WAIT_TIMEOUT_S": "10",
+            "TRADECORE_STRATEGY_ACCOUNTS": json.dumps(
+                [{"account_id": STRATEGY_ACCOUNT, "instrument": INSTRUMENT, "quantity": "0.01"}]
+            ),
+            # Bars of a second and short EMAs: a minute of quotes is enough for the strategy to change its mind.
+            "TRADECORE_SIGNALS_EMA_FAST": "3",
+            "TRADECORE_SIGNALS_EMA_SLOW": "8",
+        }
+
+
+# -- setting up ----------------------------------------------------------------------------------------------------
+def users(demo: Demo) -> None:
+    """A trader, a risk officer and a viewer, with fresh passwords (printed, never reused)."""
+    path = demo.workdir / "users.toml"
+    for name, roles, accounts in (
+        ("trader", [Role.TRADER], list(TRADER_ACCOUNTS)),
+        ("risk", [Role.RISK], []),
+        ("viewer", [Role.VIEWER], []),
+    ):
+        demo.passwords[name] = secrets.token_urlsafe(12)
+        add_user(path, name, demo.passwords[name], roles, accounts)
+
+
+def start_services(demo: Demo, settings: KafkaSettings) -> None:
+    pipeline.prepare(settings)
+    upgraded = subprocess.run(
+        [str(Path(sys.executable).with_name("tradecore")), "db", "upgrade"], capture_output=True, text=True
+    )
+    if upgraded.returncode != 0:
+        raise ConfigurationError(f"`tradecore db upgrade` failed:\n{upgraded.stdout}{upgraded.stderr}")
+    for name, command in (("worker", ["worker"]), ("projector", ["project"]), ("api", ["api"])):
+        demo.processes[name] = pipeline.start(command, settings, demo.env(), demo.workdir / f"{name}.log")
+    deadline = time.monotonic() + 90
+    while True:
+        for name, process in demo.processes.items():
+            if process.poll() is not None:
+                raise ConfigurationError(
+                    f"the {name} stopped on start (exit {process.returncode})",
+                    hint=f"see {demo.workdir / (name + '.log')}",
+                )
+        try:
+            httpx.get(f"{demo.url}/openapi.json", timeout=1)
+            return
+        except httpx.TransportError as err:
+            if time.monotonic() > deadline:
+                raise ConfigurationError(
+                    "the API did not answer within 90 s", hint=f"see {demo.workdir}/api.log"
+                ) from err
+            time.sleep(0.3)
+
+
+def stop_services(demo: Demo) -> None:
+    for process in reversed(demo.processes.values()):
+        pipeline.stop(process)
+
+
+# -- market data ---------------------------------------------------------------------------------------------------
+def synthetic_quotes(path: Path, seed: int = SYNTHETIC_SEED, count: int = 600) -> Path:
+    """A seeded random walk of BTCUSDT quotes, 100 ms apart: clearly not market data, but the same every run."""
+    rng = random.Random(seed)
+
+    def size() -> str:
+        return str(Decimal(rng.randint(1, 200_000)) / 100_000)
+
+    mid, start, rows = Decimal("40000.00"), datetime(2021, 1, 8, tzinfo=UTC), []
+    for i in range(count):
+        mid = max(Decimal("1000.00"), mid + Decimal(rng.randint(-300, 300)) / 100)
+        half = Decimal(rng.randint(1, 5)) / 100
+        rows.append((start + timedelta(milliseconds=100 * i), str(mid - half), str(mid + half), size(), size()))
+    frame = pl.DataFrame(rows, schema=["timestamp", "bid", "ask", "bid_size", "ask_size"], orient="row")
+    frame.write_csv(path)
+    return path
+
+
+def quotes_file(demo: Demo) -> Path:
+    if demo.data is not None:
+        demo.source = f"{demo.data.name} (given)"
+        return demo.data
+    if RECORDED.exists():
+        demo.source = f"recorded Binance BTCUSDT quotes ({RECORDED.name}), replayed as a live feed"
+        return RECORDED
+    path = synthetic_quotes(demo.workdir / f"synthetic-quotes-seed{SYNTHETIC_SEED}.csv")
+    demo.source = f"SYNTHETIC quotes (seeded random walk, seed {SYNTHETIC_SEED}; no recorded data here)"
+    return path
+
+
+@dataclass
+class Touch:
+    """The latest quote the feed appended (what the scripted trader prices its orders from)."""
+
+    bid: Decimal | None = None
+    ask: Decimal | None = None
+    ticks: int = 0
+
+
+def feed(demo: Demo, settings: KafkaSettings, path: Path, touch: Touch, speed: float) -> threading.Thread:
+    """Append the quotes in a thread of their own, at ``speed`` times their recorded pace, from now on."""
+    frame, _ = files.read(path)
+    quotes = frame.select("bid", "ask").rows()
+    instruments = InstrumentRegistry.from_file(DEFAULT_FILE)
+
+    def progress(done: int, _total: int) -> None:
+        bid, ask = quotes[done - 1]
+        touch.bid, touch.ask, touch.ticks = Decimal(bid), Decimal(ask), done
+
+    async def append() -> None:
+        async with write_side(settings, RegistrySettings(), DatabaseSettings(), instruments) as parts:
+            await files.ingest(parts.gateway, path, INSTRUMENT, speed=speed, batch=20, rebase=True, progress=progress)
+
+    thread = threading.Thread(target=lambda: asyncio.run(append()), name="quotes", daemon=True)
+    thread.start()
+    return thread
+
+
+# -- the scripted trader -------------------------------------------------------------------------------------------
+class Client:
+    def __init__(self, demo: Demo, user: str) -> None:
+        token = httpx.post(
+            f"{demo.url}/v1/auth/token", data={"username": user, "password": demo.passwords[user]}, timeout=10
+        ).json()["access_token"]
+        self.http = httpx.Client(base_url=demo.url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.http.close()
+
+
+def script(demo: Demo, touch: Touch) -> dict[str, str]:
+    """Orders a desk would send: resting and marketable limits, market IOCs, amends, cancels, and some risk must
+    refuse. Returns the outcome of each, by label."""
+    outcomes: dict[str, str] = {}
+    n = 0
+
+    def place(http: httpx.Client, label: str, account: str = "DEMO-1", **order: Any) -> dict[str, Any]:
+        nonlocal n
+        n += 1
+        body = {"account_id": account, "instrument": INSTRUMENT, "client_order_id": f"demo-{n:03d}", **order}
+        answer = http.post("/v1/orders", params={"wait": "accepted"}, json=body)
+        document: dict[str, Any] = answer.json()
+        outcomes[label] = f"{answer.status_code} {document.get('status')} {document.get('reason_code') or ''}".strip()
+        demo.placed[document.get("status", str(answer.status_code))] += 1
+        return document
+
+    def tick(price: Decimal, ticks: int) -> str:
+        return str((price + Decimal("0.01") * ticks).quantize(Decimal("0.01")))
+
+    with Client(demo, "trader") as trader, Client(demo, "risk") as risk:
+        http = trader.http
+        resting = []
+        for i in range(6):
+            assert touch.bid is not None and touch.ask is not None
+            side, price = ("BUY", tick(touch.bid, -5 - i)) if i % 2 == 0 else ("SELL", tick(touch.ask, 5 + i))
+            order = place(http, f"resting {side} limit {i}", side=side, order_type="LIMIT", time_in_force="GTC",
+                          quantity="0.02", limit_price=price)  # fmt: skip
+            resting.append(order["order_id"])
+            time.sleep(0.4)
+        for i in range(4):
+            side = "BUY" if i % 2 == 0 else "SELL"
+            place(http, f"market {side} {i}", side=side, order_type="MARKET", time_in_force="IOC", quantity="0.01")
+            time.sleep(0.4)
+        assert touch.ask is not None and touch.bid is not None
+        place(http, "marketable limit BUY", side="BUY", order_type="LIMIT", time_in_force="GTC", quantity="0.01",
+              limit_price=tick(touch.ask, 2))  # fmt: skip
+        place(http, "FOK larger than the touch", side="BUY", order_type="LIMIT", time_in_force="FOK",
+              quantity="50", limit_price=tick(touch.ask, 0))  # fmt: skip
+        # Amend two resting orders: one to cross the touch (it fills), one to a new size.
+        assert touch.ask is not None
+        amended = http.patch(f"/v1/orders/{resting[0]}", json={"new_limit_price": tick(touch.ask, 3)})
+        outcomes["amend a resting BUY across the touch"] = str(amended.status_code)
+        amended = http.patch(f"/v1/orders/{resting[1]}", json={"new_quantity": "0.03"})
+        outcomes["amend a resting SELL's size"] = str(amended.status_code)
+        for order_id in resting[2:5]:
+            outcomes[f"cancel {order_id[:8]}"] = str(http.delete(f"/v1/orders/{order_id}").status_code)
+        # Orders risk refuses, each for its own reason.
+        assert touch.bid is not None
+        place(http, "limit far from the market", side="BUY", order_type="LIMIT", time_in_force="GTC",
+              quantity="0.01", limit_price=tick(touch.bid * Decimal("0.8"), 0))  # fmt: skip
+        place(http, "too large", side="BUY", order_type="MARKET", time_in_force="IOC", quantity="150")
+        switched = risk.http.post("/v1/kill-switch", json={"account_id": "DEMO-2", "engaged": True, "reason": "demo"})
+        outcomes["kill switch on DEMO-2"] = str(switched.status_code)
+        time.sleep(0.5)
+        place(http, "DEMO-2 with its kill switch on", account="DEMO-2", side="SELL", order_type="MARKET",
+              time_in_force="IOC", quantity="0.01")  # fmt: skip
+    return outcomes
+
+
+# -- the summary ---------------------------------------------------------------------------------------------------
+def read_all(http: httpx.Client, path: str, **params: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        query = {**params, "limit": "1000", **({"cursor": cursor} if cursor else {})}
+        page = http.get(path, params=query)
+        page.raise_for_status()
+        document = page.json()
+        rows += document["items"]
+        cursor = document.get("next")
+        if not cursor:
+            return rows
+
+
+@dataclass(frozen=True)
+class Summary:
+    orders: dict[str, int]
+    fills: int
+    filled_quantity: Decimal
+    positions: list[dict[str, Any]]
+    pnl: list[dict[str, Any]]
+    rejections: dict[str, int]
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "orders": self.orders,
+            "fills": self.fills,
+            "filled_quantity": str(self.filled_quantity),
+            "positions": self.positions,
+            "pnl": self.pnl,
+            "rejections": self.rejections,
+        }
+
+
+def summary(demo: Demo) -> Summary:
+    with Client(demo, "viewer") as viewer:
+        http = viewer.http
+        orders = read_all(http, "/v1/orders")
+        fills = read_all(http, "/v1/fills")
+        return Summary(
+            orders=dict(Counter(o["status"] for o in orders)),
+            fills=len(fills),
+            filled_quantity=sum((Decimal(f["quantity"]) for f in fills), Decimal(0)),
+            positions=[
+                {k: p[k] for k in ("account_id", "instrument", "quantity", "average_price", "realized_pnl")}
+                for p in read_all(http, "/v1/positions")
+            ],
+            pnl=[
+                {k: p[k] for k in ("account_id", "instrument", "realized_pnl", "unrealized_pnl", "total_pnl")}
+                for p in read_all(http, "/v1/pnl")
+            ],
+            rejections=dict(Counter(r["reason_code"] for r in read_all(http, "/v1/risk/rejections"))),
+        )
+
+
+def settled_summary(demo: Demo, settings: KafkaSettings, timeout_s: float = 90) -> Summary:
+    """Once the processors have consumed everything, the read models' answer when it stops changing."""
+    pipeline.wait_until_settled(settings, demo.processes["worker"], demo.workdir / "worker.log", quiet_s=2)
+    deadline, last = time.monotonic() + timeout_s, None
+    while True:
+        current = summary(demo)
+        if current == last or time.monotonic() > deadline:
+            return current
+        last = current
+        time.sleep(1.5)
+
+
+def show(console: Console, result: Summary) -> None:
+    table = Table(title="orders by status")
+    table.add_column("status")
+    table.add_column("orders", justify="right")
+    for status, count in sorted(result.orders.items()):
+        table.add_row(status, str(count))
+    console.print(table)
+    console.print(f"fills: {result.fills}, quantity {result.filled_quantity.normalize():f} {INSTRUMENT}")
+    for title, rows in (("positions", result.positions), ("PnL (quote currency)", result.pnl)):
+        table = Table(title=title)
+        for key in rows[0] if rows else ["none"]:
+            table.add_column(key, justify="right")
+        for row in rows:
+            table.add_row(*(str(v) for v in row.values()))
+        console.print(table)
+    table = Table(title="risk rejections by reason")
+    table.add_column("reason")
+    table.add_column("orders", justify="right")
+    for reason, count in sorted(result.rejections.items()):
+        table.add_row(reason, str(count))
+    console.print(table)
+
+
+# -- the whole run -------------------------------------------------------------------------------------------------
+@contextmanager
+def interrupted() -> Iterator[threading.Event]:
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run(console: Console, *, once: bool, port: int, data: Path | None, speed: float = 1.0) -> Summary:
+    demo = Demo(console, port, data)
+    settings = KafkaSettings().model_copy(update={"topic_prefix": demo.prefix})
+    users(demo)
+    demo.say(f"namespace [bold]{demo.prefix}[/]; logs in {demo.workdir}")
+    try:
+        start_services(demo, settings)
+        demo.say(f"API, processors (strategy on {STRATEGY_ACCOUNT}) and projector up at {demo.url}")
+        path = quotes_file(demo)
+        demo.say(f"quotes: {demo.source}")
+        touch = Touch()
+        feeder = feed(demo, settings, path, touch, speed)
+        while touch.ticks < 20:
+            if not feeder.is_alive():
+                raise ConfigurationError("the quote feed stopped before 20 quotes", hint=f"see {demo.workdir}")
+            time.sleep(0.2)
+        demo.say("quotes flowing; the scripted trader starts")
+        outcomes = script(demo, touch)
+        for label, outcome in outcomes.items():
+            demo.say(f"  {label}: {outcome}")
+        feeder.join()
+        demo.say(f"all {touch.ticks} quotes in; waiting for the processors and the read models to settle")
+        result = settled_summary(demo, settings)
+        demo.say("summary, read from the query API:")
+        show(console, result)
+        console.print(json.dumps({"demo": demo.prefix, "source": demo.source, **result.document()}, default=str))
+        if not once:
+            console.print(
+                f"\nThe API keeps running at [bold]{demo.url}[/] (docs: {demo.url}/docs). Users: "
+                + ", ".join(f"{u} / {p}" for u, p in demo.passwords.items())
+                + ". Ctrl-C stops everything.",
+                highlight=False,
+            )
+            with interrupted() as stop:
+                while not stop.wait(1):
+                    if any(p.poll() is not None for p in demo.processes.values()):
+                        console.print("[red]a service stopped on its own; see the logs[/]")
+                        break
+        return result
+    finally:
+        stop_services(demo)
+        demo.say("stopped")
