@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Iterator
@@ -56,6 +57,13 @@ class Pipeline:
             cur.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(schema or self.schema, table)))
             return {tuple(r[c] for c in pk): r for r in cur}
 
+    def rows_or_none(self, table: str) -> dict[tuple[Any, ...], dict[str, Any]] | None:
+        """The rows, or None while the read model does not exist yet."""
+        try:
+            return self.rows(table)
+        except psycopg.errors.UndefinedTable:
+            return None
+
     def caught_up(self) -> bool:
         """Every projection's checkpoint has passed every record of the topics it reads."""
         from projections.projectors import PROJECTORS
@@ -84,6 +92,10 @@ class Pipeline:
         while not self.caught_up():
             assert time.monotonic() < deadline, "the projections did not catch up"
             time.sleep(0.5)
+
+    def on(self, database_url: str) -> Pipeline:
+        """The same log, its read models in another database."""
+        return dataclasses.replace(self, conninfo=conninfo(DatabaseSettings(url=database_url)))
 
     def drop_read_models(self) -> None:
         with self.connect() as conn:

@@ -3,10 +3,15 @@ SIGKILLed again and again it still leaves exactly that, and `tradecore verify` a
 
 from __future__ import annotations
 
+import shutil
 import signal
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
+from deploy.local import postgres
+from deploy.local.settings import StackSettings
 from tests.projections.conftest import Pipeline
 from tests.projections.folds import FOLDS
 from tests.support.pipeline import start_projector, tradecore
@@ -71,3 +76,32 @@ def test_verify_names_a_row_that_differs_and_exits_non_zero(fresh: Pipeline, tmp
     assert f"positions {some!r}: quantity live" in verified.stderr
     assert "fills" in verified.stderr and "missing from the live table" in verified.stderr
     assert "2 rows differ" in verified.stderr
+
+
+def test_a_postgres_stop_and_start_mid_run_loses_nothing(fresh: Pipeline, tmp_path: Path) -> None:
+    # A throwaway server of our own: stopping the shared stack's Postgres would break everyone else's tests.
+    stack = StackSettings(stack_dir=Path(tempfile.mkdtemp(prefix="pg-restart-")))
+    stack.stack_dir.chmod(0o755)  # pgserver runs the server as its own user when we are root
+    url = postgres.url(postgres.start(stack))
+    own = fresh.on(url)
+    proc = start_projector(
+        fresh.endpoints, fresh.prefix, tmp_path / "project.log", "--batch-size", "40", DATABASE_URL=url
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not own.rows_or_none("order_events"):
+            assert time.monotonic() < deadline and proc.poll() is None, (tmp_path / "project.log").read_text()
+            time.sleep(0.2)
+        assert not own.caught_up(), "the stop must land mid-run"
+        postgres.stop(stack)
+        time.sleep(3)  # the runner meets a dead server for a while
+        assert proc.poll() is None, "the runner must wait for Postgres, not die"
+        postgres.start(stack)
+        own.wait_caught_up()
+        assert "Postgres" in (tmp_path / "project.log").read_text(), "the outage must have been met"
+        assert_equals_folds(own)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+        postgres.stop(stack)
+        shutil.rmtree(stack.stack_dir, ignore_errors=True)
