@@ -212,6 +212,10 @@ class ProjectionRunner:
         return found
 
     def _check_checkpoints(self, conn: psycopg.Connection[Any]) -> None:
+        # One writer per projection at a time, even before its first checkpoint row exists (a zombie runner
+        # and its replacement): the second waits here, then finds checkpoints it did not write.
+        for name in sorted(p.name for p in self.projectors):
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"{self.schema}.{name}"])
         found = self._load_checkpoints(conn, lock=True)
         for name, offsets in found.items():
             if offsets != self._positions.get(name, {}):

@@ -105,3 +105,22 @@ def test_a_postgres_stop_and_start_mid_run_loses_nothing(fresh: Pipeline, tmp_pa
         proc.wait(60)
         postgres.stop(stack)
         shutil.rmtree(stack.stack_dir, ignore_errors=True)
+
+
+def test_two_runners_at_once_still_leave_each_event_projected_once(fresh: Pipeline, tmp_path: Path) -> None:
+    # A zombie and its replacement, say: each batch's checkpoints are compare-and-set, so one of them always
+    # finds the other's checkpoints and carries on from there instead of writing twice.
+    runners = [
+        start_projector(fresh.endpoints, fresh.prefix, tmp_path / f"project-{i}.log", "--batch-size", "100")
+        for i in range(2)
+    ]
+    try:
+        fresh.wait_caught_up()
+    finally:
+        for proc in runners:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+    logs = "".join((tmp_path / f"project-{i}.log").read_text() for i in range(2))
+    assert "Traceback" not in logs
+    assert "moved under this runner" in logs, "the runners must have met"
+    assert_equals_folds(fresh)
