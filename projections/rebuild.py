@@ -75,12 +75,17 @@ def rebuild(
     live = namespace.live_schema(settings.topic_prefix)
     shadow = namespace.shadow_schema(live)
     namespace.upgrade(engine, live)
-    with engine.begin() as conn:
-        namespace.drop(conn, shadow)
-    namespace.upgrade(engine, shadow)
+    _fresh(engine, shadow)
     read = _replay(projectors, settings, registry, conninfo, shadow, None, None, progress, config)
     _swap(conninfo, live, shadow, projectors)
     return read
+
+
+def _fresh(engine: Engine, schema: str) -> None:
+    """``schema`` emptied and migrated: what a replay writes into."""
+    with engine.begin() as conn:
+        namespace.drop(conn, schema)
+    namespace.upgrade(engine, schema)
 
 
 def _swap(conninfo: str, live: str, shadow: str, projectors: Sequence[Projector]) -> None:
@@ -142,9 +147,7 @@ def verify(
     """Every row in which the live read models differ from a rebuild up to the same checkpoints."""
     live = namespace.live_schema(settings.topic_prefix)
     scratch = namespace.scratch_schema(live)
-    with engine.begin() as conn:
-        namespace.drop(conn, scratch)
-    namespace.upgrade(engine, scratch)
+    _fresh(engine, scratch)
     try:
         with (
             psycopg.connect(conninfo, autocommit=True, options="-c timezone=UTC") as snapshot,

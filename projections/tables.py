@@ -99,15 +99,23 @@ fills = Table(
     PrimaryKeyConstraint("topic", "partition", "offset"),
 )
 
+
+def _position() -> list[Column[object]]:
+    """An account's position in an instrument, as the positions processor publishes it."""
+    return [
+        Column("account_id", String, nullable=False),
+        Column("instrument", String, nullable=False),
+        Column("quantity", PRICE, nullable=False),
+        Column("average_price", PRICE, nullable=False),
+        Column("realized_pnl", PRICE, nullable=False),
+        Column("fees_paid", PRICE, nullable=False),
+    ]
+
+
 positions = Table(
     "positions",
     metadata,
-    Column("account_id", String, nullable=False),
-    Column("instrument", String, nullable=False),
-    Column("quantity", PRICE, nullable=False),
-    Column("average_price", PRICE, nullable=False),
-    Column("realized_pnl", PRICE, nullable=False),
-    Column("fees_paid", PRICE, nullable=False),
+    *_position(),
     Column("cost_method", String, nullable=False),
     Column("last_fill_id", String, nullable=False),
     _at("updated_at"),
@@ -125,12 +133,7 @@ marks = Table(
 pnl = Table(
     "pnl",
     metadata,
-    Column("account_id", String, nullable=False),
-    Column("instrument", String, nullable=False),
-    Column("quantity", PRICE, nullable=False),
-    Column("average_price", PRICE, nullable=False),
-    Column("realized_pnl", PRICE, nullable=False),
-    Column("fees_paid", PRICE, nullable=False),
+    *_position(),
     Column("mark_price", EXACT),
     _at("marked_at", nullable=True),
     Column("unrealized_pnl", PRICE, nullable=False),

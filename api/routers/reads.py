@@ -6,10 +6,11 @@ admins read every account. Market data (candles, signals) is open to every role.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from sqlalchemy import Column, ColumnElement, Table
 
 from api.auth import Principal
@@ -43,6 +44,18 @@ MinOffset = Annotated[
 Filter = Annotated[str | None, Query(min_length=1, max_length=64)]
 
 
+@dataclass(frozen=True)
+class Paging:
+    """Where a list starts and how long it is, and the write it must include."""
+
+    cursor: Cursor = None
+    limit: Limit = 100
+    min_offset: MinOffset = None
+
+
+Pages = Annotated[Paging, Depends()]
+
+
 async def _caught_up(services: ServicesDep, projection: str, min_offset: str | None) -> None:
     if min_offset is None:
         return
@@ -72,13 +85,13 @@ async def _page(
     projection: str,
     table: Table,
     where: list[ColumnElement[bool]],
-    cursor: str | None,
-    limit: int,
-    min_offset: str | None,
+    paging: Paging,
 ) -> dict[str, Any]:
-    await _caught_up(services, projection, min_offset)
+    await _caught_up(services, projection, paging.min_offset)
     try:
-        page: Page = await services.read_models.page(projection, table, where=where, cursor=cursor, limit=limit)
+        page: Page = await services.read_models.page(
+            projection, table, where=where, cursor=paging.cursor, limit=paging.limit
+        )
     except ProjectionError as err:
         raise InvalidQuery(str(err)) from err
     return page.document()
@@ -88,20 +101,18 @@ async def _page(
 async def list_orders(
     principal: Reader,
     services: ServicesDep,
+    paging: Pages,
     account_id: Filter = None,
     instrument: Filter = None,
     status: Annotated[
         Literal["PENDING", "ACCEPTED", "PARTIALLY_FILLED", "FILLED", "CANCELLED", "EXPIRED", "REJECTED"] | None,
         Query(),
     ] = None,
-    cursor: Cursor = None,
-    limit: Limit = 100,
-    min_offset: MinOffset = None,
 ) -> dict[str, Any]:
     """Orders in their current state, by order id; `next` pages on."""
     t = tables.orders
     where = _scope(principal, t.c.account_id, account_id) + _equal(t, instrument=instrument, status=status)
-    return await _page(services, "orders", t, where, cursor, limit, min_offset)
+    return await _page(services, "orders", t, where, paging)
 
 
 @router.get("/orders/{order_id}", summary="An order's current state", responses=_RESPONSES, tags=["orders"])
@@ -133,62 +144,58 @@ async def order_trail(
 async def list_fills(
     principal: Reader,
     services: ServicesDep,
+    paging: Pages,
     account_id: Filter = None,
     order_id: Filter = None,
     instrument: Filter = None,
-    cursor: Cursor = None,
-    limit: Limit = 100,
-    min_offset: MinOffset = None,
 ) -> dict[str, Any]:
     """Fills in log order, with price, quantity, liquidity and fee."""
     t = tables.fills
     where = _scope(principal, t.c.account_id, account_id) + _equal(t, order_id=order_id, instrument=instrument)
-    return await _page(services, "fills", t, where, cursor, limit, min_offset)
+    return await _page(services, "fills", t, where, paging)
 
 
-@router.get("/positions", summary="List positions", responses=_RESPONSES)
-async def list_positions(
-    principal: Reader,
-    services: ServicesDep,
-    account_id: Filter = None,
-    instrument: Filter = None,
-    cursor: Cursor = None,
-    limit: Limit = 100,
-    min_offset: MinOffset = None,
-) -> dict[str, Any]:
-    """Each account's position per instrument: quantity, average price, realized PnL, fees (average cost)."""
-    t = tables.positions
-    where = _scope(principal, t.c.account_id, account_id) + _equal(t, instrument=instrument)
-    return await _page(services, "positions", t, where, cursor, limit, min_offset)
+def _per_account_and_instrument(path: str, projection: str, table: Table, summary: str, description: str) -> None:
+    """A list route over a read model keyed by account and instrument (positions, pnl)."""
+
+    async def route(
+        principal: Reader,
+        services: ServicesDep,
+        paging: Pages,
+        account_id: Filter = None,
+        instrument: Filter = None,
+    ) -> dict[str, Any]:
+        where = _scope(principal, table.c.account_id, account_id) + _equal(table, instrument=instrument)
+        return await _page(services, projection, table, where, paging)
+
+    router.get(path, summary=summary, description=description, responses=_RESPONSES, name=f"list_{projection}")(route)
 
 
-@router.get("/pnl", summary="PnL per account and instrument", responses=_RESPONSES)
-async def list_pnl(
-    principal: Reader,
-    services: ServicesDep,
-    account_id: Filter = None,
-    instrument: Filter = None,
-    cursor: Cursor = None,
-    limit: Limit = 100,
-    min_offset: MinOffset = None,
-) -> dict[str, Any]:
-    """Realized PnL, and unrealized PnL marked at the instrument's latest tick (last trade, else mid quote)."""
-    t = tables.pnl
-    where = _scope(principal, t.c.account_id, account_id) + _equal(t, instrument=instrument)
-    return await _page(services, "pnl", t, where, cursor, limit, min_offset)
+_per_account_and_instrument(
+    "/positions",
+    "positions",
+    tables.positions,
+    "List positions",
+    "Each account's position per instrument: quantity, average price, realized PnL, fees (average cost).",
+)
+_per_account_and_instrument(
+    "/pnl",
+    "pnl",
+    tables.pnl,
+    "PnL per account and instrument",
+    "Realized PnL, and unrealized PnL marked at the instrument's latest tick (last trade, else mid quote).",
+)
 
 
 @router.get("/candles", summary="OHLCV candles", responses=_RESPONSES)
 async def list_candles(
     principal: Reader,
     services: ServicesDep,
+    paging: Pages,
     instrument: Annotated[str, Query(min_length=1, max_length=64)],
     timeframe: Annotated[Literal["1s", "1m", "5m", "1h"], Query(description=f"One of {', '.join(TIMEFRAMES)}.")],
     start: Annotated[datetime | None, Query(alias="from", description="First bucket start, inclusive.")] = None,
     end: Annotated[datetime | None, Query(alias="to", description="Last bucket start, exclusive.")] = None,
-    cursor: Cursor = None,
-    limit: Limit = 500,
-    min_offset: MinOffset = None,
 ) -> dict[str, Any]:
     """Open, high, low, close (last trade, else mid quote), volume (traded size) and tick count per bucket of
     event time, oldest first."""
@@ -198,37 +205,33 @@ async def list_candles(
         where.append(t.c.bucket_start >= start)
     if end is not None:
         where.append(t.c.bucket_start < end)
-    return await _page(services, "candles", t, where, cursor, limit, min_offset)
+    return await _page(services, "candles", t, where, paging)
 
 
 @router.get("/signals", summary="The latest signal per instrument and indicator", responses=_RESPONSES)
 async def list_signals(
     principal: Reader,
     services: ServicesDep,
+    paging: Pages,
     instrument: Filter = None,
     indicator: Filter = None,
-    cursor: Cursor = None,
-    limit: Limit = 100,
-    min_offset: MinOffset = None,
 ) -> dict[str, Any]:
     """Direction, strength and indicator values of the latest signal."""
     t = tables.signals_latest
     where = _equal(t, instrument=instrument, indicator=indicator)
-    return await _page(services, "signals_latest", t, where, cursor, limit, min_offset)
+    return await _page(services, "signals_latest", t, where, paging)
 
 
 @router.get("/risk/rejections", summary="Orders and amends risk rejected", responses=_RESPONSES, tags=["risk"])
 async def list_rejections(
     principal: Reader,
     services: ServicesDep,
+    paging: Pages,
     account_id: Filter = None,
     instrument: Filter = None,
     reason_code: Filter = None,
-    cursor: Cursor = None,
-    limit: Limit = 100,
-    min_offset: MinOffset = None,
 ) -> dict[str, Any]:
     """Each rejection with its reason code and text, in log order."""
     t = tables.risk_rejections
     where = _scope(principal, t.c.account_id, account_id) + _equal(t, instrument=instrument, reason_code=reason_code)
-    return await _page(services, "risk_rejections", t, where, cursor, limit, min_offset)
+    return await _page(services, "risk_rejections", t, where, paging)

@@ -15,6 +15,7 @@ interleaving than the live run did): each fold either reads one partition per ke
 from __future__ import annotations
 
 import dataclasses
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from sqlalchemy import Table
 
-from schemas.events import Event
+from schemas.events import EVENT_TYPES, Event
 
 Row = dict[str, Any]
 
@@ -193,7 +194,12 @@ class FoldProjector(Projector):
 
 def payload(event: Event) -> dict[str, Any]:
     """The event's own fields (not the envelope) as JSON values; decimals as exact strings."""
-    return {f.name: _json(getattr(event, f.name)) for f in dataclasses.fields(event) if f.name != "envelope"}
+    return {name: _json(getattr(event, name)) for name in _own_fields(type(event).__name__)}
+
+
+@functools.cache
+def _own_fields(event_type: str) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(EVENT_TYPES[event_type]) if f.name != "envelope")
 
 
 def _json(value: Any) -> Any:

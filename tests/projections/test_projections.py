@@ -28,13 +28,18 @@ def assert_equals_folds(pipeline: Pipeline) -> None:
             assert {k: found[key][k] for k in row} == row, (table, key)
 
 
-def test_each_read_model_equals_an_independent_fold_of_the_log(fresh: Pipeline, tmp_path: Path) -> None:
-    proc = start_projector(fresh.endpoints, fresh.prefix, tmp_path / "project.log")
+def project_until_caught_up(pipeline: Pipeline, log: Path) -> None:
+    """Run `tradecore project` until it has read every record, then stop it as an operator would."""
+    proc = start_projector(pipeline.endpoints, pipeline.prefix, log)
     try:
-        fresh.wait_caught_up()
+        pipeline.wait_caught_up()
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(60) == 0, (tmp_path / "project.log").read_text()[-3000:]
+        assert proc.wait(60) == 0, log.read_text()[-3000:]
+
+
+def test_each_read_model_equals_an_independent_fold_of_the_log(fresh: Pipeline, tmp_path: Path) -> None:
+    project_until_caught_up(fresh, tmp_path / "project.log")
     assert_equals_folds(fresh)
     trail = [r for r in fresh.rows("order_events").values() if r["event_type"] == "OrderFilled"]
     assert all(r["causation_id"] and r["correlation_id"] for r in trail), "fills name their cause"
@@ -56,12 +61,7 @@ def test_sigkilled_again_and_again_the_read_models_are_exact_and_verify_agrees(f
 
 
 def test_verify_names_a_row_that_differs_and_exits_non_zero(fresh: Pipeline, tmp_path: Path) -> None:
-    proc = start_projector(fresh.endpoints, fresh.prefix, tmp_path / "project.log")
-    try:
-        fresh.wait_caught_up()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(60)
+    project_until_caught_up(fresh, tmp_path / "project.log")
     some: Any = next(iter(fresh.rows("positions")))
     with fresh.connect() as conn:
         conn.execute(

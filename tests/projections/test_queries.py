@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 
+from tests.api.conftest import order
 from tests.projections.conftest import Pipeline
 from tests.projections.folds import FOLDS, ORDER_EVENTS, STAGE
 from tests.support.api_server import ApiServer, api_server
@@ -35,18 +36,8 @@ def served(pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 def place(api: ApiServer, account: str = "ACC-A1") -> tuple[str, dict[str, object], str]:
     correlation = f"corr-{uuid.uuid4().hex[:8]}"
-    body = {
-        "account_id": account,
-        "client_order_id": f"q-{uuid.uuid4().hex[:10]}",
-        "instrument": "BTCUSDT",
-        "side": "BUY",
-        "order_type": "LIMIT",
-        "time_in_force": "GTC",
-        "quantity": "0.25",
-        "limit_price": "39420.50",
-    }
     with api.client("alice") as alice:
-        answer = alice.post("/v1/orders", json=body, headers={"X-Correlation-Id": correlation})
+        answer = alice.post("/v1/orders", json=order(account), headers={"X-Correlation-Id": correlation})
     assert answer.status_code == 202, answer.text
     ack = answer.json()
     return ack["order_id"], ack["event"], correlation
