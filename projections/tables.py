@@ -8,7 +8,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
-    Float,
+    Double,
     Integer,
     MetaData,
     Numeric,
@@ -162,7 +162,7 @@ signals_latest = Table(
     Column("instrument", String, nullable=False),
     Column("indicator", String, nullable=False),
     Column("direction", String, nullable=False),
-    Column("strength", Float, nullable=False),  # the event's own float: an indicator reading, not an amount
+    Column("strength", Double, nullable=False),  # the event's own float: an indicator reading, not an amount
     Column("indicator_values", JSONB, nullable=False),
     _at("occurred_at"),
     PrimaryKeyConstraint("instrument", "indicator"),

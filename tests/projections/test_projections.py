@@ -12,9 +12,11 @@ from typing import Any
 
 from deploy.local import postgres
 from deploy.local.settings import StackSettings
+from projections.projectors import PROJECTORS, select
+from projections.runner import checkpoints, lag
 from tests.projections.conftest import Pipeline
-from tests.projections.folds import FOLDS
-from tests.support.pipeline import start_projector, tradecore
+from tests.projections.folds import FOLDS, ORDER_EVENTS
+from tests.support.pipeline import start_projector, topic_ends, tradecore
 from tests.support.workers import run_with_kills
 
 
@@ -38,9 +40,27 @@ def project_until_caught_up(pipeline: Pipeline, log: Path) -> None:
         assert proc.wait(60) == 0, log.read_text()[-3000:]
 
 
+def lags(pipeline: Pipeline) -> dict[str, int]:
+    """Each projection's lag as readiness checks and metrics see it."""
+    ends = {
+        (t.removeprefix(pipeline.prefix), p): o
+        for (t, p), o in topic_ends(pipeline.kafka, sorted({t for c in PROJECTORS.values() for t in c.topics})).items()
+    }
+    with pipeline.connect() as conn:
+        committed = checkpoints(conn, pipeline.schema) if pipeline.rows_or_none("orders") is not None else {}
+    return lag(committed, ends, select(None))
+
+
 def test_each_read_model_equals_an_independent_fold_of_the_log(fresh: Pipeline, tmp_path: Path) -> None:
+    before = lags(fresh)
+    assert before["orders"] >= len(fresh.log.of(*ORDER_EVENTS)) and before["candles"] >= len(
+        fresh.log.of("TickIngested")
+    )
     project_until_caught_up(fresh, tmp_path / "project.log")
     assert_equals_folds(fresh)
+    # Caught up, what is left is at most a transaction marker at the end of each partition.
+    after = lags(fresh)
+    assert all(after[name] <= 6 * len(PROJECTORS[name].topics) for name in PROJECTORS), after
     trail = [r for r in fresh.rows("order_events").values() if r["event_type"] == "OrderFilled"]
     assert all(r["causation_id"] and r["correlation_id"] for r in trail), "fills name their cause"
 
