@@ -82,7 +82,7 @@ fills = Table(
     "fills",
     metadata,
     *_source(),
-    Column("fill_id", String, nullable=False, unique=True),
+    Column("fill_id", String, nullable=False, index=True),  # not unique: a replayed duplicate must not stop the model
     Column("order_id", String, nullable=False, index=True),
     Column("account_id", String, nullable=False, index=True),
     Column("instrument", String, nullable=False),
