@@ -12,11 +12,14 @@ from api.auth import Authenticator, load_users
 from api.deps import Services
 from api.outcomes import RiskOutcomes
 from api.ratelimit import RateLimiter
-from api.routers import accounts, auth, market, orders
+from api.routers import accounts, auth, market, orders, reads
 from api.settings import ApiSettings
 from api.store import IdempotencyKeys
 from api.wiring import write_side
 from commands.instruments import InstrumentRegistry
+from projections import namespace
+from projections.db import engine as projections_engine
+from projections.queries import ReadModels
 from projections.settings import DatabaseSettings
 from schemas.settings import RegistrySettings
 from streams.settings import KafkaSettings
@@ -28,6 +31,8 @@ event landed (`topic`, `partition`, `offset`); what happens next (risk, fills) a
 * Authenticate with `POST /v1/auth/token`, then send `Authorization: Bearer <token>`.
 * Traders act on their own accounts only; viewers read; risk officers set limits and kill switches.
 * Errors are `application/problem+json` bodies whose `errors` name each field and rule broken.
+* Queries (`GET`) read the Postgres read models; each answer carries its projection's `checkpoint`. Pass the
+  `event` a command answered with as `?min_offset=topic:partition:offset` to wait for your own write.
 * Repeat a command safely with an `Idempotency-Key` header, or (orders) the same `client_order_id`.
 """
 
@@ -47,6 +52,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        schema = namespace.live_schema(kafka.topic_prefix)
+        migrations = projections_engine(database)
+        try:
+            namespace.upgrade(migrations, schema)  # idempotent; the runner does the same
+        finally:
+            migrations.dispose()
         async with write_side(kafka, registry, database, instruments) as parts:
             outcomes = RiskOutcomes(kafka, parts.registry)
             outcomes.start()
@@ -60,6 +71,9 @@ def create_app(
                 login_limiter=RateLimiter(api.login_rate_limit, "user name"),
                 outcomes=outcomes,
                 order_wait_timeout_s=api.order_wait_timeout_s,
+                read_models=ReadModels(parts.engine, schema),
+                topic_prefix=kafka.topic_prefix,
+                read_wait_timeout_s=api.read_wait_timeout_s,
             )
             try:
                 yield
@@ -68,6 +82,6 @@ def create_app(
 
     app = FastAPI(title="tradecore", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     problems.install(app)
-    for router in (auth.router, orders.router, accounts.router, market.router):
+    for router in (auth.router, orders.router, reads.router, accounts.router, market.router):
         app.include_router(router)
     return app

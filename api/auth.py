@@ -54,6 +54,15 @@ class Principal:
         """Object-level authorization: admins act on any account, traders on their own."""
         return Role.ADMIN in self.roles or (Role.TRADER in self.roles and account_id in self.accounts)
 
+    @property
+    def reads_every_account(self) -> bool:
+        """Viewers, risk officers and admins read every account; a trader reads only their own."""
+        return self.has(Role.VIEWER, Role.RISK, Role.ADMIN)
+
+    def may_read(self, account_id: str) -> bool:
+        """Object-level authorization of reads."""
+        return self.reads_every_account or account_id in self.accounts
+
     def require_account(self, account_id: str) -> None:
         if not self.may_trade(account_id):
             raise Forbidden(f"{self.name} may not act on account {account_id}")

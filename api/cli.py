@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
 from schemas.errors import TradecoreError
@@ -447,3 +448,136 @@ def demo(
         raise _fail(err) from err
     if not result.fills:
         errors.print("[yellow]warning:[/] nothing filled; see the logs under .stack/demo/")
+
+
+def _projectors(names: list[str] | None):  # type: ignore[no-untyped-def]
+    from projections.projectors import select
+
+    try:
+        return select(names)
+    except KeyError as err:
+        errors.print(f"[bold red]error:[/] {err.args[0]}")
+        raise typer.Exit(2) from err
+
+
+@app.command("project")
+def project(
+    names: Annotated[list[str] | None, typer.Argument(help="Projections to run (default: all).")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Records per Postgres transaction at most.")] = 5000,
+) -> None:
+    """Fold the topics into the Postgres read models until SIGTERM/SIGINT, each batch and its checkpoint in one
+    transaction; migrates the namespace's read-model schema first."""
+    import logging
+    import signal
+    import threading
+
+    from projections import namespace
+    from projections.db import conninfo, engine
+    from projections.runner import ProjectionRunner, RunnerConfig
+    from projections.settings import DatabaseSettings
+    from schemas.registry import registry_client
+    from schemas.settings import RegistrySettings
+    from streams.settings import KafkaSettings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for chatty in ("httpx", "httpx2", "alembic"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    projectors = _projectors(names)
+    settings, database = KafkaSettings(), DatabaseSettings()
+    schema = namespace.live_schema(settings.topic_prefix)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        db = engine(database)
+        namespace.upgrade(db, schema)
+        db.dispose()
+        runner = ProjectionRunner(
+            projectors,
+            settings,
+            registry_client(RegistrySettings()),
+            conninfo(database),
+            schema,
+            config=RunnerConfig(batch_max=batch_size),
+        )
+    except TradecoreError as err:
+        raise _fail(err) from err
+    console.print(f"projecting {', '.join(p.name for p in projectors)} into schema {schema}", highlight=False)
+    try:
+        runner.run(stop)
+    finally:
+        runner.close()
+    console.print(f"stopped after {runner.stats.events} records in {runner.stats.batches} batches")
+
+
+def _progress_bar() -> Progress:
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:>10,.0f} events/s"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+def _replay_command(names: list[str] | None, verb: str):  # type: ignore[no-untyped-def]
+    """Run rebuild or verify with a progress bar; returns its result."""
+    import time
+
+    from projections import rebuild as rebuilding
+    from projections.db import conninfo, engine
+    from projections.settings import DatabaseSettings
+    from schemas.registry import registry_client
+    from schemas.settings import RegistrySettings
+    from streams.settings import KafkaSettings
+
+    projectors = _projectors(names)
+    settings, database = KafkaSettings(), DatabaseSettings()
+    db = engine(database)
+    started = time.monotonic()
+    with _progress_bar() as bar:
+        task = bar.add_task(f"{verb} {', '.join(p.name for p in projectors)}", total=None, rate=0.0)
+
+        def progress(done: int, total: int) -> None:
+            rate = done / max(time.monotonic() - started, 1e-6)
+            bar.update(task, completed=done, total=total, rate=rate)
+
+        try:
+            if verb == "rebuilding":
+                return rebuilding.rebuild(
+                    projectors, settings, registry_client(RegistrySettings()), db, conninfo(database), progress=progress
+                )
+            return rebuilding.verify(
+                projectors, settings, registry_client(RegistrySettings()), db, conninfo(database), progress=progress
+            )
+        except TradecoreError as err:
+            raise _fail(err) from err
+        finally:
+            db.dispose()
+
+
+@app.command("rebuild")
+def rebuild(
+    projection: Annotated[str | None, typer.Argument(help="The projection to rebuild (default: all).")] = None,
+) -> None:
+    """Replay the topics from offset 0 into a shadow schema and swap the rebuilt tables in atomically; queries
+    keep reading the old tables until the swap, and a running `tradecore project` carries on from the new ones."""
+    read = _replay_command([projection] if projection else None, "rebuilding")
+    console.print(f"rebuilt from {read:,} records and swapped in")
+
+
+@app.command("verify")
+def verify() -> None:
+    """Rebuild every read model into a scratch schema up to the live checkpoints and compare row for row; exits 1
+    and names each difference if there is any."""
+    differences = _replay_command(None, "verifying")
+    if differences:
+        for difference in differences[:50]:
+            errors.print(f"[red]differs:[/] {difference}", highlight=False)
+        errors.print(f"[bold red]{len(differences)} rows differ[/] between the live read models and a rebuild")
+        errors.print("  → `tradecore rebuild` replaces the live tables with the rebuilt ones")
+        raise typer.Exit(1)
+    console.print("the live read models equal a rebuild from the log: 0 differences")

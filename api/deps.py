@@ -18,6 +18,7 @@ from api.store import IdempotencyKeys
 from commands.decide import Stamp
 from commands.gateway import CommandGateway
 from commands.instruments import InstrumentRegistry
+from projections.queries import ReadModels
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,9 @@ class Services:
     login_limiter: RateLimiter
     outcomes: RiskOutcomes
     order_wait_timeout_s: float
+    read_models: ReadModels
+    topic_prefix: str
+    read_wait_timeout_s: float
 
 
 async def _services(request: Request) -> Services:
@@ -70,6 +74,7 @@ ServicesDep = Annotated[Services, Depends(_services)]
 CurrentPrincipal = Annotated[Principal, Depends(_principal)]
 Trader = Annotated[Principal, Depends(require(Role.TRADER, Role.ADMIN))]
 RiskOfficer = Annotated[Principal, Depends(require(Role.RISK))]
+Reader = Annotated[Principal, Depends(require(Role.TRADER, Role.VIEWER, Role.RISK, Role.ADMIN))]
 MarketData = Annotated[Principal, Depends(require(Role.ADMIN))]
 CommandStamp = Annotated[Stamp, Depends(_stamp)]
 IdempotencyKey = Annotated[

@@ -27,6 +27,23 @@ class RateLimited(ApiError):
         self.retry_after_s = retry_after_s
 
 
+class InvalidQuery(ApiError):
+    status = 422
+    title = "Query is not valid"
+
+
+class NotFound(ApiError):
+    status = 404
+    title = "Not found"
+
+
+class ReadModelBehind(ApiError):
+    """The projection has not yet read as far as the client asked (``?min_offset=``)."""
+
+    status = 503
+    title = "Read model behind"
+
+
 class IdempotencyKeyReused(ApiError):
     status = 422
     title = "Idempotency-Key reused"

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.errors import ApiError, AuthenticationFailed, RateLimited
+from api.errors import ApiError, AuthenticationFailed, RateLimited, ReadModelBehind
 from commands.errors import CommandRejected
 from commands.gateway import ClientOrderIdReused, UnknownOrder
 from schemas.contract_errors import RegistryUnavailableError
@@ -71,6 +71,8 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
         headers["WWW-Authenticate"] = "Bearer"
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(exc.retry_after_s)
+    if isinstance(exc, ReadModelBehind):
+        headers["Retry-After"] = "1"
     return problem(request, exc.status, exc.title, str(exc), headers=headers)
 
 

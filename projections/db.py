@@ -11,3 +11,8 @@ def engine(settings: DatabaseSettings) -> Engine:
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")
     return create_engine(url, pool_size=settings.pool_size, pool_pre_ping=True)
+
+
+def conninfo(settings: DatabaseSettings) -> str:
+    """The libpq connection string of ``settings.url``, for psycopg's own connections (COPY, the runner)."""
+    return make_url(settings.url).set(drivername="postgresql").render_as_string(hide_password=False)

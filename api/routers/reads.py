@@ -1,0 +1,237 @@
+"""Queries over the read models: thin, paginated, filterable, each answer with its projection's checkpoint.
+
+Traders read their own accounts only (another account's order is simply not found); viewers, risk officers and
+admins read every account. Market data (candles, signals) is open to every role.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query
+from sqlalchemy import Column, ColumnElement, Table
+
+from api.auth import Principal
+from api.deps import Reader, ServicesDep
+from api.errors import Forbidden, InvalidQuery, NotFound, ReadModelBehind
+from projections import tables
+from projections.errors import ProjectionError
+from projections.projectors.market import TIMEFRAMES
+from projections.queries import Page, Position
+
+router = APIRouter(prefix="/v1", tags=["queries"])
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No valid access token"},
+    403: {"description": "Another account's data (traders read their own accounts only)"},
+    422: {"description": "A filter, cursor or min_offset is not valid"},
+    503: {"description": "With ?min_offset=: the projection has not got there in time; retry"},
+}
+Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")]
+Limit = Annotated[int, Query(ge=1, le=1000, description="Rows per page.")]
+Cursor = Annotated[str | None, Query(max_length=512, description="The `next` of the previous page.")]
+MinOffset = Annotated[
+    str | None,
+    Query(
+        max_length=300,
+        pattern=r"^[A-Za-z0-9._\-]+:\d+:\d+$",
+        description="Wait (bounded) until the projection has read past this `topic:partition:offset` — the "
+        "`event` a command answered with — so the answer includes your own write.",
+    ),
+]
+Filter = Annotated[str | None, Query(min_length=1, max_length=64)]
+
+
+@dataclass(frozen=True)
+class Paging:
+    """Where a list starts and how long it is, and the write it must include."""
+
+    cursor: Cursor = None
+    limit: Limit = 100
+    min_offset: MinOffset = None
+
+
+Pages = Annotated[Paging, Depends()]
+
+
+async def _caught_up(services: ServicesDep, projection: str, min_offset: str | None) -> None:
+    if min_offset is None:
+        return
+    try:
+        position = Position.parse(min_offset, services.topic_prefix)
+    except ProjectionError as err:
+        raise InvalidQuery(str(err)) from err
+    if not await services.read_models.wait_for(projection, position, services.read_wait_timeout_s):
+        raise ReadModelBehind(f"the {projection} read model has not read past {min_offset} yet; retry shortly")
+
+
+def _scope(principal: Principal, column: Column[Any], account_id: str | None) -> list[ColumnElement[bool]]:
+    """The account filter a caller gets: theirs only, unless they read every account."""
+    if account_id is not None:
+        if not principal.may_read(account_id):
+            raise Forbidden(f"{principal.name} may not read account {account_id}")
+        return [column == account_id]
+    return [] if principal.reads_every_account else [column.in_(sorted(principal.accounts))]
+
+
+def _equal(table: Table, **filters: Any) -> list[ColumnElement[bool]]:
+    return [table.c[name] == value for name, value in filters.items() if value is not None]
+
+
+async def _page(
+    services: ServicesDep,
+    projection: str,
+    table: Table,
+    where: list[ColumnElement[bool]],
+    paging: Paging,
+) -> dict[str, Any]:
+    await _caught_up(services, projection, paging.min_offset)
+    try:
+        page: Page = await services.read_models.page(
+            projection, table, where=where, cursor=paging.cursor, limit=paging.limit
+        )
+    except ProjectionError as err:
+        raise InvalidQuery(str(err)) from err
+    return page.document()
+
+
+@router.get("/orders", summary="List orders", responses=_RESPONSES, tags=["orders"])
+async def list_orders(
+    principal: Reader,
+    services: ServicesDep,
+    paging: Pages,
+    account_id: Filter = None,
+    instrument: Filter = None,
+    status: Annotated[
+        Literal["PENDING", "ACCEPTED", "PARTIALLY_FILLED", "FILLED", "CANCELLED", "EXPIRED", "REJECTED"] | None,
+        Query(),
+    ] = None,
+) -> dict[str, Any]:
+    """Orders in their current state, by order id; `next` pages on."""
+    t = tables.orders
+    where = _scope(principal, t.c.account_id, account_id) + _equal(t, instrument=instrument, status=status)
+    return await _page(services, "orders", t, where, paging)
+
+
+@router.get("/orders/{order_id}", summary="An order's current state", responses=_RESPONSES, tags=["orders"])
+async def get_order(
+    order_id: Id, principal: Reader, services: ServicesDep, min_offset: MinOffset = None
+) -> dict[str, Any]:
+    """The order as its events left it: status, filled and leaves quantity, limit, reason."""
+    await _caught_up(services, "orders", min_offset)
+    page = await services.read_models.one("orders", tables.orders, [tables.orders.c.order_id == order_id])
+    if not page.items or not principal.may_read(page.items[0]["account_id"]):
+        raise NotFound(f"no order {order_id} (yet: pass ?min_offset= to wait for your own)")
+    return {**page.items[0], "checkpoint": page.checkpoint.document()}
+
+
+@router.get("/orders/{order_id}/events", summary="An order's audit trail", responses=_RESPONSES, tags=["orders"])
+async def order_trail(
+    order_id: Id, principal: Reader, services: ServicesDep, min_offset: MinOffset = None
+) -> dict[str, Any]:
+    """Every event of the order — request, risk's decision, the venue's fills and cancels — in the order they were
+    caused, each with its event id, correlation id, causation id and where it is in the log."""
+    await _caught_up(services, "order_events", min_offset)
+    page = await services.read_models.trail(order_id)
+    if not page.items or not principal.may_read(page.items[0]["account_id"]):
+        raise NotFound(f"no events of order {order_id}")
+    return page.document()
+
+
+@router.get("/fills", summary="List fills", responses=_RESPONSES)
+async def list_fills(
+    principal: Reader,
+    services: ServicesDep,
+    paging: Pages,
+    account_id: Filter = None,
+    order_id: Filter = None,
+    instrument: Filter = None,
+) -> dict[str, Any]:
+    """Fills in log order, with price, quantity, liquidity and fee."""
+    t = tables.fills
+    where = _scope(principal, t.c.account_id, account_id) + _equal(t, order_id=order_id, instrument=instrument)
+    return await _page(services, "fills", t, where, paging)
+
+
+def _per_account_and_instrument(path: str, projection: str, table: Table, summary: str, description: str) -> None:
+    """A list route over a read model keyed by account and instrument (positions, pnl)."""
+
+    async def route(
+        principal: Reader,
+        services: ServicesDep,
+        paging: Pages,
+        account_id: Filter = None,
+        instrument: Filter = None,
+    ) -> dict[str, Any]:
+        where = _scope(principal, table.c.account_id, account_id) + _equal(table, instrument=instrument)
+        return await _page(services, projection, table, where, paging)
+
+    router.get(path, summary=summary, description=description, responses=_RESPONSES, name=f"list_{projection}")(route)
+
+
+_per_account_and_instrument(
+    "/positions",
+    "positions",
+    tables.positions,
+    "List positions",
+    "Each account's position per instrument: quantity, average price, realized PnL, fees (average cost).",
+)
+_per_account_and_instrument(
+    "/pnl",
+    "pnl",
+    tables.pnl,
+    "PnL per account and instrument",
+    "Realized PnL, and unrealized PnL marked at the instrument's latest tick (last trade, else mid quote).",
+)
+
+
+@router.get("/candles", summary="OHLCV candles", responses=_RESPONSES)
+async def list_candles(
+    principal: Reader,
+    services: ServicesDep,
+    paging: Pages,
+    instrument: Annotated[str, Query(min_length=1, max_length=64)],
+    timeframe: Annotated[Literal["1s", "1m", "5m", "1h"], Query(description=f"One of {', '.join(TIMEFRAMES)}.")],
+    start: Annotated[datetime | None, Query(alias="from", description="First bucket start, inclusive.")] = None,
+    end: Annotated[datetime | None, Query(alias="to", description="Last bucket start, exclusive.")] = None,
+) -> dict[str, Any]:
+    """Open, high, low, close (last trade, else mid quote), volume (traded size) and tick count per bucket of
+    event time, oldest first."""
+    t = tables.candles
+    where = _equal(t, instrument=instrument, timeframe=timeframe)
+    if start is not None:
+        where.append(t.c.bucket_start >= start)
+    if end is not None:
+        where.append(t.c.bucket_start < end)
+    return await _page(services, "candles", t, where, paging)
+
+
+@router.get("/signals", summary="The latest signal per instrument and indicator", responses=_RESPONSES)
+async def list_signals(
+    principal: Reader,
+    services: ServicesDep,
+    paging: Pages,
+    instrument: Filter = None,
+    indicator: Filter = None,
+) -> dict[str, Any]:
+    """Direction, strength and indicator values of the latest signal."""
+    t = tables.signals_latest
+    where = _equal(t, instrument=instrument, indicator=indicator)
+    return await _page(services, "signals_latest", t, where, paging)
+
+
+@router.get("/risk/rejections", summary="Orders and amends risk rejected", responses=_RESPONSES, tags=["risk"])
+async def list_rejections(
+    principal: Reader,
+    services: ServicesDep,
+    paging: Pages,
+    account_id: Filter = None,
+    instrument: Filter = None,
+    reason_code: Filter = None,
+) -> dict[str, Any]:
+    """Each rejection with its reason code and text, in log order."""
+    t = tables.risk_rejections
+    where = _scope(principal, t.c.account_id, account_id) + _equal(t, instrument=instrument, reason_code=reason_code)
+    return await _page(services, "risk_rejections", t, where, paging)

@@ -1,0 +1,229 @@
+"""What every projector is: the topics it reads, the tables it owns, and how a batch of events becomes rows.
+
+A projector never commits: the runner hands it a ``Writer`` on the batch's transaction and writes the projector's
+checkpoint in that same transaction. Two shapes cover the read models:
+
+* ``AppendProjector``: one row per event (an audit trail, fills), written with COPY;
+* ``FoldProjector``: one row per key, the fold of every event of that key so far; the rows a batch touches are
+  loaded once, folded in memory, and written back with one COPY into a staging table and one
+  ``INSERT ... ON CONFLICT DO UPDATE``.
+
+Rows must not depend on how events of *different* partitions interleave (a rebuild reads them in another
+interleaving than the live run did): each fold either reads one partition per key, or merges order-independently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any, ClassVar
+from uuid import UUID
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from sqlalchemy import Table
+
+from schemas.events import EVENT_TYPES, Event
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A decoded event and where it sits in the log (topic without the namespace prefix)."""
+
+    topic: str
+    partition: int
+    offset: int
+    event: Event
+
+
+class Writer:
+    """The batch's transaction, in one namespace's schema."""
+
+    def __init__(self, conn: psycopg.Connection[Any], schema: str, reject: Callable[[Record, str], None]) -> None:
+        self.conn = conn
+        self.schema = schema
+        self.reject = reject
+        self._staged: set[str] = set()
+
+    def name(self, table: Table) -> sql.Composable:
+        return sql.Identifier(self.schema, table.name)
+
+    def append(self, table: Table, rows: Sequence[Row]) -> None:
+        """COPY ``rows`` into ``table``."""
+        if not rows:
+            return
+        columns = [c.name for c in table.columns]
+        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            self.name(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+        )
+        with self.conn.cursor() as cur, cur.copy(statement) as copy:
+            for row in rows:
+                copy.write_row([_adapt(row.get(c)) for c in columns])
+
+    def load(self, table: Table, keys: Iterable[tuple[Any, ...]]) -> dict[tuple[Any, ...], Row]:
+        """The rows of ``table`` whose primary keys are among ``keys``."""
+        wanted = list(keys)
+        if not wanted:
+            return {}
+        pk = [c.name for c in table.primary_key.columns]
+        types = [_pg_array_type(table.c[name]) for name in pk]
+        statement = sql.SQL("SELECT * FROM {} WHERE ({}) IN (SELECT * FROM unnest({}))").format(
+            self.name(table),
+            sql.SQL(", ").join(map(sql.Identifier, pk)),
+            sql.SQL(", ").join(sql.SQL("%s::" + t) for t in types),
+        )
+        with self.conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(statement, [list(column) for column in zip(*wanted, strict=True)])
+            return {tuple(row[name] for name in pk): row for row in cur.fetchall()}
+
+    def load_where(self, table: Table, column: str, values: Sequence[Any]) -> dict[tuple[Any, ...], Row]:
+        """The rows of ``table`` whose ``column`` is among ``values``, by primary key."""
+        if not values:
+            return {}
+        pk = [c.name for c in table.primary_key.columns]
+        statement = sql.SQL("SELECT * FROM {} WHERE {} = ANY(%s)").format(self.name(table), sql.Identifier(column))
+        with self.conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(statement, [list(values)])
+            return {tuple(row[name] for name in pk): row for row in cur.fetchall()}
+
+    def upsert(self, table: Table, rows: Sequence[Row]) -> None:
+        """Insert ``rows``, or replace the rows with their primary keys: COPY to a staging table, one INSERT."""
+        if not rows:
+            return
+        stage = sql.Identifier(f"stage_{table.name}")
+        if table.name not in self._staged:
+            self.conn.execute(
+                sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS").format(
+                    stage, self.name(table)
+                )
+            )
+            self._staged.add(table.name)
+        columns = [c.name for c in table.columns]
+        names = sql.SQL(", ").join(map(sql.Identifier, columns))
+        with self.conn.cursor() as cur, cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, names)) as copy:
+            for row in rows:
+                copy.write_row([_adapt(row.get(c)) for c in columns])
+        pk = [c.name for c in table.primary_key.columns]
+        updates = [sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in columns if c not in pk]
+        self.conn.execute(
+            sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) DO UPDATE SET {}").format(
+                self.name(table),
+                names,
+                names,
+                stage,
+                sql.SQL(", ").join(map(sql.Identifier, pk)),
+                sql.SQL(", ").join(updates),
+            )
+        )
+        self.conn.execute(sql.SQL("TRUNCATE {}").format(stage))
+
+
+class Projector(ABC):
+    """One read model: the topics it reads (without prefix) and the tables it owns."""
+
+    name: ClassVar[str]
+    topics: ClassVar[tuple[str, ...]]
+    tables: ClassVar[tuple[Table, ...]]
+
+    @abstractmethod
+    def project(self, records: Sequence[Record], writer: Writer) -> None:
+        """Write what ``records`` (in log order per partition) change; ``writer.reject`` a record it cannot use."""
+
+
+class AppendProjector(Projector):
+    """One row per event of interest, appended."""
+
+    @abstractmethod
+    def row(self, record: Record) -> Row | None:
+        """The row ``record`` adds, or None when it adds none."""
+
+    def project(self, records: Sequence[Record], writer: Writer) -> None:
+        rows = []
+        for record in records:
+            try:
+                row = self.row(record)
+            except Exception as err:  # one bad event must not stop the read model
+                writer.reject(record, f"{self.name}: {type(err).__name__}: {err}")
+                continue
+            if row is not None:
+                rows.append({"topic": record.topic, "partition": record.partition, "offset": record.offset, **row})
+        writer.append(self.tables[0], rows)
+
+
+class FoldProjector(Projector):
+    """One row per key: each event folded into the current rows of the keys it touches."""
+
+    @abstractmethod
+    def keys(self, record: Record) -> Iterable[tuple[Hashable, ...]]:
+        """The primary keys of the rows ``record`` changes (none, one, or several)."""
+
+    @abstractmethod
+    def fold(self, row: Row | None, key: tuple[Hashable, ...], record: Record) -> Row:
+        """The row of ``key`` after ``record``, from the row before it (None when there is none yet)."""
+
+    def project(self, records: Sequence[Record], writer: Writer) -> None:
+        keyed = []
+        for record in records:
+            try:
+                keyed += [(key, record) for key in self.keys(record)]
+            except Exception as err:  # one bad event must not stop the read model
+                writer.reject(record, f"{self.name}: {type(err).__name__}: {err}")
+        if not keyed:
+            return
+        rows: dict[tuple[Any, ...], Row] = writer.load(self.tables[0], {k for k, _ in keyed})
+        changed = set()
+        for key, record in keyed:
+            try:
+                rows[key] = self.fold(rows.get(key), key, record)
+            except Exception as err:
+                writer.reject(record, f"{self.name}: {type(err).__name__}: {err}")
+                continue
+            changed.add(key)
+        writer.upsert(self.tables[0], [rows[key] for key in changed])
+
+
+def payload(event: Event) -> dict[str, Any]:
+    """The event's own fields (not the envelope) as JSON values; decimals as exact strings."""
+    return {name: _json(getattr(event, name)) for name in _own_fields(type(event).__name__)}
+
+
+@functools.cache
+def _own_fields(event_type: str) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(EVENT_TYPES[event_type]) if f.name != "envelope")
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _json(v) for k, v in value.items()}
+    return value
+
+
+def _adapt(value: Any) -> Any:
+    if isinstance(value, dict):
+        return Jsonb(value)
+    if isinstance(value, Enum):
+        return value.value
+    return value
+
+
+def _pg_array_type(column: Any) -> str:
+    kind = type(column.type).__name__
+    return {"Integer": "int[]", "BigInteger": "bigint[]", "DateTime": "timestamptz[]"}.get(kind, "text[]")

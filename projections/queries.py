@@ -1,0 +1,178 @@
+"""Reading the read models: filtered, keyset-paginated pages, each with the checkpoint of the projection that
+wrote it, and a bounded wait for a projection to pass a given offset (a client waiting for its own write)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, DateTime, Integer, Select, Table, and_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from projections import tables
+from projections.errors import ProjectionError
+
+STAGES = {"orders": 0, "orders.checked": 1, "executions": 2}  # the order an order's events are caused in
+
+
+class BadCursor(ProjectionError):
+    """A pagination cursor that this service did not hand out."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """How far a projection has read: the next offset of each partition, and when it last committed."""
+
+    projection: str
+    offsets: list[dict[str, Any]]
+    updated_at: datetime | None
+
+    def document(self) -> dict[str, Any]:
+        return {"projection": self.projection, "offsets": self.offsets, "updated_at": _json(self.updated_at)}
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    next: str | None
+    checkpoint: Checkpoint
+
+    def document(self) -> dict[str, Any]:
+        return {"items": self.items, "next": self.next, "checkpoint": self.checkpoint.document()}
+
+
+@dataclass(frozen=True)
+class Position:
+    """A place in the log a client wants a projection to have passed: ``topic:partition:offset``."""
+
+    topic: str
+    partition: int
+    offset: int
+
+    @classmethod
+    def parse(cls, token: str, topic_prefix: str) -> Position:
+        try:
+            topic, partition, offset = token.rsplit(":", 2)
+            return cls(topic.removeprefix(topic_prefix), int(partition), int(offset))
+        except ValueError:
+            raise ProjectionError(
+                f"min_offset {token!r} is not topic:partition:offset",
+                hint="pass the `event` a command answered with, e.g. orders:3:1042",
+            ) from None
+
+
+class ReadModels:
+    """The read models of one namespace's schema."""
+
+    def __init__(self, engine: AsyncEngine, schema: str) -> None:
+        self._engine = engine.execution_options(schema_translate_map={None: schema})
+        self.schema = schema
+
+    async def page(
+        self,
+        projection: str,
+        table: Table,
+        *,
+        where: Sequence[ColumnElement[bool]] = (),
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> Page:
+        """Rows of ``table`` matching ``where`` in primary-key order, ``limit`` at most, after ``cursor``."""
+        pk = list(table.primary_key.columns)
+        query: Select[Any] = select(table).where(*where).order_by(*pk).limit(limit + 1)
+        if cursor is not None:
+            query = query.where(tuple_(*pk) > tuple_(*_decode_cursor(cursor, table)))
+        async with self._engine.connect() as conn:
+            rows = [dict(r) for r in (await conn.execute(query)).mappings()]
+            checkpoint = await self._checkpoint(conn, projection)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        following = _encode_cursor([rows[-1][c.name] for c in pk]) if more else None
+        return Page([_document(r) for r in rows], following, checkpoint)
+
+    async def one(self, projection: str, table: Table, where: Sequence[ColumnElement[bool]]) -> Page:
+        """The row matching ``where`` (an empty page when there is none)."""
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(table).where(*where))).mappings().first()
+            checkpoint = await self._checkpoint(conn, projection)
+        return Page([] if row is None else [_document(dict(row))], None, checkpoint)
+
+    async def trail(self, order_id: str) -> Page:
+        """Every event of an order, in the order they were caused: request, risk, venue; each in log order."""
+        t = tables.order_events
+        async with self._engine.connect() as conn:
+            rows = [dict(r) for r in (await conn.execute(select(t).where(t.c.order_id == order_id))).mappings()]
+            checkpoint = await self._checkpoint(conn, "order_events")
+        rows.sort(key=lambda r: (STAGES.get(r["topic"], 9), r["occurred_at"], r["partition"], r["offset"]))
+        return Page([_document(r) for r in rows], None, checkpoint)
+
+    async def wait_for(self, projection: str, position: Position, timeout_s: float) -> bool:
+        """Whether ``projection`` has read past ``position`` within ``timeout_s``."""
+        c = tables.projection_checkpoints.c
+        query = select(c.offset).where(
+            and_(c.projection == projection, c.topic == position.topic, c.partition == position.partition)
+        )
+        deadline = time.monotonic() + timeout_s
+        async with self._engine.connect() as conn:
+            while True:
+                offset = (await conn.execute(query)).scalar()
+                await conn.rollback()  # a fresh snapshot for the next look
+                if offset is not None and offset > position.offset:
+                    return True
+                if time.monotonic() >= deadline:
+                    return False
+                await asyncio.sleep(0.01)
+
+    async def _checkpoint(self, conn: AsyncConnection, projection: str) -> Checkpoint:
+        c = tables.projection_checkpoints.c
+        rows = (
+            await conn.execute(
+                select(c.topic, c.partition, c.offset, c.updated_at)
+                .where(c.projection == projection)
+                .order_by(c.topic, c.partition)
+            )
+        ).all()
+        offsets = [{"topic": r.topic, "partition": r.partition, "offset": r.offset} for r in rows]
+        return Checkpoint(projection, offsets, max((r.updated_at for r in rows), default=None))
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value, "f")  # exact, never a float
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _document(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _json(v) for k, v in row.items()}
+
+
+def _encode_cursor(values: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps([_json(v) for v in values]).encode()).decode()
+
+
+def _decode_cursor(cursor: str, table: Table) -> list[Any]:
+    pk = list(table.primary_key.columns)
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if not isinstance(values, list) or len(values) != len(pk):
+            raise ValueError("not a key of this table")
+        return [_typed(column.type, value) for column, value in zip(pk, values, strict=True)]
+    except ValueError as err:  # binascii.Error and json.JSONDecodeError are ValueErrors
+        raise BadCursor(f"cursor {cursor!r} is not one this list handed out: {err}") from err
+
+
+def _typed(kind: Any, value: Any) -> Any:
+    if isinstance(kind, DateTime):
+        return datetime.fromisoformat(str(value))
+    if isinstance(kind, Integer):
+        return int(value)
+    return str(value)

@@ -1,0 +1,313 @@
+"""The projection runner: reads the topics, and writes each batch's rows with the projectors' checkpoints in one
+Postgres transaction, so a crash anywhere leaves neither a duplicate nor a gap.
+
+Checkpoints are compare-and-set: each transaction first locks the projections' checkpoint rows and checks they
+still say what this runner last wrote. If they do not — a rebuild swapped new tables in, or another runner got
+there first — the batch is dropped and the runner carries on from what the database says. So a runner never
+writes on top of rows it did not read, whoever else touched them.
+
+The runner keeps no state but the checkpoints: a fold loads the rows a batch touches, so a restart (or a lost
+Postgres connection) just resumes from the committed checkpoints.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from psycopg import sql
+
+from projections import tables
+from projections.projectors import Projector, Record, Writer
+from schemas.contract_errors import EventDecodeError
+from schemas.serde import EventDeserializer
+from streams import kafka
+from streams.logreader import LogReader, RawRecord
+from streams.settings import KafkaSettings
+
+log = logging.getLogger("tradecore.projections")
+
+TopicPartition = tuple[str, int]  # (topic without prefix, partition)
+Offsets = dict[TopicPartition, int]
+
+
+class _Moved(Exception):
+    """The checkpoints are not what this runner last wrote: start again from the database's."""
+
+
+@dataclass
+class RunnerStats:
+    events: int = 0
+    batches: int = 0
+    dead_lettered: int = 0
+    restarts: int = 0
+    by_projection: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    batch_max: int = 5000  # records per transaction at most
+    poll_s: float = 0.05  # how long a read waits for more records
+
+
+class ProjectionRunner:
+    """Runs ``projectors`` over one namespace's topics into ``schema``.
+
+    ``stops`` (per projection, per partition) bounds what each projector reads: verify rebuilds up to exactly the
+    live checkpoints.
+    """
+
+    def __init__(
+        self,
+        projectors: Sequence[Projector],
+        settings: KafkaSettings,
+        registry: SchemaRegistryClient,
+        conninfo: str,
+        schema: str,
+        *,
+        config: RunnerConfig | None = None,
+        stops: Mapping[str, Offsets] | None = None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        self.projectors = list(projectors)
+        self.settings = settings
+        self.schema = schema
+        self.config = config or RunnerConfig()
+        self.stats = RunnerStats()
+        self._conninfo = conninfo
+        self._stops = stops
+        self._on_batch = on_batch
+        self._prefix = settings.topic_prefix
+        self._topics = sorted({t for p in self.projectors for t in p.topics})
+        self._decoders = {
+            self._prefix + t: EventDeserializer(registry, t, topic_prefix=self._prefix) for t in self._topics
+        }
+        self._positions: dict[str, Offsets] = {}
+        self._conn: psycopg.Connection[Any] | None = None
+        self._assigned = False
+        self._reader = LogReader(settings, f"{self._prefix}projections")
+        self._dead_letters = kafka.producer(settings)
+        self.partitions: list[TopicPartition] = [
+            (t[len(self._prefix) :], p) for t, p in self._reader.partitions(self._prefix + t for t in self._topics)
+        ]
+
+    # -- running -----------------------------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        """Project until ``stop`` is set."""
+        self._resume()
+        while not stop.is_set():
+            self._step()
+
+    def run_to(self, ends: Mapping[TopicPartition, int]) -> None:
+        """Project until every partition has been read up to ``ends`` (e.g. where the topics ended at the start)."""
+        self._resume()
+        full = {(self._prefix + t, p): o for (t, p), o in ends.items()}
+        while not self._reader.reached(full):
+            self._step()
+
+    def ends(self) -> dict[TopicPartition, int]:
+        """Where each partition the projectors read ends now."""
+        found = self._reader.ends((self._prefix + t, p) for t, p in self.partitions)
+        return {(t[len(self._prefix) :], p): o for (t, p), o in found.items()}
+
+    def close(self) -> None:
+        self._reader.close()
+        self._dead_letters.flush(30)
+        if self._conn is not None:
+            self._conn.close()
+
+    # -- one batch -----------------------------------------------------------------------------------------------
+    def _step(self) -> None:
+        raw = self._reader.batch(self.config.batch_max, self.config.poll_s)
+        if not raw:
+            return
+        records = self._decode(raw)
+        try:
+            self._write(records)
+        except _Moved:
+            self.stats.restarts += 1
+            log.warning("checkpoints in %s moved under this runner: carrying on from the database's", self.schema)
+            self._resume()
+            return
+        except psycopg.OperationalError as err:
+            self.stats.restarts += 1
+            log.warning("Postgres failed (%s): reconnecting, then resuming from the committed checkpoints", err)
+            self._disconnect()
+            self._resume()
+            return
+        self.stats.events += len(raw)
+        self.stats.batches += 1
+        if self._on_batch is not None:
+            self._on_batch(len(raw))
+
+    def _decode(self, raw: Sequence[RawRecord]) -> list[tuple[RawRecord, Record | None]]:
+        out: list[tuple[RawRecord, Record | None]] = []
+        for msg in raw:
+            try:
+                event = self._decoders[msg.topic].deserialize(msg.value)
+            except EventDecodeError as err:
+                self._dead_letter(msg, f"undecodable: {err}")
+                out.append((msg, None))
+                continue
+            out.append((msg, Record(msg.topic[len(self._prefix) :], msg.partition, msg.offset, event)))
+        return out
+
+    def _write(self, batch: Sequence[tuple[RawRecord, Record | None]]) -> None:
+        conn = self._connection()
+        by_offset = {(r.topic, r.partition, r.offset): raw for raw, r in batch if r is not None}
+
+        def reject(record: Record, reason: str) -> None:
+            self._dead_letter(by_offset[(record.topic, record.partition, record.offset)], reason)
+
+        advanced: dict[str, Offsets] = {}
+        with conn.transaction():
+            self._check_checkpoints(conn)
+            writer = Writer(conn, self.schema, reject)
+            for projector in self.projectors:
+                mine = self._positions.setdefault(projector.name, {})
+                stops = None if self._stops is None else self._stops.get(projector.name, {})
+                moved: Offsets = {}
+                records = []
+                for raw, record in batch:
+                    topic, partition = raw.topic[len(self._prefix) :], raw.partition
+                    if topic not in projector.topics or raw.offset < mine.get((topic, partition), 0):
+                        continue
+                    if stops is not None and raw.offset >= stops.get((topic, partition), 0):
+                        continue
+                    moved[(topic, partition)] = raw.offset + 1
+                    if record is not None:
+                        records.append(record)
+                if not moved:
+                    continue
+                projector.project(records, writer)
+                advanced[projector.name] = moved
+                self.stats.by_projection[projector.name] = self.stats.by_projection.get(projector.name, 0) + len(
+                    records
+                )
+            self._save_checkpoints(conn, advanced)
+            # Dead letters are out before the rows commit: a crash may repeat one, never lose one.
+            self._dead_letters.flush(30)
+        for name, moved in advanced.items():
+            self._positions[name].update(moved)
+
+    # -- checkpoints ---------------------------------------------------------------------------------------------
+    def _table(self) -> sql.Composable:
+        return sql.Identifier(self.schema, tables.projection_checkpoints.name)
+
+    def _load_checkpoints(self, conn: psycopg.Connection[Any], lock: bool) -> dict[str, Offsets]:
+        statement = sql.SQL('SELECT projection, topic, partition, "offset" FROM {} WHERE projection = ANY(%s)').format(
+            self._table()
+        )
+        if lock:
+            statement = statement + sql.SQL(" FOR UPDATE")
+        found: dict[str, Offsets] = {p.name: {} for p in self.projectors}
+        for projection, topic, partition, offset in conn.execute(statement, [[p.name for p in self.projectors]]):
+            found[projection][(topic, partition)] = offset
+        return found
+
+    def _check_checkpoints(self, conn: psycopg.Connection[Any]) -> None:
+        # One writer per projection at a time, even before its first checkpoint row exists (a zombie runner
+        # and its replacement): the second waits here, then finds checkpoints it did not write.
+        for name in sorted(p.name for p in self.projectors):
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"{self.schema}.{name}"])
+        found = self._load_checkpoints(conn, lock=True)
+        for name, offsets in found.items():
+            if offsets != self._positions.get(name, {}):
+                raise _Moved(name)
+
+    def _save_checkpoints(self, conn: psycopg.Connection[Any], advanced: Mapping[str, Offsets]) -> None:
+        rows = [(name, t, p, o) for name, moved in advanced.items() for (t, p), o in moved.items()]
+        if not rows:
+            return
+        values = sql.SQL(", ").join(sql.SQL("(%s, %s, %s, %s, now())") for _ in rows)
+        conn.execute(
+            sql.SQL(
+                'INSERT INTO {} (projection, topic, partition, "offset", updated_at) VALUES {} '
+                'ON CONFLICT (projection, topic, partition) DO UPDATE SET "offset" = EXCLUDED."offset", '
+                "updated_at = EXCLUDED.updated_at"
+            ).format(self._table(), values),
+            [v for row in rows for v in row],
+        )
+
+    def _resume(self) -> None:
+        """Read the committed checkpoints and read each partition from the earliest any projector needs."""
+        while True:
+            try:
+                conn = self._connection()
+                with conn.transaction():
+                    self._positions = self._load_checkpoints(conn, lock=False)
+                break
+            except psycopg.OperationalError as err:
+                log.warning("Postgres is not answering (%s); retrying in 1 s", err)
+                self._disconnect()
+                time.sleep(1)
+        starts = {
+            (self._prefix + t, p): min(self._positions[proj.name].get((t, p), 0) for proj in self._readers_of(t))
+            for t, p in self.partitions
+        }
+        if self._assigned:
+            self._reader.seek(starts)
+        else:
+            self._reader.assign(starts)
+            self._assigned = True
+
+    def _readers_of(self, topic: str) -> Iterable[Projector]:
+        return [p for p in self.projectors if topic in p.topics]
+
+    # -- plumbing ------------------------------------------------------------------------------------------------
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self._conninfo, autocommit=True, options="-c timezone=UTC")
+        return self._conn
+
+    def _disconnect(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+    def _dead_letter(self, msg: RawRecord, reason: str) -> None:
+        headers = [
+            ("tradecore.source.topic", msg.topic.encode()),
+            ("tradecore.source.partition", str(msg.partition).encode()),
+            ("tradecore.source.offset", str(msg.offset).encode()),
+            ("tradecore.processor", b"projections"),
+            ("tradecore.reason", reason.encode()[:4000]),
+        ]
+        self._dead_letters.produce(
+            self._prefix + "deadletter", key=msg.key, value=msg.value, headers=headers, timestamp=msg.timestamp_ms
+        )
+        self.stats.dead_lettered += 1
+        log.warning("dead-lettered %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason)
+
+
+def checkpoints(conn: psycopg.Connection[Any], schema: str) -> dict[str, Offsets]:
+    """Every projection's committed checkpoints in ``schema``."""
+    found: dict[str, Offsets] = {}
+    statement = sql.SQL('SELECT projection, topic, partition, "offset" FROM {}').format(
+        sql.Identifier(schema, tables.projection_checkpoints.name)
+    )
+    for projection, topic, partition, offset in conn.execute(statement):
+        found.setdefault(projection, {})[(topic, partition)] = offset
+    return found
+
+
+def lag(
+    committed: Mapping[str, Offsets], ends: Mapping[TopicPartition, int], projectors: Iterable[Projector]
+) -> dict[str, int]:
+    """Records each projection has still to read: the sum over its partitions of end minus checkpoint.
+
+    Transaction markers count as records here (Kafka gives them offsets), so a caught-up projection may show a
+    lag of a few markers until its next batch; readiness checks should allow for that.
+    """
+    return {
+        p.name: sum(max(0, end - committed.get(p.name, {}).get(tp, 0)) for tp, end in ends.items() if tp[0] in p.topics)
+        for p in projectors
+    }

@@ -1,0 +1,98 @@
+"""Reading topics from given offsets, as plain records: the Kafka side of projections, replays and audits.
+
+A ``LogReader`` assigns partitions itself (no consumer group: its readers keep their positions elsewhere, e.g. in
+the same Postgres transaction as the rows they derive), reads ``read_committed`` in batches, and knows where each
+partition ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from confluent_kafka import KafkaException, TopicPartition
+
+from streams import kafka
+from streams.errors import StreamsError
+from streams.settings import KafkaSettings
+
+Position = tuple[str, int]  # (full topic name, partition)
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    topic: str  # the full name, prefix included
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes | None
+
+
+class LogReader:
+    """Reads partitions from start offsets; ``seek`` moves them; ``ends`` says where each one ends now."""
+
+    def __init__(self, settings: KafkaSettings, name: str, **overrides: object) -> None:
+        self._consumer = kafka.consumer(settings, f"{name}-unused-group", **overrides)
+        self._starts: dict[Position, int] = {}
+
+    def partitions(self, topics: Iterable[str], timeout_s: float = 30) -> list[Position]:
+        """Every partition of ``topics``; StreamsError names a topic that does not exist."""
+        found = []
+        for topic in topics:
+            meta = self._consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
+            if meta is None or meta.error is not None or not meta.partitions:
+                raise StreamsError(
+                    f"topic {topic} does not exist", hint="run `tradecore topics ensure` (with the same prefix)"
+                )
+            found += [(topic, p) for p in sorted(meta.partitions)]
+        return found
+
+    def assign(self, starts: Mapping[Position, int]) -> None:
+        self._starts = dict(starts)
+        self._consumer.assign([TopicPartition(t, p, o) for (t, p), o in starts.items()])
+
+    def seek(self, starts: Mapping[Position, int]) -> None:
+        """Read each partition named from the offset given next (the others go on where they are)."""
+        for (topic, partition), offset in starts.items():
+            self._starts[(topic, partition)] = offset
+            self._consumer.seek(TopicPartition(topic, partition, offset))
+
+    def batch(self, max_records: int, timeout_s: float) -> list[RawRecord]:
+        records = []
+        for msg in self._consumer.consume(max_records, timeout_s):
+            error = msg.error()
+            if error is not None:
+                if error.fatal():
+                    raise StreamsError(f"reading {msg.topic()} failed: {error.str()}")
+                continue  # e.g. the end of a partition: informational
+            records.append(
+                RawRecord(msg.topic(), msg.partition(), msg.offset(), msg.timestamp()[1], msg.key(), msg.value())
+            )
+        return records
+
+    def ends(self, positions: Iterable[Position] | None = None, timeout_s: float = 10) -> dict[Position, int]:
+        """The high watermark (one past the last committed record or marker) of each partition."""
+        found = {}
+        for topic, partition in self._starts if positions is None else positions:
+            try:
+                _, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout_s)
+            except KafkaException as err:
+                raise StreamsError(f"could not ask Kafka where {topic}[{partition}] ends: {err}") from err
+            found[(topic, partition)] = int(high)
+        return found
+
+    def reached(self, stops: Mapping[Position, int]) -> bool:
+        """Whether every partition named has been read up to its stop (transaction markers included)."""
+        wanted = [(tp, stop) for tp, stop in stops.items() if stop > 0]
+        if not wanted:
+            return True
+        now = self._consumer.position([TopicPartition(t, p) for (t, p), _ in wanted])
+        # Nothing fetched yet leaves a position unset: it is then where reading started.
+        return all(
+            (found.offset if found.offset >= 0 else self._starts.get(tp, 0)) >= stop
+            for found, (tp, stop) in zip(now, wanted, strict=True)
+        )
+
+    def close(self) -> None:
+        self._consumer.close()
