@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 .PHONY: help venv stack-up stack-down stack-status topics demo test unit lint compose-check clean
 
 help:
-	@echo "make demo          bring the local stack up and print its endpoints"
+	@echo "make demo          the whole loop on the local stack, then the API until Ctrl-C (ARGS=--once: exit)"
 	@echo "make test          venv + stack + lint + the whole test suite against the real stack"
 	@echo "make stack-down    stop the local stack (data kept; 'tradecore stack down --purge' deletes it)"
 
@@ -37,8 +37,9 @@ stack-status: venv
 topics: stack-up
 	$(BIN)/tradecore topics ensure
 
+# The whole loop: API, processors, projector, recorded quotes, a scripted trader, a summary; ARGS=--once exits after it.
 demo: topics
-	@$(BIN)/tradecore stack status
+	$(BIN)/tradecore demo $(ARGS)
 
 lint: venv
 	$(BIN)/ruff format --check schemas commands streams projections api deploy tests bench

@@ -42,9 +42,10 @@ from api.wiring import write_side
 from commands.instruments import DEFAULT_FILE, InstrumentRegistry
 from projections.settings import DatabaseSettings
 from schemas.settings import RegistrySettings
-from streams import pipeline
+from streams import kafka, pipeline
 from streams.ingest import files
 from streams.settings import KafkaSettings
+from streams.topics import delete_namespace
 
 REPO = Path(__file__).resolve().parents[1]
 RECORDED = REPO.parent / "shared" / "data" / "market" / "binance-btcusdt-quotes-2021-01-08.parquet"
@@ -111,7 +112,18 @@ def users(demo: Demo) -> None:
         add_user(path, name, demo.passwords[name], roles, accounts)
 
 
+def forget_old_runs(demo: Demo, settings: KafkaSettings, keep: int = 2) -> None:
+    """Delete the topics of all but the newest ``keep`` earlier demo runs: each run is a namespace of its own, and a
+    broker keeps files open for every partition it holds."""
+    admin = kafka.admin(settings)
+    runs = sorted({name.split(".", 1)[0] for name in admin.list_topics(timeout=30).topics if name.startswith("demo-")})
+    for old in runs[:-keep] if len(runs) > keep else []:
+        delete_namespace(admin, f"{old}.")
+        demo.say(f"deleted the topics of an earlier run, {old}.")
+
+
 def start_services(demo: Demo, settings: KafkaSettings) -> None:
+    forget_old_runs(demo, settings)
     pipeline.prepare(settings)
     upgraded = subprocess.run(
         [str(Path(sys.executable).with_name("tradecore")), "db", "upgrade"], capture_output=True, text=True
@@ -241,7 +253,9 @@ def script(demo: Demo, touch: Touch) -> dict[str, str]:
         resting = []
         for i in range(6):
             assert touch.bid is not None and touch.ask is not None
-            side, price = ("BUY", tick(touch.bid, -5 - i)) if i % 2 == 0 else ("SELL", tick(touch.ask, 5 + i))
+            # $40-$90 away from the touch: they rest through the minute of quotes (BTC moved ~$120 in it).
+            away = 4000 + 1000 * i
+            side, price = ("BUY", tick(touch.bid, -away)) if i % 2 == 0 else ("SELL", tick(touch.ask, away))
             order = place(http, f"resting {side} limit {i}", side=side, order_type="LIMIT", time_in_force="GTC",
                           quantity="0.02", limit_price=price)  # fmt: skip
             resting.append(order["order_id"])

@@ -1,0 +1,35 @@
+"""`make demo`'s command end to end on the real stack: its summary, read from the query API, shows the whole loop."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from deploy.local.stack import Endpoints
+from tests.support.stack import drop_namespace
+
+TRADECORE = str(Path(sys.executable).with_name("tradecore"))
+
+
+def test_the_demo_trades_amends_cancels_and_is_refused_then_summarises(endpoints: Endpoints) -> None:
+    done = subprocess.run(
+        [TRADECORE, "demo", "--once", "--port", "28000"],
+        env={**os.environ, **endpoints.as_env()},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-2])  # the last line is "stopped"
+    drop_namespace(endpoints.kafka_bootstrap, summary["demo"])
+    assert "recorded Binance BTCUSDT quotes" in summary["source"]
+    assert summary["orders"].get("FILLED", 0) >= 5
+    assert summary["orders"].get("CANCELLED", 0) >= 1
+    assert summary["fills"] >= 5
+    assert {"PRICE_COLLAR", "MAX_ORDER_QUANTITY", "KILL_SWITCH"} <= set(summary["rejections"])
+    accounts = {p["account_id"] for p in summary["positions"]}
+    assert "DEMO-1" in accounts
+    assert {p["account_id"] for p in summary["pnl"]} == accounts
