@@ -358,13 +358,17 @@ def settled_summary(demo: Demo, settings: KafkaSettings, timeout_s: float = 90) 
         time.sleep(1.5)
 
 
-def show(console: Console, result: Summary) -> None:
-    table = Table(title="orders by status")
-    table.add_column("status")
+def _counts(title: str, what: str, counts: dict[str, int]) -> Table:
+    table = Table(title=title)
+    table.add_column(what)
     table.add_column("orders", justify="right")
-    for status, count in sorted(result.orders.items()):
-        table.add_row(status, str(count))
-    console.print(table)
+    for key, count in sorted(counts.items()):
+        table.add_row(key, str(count))
+    return table
+
+
+def show(console: Console, result: Summary) -> None:
+    console.print(_counts("orders by status", "status", result.orders))
     console.print(f"fills: {result.fills}, quantity {result.filled_quantity.normalize():f} {INSTRUMENT}")
     for title, rows in (("positions", result.positions), ("PnL (quote currency)", result.pnl)):
         table = Table(title=title)
@@ -373,12 +377,7 @@ def show(console: Console, result: Summary) -> None:
         for row in rows:
             table.add_row(*(str(v) for v in row.values()))
         console.print(table)
-    table = Table(title="risk rejections by reason")
-    table.add_column("reason")
-    table.add_column("orders", justify="right")
-    for reason, count in sorted(result.rejections.items()):
-        table.add_row(reason, str(count))
-    console.print(table)
+    console.print(_counts("risk rejections by reason", "reason", result.rejections))
 
 
 # -- the whole run -------------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from deploy.local.stack import Endpoints
+from streams import pipeline
 
 
 def start_worker(
@@ -54,9 +55,4 @@ def run_with_kills(
             time.sleep(1.0)
         return landed
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        pipeline.stop(proc)
