@@ -8,7 +8,7 @@ default 0.1%, in the asset received. Signed endpoints check ``X-MBX-APIKEY`` and
 the query string and body, as Binance does; balances are checked, so an order too big is refused with Binance's
 -2010 "Account has insufficient balance for requested action.".
 
-Faults: ``inject(kind, path=..., times=...)`` makes the next requests (of a path, or any) answer 429 with
+Faults: ``inject(kind, path=..., method=..., times=...)`` makes the next requests (of a path, or any) answer 429 with
 Retry-After and Binance's -1003, 418, 500, drop the connection without an answer, or stall past the client's
 timeout. Everything the server answered is in ``requests`` (method, path, status), for assertions.
 """
@@ -139,6 +139,7 @@ class BinanceError(Exception):
 class Fault:
     kind: str  # "429" | "418" | "500" | "drop" (no answer) | "stall" (carried out, answered too late)
     path: str | None
+    method: str | None
     times: int
 
 
@@ -157,6 +158,7 @@ class FakeBinance:
         self.my_trades: list[dict[str, Any]] = []
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str, int]] = []
+        self.stalled: list[tuple[str, str]] = []  # requests carried out whose answer came too late
         self.served_quotes: list[Quote] = []  # every quote a ticker answer carried, in order
         self.served_trades: dict[int, Print] = {}  # every trade an aggTrades answer carried, by id
         self.stall_s = 3.0
@@ -165,9 +167,9 @@ class FakeBinance:
         self.lock = threading.RLock()
 
     # --- test controls -------------------------------------------------------------------------------------------
-    def inject(self, kind: str, *, path: str | None = None, times: int = 1) -> None:
+    def inject(self, kind: str, *, path: str | None = None, method: str | None = None, times: int = 1) -> None:
         with self.lock:
-            self.faults.append(Fault(kind, path, times))
+            self.faults.append(Fault(kind, path, method, times))
 
     def step(self, quotes: int = 1) -> Quote:
         """Move the touch on by ``quotes`` recorded quotes; resting orders it reaches fill as MAKER."""
@@ -186,10 +188,10 @@ class FakeBinance:
     def served(self, path: str) -> int:
         return sum(1 for _, p, status in self.requests if p == path and status == 200)
 
-    def take_fault(self, path: str) -> Fault | None:
+    def take_fault(self, method: str, path: str) -> Fault | None:
         with self.lock:
             for fault in self.faults:
-                if fault.path in (None, path) and fault.times > 0:
+                if fault.path in (None, path) and fault.method in (None, method) and fault.times > 0:
                     fault.times -= 1
                     if fault.times == 0:
                         self.faults.remove(fault)
@@ -463,7 +465,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = split.path
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length).decode() if length else ""
-        fault = exchange.take_fault(path)
+        fault = exchange.take_fault(method, path)
         if fault is not None and fault.kind == "drop":
             exchange.requests.append((method, path, 0))
             self.connection.shutdown(socket.SHUT_RDWR)
@@ -492,6 +494,7 @@ class _Handler(BaseHTTPRequestHandler):
             status, answer = err.status, {"code": err.code, "msg": err.msg}
         exchange.requests.append((method, path, status))
         if fault is not None and fault.kind == "stall":
+            exchange.stalled.append((method, path))
             time.sleep(exchange.stall_s)  # done at the exchange, but the answer comes too late for the client
         payload = json.dumps(answer).encode()
         self.send_response(status)
