@@ -91,7 +91,7 @@ class LiveVenueAdapter:
         self.backoff = backoff or Backoff()
         self.stats = AdapterStats()
         prefix = settings.topic_prefix
-        self.book = LiveBook(client.id, {s: i.quote for s, i in self.instruments.items()})
+        self.book = LiveBook(client.id, self.instruments)
         self._orders_topic = prefix + "orders.checked"
         self._executions_topic = prefix + "executions"
         self._decode_orders = EventDeserializer(registry, "orders.checked", topic_prefix=prefix)

@@ -8,7 +8,9 @@ exchange again.
 
 * ``OrderFilled`` per exchange trade of the order: ``fill_id`` = ``<order_id>-<exchange trade id>``, so a trade
   reported twice (a poll repeated after a crash) is recognised and written once; price, quantity and fee are the
-  exchange's exact decimals (8 places), the fee in the currency the exchange charged; MAKER/TAKER as it says.
+  exchange's exact decimals (8 places); MAKER/TAKER as it says. The fee is in the instrument's quote currency,
+  as positions sum it: a fee the exchange took in the base asset (Binance's default on a buy) is valued at the
+  fill's own price (fee x price, exact); one in a third asset (BNB) is recorded as charged.
 * ``OrderCancelled`` / ``OrderExpired`` when the exchange reports the order canceled / expired with quantity left;
   an order the exchange refused (insufficient funds, invalid order) ends as ``OrderExpired`` with nothing filled
   and the exchange's reason — executions' consumers already treat it as the end of a working order.
@@ -26,6 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from commands.decide import event_id_for
+from commands.instruments import Instrument
 from schemas.events import (
     CancelAccepted,
     CancelRejected,
@@ -74,9 +77,9 @@ class LiveOrder:
 class LiveBook:
     """Our orders at one exchange, by order id, and the sequences of their execution streams."""
 
-    def __init__(self, venue: str, quote_of: Mapping[str, str]) -> None:
+    def __init__(self, venue: str, instruments: Mapping[str, Instrument]) -> None:
         self.venue = venue
-        self.quote_of = quote_of  # instrument -> quote currency (the fee currency when the exchange names none)
+        self.instruments = instruments
         self.orders: dict[str, LiveOrder] = {}
         self.sequences = Sequences()
         self.answered_cancels: set[str] = set()  # event ids of CancelAccepted already answered
@@ -186,8 +189,9 @@ class LiveBook:
         order.fill_ids.add(fill_id)
         if order.leaves <= 0:
             order.outcome = "filled"
-        fee = trade.get("fee") or {}
         accepted = order.accepted
+        price = dec(trade["price"]) or Decimal(0)
+        fee, fee_currency = self._fee(accepted.instrument, price, trade.get("fee") or {})
         return OrderFilled(
             envelope=self._envelope(OrderFilled, accepted, order.order_id, _time(trade["timestamp"])),
             order_id=order.order_id,
@@ -195,15 +199,22 @@ class LiveBook:
             instrument=accepted.instrument,
             side=accepted.side,
             fill_id=fill_id,
-            fill_price=scaled(dec(trade["price"]) or Decimal(0)),
+            fill_price=scaled(price),
             fill_quantity=scaled(quantity),
             cumulative_quantity=scaled(order.filled),
             leaves_quantity=scaled(max(order.leaves, Decimal(0))),
             liquidity=Liquidity.MAKER if trade.get("takerOrMaker") == "maker" else Liquidity.TAKER,
-            fee=scaled(dec(fee.get("cost")) or Decimal(0)),
-            fee_currency=fee.get("currency") or self.quote_of.get(accepted.instrument, ""),
+            fee=fee,
+            fee_currency=fee_currency,
             is_final=order.leaves <= 0,
         )
+
+    def _fee(self, symbol: str, price: Decimal, charged: Mapping[str, Any]) -> tuple[Decimal, str]:
+        instrument = self.instruments[symbol]
+        cost, currency = dec(charged.get("cost")) or Decimal(0), charged.get("currency") or instrument.quote
+        if currency == instrument.base:
+            cost, currency = cost * price, instrument.quote
+        return scaled(cost), currency
 
     def _cancelled(self, order: LiveOrder, at: datetime) -> OrderCancelled:
         trigger: Event = order.cancel or order.accepted

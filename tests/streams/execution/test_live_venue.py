@@ -197,7 +197,12 @@ def test_orders_fills_cancels_and_refusals_map_to_executions(
     exchange_trade = trades[at_exchange[taken.order_id].order_id]
     assert fill["envelope"]["event_type"] == "OrderFilled"
     assert (fill["fill_price"], fill["fill_quantity"]) == (Decimal(exchange_trade["price"]), Decimal("0.01"))
-    assert (fill["fee"], fill["fee_currency"]) == (Decimal("0.00001"), "BTC")  # Binance's 0.1% of the BTC bought
+    # Binance took 0.1% of the BTC bought (0.00001 BTC): valued in USDT at the fill's price, as positions sum fees.
+    assert exchange_trade["commission"] == "0.00001000" and exchange_trade["commissionAsset"] == "BTC"
+    assert (fill["fee"], fill["fee_currency"]) == (
+        (Decimal("0.00001") * fill["fill_price"]).quantize(Decimal("1e-8")),
+        "USDT",
+    )
     assert fill["liquidity"] == "TAKER" and fill["is_final"] and fill["leaves_quantity"] == 0
     assert fill["fill_id"] == f"{taken.order_id}-{exchange_trade['id']}"
     assert fill["envelope"]["occurred_at"] == datetime.fromtimestamp(exchange_trade["time"] / 1000, UTC)
