@@ -351,8 +351,8 @@ def live_venue(
 
     def report(s: AdapterStats) -> None:
         console.print(
-            f"{exchange}: placed {s.placed}, found after a restart or timeout {s.looked_up}, refused {s.refused}, "
-            f"cancels {s.cancels}, events {s.events}, retries {s.retries}",
+            f"{exchange}: rebuilt {s.rebuilt_orders} orders from the log; placed {s.placed}, found already placed "
+            f"{s.looked_up}, refused {s.refused}, cancels {s.cancels}, events written {s.events}, retries {s.retries}",
             highlight=False,
         )
 

@@ -80,11 +80,13 @@ class LiveVenueAdapter:
         self.client = client
         self.settings = settings
         self.live = set(live)
-        unknown = self.live - set(instruments)
+        unknown = sorted(self.live - set(instruments))
         if not self.live or unknown:
             raise LiveVenueError(
-                f"live instruments {sorted(unknown) or '(none)'} are not in the instrument registry",
-                hint='set TRADECORE_VENUE_LIVE_INSTRUMENTS, e.g. ["BTCUSDT"], to instruments of the registry',
+                f"live instruments {', '.join(unknown)} are not in the instrument registry"
+                if unknown
+                else "no instrument is configured live",
+                hint='set TRADECORE_VENUE_LIVE_INSTRUMENTS to instruments of the registry, e.g. ["BTCUSDT"]',
             )
         self.instruments = {symbol: instruments[symbol] for symbol in self.live}
         self.poll_interval_s = poll_interval_s
@@ -101,7 +103,9 @@ class LiveVenueAdapter:
         self._stop = threading.Event()
 
     # --- lifecycle -----------------------------------------------------------------------------------------------
-    def run(self, stop: threading.Event, report: Callable[[AdapterStats], None] | None = None) -> None:
+    def run(
+        self, stop: threading.Event, report: Callable[[AdapterStats], None] | None = None, report_every_s: float = 10
+    ) -> None:
         """Rebuild from the log, settle what was left open, then work live until ``stop``."""
         self._stop = stop
         producer = kafka.producer(
@@ -116,7 +120,7 @@ class LiveVenueAdapter:
         consumer.assign([TopicPartition(self._orders_topic, p, o) for p, o in ends.items()])
         try:
             self._commit(producer, self._settle_open())
-            polled = time.monotonic()
+            polled = reported = time.monotonic()
             while not stop.is_set():
                 derived: list[Event] = []
                 for msg in consumer.consume(200, min(self.poll_interval_s, 0.2)):
@@ -125,9 +129,10 @@ class LiveVenueAdapter:
                 if time.monotonic() - polled >= self.poll_interval_s:
                     derived += self._poll_open()
                     polled = time.monotonic()
-                    if report is not None:
-                        report(self.stats)
                 self._commit(producer, derived)
+                if report is not None and time.monotonic() - reported >= report_every_s:
+                    report(self.stats)
+                    reported = time.monotonic()
         finally:
             consumer.close()
             producer.flush(10)

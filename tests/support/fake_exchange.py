@@ -129,6 +129,24 @@ class Order:
         }
 
 
+# The answers of the refusal faults, as Binance words them.
+REFUSALS = {
+    "429": (
+        429,
+        -1003,
+        "Too much request weight used; current limit is 6000 request weight per 1 MINUTE. "
+        "Please use WebSocket Streams for live updates to avoid polling the API.",
+    ),
+    "418": (
+        418,
+        -1003,
+        "Way too much request weight used; IP banned until 1610064060000. "
+        "Please use WebSocket Streams for live updates to avoid bans.",
+    ),
+    "500": (500, -1001, "Internal error; unable to process your request. Please try again."),
+}
+
+
 class BinanceError(Exception):
     def __init__(self, status: int, code: int, msg: str) -> None:
         super().__init__(msg)
@@ -472,22 +490,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         try:
-            if fault is not None and fault.kind == "429":
-                raise BinanceError(
-                    429,
-                    -1003,
-                    "Too much request weight used; current limit is 6000 request weight "
-                    "per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.",
-                )
-            if fault is not None and fault.kind == "418":
-                raise BinanceError(
-                    418,
-                    -1003,
-                    "Way too much request weight used; IP banned until 1610064060000. "
-                    "Please use WebSocket Streams for live updates to avoid bans.",
-                )
-            if fault is not None and fault.kind == "500":
-                raise BinanceError(500, -1001, "Internal error; unable to process your request. Please try again.")
+            if fault is not None and fault.kind in REFUSALS:
+                raise BinanceError(*REFUSALS[fault.kind])
             query = dict(parse_qsl(split.query))
             status, answer = 200, self._route(method, path, query, split.query, body)
         except BinanceError as err:

@@ -31,7 +31,7 @@ from streams.host.processor import event_time_ms
 from streams.settings import KafkaSettings
 from tests.support import events as examples
 from tests.support.fake_exchange import API_KEY, SECRET, FakeBinance, cli_options, serve
-from tests.support.independent import IndependentReader
+from tests.support.independent import read_topic
 from tests.support.workers import run_with_kills
 
 pytestmark = pytest.mark.integration
@@ -120,11 +120,7 @@ def start_adapter(endpoints: Endpoints, prefix: str, url: str, log: Path) -> sub
 
 
 def executions(endpoints: Endpoints, prefix: str) -> list[dict[str, Any]]:
-    reader = IndependentReader(endpoints.kafka_bootstrap, endpoints.schema_registry_url)
-    try:
-        return reader.topic(prefix + "executions")
-    finally:
-        reader.close()
+    return read_topic(endpoints.kafka_bootstrap, endpoints.schema_registry_url, prefix + "executions")
 
 
 def by_order(found: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -323,3 +319,21 @@ def test_each_order_reaches_the_exchange_once_through_kills_timeouts_and_drops(
     )
     for cancel_id in desk.cancels:
         assert answered[cancel_id] <= 1, "a cancel answered twice"
+
+
+def test_live_venue_refuses_to_start_without_credentials_or_live_instruments(endpoints: Endpoints) -> None:
+    base = {**os.environ, **endpoints.as_env()}
+    base.pop("TRADECORE_EXCHANGE_API_KEY", None)
+    no_keys = subprocess.run([TRADECORE, "live-venue", "binance"], env=base, capture_output=True, text=True, timeout=60)
+    assert no_keys.returncode == 2
+    assert "set TRADECORE_EXCHANGE_API_KEY and TRADECORE_EXCHANGE_SECRET" in no_keys.stderr
+    keys = {**base, "TRADECORE_EXCHANGE_API_KEY": API_KEY, "TRADECORE_EXCHANGE_SECRET": SECRET}
+    none_live = subprocess.run(
+        [TRADECORE, "live-venue", "binance"], env=keys, capture_output=True, text=True, timeout=60
+    )
+    assert none_live.returncode == 1
+    assert (
+        "no instrument is configured live" in none_live.stderr
+        and "TRADECORE_VENUE_LIVE_INSTRUMENTS" in none_live.stderr
+    )
+    assert SECRET not in none_live.stdout + none_live.stderr

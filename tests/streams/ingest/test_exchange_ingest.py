@@ -14,7 +14,7 @@ from api import db
 from deploy.local.stack import Endpoints
 from streams.settings import KafkaSettings
 from tests.support.fake_exchange import FakeBinance, cli_options, recorded_trades, serve
-from tests.support.independent import IndependentReader
+from tests.support.independent import read_topic
 
 pytestmark = pytest.mark.integration
 TRADECORE = str(Path(sys.executable).with_name("tradecore"))
@@ -27,11 +27,7 @@ def ingest(endpoints: Endpoints, prefix: str, base_url: str, *args: str) -> subp
 
 
 def ticks(endpoints: Endpoints, prefix: str) -> list[dict[str, object]]:
-    reader = IndependentReader(endpoints.kafka_bootstrap, endpoints.schema_registry_url)
-    try:
-        return reader.topic(prefix + "ticks")
-    finally:
-        reader.close()
+    return read_topic(endpoints.kafka_bootstrap, endpoints.schema_registry_url, prefix + "ticks")
 
 
 @pytest.fixture
