@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -91,3 +93,24 @@ def test_unknown_instrument_fails_with_what_to_do(endpoints: Endpoints, write_si
 def _ms(event: dict[str, object]) -> int:
     at = event["exchange_ts"]
     return int(at.timestamp() * 1000)  # type: ignore[attr-defined]
+
+
+def test_ctrl_c_stops_cleanly_with_everything_acknowledged(endpoints: Endpoints, write_side: KafkaSettings) -> None:
+    prefix = write_side.topic_prefix
+    env = {**os.environ, **endpoints.as_env(), "TRADECORE_TOPIC_PREFIX": prefix}
+    with serve() as (exchange, url):
+        command = [TRADECORE, "ingest", "ccxt", "binance", "BTCUSDT", "--no-trades", "--interval", "0.1"]
+        proc = subprocess.Popen([*command, *cli_options(url)], env=env, stdout=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while exchange.served("/api/v3/ticker/24hr") < 10:
+            assert proc.poll() is None and time.monotonic() < deadline, "the ingest did not get going"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+        served = list(exchange.served_quotes)
+    assert proc.returncode == 0, out
+    events = ticks(endpoints, prefix)
+    assert f"stopped: {len(events)} ticks ({len(events)} quotes, 0 trades)" in out
+    assert all(e["last"] is None for e in events), "--no-trades: quotes only"
+    assert [(e["bid"], e["ask"]) for e in events] == [(q.bid, q.ask) for q in served][: len(events)]
+    assert len(served) - len(events) <= 1  # a quote fetched as Ctrl-C came is not appended half-way
