@@ -59,7 +59,6 @@ class LiveOrder:
     fill_ids: set[str] = field(default_factory=set)
     outcome: str = ""  # filled | cancelled | expired, once finished
     cancel: CancelAccepted | None = None  # a cancel sent to the exchange, not answered yet
-    settled: bool = False  # known to be at the exchange (or refused by it): never place it again
 
     @property
     def order_id(self) -> str:
@@ -102,7 +101,6 @@ class LiveBook:
             self.answered_cancels.add(str(event.envelope.causation_id))
         if order is None:
             return
-        order.settled = True
         if isinstance(event, OrderFilled):
             order.filled = event.cumulative_quantity
             order.fill_ids.add(event.fill_id)
@@ -121,7 +119,6 @@ class LiveBook:
     def reported(self, order: LiveOrder, report: Mapping[str, Any], trades: Sequence[Mapping[str, Any]]) -> list[Event]:
         """The events of the exchange's order structure ``report`` and the order's ``trades``: new fills in time
         order, then the end of the order if the exchange ended it."""
-        order.settled = True
         derived: list[Event] = []
         for trade in sorted(trades, key=lambda t: (int(t["timestamp"]), str(t["id"]))):
             fill_id = f"{order.order_id}-{trade['id']}"
@@ -140,12 +137,10 @@ class LiveBook:
 
     def refused(self, order: LiveOrder, reason: str, at: datetime) -> OrderExpired:
         """The exchange refused to place ``order``: it ends with nothing filled, for the exchange's reason."""
-        order.settled = True
         return self._expired(order, at, f"rejected by {self.venue}: {reason}")
 
     def never_placed_cancel(self, order: LiveOrder) -> OrderCancelled:
         """A cancel accepted before the order reached the exchange (it never will): cancelled whole."""
-        order.settled = True
         return self._cancelled(order, (order.cancel or order.accepted).envelope.occurred_at)
 
     def refusal(self, event: CancelAccepted) -> str:
