@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,17 +13,22 @@ from rich.table import Table
 
 from schemas.errors import TradecoreError
 
+if TYPE_CHECKING:
+    from streams.exchanges import ExchangeSettings
+
 app = typer.Typer(help="tradecore: an event-sourced trading core on Kafka.", no_args_is_help=True)
 stack_app = typer.Typer(help="The local stack: Kafka (KRaft), Postgres and the schema registry, without Docker.")
 topics_app = typer.Typer(help="The Kafka topics of the design.")
 db_app = typer.Typer(help="The write side's Postgres tables.")
 users_app = typer.Typer(help="API users (a TOML file of names, argon2 hashes, roles and accounts).")
-ingest_app = typer.Typer(help="Market data into the `ticks` topic: recorded files, exchanges.")
+ingest_app = typer.Typer(help="Market data onto the ticks topic, from exchanges or files.", no_args_is_help=True)
+instruments_app = typer.Typer(help="The instrument registry (TRADECORE_INSTRUMENTS_FILE).", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
 app.add_typer(topics_app, name="topics")
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(ingest_app, name="ingest")
+app.add_typer(instruments_app, name="instruments")
 
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
@@ -581,3 +586,169 @@ def verify() -> None:
         errors.print("  → `tradecore rebuild` replaces the live tables with the rebuilt ones")
         raise typer.Exit(1)
     console.print("the live read models equal a rebuild from the log: 0 differences")
+
+
+ExchangeOptions = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--exchange-option",
+        help="ccxt config KEY=VALUE (dotted keys, JSON values), repeatable: options.fetchCurrencies=false.",
+    ),
+]
+BaseUrl = Annotated[
+    str | None,
+    typer.Option(help="Send every REST call to this scheme://host:port (a mirror); TRADECORE_EXCHANGE_BASE_URL."),
+]
+
+
+def _exchange_settings(base_url: str | None) -> ExchangeSettings:
+    from streams.exchanges import ExchangeSettings
+
+    return ExchangeSettings(exchange_base_url=base_url) if base_url else ExchangeSettings()
+
+
+@ingest_app.command("ccxt")
+def ingest_ccxt(
+    exchange: Annotated[str, typer.Argument(help="ccxt exchange id, e.g. binance.")],
+    symbols: Annotated[list[str], typer.Argument(help="Markets: unified (BTC/USDT) or the exchange's ids (BTCUSDT).")],
+    interval: Annotated[float, typer.Option(help="Seconds between polling rounds.")] = 1.0,
+    trades: Annotated[bool, typer.Option(help="Also poll trades (each becomes a last-price tick).")] = True,
+    max_events: Annotated[int | None, typer.Option(help="Stop after appending this many ticks.")] = None,
+    exchange_option: ExchangeOptions = None,
+    base_url: BaseUrl = None,
+) -> None:
+    """Poll an exchange's tickers and trades through ccxt and append them as TickIngested, until Ctrl-C."""
+    import asyncio
+    import signal
+
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    from api.ingest import ingest_from_exchange
+    from streams.exchanges import parse_options
+    from streams.ingest.exchange import IngestStats
+    from streams.processors import ProcessorSettings
+
+    def line(s: IngestStats) -> str:
+        note = f" [yellow]last retry: {s.last_error}[/]" if s.last_error else ""
+        return (
+            f"{s.events} ticks ({s.quotes} quotes, {s.trades} trades), {s.rate():.1f}/s, "
+            f"{s.rounds} rounds, {s.retries} retries{note}"
+        )
+
+    async def main(progress: Progress) -> IngestStats:
+        task = progress.add_task(f"{exchange} {' '.join(symbols)}", status="connecting")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        return await ingest_from_exchange(
+            exchange,
+            symbols,
+            options=parse_options(exchange_option or []),
+            instruments_file=ProcessorSettings().instruments_file,
+            interval_s=interval,
+            trades=trades,
+            max_events=max_events,
+            stop=stop,
+            on_progress=lambda s: progress.update(task, status=line(s)),
+            exchange=_exchange_settings(base_url),
+        )
+
+    try:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}: {task.fields[status]}"), console=console) as bar:
+            stats = asyncio.run(main(bar))
+    except TradecoreError as err:
+        raise _fail(err) from err
+    except Exception as err:  # ccxt's own errors: bad credentials, unknown exchange options …
+        errors.print(f"[bold red]error:[/] {type(err).__name__}: {err}", highlight=False)
+        raise typer.Exit(1) from err
+    console.print(f"stopped: {line(stats)}")
+
+
+@instruments_app.command("import")
+def instruments_import(
+    exchange: Annotated[str, typer.Argument(help="ccxt exchange id, e.g. binance.")],
+    symbols: Annotated[
+        list[str] | None, typer.Option("--symbols", help="Markets to import (BTC/USDT or BTCUSDT); default all.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the TOML here (default: print it).")] = None,
+    exchange_option: ExchangeOptions = None,
+    base_url: BaseUrl = None,
+) -> None:
+    """Instruments from the exchange's markets (ccxt load_markets), in the registry's TOML format."""
+    from streams.exchanges import connect, import_instruments, parse_options
+
+    try:
+        client = connect(exchange, _exchange_settings(base_url), parse_options(exchange_option or []))
+        registry, skipped = import_instruments(client, symbols or [])
+    except TradecoreError as err:
+        raise _fail(err) from err
+    except Exception as err:  # ccxt: the exchange did not answer, or answered an error
+        errors.print(f"[bold red]error:[/] {exchange} markets could not be loaded: {type(err).__name__}: {err}")
+        raise typer.Exit(1) from err
+    for reason in skipped:
+        errors.print(f"[yellow]skipped:[/] {reason}", highlight=False)
+    if out is None:
+        console.print(registry.to_toml(), highlight=False, markup=False)
+        return
+    out.write_text(registry.to_toml())
+    console.print(f"{len(registry)} instruments written to {out} (use it: TRADECORE_INSTRUMENTS_FILE={out})")
+
+
+@app.command("live-venue")
+def live_venue(
+    exchange: Annotated[str, typer.Argument(help="ccxt exchange id, e.g. binance.")],
+    poll_interval: Annotated[float, typer.Option(help="Seconds between polls of the orders still working.")] = 1.0,
+    exchange_option: ExchangeOptions = None,
+    base_url: BaseUrl = None,
+) -> None:
+    """Execute the orders of the live instruments (TRADECORE_VENUE_LIVE_INSTRUMENTS) at EXCHANGE, until SIGTERM."""
+    import logging
+    import signal
+    import threading
+
+    from commands.instruments import InstrumentRegistry
+    from schemas.registry import registry_client
+    from schemas.serde import register_all
+    from schemas.settings import RegistrySettings
+    from streams.exchanges import connect, parse_options
+    from streams.execution.adapter import AdapterStats, LiveVenueAdapter
+    from streams.processors import ProcessorSettings
+    from streams.settings import KafkaSettings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    credentials = _exchange_settings(base_url)
+    if not credentials.exchange_api_key.get_secret_value() or not credentials.exchange_secret.get_secret_value():
+        errors.print(
+            "[bold red]error:[/] the live venue signs its orders: set TRADECORE_EXCHANGE_API_KEY and "
+            "TRADECORE_EXCHANGE_SECRET (never on the command line)"
+        )
+        raise typer.Exit(2)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+
+    def report(s: AdapterStats) -> None:
+        console.print(
+            f"{exchange}: rebuilt {s.rebuilt_orders} orders from the log; placed {s.placed}, found already placed "
+            f"{s.looked_up}, refused {s.refused}, cancels {s.cancels}, events written {s.events}, retries {s.retries}",
+            highlight=False,
+        )
+
+    try:
+        kafka_settings = KafkaSettings()
+        client = registry_client(RegistrySettings())
+        register_all(client, kafka_settings.topic_prefix)
+        processors = ProcessorSettings()
+        adapter = LiveVenueAdapter(
+            connect(exchange, credentials, parse_options(exchange_option or [])),
+            kafka_settings,
+            client,
+            InstrumentRegistry.from_file(processors.instruments_file),
+            processors.venue_live_instruments,
+            poll_interval_s=poll_interval,
+        )
+        adapter.run(stop, report)
+    except TradecoreError as err:
+        raise _fail(err) from err
+    report(adapter.stats)

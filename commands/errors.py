@@ -28,3 +28,7 @@ class CommandRejected(CommandError):
 
 class InstrumentsFileError(CommandError):
     """The instrument registry file cannot be read."""
+
+
+class MarketNotUsable(CommandError):
+    """An exchange's market structure lacks what an instrument needs (increments, bounds)."""

@@ -9,9 +9,12 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from commands.errors import InstrumentsFileError
+from commands.errors import InstrumentsFileError, MarketNotUsable
 
 DEFAULT_FILE = Path(__file__).with_name("instruments.toml")
+_DECIMALS = ("tick_size", "lot_size", "min_quantity", "max_quantity")
+# ccxt's precision modes: precision given as a number of decimal places, or as the increment itself.
+DECIMAL_PLACES, TICK_SIZE = 2, 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +62,71 @@ class InstrumentRegistry(Mapping[str, Instrument]):
         except (OSError, tomllib.TOMLDecodeError) as err:
             raise InstrumentsFileError(f"cannot read instruments from {path}: {err}") from err
 
+    def to_toml(self) -> str:
+        """The registry in the file format ``from_file`` reads (decimals as strings, exact)."""
+        lines = ["# Written by `tradecore instruments import`; the format of commands/instruments.toml.", ""]
+        for i in self.values():
+            lines += ["[[instrument]]", f'symbol = "{i.symbol}"', f'venue = "{i.venue}"']
+            lines += [f'base = "{i.base}"', f'quote = "{i.quote}"']
+            lines += [f'{key} = "{getattr(i, key)}"' for key in _DECIMALS]
+            lines += [f"tradable = {str(i.tradable).lower()}", ""]
+        return "\n".join(lines)
+
+
+def from_market(market: Mapping[str, Any], venue: str, precision_mode: int = TICK_SIZE) -> Instrument:
+    """The instrument of one ccxt market structure (``exchange.markets[symbol]``), under the venue's own symbol.
+
+    Tick and lot size come from ``precision`` (increments, or decimal places under ``DECIMAL_PLACES``); min/max
+    quantity from ``limits.amount`` (min defaults to the lot size). Raises ``MarketNotUsable`` when the market
+    lacks what an instrument needs.
+    """
+    name = market.get("symbol", "?")
+    precision = market.get("precision") or {}
+    amount = (market.get("limits") or {}).get("amount") or {}
+    tick, lot = _increment(precision.get("price"), precision_mode), _increment(precision.get("amount"), precision_mode)
+    maximum = amount.get("max")
+    missing = [
+        what
+        for what, value in (("price precision", tick), ("amount precision", lot), ("max amount", maximum))
+        if value is None
+    ]
+    if missing:
+        raise MarketNotUsable(f"market {name} has no {', '.join(missing)}")
+    assert tick is not None and lot is not None
+    minimum = amount.get("min")
+    return Instrument(
+        symbol=str(market["id"]),
+        venue=venue.upper(),
+        base=str(market["base"]),
+        quote=str(market["quote"]),
+        tick_size=tick,
+        lot_size=lot,
+        min_quantity=lot if minimum is None or Decimal(str(minimum)) == 0 else _plain(minimum),
+        max_quantity=_plain(maximum),
+        tradable=market.get("active") is not False,
+    )
+
+
+def _increment(value: Any, precision_mode: int) -> Decimal | None:
+    if value is None:
+        return None
+    if precision_mode == DECIMAL_PLACES:
+        return _plain(Decimal(1).scaleb(-int(value)))
+    if precision_mode != TICK_SIZE:
+        raise MarketNotUsable(f"precision mode {precision_mode} (significant digits) has no fixed increment")
+    return _plain(value)
+
+
+def _plain(value: Any) -> Decimal:
+    """``"0.01000000"`` -> ``0.01``, ``"9000.00000000"`` -> ``9000`` (no trailing zeros, no exponent)."""
+    number = Decimal(str(value)).normalize()
+    return number.quantize(Decimal(1)) if number.as_tuple().exponent > 0 else number  # type: ignore[operator]
+
 
 def _instrument(table: Mapping[str, Any]) -> Instrument:
     symbol = table.get("symbol", "?")
     try:
-        decimals = {key: Decimal(str(table[key])) for key in ("tick_size", "lot_size", "min_quantity", "max_quantity")}
+        decimals = {key: Decimal(str(table[key])) for key in _DECIMALS}
         return Instrument(
             symbol=table["symbol"],
             venue=table["venue"],

@@ -47,6 +47,11 @@ class ProcessorSettings(TradecoreSettings):
     venue_slippage_bps: Decimal = Field(Decimal(1), description="Simulated venue: market-order slippage in bp.")
     venue_maker_fee_bps: Decimal = Field(Decimal(1), description="Simulated venue: maker fee in bp.")
     venue_taker_fee_bps: Decimal = Field(Decimal(5), description="Simulated venue: taker fee in bp.")
+    venue_live_instruments: list[str] = Field(
+        default_factory=list,
+        description='Instruments executed at the real exchange by `tradecore live-venue`, as JSON: ["BTCUSDT"]; '
+        "none by default (all simulated).",
+    )
     strategy_accounts: list[FollowedAccount] = Field(
         default_factory=list,
         description='Accounts the signal follower trades, as JSON: [{"account_id": "ACC-S1", "instrument": '
@@ -70,6 +75,7 @@ class ProcessorSettings(TradecoreSettings):
             slippage_bps=self.venue_slippage_bps,
             maker_fee_bps=self.venue_maker_fee_bps,
             taker_fee_bps=self.venue_taker_fee_bps,
+            live_instruments=frozenset(self.venue_live_instruments),
         )
 
 

@@ -91,7 +91,7 @@ Rule = Callable[[Side, Decimal, Decimal], bool]  # (side, limit, price) -> does 
 
 
 class VenueConfig(BaseModel):
-    """How the simulated venue prices what it fills; the same for every instrument of a ``Venues``."""
+    """How the simulated venue prices what it fills, and which instruments go to the live venue instead."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -103,6 +103,11 @@ class VenueConfig(BaseModel):
     )
     taker_fee_bps: Decimal = Field(
         Decimal(0), gt=-10_000, lt=10_000, description="Fee on fills against the touch at arrival or amend (TAKER)."
+    )
+    live_instruments: frozenset[str] = Field(
+        frozenset(),
+        description="Instruments traded at the real exchange by the live venue adapter (streams.execution.adapter); "
+        "the simulated venue leaves their orders and ticks alone. Default: none, everything is simulated.",
     )
 
 

@@ -57,8 +57,9 @@ class Venues(Mapping[str, SimulatedVenue]):
         return found
 
     def handle(self, event: Event) -> list[Event]:
-        """The executions ``event`` derives at its instrument's venue; none for events no venue acts on."""
-        if not isinstance(event, INPUTS):
+        """The executions ``event`` derives at its instrument's venue; none for events no venue acts on, nor for
+        instruments configured live (the live venue adapter executes those at the exchange)."""
+        if not isinstance(event, INPUTS) or event.instrument in self.config.live_instruments:
             return []
         return self.venue(event.instrument).handle(event)
 

@@ -1,0 +1,1 @@
+"""Market-data ingest: ticks from an exchange (``exchange``) onto ``ticks``, through the command gateway."""

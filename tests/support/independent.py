@@ -69,3 +69,12 @@ class IndependentReader:
 
     def close(self) -> None:
         self._consumer.close()
+
+
+def read_topic(bootstrap: str, registry_url: str, topic: str) -> list[dict[str, Any]]:
+    """Every committed record of ``topic``, decoded, partition by partition."""
+    reader = IndependentReader(bootstrap, registry_url)
+    try:
+        return reader.topic(topic)
+    finally:
+        reader.close()

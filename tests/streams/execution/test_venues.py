@@ -120,3 +120,12 @@ def test_an_order_accepted_twice_or_not_workable_is_refused() -> None:
         venue.handle(examples.order_accepted(order_id="no-price", limit_price=None))
     with pytest.raises(InvalidOrderError, match="not above zero"):
         venue.handle(examples.order_accepted(order_id="empty", quantity=Decimal("0")))
+
+
+def test_live_instruments_are_left_to_the_live_venue() -> None:
+    venues = Venues(INSTRUMENTS, m.CONFIG.model_copy(update={"live_instruments": frozenset({"BTCUSDT"})}))
+    assert venues.handle(m.quote_ticks()[0]) == []
+    assert venues.handle(examples.order_accepted(order_type=OrderType.MARKET, time_in_force=TimeInForce.IOC)) == []
+    assert len(venues) == 0, "no simulated book for a live instrument"
+    venues.handle(xbtusd_tick())
+    assert list(venues) == ["XBTUSD"]
