@@ -7,12 +7,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import db, problems
+from api import db, problems, telemetry
 from api.auth import Authenticator, load_users
 from api.deps import Services
 from api.outcomes import RiskOutcomes
 from api.ratelimit import RateLimiter
-from api.routers import accounts, auth, market, orders
+from api.readiness import Readiness
+from api.routers import accounts, auth, health, market, orders
 from api.settings import ApiSettings
 from api.store import IdempotencyKeys, PostgresCommandStore
 from commands.gateway import CommandGateway
@@ -21,6 +22,7 @@ from projections.settings import DatabaseSettings
 from schemas.registry import registry_client
 from schemas.serde import register_all
 from schemas.settings import RegistrySettings
+from streams import tracing
 from streams.eventlog import KafkaEventLog
 from streams.settings import KafkaSettings
 
@@ -67,6 +69,7 @@ def create_app(
             login_limiter=RateLimiter(api.login_rate_limit, "user name"),
             outcomes=outcomes,
             order_wait_timeout_s=api.order_wait_timeout_s,
+            readiness=Readiness(kafka, client, engine, api.ready_timeout_s),
         )
         try:
             yield
@@ -75,8 +78,10 @@ def create_app(
             log.close()
             await engine.dispose()
 
+    tracing.configure("api")
     app = FastAPI(title="tradecore", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     problems.install(app)
-    for router in (auth.router, orders.router, accounts.router, market.router):
+    app.add_middleware(telemetry.Telemetry)
+    for router in (auth.router, orders.router, accounts.router, market.router, health.router, telemetry.router):
         app.include_router(router)
     return app

@@ -14,6 +14,7 @@ from api.auth import Authenticator, Principal, Role
 from api.errors import AuthenticationFailed, Forbidden
 from api.outcomes import RiskOutcomes
 from api.ratelimit import RateLimiter
+from api.readiness import Readiness
 from api.store import IdempotencyKeys
 from commands.decide import Stamp
 from commands.gateway import CommandGateway
@@ -33,6 +34,7 @@ class Services:
     login_limiter: RateLimiter
     outcomes: RiskOutcomes
     order_wait_timeout_s: float
+    readiness: Readiness
 
 
 def _services(request: Request) -> Services:

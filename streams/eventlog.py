@@ -9,13 +9,15 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message
 from confluent_kafka.schema_registry import SchemaRegistryClient
+from prometheus_client import Counter
 
 from commands.gateway import Appended
 from schemas.events import Event
 from schemas.serde import EventSerializer
-from streams import kafka
+from streams import kafka, tracing
 from streams.errors import StreamsError
 from streams.host.processor import event_time_ms
+from streams.metrics import EVENTS_PRODUCED
 from streams.settings import KafkaSettings
 
 
@@ -34,6 +36,7 @@ class KafkaEventLog:
         self._registry = registry
         self._prefix = settings.topic_prefix
         self._serializers: dict[str, EventSerializer] = {}
+        self._counters: dict[str, Counter] = {}
         self._closing = threading.Event()
         self._poller = threading.Thread(target=self._serve_reports, name="kafka-delivery-reports", daemon=True)
         self._poller.start()
@@ -44,10 +47,18 @@ class KafkaEventLog:
             serializer = self._serializers[topic] = EventSerializer(self._registry, topic, topic_prefix=self._prefix)
         return serializer
 
+    def _produced(self, topic: str) -> Counter:
+        counter = self._counters.get(topic)
+        if counter is None:
+            counter = self._counters[topic] = EVENTS_PRODUCED.labels("api", topic)
+        return counter
+
     async def append(self, events: Sequence[Event], headers: Mapping[str, str] | None = None) -> list[Appended]:
         loop = asyncio.get_running_loop()
         pending: list[asyncio.Future[Appended]] = []
-        record_headers = list(headers.items()) if headers else None
+        # The current span (the HTTP command's) travels with the events: W3C traceparent in the headers.
+        given = [(name, value.encode()) for name, value in headers.items()] if headers else None
+        record_headers = tracing.inject(None, given) or None
         for event in events:
             serializer = self._serializer(event.route().topic)
             future: asyncio.Future[Appended] = loop.create_future()
@@ -66,6 +77,7 @@ class KafkaEventLog:
                 except BufferError:  # the local queue is full: let delivery reports drain it
                     await asyncio.sleep(0.002)
             pending.append(future)
+            self._produced(event.route().topic).inc()
         return list(await asyncio.gather(*pending))
 
     def close(self, timeout_s: float = 30.0) -> int:

@@ -23,16 +23,20 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from schemas.contract_errors import EventDecodeError
 from schemas.events import Event
 from schemas.serde import EventDeserializer, EventSerializer
-from streams import kafka
+from streams import kafka, tracing
 from streams.host.merge import Merger, Source, Stamped
 from streams.host.processor import Forward, Output, Processor, event_time_ms
+from streams.metrics import ProcessorMetrics, observe_output
 from streams.settings import KafkaSettings
 
 log = logging.getLogger("tradecore.streams")
+tracer = trace.get_tracer("tradecore.streams")
 
 # Internal topics carry another topic's events unchanged.
 EVENTS_OF = {"executions.by-account": "executions"}
@@ -80,6 +84,7 @@ class ProcessorHost:
         self.outputs = settings.topic_prefix if self.config.output_prefix is None else self.config.output_prefix
         self.group = f"{self.outputs}{processor.name}"
         self.stats = HostStats()
+        self.metrics = ProcessorMetrics(processor.name, self.inputs, self.outputs)
         self._registry = registry
         topics = processor.partitioned + processor.broadcast
         self._rank = {self.inputs + t: i for i, t in enumerate(topics)}
@@ -97,6 +102,7 @@ class ProcessorHost:
                 self._session(stop, on_idle)
             except _StartOver as why:
                 self.stats.restarts += 1
+                self.metrics.restarted()
                 log.warning("%s: starting over from the committed offsets: %s", self.processor.name, why)
 
     def _session(self, stop: threading.Event, on_idle: Callable[[], None] | None) -> None:
@@ -119,6 +125,8 @@ class ProcessorHost:
         self._staged: dict[tuple[str, int], int] = {}
         self._rebuild_due = False
         self._starts: dict[tuple[str, int], int] = {}
+        self._committed: dict[tuple[str, int], int] = {}
+        self._lag_due = 0.0
         self._idle_since: dict[Source, float] = {}
         self._asked_high: dict[tuple[str, int], tuple[float, int]] = {}
         self._consumer.subscribe(
@@ -150,6 +158,7 @@ class ProcessorHost:
                         self._commit()  # bounded transactions; the merger keeps the rest in order
                 if self._in_txn and time.monotonic() - opened > self.config.batch_ms / 1000:
                     self._commit()
+                self._observe_lag()
                 if not messages and not processed and on_idle is not None:
                     on_idle()
             if self._in_txn:
@@ -196,8 +205,11 @@ class ProcessorHost:
         stops = {(c.topic, c.partition): max(c.offset, 0) for c in committed}
         sources = {(self._rank[t], p) for t, p in owned}
         self._starts = stops
+        self._committed = dict(stops)
+        self.metrics.forget_lag()
         replayed = self._replay(stops, sources)
         self.stats.replayed += replayed
+        self.metrics.replayed(replayed)
         self._merger = Merger(sources)
         if self._broadcast is not None:
             self._broadcast.close()
@@ -274,6 +286,20 @@ class ProcessorHost:
     def _process(self, msg: Message, *, live: bool) -> None:
         topic = msg.topic()
         name = topic[len(self.inputs) :]
+        # Live records continue the trace their producer started; a replay only rebuilds state, so it has none.
+        span = (
+            tracer.start_span(
+                f"{self.processor.name} process {name}",
+                context=tracing.extract(msg.headers()),
+                kind=SpanKind.CONSUMER,
+                attributes={
+                    "messaging.destination.partition.id": msg.partition(),
+                    "messaging.kafka.offset": msg.offset(),
+                },
+            )
+            if live
+            else None
+        )
         try:
             event: Event | None = self._decoders[topic].deserialize(msg.value())
         except EventDecodeError as err:
@@ -293,15 +319,23 @@ class ProcessorHost:
                     msg.offset(),
                     reason,
                 )
-        if live:
+        for output in outputs:
+            if not isinstance(output, Forward):
+                observe_output(output, live=live)
+        if span is not None:
             self.stats.consumed += 1
+            self.metrics.consumed(topic, msg.timestamp()[1])
             self._staged[(topic, msg.partition())] = msg.offset() + 1
+            # What this record causes carries its trace on: in headers only, so payloads replay byte-identical.
+            headers = tracing.inject(trace.set_span_in_context(span)) or None
             if reason:
-                self._dead_letter(msg, reason)
+                span.set_status(Status(StatusCode.ERROR, reason))
+                self._dead_letter(msg, reason, "undecodable" if event is None else reason.split(":", 1)[0], headers)
             for output in outputs:
-                self._produce(output, msg)
+                self._produce(output, msg, headers)
+            span.end()
 
-    def _produce(self, output: Output, source: Message) -> None:
+    def _produce(self, output: Output, source: Message, headers: tracing.KafkaHeaders | None) -> None:
         if isinstance(output, Forward):
             topic, key, value = self.outputs + output.topic, output.key.encode(), source.value()
             timestamp = source.timestamp()[1]
@@ -312,19 +346,22 @@ class ProcessorHost:
                 encoder = self._encoders[route] = EventSerializer(self._registry, route, topic_prefix=self.outputs)
             topic, key, value = encoder.topic, encoder.key(output), encoder.serialize(output)
             timestamp = event_time_ms(output)
-        self._send(topic, key, value, None, timestamp)
+        self._send(topic, key, value, headers, timestamp)
         self.stats.produced += 1
+        self.metrics.produced(topic)
 
-    def _dead_letter(self, msg: Message, reason: str) -> None:
+    def _dead_letter(self, msg: Message, reason: str, kind: str, trace_headers: tracing.KafkaHeaders | None) -> None:
         headers = [
             ("tradecore.source.topic", msg.topic().encode()),
             ("tradecore.source.partition", str(msg.partition()).encode()),
             ("tradecore.source.offset", str(msg.offset()).encode()),
             ("tradecore.processor", self.processor.name.encode()),
             ("tradecore.reason", reason.encode()[:4000]),
+            *(trace_headers or ()),
         ]
         self._send(self.outputs + "deadletter", msg.key(), msg.value(), headers, msg.timestamp()[1])
         self.stats.dead_lettered += 1
+        self.metrics.dead_lettered(msg.topic(), kind)
 
     def _send(
         self,
@@ -358,7 +395,24 @@ class ProcessorHost:
             error = exc.args[0]
             if error.txn_requires_abort():
                 self._producer.abort_transaction(60)
+                self.metrics.transaction("aborted")
             raise _StartOver(str(error)) from exc
         self._in_txn = False
+        self._committed.update(self._staged)
         self._staged = {}
         self.stats.commits += 1
+        self.metrics.transaction("committed")
+
+    def _observe_lag(self) -> None:
+        """Consumer lag per input partition, at most once a second: the log's end minus the committed offset."""
+        now = time.monotonic()
+        if now < self._lag_due:
+            return
+        self._lag_due = now + 1.0
+        for (topic, partition), committed in self._committed.items():
+            consumer = self._broadcast if topic[len(self.inputs) :] in self.processor.broadcast else self._consumer
+            if consumer is None:
+                continue
+            high = self._high_watermark(consumer, TopicPartition(topic, partition))
+            if high >= 0:
+                self.metrics.lag(topic, partition, max(high - committed, 0))
