@@ -79,9 +79,11 @@ def create_app(
             await engine.dispose()
 
     tracing.configure("api")
-    app = FastAPI(title="tradecore", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="tradecore", version="0.1.0", description=DESCRIPTION, lifespan=lifespan, telemetry=telemetry.TRACING
+    )
     problems.install(app)
-    app.add_middleware(telemetry.Telemetry)
+    app.add_middleware(telemetry.RequestMetrics)
     for router in (auth.router, orders.router, accounts.router, market.router, health.router, telemetry.router):
         app.include_router(router)
     return app

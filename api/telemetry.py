@@ -1,20 +1,19 @@
-"""Request metrics and the trace every command starts: one small ASGI middleware, and ``/metrics``.
+"""Request metrics (an ASGI middleware and ``/metrics``), and what FastAPI's own OpenTelemetry support traces.
 
-Each HTTP request is one SERVER span (continuing a caller's W3C ``traceparent`` if it sends one); the events the
-request appends carry that span's context in their Kafka headers (``streams.eventlog``). Request counts and
-latencies are labelled by route template (``/v1/orders/{order_id}``), never by raw path.
+FastAPI makes each HTTP request one SERVER span (continuing a caller's W3C ``traceparent``) once a tracer provider
+is configured (``streams.tracing.configure``); the events a request appends carry that span's context in their
+Kafka headers (``streams.eventlog``). Request counts and latencies are labelled by route template
+(``/v1/orders/{order_id}``), never by raw path.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import MutableMapping
 from typing import Any
 
 from fastapi import APIRouter, Response
-from opentelemetry import context, trace
-from opentelemetry.propagators.textmap import Getter
-from opentelemetry.trace import SpanKind
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,22 +29,16 @@ REQUEST_LATENCY = Histogram(
 # Probes and scrapes are counted but not traced: they are not what a trace is for.
 UNTRACED = frozenset({"/metrics", "/healthz", "/readyz"})
 
+
+def _untraced(scope: MutableMapping[str, Any]) -> bool:
+    return scope.get("path") in UNTRACED
+
+
+# Server spans only: metrics are prometheus-client's (below); FastAPI's log records could carry request bodies
+# (passwords at /v1/auth/token), and its per-operation spans cost more than they tell on this hot path.
+TRACING: TelemetryConfig = {"metrics": False, "logs": False, "operation_spans": False, "exclude": _untraced}
+
 router = APIRouter()
-tracer = trace.get_tracer("tradecore.api")
-_propagator = TraceContextTextMapPropagator()
-
-
-class _AsgiHeaders(Getter[list[tuple[bytes, bytes]]]):
-    def get(self, carrier: list[tuple[bytes, bytes]], key: str) -> list[str] | None:
-        wanted = key.encode("latin-1")
-        found = [value.decode("latin-1") for name, value in carrier if name == wanted]
-        return found or None
-
-    def keys(self, carrier: list[tuple[bytes, bytes]]) -> list[str]:
-        return [name.decode("latin-1") for name, _ in carrier]
-
-
-_getter = _AsgiHeaders()
 
 
 @router.get("/metrics", include_in_schema=False)
@@ -54,8 +47,8 @@ async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-class Telemetry:
-    """ASGI middleware: a server span per request and the request metrics."""
+class RequestMetrics:
+    """ASGI middleware counting and timing every HTTP request by route template and status."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -66,7 +59,6 @@ class Telemetry:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        method: str = scope["method"]
         status = 500
 
         async def sending(message: Message) -> None:
@@ -75,37 +67,16 @@ class Telemetry:
                 status = message["status"]
             await send(message)
 
-        if scope["path"] in UNTRACED:
-            try:
-                await self.app(scope, receive, sending)
-            finally:
-                self._count(scope, method, status, started)
-            return
-        span = tracer.start_span(
-            method, context=_propagator.extract(scope["headers"], getter=_getter), kind=SpanKind.SERVER
-        )
-        token = context.attach(trace.set_span_in_context(span))
         try:
             await self.app(scope, receive, sending)
         finally:
-            route = self._count(scope, method, status, started)
-            if span.is_recording():
-                span.update_name(f"{method} {route}")
-                span.set_attribute("http.route", route)
-                span.set_attribute("http.response.status_code", status)
-            span.end()
-            context.detach(token)
-
-    def _count(self, scope: Scope, method: str, status: int, started: float) -> str:
-        found: Any = scope.get("route")
-        route: str = getattr(found, "path", "unmatched")
-        key = (method, route, status)
-        children = self._children.get(key)
-        if children is None:
-            children = self._children[key] = (
-                REQUESTS.labels(method, route, str(status)),
-                REQUEST_LATENCY.labels(method, route),
-            )
-        children[0].inc()
-        children[1].observe(time.perf_counter() - started)
-        return route
+            found: Any = scope.get("route")  # set by the router once a route matched
+            key = (scope["method"], getattr(found, "path", "unmatched"), status)
+            children = self._children.get(key)
+            if children is None:
+                children = self._children[key] = (
+                    REQUESTS.labels(key[0], key[1], str(status)),
+                    REQUEST_LATENCY.labels(key[0], key[1]),
+                )
+            children[0].inc()
+            children[1].observe(time.perf_counter() - started)
