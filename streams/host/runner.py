@@ -409,10 +409,18 @@ class ProcessorHost:
         if now < self._lag_due:
             return
         self._lag_due = now + 1.0
+        # Transactional inputs end in a commit marker past their last record: once everything fetched is handled
+        # and committed, a partition fetched to its end has no lag, whatever the marker's offset.
+        settled = not self._in_txn and self._merger.buffered() == 0
         for (topic, partition), committed in self._committed.items():
             consumer = self._broadcast if topic[len(self.inputs) :] in self.processor.broadcast else self._consumer
             if consumer is None:
                 continue
-            high = self._high_watermark(consumer, TopicPartition(topic, partition))
-            if high >= 0:
-                self.metrics.lag(topic, partition, max(high - committed, 0))
+            tp = TopicPartition(topic, partition)
+            high = self._high_watermark(consumer, tp)
+            if high < 0:
+                continue
+            behind = max(high - committed, 0)
+            if behind and settled and consumer.position([tp])[0].offset >= high:
+                behind = 0
+            self.metrics.lag(topic, partition, behind)

@@ -1,0 +1,134 @@
+"""A worker's /metrics, scraped as Prometheus would while orders flow through risk, the venue and positions."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import polars as pl
+import pytest
+
+from deploy.local.stack import Endpoints
+from streams import kafka
+from streams.settings import KafkaSettings
+from tests.api.test_health import sample
+from tests.support.api_server import ApiServer, api_server
+from tests.support.ports import free_port_block
+from tests.support.workers import start_worker
+
+QUOTES = Path(__file__).parents[3] / "shared" / "data" / "market" / "binance-btcusdt-quotes-2021-01-08.parquet"
+
+
+@pytest.fixture(scope="module")
+def flow(endpoints: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApiServer, str]]:
+    prefix = f"metrics-{uuid.uuid4().hex[:8]}."
+    workdir = tmp_path_factory.mktemp("metrics")
+    port = free_port_block((0,), start=41000)
+    with api_server(endpoints, workdir, prefix, TRADECORE_ORDER_WAIT_TIMEOUT_S="30") as api:
+        names = ["risk", "execution", "executions-by-account", "positions"]
+        worker = start_worker(endpoints, prefix, names, workdir / "worker.log", "--metrics-port", str(port))
+        try:
+            yield api, f"http://127.0.0.1:{port}/metrics"
+        finally:
+            worker.terminate()
+            worker.wait(60)
+
+
+def scrape_until(url: str, done: Callable[[str], bool], timeout_s: float = 90) -> str:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            text = httpx.get(url, timeout=10).text
+        except httpx.TransportError:
+            text = ""
+        if (text and done(text)) or time.monotonic() > deadline:
+            return text
+        time.sleep(0.5)
+
+
+def test_processor_metrics_move_as_orders_are_decided_filled_and_dead_lettered(flow: tuple[ApiServer, str]) -> None:
+    api, metrics = flow
+    quote = pl.read_parquet(QUOTES).row(0, named=True)
+    ask = Decimal(str(quote["ask"]))
+    tick = {
+        "instrument": "BTCUSDT",
+        "bid": str(quote["bid"]),
+        "ask": str(ask),
+        "bid_size": "2",
+        "ask_size": "2",
+        "exchange_ts": datetime.now(UTC).isoformat(),
+    }
+    base = {"account_id": "ACC-A7", "instrument": "BTCUSDT", "side": "BUY", "time_in_force": "GTC"}
+    with api.client("adam") as admin:
+        assert admin.post("/v1/ticks", json={"source": "metrics-test", "ticks": [tick]}).status_code == 202
+    with api.client("alice") as alice:
+        taker = alice.post(
+            "/v1/orders",
+            params={"wait": "accepted"},
+            json={
+                **base,
+                "client_order_id": f"m-{uuid.uuid4().hex[:8]}",
+                "order_type": "LIMIT",
+                "quantity": "0.5",
+                "limit_price": str(ask + 10),
+            },
+        )
+        collared = alice.post(
+            "/v1/orders",
+            params={"wait": "accepted"},
+            json={
+                **base,
+                "client_order_id": f"m-{uuid.uuid4().hex[:8]}",
+                "order_type": "LIMIT",
+                "quantity": "0.5",
+                "limit_price": str((ask * 2).quantize(Decimal("0.01"))),
+            },
+        )
+    assert (taker.json()["status"], collared.json()["reason_code"]) == ("accepted", "PRICE_COLLAR")
+    producer = kafka.producer(KafkaSettings(bootstrap_servers=api.endpoints.kafka_bootstrap))
+    producer.produce(api.topic_prefix + "orders", key=b"ACC-A7", value=b"not an event")
+    assert producer.flush(30) == 0
+
+    def settled(text: str) -> bool:
+        return (
+            sample(text, "tradecore_position_quantity", account="ACC-A7", instrument="BTCUSDT") == 0.5
+            and sample(text, "tradecore_deadletters_total", processor="risk") == 1
+            and lags(text, "risk", "orders") == [0.0] * 6
+        )
+
+    text = scrape_until(metrics, settled)
+    assert settled(text), text
+    # Every record risk took from `orders`: two orders and the poison one.
+    assert sample(text, "tradecore_events_consumed_total", processor="risk", topic="orders") == 3
+    assert sample(text, "tradecore_processing_latency_seconds_count", processor="risk", topic="orders") == 3
+    assert sample(text, "tradecore_events_produced_total", processor="risk", topic="orders.checked") == 2
+    assert sample(text, "tradecore_events_produced_total", processor="execution", topic="executions") == 1
+    assert sample(text, "tradecore_orders_total", outcome="accepted", reason="") == 1
+    assert sample(text, "tradecore_orders_total", outcome="rejected", reason="PRICE_COLLAR") == 1
+    assert sample(text, "tradecore_orders_total", outcome="filled", reason="") == 1
+    assert sample(text, "tradecore_deadletters_total", processor="risk", topic="orders", reason="undecodable") == 1
+    assert sample(text, "tradecore_transactions_total", processor="risk", outcome="committed") >= 1
+    assert sample(text, "tradecore_transactions_total", processor="risk", outcome="aborted") == 0
+    fee = sample(text, "tradecore_fees_paid", account="ACC-A7", instrument="BTCUSDT")
+    assert fee > 0 and sample(text, "tradecore_realized_pnl", account="ACC-A7", instrument="BTCUSDT") == 0
+    # Lag is reported for every partition a processor owns, and drains to 0 on an input written in transactions
+    # (whose commit markers sit past the last record).
+    text = scrape_until(metrics, lambda t: lags(t, "execution", "orders.checked") == [0.0] * 6)
+    assert lags(text, "execution", "orders.checked") == [0.0] * 6
+
+
+def lags(text: str, processor: str, topic: str) -> list[float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return [
+        s.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "tradecore_consumer_lag"
+        for s in family.samples
+        if s.labels["processor"] == processor and s.labels["topic"] == topic
+    ]
