@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -132,3 +133,14 @@ def lags(text: str, processor: str, topic: str) -> list[float]:
         for s in family.samples
         if s.labels["processor"] == processor and s.labels["topic"] == topic
     ]
+
+
+def test_a_metrics_port_already_taken_stops_the_worker_with_what_to_do(endpoints: Endpoints, tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        worker = start_worker(endpoints, "taken.", ["risk"], tmp_path / "worker.log", "--metrics-port", str(port))
+        assert worker.wait(60) == 1
+    said = (tmp_path / "worker.log").read_text()
+    assert f"cannot serve metrics on 127.0.0.1:{port}" in said and "--metrics-port" in said
