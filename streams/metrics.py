@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
@@ -160,6 +162,17 @@ class ProcessorMetrics:
         self._lagging.clear()
 
 
+# How an output event ends (or decides) an order: its outcome label and reason, or None when it does not.
+_OUTCOMES: dict[type[Event], Callable[[Any], tuple[str, str] | None]] = {
+    OrderAccepted: lambda e: ("accepted", ""),
+    OrderRejected: lambda e: ("rejected", e.reason_code),
+    OrderFilled: lambda e: ("filled", "") if e.leaves_quantity == 0 else None,
+    OrderCancelled: lambda e: ("cancelled", ""),
+    OrderExpired: lambda e: ("expired", ""),
+}
+_orders: dict[tuple[str, str], Counter] = {}
+
+
 def observe_output(event: Event, *, live: bool) -> None:
     """What an output event tells operators: order outcomes (counted live only) and positions (state, always)."""
     if isinstance(event, PositionChanged):
@@ -167,18 +180,14 @@ def observe_output(event: Event, *, live: bool) -> None:
         POSITION_QUANTITY.labels(*labels).set(_number(event.quantity))
         REALIZED_PNL.labels(*labels).set(_number(event.realized_pnl))
         FEES_PAID.labels(*labels).set(_number(event.fees_paid))
-    elif not live:
         return
-    elif isinstance(event, OrderAccepted):
-        ORDERS.labels("accepted", "").inc()
-    elif isinstance(event, OrderRejected):
-        ORDERS.labels("rejected", event.reason_code).inc()
-    elif isinstance(event, OrderFilled) and event.leaves_quantity == 0:
-        ORDERS.labels("filled", "").inc()
-    elif isinstance(event, OrderCancelled):
-        ORDERS.labels("cancelled", "").inc()
-    elif isinstance(event, OrderExpired):
-        ORDERS.labels("expired", "").inc()
+    outcome_of = _OUTCOMES.get(type(event)) if live else None
+    outcome = outcome_of(event) if outcome_of is not None else None
+    if outcome is not None:
+        counter = _orders.get(outcome)
+        if counter is None:
+            counter = _orders[outcome] = ORDERS.labels(*outcome)
+        counter.inc()
 
 
 def _number(value: Decimal) -> float:

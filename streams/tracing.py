@@ -20,6 +20,7 @@ from opentelemetry.propagators.textmap import Getter, Setter
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.trace import ProxyTracerProvider, Span, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from streams.errors import TelemetryConfigError
@@ -27,6 +28,8 @@ from streams.errors import TelemetryConfigError
 KafkaHeaders = list[tuple[str, bytes]]
 
 _propagator = TraceContextTextMapPropagator()
+_tracer = trace.get_tracer("tradecore.streams")
+TRACEPARENT = "traceparent"
 
 
 class _HeaderGetter(Getter[KafkaHeaders]):
@@ -56,6 +59,27 @@ def inject(context: Context | None = None, headers: KafkaHeaders | None = None) 
     carrier: KafkaHeaders = [] if headers is None else headers
     _propagator.inject(carrier, context=context, setter=_setter)
     return carrier
+
+
+def recording() -> bool:
+    """Whether a tracer provider is installed (``configure``, or a test's); if not, spans cost nothing to skip."""
+    return not isinstance(trace.get_tracer_provider(), ProxyTracerProvider)
+
+
+def consuming(name: str, headers: KafkaHeaders | None, partition: int, offset: int) -> Span:
+    """A CONSUMER span continuing the trace a consumed record carries (a new trace when it carries none)."""
+    attributes = {"messaging.destination.partition.id": partition, "messaging.kafka.offset": offset}
+    return _tracer.start_span(name, context=extract(headers), kind=SpanKind.CONSUMER, attributes=attributes)
+
+
+def handed_on(span: Span | None, consumed: KafkaHeaders | None) -> KafkaHeaders | None:
+    """Headers carrying the trace on to the records a consumed one causes: ``span``'s context, or without a span
+    (tracing off) the consumed record's own ``traceparent``, unparsed. None when there is no trace to carry."""
+    if span is not None:
+        return inject(trace.set_span_in_context(span)) or None
+    if not consumed:
+        return None
+    return [header for header in consumed if header[0] == TRACEPARENT] or None
 
 
 def configure(service: str) -> bool:

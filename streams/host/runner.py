@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
-from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Status, StatusCode
 
 from schemas.contract_errors import EventDecodeError
 from schemas.events import Event
@@ -36,7 +35,6 @@ from streams.metrics import ProcessorMetrics, observe_output
 from streams.settings import KafkaSettings
 
 log = logging.getLogger("tradecore.streams")
-tracer = trace.get_tracer("tradecore.streams")
 
 # Internal topics carry another topic's events unchanged.
 EVENTS_OF = {"executions.by-account": "executions"}
@@ -127,6 +125,7 @@ class ProcessorHost:
         self._starts: dict[tuple[str, int], int] = {}
         self._committed: dict[tuple[str, int], int] = {}
         self._lag_due = 0.0
+        self._tracing = tracing.recording()
         self._idle_since: dict[Source, float] = {}
         self._asked_high: dict[tuple[str, int], tuple[float, int]] = {}
         self._consumer.subscribe(
@@ -287,17 +286,10 @@ class ProcessorHost:
         topic = msg.topic()
         name = topic[len(self.inputs) :]
         # Live records continue the trace their producer started; a replay only rebuilds state, so it has none.
+        consumed = msg.headers() if live else None
         span = (
-            tracer.start_span(
-                f"{self.processor.name} process {name}",
-                context=tracing.extract(msg.headers()),
-                kind=SpanKind.CONSUMER,
-                attributes={
-                    "messaging.destination.partition.id": msg.partition(),
-                    "messaging.kafka.offset": msg.offset(),
-                },
-            )
-            if live
+            tracing.consuming(f"{self.processor.name} process {name}", consumed, msg.partition(), msg.offset())
+            if live and self._tracing
             else None
         )
         try:
@@ -322,18 +314,20 @@ class ProcessorHost:
         for output in outputs:
             if not isinstance(output, Forward):
                 observe_output(output, live=live)
-        if span is not None:
+        if live:
             self.stats.consumed += 1
             self.metrics.consumed(topic, msg.timestamp()[1])
             self._staged[(topic, msg.partition())] = msg.offset() + 1
             # What this record causes carries its trace on: in headers only, so payloads replay byte-identical.
-            headers = tracing.inject(trace.set_span_in_context(span)) or None
+            headers = tracing.handed_on(span, consumed)
             if reason:
-                span.set_status(Status(StatusCode.ERROR, reason))
+                if span is not None:
+                    span.set_status(Status(StatusCode.ERROR, reason))
                 self._dead_letter(msg, reason, "undecodable" if event is None else reason.split(":", 1)[0], headers)
             for output in outputs:
                 self._produce(output, msg, headers)
-            span.end()
+            if span is not None:
+                span.end()
 
     def _produce(self, output: Output, source: Message, headers: tracing.KafkaHeaders | None) -> None:
         if isinstance(output, Forward):

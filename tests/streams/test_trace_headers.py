@@ -43,3 +43,10 @@ def test_tracing_is_off_without_otel_variables_and_an_unknown_exporter_is_refuse
     monkeypatch.setenv("OTEL_TRACES_EXPORTER", "zipkin")
     with pytest.raises(TelemetryConfigError, match="zipkin"):
         tracing.configure("test")
+
+
+def test_with_tracing_off_a_processor_passes_the_consumed_traceparent_on_unchanged() -> None:
+    traceparent = ("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+    assert tracing.handed_on(None, [("tradecore.reason", b"x"), traceparent]) == [traceparent]
+    assert tracing.handed_on(None, [("tradecore.reason", b"x")]) is None
+    assert tracing.handed_on(None, None) is None
