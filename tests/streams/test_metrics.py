@@ -6,12 +6,9 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 
 import httpx
-import polars as pl
 import pytest
 
 from deploy.local.stack import Endpoints
@@ -20,9 +17,8 @@ from streams.settings import KafkaSettings
 from tests.api.test_health import sample
 from tests.support.api_server import ApiServer, api_server
 from tests.support.ports import free_port_block
+from tests.support.quotes import first_quote, fresh_tick, limit_buy
 from tests.support.workers import start_worker
-
-QUOTES = Path(__file__).parents[3] / "shared" / "data" / "market" / "binance-btcusdt-quotes-2021-01-08.parquet"
 
 
 @pytest.fixture(scope="module")
@@ -54,42 +50,12 @@ def scrape_until(url: str, done: Callable[[str], bool], timeout_s: float = 90) -
 
 def test_processor_metrics_move_as_orders_are_decided_filled_and_dead_lettered(flow: tuple[ApiServer, str]) -> None:
     api, metrics = flow
-    quote = pl.read_parquet(QUOTES).row(0, named=True)
-    ask = Decimal(str(quote["ask"]))
-    tick = {
-        "instrument": "BTCUSDT",
-        "bid": str(quote["bid"]),
-        "ask": str(ask),
-        "bid_size": "2",
-        "ask_size": "2",
-        "exchange_ts": datetime.now(UTC).isoformat(),
-    }
-    base = {"account_id": "ACC-A7", "instrument": "BTCUSDT", "side": "BUY", "time_in_force": "GTC"}
+    bid, ask = first_quote()
     with api.client("adam") as admin:
-        assert admin.post("/v1/ticks", json={"source": "metrics-test", "ticks": [tick]}).status_code == 202
+        assert admin.post("/v1/ticks", json=fresh_tick(bid, ask)).status_code == 202
     with api.client("alice") as alice:
-        taker = alice.post(
-            "/v1/orders",
-            params={"wait": "accepted"},
-            json={
-                **base,
-                "client_order_id": f"m-{uuid.uuid4().hex[:8]}",
-                "order_type": "LIMIT",
-                "quantity": "0.5",
-                "limit_price": str(ask + 10),
-            },
-        )
-        collared = alice.post(
-            "/v1/orders",
-            params={"wait": "accepted"},
-            json={
-                **base,
-                "client_order_id": f"m-{uuid.uuid4().hex[:8]}",
-                "order_type": "LIMIT",
-                "quantity": "0.5",
-                "limit_price": str((ask * 2).quantize(Decimal("0.01"))),
-            },
-        )
+        taker = alice.post("/v1/orders", params={"wait": "accepted"}, json=limit_buy("ACC-A7", ask + 10))
+        collared = alice.post("/v1/orders", params={"wait": "accepted"}, json=limit_buy("ACC-A7", ask * 2))
     assert (taker.json()["status"], collared.json()["reason_code"]) == ("accepted", "PRICE_COLLAR")
     producer = kafka.producer(KafkaSettings(bootstrap_servers=api.endpoints.kafka_bootstrap))
     producer.produce(api.topic_prefix + "orders", key=b"ACC-A7", value=b"not an event")

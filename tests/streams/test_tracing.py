@@ -11,11 +11,8 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 
-import polars as pl
 import pytest
 from confluent_kafka import Consumer, Message, TopicPartition
 from fastapi.testclient import TestClient
@@ -39,8 +36,8 @@ from streams.host.runner import ProcessorHost
 from streams.processors import ProcessorSettings
 from streams.settings import KafkaSettings
 from streams.worker import PROCESSORS
+from tests.support.quotes import first_quote, fresh_tick, limit_buy
 
-QUOTES = Path(__file__).parents[3] / "shared" / "data" / "market" / "binance-btcusdt-quotes-2021-01-08.parquet"
 JOURNEY = ("risk", "execution", "executions-by-account", "positions")
 
 
@@ -82,33 +79,16 @@ def test_a_placed_order_is_one_trace_from_the_api_through_every_processor(
     db.upgrade(endpoints.database_url)
     settings = ApiSettings(jwt_secret="x" * 32, users_file=users, order_wait_timeout_s=30)
     app = create_app(settings, topics, registry_settings, DatabaseSettings(url=endpoints.database_url))
-    quote = pl.read_parquet(QUOTES).row(0, named=True)
-    ask = Decimal(str(quote["ask"]))
+    bid, ask = first_quote()
     with TestClient(app) as http:
 
         def bearer(user: str) -> dict[str, str]:
             answer = http.post("/v1/auth/token", data={"username": user, "password": "pw"})
             return {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
-        tick = {"instrument": "BTCUSDT", "bid": str(quote["bid"]), "ask": str(ask), "bid_size": "2", "ask_size": "2"}
-        tick["exchange_ts"] = datetime.now(UTC).isoformat()
-        assert (
-            http.post("/v1/ticks", json={"source": "trace", "ticks": [tick]}, headers=bearer("adam")).status_code == 202
-        )
+        assert http.post("/v1/ticks", json=fresh_tick(bid, ask), headers=bearer("adam")).status_code == 202
         placed = http.post(
-            "/v1/orders",
-            params={"wait": "accepted"},
-            headers=bearer("alice"),
-            json={
-                "account_id": "ACC-T1",
-                "client_order_id": f"trace-{uuid.uuid4().hex[:8]}",
-                "instrument": "BTCUSDT",
-                "side": "BUY",
-                "order_type": "LIMIT",
-                "time_in_force": "GTC",
-                "quantity": "0.5",
-                "limit_price": str(ask + 10),
-            },
+            "/v1/orders", params={"wait": "accepted"}, headers=bearer("alice"), json=limit_buy("ACC-T1", ask + 10)
         )
     assert (placed.status_code, placed.json()["status"]) == (200, "accepted"), placed.json()
 
