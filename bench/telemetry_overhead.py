@@ -11,7 +11,8 @@ Measured, each ``--repeat`` times (medians reported), in µs:
   (``ProcessorMetrics.produced``, ``observe_output``), end the span — with tracing off (no ``OTEL_*``: the default)
   and on (the SDK with a batch processor, every span sampled and exported to a sink);
 * per HTTP request: ``api.telemetry.RequestMetrics`` around a bare ASGI app, minus the bare app; and a FastAPI app
-  with the project's telemetry config (``api.telemetry.TRACING``) with tracing on, minus the same app with it off;
+  with the project's telemetry config (``api.telemetry.TRACING``) with tracing off, on, and on but the request
+  sampled out (``parentbased_traceidratio`` 0), each minus the same app with FastAPI's telemetry disabled or off;
 * the reference: ``confluent_kafka.Producer.produce`` of one 200-byte record with the project's producer config
   (``streams.kafka.producer``) to a real topic, per record (flushed at the end, the flush included).
 
@@ -37,6 +38,7 @@ from fastapi.telemetry import TelemetryConfig
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from rich.console import Console
 from rich.table import Table
 
@@ -190,6 +192,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     us["record_on"] = timed(k, n, host_records(n)) - us["loop"]
     progress.print("FastAPI request, tracing on …")
     us["fastapi_on"] = timed(k, r, asgi_requests(fastapi_app(TRACING), r))
+    progress.print("FastAPI request, tracing on, sampled out (ratio 0) …")
+    sampled_out = TracerProvider(sampler=ParentBased(TraceIdRatioBased(0.0)))
+    us["fastapi_sampled_out"] = timed(k, r, asgi_requests(fastapi_app({**TRACING, "tracer_provider": sampled_out}), r))
     provider.shutdown()
 
     progress.print("reference: raw confluent-kafka produce per record …")
@@ -204,6 +209,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ("HTTP request: RequestMetrics middleware", us["asgi_metrics"] - us["asgi_bare"]),
         ("HTTP request: FastAPI telemetry, tracing off", us["fastapi_off"] - us["fastapi_disabled"]),
         ("HTTP request: FastAPI server span, tracing on", us["fastapi_on"] - us["fastapi_off"]),
+        ("HTTP request: tracing on, request sampled out", us["fastapi_sampled_out"] - us["fastapi_off"]),
         ("reference: raw producer, per record", us["raw_produce"]),
     ]
     table = Table("added per item", "µs (median)", f"÷ raw produce ({us['raw_produce']:.2f} µs)")
@@ -219,8 +225,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "requests": r,
         "repeat": k,
         "us": {key: round(value, 3) for key, value in us.items()},
-        "added_us": {label: round(value, 3) for label, value in rows[:5]},
-        "ratio_to_raw_produce": {label: round(value / us["raw_produce"], 3) for label, value in rows[:5]},
+        "added_us": {label: round(value, 3) for label, value in rows[:6]},
+        "ratio_to_raw_produce": {label: round(value / us["raw_produce"], 3) for label, value in rows[:6]},
     }
     print(json.dumps(result))
 
