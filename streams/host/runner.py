@@ -295,14 +295,15 @@ class ProcessorHost:
         try:
             event: Event | None = self._decoders[topic].deserialize(msg.value())
         except EventDecodeError as err:
-            event, reason = None, f"undecodable: {err}"
+            event, kind, reason = None, "undecodable", f"undecodable: {err}"
         outputs: Sequence[Output] = ()
         if event is not None:
             try:
                 outputs = self.processor.handle(name, event)
                 reason = ""
             except Exception as err:  # a record this processor cannot handle must not stop the pipeline
-                reason = f"{type(err).__name__}: {err}"
+                kind = type(err).__name__
+                reason = f"{kind}: {err}"
                 log.warning(
                     "%s: dead-lettering %s[%d]@%d: %s",
                     self.processor.name,
@@ -323,7 +324,7 @@ class ProcessorHost:
             if reason:
                 if span is not None:
                     span.set_status(Status(StatusCode.ERROR, reason))
-                self._dead_letter(msg, reason, "undecodable" if event is None else reason.split(":", 1)[0], headers)
+                self._dead_letter(msg, reason, kind, headers)
             for output in outputs:
                 self._produce(output, msg, headers)
             if span is not None:

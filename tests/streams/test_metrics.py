@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
 
 from deploy.local.stack import Endpoints
+from schemas.events import Event
+from schemas.registry import registry_client
+from schemas.serde import EventSerializer, register_all
+from schemas.settings import RegistrySettings
 from streams import kafka
+from streams.host.processor import Output
+from streams.host.runner import ProcessorHost
 from streams.settings import KafkaSettings
 from tests.api.test_health import sample
 from tests.support.api_server import ApiServer, api_server
+from tests.support.events import order_placed, tick_ingested
 from tests.support.ports import free_port_block
 from tests.support.quotes import first_quote, fresh_tick, limit_buy
 from tests.support.workers import start_worker
@@ -59,26 +69,30 @@ def test_processor_metrics_move_as_orders_are_decided_filled_and_dead_lettered(f
     assert (taker.json()["status"], collared.json()["reason_code"]) == ("accepted", "PRICE_COLLAR")
     producer = kafka.producer(KafkaSettings(bootstrap_servers=api.endpoints.kafka_bootstrap))
     producer.produce(api.topic_prefix + "orders", key=b"ACC-A7", value=b"not an event")
+    # Avro, but not an event of `orders`.
+    ticks = EventSerializer(registry_client(RegistrySettings(url=api.endpoints.schema_registry_url)), "ticks")
+    producer.produce(api.topic_prefix + "orders", key=b"ACC-A7", value=ticks.serialize(tick_ingested()))
     assert producer.flush(30) == 0
 
     def settled(text: str) -> bool:
         return (
             sample(text, "tradecore_position_quantity", account="ACC-A7", instrument="BTCUSDT") == 0.5
-            and sample(text, "tradecore_deadletters_total", processor="risk") == 1
+            and sum(dead_letters(text, "risk").values()) == 2
             and lags(text, "risk", "orders") == [0.0] * 6
         )
 
     text = scrape_until(metrics, settled)
     assert settled(text), text
-    # Every record risk took from `orders`: two orders and the poison one.
-    assert sample(text, "tradecore_events_consumed_total", processor="risk", topic="orders") == 3
-    assert sample(text, "tradecore_processing_latency_seconds_count", processor="risk", topic="orders") == 3
+    # Every record risk took from `orders`: two orders and the two poison ones.
+    assert sample(text, "tradecore_events_consumed_total", processor="risk", topic="orders") == 4
+    assert sample(text, "tradecore_processing_latency_seconds_count", processor="risk", topic="orders") == 4
     assert sample(text, "tradecore_events_produced_total", processor="risk", topic="orders.checked") == 2
     assert sample(text, "tradecore_events_produced_total", processor="execution", topic="executions") == 1
     assert sample(text, "tradecore_orders_total", outcome="accepted", reason="") == 1
     assert sample(text, "tradecore_orders_total", outcome="rejected", reason="PRICE_COLLAR") == 1
     assert sample(text, "tradecore_orders_total", outcome="filled", reason="") == 1
-    assert sample(text, "tradecore_deadletters_total", processor="risk", topic="orders", reason="undecodable") == 1
+    # By input topic and kind (the full reason is in each dead letter's headers).
+    assert dead_letters(text, "risk") == {("orders", "undecodable"): 2}
     assert sample(text, "tradecore_transactions_total", processor="risk", outcome="committed") >= 1
     assert sample(text, "tradecore_transactions_total", processor="risk", outcome="aborted") == 0
     fee = sample(text, "tradecore_fees_paid", account="ACC-A7", instrument="BTCUSDT")
@@ -90,8 +104,6 @@ def test_processor_metrics_move_as_orders_are_decided_filled_and_dead_lettered(f
 
 
 def lags(text: str, processor: str, topic: str) -> list[float]:
-    from prometheus_client.parser import text_string_to_metric_families
-
     return [
         s.value
         for family in text_string_to_metric_families(text)
@@ -110,3 +122,52 @@ def test_a_metrics_port_already_taken_stops_the_worker_with_what_to_do(endpoints
         assert worker.wait(60) == 1
     said = (tmp_path / "worker.log").read_text()
     assert f"cannot serve metrics on 127.0.0.1:{port}" in said and "--metrics-port" in said
+
+
+def dead_letters(text: str, processor: str) -> dict[tuple[str, str], float]:
+    return {
+        (s.labels["topic"], s.labels["reason"]): s.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "tradecore_deadletters"
+        for s in family.samples
+        if s.name.endswith("_total") and s.labels["processor"] == processor
+    }
+
+
+class Refusing:
+    """A processor that refuses every order with an error of its own."""
+
+    name = "refusing"
+    partitioned = ("orders",)
+    broadcast = ()
+
+    def handle(self, topic: str, event: Event) -> Sequence[Output]:
+        raise LookupError(f"no account for {event.envelope.aggregate_id}")
+
+    def reset(self) -> None:
+        return None
+
+
+def test_a_record_a_processor_refuses_is_counted_by_the_error_it_raised(
+    topics: KafkaSettings, registry_settings: RegistrySettings
+) -> None:
+    client = registry_client(registry_settings)
+    register_all(client, topics.topic_prefix)
+    orders = EventSerializer(client, "orders", topic_prefix=topics.topic_prefix)
+    producer = kafka.producer(topics)
+    producer.produce(orders.topic, key=b"ACC-1", value=orders.serialize(order_placed()))
+    assert producer.flush(30) == 0
+    labels = {"processor": "refusing", "topic": "orders", "reason": "LookupError"}
+    host = ProcessorHost(Refusing(), topics, client)
+    stop = threading.Event()
+    runner = threading.Thread(target=host.run, args=(stop,))
+    runner.start()
+    try:
+        deadline = time.monotonic() + 90
+        while REGISTRY.get_sample_value("tradecore_deadletters_total", labels) != 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        runner.join(60)
+    assert REGISTRY.get_sample_value("tradecore_deadletters_total", labels) == 1
+    assert REGISTRY.get_sample_value("tradecore_transactions_total", {"processor": "refusing", "outcome": "committed"})
