@@ -70,7 +70,9 @@ class Readiness:
         except TimeoutError:
             return CheckResult(name, "failed", f"no answer within {self._timeout_s:g} s")
         except Exception as err:
-            return CheckResult(name, "failed", f"{type(err).__name__}: {err}")
+            # The first line says what failed; drivers append statements and links below it.
+            first = next(iter(str(err).splitlines()), "")
+            return CheckResult(name, "failed", f"{type(err).__name__}: {first}")
 
     async def _kafka(self) -> str:
         topic = self._settings.topic_prefix + "orders"

@@ -100,6 +100,12 @@ def _exporter_from_environment() -> SpanExporter | None:
     endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
     kind = os.environ.get("OTEL_TRACES_EXPORTER", "otlp" if endpoint else "none").strip().lower()
     if kind == "otlp":
+        protocol = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        if protocol not in (None, "http/protobuf"):
+            raise TelemetryConfigError(
+                f"OTLP protocol {protocol!r} is not supported here",
+                hint="use OTLP over HTTP: OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf and the collector's port 4318",
+            )
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         return OTLPSpanExporter()  # endpoint, headers, timeout, compression: from OTEL_EXPORTER_OTLP_*

@@ -43,6 +43,10 @@ def test_tracing_is_off_without_otel_variables_and_an_unknown_exporter_is_refuse
     monkeypatch.setenv("OTEL_TRACES_EXPORTER", "zipkin")
     with pytest.raises(TelemetryConfigError, match="zipkin"):
         tracing.configure("test")
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "otlp")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    with pytest.raises(TelemetryConfigError, match="grpc"):
+        tracing.configure("test")
 
 
 def test_with_tracing_off_a_processor_passes_the_consumed_traceparent_on_unchanged() -> None:
