@@ -18,8 +18,7 @@ from deploy.local.stack import Endpoints
 from streams.worker import METRICS_PORT_BASE
 from tests.streams.test_metrics import scrape_until
 from tests.support.api_server import api_server
-from tests.support.ports import free_port_block
-from tests.support.workers import start_worker
+from tests.support.workers import start_worker_with_metrics
 
 ROOT = Path(__file__).parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "tradecore.json"
@@ -44,11 +43,10 @@ def test_the_dashboard_references_only_metrics_the_api_and_a_worker_export(
     endpoints: Endpoints, tmp_path: Path
 ) -> None:
     prefix = f"dash-{uuid.uuid4().hex[:8]}."
-    port = free_port_block((0,), start=43000)
     with api_server(endpoints, tmp_path, prefix) as api:
-        worker = start_worker(endpoints, prefix, ["risk"], tmp_path / "worker.log", "--metrics-port", str(port))
+        worker, metrics = start_worker_with_metrics(endpoints, prefix, ["risk"], tmp_path / "worker.log")
         try:
-            from_worker = scrape_until(f"http://127.0.0.1:{port}/metrics", lambda text: "tradecore_" in text)
+            from_worker = scrape_until(metrics, lambda text: "tradecore_" in text)
         finally:
             worker.terminate()
             worker.wait(60)

@@ -26,21 +26,19 @@ from streams.settings import KafkaSettings
 from tests.api.test_health import sample
 from tests.support.api_server import ApiServer, api_server
 from tests.support.events import order_placed, tick_ingested
-from tests.support.ports import free_port_block
 from tests.support.quotes import first_quote, fresh_tick, limit_buy
-from tests.support.workers import start_worker
+from tests.support.workers import start_worker, start_worker_with_metrics
 
 
 @pytest.fixture(scope="module")
 def flow(endpoints: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApiServer, str]]:
     prefix = f"metrics-{uuid.uuid4().hex[:8]}."
     workdir = tmp_path_factory.mktemp("metrics")
-    port = free_port_block((0,), start=41000)
     with api_server(endpoints, workdir, prefix, TRADECORE_ORDER_WAIT_TIMEOUT_S="30") as api:
         names = ["risk", "execution", "executions-by-account", "positions"]
-        worker = start_worker(endpoints, prefix, names, workdir / "worker.log", "--metrics-port", str(port))
+        worker, metrics = start_worker_with_metrics(endpoints, prefix, names, workdir / "worker.log")
         try:
-            yield api, f"http://127.0.0.1:{port}/metrics"
+            yield api, metrics
         finally:
             worker.terminate()
             worker.wait(60)
