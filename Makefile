@@ -48,7 +48,8 @@ lint: venv
 
 compose-check:
 	bash deploy/install-compose-plugin.sh
-	POSTGRES_PASSWORD=compose-check docker compose -f docker-compose.yml config -q
+	POSTGRES_PASSWORD=compose-check TRADECORE_JWT_SECRET=compose-check GRAFANA_ADMIN_PASSWORD=compose-check \
+		docker compose -f docker-compose.yml config -q
 
 .PHONY: schemas-check
 # Every current event schema must read every released version of it (offline; schemas/released/).

@@ -7,12 +7,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import problems
+from api import problems, telemetry
 from api.auth import Authenticator, load_users
 from api.deps import Services
 from api.outcomes import RiskOutcomes
 from api.ratelimit import RateLimiter
-from api.routers import accounts, auth, market, orders, reads
+from api.readiness import Readiness
+from api.routers import accounts, auth, health, market, orders, reads
 from api.settings import ApiSettings
 from api.store import IdempotencyKeys
 from api.wiring import write_side
@@ -22,6 +23,7 @@ from projections.db import engine as projections_engine
 from projections.queries import ReadModels
 from projections.settings import DatabaseSettings
 from schemas.settings import RegistrySettings
+from streams import tracing
 from streams.settings import KafkaSettings
 
 DESCRIPTION = """
@@ -74,14 +76,28 @@ def create_app(
                 read_models=ReadModels(parts.engine, schema),
                 topic_prefix=kafka.topic_prefix,
                 read_wait_timeout_s=api.read_wait_timeout_s,
+                readiness=Readiness(kafka, parts.registry, parts.engine, api.ready_timeout_s),
             )
             try:
                 yield
             finally:
                 outcomes.close()
 
-    app = FastAPI(title="tradecore", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    tracing.configure("api")
+    app = FastAPI(
+        title="tradecore", version="0.1.0", description=DESCRIPTION, lifespan=lifespan, telemetry=telemetry.TRACING
+    )
     problems.install(app)
-    for router in (auth.router, orders.router, reads.router, accounts.router, market.router):
+    app.add_middleware(telemetry.RequestMetrics)
+    routers = (
+        auth.router,
+        orders.router,
+        reads.router,
+        accounts.router,
+        market.router,
+        health.router,
+        telemetry.router,
+    )
+    for router in routers:
         app.include_router(router)
     return app

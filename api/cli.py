@@ -191,6 +191,10 @@ def worker(
     output_prefix: Annotated[
         str | None, typer.Option(help="Namespace to write to, and of the consumer group (default as above).")
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Port of /metrics (TRADECORE_METRICS_PORT; default 9400 + instance; 0: off).", min=0),
+    ] = None,
 ) -> None:
     """Run stream processors exactly once over Kafka until SIGTERM/SIGINT."""
     import logging
@@ -198,12 +202,13 @@ def worker(
     from schemas.settings import RegistrySettings
     from streams import worker as workers
     from streams.host.runner import HostConfig
-    from streams.settings import KafkaSettings
+    from streams.settings import KafkaSettings, MetricsSettings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = HostConfig(instance=instance, input_prefix=input_prefix, output_prefix=output_prefix)
-        workers.run(names or [], KafkaSettings(), RegistrySettings(), config, console.print)
+        metrics = MetricsSettings() if metrics_port is None else MetricsSettings(metrics_port=metrics_port)
+        workers.run(names or [], KafkaSettings(), RegistrySettings(), config, console.print, metrics=metrics)
     except KeyError as err:
         errors.print(f"[bold red]error:[/] {err.args[0]}")
         raise typer.Exit(2) from err

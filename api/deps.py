@@ -14,6 +14,7 @@ from api.auth import Authenticator, Principal, Role
 from api.errors import AuthenticationFailed, Forbidden
 from api.outcomes import RiskOutcomes
 from api.ratelimit import RateLimiter
+from api.readiness import Readiness
 from api.store import IdempotencyKeys
 from commands.decide import Stamp
 from commands.gateway import CommandGateway
@@ -37,6 +38,7 @@ class Services:
     read_models: ReadModels
     topic_prefix: str
     read_wait_timeout_s: float
+    readiness: Readiness
 
 
 async def _services(request: Request) -> Services:

@@ -33,6 +33,9 @@ class ApiSettings(TradecoreSettings):
     read_wait_timeout_s: float = Field(
         5.0, gt=0, le=30, description="How long a query with ?min_offset= waits for its projection to get there."
     )
+    ready_timeout_s: float = Field(
+        2.0, gt=0, le=30, description="How long each /readyz check (Kafka, registry, Postgres) may take."
+    )
     host: str = Field("127.0.0.1", description="Address `tradecore api` listens on.")
     port: int = Field(8000, description="Port `tradecore api` listens on.")
     workers: int = Field(1, ge=1, description="Uvicorn worker processes.")

@@ -7,3 +7,7 @@ class StreamsError(TradecoreError):
 
 class TopicConfigError(StreamsError):
     """An existing topic differs from its declared layout in a way that cannot be fixed in place."""
+
+
+class TelemetryConfigError(StreamsError):
+    """The OTEL_* or metrics settings ask for something this process cannot do."""

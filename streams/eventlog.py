@@ -10,13 +10,15 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message
 from confluent_kafka.schema_registry import SchemaRegistryClient
+from prometheus_client import Counter
 
 from commands.gateway import Appended, Headers
 from schemas.events import Event
 from schemas.serde import EventSerializer
-from streams import kafka
+from streams import kafka, tracing
 from streams.errors import StreamsError
 from streams.host.processor import event_time_ms
+from streams.metrics import EVENTS_PRODUCED
 from streams.settings import KafkaSettings
 
 
@@ -35,6 +37,7 @@ class KafkaEventLog:
         self._registry = registry
         self._prefix = settings.topic_prefix
         self._serializers: dict[str, EventSerializer] = {}
+        self._counters: dict[str, Counter] = {}
         self._closing = threading.Event()
         self._poller = threading.Thread(target=self._serve_reports, name="kafka-delivery-reports", daemon=True)
         self._poller.start()
@@ -44,6 +47,12 @@ class KafkaEventLog:
         if serializer is None:
             serializer = self._serializers[topic] = EventSerializer(self._registry, topic, topic_prefix=self._prefix)
         return serializer
+
+    def _produced(self, topic: str) -> Counter:
+        counter = self._counters.get(topic)
+        if counter is None:
+            counter = self._counters[topic] = EVENTS_PRODUCED.labels("api", topic)
+        return counter
 
     async def append(
         self, events: Sequence[Event], headers: Sequence[Headers | None] | None = None
@@ -69,20 +78,21 @@ class KafkaEventLog:
         for i, event in enumerate(events):
             serializer = self._serializer(event.route().topic)
             value = serializer.serialize(event)
-            record_headers = headers[i] if headers else None
+            record_headers = _with_trace(headers[i] if headers else None)
             while True:
                 try:
                     self._producer.produce(
                         serializer.topic,
                         key=serializer.key(event),
                         value=value,
-                        headers=list(record_headers.items()) if record_headers else None,
+                        headers=record_headers,
                         timestamp=event_time_ms(event),
                         on_delivery=functools.partial(report, i),
                     )
                     break
                 except BufferError:  # the local queue is full: let delivery reports drain it
                     await asyncio.sleep(0.002)
+            self._produced(event.route().topic).inc()
         await done
         return [answer for answer in answers if answer is not None]
 
@@ -96,6 +106,15 @@ class KafkaEventLog:
     def _serve_reports(self) -> None:
         while not self._closing.is_set():
             self._producer.poll(0.05)
+
+
+def _with_trace(given: Headers | None) -> list[tuple[str, bytes]] | None:
+    """The record's headers: the ones given, with the W3C trace context of the command — given (a batch appends
+    other requests' events too), else the current span's."""
+    record = [(name, value.encode()) for name, value in given.items()] if given else []
+    if not any(name == tracing.TRACEPARENT for name, _ in record):
+        record = tracing.inject(None, record)
+    return record or None
 
 
 def _answer(err: KafkaError | None, msg: Message) -> Appended | Exception:

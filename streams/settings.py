@@ -21,3 +21,12 @@ class KafkaSettings(TradecoreSettings):
         ge=1,
         description="Partitions of each topic; co-partitioned topics (keyed by instrument) must match.",
     )
+
+
+class MetricsSettings(TradecoreSettings):
+    """Where workers and the projector serve Prometheus metrics (the API serves them on its own port)."""
+
+    metrics_host: str = Field("127.0.0.1", description="Listen address of /metrics; 0.0.0.0 in containers.")
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="Port of /metrics; 0 turns it off; unset: 9400 + the worker's instance."
+    )

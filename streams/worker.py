@@ -10,9 +10,11 @@ from collections.abc import Callable, Sequence
 from schemas.registry import registry_client
 from schemas.serde import register_all
 from schemas.settings import RegistrySettings
+from streams import tracing
 from streams.errors import StreamsError
 from streams.host.processor import Processor
 from streams.host.runner import HostConfig, ProcessorHost
+from streams.metrics import expose
 from streams.processors import (
     ExecutionProcessor,
     PositionsProcessor,
@@ -22,9 +24,12 @@ from streams.processors import (
     StrategyProcessor,
 )
 from streams.repartition import ExecutionsByAccount
-from streams.settings import KafkaSettings
+from streams.settings import KafkaSettings, MetricsSettings
 
 log = logging.getLogger("tradecore.streams")
+
+# Worker --instance N serves /metrics on 9400 + N by default, so the slots of one host do not collide.
+METRICS_PORT_BASE = 9400
 
 
 class ProcessorFailed(StreamsError):
@@ -48,10 +53,18 @@ def run(
     config: HostConfig,
     report: Callable[[str], None],
     report_every_s: float = 10.0,
+    metrics: MetricsSettings | None = None,
 ) -> None:
     unknown = [n for n in names if n not in PROCESSORS]
     if unknown:
         raise KeyError(f"unknown processor(s) {', '.join(unknown)}; known: {', '.join(PROCESSORS)}")
+    if tracing.configure("worker"):
+        report("traces exported as the OTEL_* variables say")
+    metrics = metrics or MetricsSettings()
+    default_port = METRICS_PORT_BASE + (int(config.instance) if config.instance.isdigit() else 0)
+    served = expose(metrics.metrics_host, metrics.metrics_port, default_port)
+    if served is not None:
+        report(f"metrics on http://{metrics.metrics_host}:{served}/metrics")
     client = registry_client(registry)
     register_all(client, config.output_prefix if config.output_prefix is not None else settings.topic_prefix)
     stop = threading.Event()

@@ -15,6 +15,7 @@ from api.deps import CommandStamp, IdempotencyKey, ServicesDep, Trader
 from api.models import EventRef, OrderAck
 from commands.models import AmendOrder, CancelOrder, PlaceOrder
 from commands.refs import OrderRef
+from streams import tracing
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
@@ -83,7 +84,8 @@ async def place_order(
     services.account_limiter.hit(command.account_id)
 
     async def compute() -> tuple[int, dict[str, Any]]:
-        placed = await services.gateway.place(command, stamp)
+        # The order may be appended in another request's batch (group commit): it takes its own trace along.
+        placed = await services.gateway.place(command, stamp, tracing.current() or None)
         ack = OrderAck(order_id=placed.order_id, status="pending", event=EventRef(**asdict(placed.appended)))
         return 202, ack.model_dump()
 

@@ -32,13 +32,15 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
+from opentelemetry.trace import Status, StatusCode
 
 from schemas.contract_errors import EventDecodeError
 from schemas.events import Event
 from schemas.serde import EventDeserializer, EventSerializer
-from streams import kafka
+from streams import kafka, tracing
 from streams.host.merge import Merger, Source, Stamped
 from streams.host.processor import Forward, Output, Processor, event_time_ms
+from streams.metrics import ProcessorMetrics, observe_output
 from streams.settings import KafkaSettings
 
 log = logging.getLogger("tradecore.streams")
@@ -89,6 +91,7 @@ class ProcessorHost:
         self.outputs = settings.topic_prefix if self.config.output_prefix is None else self.config.output_prefix
         self.group = f"{self.outputs}{processor.name}"
         self.stats = HostStats()
+        self.metrics = ProcessorMetrics(processor.name, self.inputs, self.outputs)
         self._registry = registry
         topics = processor.partitioned + processor.broadcast
         self._rank = {self.inputs + t: i for i, t in enumerate(topics)}
@@ -108,6 +111,7 @@ class ProcessorHost:
                 self._session(stop, on_idle)
             except _StartOver as why:
                 self.stats.restarts += 1
+                self.metrics.restarted()
                 log.warning("%s: starting over from the committed offsets: %s", self.processor.name, why)
 
     def _session(self, stop: threading.Event, on_idle: Callable[[], None] | None) -> None:
@@ -131,6 +135,9 @@ class ProcessorHost:
         self._runs: list[list[Any]] = []  # the current transaction's journal: [topic, partition, count] runs
         self._rebuild_due = False
         self._starts: dict[tuple[str, int], int] = {}
+        self._committed: dict[tuple[str, int], int] = {}
+        self._lag_due = 0.0
+        self._tracing = tracing.recording()
         self._idle_since: dict[Source, float] = {}
         self._asked_high: dict[tuple[str, int], tuple[float, int]] = {}
         self._consumer.subscribe(
@@ -162,6 +169,7 @@ class ProcessorHost:
                         self._commit()  # bounded transactions; the merger keeps the rest in order
                 if self._in_txn and time.monotonic() - opened > self.config.batch_ms / 1000:
                     self._commit()
+                self._observe_lag()
                 if not messages and not processed and on_idle is not None:
                     on_idle()
             if self._in_txn:
@@ -208,8 +216,11 @@ class ProcessorHost:
         stops = {(c.topic, c.partition): max(c.offset, 0) for c in committed}
         sources = {(self._rank[t], p) for t, p in owned}
         self._starts = stops
+        self._committed = dict(stops)
+        self.metrics.forget_lag()
         replayed = self._replay(stops, sources)
         self.stats.replayed += replayed
+        self.metrics.replayed(replayed)
         self._merger = Merger(sources)
         if self._broadcast is not None:
             self._broadcast.close()
@@ -333,17 +344,25 @@ class ProcessorHost:
     def _process(self, msg: Message, *, live: bool) -> None:
         topic = msg.topic()
         name = topic[len(self.inputs) :]
+        # Live records continue the trace their producer started; a replay only rebuilds state, so it has none.
+        consumed = msg.headers() if live else None
+        span = (
+            tracing.consuming(f"{self.processor.name} process {name}", consumed, msg.partition(), msg.offset())
+            if live and self._tracing
+            else None
+        )
         try:
             event: Event | None = self._decoders[topic].deserialize(msg.value())
         except EventDecodeError as err:
-            event, reason = None, f"undecodable: {err}"
+            event, kind, reason = None, "undecodable", f"undecodable: {err}"
         outputs: Sequence[Output] = ()
         if event is not None:
             try:
                 outputs = self.processor.handle(name, event)
                 reason = ""
             except Exception as err:  # a record this processor cannot handle must not stop the pipeline
-                reason = f"{type(err).__name__}: {err}"
+                kind = type(err).__name__
+                reason = f"{kind}: {err}"
                 log.warning(
                     "%s: dead-lettering %s[%d]@%d: %s",
                     self.processor.name,
@@ -352,20 +371,30 @@ class ProcessorHost:
                     msg.offset(),
                     reason,
                 )
+        for output in outputs:
+            if not isinstance(output, Forward):
+                observe_output(output, live=live)
         if live:
             self.stats.consumed += 1
+            self.metrics.consumed(topic, msg.timestamp()[1])
             self._staged[(topic, msg.partition())] = msg.offset() + 1
             if self.journal is not None:
                 if self._runs and self._runs[-1][0] == name and self._runs[-1][1] == msg.partition():
                     self._runs[-1][2] += 1
                 else:
                     self._runs.append([name, msg.partition(), 1])
+            # What this record causes carries its trace on: in headers only, so payloads replay byte-identical.
+            headers = tracing.handed_on(span, consumed)
             if reason:
-                self._dead_letter(msg, reason)
+                if span is not None:
+                    span.set_status(Status(StatusCode.ERROR, reason))
+                self._dead_letter(msg, reason, kind, headers)
             for output in outputs:
-                self._produce(output, msg)
+                self._produce(output, msg, headers)
+            if span is not None:
+                span.end()
 
-    def _produce(self, output: Output, source: Message) -> None:
+    def _produce(self, output: Output, source: Message, headers: tracing.KafkaHeaders | None) -> None:
         if isinstance(output, Forward):
             topic, key, value = self.outputs + output.topic, output.key.encode(), source.value()
             timestamp = source.timestamp()[1]
@@ -376,19 +405,22 @@ class ProcessorHost:
                 encoder = self._encoders[route] = EventSerializer(self._registry, route, topic_prefix=self.outputs)
             topic, key, value = encoder.topic, encoder.key(output), encoder.serialize(output)
             timestamp = event_time_ms(output)
-        self._send(topic, key, value, None, timestamp)
+        self._send(topic, key, value, headers, timestamp)
         self.stats.produced += 1
+        self.metrics.produced(topic)
 
-    def _dead_letter(self, msg: Message, reason: str) -> None:
+    def _dead_letter(self, msg: Message, reason: str, kind: str, trace_headers: tracing.KafkaHeaders | None) -> None:
         headers = [
             ("tradecore.source.topic", msg.topic().encode()),
             ("tradecore.source.partition", str(msg.partition()).encode()),
             ("tradecore.source.offset", str(msg.offset()).encode()),
             ("tradecore.processor", self.processor.name.encode()),
             ("tradecore.reason", reason.encode()[:4000]),
+            *(trace_headers or ()),
         ]
         self._send(self.outputs + "deadletter", msg.key(), msg.value(), headers, msg.timestamp()[1])
         self.stats.dead_lettered += 1
+        self.metrics.dead_lettered(msg.topic(), kind)
 
     def _send(
         self,
@@ -427,8 +459,33 @@ class ProcessorHost:
             error = exc.args[0]
             if error.txn_requires_abort():
                 self._producer.abort_transaction(60)
+                self.metrics.transaction("aborted")
             raise _StartOver(str(error)) from exc
         self._in_txn = False
+        self._committed.update(self._staged)
         self._staged = {}
         self._runs = []
         self.stats.commits += 1
+        self.metrics.transaction("committed")
+
+    def _observe_lag(self) -> None:
+        """Consumer lag per input partition, at most once a second: the log's end minus the committed offset."""
+        now = time.monotonic()
+        if now < self._lag_due:
+            return
+        self._lag_due = now + 1.0
+        # Transactional inputs end in a commit marker past their last record: once everything fetched is handled
+        # and committed, a partition fetched to its end has no lag, whatever the marker's offset.
+        settled = not self._in_txn and self._merger.buffered() == 0
+        for (topic, partition), committed in self._committed.items():
+            consumer = self._broadcast if topic[len(self.inputs) :] in self.processor.broadcast else self._consumer
+            if consumer is None:
+                continue
+            tp = TopicPartition(topic, partition)
+            high = self._high_watermark(consumer, tp)
+            if high < 0:
+                continue
+            behind = max(high - committed, 0)
+            if behind and settled and consumer.position([tp])[0].offset >= high:
+                behind = 0
+            self.metrics.lag(topic, partition, behind)

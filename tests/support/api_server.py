@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import secrets
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import httpx
 
 from api.auth import Role, add_user
 from deploy.local.stack import Endpoints
-from tests.support.ports import free_port_block
+from tests.support.ports import free_port_block, listening
 from tests.support.stack import drop_namespace
 
 PASSWORD = "correct horse battery staple"
@@ -76,7 +77,6 @@ def api_server(endpoints: Endpoints, workdir: Path, topic_prefix: str, **extra_e
     from commands.instruments import DEFAULT_FILE
 
     instruments.write_text(DEFAULT_FILE.read_text() + HALTED)
-    port = free_port_block((0,), start=30000)
     secret = secrets.token_hex(32)
     env = {
         **os.environ,
@@ -85,28 +85,46 @@ def api_server(endpoints: Endpoints, workdir: Path, topic_prefix: str, **extra_e
         "TRADECORE_USERS_FILE": str(users),
         "TRADECORE_INSTRUMENTS_FILE": str(instruments),
         "TRADECORE_TOPIC_PREFIX": topic_prefix,
-        "TRADECORE_PORT": str(port),
         **extra_env,
     }
     tradecore = str(Path(sys.executable).with_name("tradecore"))
     subprocess.run([tradecore, "db", "upgrade"], env=env, check=True, capture_output=True)
     subprocess.run([tradecore, "topics", "ensure"], env=env, check=True, capture_output=True)
     log = workdir / "api.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([tradecore, "api"], env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    proc, port = _start(tradecore, env, log)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, f"the API exited: {log.read_text()}"
-            try:
-                httpx.get(f"{url}/openapi.json", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, f"the API did not answer: {log.read_text()}"
-                time.sleep(0.2)
-        yield ApiServer(url, topic_prefix, secret, endpoints)
+        yield ApiServer(f"http://127.0.0.1:{port}", topic_prefix, secret, endpoints)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
         drop_namespace(endpoints.kafka_bootstrap, topic_prefix)
+
+
+def _start(tradecore: str, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """Start `tradecore api` on a free port, and wait until *it* listens there and answers.
+
+    Other test runs on the machine pick ports too: one may take the port between the check and the bind, and
+    answer in our API's place. So the listener is checked to be our process, and a lost race is run again.
+    """
+    for _ in range(5):
+        port = free_port_block((0,), start=random.randrange(30000, 32000))
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [tradecore, "api"], env={**env, "TRADECORE_PORT": str(port)}, stdout=out, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and not listening(proc.pid, port):
+            assert time.monotonic() < deadline, f"the API did not listen: {log.read_text()}"
+            time.sleep(0.2)
+        if proc.poll() is not None:
+            said = log.read_text()
+            assert "address already in use" in said.lower(), f"the API exited: {said}"
+            continue  # lost the port to another process: another one
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
+                return proc, port
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, f"the API did not answer: {log.read_text()}"
+                time.sleep(0.2)
+    raise AssertionError("no free port for the API after 5 tries")

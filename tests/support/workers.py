@@ -13,6 +13,7 @@ from pathlib import Path
 
 from deploy.local.stack import Endpoints
 from streams import pipeline
+from tests.support.ports import free_port_block, listening
 
 
 def start_worker(
@@ -22,6 +23,25 @@ def start_worker(
     tradecore = str(Path(sys.executable).with_name("tradecore"))
     with log.open("ab") as out:
         return subprocess.Popen([tradecore, "worker", *names, *options], env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def start_worker_with_metrics(
+    endpoints: Endpoints, prefix: str, names: list[str], log: Path
+) -> tuple[subprocess.Popen[bytes], str]:
+    """A worker serving /metrics on a port of its own: (the process, its metrics URL) once it listens there.
+
+    Ports are picked below the ephemeral range, and a port another process takes first is tried again."""
+    for _ in range(5):
+        port = free_port_block((0,), start=random.randrange(24000, 28000))
+        proc = start_worker(endpoints, prefix, names, log, "--metrics-port", str(port))
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and not listening(proc.pid, port):
+            assert time.monotonic() < deadline, f"the worker did not serve metrics: {log.read_text()}"
+            time.sleep(0.2)
+        if proc.poll() is None:
+            return proc, f"http://127.0.0.1:{port}/metrics"
+        assert "cannot serve metrics" in log.read_text(), f"the worker exited: {log.read_text()}"
+    raise AssertionError("no free port for the worker's metrics after 5 tries")
 
 
 def run_with_kills(

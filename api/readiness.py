@@ -1,0 +1,96 @@
+"""Readiness: whether the API can do its job now — Kafka, the schema registry and Postgres answer, and the read
+models are fresh enough.
+
+Each check runs concurrently under a timeout and reports ``ok``, ``failed`` (with why) or ``skipped`` (with why).
+The projection-lag check is pluggable: until a projector is configured it is skipped, saying so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from streams import kafka
+from streams.settings import KafkaSettings
+
+Status = Literal["ok", "failed", "skipped"]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    status: Status
+    detail: str
+
+
+class Skipped(Exception):
+    """A check that does not apply to this deployment (the reason is the message)."""
+
+
+# A check answers with a detail line when the dependency is fine, raises when it is not, or raises Skipped.
+Check = Callable[[], Awaitable[str]]
+
+
+class Readiness:
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        registry: SchemaRegistryClient,
+        engine: AsyncEngine,
+        timeout_s: float,
+        projection_lag: Check | None = None,
+    ) -> None:
+        self._settings = settings
+        self._admin = kafka.admin(settings)
+        self._registry = registry
+        self._engine = engine
+        self._timeout_s = timeout_s
+        self._checks: dict[str, Check] = {
+            "kafka": self._kafka,
+            "schema_registry": self._schema_registry,
+            "postgres": self._postgres,
+            "projection_lag": projection_lag or _no_projector,
+        }
+
+    async def check(self) -> list[CheckResult]:
+        """Every check's outcome; the API is ready when none failed."""
+        return list(await asyncio.gather(*(self._run(name, check) for name, check in self._checks.items())))
+
+    async def _run(self, name: str, check: Check) -> CheckResult:
+        try:
+            return CheckResult(name, "ok", await asyncio.wait_for(check(), self._timeout_s))
+        except Skipped as why:
+            return CheckResult(name, "skipped", str(why))
+        except TimeoutError:
+            return CheckResult(name, "failed", f"no answer within {self._timeout_s:g} s")
+        except Exception as err:
+            # The first line says what failed; drivers append statements and links below it.
+            first = next(iter(str(err).splitlines()), "")
+            return CheckResult(name, "failed", f"{type(err).__name__}: {first}")
+
+    async def _kafka(self) -> str:
+        topic = self._settings.topic_prefix + "orders"
+        metadata = await asyncio.to_thread(self._admin.list_topics, topic, timeout=self._timeout_s)
+        found = metadata.topics.get(topic)
+        if found is None or found.error is not None:
+            raise LookupError(f"topic {topic} is not there ({found.error if found else 'unknown'})")
+        return f"{len(metadata.brokers)} broker(s); {topic} has {len(found.partitions)} partitions"
+
+    async def _schema_registry(self) -> str:
+        subjects = await asyncio.to_thread(self._registry.get_subjects)
+        return f"{len(subjects)} subjects"
+
+    async def _postgres(self) -> str:
+        async with self._engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return "answers"
+
+
+async def _no_projector() -> str:
+    raise Skipped("no projector configured")

@@ -1,0 +1,67 @@
+"""/readyz follows Postgres: not ready while it is down, ready again once it is back — on a Postgres of the
+test's own (the shared stack's server is never stopped)."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from deploy.local import postgres
+from deploy.local.settings import StackSettings
+from deploy.local.stack import Endpoints
+from tests.support.api_server import api_server
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[StackSettings]:
+    # Short and world-traversable: pgserver runs the server as its own user, and socket paths are limited.
+    with tempfile.TemporaryDirectory(prefix="pg-", dir="/tmp") as directory:
+        Path(directory).chmod(0o755)
+        settings = StackSettings(stack_dir=Path(directory))
+        postgres.start(settings)
+        try:
+            yield settings
+        finally:
+            postgres.stop(settings)
+
+
+def ready(url: str) -> httpx.Response:
+    return httpx.get(f"{url}/readyz", timeout=30)
+
+
+def wait_for(url: str, status: int, timeout_s: float = 60) -> httpx.Response:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        answer = ready(url)
+        if answer.status_code == status or time.monotonic() > deadline:
+            return answer
+        time.sleep(0.5)
+
+
+def test_readyz_fails_while_postgres_is_down_and_recovers_after(
+    own_postgres: StackSettings, endpoints: Endpoints, tmp_path: Path
+) -> None:
+    info = postgres.running(own_postgres)
+    assert info is not None
+    mine = Endpoints(endpoints.kafka_bootstrap, postgres.url(info), endpoints.schema_registry_url)
+    with api_server(mine, tmp_path, f"ready-{uuid.uuid4().hex[:8]}.") as api:
+        assert ready(api.url).status_code == 200
+
+        assert postgres.stop(own_postgres)
+        down = ready(api.url)
+        body = down.json()
+        assert (down.status_code, body["status"]) == (503, "not ready"), body
+        assert body["checks"]["postgres"]["status"] == "failed"
+        assert body["checks"]["postgres"]["detail"]  # says why
+        assert body["checks"]["kafka"]["status"] == "ok"
+        assert httpx.get(f"{api.url}/healthz", timeout=10).status_code == 200  # alive all the same
+
+        postgres.start(own_postgres)
+        back = wait_for(api.url, 200)
+        assert (back.status_code, back.json()["checks"]["postgres"]["status"]) == (200, "ok"), back.json()

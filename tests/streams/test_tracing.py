@@ -1,0 +1,148 @@
+"""One order, one trace: from the HTTP command through risk, the venue, the repartition and positions.
+
+The API and the processors run in this process (the real app, real Kafka, real Postgres), so that every span lands
+in one in-memory exporter.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, Message, TopicPartition
+from fastapi.testclient import TestClient
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from api import db
+from api.app import create_app
+from api.auth import Role, add_user
+from api.settings import ApiSettings
+from deploy.local.stack import Endpoints
+from projections.settings import DatabaseSettings
+from schemas.registry import registry_client
+from schemas.serde import register_all
+from schemas.settings import RegistrySettings
+from streams import tracing
+from streams.host.runner import ProcessorHost
+from streams.processors import ProcessorSettings
+from streams.settings import KafkaSettings
+from streams.worker import PROCESSORS
+from tests.support.quotes import first_quote, fresh_tick, limit_buy
+
+JOURNEY = ("risk", "execution", "executions-by-account", "positions")
+
+
+@pytest.fixture(scope="module")
+def spans() -> InMemorySpanExporter:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    return exporter
+
+
+@pytest.fixture
+def processors(topics: KafkaSettings, registry_settings: RegistrySettings) -> Iterator[None]:
+    client = registry_client(registry_settings)
+    register_all(client, topics.topic_prefix)
+    stop = threading.Event()
+    hosts = [ProcessorHost(PROCESSORS[name](ProcessorSettings()), topics, client) for name in JOURNEY]
+    threads = [threading.Thread(target=h.run, args=(stop,), name=h.processor.name) for h in hosts]
+    for thread in threads:
+        thread.start()
+    yield
+    stop.set()
+    for thread in threads:
+        thread.join(60)
+
+
+def test_a_placed_order_is_one_trace_from_the_api_through_every_processor(
+    spans: InMemorySpanExporter,
+    processors: None,
+    topics: KafkaSettings,
+    endpoints: Endpoints,
+    registry_settings: RegistrySettings,
+    tmp_path: Path,
+) -> None:
+    users = tmp_path / "users.toml"
+    add_user(users, "alice", "pw", [Role.TRADER], ["ACC-T1"])
+    add_user(users, "adam", "pw", [Role.ADMIN], [])
+    db.upgrade(endpoints.database_url)
+    settings = ApiSettings(jwt_secret="x" * 32, users_file=users, order_wait_timeout_s=30)
+    app = create_app(settings, topics, registry_settings, DatabaseSettings(url=endpoints.database_url))
+    bid, ask = first_quote()
+    with TestClient(app) as http:
+
+        def bearer(user: str) -> dict[str, str]:
+            answer = http.post("/v1/auth/token", data={"username": user, "password": "pw"})
+            return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+        assert http.post("/v1/ticks", json=fresh_tick(bid, ask), headers=bearer("adam")).status_code == 202
+        placed = http.post(
+            "/v1/orders", params={"wait": "accepted"}, headers=bearer("alice"), json=limit_buy("ACC-T1", ask + 10)
+        )
+    assert (placed.status_code, placed.json()["status"]) == (200, "accepted"), placed.json()
+
+    [server] = [s for s in spans.get_finished_spans() if s.name == "POST /v1/orders"]
+    assert server.kind == SpanKind.SERVER
+    assert server.context is not None
+    journey = _wait_for_trace(spans, server.context.trace_id, "positions process executions.by-account")
+    by_name = {s.name: s for s in journey}
+    # Each hop is the child of the one that produced what it consumed.
+    chain = [
+        "POST /v1/orders",
+        "risk process orders",
+        "execution process orders.checked",
+        "executions-by-account process executions",
+        "positions process executions.by-account",
+    ]
+    assert set(chain) <= set(by_name), sorted(by_name)
+    for parent, child in itertools.pairwise(chain):
+        assert by_name[child].kind == SpanKind.CONSUMER
+        assert by_name[child].parent is not None and by_name[parent].context is not None
+        assert by_name[child].parent.span_id == by_name[parent].context.span_id, (parent, child)
+    # The fill reaches risk too (exposure), in the same trace.
+    assert "risk process executions.by-account" in by_name
+
+    # Trace context travels in headers only: the position's payload is what a replay derives, byte for byte.
+    [record] = _records(topics, "positions", 1)
+    carried = tracing.extract(record.headers())
+    assert trace.get_current_span(carried).get_span_context().trace_id == server.context.trace_id
+    assert b"traceparent" not in record.value() and b"-01" not in record.value()
+
+
+def _wait_for_trace(
+    spans: InMemorySpanExporter, trace_id: int, last: str, timeout_s: float = 120
+) -> list[ReadableSpan]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = [s for s in spans.get_finished_spans() if s.context is not None and s.context.trace_id == trace_id]
+        if any(s.name == last for s in found) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
+
+
+def _records(settings: KafkaSettings, topic: str, wanted: int, timeout_s: float = 60) -> list[Message]:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "group.id": f"trace-{uuid.uuid4()}",
+            "isolation.level": "read_committed",
+        }
+    )
+    consumer.assign([TopicPartition(settings.topic_prefix + topic, p, 0) for p in range(settings.partitions)])
+    found: list[Message] = []
+    deadline = time.monotonic() + timeout_s
+    while len(found) < wanted and time.monotonic() < deadline:
+        found += [m for m in consumer.consume(100, 1.0) if m.error() is None]
+    consumer.close()
+    return found
