@@ -200,3 +200,90 @@ def worker(
         raise typer.Exit(2) from err
     except TradecoreError as err:
         raise _fail(err) from err
+
+
+@app.command("replay")
+def replay(
+    topic: Annotated[str, typer.Option(help="Topic to read, without namespace: orders, executions, positions, ...")],
+    start: Annotated[
+        str | None, typer.Option("--from", help="First offset (every partition), or an ISO time: 2021-01-08T10:00Z.")
+    ] = None,
+    stop: Annotated[
+        str | None, typer.Option("--to", help="Offset or ISO time to stop before (exclusive); default: the end now.")
+    ] = None,
+    conditions: Annotated[
+        list[str] | None,
+        typer.Option("--filter", help="field=value on any envelope or event field; repeatable (AND; OR per field)."),
+    ] = None,
+    out: Annotated[str, typer.Option(help="FILE.parquet, FILE.csv, or - for JSON lines on stdout.")] = "-",
+    partition: Annotated[list[int] | None, typer.Option(help="Only this partition; repeatable.")] = None,
+    order: Annotated[str, typer.Option(help="time: merged by event time; partition: as fetched.")] = "time",
+    prefix: Annotated[str | None, typer.Option(help="Topic namespace (default: TRADECORE_TOPIC_PREFIX).")] = None,
+) -> None:
+    """Stream a topic's history, decoded, to the console, a CSV or a Parquet file, with progress."""
+    import sys
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from schemas.registry import registry_client
+    from schemas.settings import RegistrySettings
+    from streams.replay.output import sink_for
+    from streams.replay.reader import Bound, Order, TopicReader
+    from streams.replay.rows import RowFilter, columns
+    from streams.replay.topic import ReplaySummary
+    from streams.replay.topic import replay as run_replay
+    from streams.settings import KafkaSettings
+
+    settings = KafkaSettings() if prefix is None else KafkaSettings(topic_prefix=prefix)
+    summary = ReplaySummary()
+    try:
+        sequence = Order(order)
+        schema = columns(topic)
+        keep = RowFilter(conditions or [], schema)
+        first, last = (None if b is None else Bound.parse(b) for b in (start, stop))
+        reader = TopicReader(settings, registry_client(RegistrySettings()), topic)
+    except ValueError as err:
+        errors.print(f"[bold red]error:[/] --order is time or partition, not {order!r}")
+        raise typer.Exit(2) from err
+    except TradecoreError as err:
+        raise _fail(err) from err
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("offsets  {task.percentage:>3.0f}%  {task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=errors,
+    )
+    interrupted = False
+    with reader:
+        try:
+            ranges = reader.ranges(first, last, partition)
+            sink = sink_for(out, schema, sys.stdout)
+        except TradecoreError as err:
+            raise _fail(err) from err
+        total = sum(end - begin for begin, end in ranges.values())
+        task = progress.add_task(f"{reader.name}", total=total, rate="")
+
+        def advance(offsets: int) -> None:
+            speed = progress.tasks[task].speed
+            progress.update(task, advance=offsets, rate=f"{speed:,.0f} offsets/s" if speed else "")
+
+        try:
+            with progress:
+                run_replay(reader, ranges, keep, sink, summary, order=sequence, progress=advance)
+        except KeyboardInterrupt:
+            interrupted = True
+        except TradecoreError as err:
+            sink.close()
+            raise _fail(err) from err
+        sink.close()
+    where = "stdout" if out == "-" else out
+    errors.print(
+        f"{'interrupted: ' if interrupted else ''}read {summary.read:,} records, wrote {summary.written:,} rows "
+        f"to {where}"
+        + (f"; {summary.undecodable:,} did not decode (see the error column)" if summary.undecodable else ""),
+        highlight=False,
+    )
+    if interrupted:
+        raise typer.Exit(130)
