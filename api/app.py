@@ -12,7 +12,7 @@ from api.auth import Authenticator, load_users
 from api.deps import Services
 from api.outcomes import RiskOutcomes
 from api.ratelimit import RateLimiter
-from api.routers import accounts, auth, market, orders
+from api.routers import accounts, auth, history, market, orders
 from api.settings import ApiSettings
 from api.store import IdempotencyKeys, PostgresCommandStore
 from commands.gateway import CommandGateway
@@ -22,6 +22,7 @@ from schemas.registry import registry_client
 from schemas.serde import register_all
 from schemas.settings import RegistrySettings
 from streams.eventlog import KafkaEventLog
+from streams.replay.pointintime import AccountHistory
 from streams.settings import KafkaSettings
 
 DESCRIPTION = """
@@ -67,6 +68,7 @@ def create_app(
             login_limiter=RateLimiter(api.login_rate_limit, "user name"),
             outcomes=outcomes,
             order_wait_timeout_s=api.order_wait_timeout_s,
+            history=AccountHistory(kafka, client),
         )
         try:
             yield
@@ -77,6 +79,6 @@ def create_app(
 
     app = FastAPI(title="tradecore", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     problems.install(app)
-    for router in (auth.router, orders.router, accounts.router, market.router):
+    for router in (auth.router, orders.router, accounts.router, history.router, market.router):
         app.include_router(router)
     return app

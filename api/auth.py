@@ -54,6 +54,10 @@ class Principal:
         """Object-level authorization: admins act on any account, traders on their own."""
         return Role.ADMIN in self.roles or (Role.TRADER in self.roles and account_id in self.accounts)
 
+    def may_read(self, account_id: str) -> bool:
+        """Reading an account: traders their own; viewers, risk officers and admins any."""
+        return self.has(Role.VIEWER, Role.RISK, Role.ADMIN) or self.may_trade(account_id)
+
     def require_account(self, account_id: str) -> None:
         if not self.may_trade(account_id):
             raise Forbidden(f"{self.name} may not act on account {account_id}")

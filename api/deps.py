@@ -18,6 +18,7 @@ from api.store import IdempotencyKeys
 from commands.decide import Stamp
 from commands.gateway import CommandGateway
 from commands.instruments import InstrumentRegistry
+from streams.replay.pointintime import AccountHistory
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Services:
     login_limiter: RateLimiter
     outcomes: RiskOutcomes
     order_wait_timeout_s: float
+    history: AccountHistory
 
 
 def _services(request: Request) -> Services:

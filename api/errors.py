@@ -27,6 +27,16 @@ class RateLimited(ApiError):
         self.retry_after_s = retry_after_s
 
 
+class InvalidQuery(ApiError):
+    status = 422
+    title = "Query is not valid"
+
+
+class HistoryUnavailable(ApiError):
+    status = 503
+    title = "History unavailable"
+
+
 class IdempotencyKeyReused(ApiError):
     status = 422
     title = "Idempotency-Key reused"
