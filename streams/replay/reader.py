@@ -87,7 +87,7 @@ class Record:
     key: str | None
     event: Event | None
     error: str | None = None  # why the value did not decode
-    value: bytes | None = None  # the raw value, kept when it did not decode
+    value: bytes | None = None  # the raw value
 
 
 class TopicReader:
@@ -180,8 +180,25 @@ class TopicReader:
                 low = found[0] + 1
         return low
 
+    def end_of_records(self, partition: int, low: int, high: int) -> int:
+        """One past the last record of ``[low, high)``: ``high`` less the transaction markers and aborted records at
+        the end (a consumer that has read every record has committed this, not ``high``)."""
+        step = 1
+        while True:
+            start = max(low, high - step)
+            last, offset = None, start
+            while (found := self._peek(partition, offset, high)) is not None:
+                last, offset = found[0], found[0] + 1
+            if last is not None:
+                return last + 1
+            if start == low:
+                return low
+            step *= 4
+
     def _peek(self, partition: int, offset: int, high: int) -> tuple[int, int] | None:
         """(offset, timestamp) of the first record at or after ``offset`` and before ``high``; None if none."""
+        if offset >= high:
+            return None
         if self._peeker is None:
             # A consumer of its own that fetches little: each look costs one small fetch.
             self._peeker = kafka.consumer(
@@ -297,6 +314,6 @@ class TopicReader:
         text = None if key is None else key.decode(errors="replace")
         common = (self.topic, msg.partition(), msg.offset(), msg.timestamp()[1], text)
         try:
-            return Record(*common, self._decoder.deserialize(msg.value()))
+            return Record(*common, self._decoder.deserialize(msg.value()), None, msg.value())
         except EventDecodeError as err:
             return Record(*common, None, str(err), msg.value())
