@@ -66,6 +66,7 @@ def create_app(
             account_limiter=RateLimiter(api.rate_limit, "account"),
             ticks_limiter=RateLimiter(api.ticks_rate_limit, "user"),
             login_limiter=RateLimiter(api.login_rate_limit, "user name"),
+            history_limiter=RateLimiter(api.history_rate_limit, "user"),
             outcomes=outcomes,
             order_wait_timeout_s=api.order_wait_timeout_s,
             history=AccountHistory(kafka, client),

@@ -32,6 +32,7 @@ class Services:
     account_limiter: RateLimiter
     ticks_limiter: RateLimiter
     login_limiter: RateLimiter
+    history_limiter: RateLimiter
     outcomes: RiskOutcomes
     order_wait_timeout_s: float
     history: AccountHistory

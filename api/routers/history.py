@@ -60,6 +60,7 @@ class AccountStateAsOf(BaseModel):
     response_model=AccountStateAsOf,
     responses={
         403: {"description": "A trader asking for another's account"},
+        429: {"description": "The caller is over its rate of state queries; see Retry-After"},
         422: {"description": "as_of is not an ISO 8601 time with a zone, or is in the future"},
         503: {"description": "Kafka or the schema registry could not be read; retry"},
     },
@@ -78,7 +79,7 @@ def account_state(
     positions as the positions processor published them at that moment, and the orders still open then."""
     if not principal.may_read(account_id):
         raise Forbidden(f"{principal.name} may not read account {account_id}")
-    services.account_limiter.hit(account_id)
+    services.history_limiter.hit(principal.name)
     now = datetime.now(UTC)
     if as_of is None:
         as_of = now

@@ -22,6 +22,7 @@ from tests.support.workers import start_worker
 
 QUOTES = Path(__file__).parents[3] / "shared" / "data" / "market" / "binance-btcusdt-quotes-2021-01-08.parquet"
 ACCOUNT = "ACC-A7"
+HISTORY_RATE = 20  # state queries per user per minute in this module
 CLOSING = {"OrderRejected", "OrderCancelled", "OrderExpired"}
 
 
@@ -30,7 +31,12 @@ def loop(endpoints: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Iter
     prefix = f"asof-{uuid.uuid4().hex[:8]}."
     workdir = tmp_path_factory.mktemp("asof")
     with api_server(
-        endpoints, workdir, prefix, TRADECORE_RATE_LIMIT="1000/second", TRADECORE_ORDER_WAIT_TIMEOUT_S="20"
+        endpoints,
+        workdir,
+        prefix,
+        TRADECORE_RATE_LIMIT="1000/second",
+        TRADECORE_ORDER_WAIT_TIMEOUT_S="20",
+        TRADECORE_HISTORY_RATE_LIMIT=f"{HISTORY_RATE}/minute",
     ) as api:
         names = ["risk", "execution", "executions-by-account", "positions"]
         worker = start_worker(endpoints, prefix, names, workdir / "worker.log")
@@ -188,3 +194,11 @@ def test_who_may_ask_and_bad_times_are_refused_with_a_problem(
     assert answer.status_code == status, answer.text
     assert answer.headers["content-type"] == "application/problem+json"
     assert says in answer.json()["detail"]
+
+
+def test_state_queries_are_rate_limited_per_user(loop: ApiServer) -> None:
+    with loop.client("rita") as risk_officer:
+        answers = [risk_officer.get(f"/v1/accounts/{ACCOUNT}/state") for _ in range(HISTORY_RATE + 1)]
+    assert [a.status_code for a in answers] == [200] * HISTORY_RATE + [429]
+    assert int(answers[-1].headers["Retry-After"]) >= 1
+    assert answers[-1].headers["content-type"] == "application/problem+json"
