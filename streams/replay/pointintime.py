@@ -10,7 +10,7 @@ in event-time order, ties in causal order (an order before risk's decision befor
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
@@ -18,12 +18,11 @@ from schemas.events import Event, OrderPlaced, PositionChanged
 from streams.host.merge import Stamped
 from streams.replay.account import AccountFold, OrderState
 from streams.replay.keys import partition_for
-from streams.replay.reader import Bound, Order, Record, TopicReader, millis
+from streams.replay.reader import Order, Record, TopicReader, millis
 from streams.settings import KafkaSettings
 
 # In causal order: it breaks ties between events of the same event time (derived events keep their trigger's time).
 TOPICS = ("orders", "orders.checked", "executions.by-account")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,7 @@ class AccountHistory:
             RegistryUnavailableError: the registry could not be asked for a writer's schema.
         """
         # Records stamped up to as_of's millisecond may hold it; the first stamped after it ends the partition.
-        stop = Bound(time=_EPOCH + timedelta(milliseconds=millis(as_of) + 1))
+        until = millis(as_of) + 1
         found: list[Stamped[Event]] = []
         read = 0
         instruments: set[str] = set()
@@ -60,7 +59,7 @@ class AccountHistory:
                     partitions = sorted({partition_for(i, len(reader.partitions)) for i in instruments})
                 else:
                     partitions = [partition_for(account_id, len(reader.partitions))]
-                for record in reader.read(reader.ranges(None, stop, partitions), Order.PARTITION):
+                for record in reader.read(reader.ranges(None, None, partitions), Order.PARTITION, until=until):
                     read += 1
                     event = _of_account(record, account_id, as_of)
                     if event is None:

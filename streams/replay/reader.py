@@ -171,6 +171,11 @@ class TopicReader:
         cannot be used: transaction markers carry the wall-clock time of the commit, so on a transactional topic it
         answers the first marker's offset for any time in the past.
         """
+        if low >= high:
+            return low
+        last = self._peek(partition, high - 1, high)
+        if last is not None and last[1] < timestamp:
+            return high  # the whole partition is before it: the usual case of a recent time, in one look
         while low < high:
             middle = (low + high) // 2
             found = self._peek(partition, middle, high)
@@ -226,8 +231,12 @@ class TopicReader:
         ranges: dict[int, tuple[int, int]],
         order: Order = Order.TIME,
         progress: Callable[[int], None] | None = None,
+        until: int | None = None,
     ) -> Iterator[Record]:
         """Every record in ``ranges``, decoded, in ``order``; ``progress(offsets)`` after each fetch.
+
+        ``until`` (ms): a partition also ends at its first record stamped at or after it — a time bound without a
+        search, for reads that start at the beginning anyway.
 
         Raises:
             RegistryUnavailableError: the registry could not be asked for a writer's schema; retry.
@@ -238,12 +247,16 @@ class TopicReader:
             return
         self._consumer.assign([TopicPartition(self.name, p, start) for p, (start, _) in wanted.items()])
         try:
-            yield from self._read(wanted, order, progress)
+            yield from self._read(wanted, order, progress, until)
         finally:
             self._consumer.unassign()
 
     def _read(
-        self, wanted: dict[int, tuple[int, int]], order: Order, progress: Callable[[int], None] | None
+        self,
+        wanted: dict[int, tuple[int, int]],
+        order: Order,
+        progress: Callable[[int], None] | None,
+        until: int | None,
     ) -> Iterator[Record]:
         done = {p: start for p, (start, _) in wanted.items()}  # next offset to read, per partition
         merger: Merger[Message] = Merger({(0, p) for p in wanted})
@@ -252,7 +265,8 @@ class TopicReader:
         stalled_since = time.monotonic()
         while any(done[p] < stop for p, (_, stop) in wanted.items()) or merger.buffered():
             try:
-                messages = self._consumer.consume(1000, 0.2)
+                # A short wait: consume() waits it out whenever fewer records than asked for are left.
+                messages = self._consumer.consume(1000, 0.02)
             except KafkaException as err:
                 raise ReplayError(f"reading {self.name} failed: {err}") from err
             advanced = 0
@@ -260,6 +274,9 @@ class TopicReader:
                 if msg.error() is not None:
                     raise ReplayError(f"reading {self.name}[{msg.partition()}] failed: {msg.error().str()}")
                 p, offset = msg.partition(), msg.offset()
+                if until is not None and offset < wanted[p][1] and msg.timestamp()[1] >= until:
+                    advanced += wanted[p][1] - done[p]  # the rest of the range is past the bound: done
+                    done[p], wanted[p] = offset, (wanted[p][0], offset)
                 if offset >= wanted[p][1]:
                     self._pause(p, paused)
                     continue
