@@ -221,7 +221,9 @@ def replay(
     prefix: Annotated[str | None, typer.Option(help="Topic namespace (default: TRADECORE_TOPIC_PREFIX).")] = None,
 ) -> None:
     """Stream a topic's history, decoded, to the console, a CSV or a Parquet file, with progress."""
+    import signal
     import sys
+    import threading
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -255,7 +257,14 @@ def replay(
         TimeRemainingColumn(),
         console=errors,
     )
-    interrupted = False
+    # Ctrl-C ends the replay after the record in hand, every row read so far written; a second one aborts.
+    interrupted = threading.Event()
+
+    def interrupt(*_: object) -> None:
+        interrupted.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGINT, interrupt)
     with reader:
         try:
             ranges = reader.ranges(first, last, partition)
@@ -271,21 +280,19 @@ def replay(
 
         try:
             with progress:
-                run_replay(reader, ranges, keep, sink, summary, order=sequence, progress=advance)
-        except KeyboardInterrupt:
-            interrupted = True
+                run_replay(reader, ranges, keep, sink, summary, order=sequence, progress=advance, stop=interrupted)
         except TradecoreError as err:
-            sink.close()
             raise _fail(err) from err
-        sink.close()
+        finally:
+            sink.close()
     where = "stdout" if out == "-" else out
     errors.print(
-        f"{'interrupted: ' if interrupted else ''}read {summary.read:,} records, wrote {summary.written:,} rows "
-        f"to {where}"
+        ("interrupted: " if interrupted.is_set() else "")
+        + f"read {summary.read:,} records, wrote {summary.written:,} rows to {where}"
         + (f"; {summary.undecodable:,} did not decode (see the error column)" if summary.undecodable else ""),
         highlight=False,
     )
-    if interrupted:
+    if interrupted.is_set():
         raise typer.Exit(130)
 
 

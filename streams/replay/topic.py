@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -10,7 +11,7 @@ from streams.replay.output import Sink
 from streams.replay.reader import Order, TopicReader
 from streams.replay.rows import RowFilter, row
 
-BATCH = 5_000
+BATCH = 1_000
 
 
 @dataclass
@@ -31,26 +32,28 @@ def replay(
     *,
     order: Order = Order.TIME,
     progress: Callable[[int], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> None:
-    """Read ``ranges`` of ``reader``'s topic into ``sink``, counting into ``summary`` as it goes.
+    """Read ``ranges`` of ``reader``'s topic into ``sink``, counting into ``summary`` as it goes; when ``stop`` is
+    set (Ctrl-C), end after the record in hand, with every row read so far written.
 
     Undecodable records are written as rows of their own (with the reason and the raw value) whatever the filter
     says about event fields, so an audit never misses one.
     """
     batch: list[dict[str, Any]] = []
-    try:
-        for record in reader.read(ranges, order, progress):
-            summary.read += 1
-            found = row(record)
-            if record.event is None:
-                summary.undecodable += 1
-            elif keep and not keep(found):
-                continue
-            batch.append(found)
-            if len(batch) >= BATCH:
-                sink.write(batch)
-                summary.written += len(batch)
-                batch = []
-    finally:
-        sink.write(batch)
-        summary.written += len(batch)
+    for record in reader.read(ranges, order, progress):
+        if stop is not None and stop.is_set():
+            break
+        summary.read += 1
+        found = row(record)
+        if record.event is None:
+            summary.undecodable += 1
+        elif keep and not keep(found):
+            continue
+        batch.append(found)
+        if len(batch) >= BATCH:
+            sink.write(batch)
+            summary.written += len(batch)
+            batch = []
+    sink.write(batch)
+    summary.written += len(batch)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -166,3 +167,36 @@ def test_bad_arguments_are_named(
     done = replay(endpoints, topics.topic_prefix, *args)
     assert done.returncode == 1
     assert says in done.stderr, done.stderr
+
+
+def test_ctrl_c_stops_cleanly_with_what_was_read(
+    topics: KafkaSettings, registry_settings: RegistrySettings, endpoints: Endpoints
+) -> None:
+    client = registry_client(registry_settings)
+    register_all(client, topics.topic_prefix)
+    serializer = EventSerializer(client, "executions", topic_prefix=topics.topic_prefix)
+    producer = kafka.producer(topics)
+    for n in range(5000):
+        event = fill(n)
+        producer.produce(serializer.topic, key=event.key.encode(), value=serializer.serialize(event))
+        producer.poll(0)
+    assert producer.flush(60) == 0
+
+    env = {**os.environ, **endpoints.as_env(), "TRADECORE_TOPIC_PREFIX": topics.topic_prefix}
+    tradecore = str(Path(sys.executable).with_name("tradecore"))
+    proc = subprocess.Popen(
+        [tradecore, "replay", "--topic", "executions"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    first = [json.loads(proc.stdout.readline()) for _ in range(100)]  # it is mid-way: the pipe holds it back
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stdout.read()
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    lines = first + [json.loads(line) for line in rest.splitlines()]  # every line whole
+    assert 100 <= len(lines) < 5000
+    assert f"interrupted: read {len(lines):,} records, wrote {len(lines):,} rows" in stderr
