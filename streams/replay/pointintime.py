@@ -55,11 +55,12 @@ class AccountHistory:
         instruments: set[str] = set()
         for rank, topic in enumerate(TOPICS):
             with TopicReader(self._settings, self._registry, topic) as reader:
-                if topic == "orders.checked":
-                    partitions = sorted({partition_for(i, len(reader.partitions)) for i in instruments})
-                else:
-                    partitions = [partition_for(account_id, len(reader.partitions))]
-                for record in reader.read(reader.ranges(None, None, partitions), Order.PARTITION, until=until):
+                if topic == "orders.checked":  # keyed by instrument: the account's records are told by their field
+                    key, partitions = None, sorted({partition_for(i, len(reader.partitions)) for i in instruments})
+                else:  # keyed by account: other accounts' records are skipped undecoded
+                    key, partitions = account_id, [partition_for(account_id, len(reader.partitions))]
+                ranges = reader.ranges(None, None, partitions)
+                for record in reader.read(ranges, Order.PARTITION, until=until, key=key):
                     read += 1
                     event = _of_account(record, account_id, as_of)
                     if event is None:

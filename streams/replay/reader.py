@@ -232,8 +232,11 @@ class TopicReader:
         order: Order = Order.TIME,
         progress: Callable[[int], None] | None = None,
         until: int | None = None,
+        key: str | None = None,
     ) -> Iterator[Record]:
         """Every record in ``ranges``, decoded, in ``order``; ``progress(offsets)`` after each fetch.
+
+        ``key``: only the records with this key, the others skipped without being decoded.
 
         ``until`` (ms): a partition also ends at its first record stamped at or after it — a time bound without a
         search, for reads that start at the beginning anyway.
@@ -247,7 +250,7 @@ class TopicReader:
             return
         self._consumer.assign([TopicPartition(self.name, p, start) for p, (start, _) in wanted.items()])
         try:
-            yield from self._read(wanted, order, progress, until)
+            yield from self._read(wanted, order, progress, until, None if key is None else key.encode())
         finally:
             self._consumer.unassign()
 
@@ -257,6 +260,7 @@ class TopicReader:
         order: Order,
         progress: Callable[[int], None] | None,
         until: int | None,
+        key: bytes | None,
     ) -> Iterator[Record]:
         done = {p: start for p, (start, _) in wanted.items()}  # next offset to read, per partition
         merger: Merger[Message] = Merger({(0, p) for p in wanted})
@@ -282,6 +286,8 @@ class TopicReader:
                     continue
                 advanced += offset + 1 - done[p]
                 done[p] = offset + 1
+                if key is not None and msg.key() != key:
+                    continue
                 if order is Order.PARTITION:
                     yield self._record(msg)
                     continue

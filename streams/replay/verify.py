@@ -77,7 +77,7 @@ def shadow_run(
     register_all(registry, shadow)
     config = HostConfig(instance=f"verify-{uuid.uuid4().hex[:8]}", input_prefix=source, output_prefix=shadow)
     hosts = [ProcessorHost(PROCESSORS[n](ProcessorSettings()), settings, registry, config) for n in names]
-    ends = {h: _ends(settings, registry, source, h.processor.partitioned) for h in hosts}
+    ends = {h: input_ends(settings, registry, source, h.processor.partitioned) for h in hosts}
     total = sum(sum(e.values()) for e in ends.values())
     stop = threading.Event()
     failures: list[BaseException] = []
@@ -95,7 +95,7 @@ def shadow_run(
     deadline = time.monotonic() + timeout_s
     try:
         while not stop.is_set():
-            done = sum(_committed(settings, h.group, ends[h]) for h in hosts)
+            done = sum(committed_offsets(settings, h.group, ends[h]) for h in hosts)
             progress(done, total)
             if done >= total:
                 break
@@ -110,7 +110,7 @@ def shadow_run(
         raise ReplayError(f"a processor failed during the shadow run: {failures[0]}") from failures[0]
 
 
-def _ends(
+def input_ends(
     settings: KafkaSettings, registry: SchemaRegistryClient, source: str, topics: Sequence[str]
 ) -> dict[TopicPartition, int]:
     """Where a consumer of ``topics`` that has read every record now in them has committed, per partition."""
@@ -123,7 +123,7 @@ def _ends(
     return found
 
 
-def _committed(settings: KafkaSettings, group: str, ends: dict[TopicPartition, int]) -> int:
+def committed_offsets(settings: KafkaSettings, group: str, ends: dict[TopicPartition, int]) -> int:
     """Offsets of ``ends`` the group has committed (each partition counted up to its end)."""
     consumer = kafka.consumer(settings, group)
     try:

@@ -25,6 +25,7 @@ from streams import kafka
 from streams.host.processor import event_time_ms
 from streams.settings import KafkaSettings
 from tests.support.events import envelope, order_cancelled, order_filled
+from tests.support.log import append
 
 START = datetime(2021, 1, 8, 10, 0, tzinfo=UTC)
 INSTRUMENTS = ["BTCUSDT", "ETHUSDT", "XBTUSD"]  # three keys: spread over partitions
@@ -172,15 +173,7 @@ def test_bad_arguments_are_named(
 def test_ctrl_c_stops_cleanly_with_what_was_read(
     topics: KafkaSettings, registry_settings: RegistrySettings, endpoints: Endpoints
 ) -> None:
-    client = registry_client(registry_settings)
-    register_all(client, topics.topic_prefix)
-    serializer = EventSerializer(client, "executions", topic_prefix=topics.topic_prefix)
-    producer = kafka.producer(topics)
-    for n in range(5000):
-        event = fill(n)
-        producer.produce(serializer.topic, key=event.key.encode(), value=serializer.serialize(event))
-        producer.poll(0)
-    assert producer.flush(60) == 0
+    append(topics, registry_client(registry_settings), [fill(n) for n in range(5000)])
 
     env = {**os.environ, **endpoints.as_env(), "TRADECORE_TOPIC_PREFIX": topics.topic_prefix}
     tradecore = str(Path(sys.executable).with_name("tradecore"))
