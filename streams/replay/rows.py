@@ -100,10 +100,21 @@ def row(record: Record) -> dict[str, Any]:
         out["error"] = record.error
         out["raw_value"] = None if record.value is None else base64.b64encode(record.value).decode()
         return out
-    out.update({f.name: _value(getattr(record.event.envelope, f.name)) for f in dataclasses.fields(Envelope)})
-    out.update({f.name: _value(getattr(record.event, f.name)) for f in dataclasses.fields(record.event)})
-    del out["envelope"]  # its fields are columns of their own, above
+    envelope = record.event.envelope
+    out.update({name: _value(getattr(envelope, name)) for name in _names(Envelope)})
+    out.update({name: _value(getattr(record.event, name)) for name in _names(type(record.event))})
     return out
+
+
+_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _names(cls: type) -> tuple[str, ...]:
+    """A dataclass's field names but the envelope (its fields are columns of their own)."""
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls) if f.name != "envelope")
+    return names
 
 
 def _value(value: Any) -> Any:
