@@ -24,6 +24,7 @@ from projections.queries import ReadModels
 from projections.settings import DatabaseSettings
 from schemas.settings import RegistrySettings
 from streams import tracing
+from streams.replay.pointintime import AccountHistory
 from streams.settings import KafkaSettings
 
 DESCRIPTION = """
@@ -71,12 +72,14 @@ def create_app(
                 account_limiter=RateLimiter(api.rate_limit, "account"),
                 ticks_limiter=RateLimiter(api.ticks_rate_limit, "user"),
                 login_limiter=RateLimiter(api.login_rate_limit, "user name"),
+                history_limiter=RateLimiter(api.history_rate_limit, "user"),
                 outcomes=outcomes,
                 order_wait_timeout_s=api.order_wait_timeout_s,
                 read_models=ReadModels(parts.engine, schema),
                 topic_prefix=kafka.topic_prefix,
                 read_wait_timeout_s=api.read_wait_timeout_s,
                 readiness=Readiness(kafka, parts.registry, parts.engine, api.ready_timeout_s),
+                history=AccountHistory(kafka, parts.registry),
             )
             try:
                 yield

@@ -20,6 +20,7 @@ from commands.decide import Stamp
 from commands.gateway import CommandGateway
 from commands.instruments import InstrumentRegistry
 from projections.queries import ReadModels
+from streams.replay.pointintime import AccountHistory
 
 
 @dataclass(frozen=True)
@@ -33,12 +34,14 @@ class Services:
     account_limiter: RateLimiter
     ticks_limiter: RateLimiter
     login_limiter: RateLimiter
+    history_limiter: RateLimiter
     outcomes: RiskOutcomes
     order_wait_timeout_s: float
     read_models: ReadModels
     topic_prefix: str
     read_wait_timeout_s: float
     readiness: Readiness
+    history: AccountHistory
 
 
 async def _services(request: Request) -> Services:

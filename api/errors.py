@@ -44,6 +44,11 @@ class ReadModelBehind(ApiError):
     title = "Read model behind"
 
 
+class HistoryUnavailable(ApiError):
+    status = 503
+    title = "History unavailable"
+
+
 class IdempotencyKeyReused(ApiError):
     status = 422
     title = "Idempotency-Key reused"

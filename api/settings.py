@@ -26,6 +26,9 @@ class ApiSettings(TradecoreSettings):
         "50/second", description="Commands allowed per account (orders, cancels, amends), `limits` notation."
     )
     ticks_rate_limit: str = Field("20/second", description="Tick batches allowed per user.")
+    history_rate_limit: str = Field(
+        "10/second", description="Point-in-time state queries allowed per user (each folds part of the log)."
+    )
     login_rate_limit: str = Field("10/minute", description="Login attempts allowed per user name (slows guessing).")
     order_wait_timeout_s: float = Field(
         2.0, gt=0, le=30, description="How long ?wait=accepted waits for risk before answering 202 pending."

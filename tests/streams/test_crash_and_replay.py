@@ -16,12 +16,12 @@ from confluent_kafka import Consumer, TopicPartition
 from deploy.local.stack import Endpoints
 from schemas.events import CancelRequested, Event, OrderAccepted, OrderPlaced, TimeInForce
 from schemas.registry import registry_client
-from schemas.serde import EventDeserializer, EventSerializer, register_all
+from schemas.serde import EventDeserializer
 from schemas.settings import RegistrySettings
 from streams import kafka
-from streams.host.processor import event_time_ms
 from streams.settings import KafkaSettings
 from streams.topics import TopicLayout, ensure_topics
+from tests.support.log import append
 from tests.support.market_log import session
 from tests.support.stack import drop_namespace
 from tests.support.workers import run_with_kills, start_worker
@@ -78,18 +78,10 @@ def test_kill_risk_and_execution_repeatedly_then_replay(
 ) -> None:
     client = registry_client(registry_settings)
     prefix = topics.topic_prefix
-    register_all(client, prefix)
     log = session(ORDERS)
     placed = [e for e in log if isinstance(e, OrderPlaced)]
     cancels = [e for e in log if isinstance(e, CancelRequested)]
-    serializers: dict[str, EventSerializer] = {}
-    producer = kafka.producer(topics)
-    for event in log:
-        route = event.route().topic
-        ser = serializers.setdefault(route, EventSerializer(client, route, topic_prefix=prefix))
-        producer.produce(ser.topic, key=ser.key(event), value=ser.serialize(event), timestamp=event_time_ms(event))
-        producer.poll(0)
-    assert producer.flush(60) == 0
+    append(topics, client, log)
 
     checked = Tail(topics, EventDeserializer(client, "orders.checked", topic_prefix=prefix), prefix + "orders.checked")
     executed = Tail(topics, EventDeserializer(client, "executions", topic_prefix=prefix), prefix + "executions")
