@@ -445,15 +445,25 @@ def demo(
         Path | None, typer.Option(help="Quotes to replay (default: the recorded BTCUSDT quotes in ../shared).")
     ] = None,
     speed: Annotated[float, typer.Option(help="Pace of the quotes: 1 is as recorded, 2 twice as fast.")] = 1.0,
+    source: Annotated[
+        str,
+        typer.Option(
+            help="Quotes: auto (recorded if ../shared has them, else live through ccxt if Binance answers, else "
+            "synthetic), recorded, live or synthetic."
+        ),
+    ] = "auto",
 ) -> None:
     """The whole loop in a namespace of its own: API, processors, projector, quotes, a scripted trader, a summary."""
     from api import demo as demos
     from deploy.local.process import port_in_use
 
+    if source not in ("auto", "recorded", "live", "synthetic"):
+        errors.print(f"[bold red]error:[/] --source {source!r}: give auto, recorded, live or synthetic")
+        raise typer.Exit(2)
     while port_in_use(port):
         port += 1
     try:
-        result = demos.run(console, once=once, port=port, data=data, speed=speed)
+        result = demos.run(console, once=once, port=port, data=data, speed=speed, source=source)
     except TradecoreError as err:
         raise _fail(err) from err
     if not result.fills:

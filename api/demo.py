@@ -3,8 +3,8 @@
 1. Starts the command API, every stream processor (with a signal-following strategy on account DEMO-S1) and the
    projector, as the subprocesses an operator would run.
 2. Feeds quotes as a live feed: the recorded Binance BTCUSDT quotes of ../shared/data/market (or ``--data``),
-   replayed from now on; without them, live tickers through ccxt when an exchange answers, else a **synthetic**,
-   seeded random walk (labelled so everywhere).
+   replayed from now on; without them, live Binance tickers through ccxt when the exchange answers, else a
+   **synthetic**, seeded random walk (labelled so everywhere).
 3. Meanwhile a scripted trader places, amends and cancels orders through the HTTP API — some fill, some rest, some
    risk rejects (price collar, size, kill switch).
 4. Waits for the processors and the projector to settle, then prints a summary read from the query API: orders by
@@ -38,12 +38,16 @@ from rich.table import Table
 
 from api.auth import Role, add_user
 from api.errors import ConfigurationError
-from api.wiring import write_side
+from api.wiring import WriteSide, write_side
+from commands.decide import Stamp
 from commands.instruments import DEFAULT_FILE, InstrumentRegistry
+from commands.models import IngestTicks
 from projections.settings import DatabaseSettings
 from schemas.settings import RegistrySettings
 from streams import kafka, pipeline
+from streams.exchanges import ExchangeSettings, connect_async, parse_options
 from streams.ingest import files
+from streams.ingest.exchange import ExchangeIngest
 from streams.settings import KafkaSettings
 from streams.topics import delete_namespace
 
@@ -62,6 +66,7 @@ class Demo:
     console: Console
     port: int
     data: Path | None
+    source_choice: str = "auto"  # auto | recorded | live | synthetic
     workdir: Path = field(init=False)
     prefix: str = field(init=False)
     secret: str = field(default_factory=lambda: secrets.token_hex(32))
@@ -174,15 +179,56 @@ def synthetic_quotes(path: Path, seed: int = SYNTHETIC_SEED, count: int = 600) -
     return path
 
 
-def quotes_file(demo: Demo) -> Path:
+LIVE_EXCHANGE = "binance"
+LIVE_SYMBOL = "BTC/USDT"
+LIVE_SECONDS = 45.0
+# Spot markets only, and none of the calls that need an API key: the demo reads public tickers.
+LIVE_OPTIONS = parse_options(
+    ['options.fetchMarkets.types=["spot"]', "options.fetchCurrencies=false", "options.fetchMargins=false"]
+)
+
+
+def exchange_answers(timeout_s: float = 5.0) -> bool:
+    """Whether the live exchange answers a ticker request within ``timeout_s`` (the demo's second choice of
+    quotes). Asked on a thread of its own: an offline machine can hang in name resolution, which no asyncio
+    timeout interrupts."""
+    answered: list[bool] = []
+
+    async def probe() -> None:
+        client = connect_async(LIVE_EXCHANGE, ExchangeSettings(exchange_timeout_ms=int(timeout_s * 1000)), LIVE_OPTIONS)
+        try:
+            await client.fetch_ticker(LIVE_SYMBOL)
+            answered.append(True)
+        except Exception:  # offline, DNS, TLS, the exchange refusing: any of them means "not now"
+            answered.append(False)
+        finally:
+            await client.close()
+
+    thread = threading.Thread(target=lambda: asyncio.run(probe()), name="exchange-probe", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    return bool(answered and answered[0])
+
+
+def quotes_source(demo: Demo) -> Path | None:
+    """The quotes file to replay, or None for live tickers through ccxt: ``--data``, else the recorded BTCUSDT
+    quotes in ../shared, else the exchange if it answers, else a synthetic feed — labelled as such."""
+    choice = demo.source_choice
     if demo.data is not None:
         demo.source = f"{demo.data.name} (given)"
         return demo.data
-    if RECORDED.exists():
+    if choice in ("auto", "recorded") and RECORDED.exists():
         demo.source = f"recorded Binance BTCUSDT quotes ({RECORDED.name}), replayed as a live feed"
         return RECORDED
+    if choice == "recorded":
+        raise ConfigurationError(f"no recorded quotes at {RECORDED}", hint="give --data FILE, or --source auto")
+    if choice in ("auto", "live") and exchange_answers():
+        demo.source = f"LIVE {LIVE_EXCHANGE} {LIVE_SYMBOL} tickers through ccxt, for {LIVE_SECONDS:.0f} s"
+        return None
+    if choice == "live":
+        raise ConfigurationError(f"{LIVE_EXCHANGE} does not answer", hint="check the network, or --source auto")
     path = synthetic_quotes(demo.workdir / f"synthetic-quotes-seed{SYNTHETIC_SEED}.csv")
-    demo.source = f"SYNTHETIC quotes (seeded random walk, seed {SYNTHETIC_SEED}; no recorded data here)"
+    demo.source = f"SYNTHETIC quotes (seeded random walk, seed {SYNTHETIC_SEED}; no recorded data, exchange offline)"
     return path
 
 
@@ -195,19 +241,41 @@ class Touch:
     ticks: int = 0
 
 
-def feed(demo: Demo, settings: KafkaSettings, path: Path, touch: Touch, speed: float) -> threading.Thread:
-    """Append the quotes in a thread of their own, at ``speed`` times their recorded pace, from now on."""
-    frame, _ = files.read(path)
-    quotes = frame.select("bid", "ask").rows()
+def feed(demo: Demo, settings: KafkaSettings, path: Path | None, touch: Touch, speed: float) -> threading.Thread:
+    """Append quotes in a thread of their own: a file at ``speed`` times its recorded pace from now on, or (path
+    None) the live exchange's tickers for ``LIVE_SECONDS``."""
     instruments = InstrumentRegistry.from_file(DEFAULT_FILE)
 
-    def progress(done: int, _total: int) -> None:
-        bid, ask = quotes[done - 1]
-        touch.bid, touch.ask, touch.ticks = Decimal(bid), Decimal(ask), done
+    async def from_file(parts: WriteSide, path: Path) -> None:
+        quotes = files.read(path)[0].select("bid", "ask").rows()
+
+        def progress(done: int, _total: int) -> None:
+            bid, ask = quotes[done - 1]
+            touch.bid, touch.ask, touch.ticks = Decimal(bid), Decimal(ask), done
+
+        await files.ingest(parts.gateway, path, INSTRUMENT, speed=speed, batch=20, rebase=True, progress=progress)
+
+    async def from_exchange(parts: WriteSide) -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(LIVE_SECONDS, stop.set)
+        client = connect_async(LIVE_EXCHANGE, ExchangeSettings(), LIVE_OPTIONS)
+
+        async def append(batch: IngestTicks) -> int:
+            appended = await parts.gateway.ingest_ticks(batch, Stamp(datetime.now(UTC), "demo-live-feed"))
+            quoted = [t for t in batch.ticks if t.bid is not None and t.ask is not None]
+            if quoted:
+                touch.bid, touch.ask = quoted[-1].bid, quoted[-1].ask
+            touch.ticks += len(batch.ticks)
+            return len(appended)
+
+        try:
+            await ExchangeIngest(client, [LIVE_SYMBOL], instruments, append, interval_s=0.5, trades=False).run(stop)
+        finally:
+            await client.close()
 
     async def append() -> None:
         async with write_side(settings, RegistrySettings(), DatabaseSettings(), instruments) as parts:
-            await files.ingest(parts.gateway, path, INSTRUMENT, speed=speed, batch=20, rebase=True, progress=progress)
+            await (from_exchange(parts) if path is None else from_file(parts, path))
 
     thread = threading.Thread(target=lambda: asyncio.run(append()), name="quotes", daemon=True)
     thread.start()
@@ -392,19 +460,21 @@ def interrupted() -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
-def run(console: Console, *, once: bool, port: int, data: Path | None, speed: float = 1.0) -> Summary:
-    demo = Demo(console, port, data)
+def run(
+    console: Console, *, once: bool, port: int, data: Path | None, speed: float = 1.0, source: str = "auto"
+) -> Summary:
+    demo = Demo(console, port, data, source)
     settings = KafkaSettings().model_copy(update={"topic_prefix": demo.prefix})
     users(demo)
     demo.say(f"namespace [bold]{demo.prefix}[/]; logs in {demo.workdir}")
     try:
         start_services(demo, settings)
         demo.say(f"API, processors (strategy on {STRATEGY_ACCOUNT}) and projector up at {demo.url}")
-        path = quotes_file(demo)
+        path = quotes_source(demo)
         demo.say(f"quotes: {demo.source}")
         touch = Touch()
         feeder = feed(demo, settings, path, touch, speed)
-        while touch.ticks < 20:
+        while touch.ticks < (20 if path is not None else 3):
             if not feeder.is_alive():
                 raise ConfigurationError("the quote feed stopped before 20 quotes", hint=f"see {demo.workdir}")
             time.sleep(0.2)

@@ -14,6 +14,7 @@ from commands.models import IngestTicks, Tick
 from commands.validation import validate_ticks
 from deploy.local.stack import Endpoints
 from streams.ingest.files import read
+from tests.support.fake_exchange import serve
 from tests.support.stack import drop_namespace
 
 TRADECORE = str(Path(sys.executable).with_name("tradecore"))
@@ -49,3 +50,22 @@ def test_without_recorded_data_the_demo_feeds_the_same_labelled_synthetic_quotes
         for t, b, a, bs, az in frame.select("time", "bid", "ask", "bid_size", "ask_size").rows()
     ]
     validate_ticks(IngestTicks(source="synthetic", ticks=ticks), InstrumentRegistry.from_file())  # all valid
+
+
+def test_with_source_live_the_demo_trades_on_exchange_tickers_through_ccxt(endpoints: Endpoints) -> None:
+    """The exchange here is the local fake Binance (its tickers are the recorded 2021 quotes, so risk fails closed
+    on their stale event times: every order is refused for its reference price, as it must be)."""
+    with serve() as (_exchange, url):
+        done = subprocess.run(
+            [TRADECORE, "demo", "--once", "--source", "live", "--port", "28100"],
+            env={**os.environ, **endpoints.as_env(), "TRADECORE_EXCHANGE_BASE_URL": url},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-2])
+    drop_namespace(endpoints.kafka_bootstrap, summary["demo"])
+    assert summary["source"].startswith("LIVE binance BTC/USDT tickers through ccxt")
+    assert summary["orders"].get("REJECTED", 0) >= 10
+    assert "REFERENCE_PRICE_STALE" in summary["rejections"]
