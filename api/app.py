@@ -97,6 +97,7 @@ def create_app(
         orders.router,
         reads.router,
         accounts.router,
+        history.router,
         market.router,
         health.router,
         telemetry.router,
