@@ -13,7 +13,7 @@ from api.deps import Services
 from api.outcomes import RiskOutcomes
 from api.ratelimit import RateLimiter
 from api.readiness import Readiness
-from api.routers import accounts, auth, health, market, orders, reads
+from api.routers import accounts, auth, health, history, market, orders, reads
 from api.settings import ApiSettings
 from api.store import IdempotencyKeys
 from api.wiring import write_side
