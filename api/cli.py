@@ -182,8 +182,18 @@ def worker(
     output_prefix: Annotated[
         str | None, typer.Option(help="Namespace to write to, and of the consumer group (default as above).")
     ] = None,
+    batch_ms: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            envvar="TRADECORE_BATCH_MS",
+            help="Longest a transaction stays open, ms (default 100): outputs become visible to read_committed "
+            "consumers up to this much later; shorter means more commits.",
+        ),
+    ] = None,
 ) -> None:
     """Run stream processors exactly once over Kafka until SIGTERM/SIGINT."""
+    import dataclasses
     import logging
 
     from schemas.settings import RegistrySettings
@@ -194,6 +204,8 @@ def worker(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = HostConfig(instance=instance, input_prefix=input_prefix, output_prefix=output_prefix)
+        if batch_ms is not None:
+            config = dataclasses.replace(config, batch_ms=batch_ms)
         workers.run(names or [], KafkaSettings(), RegistrySettings(), config, console.print)
     except KeyError as err:
         errors.print(f"[bold red]error:[/] {err.args[0]}")
