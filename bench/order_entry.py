@@ -33,6 +33,7 @@ import asyncio
 import base64
 import contextlib
 import csv
+import functools
 import io
 import json
 import os
@@ -227,7 +228,9 @@ def raw_max_rate(producer: Producer, topic: str, records: list[tuple[bytes, byte
     }
 
 
-def raw_paced(producer: Producer, topic: str, records: list[tuple[bytes, bytes]], rate: int, duration: float) -> dict:
+def raw_paced(
+    producer: Producer, topic: str, records: list[tuple[bytes, bytes]], rate: int, duration: float
+) -> dict[str, Any]:
     """The raw producer at a constant rate: each record's latency from produce() to its delivery report (acks=all)."""
     count = int(rate * duration)
     sent_at = np.zeros(count)
@@ -452,7 +455,9 @@ def summarize_attack(encoded_csv: str, targets: int) -> dict[str, Any]:
 # --- ticks over HTTP and through the event log ---------------------------------------------------------------------
 
 
-async def http_ticks(url: str, token: str, ticks: Ticks, batch: int, duration: float, concurrency: int) -> dict:
+async def http_ticks(
+    url: str, token: str, ticks: Ticks, batch: int, duration: float, concurrency: int
+) -> dict[str, Any]:
     """POST /v1/ticks batches, ``concurrency`` in flight, for ``duration`` seconds; ticks the API acknowledged."""
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     accepted, latencies = 0, []
@@ -536,9 +541,9 @@ def build_pools(ticks: Ticks, orders: Orders, batch_sizes: list[int], pool: int)
     tick_records = [r for batch in tick_batches[max(batch_sizes)] for r in _serialized(tick_serializer, batch)]
     order_records = []
     for body in orders.take(min(pool, 50_000)):
-        command = PlaceOrder.model_validate_json(body)
-        validate_place(command, instruments)
-        order_records.append(_serialized(order_serializer, [decide.place_order(command, stamp)])[0])
+        placing = PlaceOrder.model_validate_json(body)
+        validate_place(placing, instruments)
+        order_records.append(_serialized(order_serializer, [decide.place_order(placing, stamp)])[0])
     return EventPools(
         tick_batches=tick_batches,
         tick_records=tick_records,
@@ -814,17 +819,17 @@ def direct_phase(args: argparse.Namespace, orders: Orders, ticks: Ticks, guard: 
         log(f"  raw producer, TickIngested: {out['per_s']:,.0f}/s acked ({out['failed']} failed)")
         for size in args.tick_batches:
             batches = pools.tick_batches[size]
-            out = measure(
-                f"eventlog_ticks_{size}",
-                "event log",
-                lambda batches=batches: asyncio.run(eventlog_ticks(batches, args.duration)),
-            )
+
+            def append(batches: list[Sequence[Any]] = batches) -> dict[str, Any]:
+                return asyncio.run(eventlog_ticks(batches, args.duration))
+
+            out = measure(f"eventlog_ticks_{size}", "event log", append)
             log(f"  KafkaEventLog.append, batches of {size}: {out['per_s']:,.0f} ticks/s")
         for load in args.loads:
             out = measure(
                 f"raw_latency_{load}",
                 f"raw producer at {load}/s",
-                lambda load=load: raw_paced(producer, topic_orders, orders_, load, args.duration),
+                functools.partial(raw_paced, producer, topic_orders, orders_, load, args.duration),
             )
             log(
                 f"  raw producer at {load}/s: p50 {out['p50_ms']:.2f} ms, p99 {out['p99_ms']:.2f} ms, "
