@@ -8,7 +8,9 @@ the root first on ``sys.path`` so ``bench/streams.py`` does not shadow the ``str
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import json
 import os
 import platform
 import resource
@@ -301,3 +303,58 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "kernel": platform.release(),
     }
+
+
+def target_lines(targets: dict[str, Any], names: dict[str, str] | None = None, width: int = 40) -> list[str]:
+    """One line per issue target: the target, what was measured, met or MISSED."""
+    lines = []
+    for key, target in targets.items():
+        met = {True: "met", False: "MISSED", None: "not measured"}[target["met"]]
+        digits = 2 if isinstance(target["target"], float) else 0
+        lines.append(
+            f"  {(names or {}).get(key, key):<{width}} target {fmt(target['target'], digits):>9}  "
+            f"measured {fmt(target['measured'], digits):>9}  {met}"
+        )
+    return lines
+
+
+def report(
+    run: Callable[[], dict[str, Any]],
+    table: Callable[[dict[str, Any]], str],
+    compact: Callable[[dict[str, Any]], dict[str, Any]],
+) -> int:
+    """Run a benchmark; the table on stdout, then its figures as one JSON line; errors on stderr."""
+    try:
+        results = run()
+    except BenchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    print(table(results))
+    print(json.dumps(compact(results), default=str, separators=(",", ":")))
+    return 0
+
+
+def add_run_options(
+    parser: argparse.ArgumentParser, *, quick: str, limit: float, retries: int, wait_s: float | None
+) -> None:
+    """What every benchmark takes: repetitions, the smoke mode (``quick`` says what it does), keeping the run's
+    namespace, and the options of ``Guard`` (how much foreign load a measurement tolerates, what is done about more).
+    """
+    parser.add_argument("--repeat", type=int, default=None, help="repetitions of every measurement (default 3)")
+    parser.add_argument("--quick", action="store_true", help=quick)
+    parser.add_argument("--keep", action="store_true", help="keep the run's topics, subjects and rows afterwards")
+    parser.add_argument(
+        "--quiet-limit",
+        type=float,
+        default=limit,
+        help=f"cores other processes may use during a measurement before it is repeated (default {limit:g})",
+    )
+    parser.add_argument(
+        "--retries", type=int, default=retries, help=f"repeats of a measurement others disturbed (default {retries})"
+    )
+    parser.add_argument(
+        "--quiet-wait", type=float, default=wait_s, help="longest wait for a quiet machine before each, seconds"
+    )

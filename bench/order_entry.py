@@ -69,6 +69,7 @@ from bench.common import (
     CpuWindow,
     Guard,
     LogCount,
+    add_run_options,
     check_stack,
     cleanup,
     fmt,
@@ -78,7 +79,9 @@ from bench.common import (
     machine,
     percentiles_ms,
     ratio,
+    report,
     spread,
+    target_lines,
     tradecore,
     tree_cpu,
 )
@@ -634,7 +637,6 @@ def profile_shares(collapsed: Path) -> dict[str, float]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ints = lambda text: [int(x) for x in text.split(",") if x.strip()]  # noqa: E731
-    parser.add_argument("--repeat", type=int, default=None, help="repetitions of every measurement (default 3)")
     parser.add_argument("--duration", type=float, default=None, help="seconds per measurement (default 15)")
     parser.add_argument(
         "--loads", type=ints, default=None, help="offered orders/s (default 100,250,500,1000,2000,5000)"
@@ -645,19 +647,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tick-batches", type=ints, default=None, help="ticks per POST (default 1000,10000)")
     parser.add_argument("--tick-concurrency", type=int, default=2, help="tick batches in flight over HTTP")
     parser.add_argument("--quotes", type=Path, default=QUOTES, help="recorded quotes (parquet)")
-    parser.add_argument(
-        "--quiet-limit",
-        type=float,
-        default=0.25,
-        help="cores other processes may use during a measurement before it is repeated (shared machine)",
+    add_run_options(
+        parser, quick="short smoke run: 1 repetition of 3 s measurements", limit=0.25, retries=2, wait_s=300
     )
-    parser.add_argument("--retries", type=int, default=2, help="repeats of a measurement other processes disturbed")
-    parser.add_argument("--quiet-wait", type=float, default=300, help="longest wait for a quiet machine, seconds")
     parser.add_argument(
         "--profile", action="store_true", help="after the runs, profile the server with py-spy under the closed loop"
     )
-    parser.add_argument("--keep", action="store_true", help="keep the run's topics, subjects and rows afterwards")
-    parser.add_argument("--quick", action="store_true", help="short smoke run: 1 repetition of 3 s measurements")
     args = parser.parse_args(argv)
     quick = args.quick
     args.repeat = args.repeat or (1 if quick else 3)
@@ -1150,32 +1145,21 @@ def table(results: dict[str, Any]) -> str:
         "ticks_per_s": "ticks ingested per second (HTTP)",
         "ticks_vs_raw": "ticks ingested / raw producer",
     }
-    for key, target in results["targets"].items():
-        met = {True: "met", False: "MISSED", None: "not measured"}[target["met"]]
-        digits = 2 if isinstance(target["target"], float) else 0
-        lines.append(
-            f"  {names[key]:<40} target {fmt(target['target'], digits):>9}  "
-            f"measured {fmt(target['measured'], 2 if digits else 0):>9}  {met}"
-        )
+    lines += target_lines(results["targets"], names)
     return "\n".join(lines)
+
+
+def compact(results: dict[str, Any]) -> dict[str, Any]:
+    """The figures without the individual runs."""
+    out = {k: v for k, v in results.items() if k not in ("direct", "api")}
+    out["direct"] = {k: v for k, v in results["direct"].items() if k != "runs"}
+    out["api"] = {k: {kk: vv for kk, vv in v.items() if kk != "runs"} for k, v in results["api"].items()}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        results = run(args)
-    except BenchError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    print(table(results))
-    compact = {k: v for k, v in results.items() if k not in ("direct", "api")}
-    compact["direct"] = {k: v for k, v in results["direct"].items() if k != "runs"}
-    compact["api"] = {k: {kk: vv for kk, vv in v.items() if kk != "runs"} for k, v in results["api"].items()}
-    print(json.dumps(compact, default=str, separators=(",", ":")))
-    return 0
+    return report(lambda: run(args), table, compact)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 confluent-kafka loop doing the same decoding, computation and encoding in the same run; and how soon an order
 placed becomes a decision visible to a ``read_committed`` consumer, beside the raw producer's own records.
 
-    .venv/bin/python bench/streams.py            # the full run (≈ 15 min), table on stdout, JSON last
+    .venv/bin/python bench/streams.py            # the full run (≈ 16 min), table on stdout, JSON last
     .venv/bin/python bench/streams.py --quick    # smoke test (≤ 3 min)
 
 Throughput, each ``--repeat`` times (median and min-max reported), for risk, execution, executions-by-account,
@@ -45,7 +45,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -56,25 +56,7 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, TopicPartition
 if __package__ in (None, ""):  # run as a script: bench/ first on the path would shadow the `streams` package
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from bench.common import (
-    RESULTS,
-    ROOT,
-    TRADECORE,
-    BenchError,
-    CpuWindow,
-    Guard,
-    LogCount,
-    check_stack,
-    cleanup,
-    fmt,
-    fmt_ms,
-    fmt_spread,
-    log,
-    machine,
-    percentiles_ms,
-    ratio,
-    spread,
-)
+from bench import common
 
 # The issue's targets (issue 4).
 TARGET_P99_MS_AT_1000 = 25.0
@@ -128,7 +110,7 @@ def write_inputs(args: argparse.Namespace, client: Any, trade: str, market: str)
     from tests.support.market_log import session
 
     settings = ProcessorSettings()
-    log(f"building a session of {args.orders:,} orders over the real BTCUSDT quotes (tests.support.market_log)")
+    common.log(f"building a session of {args.orders:,} orders over the real BTCUSDT quotes (tests.support.market_log)")
     trading = session(args.orders)
     risk, execution = MAKERS["risk"](settings), MAKERS["execution"](settings)
     checked: list[Event] = []
@@ -141,19 +123,21 @@ def write_inputs(args: argparse.Namespace, client: Any, trade: str, market: str)
             assert isinstance(decision, Event)
             checked.append(decision)
             executions += [e for e in execution.handle("orders.checked", decision) if isinstance(e, Event)]
-    log(
+    common.log(
         f"  {sum(isinstance(e, OrderPlaced) for e in trading):,} orders, {len(trading):,} session records; "
         f"risk derived {len(checked):,} decisions, the venue {len(executions):,} executions"
     )
 
-    log("loading every recorded feed as ticks (tests.streams.signals.market: Binance, histdata EURUSD, FTX bars)")
+    common.log(
+        "loading every recorded feed as ticks (tests.streams.signals.market: Binance, histdata EURUSD, FTX bars)"
+    )
     ticks = sorted(
         [t for feed in (binance_btcusdt(), histdata_eurusd(), ftx_btcperp()) for t in feed.ticks],
         key=lambda t: t.envelope.occurred_at,
     )[: args.ticks]
     signals_processor = MAKERS["signals"](settings)
     signals = [s for t in ticks for s in signals_processor.handle("ticks", t) if isinstance(s, Event)]
-    log(f"  {len(ticks):,} ticks; the signal engine derived {len(signals):,} signals")
+    common.log(f"  {len(ticks):,} ticks; the signal engine derived {len(signals):,} signals")
 
     producer = kafka.producer(KafkaSettings())
     written: dict[str, int] = {}
@@ -173,7 +157,7 @@ def write_inputs(args: argparse.Namespace, client: Any, trade: str, market: str)
             producer.poll(0)
         written[namespace + topic] = len(events)
 
-    log("writing the input logs")
+    common.log("writing the input logs")
     write(trade, "orders", [e for e in trading if not isinstance(e, TickIngested)])
     write(trade, "ticks", [e for e in trading if isinstance(e, TickIngested)])
     write(trade, "orders.checked", checked)
@@ -182,7 +166,7 @@ def write_inputs(args: argparse.Namespace, client: Any, trade: str, market: str)
     write(market, "ticks", ticks)
     write(market, "signals", signals)
     if producer.flush(120):
-        raise BenchError("the input logs were not all acknowledged within 120 s → is Kafka overloaded?")
+        raise common.BenchError("the input logs were not all acknowledged within 120 s → is Kafka overloaded?")
     namespace = {name: market if name in ("signals", "strategy") else trade for name in PROCESSORS}
     records = {}
     for name in PROCESSORS:
@@ -232,12 +216,12 @@ def host_run(name: str, client: Any, inputs: Inputs, output: str, batch_ms: int,
             if stats.consumed >= total and last_commit is not None and now - last_commit > settle_s:
                 break
             if time.monotonic() - started > 900:
-                raise BenchError(f"{name}: the host consumed {stats.consumed:,} of {total:,} records in 15 min")
+                raise common.BenchError(f"{name}: the host consumed {stats.consumed:,} of {total:,} records in 15 min")
     finally:
         stop.set()
         thread.join(120)
     if failure:
-        raise BenchError(f"{name}: the host failed: {failure[0]!r}")
+        raise common.BenchError(f"{name}: the host failed: {failure[0]!r}")
     assert first is not None and last_commit is not None
     seconds = last_commit - first
     s = host.stats
@@ -289,7 +273,7 @@ def raw_run(name: str, client: Any, inputs: Inputs, output: str) -> dict[str, An
     try:
         while consumed < total:
             if time.monotonic() > deadline:
-                raise BenchError(f"{name}: the raw loop consumed {consumed:,} of {total:,} records in 15 min")
+                raise common.BenchError(f"{name}: the raw loop consumed {consumed:,} of {total:,} records in 15 min")
             messages = consumer.consume(2000, 0.5)
             if first is None and messages:
                 first = perf()
@@ -339,7 +323,7 @@ def raw_run(name: str, client: Any, inputs: Inputs, output: str) -> dict[str, An
                     produced += 1
             producer.poll(0)
         if producer.flush(120):
-            raise BenchError(f"{name}: the raw loop's outputs were not all acknowledged within 120 s")
+            raise common.BenchError(f"{name}: the raw loop's outputs were not all acknowledged within 120 s")
         end = perf()
     finally:
         consumer.close()
@@ -363,7 +347,7 @@ def raw_run(name: str, client: Any, inputs: Inputs, output: str) -> dict[str, An
 
 
 def throughput_phase(
-    args: argparse.Namespace, client: Any, inputs: Inputs, guard: Guard, prefix: str, admin: Any, layout: Any
+    args: argparse.Namespace, client: Any, inputs: Inputs, guard: common.Guard, prefix: str, admin: Any, layout: Any
 ) -> dict[str, Any]:
     from schemas.serde import register_all
     from streams.topics import ensure_topics
@@ -381,7 +365,7 @@ def throughput_phase(
                 def measure(
                     kind: str = kind, name: str = name, output: str = output, raw: str = raw_output
                 ) -> dict[str, Any]:
-                    with CpuWindow(guard.roots, loadgen="bench") as cpu:
+                    with common.CpuWindow(guard.roots, loadgen="bench") as cpu:
                         if kind == "host":
                             out = host_run(name, client, inputs, output, args.batch_ms, args.grace_ms)
                         else:
@@ -390,7 +374,7 @@ def throughput_phase(
 
                 out = guard.run(f"{name} {kind}", measure)
                 runs.setdefault(name, {}).setdefault(kind, []).append(out)
-                log(
+                common.log(
                     f"  [{repeat + 1}/{args.repeat}] {name:<22} {kind:<4} {out['records']:>9,} records in "
                     f"{out['seconds']:6.2f} s = {out['per_s']:>9,.0f}/s, {out['outputs']:,} outputs; "
                     f"cpu bench {out['cpu']['loadgen']:.2f} kafka {out['cpu'].get('kafka', 0):.2f} "
@@ -401,19 +385,19 @@ def throughput_phase(
         host, raw = kinds["host"], kinds["raw"]
         summary[name] = {
             "records": inputs.records[name],
-            "host_per_s": spread([r["per_s"] for r in host]),
-            "raw_per_s": spread([r["per_s"] for r in raw]),
+            "host_per_s": common.spread([r["per_s"] for r in host]),
+            "raw_per_s": common.spread([r["per_s"] for r in raw]),
             "host_outputs": host[0]["outputs"],
             "raw_outputs": raw[0]["outputs"],
-            "host_seconds": spread([r["seconds"] for r in host]),
-            "host_commits": spread([r["commits"] for r in host]),
+            "host_seconds": common.spread([r["seconds"] for r in host]),
+            "host_commits": common.spread([r["commits"] for r in host]),
             "raw_us_per_record": {
                 part: statistics.median(r["us_per_record"][part] for r in raw) for part in raw[0]["us_per_record"]
             },
             "cpu_host": {k: statistics.median(r["cpu"][k] for r in host) for k in host[0]["cpu"]},
             "cpu_raw": {k: statistics.median(r["cpu"][k] for r in raw) for k in raw[0]["cpu"]},
         }
-        summary[name]["host_vs_raw"] = ratio(
+        summary[name]["host_vs_raw"] = common.ratio(
             summary[name]["host_per_s"]["median"], summary[name]["raw_per_s"]["median"]
         )
     return {"processors": summary, "runs": runs}
@@ -520,8 +504,8 @@ class OrderFlow:
         )
         self.producer.flush(30)
 
-    def order(self) -> tuple[str, bytes, bytes, int]:
-        """The next order: (order id, value, key, timestamp)."""
+    def order(self, at: datetime) -> tuple[str, bytes, bytes, int]:
+        """The next order, placed at ``at``: (order id, value, key, timestamp)."""
         from commands import decide
         from commands.models import PlaceOrder
         from streams.host.processor import event_time_ms
@@ -539,13 +523,18 @@ class OrderFlow:
             quantity=Decimal("0.001"),
             limit_price=self.bid - Decimal(n % 50) / 100 if buy else self.bid + Decimal("0.63") + Decimal(n % 50) / 100,
         )
-        event = decide.place_order(command, decide.Stamp(datetime.now(UTC), f"{self.tag}-{n}"))
+        event = decide.place_order(command, decide.Stamp(at, f"{self.tag}-{n}"))
         return event.order_id, self.orders.serialize(event), self.orders.key(event), event_time_ms(event)
 
 
 def paced(flow: OrderFlow, seen: Visibility, rate: int, duration: float) -> dict[str, Any]:
     """Orders at a constant rate for ``duration``; per order, produce → visible on orders and on orders.checked."""
     count = int(rate * duration)
+    # Built and encoded beforehand (not in the paced loop, which shares this process with the visibility consumer),
+    # each stamped with the moment it is due: risk reads event time (rate limits, the reference price's age).
+    begin = datetime.now(UTC) + timedelta(seconds=0.5 + count * 0.0004)
+    orders = [flow.order(begin + timedelta(seconds=i / rate)) for i in range(count)]
+    time.sleep(max(0.0, (begin - datetime.now(UTC)).total_seconds()))
     sent: dict[str, float] = {}
     perf = time.perf_counter
     topic = flow.orders.topic
@@ -554,7 +543,7 @@ def paced(flow: OrderFlow, seen: Visibility, rate: int, duration: float) -> dict
     while i < count:
         due = min(count, int((perf() - start) * rate) + 1)
         while i < due:
-            order_id, value, key, stamp = flow.order()
+            order_id, value, key, stamp = orders[i]
             sent[order_id] = perf()
             flow.producer.produce(topic, value, key, timestamp=stamp)
             flow.producer.poll(0)
@@ -576,13 +565,13 @@ def paced(flow: OrderFlow, seen: Visibility, rate: int, duration: float) -> dict
         "decided": len(decided),
         "missing": count - len(decided),
         "decisions": kinds,
-        "risk": percentiles_ms(np.array([d for d, _ in decided])),
-        "raw": percentiles_ms(placed),
+        "risk": common.percentiles_ms(np.array([d for d, _ in decided])),
+        "raw": common.percentiles_ms(placed),
     }
 
 
 def latency_phase(
-    args: argparse.Namespace, client: Any, guard: Guard, prefix: str, run_dir: Path, admin: Any, layout: Any
+    args: argparse.Namespace, client: Any, guard: common.Guard, prefix: str, run_dir: Path, admin: Any, layout: Any
 ) -> dict[str, Any]:
     from schemas.serde import register_all
     from streams.topics import ensure_topics
@@ -597,11 +586,11 @@ def latency_phase(
         seen = Visibility(client, namespace)
         env = {**os.environ, "TRADECORE_TOPIC_PREFIX": namespace}
         worker_log = run_dir / f"worker-risk-batch{batch_ms}.log"
-        log(f"starting `tradecore worker risk --batch-ms {batch_ms}` over {namespace}")
+        common.log(f"starting `tradecore worker risk --batch-ms {batch_ms}` over {namespace}")
         with worker_log.open("wb") as sink:
             proc = subprocess.Popen(
-                [str(TRADECORE), "worker", "risk", "--batch-ms", str(batch_ms)],
-                cwd=ROOT,
+                [str(common.TRADECORE), "worker", "risk", "--batch-ms", str(batch_ms)],
+                cwd=common.ROOT,
                 env=env,
                 stdout=sink,
                 stderr=subprocess.STDOUT,
@@ -614,26 +603,27 @@ def latency_phase(
             warm = paced(flow, seen, 10, 1.0)
             while warm["missing"] and time.monotonic() < deadline:
                 if proc.poll() is not None:
-                    raise BenchError(f"the risk worker exited ({proc.returncode}); see {worker_log}")
+                    raise common.BenchError(f"the risk worker exited ({proc.returncode}); see {worker_log}")
                 warm = paced(flow, seen, 10, 1.0)
             if warm["missing"]:
-                raise BenchError(f"the risk worker decided nothing within 180 s; see {worker_log}")
+                raise common.BenchError(f"the risk worker decided nothing within 180 s; see {worker_log}")
             runs: dict[str, list[dict[str, Any]]] = {}
             for repeat in range(args.repeat):
                 for load in args.loads:
 
                     def measure(load: int = load, flow: OrderFlow = flow, seen: Visibility = seen) -> dict[str, Any]:
                         flow.tick()  # reference prices stay fresh (risk refuses stale ones)
-                        with CpuWindow(guard.roots, loadgen="bench") as cpu:
+                        with common.CpuWindow(guard.roots, loadgen="bench") as cpu:
                             out = paced(flow, seen, load, args.latency_duration)
                         return out | {"cpu": cpu.result}
 
                     out = guard.run(f"latency {load}/s batch {batch_ms} ms", measure)
                     runs.setdefault(str(load), []).append(out)
-                    log(
+                    common.log(
                         f"  [{repeat + 1}/{args.repeat}] batch {batch_ms} ms, {load}/s: decision visible p50 "
-                        f"{fmt(out['risk']['p50_ms'], 1)} p99 {fmt(out['risk']['p99_ms'], 1)} p99.9 "
-                        f"{fmt(out['risk']['p999_ms'], 1)} ms; raw record p99 {fmt(out['raw']['p99_ms'], 1)} ms; "
+                        f"{common.fmt(out['risk']['p50_ms'], 1)} p99 {common.fmt(out['risk']['p99_ms'], 1)} p99.9 "
+                        f"{common.fmt(out['risk']['p999_ms'], 1)} ms; "
+                        f"raw record p99 {common.fmt(out['raw']['p99_ms'], 1)} ms; "
                         f"{out['decisions']}, missing {out['missing']}; cpu worker {out['cpu'].get('worker', 0):.2f}"
                     )
         finally:
@@ -647,13 +637,15 @@ def latency_phase(
             seen.close()
         results[str(batch_ms)] = {
             str(load): {
-                "risk": {k: spread([r["risk"][k] for r in rs]) for k in ("p50_ms", "p99_ms", "p999_ms", "max_ms")},
-                "raw": {k: spread([r["raw"][k] for r in rs]) for k in ("p50_ms", "p99_ms", "p999_ms", "max_ms")},
-                "achieved_per_s": spread([r["achieved_per_s"] for r in rs]),
+                "risk": {
+                    k: common.spread([r["risk"][k] for r in rs]) for k in ("p50_ms", "p99_ms", "p999_ms", "max_ms")
+                },
+                "raw": {k: common.spread([r["raw"][k] for r in rs]) for k in ("p50_ms", "p99_ms", "p999_ms", "max_ms")},
+                "achieved_per_s": common.spread([r["achieved_per_s"] for r in rs]),
                 "missing": sum(r["missing"] for r in rs),
                 "decisions": {k: sum(r["decisions"].get(k, 0) for r in rs) for k in rs[0]["decisions"]},
-                "worker_cpu": spread([r["cpu"].get("worker") for r in rs]),
-                "worker_cpu_ms_per_order": spread([1000 * r["cpu"].get("worker", 0) / int(load) for r in rs]),
+                "worker_cpu": common.spread([r["cpu"].get("worker") for r in rs]),
+                "worker_cpu_ms_per_order": common.spread([1000 * r["cpu"].get("worker", 0) / int(load) for r in rs]),
                 "cpu": {k: statistics.median(r["cpu"][k] for r in rs) for k in rs[0]["cpu"]},
             }
             for load, rs in runs.items()
@@ -668,7 +660,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ints = lambda text: [int(x) for x in text.split(",") if x.strip()]  # noqa: E731
     names = lambda text: [x.strip() for x in text.split(",") if x.strip()]  # noqa: E731
-    parser.add_argument("--repeat", type=int, default=None, help="repetitions of every measurement (default 3)")
     parser.add_argument("--orders", type=int, default=None, help="orders in the trading session (default 20,000)")
     parser.add_argument("--ticks", type=int, default=None, help="market ticks for signals (default: all, ≈ 190,000)")
     parser.add_argument("--processors", type=names, default=list(PROCESSORS), help="which to measure (default all)")
@@ -682,18 +673,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--latency-batch-ms", type=ints, default=None, help="the risk worker's --batch-ms values (default 100,10)"
     )
     parser.add_argument("--latency-duration", type=float, default=None, help="seconds per latency load (default 10)")
-    parser.add_argument(
-        "--quiet-limit",
-        type=float,
-        default=0.5,
-        help="cores other processes may use during a measurement before it is repeated (shared machine)",
+    common.add_run_options(
+        parser, quick="smoke run (≤ 3 min): 1 repetition, small inputs", limit=0.5, retries=0, wait_s=None
     )
-    parser.add_argument("--retries", type=int, default=0, help="repeats of a measurement other processes disturbed")
-    parser.add_argument(
-        "--quiet-wait", type=float, default=None, help="longest wait for a quiet machine, seconds (default 5)"
-    )
-    parser.add_argument("--keep", action="store_true", help="keep the run's topics and subjects afterwards")
-    parser.add_argument("--quick", action="store_true", help="smoke run (≤ 3 min): 1 repetition, small inputs")
     args = parser.parse_args(argv)
     quick = args.quick
     args.repeat = args.repeat or (1 if quick else 3)
@@ -712,13 +694,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    os.chdir(ROOT)  # settings read .stack/env relative to the working directory
+    os.chdir(common.ROOT)  # settings read .stack/env relative to the working directory
     run_id = f"{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(2)}"
     prefix = f"bench-{run_id}."
-    run_dir = RESULTS / f"streams-{run_id}"
+    run_dir = common.RESULTS / f"streams-{run_id}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    stack_roots = check_stack()
-    log(f"run {run_id}: topic prefix {prefix!r}, scratch in {run_dir.relative_to(ROOT)}")
+    stack_roots = common.check_stack()
+    common.log(f"run {run_id}: topic prefix {prefix!r}, scratch in {run_dir.relative_to(common.ROOT)}")
     os.environ["TRADECORE_TOPIC_PREFIX"] = prefix
     os.environ["TRADECORE_STRATEGY_ACCOUNTS"] = strategy_accounts()
 
@@ -758,26 +740,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "latency_worker": "tradecore worker risk (a process), --batch-ms per setting",
             "quick": args.quick,
         },
-        "machine": machine(),
+        "machine": common.machine(),
     }
-    guard = Guard(dict(stack_roots), args.quiet_limit, args.quiet_wait, args.retries)
-    counter = LogCount(settings.bootstrap_servers)
+    guard = common.Guard(dict(stack_roots), args.quiet_limit, args.quiet_wait, args.retries)
     try:
-        inputs = write_inputs(args, client, trade, market)
-        results["inputs"] = {"records": inputs.records, "written": inputs.written}
         results["throughput"] = {"processors": {}, "runs": {}}
         results["latency"] = {}
         if "throughput" in args.phases:
-            log("throughput: each processor's host, then the raw loop, over the same input log")
+            inputs = write_inputs(args, client, trade, market)
+            results["inputs"] = {"records": inputs.records, "written": inputs.written}
+            common.log("throughput: each processor's host, then the raw loop, over the same input log")
             results["throughput"] = throughput_phase(args, client, inputs, guard, prefix, admin, layout)
         if "latency" in args.phases:
-            log("latency: a live risk worker, orders at constant rates")
+            common.log("latency: a live risk worker, orders at constant rates")
             results["latency"] = latency_phase(args, client, guard, prefix, run_dir, admin, layout)
         results["disturbed_measurements_kept"] = guard.disturbed
     finally:
-        counter.close()
         if not args.keep:
-            cleanup(prefix)
+            common.cleanup(prefix)
     verdict(results)
     (run_dir / "results.json").write_text(json.dumps(results, indent=2, default=str))
     return results
@@ -819,6 +799,7 @@ def _cpu(cpu: dict[str, float]) -> str:
 
 
 def table(results: dict[str, Any]) -> str:
+    fmt, fmt_ms, fmt_spread = common.fmt, common.fmt_ms, common.fmt_spread
     cfg = results["config"]
     m = results["machine"]
     lines = [
@@ -828,7 +809,8 @@ def table(results: dict[str, Any]) -> str:
         "generator and the visibility consumer); 'other' = processes outside the benchmark. "
         f"{results.get('disturbed_measurements_kept', 0)} measurement(s) kept although other processes disturbed them.",
         "",
-        f"Throughput, input log from offset 0 (host: ProcessorHost in-process, batch_ms {cfg['batch_ms']}; raw: "
+        f"Throughput, input log from offset 0 (host: ProcessorHost in-process, batch_ms {cfg['batch_ms']}, grace_ms "
+        f"{cfg['grace_ms']}; raw: "
         "consume → decode → handle → encode → produce, no transactions)",
         f"  {'processor':<22} {'records':>8} {'host/s':<24} {'raw/s':<24} {'host/raw':>8}  {'outputs h/r':<15} "
         f"{'raw µs/record: decode compute encode kafka+loop':<48} cpu host run",
@@ -855,32 +837,18 @@ def table(results: dict[str, Any]) -> str:
                 f"{fmt_ms(v['raw']['p50_ms']):<15} {fmt_ms(v['raw']['p99_ms']):<15} {v['missing']:>7}  "
                 f"{fmt_spread(v['worker_cpu_ms_per_order'], 2):<19} {_cpu(v['cpu'])}"
             )
-    lines += ["", "Issue targets"]
-    for key, target in results["targets"].items():
-        met = {True: "met", False: "MISSED", None: "not measured"}[target["met"]]
-        digits = 2 if isinstance(target["target"], float) else 0
-        lines.append(
-            f"  {key:<32} target {fmt(target['target'], digits):>9}  measured {fmt(target['measured'], digits):>9}  "
-            f"{met}"
-        )
+    lines += ["", "Issue targets", *common.target_lines(results["targets"], width=32)]
     return "\n".join(lines)
+
+
+def compact(results: dict[str, Any]) -> dict[str, Any]:
+    """The figures without the individual runs."""
+    return {k: v for k, v in results.items() if k != "throughput"} | {"throughput": results["throughput"]["processors"]}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        results = run(args)
-    except BenchError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    print(table(results))
-    compact = {k: v for k, v in results.items() if k != "throughput"}
-    compact["throughput"] = results["throughput"]["processors"]
-    print(json.dumps(compact, default=str, separators=(",", ":")))
-    return 0
+    return common.report(lambda: run(args), table, compact)
 
 
 if __name__ == "__main__":
