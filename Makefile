@@ -45,6 +45,7 @@ lint: venv
 	$(BIN)/ruff format --check schemas commands streams projections api deploy tests bench
 	$(BIN)/ruff check schemas commands streams projections api deploy tests bench
 	$(BIN)/mypy
+	$(BIN)/mypy --explicit-package-bases bench/*.py
 
 compose-check:
 	bash deploy/install-compose-plugin.sh

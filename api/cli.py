@@ -195,8 +195,18 @@ def worker(
         int | None,
         typer.Option(help="Port of /metrics (TRADECORE_METRICS_PORT; default 9400 + instance; 0: off).", min=0),
     ] = None,
+    batch_ms: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            envvar="TRADECORE_BATCH_MS",
+            help="Longest a transaction stays open, ms (default 100): outputs become visible to read_committed "
+            "consumers up to this much later; shorter means more commits.",
+        ),
+    ] = None,
 ) -> None:
     """Run stream processors exactly once over Kafka until SIGTERM/SIGINT."""
+    import dataclasses
     import logging
 
     from schemas.settings import RegistrySettings
@@ -207,6 +217,8 @@ def worker(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config = HostConfig(instance=instance, input_prefix=input_prefix, output_prefix=output_prefix)
+        if batch_ms is not None:
+            config = dataclasses.replace(config, batch_ms=batch_ms)
         metrics = MetricsSettings() if metrics_port is None else MetricsSettings(metrics_port=metrics_port)
         workers.run(names or [], KafkaSettings(), RegistrySettings(), config, console.print, metrics=metrics)
     except KeyError as err:

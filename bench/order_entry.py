@@ -33,11 +33,10 @@ import asyncio
 import base64
 import contextlib
 import csv
+import functools
 import io
 import json
 import os
-import platform
-import resource
 import secrets
 import signal
 import socket
@@ -48,7 +47,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -57,12 +56,37 @@ import httpx
 import numpy as np
 import polars as pl
 import psutil
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
+if __package__ in (None, ""):  # run as a script: the repository root, not bench/, first on the path
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+from bench.common import (
+    RESULTS,
+    ROOT,
+    TRADECORE,
+    BenchError,
+    CpuWindow,
+    Guard,
+    LogCount,
+    add_run_options,
+    check_stack,
+    cleanup,
+    fmt,
+    fmt_ms,
+    fmt_spread,
+    log,
+    machine,
+    percentiles_ms,
+    ratio,
+    report,
+    spread,
+    target_lines,
+    tradecore,
+    tree_cpu,
+)
+
 INSTALL_VEGETA = ROOT / "bench" / "install_vegeta.sh"
-TRADECORE = Path(sys.executable).with_name("tradecore")
 QUOTES = ROOT.parent / "shared" / "data" / "market" / "binance-btcusdt-quotes-2021-01-08.parquet"
 
 # The issue's targets (issue 3).
@@ -77,166 +101,6 @@ DEFAULT_WORKERS = 2  # measured: see docs/PERFORMANCE.md
 MAX_CLOSED_LOOP_RATE = (
     10_000  # distinct orders prepared per second of a closed-loop attack; a server beyond it is flagged
 )
-
-_T0 = time.monotonic()
-
-
-def log(message: str) -> None:
-    print(f"[{time.monotonic() - _T0:7.1f}s] {message}", file=sys.stderr, flush=True)
-
-
-class BenchError(Exception):
-    """The benchmark cannot go on; the message says what to do."""
-
-
-# --- statistics ---------------------------------------------------------------------------------------------------
-
-
-def spread(values: Sequence[float | None]) -> dict[str, Any]:
-    """Median and min-max of repeated runs (None values, e.g. a run that produced nothing, are left out)."""
-    found = [v for v in values if v is not None]
-    if not found:
-        return {"median": None, "min": None, "max": None, "runs": list(values)}
-    return {
-        "median": statistics.median(found),
-        "min": min(found),
-        "max": max(found),
-        "runs": [None if v is None else round(v, 4) for v in values],
-    }
-
-
-def percentiles_ms(latencies_s: np.ndarray) -> dict[str, float | None]:
-    if latencies_s.size == 0:
-        return {"p50_ms": None, "p99_ms": None, "p999_ms": None, "max_ms": None, "mean_ms": None}
-    p50, p99, p999 = (float(x) for x in np.percentile(latencies_s, [50, 99, 99.9], method="higher") * 1000)
-    return {
-        "p50_ms": float(p50),
-        "p99_ms": float(p99),
-        "p999_ms": float(p999),
-        "max_ms": float(latencies_s.max() * 1000),
-        "mean_ms": float(latencies_s.mean() * 1000),
-    }
-
-
-# --- CPU accounting -----------------------------------------------------------------------------------------------
-
-
-def _tree_cpu(pid: int) -> dict[int, float]:
-    """CPU seconds (user + system) of ``pid`` and its descendants, by pid."""
-    times: dict[int, float] = {}
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return times
-    for proc in procs:
-        with contextlib.suppress(psutil.Error):
-            t = proc.cpu_times()
-            times[proc.pid] = t.user + t.system
-    return times
-
-
-def _machine_busy_s() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    hz = os.sysconf("SC_CLK_TCK")
-    total = sum(fields[:8])
-    idle = fields[3] + fields[4]
-    return (total - idle) / hz, total / hz
-
-
-@dataclass
-class CpuWindow:
-    """Cores used by each component while a measurement ran (1.0 = one core fully busy)."""
-
-    roots: dict[str, list[int]]  # component -> root pids (their descendants count too)
-    loadgen: str = "vegeta"  # "vegeta": the waited-for child process; "bench": this process
-    result: dict[str, float] = field(default_factory=dict)
-
-    def __enter__(self) -> CpuWindow:
-        self._t0 = time.monotonic()
-        self._start = {name: self._sample(pids) for name, pids in self.roots.items()}
-        self._machine0 = _machine_busy_s()[0]
-        self._children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        self._self0 = resource.getrusage(resource.RUSAGE_SELF)
-        return self
-
-    @staticmethod
-    def _sample(pids: list[int]) -> dict[int, float]:
-        out: dict[int, float] = {}
-        for pid in pids:
-            out.update(_tree_cpu(pid))
-        return out
-
-    def __exit__(self, *exc: object) -> None:
-        elapsed = max(1e-9, time.monotonic() - self._t0)
-        for name, pids in self.roots.items():
-            end = self._sample(pids)
-            used = sum(t - self._start[name].get(pid, 0.0) for pid, t in end.items())
-            self.result[name] = used / elapsed
-        children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        me = resource.getrusage(resource.RUSAGE_SELF)
-        child_s = (children.ru_utime + children.ru_stime) - (self._children0.ru_utime + self._children0.ru_stime)
-        self_s = (me.ru_utime + me.ru_stime) - (self._self0.ru_utime + self._self0.ru_stime)
-        self.result["loadgen"] = (child_s if self.loadgen == "vegeta" else self_s) / elapsed
-        if self.loadgen == "vegeta":
-            self.result["bench"] = self_s / elapsed
-        machine = (_machine_busy_s()[0] - self._machine0) / elapsed
-        self.result["machine"] = machine
-        self.result["other"] = max(0.0, machine - sum(v for k, v in self.result.items() if k != "machine"))
-        self.result = {k: round(v, 3) for k, v in self.result.items()}
-
-
-class Guard:
-    """This machine is shared (other sessions run tests against the same stack): wait until processes that are not
-    part of the measurement are quiet before each measurement, and repeat one they disturbed.
-
-    "Foreign" CPU is the machine's busy time minus the stack's, the API server's, vegeta's and this process's.
-    """
-
-    def __init__(self, roots: dict[str, list[int]], limit: float, wait_s: float, retries: int) -> None:
-        self.roots = roots  # updated in place when a server starts or stops
-        self.limit = limit
-        self.wait_s = wait_s
-        self.retries = retries
-        self.disturbed = 0  # measurements kept although foreign load exceeded the limit
-
-    def foreign_cores(self, seconds: float = 1.0) -> float:
-        with CpuWindow(self.roots, loadgen="bench") as cpu:
-            time.sleep(seconds)
-        return cpu.result["other"]
-
-    def wait_quiet(self) -> None:
-        deadline = time.monotonic() + self.wait_s
-        quiet = 0
-        announced = False
-        while time.monotonic() < deadline:
-            foreign = self.foreign_cores()
-            quiet = quiet + 1 if foreign <= self.limit else 0
-            if quiet >= 2:
-                return
-            if not announced and foreign > self.limit:
-                log(f"  waiting for other processes to go quiet ({foreign:.2f} cores busy outside the benchmark)")
-                announced = True
-        log(f"  the machine did not go quiet within {self.wait_s:.0f} s; measuring anyway (flagged)")
-
-    def run(self, label: str, measure: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """``measure()`` (its result has a "cpu" entry) on a quiet machine; repeated when foreign load disturbed it."""
-        for attempt in range(1, self.retries + 2):
-            self.wait_quiet()
-            out = measure()
-            foreign = out["cpu"]["other"]
-            out["attempt"] = attempt
-            out["disturbed"] = foreign > self.limit
-            if not out["disturbed"]:
-                return out
-            again = attempt <= self.retries
-            log(
-                f"  {label}: other processes used {foreign:.2f} cores meanwhile; "
-                + ("measuring again" if again else "kept, flagged as disturbed")
-            )
-        self.disturbed += 1
-        return out
 
 
 # --- market data and request bodies -------------------------------------------------------------------------------
@@ -334,20 +198,6 @@ class Ticks:
 # --- Kafka helpers ------------------------------------------------------------------------------------------------
 
 
-class LogCount:
-    """Records in a topic (sum of its partitions' high watermarks): what was really appended."""
-
-    def __init__(self, bootstrap: str) -> None:
-        self._consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-watermarks"})
-
-    def __call__(self, topic: str) -> int:
-        partitions = self._consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return sum(self._consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions)
-
-    def close(self) -> None:
-        self._consumer.close()
-
-
 def raw_max_rate(producer: Producer, topic: str, records: list[tuple[bytes, bytes]], duration: float) -> dict[str, Any]:
     """The raw producer flat out: produce the records (cycled) for ``duration`` seconds, then wait for every ack."""
     outcome = {"delivered": 0, "failed": 0}
@@ -381,7 +231,9 @@ def raw_max_rate(producer: Producer, topic: str, records: list[tuple[bytes, byte
     }
 
 
-def raw_paced(producer: Producer, topic: str, records: list[tuple[bytes, bytes]], rate: int, duration: float) -> dict:
+def raw_paced(
+    producer: Producer, topic: str, records: list[tuple[bytes, bytes]], rate: int, duration: float
+) -> dict[str, Any]:
     """The raw producer at a constant rate: each record's latency from produce() to its delivery report (acks=all)."""
     count = int(rate * duration)
     sent_at = np.zeros(count)
@@ -479,10 +331,10 @@ class ApiServer:
         """Wait until the server is idle (no work left over from the previous measurement)."""
         assert self.proc is not None
         deadline = time.monotonic() + limit_s
-        before = sum(_tree_cpu(self.proc.pid).values())
+        before = sum(tree_cpu(self.proc.pid).values())
         while time.monotonic() < deadline:
             time.sleep(0.5)
-            now = sum(_tree_cpu(self.proc.pid).values())
+            now = sum(tree_cpu(self.proc.pid).values())
             if (now - before) / 0.5 < quiet_cores:
                 return
             before = now
@@ -606,7 +458,9 @@ def summarize_attack(encoded_csv: str, targets: int) -> dict[str, Any]:
 # --- ticks over HTTP and through the event log ---------------------------------------------------------------------
 
 
-async def http_ticks(url: str, token: str, ticks: Ticks, batch: int, duration: float, concurrency: int) -> dict:
+async def http_ticks(
+    url: str, token: str, ticks: Ticks, batch: int, duration: float, concurrency: int
+) -> dict[str, Any]:
     """POST /v1/ticks batches, ``concurrency`` in flight, for ``duration`` seconds; ticks the API acknowledged."""
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     accepted, latencies = 0, []
@@ -690,9 +544,9 @@ def build_pools(ticks: Ticks, orders: Orders, batch_sizes: list[int], pool: int)
     tick_records = [r for batch in tick_batches[max(batch_sizes)] for r in _serialized(tick_serializer, batch)]
     order_records = []
     for body in orders.take(min(pool, 50_000)):
-        command = PlaceOrder.model_validate_json(body)
-        validate_place(command, instruments)
-        order_records.append(_serialized(order_serializer, [decide.place_order(command, stamp)])[0])
+        placing = PlaceOrder.model_validate_json(body)
+        validate_place(placing, instruments)
+        order_records.append(_serialized(order_serializer, [decide.place_order(placing, stamp)])[0])
     return EventPools(
         tick_batches=tick_batches,
         tick_records=tick_records,
@@ -783,7 +637,6 @@ def profile_shares(collapsed: Path) -> dict[str, float]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ints = lambda text: [int(x) for x in text.split(",") if x.strip()]  # noqa: E731
-    parser.add_argument("--repeat", type=int, default=None, help="repetitions of every measurement (default 3)")
     parser.add_argument("--duration", type=float, default=None, help="seconds per measurement (default 15)")
     parser.add_argument(
         "--loads", type=ints, default=None, help="offered orders/s (default 100,250,500,1000,2000,5000)"
@@ -794,19 +647,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tick-batches", type=ints, default=None, help="ticks per POST (default 1000,10000)")
     parser.add_argument("--tick-concurrency", type=int, default=2, help="tick batches in flight over HTTP")
     parser.add_argument("--quotes", type=Path, default=QUOTES, help="recorded quotes (parquet)")
-    parser.add_argument(
-        "--quiet-limit",
-        type=float,
-        default=0.25,
-        help="cores other processes may use during a measurement before it is repeated (shared machine)",
+    add_run_options(
+        parser, quick="short smoke run: 1 repetition of 3 s measurements", limit=0.25, retries=2, wait_s=300
     )
-    parser.add_argument("--retries", type=int, default=2, help="repeats of a measurement other processes disturbed")
-    parser.add_argument("--quiet-wait", type=float, default=300, help="longest wait for a quiet machine, seconds")
     parser.add_argument(
         "--profile", action="store_true", help="after the runs, profile the server with py-spy under the closed loop"
     )
-    parser.add_argument("--keep", action="store_true", help="keep the run's topics, subjects and rows afterwards")
-    parser.add_argument("--quick", action="store_true", help="short smoke run: 1 repetition of 3 s measurements")
     args = parser.parse_args(argv)
     quick = args.quick
     args.repeat = args.repeat or (1 if quick else 3)
@@ -817,27 +663,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.repeat < 1 or args.duration <= 0 or min(args.workers) < 1 or args.accounts < 1:
         parser.error("--repeat, --duration, --workers and --accounts must be positive")
     return args
-
-
-def check_stack() -> dict[str, list[int]]:
-    """The stack's processes by component; BenchError when a component is not answering."""
-    from deploy.local.stack import LocalStack
-
-    rows = LocalStack().status()
-    down = [row.name for row in rows if not row.ok]
-    if down:
-        raise BenchError(f"the local stack is not up ({', '.join(down)}) → run `.venv/bin/tradecore stack up`")
-    roots: dict[str, list[int]] = {}
-    for row in rows:
-        if row.pid:
-            roots.setdefault(row.name.split("-")[0], []).append(row.pid)
-    return roots
-
-
-def tradecore(env: dict[str, str], *args: str) -> None:
-    done = subprocess.run([str(TRADECORE), *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise BenchError(f"`tradecore {' '.join(args)}` failed:\n{done.stdout}{done.stderr}")
 
 
 def install_vegeta() -> str:
@@ -919,13 +744,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "load_generator": "vegeta v12.12.0 (Go; bench/install_vegeta.sh), HTTP/1.1 keep-alive",
             "quick": args.quick,
         },
-        "machine": {
-            "cpus": os.cpu_count(),
-            "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-            "cpu_model": _cpu_model(),
-            "python": platform.python_version(),
-            "kernel": platform.release(),
-        },
+        "machine": machine(),
     }
     server: ApiServer | None = None
     guard = Guard(dict(stack_roots), args.quiet_limit, args.quiet_wait, args.retries)
@@ -955,13 +774,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     verdict(results)
     (run_dir / "results.json").write_text(json.dumps(results, indent=2, default=str))
     return results
-
-
-def _cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def direct_phase(args: argparse.Namespace, orders: Orders, ticks: Ticks, guard: Guard, prefix: str) -> dict[str, Any]:
@@ -1002,17 +814,17 @@ def direct_phase(args: argparse.Namespace, orders: Orders, ticks: Ticks, guard: 
         log(f"  raw producer, TickIngested: {out['per_s']:,.0f}/s acked ({out['failed']} failed)")
         for size in args.tick_batches:
             batches = pools.tick_batches[size]
-            out = measure(
-                f"eventlog_ticks_{size}",
-                "event log",
-                lambda batches=batches: asyncio.run(eventlog_ticks(batches, args.duration)),
-            )
+
+            def append(batches: list[Sequence[Any]] = batches) -> dict[str, Any]:
+                return asyncio.run(eventlog_ticks(batches, args.duration))
+
+            out = measure(f"eventlog_ticks_{size}", "event log", append)
             log(f"  KafkaEventLog.append, batches of {size}: {out['per_s']:,.0f} ticks/s")
         for load in args.loads:
             out = measure(
                 f"raw_latency_{load}",
                 f"raw producer at {load}/s",
-                lambda load=load: raw_paced(producer, topic_orders, orders_, load, args.duration),
+                functools.partial(raw_paced, producer, topic_orders, orders_, load, args.duration),
             )
             log(
                 f"  raw producer at {load}/s: p50 {out['p50_ms']:.2f} ms, p99 {out['p99_ms']:.2f} ms, "
@@ -1205,48 +1017,7 @@ def profile_server(
     }
 
 
-def cleanup(prefix: str) -> None:
-    """Delete what this run put in the shared stack: its topics, its registry subjects, its write-side rows."""
-    from sqlalchemy import create_engine, text
-
-    from projections.settings import DatabaseSettings
-    from schemas.registry import registry_client
-    from schemas.settings import RegistrySettings
-    from streams import kafka
-    from streams.settings import KafkaSettings
-
-    log(f"cleaning up the run's topics, subjects and rows ({prefix}*); --keep keeps them")
-    try:
-        admin = kafka.admin(KafkaSettings())
-        topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
-        for future in admin.delete_topics(topics, operation_timeout=30).values():
-            future.result()
-    except Exception as err:  # best effort: report, do not hide the results
-        log(f"  could not delete the topics: {err}")
-    try:
-        client = registry_client(RegistrySettings())
-        for subject in client.get_subjects():
-            if subject.startswith(prefix):
-                client.delete_subject(subject)
-                client.delete_subject(subject, permanent=True)
-    except Exception as err:
-        log(f"  could not delete the registry subjects: {err}")
-    try:
-        # The write side keeps each topic namespace's rows apart (column `namespace`, the topic prefix).
-        engine = create_engine(DatabaseSettings().url)
-        with engine.begin() as conn:
-            for table in ("stream_sequences", "idempotency_keys", "orders"):
-                conn.execute(text(f"DELETE FROM command_side.{table} WHERE namespace = :ns"), {"ns": prefix})
-        engine.dispose()
-    except Exception as err:
-        log(f"  could not delete the write-side rows: {err}")
-
-
 # --- the verdict and the table ------------------------------------------------------------------------------------
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-    return None if a is None or not b else a / b
 
 
 def verdict(results: dict[str, Any]) -> None:
@@ -1257,15 +1028,15 @@ def verdict(results: dict[str, Any]) -> None:
     best_key = max(results["api"], key=lambda k: results["api"][k]["max"]["accepted_per_s"]["median"] or 0)
     ratios: dict[str, Any] = {
         "eventlog_ticks_vs_raw": {
-            size: _ratio(s["median"], raw_ticks) for size, s in direct["eventlog_ticks_per_s"].items()
+            size: ratio(s["median"], raw_ticks) for size, s in direct["eventlog_ticks_per_s"].items()
         },
     }
     for key, api in results["api"].items():
         ratios[f"workers={key}"] = {
-            "orders_vs_raw": _ratio(api["max"]["accepted_per_s"]["median"], raw_orders),
-            "ticks_vs_raw": {size: _ratio(t["per_s"]["median"], raw_ticks) for size, t in api["ticks"].items()},
+            "orders_vs_raw": ratio(api["max"]["accepted_per_s"]["median"], raw_orders),
+            "ticks_vs_raw": {size: ratio(t["per_s"]["median"], raw_ticks) for size, t in api["ticks"].items()},
             "p99_vs_raw_p99": {
-                load: _ratio(v["p99_ms"]["median"], direct["raw_latency"].get(load, {}).get("p99_ms", {}).get("median"))
+                load: ratio(v["p99_ms"]["median"], direct["raw_latency"].get(load, {}).get("p99_ms", {}).get("median"))
                 for load, v in api["loads"].items()
             },
         }
@@ -1288,29 +1059,10 @@ def verdict(results: dict[str, Any]) -> None:
         "ticks_per_s": {"target": TARGET_TICKS_PER_S, "measured": best_ticks, "met": best_ticks >= TARGET_TICKS_PER_S},
         "ticks_vs_raw": {
             "target": TARGET_TICKS_VS_RAW,
-            "measured": _ratio(best_ticks, raw_ticks),
-            "met": (_ratio(best_ticks, raw_ticks) or 0) >= TARGET_TICKS_VS_RAW,
+            "measured": ratio(best_ticks, raw_ticks),
+            "met": (ratio(best_ticks, raw_ticks) or 0) >= TARGET_TICKS_VS_RAW,
         },
     }
-
-
-def _f(value: float | None, digits: int = 0) -> str:
-    return "-" if value is None else f"{value:,.{digits}f}"
-
-
-def _s(stat: dict[str, Any], digits: int = 0) -> str:
-    """median (min-max)"""
-    if stat["median"] is None:
-        return "-"
-    if stat["min"] == stat["max"]:
-        return _f(stat["median"], digits)
-    return f"{_f(stat['median'], digits)} ({_f(stat['min'], digits)}-{_f(stat['max'], digits)})"
-
-
-def _ms(stat: dict[str, Any]) -> str:
-    """A latency's median (min-max), to a precision that suits its size."""
-    median = stat["median"]
-    return _s(stat, 0 if median is None or median >= 100 else 1 if median >= 10 else 2)
 
 
 def _cpu(cpu: dict[str, float]) -> str:
@@ -1329,31 +1081,32 @@ def table(results: dict[str, Any]) -> str:
         f"{results.get('disturbed_measurements_kept', 0)} measurement(s) kept although other processes disturbed them.",
         "",
         "Reference: raw confluent-kafka producer (idempotent, acks=all, linger 5 ms, lz4), same bytes",
-        f"  OrderPlaced records/s   {_s(direct['raw_orders_per_s'])}",
-        f"  TickIngested records/s  {_s(direct['raw_ticks_per_s'])}",
+        f"  OrderPlaced records/s   {fmt_spread(direct['raw_orders_per_s'])}",
+        f"  TickIngested records/s  {fmt_spread(direct['raw_ticks_per_s'])}",
     ]
     for load, lat in direct["raw_latency"].items():
         lines.append(
-            f"  ack latency at {int(load):>5}/s  p50 {_ms(lat['p50_ms'])}  p99 {_ms(lat['p99_ms'])}  "
-            f"p99.9 {_ms(lat['p999_ms'])} ms"
+            f"  ack latency at {int(load):>5}/s  p50 {fmt_ms(lat['p50_ms'])}  p99 {fmt_ms(lat['p99_ms'])}  "
+            f"p99.9 {fmt_ms(lat['p999_ms'])} ms"
         )
     lines += ["", "Ticks through KafkaEventLog.append (no HTTP), one batch at a time"]
     for size, stat in direct["eventlog_ticks_per_s"].items():
         lines.append(
-            f"  batches of {int(size):>6}  {_s(stat)} ticks/s   x{_f(_ratio(stat['median'], raw_ticks), 2)} raw"
+            f"  batches of {int(size):>6}  {fmt_spread(stat)} ticks/s   x{fmt(ratio(stat['median'], raw_ticks), 2)} raw"
         )
     lines.append(f"  (building them: {direct['build_ticks_per_s']:,.0f} ticks/s for pydantic + validate + decide)")
     for key, api in results["api"].items():
         lines += ["", f"API server, {key} worker(s) — tradecore api, uvicorn, real stack"]
         m = api["max"]
         lines.append(
-            f"  max accepted POST /v1/orders/s  {_s(m['accepted_per_s'])}  "
-            f"x{_f(_ratio(m['accepted_per_s']['median'], raw_orders), 3)} raw"
-            f"  (closed loop, {cfg['concurrency']} in flight; p50 {_f(m['p50_ms']['median'], 1)} ms, "
-            f"p99 {_f(m['p99_ms']['median'], 1)} ms, errors {_f(m['errors']['median'])})"
+            f"  max accepted POST /v1/orders/s  {fmt_spread(m['accepted_per_s'])}  "
+            f"x{fmt(ratio(m['accepted_per_s']['median'], raw_orders), 3)} raw"
+            f"  (closed loop, {cfg['concurrency']} in flight; p50 {fmt(m['p50_ms']['median'], 1)} ms, "
+            f"p99 {fmt(m['p99_ms']['median'], 1)} ms, errors {fmt(m['errors']['median'])})"
         )
         lines.append(
-            f"    server CPU per accepted order {_s(m['server_cpu_ms_per_order'], 2)} ms; cpu cores: {_cpu(m['cpu'])}"
+            f"    server CPU per accepted order {fmt_spread(m['server_cpu_ms_per_order'], 2)} ms; "
+            f"cpu cores: {_cpu(m['cpu'])}"
         )
         lines.append(
             f"  {'offered/s':>9} {'sent/s':>7} {'accepted/s':>10} {'errors':>6}  {'p50 ms':<22} {'p99 ms':<22} "
@@ -1362,15 +1115,15 @@ def table(results: dict[str, Any]) -> str:
         for load, v in api["loads"].items():
             raw_p99 = direct["raw_latency"].get(load, {}).get("p99_ms", {}).get("median")
             lines.append(
-                f"  {int(load):>9} {_f(v['sent_per_s']['median']):>7} {_f(v['accepted_per_s']['median']):>10} "
-                f"{_f(v['errors']['median']):>6}  {_ms(v['p50_ms']):<22} {_ms(v['p99_ms']):<22} "
-                f"{_ms(v['p999_ms']):<22} {_f(_ratio(v['p99_ms']['median'], raw_p99), 1):>7}  {_cpu(v['cpu'])}"
+                f"  {int(load):>9} {fmt(v['sent_per_s']['median']):>7} {fmt(v['accepted_per_s']['median']):>10} "
+                f"{fmt(v['errors']['median']):>6}  {fmt_ms(v['p50_ms']):<22} {fmt_ms(v['p99_ms']):<22} "
+                f"{fmt_ms(v['p999_ms']):<22} {fmt(ratio(v['p99_ms']['median'], raw_p99), 1):>7}  {_cpu(v['cpu'])}"
             )
         for size, t in api["ticks"].items():
             lines.append(
-                f"  POST /v1/ticks, {int(size):>6} per batch: {_s(t['per_s'])} ticks/s  "
-                f"x{_f(_ratio(t['per_s']['median'], raw_ticks), 3)} raw  "
-                f"(batch p50 {_f(t['batch_p50_ms']['median'])} ms, "
+                f"  POST /v1/ticks, {int(size):>6} per batch: {fmt_spread(t['per_s'])} ticks/s  "
+                f"x{fmt(ratio(t['per_s']['median'], raw_ticks), 3)} raw  "
+                f"(batch p50 {fmt(t['batch_p50_ms']['median'])} ms, "
                 f"errors {t['errors']}; cpu {_cpu(t['cpu'])})"
             )
     for key, api in results["api"].items():
@@ -1379,7 +1132,7 @@ def table(results: dict[str, Any]) -> str:
             lines += [
                 "",
                 f"Where the server's Python time goes ({key} worker(s), py-spy, GIL-holding samples, closed loop at "
-                f"{profile['accepted_per_s_profiled']:,.0f} orders/s, {_f(profile['server_cpu_ms_per_order'], 2)} ms "
+                f"{profile['accepted_per_s_profiled']:,.0f} orders/s, {fmt(profile['server_cpu_ms_per_order'], 2)} ms "
                 "CPU per order)",
             ]
             for name, share in profile["shares_of_gil_samples"].items():
@@ -1392,32 +1145,21 @@ def table(results: dict[str, Any]) -> str:
         "ticks_per_s": "ticks ingested per second (HTTP)",
         "ticks_vs_raw": "ticks ingested / raw producer",
     }
-    for key, target in results["targets"].items():
-        met = {True: "met", False: "MISSED", None: "not measured"}[target["met"]]
-        digits = 2 if isinstance(target["target"], float) else 0
-        lines.append(
-            f"  {names[key]:<40} target {_f(target['target'], digits):>9}  "
-            f"measured {_f(target['measured'], 2 if digits else 0):>9}  {met}"
-        )
+    lines += target_lines(results["targets"], names)
     return "\n".join(lines)
+
+
+def compact(results: dict[str, Any]) -> dict[str, Any]:
+    """The figures without the individual runs."""
+    out = {k: v for k, v in results.items() if k not in ("direct", "api")}
+    out["direct"] = {k: v for k, v in results["direct"].items() if k != "runs"}
+    out["api"] = {k: {kk: vv for kk, vv in v.items() if kk != "runs"} for k, v in results["api"].items()}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        results = run(args)
-    except BenchError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    print(table(results))
-    compact = {k: v for k, v in results.items() if k not in ("direct", "api")}
-    compact["direct"] = {k: v for k, v in results["direct"].items() if k != "runs"}
-    compact["api"] = {k: {kk: vv for kk, vv in v.items() if kk != "runs"} for k, v in results["api"].items()}
-    print(json.dumps(compact, default=str, separators=(",", ":")))
-    return 0
+    return report(lambda: run(args), table, compact)
 
 
 if __name__ == "__main__":

@@ -173,8 +173,18 @@ def main() -> None:
     history: list[tuple[str, Event]] = []
     for n in range(args.account_orders):
         order_id = f"o-{ACCOUNT}-{n}"
-        common = {"order_id": order_id, "account_id": ACCOUNT, "client_order_id": f"c-{n}", "instrument": "BTCUSDT"}
-        order = {**common, "side": Side.BUY, "order_type": OrderType.LIMIT, "time_in_force": TimeInForce.GTC}
+        common: dict[str, Any] = {
+            "order_id": order_id,
+            "account_id": ACCOUNT,
+            "client_order_id": f"c-{n}",
+            "instrument": "BTCUSDT",
+        }
+        order: dict[str, Any] = {
+            **common,
+            "side": Side.BUY,
+            "order_type": OrderType.LIMIT,
+            "time_in_force": TimeInForce.GTC,
+        }
         order |= {"quantity": Decimal("0.001"), "limit_price": Decimal("40000")}
         history.append(("orders", OrderPlaced(envelope=stamp(OrderPlaced, n, ACCOUNT), **order)))
         history.append(("orders.checked", OrderAccepted(envelope=stamp(OrderAccepted, n, order_id), **order)))

@@ -21,7 +21,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -512,7 +512,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route(self, method: str, path: str, query: dict[str, str], raw_query: str, body: str) -> Any:
         exchange = self.server.exchange
-        public = {
+        public: dict[tuple[str, str], Callable[[], Any]] = {
             ("GET", "/api/v3/ping"): lambda: {},
             ("GET", "/api/v3/time"): lambda: {"serverTime": int(time.time() * 1000)},
             ("GET", "/api/v3/exchangeInfo"): exchange.exchange_info,
