@@ -146,12 +146,15 @@ class ProcessorHost:
         try:
             opened = time.monotonic()
             while not stop.is_set():
-                messages = self._consumer.consume(self.config.batch_max, 0.05)
+                # Wake on the first record (consume() would wait out its whole timeout for a full batch), then take
+                # what else is already fetched.
+                first = self._consumer.poll(0.05)
+                messages = [] if first is None else [first, *self._consumer.consume(self.config.batch_max - 1, 0)]
                 if self._rebuild_due:
                     # What consume() returned after the assignment starts at the committed offsets: keep it.
                     self._rebuild()
                 if self._broadcast is not None:
-                    messages = list(messages) + list(self._broadcast.consume(self.config.batch_max, 0.01))
+                    messages = list(messages) + list(self._broadcast.consume(self.config.batch_max, 0))
                 for msg in messages:
                     if msg.error() is None and msg.topic() in self._rank:
                         self._merger.add(
