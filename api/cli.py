@@ -536,7 +536,7 @@ def project(
         raise _fail(err) from err
     console.print(f"projecting {', '.join(p.name for p in projectors)} into schema {schema}", highlight=False)
     try:
-        runner.run(stop)
+        runner.run(stop, report=lambda line: console.print(line, highlight=False))
     finally:
         runner.close()
     console.print(f"stopped after {runner.stats.events} records in {runner.stats.batches} batches")

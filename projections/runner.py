@@ -98,11 +98,22 @@ class ProjectionRunner:
         ]
 
     # -- running -----------------------------------------------------------------------------------------------
-    def run(self, stop: threading.Event) -> None:
-        """Project until ``stop`` is set."""
+    def run(
+        self, stop: threading.Event, report: Callable[[str], None] | None = None, report_every_s: float = 10.0
+    ) -> None:
+        """Project until ``stop`` is set; every ``report_every_s`` tell ``report`` the rate and each lag."""
         self._resume()
+        last, counted = time.monotonic(), self.stats.events
         while not stop.is_set():
             self._step()
+            if report is not None and time.monotonic() - last >= report_every_s:
+                rate = (self.stats.events - counted) / (time.monotonic() - last)
+                behind = lag(self._positions, self.ends(), self.projectors)
+                report(
+                    f"{self.stats.events:,} records, {rate:,.0f}/s; lag "
+                    + ", ".join(f"{k} {v:,}" for k, v in behind.items())
+                )
+                last, counted = time.monotonic(), self.stats.events
 
     def run_to(self, ends: Mapping[TopicPartition, int]) -> None:
         """Project until every partition has been read up to ``ends`` (e.g. where the topics ended at the start)."""

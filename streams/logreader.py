@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka import IsolationLevel, KafkaException, TopicPartition
+from confluent_kafka.admin import OffsetSpec
 
 from streams import kafka
 from streams.errors import StreamsError
@@ -34,6 +35,7 @@ class LogReader:
 
     def __init__(self, settings: KafkaSettings, name: str, **overrides: object) -> None:
         self._consumer = kafka.consumer(settings, f"{name}-unused-group", **overrides)
+        self._admin = kafka.admin(settings)
         self._starts: dict[Position, int] = {}
 
     def partitions(self, topics: Iterable[str], timeout_s: float = 30) -> list[Position]:
@@ -71,16 +73,24 @@ class LogReader:
             )
         return records
 
-    def ends(self, positions: Iterable[Position] | None = None, timeout_s: float = 10) -> dict[Position, int]:
-        """The high watermark (one past the last committed record or marker) of each partition."""
-        found = {}
-        for topic, partition in self._starts if positions is None else positions:
-            try:
-                _, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout_s)
-            except KafkaException as err:
-                raise StreamsError(f"could not ask Kafka where {topic}[{partition}] ends: {err}") from err
-            found[(topic, partition)] = int(high)
-        return found
+    def ends(self, positions: Iterable[Position] | None = None, timeout_s: float = 30) -> dict[Position, int]:
+        """The high watermark (one past the last record or transaction marker) of each partition.
+
+        One ListOffsets request for all of them through the admin client: the consumer's own look-ups queue behind
+        its long-poll fetches, half a second each.
+        """
+        wanted = [TopicPartition(t, p) for t, p in (self._starts if positions is None else positions)]
+        if not wanted:
+            return {}
+        try:
+            futures = self._admin.list_offsets(
+                {tp: OffsetSpec.latest() for tp in wanted},
+                isolation_level=IsolationLevel.READ_UNCOMMITTED,
+                request_timeout=timeout_s,
+            )
+            return {(tp.topic, tp.partition): int(future.result().offset) for tp, future in futures.items()}
+        except KafkaException as err:
+            raise StreamsError(f"could not ask Kafka where the partitions end: {err}") from err
 
     def reached(self, stops: Mapping[Position, int]) -> bool:
         """Whether every partition named has been read up to its stop (transaction markers included)."""

@@ -41,12 +41,22 @@ class CandlesProjector(FoldProjector):
     topics = ("ticks",)
     tables = (tables.candles,)
 
+    def __init__(self) -> None:
+        self._last: tuple[str, datetime, list[tuple[Hashable, ...]]] | None = None
+
     def keys(self, record: Record) -> Iterable[tuple[Hashable, ...]]:
         tick = record.event
         if not isinstance(tick, TickIngested) or tick_price(tick) is None:
             return ()
-        at = tick.envelope.occurred_at
-        return [(tick.instrument, name, bucket(at, span)) for name, span in TIMEFRAMES.items()]
+        second = bucket(tick.envelope.occurred_at, TIMEFRAMES["1s"])
+        # Ticks come in bursts: the next one is most often in the same second, so in the same four candles.
+        if self._last is not None and self._last[0] == tick.instrument and self._last[1] == second:
+            return self._last[2]
+        found: list[tuple[Hashable, ...]] = [
+            (tick.instrument, name, bucket(second, span)) for name, span in TIMEFRAMES.items()
+        ]
+        self._last = (tick.instrument, second, found)
+        return found
 
     def fold(self, row: Row | None, key: tuple[Hashable, ...], record: Record) -> Row:
         tick = record.event
@@ -67,14 +77,15 @@ class CandlesProjector(FoldProjector):
                 "volume": volume,
                 "ticks": 1,
             }
-        return {
-            **row,
-            "high": max(row["high"], price),
-            "low": min(row["low"], price),
-            "close": price,
-            "volume": row["volume"] + volume,
-            "ticks": row["ticks"] + 1,
-        }
+        # The row is the batch's own copy (loaded or made for it): change it in place.
+        if price > row["high"]:
+            row["high"] = price
+        elif price < row["low"]:
+            row["low"] = price
+        row["close"] = price
+        row["volume"] += volume
+        row["ticks"] += 1
+        return row
 
 
 class SignalsLatestProjector(FoldProjector):
