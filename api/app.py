@@ -12,7 +12,7 @@ from api.auth import Authenticator, load_users
 from api.deps import Services
 from api.outcomes import RiskOutcomes
 from api.ratelimit import RateLimiter
-from api.readiness import Readiness
+from api.readiness import ProjectionLag, Readiness
 from api.routers import accounts, auth, health, history, market, orders, reads
 from api.settings import ApiSettings
 from api.store import IdempotencyKeys
@@ -78,7 +78,13 @@ def create_app(
                 read_models=ReadModels(parts.engine, schema),
                 topic_prefix=kafka.topic_prefix,
                 read_wait_timeout_s=api.read_wait_timeout_s,
-                readiness=Readiness(kafka, parts.registry, parts.engine, api.ready_timeout_s),
+                readiness=Readiness(
+                    kafka,
+                    parts.registry,
+                    parts.engine,
+                    api.ready_timeout_s,
+                    projection_lag=ProjectionLag(kafka, parts.engine, schema, api.ready_max_projection_lag),
+                ),
                 history=AccountHistory(kafka, parts.registry),
             )
             try:

@@ -496,6 +496,10 @@ def _projectors(names: list[str] | None):  # type: ignore[no-untyped-def]
 def project(
     names: Annotated[list[str] | None, typer.Argument(help="Projections to run (default: all).")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Records per Postgres transaction at most.")] = 5000,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Port of /metrics (TRADECORE_METRICS_PORT; default 9300; 0: off).", min=0),
+    ] = None,
 ) -> None:
     """Fold the topics into the Postgres read models until SIGTERM/SIGINT, each batch and its checkpoint in one
     transaction; migrates the namespace's read-model schema first."""
@@ -509,7 +513,8 @@ def project(
     from projections.settings import DatabaseSettings
     from schemas.registry import registry_client
     from schemas.settings import RegistrySettings
-    from streams.settings import KafkaSettings
+    from streams import metrics, tracing
+    from streams.settings import KafkaSettings, MetricsSettings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for chatty in ("httpx", "httpx2", "alembic"):
@@ -517,6 +522,11 @@ def project(
     projectors = _projectors(names)
     settings, database = KafkaSettings(), DatabaseSettings()
     schema = namespace.live_schema(settings.topic_prefix)
+    observed = MetricsSettings() if metrics_port is None else MetricsSettings(metrics_port=metrics_port)
+    tracing.configure("projector")
+    served = metrics.expose(observed.metrics_host, observed.metrics_port, default=9300)
+    if served:
+        console.print(f"metrics on http://{observed.metrics_host}:{served}/metrics", highlight=False)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

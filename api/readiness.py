@@ -14,9 +14,14 @@ from typing import Literal
 
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from sqlalchemy import text
+from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from projections import tables
+from projections.projectors import select
+from projections.runner import lag
 from streams import kafka
+from streams.logreader import LogReader
 from streams.settings import KafkaSettings
 
 Status = Literal["ok", "failed", "skipped"]
@@ -94,3 +99,47 @@ class Readiness:
 
 async def _no_projector() -> str:
     raise Skipped("no projector configured")
+
+
+class ProjectionLag:
+    """The ``projection_lag`` check: every read model within ``max_records`` of the end of the topics it folds.
+
+    Reads the committed ``projection_checkpoints`` of the namespace's read-model schema and the partitions' ends;
+    skipped (not failed) while no projection has committed a checkpoint yet — the projector may not be deployed.
+    Transaction markers count as records at a partition's end, so a caught-up model may show a few.
+    """
+
+    def __init__(self, settings: KafkaSettings, engine: AsyncEngine, schema: str, max_records: int) -> None:
+        self._settings = settings
+        self._engine = engine
+        self._schema = schema
+        self._max_records = max_records
+        self._projectors = select(None)
+
+    async def __call__(self) -> str:
+        table = f'"{self._schema}".{tables.projection_checkpoints.name}'
+        try:
+            async with self._engine.connect() as conn:
+                rows = (await conn.execute(text(f'SELECT projection, topic, partition, "offset" FROM {table}'))).all()
+        except ProgrammingError as err:  # the schema is not there: nothing was ever projected in this namespace
+            raise Skipped("no read models in this namespace yet (is `tradecore project` running?)") from err
+        if not rows:
+            raise Skipped("no projection has committed a checkpoint yet (is `tradecore project` running?)")
+        committed: dict[str, dict[tuple[str, int], int]] = {}
+        for projection, topic, partition, offset in rows:
+            committed.setdefault(projection, {})[(topic, partition)] = offset
+        ends = await asyncio.to_thread(self._ends)
+        behind = lag(committed, ends, self._projectors)
+        worst = max(behind, key=lambda name: behind[name])
+        if behind[worst] > self._max_records:
+            raise RuntimeError(f"{worst} is {behind[worst]} records behind (more than {self._max_records})")
+        return f"every read model within {behind[worst]} records of the log ({worst} the furthest)"
+
+    def _ends(self) -> dict[tuple[str, int], int]:
+        reader = LogReader(self._settings, "readiness")
+        try:
+            topics = {t for p in self._projectors for t in p.topics}
+            found = reader.partitions([self._settings.topic_prefix + t for t in topics])
+            return {(t[len(self._settings.topic_prefix) :], p): end for (t, p), end in reader.ends(found).items()}
+        finally:
+            reader.close()

@@ -36,6 +36,9 @@ class ApiSettings(TradecoreSettings):
     read_wait_timeout_s: float = Field(
         5.0, gt=0, le=30, description="How long a query with ?min_offset= waits for its projection to get there."
     )
+    ready_max_projection_lag: int = Field(
+        10_000, ge=0, description="/readyz fails when a read model is more records than this behind the log."
+    )
     ready_timeout_s: float = Field(
         2.0, gt=0, le=30, description="How long each /readyz check (Kafka, registry, Postgres) may take."
     )

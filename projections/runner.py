@@ -27,7 +27,7 @@ from projections import tables
 from projections.projectors import Projector, Record, Writer
 from schemas.contract_errors import EventDecodeError
 from schemas.serde import EventDeserializer
-from streams import kafka
+from streams import kafka, metrics, tracing
 from streams.logreader import LogReader, RawRecord
 from streams.settings import KafkaSettings
 
@@ -80,6 +80,7 @@ class ProjectionRunner:
         self.schema = schema
         self.config = config or RunnerConfig()
         self.stats = RunnerStats()
+        self._counted: dict[str, int] = {}  # rows already added to the rows metric, per projection
         self._conninfo = conninfo
         self._stops = stops
         self._on_batch = on_batch
@@ -177,6 +178,14 @@ class ProjectionRunner:
             self._dead_letter(by_offset[(record.topic, record.partition, record.offset)], reason)
 
         advanced: dict[str, Offsets] = {}
+        # One span per record folded, continuing the trace its writer started (the HTTP command's): a placed order's
+        # journey ends here. Ended once the batch is committed.
+        spans = (
+            [tracing.consuming(f"project {raw.topic[len(self._prefix) :]}", raw.headers, raw.partition, raw.offset)
+             for raw, _ in batch]
+            if tracing.recording()
+            else []
+        )  # fmt: skip
         with conn.transaction():
             self._check_checkpoints(conn)
             writer = Writer(conn, self.schema, reject)
@@ -204,8 +213,20 @@ class ProjectionRunner:
             self._save_checkpoints(conn, advanced)
             # Dead letters are out before the rows commit: a crash may repeat one, never lose one.
             self._dead_letters.flush(30)
+        for span in spans:
+            span.end()
         for name, moved in advanced.items():
             self._positions[name].update(moved)
+        self._observe(batch, advanced)
+
+    def _observe(self, batch: Sequence[tuple[RawRecord, Record | None]], advanced: Mapping[str, Offsets]) -> None:
+        """Rows per projection, and how far behind the log (in event time) each one is after this batch."""
+        newest = max((raw.timestamp_ms for raw, _ in batch), default=None)
+        for name in advanced:
+            metrics.PROJECTION_ROWS.labels(name).inc(self.stats.by_projection.get(name, 0) - self._counted.get(name, 0))
+            self._counted[name] = self.stats.by_projection.get(name, 0)
+            if newest is not None:
+                metrics.PROJECTION_LAG.labels(name).set(max(0.0, time.time() - newest / 1000))
 
     # -- checkpoints ---------------------------------------------------------------------------------------------
     def _table(self) -> sql.Composable:

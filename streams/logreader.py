@@ -28,6 +28,7 @@ class RawRecord:
     timestamp_ms: int
     key: bytes | None
     value: bytes | None
+    headers: list[tuple[str, bytes]] | None = None  # W3C traceparent among them, when the writer was traced
 
 
 class LogReader:
@@ -61,15 +62,26 @@ class LogReader:
             self._consumer.seek(TopicPartition(topic, partition, offset))
 
     def batch(self, max_records: int, timeout_s: float) -> list[RawRecord]:
+        """Up to ``max_records`` records: as soon as the first arrives (within ``timeout_s``), with whatever else is
+        already fetched — consume() alone would wait out its timeout for a full batch."""
+        first = self._consumer.poll(timeout_s)
         records = []
-        for msg in self._consumer.consume(max_records, timeout_s):
+        for msg in [] if first is None else [first, *self._consumer.consume(max_records - 1, 0)]:
             error = msg.error()
             if error is not None:
                 if error.fatal():
                     raise StreamsError(f"reading {msg.topic()} failed: {error.str()}")
                 continue  # e.g. the end of a partition: informational
             records.append(
-                RawRecord(msg.topic(), msg.partition(), msg.offset(), msg.timestamp()[1], msg.key(), msg.value())
+                RawRecord(
+                    msg.topic(),
+                    msg.partition(),
+                    msg.offset(),
+                    msg.timestamp()[1],
+                    msg.key(),
+                    msg.value(),
+                    msg.headers(),
+                )
             )
         return records
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from streams import pipeline
+from streams.settings import KafkaSettings
 from tests.api.conftest import order
 from tests.support.api_server import ApiServer
 
@@ -34,7 +39,7 @@ def test_readyz_reports_each_dependency(api: ApiServer) -> None:
         "postgres": "ok",
         "projection_lag": "skipped",
     }
-    assert checks["projection_lag"]["detail"] == "no projector configured"
+    assert checks["projection_lag"]["detail"].startswith("no projection has committed a checkpoint yet")
     assert f"{api.topic_prefix}orders has" in checks["kafka"]["detail"]
 
 
@@ -58,3 +63,23 @@ def test_request_and_order_metrics_move_with_the_requests_served(api: ApiServer,
     assert moved(requests, method="DELETE", route="/v1/orders/{order_id}", status="404") == 1
     assert moved("tradecore_http_request_duration_seconds_count", method="POST", route="/v1/orders") == 4
     assert moved("tradecore_events_produced_total", processor="api", topic="orders") == 3
+
+
+def test_readyz_reports_the_read_models_lag_once_the_projector_runs(api: ApiServer, tmp_path: Path) -> None:
+    projector = pipeline.start(
+        ["project", "--metrics-port", "0"],
+        KafkaSettings(bootstrap_servers=api.endpoints.kafka_bootstrap, topic_prefix=api.topic_prefix),
+        api.endpoints.as_env(),
+        tmp_path / "projector.log",
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            check = httpx.get(f"{api.url}/readyz", timeout=30).json()["checks"]["projection_lag"]
+            if check["status"] != "skipped" or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+    finally:
+        pipeline.stop(projector)
+    assert check["status"] == "ok", check
+    assert check["detail"].startswith("every read model within")

@@ -27,6 +27,10 @@ from api.app import create_app
 from api.auth import Role, add_user
 from api.settings import ApiSettings
 from deploy.local.stack import Endpoints
+from projections import namespace
+from projections.db import conninfo, engine
+from projections.projectors import select
+from projections.runner import ProjectionRunner
 from projections.settings import DatabaseSettings
 from schemas.registry import registry_client
 from schemas.serde import register_all
@@ -51,18 +55,27 @@ def spans() -> InMemorySpanExporter:
 
 
 @pytest.fixture
-def processors(topics: KafkaSettings, registry_settings: RegistrySettings) -> Iterator[None]:
+def processors(topics: KafkaSettings, registry_settings: RegistrySettings, endpoints: Endpoints) -> Iterator[None]:
     client = registry_client(registry_settings)
     register_all(client, topics.topic_prefix)
     stop = threading.Event()
     hosts = [ProcessorHost(PROCESSORS[name](ProcessorSettings()), topics, client) for name in JOURNEY]
-    threads = [threading.Thread(target=h.run, args=(stop,), name=h.processor.name) for h in hosts]
+    # The projector too: the journey ends in the read models.
+    database = DatabaseSettings(url=endpoints.database_url)
+    schema = namespace.live_schema(topics.topic_prefix)
+    migrations = engine(database)
+    namespace.upgrade(migrations, schema)
+    migrations.dispose()
+    projector = ProjectionRunner(select(None), topics, client, conninfo(database), schema)
+    runs = [*(h.run for h in hosts), projector.run]
+    threads = [threading.Thread(target=run, args=(stop,)) for run in runs]
     for thread in threads:
         thread.start()
     yield
     stop.set()
     for thread in threads:
         thread.join(60)
+    projector.close()
 
 
 def test_a_placed_order_is_one_trace_from_the_api_through_every_processor(
@@ -95,7 +108,7 @@ def test_a_placed_order_is_one_trace_from_the_api_through_every_processor(
     [server] = [s for s in spans.get_finished_spans() if s.name == "POST /v1/orders"]
     assert server.kind == SpanKind.SERVER
     assert server.context is not None
-    journey = _wait_for_trace(spans, server.context.trace_id, "positions process executions.by-account")
+    journey = _wait_for_trace(spans, server.context.trace_id, "project positions")
     by_name = {s.name: s for s in journey}
     # Each hop is the child of the one that produced what it consumed.
     chain = [
@@ -112,6 +125,16 @@ def test_a_placed_order_is_one_trace_from_the_api_through_every_processor(
         assert by_name[child].parent.span_id == by_name[parent].context.span_id, (parent, child)
     # The fill reaches risk too (exposure), in the same trace.
     assert "risk process executions.by-account" in by_name
+    # And every read model it lands in: the order, the decision, the fill, the position.
+    for child, parent in (
+        ("project orders", "POST /v1/orders"),
+        ("project orders.checked", "risk process orders"),
+        ("project executions", "execution process orders.checked"),
+        ("project positions", "positions process executions.by-account"),
+    ):
+        assert child in by_name, sorted(by_name)
+        assert by_name[child].parent is not None and by_name[parent].context is not None
+        assert by_name[child].parent.span_id == by_name[parent].context.span_id, (parent, child)
 
     # Trace context travels in headers only: the position's payload is what a replay derives, byte for byte.
     [record] = _records(topics, "positions", 1)
