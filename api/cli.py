@@ -524,7 +524,7 @@ def project(
     schema = namespace.live_schema(settings.topic_prefix)
     observed = MetricsSettings() if metrics_port is None else MetricsSettings(metrics_port=metrics_port)
     tracing.configure("projector")
-    served = metrics.expose(observed.metrics_host, observed.metrics_port, default=9300)
+    served = metrics.expose(observed.metrics_host, observed.metrics_port, default=metrics.PROJECTOR_METRICS_PORT)
     if served:
         console.print(f"metrics on http://{observed.metrics_host}:{served}/metrics", highlight=False)
     stop = threading.Event()

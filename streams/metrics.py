@@ -88,6 +88,9 @@ PROJECTION_LAG = Gauge(
 PROJECTION_ROWS = Counter("tradecore_projection_rows", "Rows a projection wrote to its read model.", ["projection"])
 
 
+PROJECTOR_METRICS_PORT = 9300  # `tradecore project`'s default /metrics port (workers: 9400 + instance)
+
+
 def expose(host: str, port: int | None, default: int) -> int | None:
     """Serve ``/metrics`` from a daemon thread on ``port`` (0: not at all), or when None on ``default``.
 

@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api.settings import ApiSettings
 from deploy.local.stack import Endpoints
+from streams.metrics import PROJECTOR_METRICS_PORT
 from streams.worker import METRICS_PORT_BASE
 from tests.streams.test_metrics import scrape_until
 from tests.support.api_server import api_server
@@ -67,7 +68,11 @@ def test_the_dashboard_uses_the_provisioned_datasource_and_prometheus_scrapes_th
     scrape = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
     targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in scrape["scrape_configs"]}
     port_field = ApiSettings.model_fields["port"].default
-    assert targets == {"tradecore-api": [f"api:{port_field}"], "tradecore-worker": [f"worker:{METRICS_PORT_BASE}"]}
+    assert targets == {
+        "tradecore-api": [f"api:{port_field}"],
+        "tradecore-worker": [f"worker:{METRICS_PORT_BASE}"],
+        "tradecore-projector": [f"projector:{PROJECTOR_METRICS_PORT}"],
+    }
 
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     for service in ("prometheus", "grafana"):
