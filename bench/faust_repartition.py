@@ -1,0 +1,60 @@
+"""The executions-by-account repartition as a faust-streaming app, for bench/faust_kill.py (not part of tradecore).
+
+    TRADECORE_TOPIC_PREFIX=bench-x. .venv/bin/python bench/faust_repartition.py worker --without-web
+
+Reads ``<prefix>executions`` (key: instrument), decodes each record with the same deserializer as
+``streams.repartition`` to find its account, and sends the unchanged bytes to ``<prefix>executions.by-account``
+keyed by account, with ``processing_guarantee="exactly_once"``. Its consumer group, internal topics and
+transactional ids all start with the prefix, so the namespace holds everything it leaves behind. Connection
+settings come from the same environment variables as ``tradecore worker``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import faust  # noqa: E402
+
+from schemas.registry import registry_client  # noqa: E402
+from schemas.serde import EventDeserializer  # noqa: E402
+from schemas.settings import RegistrySettings  # noqa: E402
+from streams.settings import KafkaSettings  # noqa: E402
+
+settings = KafkaSettings()
+decode = EventDeserializer(registry_client(RegistrySettings()), "executions", topic_prefix=settings.topic_prefix)
+
+app = faust.App(
+    f"{settings.topic_prefix}faust-executions-by-account",
+    broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
+    processing_guarantee="exactly_once",
+    store="memory://",
+    web_enabled=False,
+    # A SIGKILLed member holds its partitions until its session expires (faust's default: 60 s); our host
+    # avoids the wait with static membership, faust has none, so a short session keeps restarts comparable.
+    broker_session_timeout=10.0,
+    topic_partitions=settings.partitions,
+    consumer_auto_offset_reset="earliest",
+)
+executions = app.topic(
+    f"{settings.topic_prefix}executions", key_type=bytes, value_type=bytes, value_serializer="raw", internal=False
+)
+by_account = app.topic(
+    f"{settings.topic_prefix}executions.by-account", key_type=bytes, value_type=bytes, value_serializer="raw"
+)
+
+
+@app.agent(executions)
+async def repartition(stream: faust.StreamT[bytes]) -> AsyncIterator[None]:
+    async for event in stream.events():
+        account: str = getattr(decode.deserialize(event.value), "account_id")  # noqa: B009 - every execution has one
+        await by_account.send(key=account.encode(), value=event.value, key_serializer="raw", value_serializer="raw")
+        yield None
+
+
+if __name__ == "__main__":
+    app.main()
