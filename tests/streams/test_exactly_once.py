@@ -7,6 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from deploy.local.stack import Endpoints
 from schemas.registry import registry_client
@@ -43,15 +44,11 @@ def read_committed(settings: KafkaSettings, topic: str) -> list[tuple[bytes, byt
     return out
 
 
-def test_repartition_killed_five_times_loses_and_duplicates_nothing(
-    topics: KafkaSettings, registry_settings: RegistrySettings, endpoints: Endpoints, tmp_path: Path
-) -> None:
-    client = registry_client(registry_settings)
-    register_all(client, topics.topic_prefix)
-    serializer = EventSerializer(client, "executions", topic_prefix=topics.topic_prefix)
-    producer = kafka.producer(topics)
-    sent = 20_000
-    for i in range(sent):
+def publish_fills(settings: KafkaSettings, client: SchemaRegistryClient, count: int) -> None:
+    """``count`` fills on ``executions``: fill ids f-0, f-1, …, 37 accounts, 3 instruments (keys)."""
+    serializer = EventSerializer(client, "executions", topic_prefix=settings.topic_prefix)
+    producer = kafka.producer(settings)
+    for i in range(count):
         fill = order_filled(
             account_id=f"ACC-{i % 37}",
             instrument=("BTCUSDT", "EURUSD", "USDJPY")[i % 3],
@@ -62,6 +59,15 @@ def test_repartition_killed_five_times_loses_and_duplicates_nothing(
         if i % 5000 == 0:
             producer.poll(0)
     assert producer.flush(60) == 0
+
+
+def test_repartition_killed_five_times_loses_and_duplicates_nothing(
+    topics: KafkaSettings, registry_settings: RegistrySettings, endpoints: Endpoints, tmp_path: Path
+) -> None:
+    client = registry_client(registry_settings)
+    register_all(client, topics.topic_prefix)
+    sent = 20_000
+    publish_fills(topics, client, sent)
     out_topic = topics.topic_prefix + "executions.by-account"
 
     landed = run_with_kills(

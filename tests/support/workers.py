@@ -52,9 +52,12 @@ def run_with_kills(
     interval_s: tuple[float, float] = (2.0, 5.0),
     seed: int = 7,
     timeout_s: float = 600,
+    working: Callable[[int], bool] | None = None,
 ) -> int:
     """Run a worker, SIGKILL it ``kills`` times at random moments while it works, then let it finish.
 
+    With ``working``, the random delay before kill ``i`` starts only once ``working(i)`` holds (say, once the
+    worker has committed a given share of its input), so kills land mid-stream rather than during start-up.
     Returns how many kills landed on a live process. The worker is stopped (SIGTERM) once ``done()``.
     """
     rng = random.Random(seed)
@@ -62,7 +65,10 @@ def run_with_kills(
     landed = 0
     proc = start()
     try:
-        for _ in range(kills):
+        for i in range(kills):
+            while working is not None and proc.poll() is None and not working(i):
+                assert time.monotonic() < deadline, f"the worker did not get to kill {i + 1}'s point in time"
+                time.sleep(0.2)
             time.sleep(rng.uniform(*interval_s))
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
