@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -70,12 +71,20 @@ def test_repartition_killed_five_times_loses_and_duplicates_nothing(
     publish_fills(topics, client, sent)
     out_topic = topics.topic_prefix + "executions.by-account"
 
+    kills = 5
     landed = run_with_kills(
         lambda: start_worker(endpoints, topics.topic_prefix, ["executions-by-account"], tmp_path / "worker.log"),
         lambda: len(read_committed(topics, out_topic)) >= sent,
-        kills=5,
+        kills=kills,
+        # Kill i only once a further share of the output is committed: every kill lands mid-stream, after commits.
+        working=lambda i: len(read_committed(topics, out_topic)) >= (i + 1) * sent // (kills + 2),
+        interval_s=(0.2, 1.5),
     )
     assert landed >= 3, "most kills must hit a running worker, or the test proves little"
+    rebuilt = re.findall(
+        r"executions-by-account: rebuilt state from (\d+) records", (tmp_path / "worker.log").read_text()
+    )
+    assert sum(int(n) > 0 for n in rebuilt) >= 3, f"restarts must resume after committed work: {rebuilt}"
 
     records = read_committed(topics, out_topic)
     decode = EventDeserializer(client, "executions", topic_prefix=topics.topic_prefix)
