@@ -18,7 +18,7 @@ import httpx
 from api.auth import Role, add_user
 from deploy.local.stack import Endpoints
 from tests.support.ports import free_port_block, listening
-from tests.support.stack import drop_namespace
+from tests.support.stack import drop_namespace, namespace_exists
 
 PASSWORD = "correct horse battery staple"
 USERS: dict[str, tuple[list[Role], list[str]]] = {
@@ -88,6 +88,9 @@ def api_server(endpoints: Endpoints, workdir: Path, topic_prefix: str, **extra_e
         **extra_env,
     }
     tradecore = str(Path(sys.executable).with_name("tradecore"))
+    # The namespace's topics are deleted afterwards only if this server's start created them: a test may serve an
+    # API over a log other tests still read.
+    ours = not namespace_exists(endpoints.kafka_bootstrap, topic_prefix)
     subprocess.run([tradecore, "db", "upgrade"], env=env, check=True, capture_output=True)
     subprocess.run([tradecore, "topics", "ensure"], env=env, check=True, capture_output=True)
     log = workdir / "api.log"
@@ -97,7 +100,8 @@ def api_server(endpoints: Endpoints, workdir: Path, topic_prefix: str, **extra_e
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-        drop_namespace(endpoints.kafka_bootstrap, topic_prefix)
+        if ours:
+            drop_namespace(endpoints.kafka_bootstrap, topic_prefix)
 
 
 def _start(tradecore: str, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], int]:

@@ -61,3 +61,11 @@ def drop_namespace(bootstrap: str, prefix: str) -> None:
     from streams.topics import delete_namespace
 
     delete_namespace(AdminClient({"bootstrap.servers": bootstrap}), prefix)
+
+
+def namespace_exists(bootstrap: str, prefix: str) -> bool:
+    """Whether any topic of the namespace is there."""
+    from confluent_kafka.admin import AdminClient
+
+    topics = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=30).topics
+    return any(name.startswith(prefix) for name in topics)
