@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 from pydantic import ValidationError
 
 from schemas.events import (
@@ -29,10 +28,9 @@ from schemas.events import (
     TickIngested,
 )
 from schemas.registry import registry_client
-from schemas.serde import EventDeserializer
 from schemas.settings import RegistrySettings
-from streams import kafka
 from streams.errors import StreamsError
+from streams.replay.reader import TopicReader
 from streams.settings import KafkaSettings
 from streams.signals.config import SignalConfig
 
@@ -87,27 +85,14 @@ def namespace(base: KafkaSettings) -> KafkaSettings:
 
 
 def read_topic(settings: KafkaSettings, registry: RegistrySettings, topic: str) -> list[Event]:
-    """Every committed event of ``topic`` in the namespace, partition by partition in offset order."""
-    decoder = EventDeserializer(registry_client(registry), topic, topic_prefix=settings.topic_prefix)
-    name = settings.topic_prefix + topic
-    consumer = kafka.consumer(settings, f"{settings.topic_prefix}backtest-reader")
-    try:
-        found = consumer.list_topics(name, timeout=30).topics[name].partitions
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(name, p), timeout=30)[1] for p in found}
-        wanted = [TopicPartition(name, p, OFFSET_BEGINNING) for p, end in ends.items() if end > 0]
-        if not wanted:
-            return []
-        consumer.assign(wanted)
-        events: list[Event] = []
-        while True:
-            for msg in consumer.consume(5000, 0.5):
-                if msg.error() is None:
-                    events.append(decoder.deserialize(msg.value()))
-            positions = consumer.position([TopicPartition(name, tp.partition) for tp in wanted])
-            if all(tp.offset >= ends[tp.partition] for tp in positions):
-                return events
-    finally:
-        consumer.close()
+    """Every committed event of ``topic`` in the namespace, as ``tradecore replay`` reads it."""
+    events: list[Event] = []
+    with TopicReader(settings, registry_client(registry), topic) as reader:
+        for record in reader.read(reader.ranges()):
+            if record.event is None:
+                raise BacktestError(f"{topic}[{record.partition}]@{record.offset} does not decode: {record.error}")
+            events.append(record.event)
+    return events
 
 
 @dataclass(frozen=True)
