@@ -68,8 +68,15 @@ def bootstrap(cluster: Sequence[KafkaNode]) -> str:
 
 
 def new_cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes, URL-safe base64, unpadded (as `kafka-storage random-uuid` prints)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A KRaft cluster id: 16 random bytes, URL-safe base64, unpadded (as `kafka-storage random-uuid` prints).
+
+    Like Kafka's own ``Uuid.randomUuid``, it never starts with ``-``: command-line tools would read such an id
+    as an option (one id in 64 did, and failed `stack up`).
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def formatted_cluster_id(node: KafkaNode) -> str | None:
@@ -140,10 +147,8 @@ def format_storage(settings: StackSettings, node: KafkaNode, cluster: Sequence[K
             f"{libs(settings)}/*",
             "kafka.tools.StorageTool",
             "format",
-            "-t",
-            cluster_id,
-            "-c",
-            str(props),
+            f"--cluster-id={cluster_id}",
+            f"--config={props}",
         ],
         capture_output=True,
         text=True,

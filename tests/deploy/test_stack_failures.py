@@ -94,6 +94,15 @@ def test_kafka_data_of_another_cluster_is_refused_with_a_purge_hint(tmp_path: Pa
     assert "stack down --purge" in str(refused.value)
 
 
+def test_a_cluster_id_that_starts_with_a_dash_formats_storage(tmp_path: Path) -> None:
+    # Kafka's tools would read "-t -Xy..." as an option; a random id starts with "-" one time in 64.
+    settings = StackSettings()  # the project's own jar cache, fetched by `stack up`
+    node = kafka.KafkaNode(node_id=1, client_port=1, controller_port=2, home=tmp_path / "node-1")
+    kafka.format_storage(settings, node, [node], "-dashed-id-0123456789")
+    assert kafka.formatted_cluster_id(node) == "-dashed-id-0123456789"
+    assert not any(kafka.new_cluster_id().startswith("-") for _ in range(2_000))
+
+
 def test_a_corrupt_state_file_is_named(tmp_path: Path) -> None:
     settings = scratch_settings(tmp_path)
     settings.stack_dir.mkdir(parents=True)
