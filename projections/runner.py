@@ -89,6 +89,11 @@ class ProjectionRunner:
         self._decoders = {
             self._prefix + t: EventDeserializer(registry, t, topic_prefix=self._prefix) for t in self._topics
         }
+        # The events some projector reads, per topic: the others are checkpointed without being decoded.
+        self._wanted = {
+            self._prefix + t: frozenset(e for p in self.projectors if t in p.topics for e in p.events)
+            for t in self._topics
+        }
         self._positions: dict[str, Offsets] = {}
         self._conn: psycopg.Connection[Any] | None = None
         self._assigned = False
@@ -159,15 +164,22 @@ class ProjectionRunner:
             self._on_batch(len(raw))
 
     def _decode(self, raw: Sequence[RawRecord]) -> list[tuple[RawRecord, Record | None]]:
+        """Each record with its decoded event; None for one no projector reads or one that does not decode (that
+        one dead-lettered). Both are checkpointed like the others."""
         out: list[tuple[RawRecord, Record | None]] = []
         for msg in raw:
             try:
-                event = self._decoders[msg.topic].deserialize(msg.value)
+                cls, event = self._decoders[msg.topic].read(msg.value, self._wanted[msg.topic])
             except EventDecodeError as err:
                 self._dead_letter(msg, f"undecodable: {err}")
                 out.append((msg, None))
                 continue
-            out.append((msg, Record(msg.topic[len(self._prefix) :], msg.partition, msg.offset, event)))
+            record = (
+                None
+                if event is None
+                else Record(msg.topic[len(self._prefix) :], msg.partition, msg.offset, cls.__name__, event)
+            )
+            out.append((msg, record))
         return out
 
     def _write(self, batch: Sequence[tuple[RawRecord, Record | None]]) -> None:
@@ -201,7 +213,7 @@ class ProjectionRunner:
                     if stops is not None and raw.offset >= stops.get((topic, partition), 0):
                         continue
                     moved[(topic, partition)] = raw.offset + 1
-                    if record is not None:
+                    if record is not None and record.type in projector.events:
                         records.append(record)
                 if not moved:
                     continue

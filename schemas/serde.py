@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Container
 from dataclasses import dataclass
 from typing import Any
 
@@ -186,6 +187,43 @@ class EventDeserializer:
                 message says why. The same bytes will always fail: dead-letter them.
             RegistryUnavailableError: the registry could not be asked for the writer's schema; retry.
         """
+        cls, record = self.read(data)
+        assert record is not None  # every event is wanted
+        try:
+            return codec.from_avro(cls, record)
+        except Exception as err:  # a value the class refuses (e.g. an enum symbol it lacks)
+            raise EventDecodeError(
+                f"{self.topic}: a {cls.__name__} does not build: {type(err).__name__}: {err}"
+            ) from err
+
+    def read(
+        self, data: bytes | None, wanted: Container[str] | None = None
+    ) -> tuple[type[Event], dict[str, Any] | None]:
+        """The event class and the record as fastavro reads it with that class's schema: field names as in the
+        class, logical types converted (``Decimal``, ``datetime``, ``UUID``), enums as plain ``str``, the envelope
+        a nested dict. For readers that only look values up and need not pay for building the dataclass.
+
+        With ``wanted`` (event names), an event not among them comes back with None for its record: its framing and
+        schema id are checked, its body is not read.
+
+        Raises what ``deserialize`` raises.
+        """
+        schema_id, (name, writer, cls, reader) = self._writer_of(data)
+        assert data is not None  # _writer_of refused None
+        if wanted is not None and cls.__name__ not in wanted:
+            return cls, None
+        try:
+            # What confluent-kafka's AvroDeserializer does for us (no rules, no migrations configured), minus its
+            # per-record look-ups: the writer's schema resolved against the class's schema.
+            record: dict[str, Any] = fastavro.schemaless_reader(io.BytesIO(data[_HEADER_SIZE:]), writer, reader)  # type: ignore[assignment]
+        except Exception as err:  # fastavro raises EOFError, IndexError, ValueError, ... on bytes that do not fit
+            raise EventDecodeError(
+                f"{self.topic}: {len(data)} bytes under schema id {schema_id} ({name}) do not decode: "
+                f"{type(err).__name__}: {err}"
+            ) from err
+        return cls, record
+
+    def _writer_of(self, data: bytes | None) -> tuple[int, tuple[str, Any, type[Event], Any]]:
         if data is None or len(data) <= _HEADER_SIZE:
             size = "no value" if data is None else f"{len(data)} bytes"
             raise EventDecodeError(
@@ -201,18 +239,7 @@ class EventDeserializer:
         found = self._by_schema_id.get(schema_id)
         if found is None:
             found = self._by_schema_id[schema_id] = self._reader_for(schema_id)
-        name, writer, cls, reader = found
-        try:
-            # What confluent-kafka's AvroDeserializer does for us (no rules, no migrations configured), minus its
-            # per-record look-ups: the writer's schema resolved against the class's schema, then the class.
-            record = fastavro.schemaless_reader(io.BytesIO(data[_HEADER_SIZE:]), writer, reader)
-            event = codec.from_avro(cls, record)  # type: ignore[arg-type]
-        except Exception as err:  # fastavro raises EOFError, IndexError, ValueError, ... on bytes that do not fit
-            raise EventDecodeError(
-                f"{self.topic}: {len(data)} bytes under schema id {schema_id} ({name}) do not decode: "
-                f"{type(err).__name__}: {err}"
-            ) from err
-        return event
+        return schema_id, found
 
     def _reader_for(self, schema_id: int) -> tuple[str, Any, type[Event], Any]:
         try:

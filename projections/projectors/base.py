@@ -3,6 +3,10 @@
 A projector never commits: the runner hands it a ``Writer`` on the batch's transaction and writes the projector's
 checkpoint in that same transaction. Two shapes cover the read models:
 
+Events reach projectors as the dicts the deserializer reads (``EventDeserializer.read``), not as the event
+dataclasses: building those costs a third of the decoding, and a fold only looks values up. Each projector names
+the events it reads; the runner does not decode an event no projector of its reads (it still checkpoints it).
+
 * ``AppendProjector``: one row per event (an audit trail, fills), written with COPY;
 * ``FoldProjector``: one row per key, the fold of every event of that key so far; the rows a batch touches are
   loaded once, folded in memory, and written back with one COPY into a staging table and one
@@ -15,13 +19,11 @@ interleaving than the live run did): each fold either reads one partition per ke
 from __future__ import annotations
 
 import dataclasses
-import functools
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from enum import Enum
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -31,19 +33,24 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from sqlalchemy import Table
 
-from schemas.events import EVENT_TYPES, Event
+from schemas.events import EVENT_TYPES
 
 Row = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """A decoded event and where it sits in the log (topic without the namespace prefix)."""
+    """A decoded event and where it sits in the log (topic without the namespace prefix).
+
+    ``type`` is the event's name (``OrderFilled``); ``event`` its fields as the deserializer reads them with the
+    current schema: ``Decimal``, UTC ``datetime``, ``UUID``, enums as their ``str`` value, the envelope a dict.
+    """
 
     topic: str
     partition: int
     offset: int
-    event: Event
+    type: str
+    event: dict[str, Any]
 
 
 class Writer:
@@ -133,6 +140,7 @@ class Projector(ABC):
 
     name: ClassVar[str]
     topics: ClassVar[tuple[str, ...]]
+    events: ClassVar[frozenset[str]]  # the events (by name) it is given; the others of its topics it never sees
     tables: ClassVar[tuple[Table, ...]]
 
     @abstractmethod
@@ -141,11 +149,11 @@ class Projector(ABC):
 
 
 class AppendProjector(Projector):
-    """One row per event of interest, appended."""
+    """One row per event it reads, appended."""
 
     @abstractmethod
-    def row(self, record: Record) -> Row | None:
-        """The row ``record`` adds, or None when it adds none."""
+    def row(self, record: Record) -> Row:
+        """The row ``record`` adds."""
 
     def project(self, records: Sequence[Record], writer: Writer) -> None:
         rows = []
@@ -155,8 +163,7 @@ class AppendProjector(Projector):
             except Exception as err:  # one bad event must not stop the read model
                 writer.reject(record, f"{self.name}: {type(err).__name__}: {err}")
                 continue
-            if row is not None:
-                rows.append({"topic": record.topic, "partition": record.partition, "offset": record.offset, **row})
+            rows.append({"topic": record.topic, "partition": record.partition, "offset": record.offset, **row})
         writer.append(self.tables[0], rows)
 
 
@@ -192,14 +199,18 @@ class FoldProjector(Projector):
         writer.upsert(self.tables[0], [rows[key] for key in changed])
 
 
-def payload(event: Event) -> dict[str, Any]:
-    """The event's own fields (not the envelope) as JSON values; decimals as exact strings."""
-    return {name: _json(getattr(event, name)) for name in _own_fields(type(event).__name__)}
+def events_with(field: str, topics: Iterable[str]) -> frozenset[str]:
+    """The events written to ``topics`` that have ``field``."""
+    return frozenset(
+        name
+        for name, cls in EVENT_TYPES.items()
+        if cls.route().topic in topics and field in {f.name for f in dataclasses.fields(cls)}
+    )
 
 
-@functools.cache
-def _own_fields(event_type: str) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(EVENT_TYPES[event_type]) if f.name != "envelope")
+def payload(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The event's own fields (not the envelope), in schema order, as JSON values; decimals as exact strings."""
+    return {name: _json(value) for name, value in event.items() if name != "envelope"}
 
 
 def _json(value: Any) -> Any:
@@ -207,8 +218,6 @@ def _json(value: Any) -> Any:
         return format(value, "f")
     if isinstance(value, datetime):
         return value.isoformat()
-    if isinstance(value, Enum):
-        return value.value
     if isinstance(value, UUID):
         return str(value)
     if isinstance(value, Mapping):
@@ -217,11 +226,7 @@ def _json(value: Any) -> Any:
 
 
 def _adapt(value: Any) -> Any:
-    if isinstance(value, dict):
-        return Jsonb(value)
-    if isinstance(value, Enum):
-        return value.value
-    return value
+    return Jsonb(value) if isinstance(value, dict) else value
 
 
 def _pg_array_type(column: Any) -> str:

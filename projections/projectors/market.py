@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from projections import tables
 from projections.projectors.base import FoldProjector, Projector, Record, Row, Writer
-from schemas.events import PositionChanged, SignalGenerated, TickIngested
 from streams.positions.position import Position, mark_to_market
 
 TIMEFRAMES: dict[str, timedelta] = {
@@ -20,12 +20,16 @@ TIMEFRAMES: dict[str, timedelta] = {
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def tick_price(tick: TickIngested) -> Decimal | None:
-    """The price a tick says an instrument trades at: its last trade, else the mid of its quote, else none."""
-    if tick.last is not None:
-        return tick.last
-    if tick.bid is not None and tick.ask is not None:
-        return (tick.bid + tick.ask) / 2  # exact: one more decimal place at most
+def tick_price(tick: Mapping[str, Any]) -> Decimal | None:
+    """The price a tick (a TickIngested's fields) says an instrument trades at: its last trade, else the mid of its
+    quote, else none."""
+    last: Decimal | None = tick["last"]
+    if last is not None:
+        return last
+    bid: Decimal | None = tick["bid"]
+    ask: Decimal | None = tick["ask"]
+    if bid is not None and ask is not None:
+        return (bid + ask) / 2  # exact: one more decimal place at most
     return None
 
 
@@ -39,6 +43,7 @@ class CandlesProjector(FoldProjector):
 
     name = "candles"
     topics = ("ticks",)
+    events = frozenset({"TickIngested"})
     tables = (tables.candles,)
 
     def __init__(self) -> None:
@@ -46,24 +51,24 @@ class CandlesProjector(FoldProjector):
 
     def keys(self, record: Record) -> Iterable[tuple[Hashable, ...]]:
         tick = record.event
-        if not isinstance(tick, TickIngested) or tick_price(tick) is None:
+        if tick_price(tick) is None:
             return ()
-        second = bucket(tick.envelope.occurred_at, TIMEFRAMES["1s"])
+        instrument = tick["instrument"]
+        second = bucket(tick["envelope"]["occurred_at"], TIMEFRAMES["1s"])
         # Ticks come in bursts: the next one is most often in the same second, so in the same four candles.
-        if self._last is not None and self._last[0] == tick.instrument and self._last[1] == second:
+        if self._last is not None and self._last[0] == instrument and self._last[1] == second:
             return self._last[2]
         found: list[tuple[Hashable, ...]] = [
-            (tick.instrument, name, bucket(second, span)) for name, span in TIMEFRAMES.items()
+            (instrument, name, bucket(second, span)) for name, span in TIMEFRAMES.items()
         ]
-        self._last = (tick.instrument, second, found)
+        self._last = (instrument, second, found)
         return found
 
     def fold(self, row: Row | None, key: tuple[Hashable, ...], record: Record) -> Row:
         tick = record.event
-        assert isinstance(tick, TickIngested)
         price = tick_price(tick)
         assert price is not None
-        volume = tick.last_size if tick.last is not None and tick.last_size is not None else Decimal(0)
+        volume = tick["last_size"] if tick["last"] is not None and tick["last_size"] is not None else Decimal(0)
         if row is None:
             instrument, timeframe, start = key
             return {
@@ -93,22 +98,21 @@ class SignalsLatestProjector(FoldProjector):
 
     name = "signals_latest"
     topics = ("signals",)
+    events = frozenset({"SignalGenerated"})
     tables = (tables.signals_latest,)
 
     def keys(self, record: Record) -> Iterable[tuple[Hashable, ...]]:
-        event = record.event
-        return ((event.instrument, event.indicator),) if isinstance(event, SignalGenerated) else ()
+        return ((record.event["instrument"], record.event["indicator"]),)
 
     def fold(self, row: Row | None, key: tuple[Hashable, ...], record: Record) -> Row:
         event = record.event
-        assert isinstance(event, SignalGenerated)
         return {
-            "instrument": event.instrument,
-            "indicator": event.indicator,
-            "direction": event.direction.value,
-            "strength": event.strength,
-            "indicator_values": dict(event.values),
-            "occurred_at": event.envelope.occurred_at,
+            "instrument": event["instrument"],
+            "indicator": event["indicator"],
+            "direction": event["direction"],
+            "strength": event["strength"],
+            "indicator_values": dict(event["values"]),
+            "occurred_at": event["envelope"]["occurred_at"],
         }
 
 
@@ -117,25 +121,24 @@ class PositionsProjector(FoldProjector):
 
     name = "positions"
     topics = ("positions",)
+    events = frozenset({"PositionChanged"})
     tables = (tables.positions,)
 
     def keys(self, record: Record) -> Iterable[tuple[Hashable, ...]]:
-        event = record.event
-        return ((event.account_id, event.instrument),) if isinstance(event, PositionChanged) else ()
+        return ((record.event["account_id"], record.event["instrument"]),)
 
     def fold(self, row: Row | None, key: tuple[Hashable, ...], record: Record) -> Row:
         event = record.event
-        assert isinstance(event, PositionChanged)
         return {
-            "account_id": event.account_id,
-            "instrument": event.instrument,
-            "quantity": event.quantity,
-            "average_price": event.average_price,
-            "realized_pnl": event.realized_pnl,
-            "fees_paid": event.fees_paid,
-            "cost_method": event.cost_method,
-            "last_fill_id": event.fill_id,
-            "updated_at": event.envelope.occurred_at,
+            "account_id": event["account_id"],
+            "instrument": event["instrument"],
+            "quantity": event["quantity"],
+            "average_price": event["average_price"],
+            "realized_pnl": event["realized_pnl"],
+            "fees_paid": event["fees_paid"],
+            "cost_method": event["cost_method"],
+            "last_fill_id": event["fill_id"],
+            "updated_at": event["envelope"]["occurred_at"],
         }
 
 
@@ -148,23 +151,24 @@ class PnlProjector(Projector):
 
     name = "pnl"
     topics = ("positions", "ticks")
+    events = frozenset({"PositionChanged", "TickIngested"})
     tables = (tables.pnl, tables.marks)
 
     def project(self, records: Sequence[Record], writer: Writer) -> None:
         latest_marks: dict[str, Row] = {}
-        latest_positions: dict[tuple[str, str], PositionChanged] = {}
+        latest_positions: dict[tuple[str, str], Mapping[str, Any]] = {}
         for record in records:
             event = record.event
-            if isinstance(event, TickIngested):
+            if record.type == "TickIngested":
                 price = tick_price(event)
                 if price is not None:
-                    latest_marks[event.instrument] = {
-                        "instrument": event.instrument,
+                    latest_marks[event["instrument"]] = {
+                        "instrument": event["instrument"],
                         "price": price,
-                        "marked_at": event.envelope.occurred_at,
+                        "marked_at": event["envelope"]["occurred_at"],
                     }
-            elif isinstance(event, PositionChanged):
-                latest_positions[(event.account_id, event.instrument)] = event
+            else:
+                latest_positions[(event["account_id"], event["instrument"])] = event
         if not latest_marks and not latest_positions:
             return
         writer.upsert(tables.marks, list(latest_marks.values()))
@@ -174,12 +178,12 @@ class PnlProjector(Projector):
         rows.update(writer.load(tables.pnl, latest_positions))
         for key, changed in latest_positions.items():
             rows[key] = {
-                "account_id": changed.account_id,
-                "instrument": changed.instrument,
-                "quantity": changed.quantity,
-                "average_price": changed.average_price,
-                "realized_pnl": changed.realized_pnl,
-                "fees_paid": changed.fees_paid,
+                "account_id": changed["account_id"],
+                "instrument": changed["instrument"],
+                "quantity": changed["quantity"],
+                "average_price": changed["average_price"],
+                "realized_pnl": changed["realized_pnl"],
+                "fees_paid": changed["fees_paid"],
             }
         out = []
         for (account_id, instrument), row in rows.items():

@@ -11,24 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from projections import tables
-from projections.projectors.base import AppendProjector, FoldProjector, Record, Row, payload
-from schemas.events import (
-    AmendRejected,
-    KillSwitchToggled,
-    OrderAccepted,
-    OrderAmended,
-    OrderCancelled,
-    OrderExpired,
-    OrderFilled,
-    OrderPlaced,
-    OrderRejected,
-    RiskLimitsSet,
-)
+from projections.projectors.base import AppendProjector, FoldProjector, Record, Row, events_with, payload
 
 ORDER_TOPICS = ("orders", "orders.checked", "executions")
+ORDER_EVENTS = events_with("order_id", ORDER_TOPICS)  # every event of an order names its order, account, instrument
 
 STATUS_RANK = {
     "PENDING": 0,  # placed; risk has not decided
@@ -39,41 +28,40 @@ STATUS_RANK = {
     "EXPIRED": 3,
     "REJECTED": 3,
 }
+_STATUS = {
+    "OrderPlaced": "PENDING",
+    "OrderAccepted": "ACCEPTED",
+    "OrderRejected": "REJECTED",
+    "OrderCancelled": "CANCELLED",
+    "OrderExpired": "EXPIRED",
+}
 
 
 def _status(record: Record) -> str | None:
-    event = record.event
-    if isinstance(event, OrderFilled):
-        return "FILLED" if event.leaves_quantity == 0 else "PARTIALLY_FILLED"
-    return {
-        OrderPlaced: "PENDING",
-        OrderAccepted: "ACCEPTED",
-        OrderRejected: "REJECTED",
-        OrderCancelled: "CANCELLED",
-        OrderExpired: "EXPIRED",
-    }.get(type(event))
+    if record.type == "OrderFilled":
+        return "FILLED" if record.event["leaves_quantity"] == 0 else "PARTIALLY_FILLED"
+    return _STATUS.get(record.type)
 
 
 class OrdersProjector(FoldProjector):
     name = "orders"
     topics = ORDER_TOPICS
+    events = ORDER_EVENTS
     tables = (tables.orders,)
 
     def keys(self, record: Record) -> Iterable[tuple[Hashable, ...]]:
-        order_id = getattr(record.event, "order_id", None)
-        return () if order_id is None else ((order_id,),)
+        return ((record.event["order_id"],),)
 
     def fold(self, row: Row | None, key: tuple[Hashable, ...], record: Record) -> Row:
-        event = record.event
-        at = event.envelope.occurred_at
-        of_order: Any = event  # every event of an order names its order, account and instrument
+        event, kind = record.event, record.type
+        at = event["envelope"]["occurred_at"]
         row = (
             dict(row)
             if row is not None
             else {
-                "order_id": of_order.order_id,
-                "account_id": of_order.account_id,
-                "instrument": of_order.instrument,
+                "order_id": event["order_id"],
+                "account_id": event["account_id"],
+                "instrument": event["instrument"],
                 "status": "PENDING",
                 "filled_quantity": Decimal(0),
                 "updated_at": at,
@@ -85,27 +73,27 @@ class OrdersProjector(FoldProjector):
         status = _status(record)
         if status is not None and STATUS_RANK[status] > STATUS_RANK[row["status"]]:
             row["status"] = status
-        if isinstance(event, OrderPlaced | OrderAccepted):
+        if kind in ("OrderPlaced", "OrderAccepted"):
             for field in ("client_order_id", "side", "order_type", "time_in_force"):
                 if row.get(field) is None:
-                    row[field] = str(getattr(event, field))
+                    row[field] = event[field]
             if row.get("amended_at") is None:  # an amend the venue applied outranks the request
-                row["quantity"], row["limit_price"] = event.quantity, event.limit_price
+                row["quantity"], row["limit_price"] = event["quantity"], event["limit_price"]
             if row.get("leaves_quantity") is None:
-                row["leaves_quantity"] = event.quantity
-            if isinstance(event, OrderPlaced):
+                row["leaves_quantity"] = event["quantity"]
+            if kind == "OrderPlaced":
                 row["placed_at"] = at
-        elif isinstance(event, OrderRejected):
-            row["reason_code"], row["reason"] = event.reason_code, event.reason
-        elif isinstance(event, OrderFilled):
-            row["filled_quantity"] = max(row["filled_quantity"], event.cumulative_quantity)
-            row["leaves_quantity"] = event.leaves_quantity
-        elif isinstance(event, OrderCancelled | OrderExpired):
+        elif kind == "OrderRejected":
+            row["reason_code"], row["reason"] = event["reason_code"], event["reason"]
+        elif kind == "OrderFilled":
+            row["filled_quantity"] = max(row["filled_quantity"], event["cumulative_quantity"])
+            row["leaves_quantity"] = event["leaves_quantity"]
+        elif kind in ("OrderCancelled", "OrderExpired"):
             row["leaves_quantity"] = Decimal(0)
-            row["reason"] = event.reason
-        elif isinstance(event, OrderAmended):
-            row["quantity"], row["limit_price"] = event.quantity, event.limit_price
-            row["leaves_quantity"] = event.leaves_quantity
+            row["reason"] = event["reason"]
+        elif kind == "OrderAmended":
+            row["quantity"], row["limit_price"] = event["quantity"], event["limit_price"]
+            row["leaves_quantity"] = event["leaves_quantity"]
             row["amended_at"] = at
         return row
 
@@ -115,24 +103,23 @@ class OrderEventsProjector(AppendProjector):
 
     name = "order_events"
     topics = ORDER_TOPICS
+    events = ORDER_EVENTS
     tables = (tables.order_events,)
 
-    def row(self, record: Record) -> Row | None:
-        event, envelope = record.event, record.event.envelope
-        order_id = getattr(event, "order_id", None)
-        if order_id is None:
-            return None
+    def row(self, record: Record) -> Row:
+        event = record.event
+        envelope = event["envelope"]
         return {
-            "order_id": order_id,
-            "account_id": getattr(event, "account_id"),  # noqa: B009 - every event of an order carries it
-            "event_id": str(envelope.event_id),
-            "event_type": envelope.event_type,
-            "occurred_at": envelope.occurred_at,
-            "recorded_at": envelope.recorded_at,
-            "correlation_id": envelope.correlation_id,
-            "causation_id": envelope.causation_id,
-            "aggregate_id": envelope.aggregate_id,
-            "sequence": envelope.sequence,
+            "order_id": event["order_id"],
+            "account_id": event["account_id"],
+            "event_id": str(envelope["event_id"]),
+            "event_type": envelope["event_type"],
+            "occurred_at": envelope["occurred_at"],
+            "recorded_at": envelope["recorded_at"],
+            "correlation_id": envelope["correlation_id"],
+            "causation_id": envelope["causation_id"],
+            "aggregate_id": envelope["aggregate_id"],
+            "sequence": envelope["sequence"],
             "payload": payload(event),
         }
 
@@ -140,27 +127,26 @@ class OrderEventsProjector(AppendProjector):
 class FillsProjector(AppendProjector):
     name = "fills"
     topics = ("executions",)
+    events = frozenset({"OrderFilled"})
     tables = (tables.fills,)
 
-    def row(self, record: Record) -> Row | None:
+    def row(self, record: Record) -> Row:
         fill = record.event
-        if not isinstance(fill, OrderFilled):
-            return None
         return {
-            "fill_id": fill.fill_id,
-            "order_id": fill.order_id,
-            "account_id": fill.account_id,
-            "instrument": fill.instrument,
-            "side": fill.side.value,
-            "price": fill.fill_price,
-            "quantity": fill.fill_quantity,
-            "cumulative_quantity": fill.cumulative_quantity,
-            "leaves_quantity": fill.leaves_quantity,
-            "liquidity": fill.liquidity.value,
-            "fee": fill.fee,
-            "fee_currency": fill.fee_currency,
-            "is_final": fill.is_final,
-            "occurred_at": fill.envelope.occurred_at,
+            "fill_id": fill["fill_id"],
+            "order_id": fill["order_id"],
+            "account_id": fill["account_id"],
+            "instrument": fill["instrument"],
+            "side": fill["side"],
+            "price": fill["fill_price"],
+            "quantity": fill["fill_quantity"],
+            "cumulative_quantity": fill["cumulative_quantity"],
+            "leaves_quantity": fill["leaves_quantity"],
+            "liquidity": fill["liquidity"],
+            "fee": fill["fee"],
+            "fee_currency": fill["fee_currency"],
+            "is_final": fill["is_final"],
+            "occurred_at": fill["envelope"]["occurred_at"],
         }
 
 
@@ -169,21 +155,20 @@ class RiskRejectionsProjector(AppendProjector):
 
     name = "risk_rejections"
     topics = ("orders.checked",)
+    kinds: ClassVar[dict[str, str]] = {"OrderRejected": "order", "AmendRejected": "amend"}
+    events = frozenset(kinds)
     tables = (tables.risk_rejections,)
-    kinds: ClassVar[dict[type, str]] = {OrderRejected: "order", AmendRejected: "amend"}
 
-    def row(self, record: Record) -> Row | None:
+    def row(self, record: Record) -> Row:
         event = record.event
-        if not isinstance(event, OrderRejected | AmendRejected):
-            return None
         return {
-            "order_id": event.order_id,
-            "account_id": event.account_id,
-            "instrument": event.instrument,
-            "kind": self.kinds[type(event)],
-            "reason_code": event.reason_code,
-            "reason": event.reason,
-            "occurred_at": event.envelope.occurred_at,
+            "order_id": event["order_id"],
+            "account_id": event["account_id"],
+            "instrument": event["instrument"],
+            "kind": self.kinds[record.type],
+            "reason_code": event["reason_code"],
+            "reason": event["reason"],
+            "occurred_at": event["envelope"]["occurred_at"],
         }
 
 
@@ -192,18 +177,17 @@ class RiskLimitsProjector(FoldProjector):
 
     name = "risk_limits"
     topics = ("orders",)
+    events = frozenset({"RiskLimitsSet", "KillSwitchToggled"})
     tables = (tables.risk_limits,)
 
     def keys(self, record: Record) -> Iterable[tuple[Hashable, ...]]:
-        event = record.event
-        return ((event.account_id,),) if isinstance(event, RiskLimitsSet | KillSwitchToggled) else ()
+        return ((record.event["account_id"],),)
 
     def fold(self, row: Row | None, key: tuple[Hashable, ...], record: Record) -> Row:
         event = record.event
-        assert isinstance(event, RiskLimitsSet | KillSwitchToggled)
-        row = dict(row) if row is not None else {"account_id": event.account_id, "kill_switch_engaged": False}
-        at = event.envelope.occurred_at
-        if isinstance(event, RiskLimitsSet):
+        row = dict(row) if row is not None else {"account_id": event["account_id"], "kill_switch_engaged": False}
+        at = event["envelope"]["occurred_at"]
+        if record.type == "RiskLimitsSet":
             for field in (
                 "max_order_quantity",
                 "max_order_notional",
@@ -214,9 +198,9 @@ class RiskLimitsProjector(FoldProjector):
                 "price_collar_bps",
                 "reference_max_age_ms",
             ):
-                row[field] = getattr(event, field)
-            row["limits_set_by"], row["limits_set_at"] = event.set_by, at
+                row[field] = event[field]
+            row["limits_set_by"], row["limits_set_at"] = event["set_by"], at
         else:
-            row["kill_switch_engaged"], row["kill_switch_reason"] = event.engaged, event.reason
-            row["kill_switch_set_by"], row["kill_switch_set_at"] = event.set_by, at
+            row["kill_switch_engaged"], row["kill_switch_reason"] = event["engaged"], event["reason"]
+            row["kill_switch_set_by"], row["kill_switch_set_at"] = event["set_by"], at
         return row
