@@ -572,7 +572,6 @@ def _replay_command(names: list[str] | None, verb: str):  # type: ignore[no-unty
     from projections import rebuild as rebuilding
     from projections.db import conninfo, engine
     from projections.settings import DatabaseSettings
-    from schemas.registry import registry_client
     from schemas.settings import RegistrySettings
     from streams.settings import KafkaSettings
 
@@ -590,10 +589,10 @@ def _replay_command(names: list[str] | None, verb: str):  # type: ignore[no-unty
         try:
             if verb == "rebuilding":
                 return rebuilding.rebuild(
-                    projectors, settings, registry_client(RegistrySettings()), db, conninfo(database), progress=progress
+                    projectors, settings, RegistrySettings(), db, conninfo(database), progress=progress
                 )
             return rebuilding.verify(
-                projectors, settings, registry_client(RegistrySettings()), db, conninfo(database), progress=progress
+                projectors, settings, RegistrySettings(), db, conninfo(database), progress=progress
             )
         except TradecoreError as err:
             raise _fail(err) from err

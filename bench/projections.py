@@ -260,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = KafkaSettings(bootstrap_servers=endpoints.kafka_bootstrap, topic_prefix=f"bench-{run}.")
     admin = kafka.admin(settings)
     ensure_topics(admin, TopicLayout.for_cluster(cluster_size(admin), settings.partitions), settings.topic_prefix)
-    client = registry_client(RegistrySettings(url=endpoints.schema_registry_url))
+    registry = RegistrySettings(url=endpoints.schema_registry_url)
+    client = registry_client(registry)
     register_all(client, settings.topic_prefix)
     database = DatabaseSettings(url=endpoints.database_url)
     db, info = engine(database), conninfo(database)
@@ -295,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     rebuilds = []
     for _ in range(args.repeat):
         started = time.perf_counter()
-        read = rebuild(select(None), settings, client, db, info)
+        read = rebuild(select(None), settings, registry, db, info)
         rebuilds.append((read, time.perf_counter() - started))
         say(f"full rebuild: {read:,} records in {rebuilds[-1][1]:.1f} s")
     results["rebuild"] = {

@@ -11,33 +11,119 @@ compares every table row for row with the live rows of that same snapshot, so it
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import pickle
+import queue
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from confluent_kafka.schema_registry import SchemaRegistryClient
 from psycopg import sql
 from sqlalchemy import Engine, Table
 
 from projections import namespace, tables
-from projections.projectors import Projector
-from projections.runner import Offsets, ProjectionRunner, RunnerConfig, checkpoints
+from projections.errors import ProjectionError
+from projections.projectors import Projector, select
+from projections.runner import Offsets, ProjectionRunner, RunnerConfig, TopicPartition, checkpoints, ends_of
+from schemas.registry import registry_client
+from schemas.settings import RegistrySettings
 from streams.settings import KafkaSettings
 
 Progress = Callable[[int, int], None]  # (events read so far in this call, events to read in all)
+
+# A spawned process takes a second or two to import what it runs: below this many records a replay stays in one.
+PARALLEL_FROM = 50_000
+
+
+@dataclass(frozen=True)
+class _Part:
+    """What one process of a replay projects: projectors whose topics no other part reads, up to ``ends``."""
+
+    names: list[str]
+    ends: dict[TopicPartition, int]
+    stops: dict[str, Offsets] | None
 
 
 def _replay(
     projectors: Sequence[Projector],
     settings: KafkaSettings,
-    registry: SchemaRegistryClient,
+    registry: RegistrySettings,
     conninfo: str,
     schema: str,
-    ends: dict[tuple[str, int], int] | None,
+    ends: dict[TopicPartition, int] | None,
     stops: dict[str, Offsets] | None,
     progress: Progress | None,
     config: RunnerConfig | None,
+    workers: int | None,
+) -> int:
+    """Project ``projectors`` into ``schema`` up to ``ends`` (where the topics end now when None); records read.
+
+    Projectors that share no topic run in up to ``workers`` processes of their own (default: one per core once
+    there are ``PARALLEL_FROM`` records): each record is still decoded once, and a replay of every read model uses
+    the cores a single Python runner cannot.
+    """
+    topics = sorted({t for p in projectors for t in p.topics})
+    if ends is None:
+        ends = ends_of(settings, topics)
+    total = sum(o for (t, _), o in ends.items() if t in topics)
+    if progress is not None:
+        progress(0, total)
+    if workers is None:
+        workers = (os.cpu_count() or 1) if total >= PARALLEL_FROM else 1
+    parts = [
+        _Part(
+            [p.name for p in group],
+            {tp: o for tp, o in ends.items() if tp[0] in {t for p in group for t in p.topics}},
+            None if stops is None else {p.name: stops.get(p.name, {}) for p in group},
+        )
+        for group in _spread(_unconnected(projectors), ends, workers)
+    ]
+    if len(parts) == 1:
+        return _replay_part(parts[0], settings, registry, conninfo, schema, config, progress, total)
+    return _in_processes(parts, settings, registry, conninfo, schema, config, progress, total)
+
+
+def _unconnected(projectors: Sequence[Projector]) -> list[list[Projector]]:
+    """``projectors`` in groups no two of which read a topic in common."""
+    groups: list[tuple[set[str], list[Projector]]] = []
+    for projector in projectors:
+        joined = [g for g in groups if g[0] & set(projector.topics)]
+        merged = (
+            set(projector.topics).union(*(t for t, _ in joined)),
+            [p for _, members in joined for p in members] + [projector],
+        )
+        groups = [g for g in groups if g not in joined] + [merged]
+    return [members for _, members in groups]
+
+
+def _spread(groups: list[list[Projector]], ends: dict[TopicPartition, int], workers: int) -> list[list[Projector]]:
+    """``groups`` packed into ``workers`` parts at most, the largest first into the part with the fewest records."""
+
+    def size(group: list[Projector]) -> int:
+        topics = {t for p in group for t in p.topics}
+        return sum(o for (t, _), o in ends.items() if t in topics)
+
+    parts: list[tuple[int, list[Projector]]] = []
+    for group in sorted(groups, key=size, reverse=True):
+        if len(parts) < workers:
+            parts.append((size(group), list(group)))
+        else:
+            least = min(range(len(parts)), key=lambda i: parts[i][0])
+            parts[least] = (parts[least][0] + size(group), parts[least][1] + group)
+    return [members for _, members in parts]
+
+
+def _replay_part(
+    part: _Part,
+    settings: KafkaSettings,
+    registry: RegistrySettings,
+    conninfo: str,
+    schema: str,
+    config: RunnerConfig | None,
+    progress: Progress | None,
+    total: int,
 ) -> int:
     done = 0
 
@@ -48,35 +134,120 @@ def _replay(
             progress(done, total)
 
     runner = ProjectionRunner(
-        projectors, settings, registry, conninfo, schema, stops=stops, on_batch=batch, config=config
+        select(part.names),
+        settings,
+        registry_client(registry),
+        conninfo,
+        schema,
+        stops=part.stops,
+        on_batch=batch,
+        config=config,
     )
     try:
-        target = runner.ends() if ends is None else ends
-        total = sum(target.values())
-        if progress is not None:
-            progress(0, total)
-        runner.run_to(target)
+        runner.run_to(part.ends)
     finally:
         runner.close()
     return done
 
 
+def _in_processes(
+    parts: list[_Part],
+    settings: KafkaSettings,
+    registry: RegistrySettings,
+    conninfo: str,
+    schema: str,
+    config: RunnerConfig | None,
+    progress: Progress | None,
+    total: int,
+) -> int:
+    # Spawned, not forked: the parent may hold librdkafka's threads and open connections.
+    context = multiprocessing.get_context("spawn")
+    reports: multiprocessing.Queue[tuple[str, int, Any]] = context.Queue()
+    workers = [
+        context.Process(
+            target=_worker,
+            args=(i, part, settings, registry, conninfo, schema, config, reports),
+            name=f"replay-{'+'.join(part.names)}",
+            daemon=True,
+        )
+        for i, part in enumerate(parts)
+    ]
+    for worker in workers:
+        worker.start()
+    done: dict[int, int] = {}  # records read so far, per worker
+    read, finished = 0, set[int]()
+    try:
+        while len(finished) < len(workers):
+            try:
+                kind, index, value = reports.get(timeout=1)
+            except queue.Empty:
+                lost = [w for i, w in enumerate(workers) if i not in finished and w.exitcode is not None]
+                if lost:
+                    raise ProjectionError(
+                        f"{lost[0].name} exited with code {lost[0].exitcode} before it was done"
+                    ) from None
+                continue
+            if kind == "batch":
+                done[index] = value
+                if progress is not None:
+                    progress(sum(done.values()), total)
+            elif kind == "done":
+                finished.add(index)
+                read += value
+            else:
+                raise pickle.loads(value)
+    finally:
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()
+            worker.join()
+    return read
+
+
+def _worker(
+    index: int,
+    part: _Part,
+    settings: KafkaSettings,
+    registry: RegistrySettings,
+    conninfo: str,
+    schema: str,
+    config: RunnerConfig | None,
+    reports: multiprocessing.Queue[tuple[str, int, Any]],
+) -> None:
+    try:
+        read = _replay_part(
+            part, settings, registry, conninfo, schema, config, lambda done, _: reports.put(("batch", index, done)), 0
+        )
+    except Exception as err:  # handed to the parent, which raises it
+        try:
+            failure = pickle.dumps(err)
+            pickle.loads(failure)
+        except Exception:
+            failure = pickle.dumps(ProjectionError(f"{type(err).__name__}: {err}"))
+        reports.put(("failed", index, failure))
+        return
+    reports.put(("done", index, read))
+
+
 def rebuild(
     projectors: Sequence[Projector],
     settings: KafkaSettings,
-    registry: SchemaRegistryClient,
+    registry: RegistrySettings,
     engine: Engine,
     conninfo: str,
     *,
     progress: Progress | None = None,
     config: RunnerConfig | None = None,
+    workers: int | None = None,
 ) -> int:
-    """Rebuild ``projectors``' tables from offset 0 and swap them in atomically; the number of records read."""
+    """Rebuild ``projectors``' tables from offset 0 and swap them in atomically; the number of records read.
+
+    ``workers``: processes at most (see ``_replay``)."""
     live = namespace.live_schema(settings.topic_prefix)
     shadow = namespace.shadow_schema(live)
     namespace.upgrade(engine, live)
     _fresh(engine, shadow)
-    read = _replay(projectors, settings, registry, conninfo, shadow, None, None, progress, config)
+    read = _replay(projectors, settings, registry, conninfo, shadow, None, None, progress, config, workers)
     _swap(conninfo, live, shadow, projectors)
     return read
 
@@ -138,11 +309,12 @@ class Difference:
 def verify(
     projectors: Sequence[Projector],
     settings: KafkaSettings,
-    registry: SchemaRegistryClient,
+    registry: RegistrySettings,
     engine: Engine,
     conninfo: str,
     *,
     progress: Progress | None = None,
+    workers: int | None = None,
 ) -> list[Difference]:
     """Every row in which the live read models differ from a rebuild up to the same checkpoints."""
     live = namespace.live_schema(settings.topic_prefix)
@@ -159,7 +331,7 @@ def verify(
             for offsets in stops.values():
                 for tp, offset in offsets.items():
                     ends[tp] = max(ends.get(tp, 0), offset)
-            _replay(projectors, settings, registry, conninfo, scratch, ends, stops, progress, None)
+            _replay(projectors, settings, registry, conninfo, scratch, ends, stops, progress, None, workers)
             with psycopg.connect(conninfo, options="-c timezone=UTC") as other:
                 differences = []
                 for table in [t for p in projectors for t in p.tables]:

@@ -130,8 +130,7 @@ class ProjectionRunner:
 
     def ends(self) -> dict[TopicPartition, int]:
         """Where each partition the projectors read ends now."""
-        found = self._reader.ends((self._prefix + t, p) for t, p in self.partitions)
-        return {(t[len(self._prefix) :], p): o for (t, p), o in found.items()}
+        return _unprefixed(self._prefix, self._reader.ends((self._prefix + t, p) for t, p in self.partitions))
 
     def close(self) -> None:
         self._reader.close()
@@ -330,6 +329,20 @@ class ProjectionRunner:
         )
         self.stats.dead_lettered += 1
         log.warning("dead-lettered %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason)
+
+
+def ends_of(settings: KafkaSettings, topics: Iterable[str]) -> dict[TopicPartition, int]:
+    """Where each partition of ``topics`` (named without the prefix) ends now."""
+    prefix = settings.topic_prefix
+    reader = LogReader(settings, f"{prefix}projections")
+    try:
+        return _unprefixed(prefix, reader.ends(reader.partitions(prefix + t for t in topics)))
+    finally:
+        reader.close()
+
+
+def _unprefixed(prefix: str, found: Mapping[tuple[str, int], int]) -> dict[TopicPartition, int]:
+    return {(t[len(prefix) :], p): o for (t, p), o in found.items()}
 
 
 def checkpoints(conn: psycopg.Connection[Any], schema: str) -> dict[str, Offsets]:

@@ -10,8 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from projections.db import engine
+from projections.projectors import select
+from projections.rebuild import rebuild, verify
+from projections.settings import DatabaseSettings
 from tests.projections.conftest import Pipeline
 from tests.projections.folds import FOLDS
+from tests.projections.test_projections import assert_equals_folds
 from tests.projections.test_queries import place
 from tests.support.api_server import ApiServer, api_server
 from tests.support.pipeline import start_projector, tradecore
@@ -82,3 +87,14 @@ def test_rebuilding_one_projection_leaves_the_others_alone(fresh: Pipeline, runn
     assert all(row["events"] == before[key]["events"] + 100 for key, row in fresh.rows("orders").items())
     unknown = tradecore(fresh.endpoints, fresh.prefix, "rebuild", "nonsense")
     assert unknown.returncode == 2 and "no projection called 'nonsense'" in unknown.stderr
+
+
+def test_a_rebuild_in_processes_of_its_own_equals_the_folds_and_verify_in_processes_agrees(fresh: Pipeline) -> None:
+    # Read models that share no topic replay in processes of their own (big replays do by default).
+    db = engine(DatabaseSettings(url=fresh.endpoints.database_url))
+    try:
+        assert rebuild(select(None), fresh.kafka, fresh.registry, db, fresh.conninfo, workers=2) > 0
+        assert_equals_folds(fresh)
+        assert verify(select(None), fresh.kafka, fresh.registry, db, fresh.conninfo, workers=3) == []
+    finally:
+        db.dispose()
