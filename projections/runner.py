@@ -197,6 +197,7 @@ class ProjectionRunner:
             if tracing.recording()
             else []
         )  # fmt: skip
+        placed = [(raw.topic[len(self._prefix) :], raw.partition, raw.offset, record) for raw, record in batch]
         with conn.transaction():
             self._check_checkpoints(conn)
             writer = Writer(conn, self.schema, reject)
@@ -205,13 +206,12 @@ class ProjectionRunner:
                 stops = None if self._stops is None else self._stops.get(projector.name, {})
                 moved: Offsets = {}
                 records = []
-                for raw, record in batch:
-                    topic, partition = raw.topic[len(self._prefix) :], raw.partition
-                    if topic not in projector.topics or raw.offset < mine.get((topic, partition), 0):
+                for topic, partition, offset, record in placed:
+                    if topic not in projector.topics or offset < mine.get((topic, partition), 0):
                         continue
-                    if stops is not None and raw.offset >= stops.get((topic, partition), 0):
+                    if stops is not None and offset >= stops.get((topic, partition), 0):
                         continue
-                    moved[(topic, partition)] = raw.offset + 1
+                    moved[(topic, partition)] = offset + 1
                     if record is not None and record.type in projector.events:
                         records.append(record)
                 if not moved:

@@ -30,7 +30,6 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 from sqlalchemy import Table
 
 from schemas.events import EVENT_TYPES
@@ -67,15 +66,22 @@ class Writer:
 
     def append(self, table: Table, rows: Sequence[Row]) -> None:
         """COPY ``rows`` into ``table``."""
-        if not rows:
-            return
+        if rows:
+            self._copy(self.name(table), table, rows)
+
+    def _copy(self, target: sql.Composable, table: Table, rows: Sequence[Row]) -> None:
+        """COPY ``rows`` into ``target``, a table of ``table``'s shape; a column a row lacks is NULL.
+
+        Binary, each column's type named up front: psycopg then dumps every value with the column's own dumper in C,
+        without a type look-up per value or the text form's formatting and parsing (half the time of text COPY)."""
         columns = [c.name for c in table.columns]
-        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-            self.name(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+            target, sql.SQL(", ").join(map(sql.Identifier, columns))
         )
         with self.conn.cursor() as cur, cur.copy(statement) as copy:
+            copy.set_types([_pg_type(c) for c in table.columns])
             for row in rows:
-                copy.write_row([_adapt(row.get(c)) for c in columns])
+                copy.write_row([row.get(c) for c in columns])
 
     def load(self, table: Table, keys: Iterable[tuple[Any, ...]]) -> dict[tuple[Any, ...], Row]:
         """The rows of ``table`` whose primary keys are among ``keys``."""
@@ -83,7 +89,7 @@ class Writer:
         if not wanted:
             return {}
         pk = [c.name for c in table.primary_key.columns]
-        types = [_pg_array_type(table.c[name]) for name in pk]
+        types = [_pg_type(table.c[name]) + "[]" for name in pk]
         statement = sql.SQL("SELECT * FROM {} WHERE ({}) IN (SELECT * FROM unnest({}))").format(
             self.name(table),
             sql.SQL(", ").join(map(sql.Identifier, pk)),
@@ -115,11 +121,9 @@ class Writer:
                 )
             )
             self._staged.add(table.name)
+        self._copy(stage, table, rows)
         columns = [c.name for c in table.columns]
         names = sql.SQL(", ").join(map(sql.Identifier, columns))
-        with self.conn.cursor() as cur, cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, names)) as copy:
-            for row in rows:
-                copy.write_row([_adapt(row.get(c)) for c in columns])
         pk = [c.name for c in table.primary_key.columns]
         updates = [sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in columns if c not in pk]
         self.conn.execute(
@@ -225,10 +229,18 @@ def _json(value: Any) -> Any:
     return value
 
 
-def _adapt(value: Any) -> Any:
-    return Jsonb(value) if isinstance(value, dict) else value
+_PG_TYPES = {
+    "String": "text",
+    "Integer": "int4",
+    "BigInteger": "int8",
+    "Numeric": "numeric",
+    "Double": "float8",
+    "Boolean": "bool",
+    "DateTime": "timestamptz",
+    "JSONB": "jsonb",
+}
 
 
-def _pg_array_type(column: Any) -> str:
-    kind = type(column.type).__name__
-    return {"Integer": "int[]", "BigInteger": "bigint[]", "DateTime": "timestamptz[]"}.get(kind, "text[]")
+def _pg_type(column: Any) -> str:
+    """The Postgres type psycopg dumps ``column``'s values as; KeyError for a column type not mapped here yet."""
+    return _PG_TYPES[type(column.type).__name__]
