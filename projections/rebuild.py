@@ -7,6 +7,10 @@ and the new ones from then on; none sees a half-built model.
 
 Verify fills ``<live>__verify`` up to exactly the live checkpoints it read in a repeatable-read transaction, and
 compares every table row for row with the live rows of that same snapshot, so it may run beside a live runner.
+
+Both replay read models that share no topic in processes of their own, one per core at most: a Python runner
+keeps one core busy decoding and folding. Each process writes its own projections' rows and checkpoints into the
+same schema; the swap or the comparison starts once every one of them is done.
 """
 
 from __future__ import annotations
@@ -35,6 +39,17 @@ Progress = Callable[[int, int], None]  # (events read so far in this call, event
 
 # A spawned process takes a second or two to import what it runs: below this many records a replay stays in one.
 PARALLEL_FROM = 50_000
+
+
+@dataclass(frozen=True)
+class _Into:
+    """What every process of a replay reads with and writes into."""
+
+    settings: KafkaSettings
+    registry: RegistrySettings
+    conninfo: str
+    schema: str
+    config: RunnerConfig | None
 
 
 @dataclass(frozen=True)
@@ -80,9 +95,10 @@ def _replay(
         )
         for group in _spread(_unconnected(projectors), ends, workers)
     ]
+    into = _Into(settings, registry, conninfo, schema, config)
     if len(parts) == 1:
-        return _replay_part(parts[0], settings, registry, conninfo, schema, config, progress, total)
-    return _in_processes(parts, settings, registry, conninfo, schema, config, progress, total)
+        return _replay_part(parts[0], into, progress, total)
+    return _in_processes(parts, into, progress, total)
 
 
 def _unconnected(projectors: Sequence[Projector]) -> list[list[Projector]]:
@@ -115,16 +131,7 @@ def _spread(groups: list[list[Projector]], ends: dict[TopicPartition, int], work
     return [members for _, members in parts]
 
 
-def _replay_part(
-    part: _Part,
-    settings: KafkaSettings,
-    registry: RegistrySettings,
-    conninfo: str,
-    schema: str,
-    config: RunnerConfig | None,
-    progress: Progress | None,
-    total: int,
-) -> int:
+def _replay_part(part: _Part, into: _Into, progress: Progress | None, total: int) -> int:
     done = 0
 
     def batch(count: int) -> None:
@@ -135,13 +142,13 @@ def _replay_part(
 
     runner = ProjectionRunner(
         select(part.names),
-        settings,
-        registry_client(registry),
-        conninfo,
-        schema,
+        into.settings,
+        registry_client(into.registry),
+        into.conninfo,
+        into.schema,
         stops=part.stops,
         on_batch=batch,
-        config=config,
+        config=into.config,
     )
     try:
         runner.run_to(part.ends)
@@ -150,23 +157,14 @@ def _replay_part(
     return done
 
 
-def _in_processes(
-    parts: list[_Part],
-    settings: KafkaSettings,
-    registry: RegistrySettings,
-    conninfo: str,
-    schema: str,
-    config: RunnerConfig | None,
-    progress: Progress | None,
-    total: int,
-) -> int:
+def _in_processes(parts: list[_Part], into: _Into, progress: Progress | None, total: int) -> int:
     # Spawned, not forked: the parent may hold librdkafka's threads and open connections.
     context = multiprocessing.get_context("spawn")
     reports: multiprocessing.Queue[tuple[str, int, Any]] = context.Queue()
     workers = [
         context.Process(
             target=_worker,
-            args=(i, part, settings, registry, conninfo, schema, config, reports),
+            args=(i, part, into, reports),
             name=f"replay-{'+'.join(part.names)}",
             daemon=True,
         )
@@ -204,20 +202,9 @@ def _in_processes(
     return read
 
 
-def _worker(
-    index: int,
-    part: _Part,
-    settings: KafkaSettings,
-    registry: RegistrySettings,
-    conninfo: str,
-    schema: str,
-    config: RunnerConfig | None,
-    reports: multiprocessing.Queue[tuple[str, int, Any]],
-) -> None:
+def _worker(index: int, part: _Part, into: _Into, reports: multiprocessing.Queue[tuple[str, int, Any]]) -> None:
     try:
-        read = _replay_part(
-            part, settings, registry, conninfo, schema, config, lambda done, _: reports.put(("batch", index, done)), 0
-        )
+        read = _replay_part(part, into, lambda done, _: reports.put(("batch", index, done)), 0)
     except Exception as err:  # handed to the parent, which raises it
         try:
             failure = pickle.dumps(err)
