@@ -229,7 +229,8 @@ def rebuild(
 ) -> int:
     """Rebuild ``projectors``' tables from offset 0 and swap them in atomically; the number of records read.
 
-    ``workers``: processes at most (see ``_replay``)."""
+    ``workers``: processes at most (see ``_replay``). Processes are spawned: a script that calls this must guard its
+    own work with ``if __name__ == "__main__":``, since each process imports the script's module again."""
     live = namespace.live_schema(settings.topic_prefix)
     shadow = namespace.shadow_schema(live)
     namespace.upgrade(engine, live)
