@@ -1,8 +1,10 @@
 """Run a processor exactly once over Kafka.
 
 Each batch is one Kafka transaction holding the batch's outputs, its dead letters and the input offsets it
-consumed, so a crash anywhere leaves no duplicate and no gap for ``read_committed`` readers. The processor's state
-lives only in memory: on (re)assignment the host replays the inputs from the beginning up to the committed offsets
+consumed, so a crash anywhere leaves no duplicate and no gap for ``read_committed`` readers. A batch is committed
+as soon as the input goes idle (a pass finds nothing more to take), else after ``batch_ms`` or ``batch_max``
+records: a lone record's outputs are visible at once, a backlog is taken in large transactions. The processor's
+state lives only in memory: on (re)assignment the host replays the inputs from the beginning up to the committed offsets
 — the log is the store.
 
 The order of a replay: live, a processor with several inputs interleaves them by event time (``streams.host.merge``),
@@ -49,6 +51,14 @@ log = logging.getLogger("tradecore.streams")
 EVENTS_OF = {"executions.by-account": "executions"}
 
 
+# Waiting for input: with nothing buffered, up to _IDLE_WAIT_S (a poll returns on the first record); with records
+# held by the merger, _HELD_WAIT_S, so that a grace period ending is noticed promptly; on each of two consumers in
+# turns of _TURN_S, so that a record on either is noticed within that.
+_IDLE_WAIT_S = 0.05
+_HELD_WAIT_S = 0.005
+_TURN_S = 0.005
+
+
 class _StartOver(Exception):
     """The current transaction could not be settled: rebuild from the committed offsets."""
 
@@ -61,8 +71,10 @@ class HostConfig:
     input_prefix: str | None = None  # namespace of the inputs; default KafkaSettings.topic_prefix
     output_prefix: str | None = None  # namespace of outputs, consumer group and transactional id; default as above
     batch_max: int = 2000  # records per transaction at most
-    batch_ms: int = 100  # and at most this long open
-    grace_ms: int = 300  # how long an input must sit at the end of its log before the others go on without it
+    batch_ms: int = 100  # and at most this long open while records keep coming; an idle input commits at once
+    grace_ms: int = 300  # how long a partitioned input must sit at the end of its log before the others go on
+    broadcast_grace_ms: int = 0  # the same for broadcast inputs (reference data: ticks never hold an order back)
+    # (a broadcast record itself waits for no grace period: it is taken once the others have nothing more fetched)
 
 
 @dataclass
@@ -96,6 +108,7 @@ class ProcessorHost:
         topics = processor.partitioned + processor.broadcast
         self._rank = {self.inputs + t: i for i, t in enumerate(topics)}
         self._topics = [self.inputs + t for t in topics]
+        self._broadcast_ranks = frozenset(range(len(processor.partitioned), len(topics)))
         self._decoders = {
             self.inputs + t: EventDeserializer(registry, EVENTS_OF.get(t, t), topic_prefix=self.inputs) for t in topics
         }
@@ -129,7 +142,7 @@ class ProcessorHost:
             },
         )
         self._broadcast: Consumer | None = None
-        self._merger: Merger[Message] = Merger(set())
+        self._merger = self._new_merger(set())
         self._in_txn = False
         self._staged: dict[tuple[str, int], int] = {}
         self._runs: list[list[Any]] = []  # the current transaction's journal: [topic, partition, count] runs
@@ -146,22 +159,14 @@ class ProcessorHost:
         try:
             opened = time.monotonic()
             while not stop.is_set():
-                # Wake on the first record (consume() would wait out its whole timeout for a full batch), then take
-                # what else is already fetched.
-                first = self._consumer.poll(0.05)
-                messages = [] if first is None else [first, *self._consumer.consume(self.config.batch_max - 1, 0)]
-                if self._rebuild_due:
-                    # What consume() returned after the assignment starts at the committed offsets: keep it.
-                    self._rebuild()
-                if self._broadcast is not None:
-                    messages = list(messages) + list(self._broadcast.consume(self.config.batch_max, 0))
+                messages = self._fetch(self._wait_s())
                 for msg in messages:
                     if msg.error() is None and msg.topic() in self._rank:
                         self._merger.add(
                             Stamped(msg.timestamp()[1], self._rank[msg.topic()], msg.partition(), msg.offset(), msg)
                         )
                 processed = in_batch = 0
-                for stamped in self._merger.release(self._exhausted):
+                for stamped in self._merger.release(self._exhausted, self._caught_up):
                     if not self._in_txn:
                         self._producer.begin_transaction()
                         self._in_txn, opened, in_batch = True, time.monotonic(), 0
@@ -170,7 +175,9 @@ class ProcessorHost:
                     in_batch += 1
                     if in_batch >= self.config.batch_max:
                         self._commit()  # bounded transactions; the merger keeps the rest in order
-                if self._in_txn and time.monotonic() - opened > self.config.batch_ms / 1000:
+                # Commit once the input goes idle (nothing more was there to take) — what is processed becomes
+                # visible at once — or when the batch has been open batch_ms while records keep coming.
+                if self._in_txn and (not messages or time.monotonic() - opened > self.config.batch_ms / 1000):
                     self._commit()
                 self._observe_lag()
                 if not messages and not processed and on_idle is not None:
@@ -183,6 +190,46 @@ class ProcessorHost:
                 self._broadcast.close()
             self._producer.flush(10)
 
+    def _wait_s(self) -> float:
+        """How long the next fetch may wait for a first record."""
+        if self._in_txn:
+            return 0.0  # records came in the last pass: take what else is there, or commit
+        if self._merger.buffered():
+            return _HELD_WAIT_S  # records wait on a grace period: look again soon
+        return _IDLE_WAIT_S
+
+    def _fetch(self, wait_s: float) -> list[Message]:
+        """Every record both consumers hold now; if there is none, wait up to ``wait_s`` for the first to arrive.
+
+        Never waits while anything is there (consume() would wait out its timeout for a full batch). librdkafka
+        cannot wait on two consumers at once, so with a broadcast consumer each is waited on in short turns.
+        """
+        deadline = time.monotonic() + wait_s
+        first: list[Message] = []
+        while True:
+            due = self._rebuild_due
+            messages = list(self._consumer.consume(self.config.batch_max, 0))
+            if self._rebuild_due:
+                # What the consumer returned after the assignment starts at the committed offsets: keep it; a record
+                # polled before this consume() assigned anew comes again from the committed offsets.
+                messages = first + messages if due else messages
+                self._rebuild()
+            else:
+                messages = first + messages
+            if self._broadcast is not None:
+                messages += self._broadcast.consume(self.config.batch_max, 0)
+            left = deadline - time.monotonic()
+            if messages or left <= 0:
+                return messages
+            turn = left if self._broadcast is None else min(left, _TURN_S)
+            polled = self._consumer.poll(turn)
+            first = [] if polled is None else [polled]
+            if first or self._rebuild_due or self._broadcast is None:
+                continue  # drain the rest (and rebuild first if the assignment changed)
+            polled = self._broadcast.poll(min(max(deadline - time.monotonic(), 0.0), _TURN_S))
+            if polled is not None:
+                return [polled, *self._broadcast.consume(self.config.batch_max, 0)]
+
     def _new_producer(self) -> Producer:
         producer = kafka.producer(
             self.settings,
@@ -190,6 +237,10 @@ class ProcessorHost:
                 "transactional.id": f"{self.group}-{self.config.instance}",
                 "transaction.timeout.ms": 60000,
                 "linger.ms": 2,
+                # After a commit the next transaction's first request is refused (CONCURRENT_TRANSACTIONS) until the
+                # broker has written the commit markers, usually within a few ms: retried after the default 100 ms,
+                # that wait was the largest part of the host's p99 at 1,000 orders/s (docs/PERFORMANCE.md).
+                "retry.backoff.ms": 5,
             },
         )
         producer.init_transactions(60)
@@ -203,7 +254,7 @@ class ProcessorHost:
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         if self._in_txn:
             self._commit()
-        self._merger = Merger(set())
+        self._merger = self._new_merger(set())
 
     def _rebuild(self) -> None:
         """Fold the inputs from the beginning up to the committed offsets into fresh state, then go live."""
@@ -224,7 +275,7 @@ class ProcessorHost:
         replayed = self._replay(stops, sources)
         self.stats.replayed += replayed
         self.metrics.replayed(replayed)
-        self._merger = Merger(sources)
+        self._merger = self._new_merger(sources)
         if self._broadcast is not None:
             self._broadcast.close()
             self._broadcast = None
@@ -260,7 +311,7 @@ class ProcessorHost:
                         read()
                     self._process(buffers[tp].popleft(), live=False)
                     count += 1
-            merger: Merger[Message] = Merger(sources)
+            merger = self._new_merger(sources)
             for buffer in buffers.values():
                 for msg in buffer:
                     merger.add(Stamped(msg.timestamp()[1], self._rank[msg.topic()], msg.partition(), msg.offset(), msg))
@@ -310,13 +361,17 @@ class ProcessorHost:
         finally:
             reader.close()
 
+    def _new_merger(self, sources: set[Source]) -> Merger[Message]:
+        return Merger(sources, broadcast=self._broadcast_ranks)
+
     def _exhausted(self, source: Source) -> bool:
-        """Live: the input has been at the end of its log for the grace period, so the others go on without it."""
+        """Live: the input has been at the end of its log for its grace period, so the others go on without it."""
         now = time.monotonic()
         if not self._caught_up(source):
             self._idle_since.pop(source, None)
             return False
-        return now - self._idle_since.setdefault(source, now) >= self.config.grace_ms / 1000
+        grace_ms = self.config.broadcast_grace_ms if source[0] in self._broadcast_ranks else self.config.grace_ms
+        return now - self._idle_since.setdefault(source, now) >= grace_ms / 1000
 
     def _caught_up(self, source: Source) -> bool:
         """Everything the log holds for this input has been fetched (position() steps over commit markers)."""
