@@ -9,20 +9,28 @@ the root first on ``sys.path`` so ``bench/streams.py`` does not shadow the ``str
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
+import csv
+import io
 import json
 import os
 import platform
 import resource
+import secrets
+import signal
+import socket
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import psutil
 from confluent_kafka import Consumer, TopicPartition
@@ -30,6 +38,7 @@ from confluent_kafka import Consumer, TopicPartition
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 TRADECORE = Path(sys.executable).with_name("tradecore")
+INSTALL_VEGETA = ROOT / "bench" / "install_vegeta.sh"
 
 _T0 = time.monotonic()
 
@@ -358,3 +367,214 @@ def add_run_options(
     parser.add_argument(
         "--quiet-wait", type=float, default=wait_s, help="longest wait for a quiet machine before each, seconds"
     )
+
+
+# --- the API server, the load generator and the namespace of a run -----------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ApiServer:
+    """``tradecore api`` as its own process group, started and stopped by this benchmark only."""
+
+    def __init__(self, workers: int, env: dict[str, str], run_dir: Path) -> None:
+        self.workers = workers
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._env = env
+        self.log_path = run_dir / f"api-workers{workers}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log(f"starting `tradecore api --workers {self.workers}` on port {self.port}")
+        with self.log_path.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [str(TRADECORE), "api", "--workers", str(self.workers), "--port", str(self.port)],
+                cwd=ROOT,
+                env=self._env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 180
+        while True:
+            if self.proc.poll() is not None:
+                raise BenchError(f"the API server exited with {self.proc.returncode}:\n{self.log_tail()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/openapi.json", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise BenchError(f"the API server did not answer within 180 s:\n{self.log_tail()}")
+            time.sleep(0.25)
+        # With several workers each one runs its own start-up (imports, registry, Kafka); wait until all are idle.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            children = psutil.Process(self.proc.pid).children()
+            if len(children) >= self.workers or self.workers == 1:
+                break
+            time.sleep(0.25)
+        self.settle()
+
+    def settle(self, quiet_cores: float = 0.05, limit_s: float = 60) -> None:
+        """Wait until the server is idle (no work left over from the previous measurement)."""
+        assert self.proc is not None
+        deadline = time.monotonic() + limit_s
+        before = sum(tree_cpu(self.proc.pid).values())
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            now = sum(tree_cpu(self.proc.pid).values())
+            if (now - before) / 0.5 < quiet_cores:
+                return
+            before = now
+
+    def token(self, user: str, password: str) -> str:
+        answer = httpx.post(f"{self.url}/v1/auth/token", data={"username": user, "password": password}, timeout=30)
+        if answer.status_code != 200:
+            raise BenchError(f"login of {user} failed: {answer.status_code} {answer.text}")
+        return str(answer.json()["access_token"])
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        log(f"stopping the API server (pid {self.proc.pid})")
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # the group this benchmark created for the server
+            self.proc.wait(10)
+
+
+@dataclass
+class Vegeta:
+    binary: str
+    run_dir: Path
+
+    def attack(
+        self,
+        name: str,
+        lines: Iterable[bytes],
+        targets: int,
+        *,
+        token: str | None,
+        rate: int,
+        duration: float,
+        workers: int,
+        max_workers: int,
+        cpu_roots: dict[str, list[int]],
+        ok: int = 202,
+    ) -> dict[str, Any]:
+        """One attack: ``rate`` requests/s open loop (0: closed loop with ``workers`` in flight) for ``duration``,
+        over ``targets`` lines of vegeta's JSON targets format (``post_targets``, ``get_targets``); a request counts
+        as accepted when it answers ``ok``. ``token``: one bearer token for every request (else per target)."""
+        targets_file = self.run_dir / f"{name}.targets"
+        results_file = self.run_dir / f"{name}.bin"
+        with targets_file.open("wb") as out:
+            written = 0
+            for line in lines:
+                out.write(line + b"\n")
+                written += 1
+        assert written == targets
+        command = [
+            self.binary,
+            "attack",
+            "-format=json",
+            f"-targets={targets_file}",
+            f"-rate={rate}/1s" if rate else "-rate=0",
+            f"-duration={duration}s",
+            f"-workers={workers}",
+            f"-max-workers={max_workers}",
+            "-timeout=10s",
+            "-max-body=0",
+            "-http2=false",
+            "-keepalive=true",
+            f"-name={name}",
+            f"-output={results_file}",
+            "-header",
+            "Content-Type: application/json",
+            *(("-header", f"Authorization: Bearer {token}") if token else ()),
+        ]
+        with CpuWindow(cpu_roots, loadgen="vegeta") as cpu:
+            done = subprocess.run(command, capture_output=True, check=False)
+        if done.returncode != 0:
+            raise BenchError(f"vegeta attack failed ({done.returncode}): {done.stderr.decode(errors='replace')}")
+        encoded = subprocess.run(
+            [self.binary, "encode", "--to", "csv", str(results_file)], capture_output=True, check=True
+        ).stdout.decode()
+        targets_file.unlink()
+        results_file.unlink()
+        return summarize_attack(encoded, targets, ok) | {"cpu": cpu.result}
+
+
+def post_targets(url: str, bodies: Iterable[bytes]) -> Iterator[bytes]:
+    """vegeta targets: a POST of each body to ``url``."""
+    prefix = f'{{"method":"POST","url":"{url}","body":"'.encode()
+    return (prefix + base64.b64encode(body) + b'"}' for body in bodies)
+
+
+def get_targets(requests: Iterable[tuple[str, str]]) -> Iterator[bytes]:
+    """vegeta targets: a GET of each ``(url, bearer token)``."""
+    for url, token in requests:
+        yield json.dumps({"method": "GET", "url": url, "header": {"Authorization": [f"Bearer {token}"]}}).encode()
+
+
+def summarize_attack(encoded_csv: str, targets: int, ok_status: int = 202) -> dict[str, Any]:
+    starts, latencies, codes = [], [], []
+    errors: Counter[str] = Counter()
+    for row in csv.reader(io.StringIO(encoded_csv)):
+        if not row:
+            continue
+        starts.append(int(row[0]))
+        codes.append(int(row[1]))
+        latencies.append(int(row[2]))
+        if int(row[1]) != ok_status:
+            errors[f"{row[1]} {row[5][:80]}".strip()] += 1
+    if not starts:
+        return {"sent": 0, "accepted": 0, "errors": 0, "error_kinds": {}}
+    start_ns = np.array(starts, dtype=np.int64)
+    latency_ns = np.array(latencies, dtype=np.int64)
+    ok = np.array(codes) == ok_status
+    first = int(start_ns.min())
+    send_span = max(1e-9, (int(start_ns.max()) - first) / 1e9)
+    span = max(1e-9, (int((start_ns + latency_ns).max()) - first) / 1e9)
+    return {
+        "sent": len(starts),
+        "accepted": int(ok.sum()),
+        "errors": int((~ok).sum()),
+        "error_kinds": dict(errors.most_common(5)),
+        "sent_per_s": float(len(starts) / send_span),
+        "accepted_per_s": float(ok.sum() / span),
+        "targets_exhausted": len(starts) > targets,
+        **percentiles_ms(latency_ns / 1e9),
+    }
+
+
+def namespace_env(prefix: str, users_file: Path) -> dict[str, str]:
+    """The environment of a run's processes: its topic namespace, a fresh JWT secret, its users, no rate limits
+    in the way of the load (they are per account / per user and per worker)."""
+    return {
+        **os.environ,
+        "TRADECORE_TOPIC_PREFIX": prefix,
+        "TRADECORE_JWT_SECRET": secrets.token_hex(32),
+        "TRADECORE_USERS_FILE": str(users_file),
+        "TRADECORE_RATE_LIMIT": "1000000/second",
+        "TRADECORE_TICKS_RATE_LIMIT": "1000000/second",
+        "TRADECORE_TOKEN_TTL_S": "14400",
+    }
+
+
+def install_vegeta() -> str:
+    done = subprocess.run([str(INSTALL_VEGETA)], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise BenchError(f"could not install the load generator:\n{done.stderr.strip()}")
+    return done.stdout.strip().splitlines()[-1]

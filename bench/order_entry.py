@@ -30,16 +30,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
-import csv
 import functools
-import io
 import json
 import os
 import secrets
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -55,7 +50,6 @@ from typing import Any
 import httpx
 import numpy as np
 import polars as pl
-import psutil
 from confluent_kafka import Producer
 
 if __package__ in (None, ""):  # run as a script: the repository root, not bench/, first on the path
@@ -64,29 +58,31 @@ if __package__ in (None, ""):  # run as a script: the repository root, not bench
 from bench.common import (
     RESULTS,
     ROOT,
-    TRADECORE,
+    ApiServer,
     BenchError,
     CpuWindow,
     Guard,
     LogCount,
+    Vegeta,
     add_run_options,
     check_stack,
     cleanup,
     fmt,
     fmt_ms,
     fmt_spread,
+    install_vegeta,
     log,
     machine,
+    namespace_env,
     percentiles_ms,
+    post_targets,
     ratio,
     report,
     spread,
     target_lines,
     tradecore,
-    tree_cpu,
 )
 
-INSTALL_VEGETA = ROOT / "bench" / "install_vegeta.sh"
 QUOTES = ROOT.parent / "shared" / "data" / "market" / "binance-btcusdt-quotes-2021-01-08.parquet"
 
 # The issue's targets (issue 3).
@@ -275,184 +271,6 @@ def raw_paced(
     poller.join()
     ok = latency[~np.isnan(latency)]
     return {"sent": count, "achieved_per_s": count / sent_s, "errors": failed[0], **percentiles_ms(ok)}
-
-
-# --- the API server and the load generator ------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class ApiServer:
-    """``tradecore api`` as its own process group, started and stopped by this benchmark only."""
-
-    def __init__(self, workers: int, env: dict[str, str], run_dir: Path) -> None:
-        self.workers = workers
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._env = env
-        self.log_path = run_dir / f"api-workers{workers}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        log(f"starting `tradecore api --workers {self.workers}` on port {self.port}")
-        with self.log_path.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [str(TRADECORE), "api", "--workers", str(self.workers), "--port", str(self.port)],
-                cwd=ROOT,
-                env=self._env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 180
-        while True:
-            if self.proc.poll() is not None:
-                raise BenchError(f"the API server exited with {self.proc.returncode}:\n{self.log_tail()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/openapi.json", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise BenchError(f"the API server did not answer within 180 s:\n{self.log_tail()}")
-            time.sleep(0.25)
-        # With several workers each one runs its own start-up (imports, registry, Kafka); wait until all are idle.
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            children = psutil.Process(self.proc.pid).children()
-            if len(children) >= self.workers or self.workers == 1:
-                break
-            time.sleep(0.25)
-        self.settle()
-
-    def settle(self, quiet_cores: float = 0.05, limit_s: float = 60) -> None:
-        """Wait until the server is idle (no work left over from the previous measurement)."""
-        assert self.proc is not None
-        deadline = time.monotonic() + limit_s
-        before = sum(tree_cpu(self.proc.pid).values())
-        while time.monotonic() < deadline:
-            time.sleep(0.5)
-            now = sum(tree_cpu(self.proc.pid).values())
-            if (now - before) / 0.5 < quiet_cores:
-                return
-            before = now
-
-    def token(self, user: str, password: str) -> str:
-        answer = httpx.post(f"{self.url}/v1/auth/token", data={"username": user, "password": password}, timeout=30)
-        if answer.status_code != 200:
-            raise BenchError(f"login of {user} failed: {answer.status_code} {answer.text}")
-        return str(answer.json()["access_token"])
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        log(f"stopping the API server (pid {self.proc.pid})")
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)  # the group this benchmark created for the server
-            self.proc.wait(10)
-
-
-@dataclass
-class Vegeta:
-    binary: str
-    run_dir: Path
-
-    def attack(
-        self,
-        name: str,
-        url: str,
-        token: str,
-        bodies: Iterator[bytes],
-        targets: int,
-        *,
-        rate: int,
-        duration: float,
-        workers: int,
-        max_workers: int,
-        cpu_roots: dict[str, list[int]],
-    ) -> dict[str, Any]:
-        """One attack: ``rate`` requests/s open loop (0: closed loop with ``workers`` in flight) for ``duration``."""
-        targets_file = self.run_dir / f"{name}.targets"
-        results_file = self.run_dir / f"{name}.bin"
-        prefix = f'{{"method":"POST","url":"{url}","body":"'.encode()
-        with targets_file.open("wb") as out:
-            written = 0
-            for body in bodies:
-                out.write(prefix + base64.b64encode(body) + b'"}\n')
-                written += 1
-        assert written == targets
-        command = [
-            self.binary,
-            "attack",
-            "-format=json",
-            f"-targets={targets_file}",
-            f"-rate={rate}/1s" if rate else "-rate=0",
-            f"-duration={duration}s",
-            f"-workers={workers}",
-            f"-max-workers={max_workers}",
-            "-timeout=10s",
-            "-max-body=0",
-            "-http2=false",
-            "-keepalive=true",
-            f"-name={name}",
-            f"-output={results_file}",
-            "-header",
-            f"Authorization: Bearer {token}",
-            "-header",
-            "Content-Type: application/json",
-        ]
-        with CpuWindow(cpu_roots, loadgen="vegeta") as cpu:
-            done = subprocess.run(command, capture_output=True, check=False)
-        if done.returncode != 0:
-            raise BenchError(f"vegeta attack failed ({done.returncode}): {done.stderr.decode(errors='replace')}")
-        encoded = subprocess.run(
-            [self.binary, "encode", "--to", "csv", str(results_file)], capture_output=True, check=True
-        ).stdout.decode()
-        targets_file.unlink()
-        results_file.unlink()
-        return summarize_attack(encoded, targets) | {"cpu": cpu.result}
-
-
-def summarize_attack(encoded_csv: str, targets: int) -> dict[str, Any]:
-    starts, latencies, codes = [], [], []
-    errors: Counter[str] = Counter()
-    for row in csv.reader(io.StringIO(encoded_csv)):
-        if not row:
-            continue
-        starts.append(int(row[0]))
-        codes.append(int(row[1]))
-        latencies.append(int(row[2]))
-        if row[1] != "202":
-            errors[f"{row[1]} {row[5][:80]}".strip()] += 1
-    if not starts:
-        return {"sent": 0, "accepted": 0, "errors": 0, "error_kinds": {}}
-    start_ns = np.array(starts, dtype=np.int64)
-    latency_ns = np.array(latencies, dtype=np.int64)
-    ok = np.array(codes) == 202
-    first = int(start_ns.min())
-    send_span = max(1e-9, (int(start_ns.max()) - first) / 1e9)
-    span = max(1e-9, (int((start_ns + latency_ns).max()) - first) / 1e9)
-    return {
-        "sent": len(starts),
-        "accepted": int(ok.sum()),
-        "errors": int((~ok).sum()),
-        "error_kinds": dict(errors.most_common(5)),
-        "sent_per_s": float(len(starts) / send_span),
-        "accepted_per_s": float(ok.sum() / span),
-        "targets_exhausted": len(starts) > targets,
-        **percentiles_ms(latency_ns / 1e9),
-    }
 
 
 # --- ticks over HTTP and through the event log ---------------------------------------------------------------------
@@ -665,13 +483,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def install_vegeta() -> str:
-    done = subprocess.run([str(INSTALL_VEGETA)], capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise BenchError(f"could not install the load generator:\n{done.stderr.strip()}")
-    return done.stdout.strip().splitlines()[-1]
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     os.chdir(ROOT)  # settings read .stack/env relative to the working directory
     run_id = f"{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(2)}"
@@ -686,16 +497,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     passwords = {TRADER: secrets.token_urlsafe(16), FEED: secrets.token_urlsafe(16)}
     users_file = run_dir / "users.toml"
-    env = {
-        **os.environ,
-        "TRADECORE_TOPIC_PREFIX": prefix,
-        "TRADECORE_JWT_SECRET": secrets.token_hex(32),
-        "TRADECORE_USERS_FILE": str(users_file),
-        # The limits are per account / per user and per worker; the orders are spread over many accounts anyway.
-        "TRADECORE_RATE_LIMIT": "1000000/second",
-        "TRADECORE_TICKS_RATE_LIMIT": "1000000/second",
-        "TRADECORE_TOKEN_TTL_S": "14400",
-    }
+    env = namespace_env(prefix, users_file)
     os.environ.update(env)  # the in-process measurements (event log, raw producer) use the same namespace
 
     from api.auth import Role, add_user
@@ -882,10 +684,9 @@ def api_phase(
         before = counter(prefix + "orders")
         out = vegeta.attack(
             name,
-            url,
-            trader,
-            orders.take(count),
+            post_targets(url, orders.take(count)),
             count,
+            token=trader,
             rate=rate,
             duration=duration,
             workers=workers,
