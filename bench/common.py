@@ -244,7 +244,8 @@ def cpu_model() -> str:
 
 
 def cleanup(prefix: str) -> None:
-    """Delete what this run put in the shared stack: its topics, its registry subjects, its write-side rows."""
+    """Delete what this run put in the shared stack: its topics, its registry subjects, its write-side rows, its
+    read-model schema."""
     from sqlalchemy import create_engine, text
 
     from projections.settings import DatabaseSettings
@@ -253,7 +254,7 @@ def cleanup(prefix: str) -> None:
     from streams import kafka
     from streams.settings import KafkaSettings
 
-    log(f"cleaning up the run's topics, subjects and rows ({prefix}*); --keep keeps them")
+    log(f"cleaning up the run's topics, subjects, rows and read-model schema ({prefix}*); --keep keeps them")
     try:
         admin = kafka.admin(KafkaSettings())
         topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
@@ -269,6 +270,16 @@ def cleanup(prefix: str) -> None:
                 client.delete_subject(subject, permanent=True)
     except Exception as err:
         log(f"  could not delete the registry subjects: {err}")
+    try:
+        from projections import namespace
+
+        # The API and the projector migrate a read-model schema of the namespace.
+        engine = create_engine(DatabaseSettings().url)
+        with engine.begin() as conn:
+            namespace.drop(conn, namespace.live_schema(prefix))
+        engine.dispose()
+    except Exception as err:
+        log(f"  could not drop the read-model schema: {err}")
     try:
         # The write side keeps each topic namespace's rows apart (column `namespace`, the topic prefix).
         engine = create_engine(DatabaseSettings().url)
@@ -559,6 +570,35 @@ def summarize_attack(encoded_csv: str, targets: int, ok_status: int = 202) -> di
     }
 
 
+@contextlib.contextmanager
+def py_spy(pid: int, seconds: int, out: Path) -> Iterator[Callable[[], bool]]:
+    """py-spy on ``pid`` and its subprocesses (GIL-holding samples, collapsed stacks to ``out``) while the body runs
+    (at most ``seconds`` + 2 s); yields a function saying, once the body is done, whether the profile was written."""
+    binary = Path(sys.executable).with_name("py-spy")
+    if not binary.exists():
+        log("  --profile: py-spy is not installed (it is a dev dependency: uv pip install -e '.[dev]'); skipped")
+        yield lambda: False
+        return
+    log(f"  profiling pid {pid} with py-spy for {seconds} s -> {out}")
+    spy = subprocess.Popen(
+        [
+            *(str(binary), "record", "--pid", str(pid), "--subprocesses", "--gil", "--nonblocking"),
+            *("--rate", "100", "--format", "raw", "--duration", str(seconds + 2), "--output", str(out)),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    time.sleep(1)  # py-spy attaches
+    written: list[bool] = []
+    try:
+        yield lambda: bool(written and written[0])
+    finally:
+        _, err = spy.communicate(timeout=120)
+        if spy.returncode != 0 or not out.exists():
+            log(f"  py-spy failed ({spy.returncode}): {err.decode(errors='replace').strip()[-300:]}")
+        written.append(spy.returncode == 0 and out.exists())
+
+
 def namespace_env(prefix: str, users_file: Path) -> dict[str, str]:
     """The environment of a run's processes: its topic namespace, a fresh JWT secret, its users, no rate limits
     in the way of the load (they are per account / per user and per worker)."""
@@ -571,6 +611,19 @@ def namespace_env(prefix: str, users_file: Path) -> dict[str, str]:
         "TRADECORE_TICKS_RATE_LIMIT": "1000000/second",
         "TRADECORE_TOKEN_TTL_S": "14400",
     }
+
+
+def prepare_namespace(env: dict[str, str]) -> None:
+    """The write-side tables, the namespace's topics, and its schemas registered once: API workers starting at the
+    same time would otherwise race to register them in a fresh namespace (the registry refuses the loser)."""
+    from schemas.registry import registry_client
+    from schemas.serde import register_all
+    from schemas.settings import RegistrySettings
+
+    log("tradecore db upgrade; tradecore topics ensure; registering the schemas")
+    tradecore(env, "db", "upgrade")
+    tradecore(env, "topics", "ensure")
+    register_all(registry_client(RegistrySettings()), env["TRADECORE_TOPIC_PREFIX"])
 
 
 def install_vegeta() -> str:

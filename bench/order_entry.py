@@ -36,7 +36,6 @@ import json
 import os
 import secrets
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -76,11 +75,12 @@ from bench.common import (
     namespace_env,
     percentiles_ms,
     post_targets,
+    prepare_namespace,
+    py_spy,
     ratio,
     report,
     spread,
     target_lines,
-    tradecore,
 )
 
 QUOTES = ROOT.parent / "shared" / "data" / "market" / "binance-btcusdt-quotes-2021-01-08.parquet"
@@ -430,8 +430,8 @@ PROFILE_RULES: list[tuple[str, tuple[str, ...]]] = [
 ]
 
 
-def profile_shares(collapsed: Path) -> dict[str, float]:
-    """Share of samples per PROFILE_RULES category in py-spy's raw (collapsed-stack) output."""
+def profile_shares(collapsed: Path, rules: list[tuple[str, tuple[str, ...]]] = PROFILE_RULES) -> dict[str, float]:
+    """Share of samples per category of ``rules`` in py-spy's raw (collapsed-stack) output."""
     counts: Counter[str] = Counter()
     for line in collapsed.read_text().splitlines():
         stack, _, n = line.rpartition(" ")
@@ -440,7 +440,7 @@ def profile_shares(collapsed: Path) -> dict[str, float]:
         frames = stack.split(";")
         category = "event loop, asyncio and the rest"
         for frame in reversed(frames):
-            hit = next((name for name, marks in PROFILE_RULES if any(m in frame for m in marks)), None)
+            hit = next((name for name, marks in rules if any(m in frame for m in marks)), None)
             if hit is not None:
                 category = hit
                 break
@@ -508,9 +508,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from streams.settings import KafkaSettings
     from streams.topics import TOPICS, TopicLayout, cluster_size, ensure_topics
 
-    log("tradecore db upgrade; tradecore topics ensure")
-    tradecore(env, "db", "upgrade")
-    tradecore(env, "topics", "ensure")
+    prepare_namespace(env)
     settings = KafkaSettings()
     admin = kafka.admin(settings)
     layout = TopicLayout.for_cluster(cluster_size(admin), settings.partitions)
@@ -785,27 +783,13 @@ def profile_server(
 ) -> dict[str, Any] | None:
     """py-spy on every server process (GIL-holding threads only) during one more closed-loop attack."""
     assert server.proc is not None
-    py_spy = Path(sys.executable).with_name("py-spy")
-    if not py_spy.exists():
-        log("  --profile: py-spy is not installed (it is a dev dependency: uv pip install -e '.[dev]'); skipped")
-        return None
     out = server.log_path.with_name(f"profile-workers{server.workers}.txt")
     seconds = max(5, int(args.duration))
     log(f"  profiling the server with py-spy for {seconds} s under the closed loop -> {out.relative_to(ROOT)}")
     guard.wait_quiet()
-    spy = subprocess.Popen(
-        [
-            *(str(py_spy), "record", "--pid", str(server.proc.pid), "--subprocesses", "--gil", "--nonblocking"),
-            *("--rate", "100", "--format", "raw", "--duration", str(seconds + 2), "--output", str(out)),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    time.sleep(1)  # py-spy attaches
-    measured = attack(f"{tag}-profile", 0, seconds)
-    _, err = spy.communicate(timeout=120)
-    if spy.returncode != 0 or not out.exists():
-        log(f"  py-spy failed ({spy.returncode}): {err.decode(errors='replace').strip()[-300:]}")
+    with py_spy(server.proc.pid, seconds, out) as spied:
+        measured = attack(f"{tag}-profile", 0, seconds)
+    if not spied():
         return None
     shares = profile_shares(out)
     cpu_ms = 1000 * measured["cpu"]["api"] / measured["accepted_per_s"] if measured["accepted_per_s"] else None
