@@ -480,6 +480,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--poll-ms", type=float, default=10.0, help="interval of the plain GET polling")
     parser.add_argument("--visible-timeout", type=float, default=10.0, help="seconds after which an order is missing")
     parser.add_argument("--positions-rate", type=int, default=1000, help="GET /v1/positions per second")
+    parser.add_argument(
+        "--positions-light", type=int, default=100, help="GET /v1/positions per second of the light-load run"
+    )
     parser.add_argument("--dashboards", type=int, default=20, help="traders reading their own positions")
     parser.add_argument("--workers", type=int, default=2, help="API worker processes (uvicorn)")
     parser.add_argument("--accounts", type=int, default=100, help="accounts the placed orders are spread over")
@@ -499,7 +502,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.repeat = args.repeat or (1 if args.quick else 3)
     args.duration = args.duration or (4.0 if args.quick else 12.0)
     args.loads = args.loads or ([200, 1000] if args.quick else [100, 500, 1000])
-    if min(args.repeat, args.duration, args.sample, args.positions_rate, args.dashboards, args.workers) <= 0:
+    if min(args.repeat, args.duration, args.sample, args.positions_rate, args.positions_light, args.dashboards) <= 0:
         parser.error("--repeat, --duration, --sample, --positions-rate, --dashboards and --workers must be positive")
     return args
 
@@ -548,6 +551,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "poll_ms",
                 "visible_timeout",
                 "positions_rate",
+                "positions_light",
                 "dashboards",
                 "workers",
                 "accounts",
@@ -686,7 +690,7 @@ def positions_phase(
     tokens = [token for _, token in dashboards.values()]
     accounts = [account for account, _ in dashboards.values()]
 
-    def attack(name: str, duration: float) -> dict[str, Any]:
+    def attack(name: str, duration: float, rate: int = rate) -> dict[str, Any]:
         pipeline.check()
         server.settle()
         count = int(rate * duration) + rate
@@ -714,9 +718,18 @@ def positions_phase(
 
     log(f"GET /v1/positions: warm-up (2 s at {rate}/s), not measured")
     attack("positions-warmup", 2)
-    runs: dict[str, list[dict[str, Any]]] = {"api": [], "raw": []}
+    runs: dict[str, list[dict[str, Any]]] = {"api": [], "light": [], "raw": []}
     for rep in range(args.repeat):
         log(f"GET /v1/positions, repetition {rep + 1}/{args.repeat}")
+        light = args.positions_light
+        out = guard.run(
+            f"GET /v1/positions at {light}/s", functools.partial(attack, f"r{rep}-light", args.duration, light)
+        )
+        runs["light"].append(out)
+        log(
+            f"  API at {light}/s: p50 {out['p50_ms']:.2f} ms, p99 {out['p99_ms']:.2f} ms, errors {out['errors']}; "
+            f"server CPU {fmt(out['server_cpu_ms_per_request'], 2)} ms/request"
+        )
         out = guard.run(f"GET /v1/positions at {rate}/s", functools.partial(attack, f"r{rep}-positions", args.duration))
         runs["api"].append(out)
         log(
@@ -732,17 +745,20 @@ def positions_phase(
             f"p99 {raw['p99_ms']:.3f} ms, p99.9 {raw['p999_ms']:.3f} ms ({raw['rows_per_page']:.1f} rows per page)"
         )
     profile = profile_positions(args, server, guard, attack) if args.profile else None
+
+    def summary(measured: list[dict[str, Any]]) -> dict[str, Any]:
+        keys = ("sent_per_s", "accepted_per_s", "errors", "p50_ms", "p99_ms", "p999_ms", "max_ms")
+        return {key: spread([r[key] for r in measured]) for key in keys} | {
+            "server_cpu_ms_per_request": spread([r["server_cpu_ms_per_request"] for r in measured]),
+            "cpu": _median_cpu(measured),
+            "error_kinds": [r["error_kinds"] for r in measured],
+        }
+
     return {
         "rate": rate,
-        "api": {
-            key: spread([r[key] for r in runs["api"]])
-            for key in ("sent_per_s", "accepted_per_s", "errors", "p50_ms", "p99_ms", "p999_ms", "max_ms")
-        }
-        | {
-            "server_cpu_ms_per_request": spread([r["server_cpu_ms_per_request"] for r in runs["api"]]),
-            "cpu": _median_cpu(runs["api"]),
-            "error_kinds": [r["error_kinds"] for r in runs["api"]],
-        },
+        "light_rate": args.positions_light,
+        "api": summary(runs["api"]),
+        "light": summary(runs["light"]),
         "raw": {key: spread([r[key] for r in runs["raw"]]) for key in ("achieved_per_s", "p50_ms", "p99_ms", "p999_ms")}
         | {"rows_per_page": runs["raw"][0]["rows_per_page"]},
         "profile": profile,
@@ -853,20 +869,26 @@ def _positions_lines(results: dict[str, Any]) -> list[str]:
     if "positions" not in results:
         return []
     cfg, p = results["config"], results["positions"]
-    api, raw = p["api"], p["raw"]
+    api, light, raw = p["api"], p["light"], p["raw"]
     lines = [
         "",
-        f"GET /v1/positions?limit={POSITIONS_PAGE} at {p['rate']}/s (vegeta, {cfg['dashboards']} traders, own "
-        f"account, {results['seeded_positions']} positions seeded)",
-        f"  API   sent {fmt_spread(api['sent_per_s'])}/s, 200s {fmt_spread(api['accepted_per_s'])}/s, errors "
-        f"{fmt_spread(api['errors'])}",
-        f"        p50 {fmt_ms(api['p50_ms'])}  p99 {fmt_ms(api['p99_ms'])}  p99.9 {fmt_ms(api['p999_ms'])} ms; server "
-        f"CPU per request {fmt_spread(api['server_cpu_ms_per_request'], 2)} ms",
-        f"        cpu: {_cpu(api['cpu'])}",
+        f"GET /v1/positions?limit={POSITIONS_PAGE} (vegeta, {cfg['dashboards']} traders, own account, "
+        f"{results['seeded_positions']} positions seeded)",
+    ]
+    for rate, stat in ((p["light_rate"], light), (p["rate"], api)):
+        lines += [
+            f"  API at {rate}/s: sent {fmt_spread(stat['sent_per_s'])}/s, 200s {fmt_spread(stat['accepted_per_s'])}/s, "
+            f"errors {fmt_spread(stat['errors'])}",
+            f"        p50 {fmt_ms(stat['p50_ms'])}  p99 {fmt_ms(stat['p99_ms'])}  p99.9 {fmt_ms(stat['p999_ms'])} ms; "
+            f"server CPU per request {fmt_spread(stat['server_cpu_ms_per_request'], 2)} ms",
+            f"        cpu: {_cpu(stat['cpu'])}",
+        ]
+    lines += [
         f"  raw psycopg, the same two statements, one connection, at {fmt(raw['achieved_per_s']['median'])}/s: "
         f"p50 {fmt_spread(raw['p50_ms'], 3)}  p99 {fmt_spread(raw['p99_ms'], 3)}  "
         f"p99.9 {fmt_spread(raw['p999_ms'], 3)} ms",
-        f"  API p99 / raw p99: x{fmt(ratio(api['p99_ms']['median'], raw['p99_ms']['median']), 1)}",
+        f"  API p99 / raw p99: x{fmt(ratio(light['p99_ms']['median'], raw['p99_ms']['median']), 1)} at "
+        f"{p['light_rate']}/s, x{fmt(ratio(api['p99_ms']['median'], raw['p99_ms']['median']), 1)} at {p['rate']}/s",
     ]
     if p.get("profile"):
         prof = p["profile"]
