@@ -27,6 +27,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -599,6 +600,43 @@ def py_spy(pid: int, seconds: int, out: Path) -> Iterator[Callable[[], bool]]:
         written.append(spy.returncode == 0 and out.exists())
 
 
+@dataclass(frozen=True)
+class BenchRun:
+    """One run of a benchmark: its id, its topic namespace ``bench-<id>.``, its scratch directory under
+    bench/results/, and the stack's processes by component (checked to be up)."""
+
+    run_id: str
+    prefix: str
+    run_dir: Path
+    stack_roots: dict[str, list[int]]
+
+    @classmethod
+    def begin(cls, benchmark: str) -> BenchRun:
+        os.chdir(ROOT)  # settings read .stack/env relative to the working directory
+        run_id = f"{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(2)}"
+        run_dir = RESULTS / f"{benchmark}-{run_id}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return cls(run_id, f"bench-{run_id}.", run_dir, check_stack())
+
+    @property
+    def users_file(self) -> Path:
+        return self.run_dir / "users.toml"
+
+    def env(self) -> dict[str, str]:
+        return namespace_env(self.prefix, self.users_file)
+
+    def finish(self, keep: bool) -> None:
+        """Delete what the run put in the shared stack (unless ``keep``) and its users' passwords."""
+        if not keep:
+            cleanup(self.prefix)
+        with contextlib.suppress(OSError):
+            self.users_file.unlink()
+
+    def save(self, results: dict[str, Any]) -> dict[str, Any]:
+        (self.run_dir / "results.json").write_text(json.dumps(results, indent=2, default=str))
+        return results
+
+
 def namespace_env(prefix: str, users_file: Path) -> dict[str, str]:
     """The environment of a run's processes: its topic namespace, a fresh JWT secret, its users, no rate limits
     in the way of the load (they are per account / per user and per worker)."""
@@ -631,3 +669,63 @@ def install_vegeta() -> str:
     if done.returncode != 0:
         raise BenchError(f"could not install the load generator:\n{done.stderr.strip()}")
     return done.stdout.strip().splitlines()[-1]
+
+
+# --- where the server's time goes (py-spy) -------------------------------------------------------------------------
+
+# Each sample is charged to the first rule matching a frame, scanning from the innermost frame outwards.
+PROFILE_RULES: list[tuple[str, tuple[str, ...]]] = [
+    ("JWT verify (PyJWT HS256, api.auth)", ("jwt/", "Authenticator.verify")),
+    ("per-account rate limiter (limits)", ("limits/", "RateLimiter")),
+    (
+        "Avro serialize (codec, AvroSerializer, fastavro)",
+        ("schemas/serde.py", "schemas/codec.py", "schema_registry", "fastavro"),
+    ),
+    ("Kafka produce + delivery reports (eventlog)", ("streams/eventlog.py", "confluent_kafka")),
+    ("Postgres driver (psycopg)", ("psycopg/", "psycopg_")),
+    (
+        "SQLAlchemy (statement build, compile cache, asyncio/greenlet) + api.store",
+        ("sqlalchemy/", "api/store.py", "greenlet"),
+    ),
+    (
+        "request JSON + pydantic validation / serialization",
+        ("pydantic", "request_body_to_args", "_validate_value", "json/"),
+    ),
+    ("domain: validate, decide, fingerprint (commands)", ("commands/",)),
+    ("threadpool hops for sync dependencies (anyio, threading)", ("anyio/", "threading.py", "queue.py", "concurrent/")),
+    ("FastAPI dependency resolution (api.deps)", ("solve_dependencies", "api/deps.py")),
+    ("HTTP protocol (uvicorn + httptools)", ("uvicorn/protocols", "httptools")),
+    ("FastAPI/Starlette routing, middleware, responses", ("fastapi/", "starlette/", "api/routers", "uvicorn/")),
+]
+
+
+def profile_shares(collapsed: Path, rules: list[tuple[str, tuple[str, ...]]] = PROFILE_RULES) -> dict[str, float]:
+    """Share of samples per category of ``rules`` in py-spy's raw (collapsed-stack) output."""
+    counts: Counter[str] = Counter()
+    for line in collapsed.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack or not n.isdigit():
+            continue
+        frames = stack.split(";")
+        category = "event loop, asyncio and the rest"
+        for frame in reversed(frames):
+            hit = next((name for name, marks in rules if any(m in frame for m in marks)), None)
+            if hit is not None:
+                category = hit
+                break
+        counts[category] += int(n)
+    total = sum(counts.values()) or 1
+    return {name: round(n / total, 4) for name, n in counts.most_common()} | {"samples": total}
+
+
+def profiled(
+    pid: int, out: Path, seconds: int, guard: Guard, measure: Callable[[], dict[str, Any]]
+) -> tuple[dict[str, Any], dict[str, float]] | None:
+    """``measure()`` on a quiet machine under py-spy (``pid`` and its subprocesses): its result and the share of
+    GIL-holding samples per PROFILE_RULES category; None when py-spy is missing or failed."""
+    guard.wait_quiet()
+    with py_spy(pid, seconds, out) as spied:
+        measured = measure()
+    if not spied():
+        return None
+    return measured, profile_shares(out)

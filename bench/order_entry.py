@@ -30,9 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import functools
-import json
 import os
 import secrets
 import statistics
@@ -55,28 +53,25 @@ if __package__ in (None, ""):  # run as a script: the repository root, not bench
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from bench.common import (
-    RESULTS,
     ROOT,
     ApiServer,
     BenchError,
+    BenchRun,
     CpuWindow,
     Guard,
     LogCount,
     Vegeta,
     add_run_options,
-    check_stack,
-    cleanup,
     fmt,
     fmt_ms,
     fmt_spread,
     install_vegeta,
     log,
     machine,
-    namespace_env,
     percentiles_ms,
     post_targets,
     prepare_namespace,
-    py_spy,
+    profiled,
     ratio,
     report,
     spread,
@@ -402,53 +397,6 @@ async def eventlog_ticks(batches: list[Sequence[Any]], duration: float) -> dict[
     return {"batches": i, "appended": appended, "seconds": elapsed, "per_s": appended / elapsed}
 
 
-# --- where the server's time goes (py-spy) -------------------------------------------------------------------------
-
-# Each sample is charged to the first rule matching a frame, scanning from the innermost frame outwards.
-PROFILE_RULES: list[tuple[str, tuple[str, ...]]] = [
-    ("JWT verify (PyJWT HS256, api.auth)", ("jwt/", "Authenticator.verify")),
-    ("per-account rate limiter (limits)", ("limits/", "RateLimiter")),
-    (
-        "Avro serialize (codec, AvroSerializer, fastavro)",
-        ("schemas/serde.py", "schemas/codec.py", "schema_registry", "fastavro"),
-    ),
-    ("Kafka produce + delivery reports (eventlog)", ("streams/eventlog.py", "confluent_kafka")),
-    ("Postgres driver (psycopg)", ("psycopg/", "psycopg_")),
-    (
-        "SQLAlchemy (statement build, compile cache, asyncio/greenlet) + api.store",
-        ("sqlalchemy/", "api/store.py", "greenlet"),
-    ),
-    (
-        "request JSON + pydantic validation / serialization",
-        ("pydantic", "request_body_to_args", "_validate_value", "json/"),
-    ),
-    ("domain: validate, decide, fingerprint (commands)", ("commands/",)),
-    ("threadpool hops for sync dependencies (anyio, threading)", ("anyio/", "threading.py", "queue.py", "concurrent/")),
-    ("FastAPI dependency resolution (api.deps)", ("solve_dependencies", "api/deps.py")),
-    ("HTTP protocol (uvicorn + httptools)", ("uvicorn/protocols", "httptools")),
-    ("FastAPI/Starlette routing, middleware, responses", ("fastapi/", "starlette/", "api/routers", "uvicorn/")),
-]
-
-
-def profile_shares(collapsed: Path, rules: list[tuple[str, tuple[str, ...]]] = PROFILE_RULES) -> dict[str, float]:
-    """Share of samples per category of ``rules`` in py-spy's raw (collapsed-stack) output."""
-    counts: Counter[str] = Counter()
-    for line in collapsed.read_text().splitlines():
-        stack, _, n = line.rpartition(" ")
-        if not stack or not n.isdigit():
-            continue
-        frames = stack.split(";")
-        category = "event loop, asyncio and the rest"
-        for frame in reversed(frames):
-            hit = next((name for name, marks in rules if any(m in frame for m in marks)), None)
-            if hit is not None:
-                category = hit
-                break
-        counts[category] += int(n)
-    total = sum(counts.values()) or 1
-    return {name: round(n / total, 4) for name, n in counts.most_common()} | {"samples": total}
-
-
 # --- the run ------------------------------------------------------------------------------------------------------
 
 
@@ -484,20 +432,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    os.chdir(ROOT)  # settings read .stack/env relative to the working directory
-    run_id = f"{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(2)}"
-    prefix = f"bench-{run_id}."
-    run_dir = RESULTS / f"order_entry-{run_id}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    stack_roots = check_stack()
+    bench = BenchRun.begin("order_entry")
+    run_id, prefix, run_dir, users_file = bench.run_id, bench.prefix, bench.run_dir, bench.users_file
     vegeta = Vegeta(install_vegeta(), run_dir)
     log(
         f"run {run_id}: topic prefix {prefix!r}, scratch in {run_dir.relative_to(ROOT)}, load generator {vegeta.binary}"
     )
 
     passwords = {TRADER: secrets.token_urlsafe(16), FEED: secrets.token_urlsafe(16)}
-    users_file = run_dir / "users.toml"
-    env = namespace_env(prefix, users_file)
+    env = bench.env()
     os.environ.update(env)  # the in-process measurements (event log, raw producer) use the same namespace
 
     from api.auth import Role, add_user
@@ -547,7 +490,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": machine(),
     }
     server: ApiServer | None = None
-    guard = Guard(dict(stack_roots), args.quiet_limit, args.quiet_wait, args.retries)
+    guard = Guard(dict(bench.stack_roots), args.quiet_limit, args.quiet_wait, args.retries)
     try:
         results["direct"] = direct_phase(args, orders, ticks, guard, prefix)
         results["api"] = {}
@@ -567,13 +510,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if server is not None:
             server.stop()
         counter.close()
-        if not args.keep:
-            cleanup(prefix)
-        with contextlib.suppress(OSError):
-            users_file.unlink()
+        bench.finish(args.keep)
     verdict(results)
-    (run_dir / "results.json").write_text(json.dumps(results, indent=2, default=str))
-    return results
+    return bench.save(results)
 
 
 def direct_phase(args: argparse.Namespace, orders: Orders, ticks: Ticks, guard: Guard, prefix: str) -> dict[str, Any]:
@@ -786,12 +725,10 @@ def profile_server(
     out = server.log_path.with_name(f"profile-workers{server.workers}.txt")
     seconds = max(5, int(args.duration))
     log(f"  profiling the server with py-spy for {seconds} s under the closed loop -> {out.relative_to(ROOT)}")
-    guard.wait_quiet()
-    with py_spy(server.proc.pid, seconds, out) as spied:
-        measured = attack(f"{tag}-profile", 0, seconds)
-    if not spied():
+    done = profiled(server.proc.pid, out, seconds, guard, lambda: attack(f"{tag}-profile", 0, seconds))
+    if done is None:
         return None
-    shares = profile_shares(out)
+    measured, shares = done
     cpu_ms = 1000 * measured["cpu"]["api"] / measured["accepted_per_s"] if measured["accepted_per_s"] else None
     log(f"  under the profiler: {measured['accepted_per_s']:,.0f} accepted/s; top: {list(shares.items())[:4]}")
     return {

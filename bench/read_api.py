@@ -1,7 +1,7 @@
 """Read-side API benchmark (issue 5): how soon a placed order is visible in ``GET /v1/orders/{id}``, and how fast
 ``GET /v1/positions`` answers at a constant 1,000 requests/s — each beside a reference measured in the same run.
 
-    .venv/bin/python bench/read_api.py             # the full run (≈ 5 min), table on stdout, JSON last
+    .venv/bin/python bench/read_api.py             # the full run (≈ 5½ min on a quiet machine), JSON last
     .venv/bin/python bench/read_api.py --quick     # smoke test (≈ 80 s)
     .venv/bin/python bench/read_api.py --profile   # and py-spy on the API server under the positions load
 
@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import bisect
-import contextlib
 import functools
 import json
 import math
@@ -58,37 +57,23 @@ from typing import Any
 import httpx
 import numpy as np
 
-if __package__ in (None, ""):  # run as a script: the repository root, not bench/, first on the path
-    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repository root, not bench/ (which has streams.py)
 
-from bench.common import (
-    RESULTS,
-    ROOT,
+from bench import common  # noqa: E402
+from bench.common import (  # noqa: E402
     ApiServer,
     BenchError,
+    BenchRun,
     CpuWindow,
     Guard,
     Vegeta,
-    add_run_options,
-    check_stack,
-    cleanup,
     fmt,
     fmt_ms,
-    fmt_spread,
-    get_targets,
-    install_vegeta,
     log,
-    machine,
-    namespace_env,
-    percentiles_ms,
     prepare_namespace,
-    py_spy,
-    ratio,
-    report,
-    spread,
-    target_lines,
+    profiled,
 )
-from bench.order_entry import PROFILE_RULES, QUOTES, Orders, load_quotes, profile_shares
+from bench.order_entry import QUOTES, Orders, load_quotes  # noqa: E402
 
 # The issue's targets (issue 5).
 TARGET_VISIBLE_P99_MS = 100.0  # GET /v1/orders/{id} finds the order, after its POST, at 1,000 orders/s
@@ -348,7 +333,7 @@ def visibility_once(
     def latencies(at: np.ndarray, chosen: np.ndarray) -> dict[str, Any]:
         lat = at[chosen] - sent[chosen]
         seen = lat[~np.isnan(lat)]
-        return {"tracked": int(chosen.sum()), "missing": int(np.isnan(lat).sum()), **percentiles_ms(seen)}
+        return {"tracked": int(chosen.sum()), "missing": int(np.isnan(lat).sum()), **common.percentiles_ms(seen)}
 
     return {
         "sent": len(sent),
@@ -462,7 +447,7 @@ def raw_positions(conninfo: str, schema: str, accounts: list[str], rate: int, du
         "queries": count,
         "rows_per_page": rows / count,
         "achieved_per_s": count / elapsed,
-        **percentiles_ms(latency),
+        **common.percentiles_ms(latency),
     }
 
 
@@ -487,18 +472,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="API worker processes (uvicorn)")
     parser.add_argument("--accounts", type=int, default=100, help="accounts the placed orders are spread over")
     parser.add_argument("--quotes", type=Path, default=QUOTES, help="recorded quotes (parquet) for order prices")
-    add_run_options(
+    common.add_run_options(
         parser,
-        quick="short smoke run: 1 repetition of 4 s measurements at 200 and 1000/s",
+        quick="smoke run (≈ 80 s): 1 repetition of 4 s measurements at 200 and 1000/s, waits of 5 s for quiet",
         limit=0.3,
         retries=1,
-        wait_s=30,
+        wait_s=None,
     )
     parser.add_argument("--profile", action="store_true", help="py-spy on the API server under the positions load")
     parser.add_argument(
         "--only", choices=("visibility", "positions"), default=None, help="measure one of the two (e.g. before/after)"
     )
     args = parser.parse_args(argv)
+    if args.quiet_wait is None:
+        args.quiet_wait = 5.0 if args.quick else 30.0
     args.repeat = args.repeat or (1 if args.quick else 3)
     args.duration = args.duration or (4.0 if args.quick else 12.0)
     args.loads = args.loads or ([200, 1000] if args.quick else [100, 500, 1000])
@@ -508,17 +495,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    os.chdir(ROOT)  # settings read .stack/env relative to the working directory
-    run_id = f"{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(2)}"
-    prefix = f"bench-{run_id}."
-    run_dir = RESULTS / f"read_api-{run_id}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    stack_roots = check_stack()
-    vegeta = Vegeta(install_vegeta(), run_dir)
-    log(f"run {run_id}: topic prefix {prefix!r}, scratch in {run_dir.relative_to(ROOT)}")
-
-    users_file = run_dir / "users.toml"
-    env = namespace_env(prefix, users_file)
+    bench = BenchRun.begin("read_api")
+    run_id, prefix, run_dir, users_file = bench.run_id, bench.prefix, bench.run_dir, bench.users_file
+    vegeta = Vegeta(common.install_vegeta(), run_dir)
+    log(f"run {run_id}: topic prefix {prefix!r}, scratch in {run_dir.relative_to(common.ROOT)}")
+    env = bench.env()
     os.environ.update(env)  # this process's observers read the same namespace
 
     from api.auth import Role, add_user
@@ -565,11 +546,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "visibility_load_generator": "separate process: asyncio + uvloop + aiohttp, open loop",
             "positions_load_generator": "vegeta (bench/install_vegeta.sh), HTTP/1.1 keep-alive",
         },
-        "machine": machine(),
+        "machine": common.machine(),
     }
     server = ApiServer(args.workers, env, run_dir)
     pipeline = Pipeline(env, run_dir)
-    guard = Guard(dict(stack_roots), args.quiet_limit, args.quiet_wait, args.retries)
+    guard = Guard(dict(bench.stack_roots), args.quiet_limit, args.quiet_wait, args.retries)
     observers: list[Arrivals | CheckpointWatch] = []
     try:
         server.start()
@@ -607,13 +588,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 log(f"  could not stop the {observer.name} observer: {err}")
         pipeline.stop()
         server.stop()
-        if not args.keep:
-            cleanup(prefix)
-        with contextlib.suppress(OSError):
-            users_file.unlink()
+        bench.finish(args.keep)
     verdict(results)
-    (run_dir / "results.json").write_text(json.dumps(results, indent=2, default=str))
-    return results
+    return bench.save(results)
 
 
 def visibility_phase(
@@ -663,9 +640,9 @@ def visibility_phase(
             )
     keys = ("p50_ms", "p99_ms", "p999_ms", "max_ms")
     return {
-        load: {key: spread([r[key] for r in reps]) for key in ("sent_per_s", "accepted_per_s", "errors")}
+        load: {key: common.spread([r[key] for r in reps]) for key in ("sent_per_s", "accepted_per_s", "errors")}
         | {
-            kind: {key: spread([r[kind][key] for r in reps]) for key in keys}
+            kind: {key: common.spread([r[kind][key] for r in reps]) for key in keys}
             | ({} if kind == "post" else {"tracked": sum(r[kind]["tracked"] for r in reps)})
             | ({} if kind == "post" else {"missing": sum(r[kind]["missing"] for r in reps)})
             for kind in ("post", "poll", "min_offset", "kafka", "row")
@@ -696,7 +673,7 @@ def positions_phase(
         count = int(rate * duration) + rate
         out = vegeta.attack(
             name,
-            get_targets((url, tokens[i % len(tokens)]) for i in range(count)),
+            common.get_targets((url, tokens[i % len(tokens)]) for i in range(count)),
             count,
             token=None,
             rate=rate,
@@ -748,8 +725,8 @@ def positions_phase(
 
     def summary(measured: list[dict[str, Any]]) -> dict[str, Any]:
         keys = ("sent_per_s", "accepted_per_s", "errors", "p50_ms", "p99_ms", "p999_ms", "max_ms")
-        return {key: spread([r[key] for r in measured]) for key in keys} | {
-            "server_cpu_ms_per_request": spread([r["server_cpu_ms_per_request"] for r in measured]),
+        return {key: common.spread([r[key] for r in measured]) for key in keys} | {
+            "server_cpu_ms_per_request": common.spread([r["server_cpu_ms_per_request"] for r in measured]),
             "cpu": _median_cpu(measured),
             "error_kinds": [r["error_kinds"] for r in measured],
         }
@@ -759,7 +736,10 @@ def positions_phase(
         "light_rate": args.positions_light,
         "api": summary(runs["api"]),
         "light": summary(runs["light"]),
-        "raw": {key: spread([r[key] for r in runs["raw"]]) for key in ("achieved_per_s", "p50_ms", "p99_ms", "p999_ms")}
+        "raw": {
+            key: common.spread([r[key] for r in runs["raw"]])
+            for key in ("achieved_per_s", "p50_ms", "p99_ms", "p999_ms")
+        }
         | {"rows_per_page": runs["raw"][0]["rows_per_page"]},
         "profile": profile,
         "runs": runs,
@@ -772,15 +752,13 @@ def profile_positions(
     assert server.proc is not None
     out = server.log_path.with_name("profile-positions.txt")
     seconds = max(5, int(args.duration))
-    guard.wait_quiet()
-    with py_spy(server.proc.pid, seconds, out) as spied:
-        measured = attack("positions-profile", seconds)
-    if not spied():
+    done = profiled(server.proc.pid, out, seconds, guard, lambda: attack("positions-profile", seconds))
+    if done is None:
         return None
-    shares = profile_shares(out, PROFILE_RULES)
+    measured, shares = done
     log(f"  under the profiler: p99 {measured['p99_ms']:.2f} ms; top: {list(shares.items())[:4]}")
     return {
-        "file": str(out.relative_to(ROOT)),
+        "file": str(out.relative_to(common.ROOT)),
         "p99_ms_profiled": measured["p99_ms"],
         "server_cpu_ms_per_request": measured["server_cpu_ms_per_request"],
         "shares_of_gil_samples": shares,
@@ -861,7 +839,7 @@ def table(results: dict[str, Any]) -> str:
         "visible_p99_ms_poll": "visible p99 at 1,000/s, polling (ms)",
         "positions_p99_ms": "GET /v1/positions p99 at 1,000/s (ms)",
     }
-    lines += ["", "Issue targets", *target_lines(results["targets"], names, width=42)]
+    lines += ["", "Issue targets", *common.target_lines(results["targets"], names, width=42)]
     return "\n".join(lines)
 
 
@@ -877,18 +855,19 @@ def _positions_lines(results: dict[str, Any]) -> list[str]:
     ]
     for rate, stat in ((p["light_rate"], light), (p["rate"], api)):
         lines += [
-            f"  API at {rate}/s: sent {fmt_spread(stat['sent_per_s'])}/s, 200s {fmt_spread(stat['accepted_per_s'])}/s, "
-            f"errors {fmt_spread(stat['errors'])}",
+            f"  API at {rate}/s: sent {common.fmt_spread(stat['sent_per_s'])}/s, "
+            f"200s {common.fmt_spread(stat['accepted_per_s'])}/s, errors {common.fmt_spread(stat['errors'])}",
             f"        p50 {fmt_ms(stat['p50_ms'])}  p99 {fmt_ms(stat['p99_ms'])}  p99.9 {fmt_ms(stat['p999_ms'])} ms; "
-            f"server CPU per request {fmt_spread(stat['server_cpu_ms_per_request'], 2)} ms",
+            f"server CPU per request {common.fmt_spread(stat['server_cpu_ms_per_request'], 2)} ms",
             f"        cpu: {_cpu(stat['cpu'])}",
         ]
     lines += [
         f"  raw psycopg, the same two statements, one connection, at {fmt(raw['achieved_per_s']['median'])}/s: "
-        f"p50 {fmt_spread(raw['p50_ms'], 3)}  p99 {fmt_spread(raw['p99_ms'], 3)}  "
-        f"p99.9 {fmt_spread(raw['p999_ms'], 3)} ms",
-        f"  API p99 / raw p99: x{fmt(ratio(light['p99_ms']['median'], raw['p99_ms']['median']), 1)} at "
-        f"{p['light_rate']}/s, x{fmt(ratio(api['p99_ms']['median'], raw['p99_ms']['median']), 1)} at {p['rate']}/s",
+        f"p50 {common.fmt_spread(raw['p50_ms'], 3)}  p99 {common.fmt_spread(raw['p99_ms'], 3)}  "
+        f"p99.9 {common.fmt_spread(raw['p999_ms'], 3)} ms",
+        f"  API p99 / raw p99: x{fmt(common.ratio(light['p99_ms']['median'], raw['p99_ms']['median']), 1)} at "
+        f"{p['light_rate']}/s, x{fmt(common.ratio(api['p99_ms']['median'], raw['p99_ms']['median']), 1)} "
+        f"at {p['rate']}/s",
     ]
     if p.get("profile"):
         prof = p["profile"]
@@ -913,7 +892,7 @@ def _interrupt(*_: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
-    return report(lambda: run(args), table, compact)
+    return common.report(lambda: run(args), table, compact)
 
 
 if __name__ == "__main__":
