@@ -2,7 +2,7 @@
 ``GET /v1/positions`` answers at a constant 1,000 requests/s — each beside a reference measured in the same run.
 
     .venv/bin/python bench/read_api.py             # the full run (≈ 5½ min on a quiet machine), JSON last
-    .venv/bin/python bench/read_api.py --quick     # smoke test (≈ 80 s)
+    .venv/bin/python bench/read_api.py --quick     # smoke test (≈ 90 s)
     .venv/bin/python bench/read_api.py --profile   # and py-spy on the API server under the positions load
 
 What runs, in a fresh topic namespace ``bench-<run>.`` on the real stack: ``tradecore api`` (uvicorn,
@@ -474,7 +474,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quotes", type=Path, default=QUOTES, help="recorded quotes (parquet) for order prices")
     common.add_run_options(
         parser,
-        quick="smoke run (≈ 80 s): 1 repetition of 4 s measurements at 200 and 1000/s, waits of 5 s for quiet",
+        quick="smoke run (≈ 90 s): 1 repetition of 4 s measurements at 200 and 1000/s, waits of 5 s for quiet",
         limit=0.3,
         retries=1,
         wait_s=None,
