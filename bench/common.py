@@ -9,20 +9,29 @@ the root first on ``sys.path`` so ``bench/streams.py`` does not shadow the ``str
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
+import csv
+import io
 import json
 import os
 import platform
 import resource
+import secrets
+import signal
+import socket
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import psutil
 from confluent_kafka import Consumer, TopicPartition
@@ -30,6 +39,7 @@ from confluent_kafka import Consumer, TopicPartition
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 TRADECORE = Path(sys.executable).with_name("tradecore")
+INSTALL_VEGETA = ROOT / "bench" / "install_vegeta.sh"
 
 _T0 = time.monotonic()
 
@@ -235,7 +245,8 @@ def cpu_model() -> str:
 
 
 def cleanup(prefix: str) -> None:
-    """Delete what this run put in the shared stack: its topics, its registry subjects, its write-side rows."""
+    """Delete what this run put in the shared stack: its topics, its registry subjects, its write-side rows, its
+    read-model schema."""
     from sqlalchemy import create_engine, text
 
     from projections.settings import DatabaseSettings
@@ -244,7 +255,7 @@ def cleanup(prefix: str) -> None:
     from streams import kafka
     from streams.settings import KafkaSettings
 
-    log(f"cleaning up the run's topics, subjects and rows ({prefix}*); --keep keeps them")
+    log(f"cleaning up the run's topics, subjects, rows and read-model schema ({prefix}*); --keep keeps them")
     try:
         admin = kafka.admin(KafkaSettings())
         topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
@@ -260,6 +271,16 @@ def cleanup(prefix: str) -> None:
                 client.delete_subject(subject, permanent=True)
     except Exception as err:
         log(f"  could not delete the registry subjects: {err}")
+    try:
+        from projections import namespace
+
+        # The API and the projector migrate a read-model schema of the namespace.
+        engine = create_engine(DatabaseSettings().url)
+        with engine.begin() as conn:
+            namespace.drop(conn, namespace.live_schema(prefix))
+        engine.dispose()
+    except Exception as err:
+        log(f"  could not drop the read-model schema: {err}")
     try:
         # The write side keeps each topic namespace's rows apart (column `namespace`, the topic prefix).
         engine = create_engine(DatabaseSettings().url)
@@ -358,3 +379,353 @@ def add_run_options(
     parser.add_argument(
         "--quiet-wait", type=float, default=wait_s, help="longest wait for a quiet machine before each, seconds"
     )
+
+
+# --- the API server, the load generator and the namespace of a run -----------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ApiServer:
+    """``tradecore api`` as its own process group, started and stopped by this benchmark only."""
+
+    def __init__(self, workers: int, env: dict[str, str], run_dir: Path) -> None:
+        self.workers = workers
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._env = env
+        self.log_path = run_dir / f"api-workers{workers}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log(f"starting `tradecore api --workers {self.workers}` on port {self.port}")
+        with self.log_path.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [str(TRADECORE), "api", "--workers", str(self.workers), "--port", str(self.port)],
+                cwd=ROOT,
+                env=self._env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 180
+        while True:
+            if self.proc.poll() is not None:
+                raise BenchError(f"the API server exited with {self.proc.returncode}:\n{self.log_tail()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/openapi.json", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise BenchError(f"the API server did not answer within 180 s:\n{self.log_tail()}")
+            time.sleep(0.25)
+        # With several workers each one runs its own start-up (imports, registry, Kafka); wait until all are idle.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            children = psutil.Process(self.proc.pid).children()
+            if len(children) >= self.workers or self.workers == 1:
+                break
+            time.sleep(0.25)
+        self.settle()
+
+    def settle(self, quiet_cores: float = 0.05, limit_s: float = 60) -> None:
+        """Wait until the server is idle (no work left over from the previous measurement)."""
+        assert self.proc is not None
+        deadline = time.monotonic() + limit_s
+        before = sum(tree_cpu(self.proc.pid).values())
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            now = sum(tree_cpu(self.proc.pid).values())
+            if (now - before) / 0.5 < quiet_cores:
+                return
+            before = now
+
+    def token(self, user: str, password: str) -> str:
+        answer = httpx.post(f"{self.url}/v1/auth/token", data={"username": user, "password": password}, timeout=30)
+        if answer.status_code != 200:
+            raise BenchError(f"login of {user} failed: {answer.status_code} {answer.text}")
+        return str(answer.json()["access_token"])
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        log(f"stopping the API server (pid {self.proc.pid})")
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # the group this benchmark created for the server
+            self.proc.wait(10)
+
+
+@dataclass
+class Vegeta:
+    binary: str
+    run_dir: Path
+
+    def attack(
+        self,
+        name: str,
+        lines: Iterable[bytes],
+        targets: int,
+        *,
+        token: str | None,
+        rate: int,
+        duration: float,
+        workers: int,
+        max_workers: int,
+        cpu_roots: dict[str, list[int]],
+        ok: int = 202,
+    ) -> dict[str, Any]:
+        """One attack: ``rate`` requests/s open loop (0: closed loop with ``workers`` in flight) for ``duration``,
+        over ``targets`` lines of vegeta's JSON targets format (``post_targets``, ``get_targets``); a request counts
+        as accepted when it answers ``ok``. ``token``: one bearer token for every request (else per target)."""
+        targets_file = self.run_dir / f"{name}.targets"
+        results_file = self.run_dir / f"{name}.bin"
+        with targets_file.open("wb") as out:
+            written = 0
+            for line in lines:
+                out.write(line + b"\n")
+                written += 1
+        assert written == targets
+        command = [
+            self.binary,
+            "attack",
+            "-format=json",
+            f"-targets={targets_file}",
+            f"-rate={rate}/1s" if rate else "-rate=0",
+            f"-duration={duration}s",
+            f"-workers={workers}",
+            f"-max-workers={max_workers}",
+            "-timeout=10s",
+            "-max-body=0",
+            "-http2=false",
+            "-keepalive=true",
+            f"-name={name}",
+            f"-output={results_file}",
+            "-header",
+            "Content-Type: application/json",
+            *(("-header", f"Authorization: Bearer {token}") if token else ()),
+        ]
+        with CpuWindow(cpu_roots, loadgen="vegeta") as cpu:
+            done = subprocess.run(command, capture_output=True, check=False)
+        if done.returncode != 0:
+            raise BenchError(f"vegeta attack failed ({done.returncode}): {done.stderr.decode(errors='replace')}")
+        encoded = subprocess.run(
+            [self.binary, "encode", "--to", "csv", str(results_file)], capture_output=True, check=True
+        ).stdout.decode()
+        targets_file.unlink()
+        results_file.unlink()
+        return summarize_attack(encoded, targets, ok) | {"cpu": cpu.result}
+
+
+def post_targets(url: str, bodies: Iterable[bytes]) -> Iterator[bytes]:
+    """vegeta targets: a POST of each body to ``url``."""
+    prefix = f'{{"method":"POST","url":"{url}","body":"'.encode()
+    return (prefix + base64.b64encode(body) + b'"}' for body in bodies)
+
+
+def get_targets(requests: Iterable[tuple[str, str]]) -> Iterator[bytes]:
+    """vegeta targets: a GET of each ``(url, bearer token)``."""
+    for url, token in requests:
+        yield json.dumps({"method": "GET", "url": url, "header": {"Authorization": [f"Bearer {token}"]}}).encode()
+
+
+def summarize_attack(encoded_csv: str, targets: int, ok_status: int = 202) -> dict[str, Any]:
+    starts, latencies, codes = [], [], []
+    errors: Counter[str] = Counter()
+    for row in csv.reader(io.StringIO(encoded_csv)):
+        if not row:
+            continue
+        starts.append(int(row[0]))
+        codes.append(int(row[1]))
+        latencies.append(int(row[2]))
+        if int(row[1]) != ok_status:
+            errors[f"{row[1]} {row[5][:80]}".strip()] += 1
+    if not starts:
+        return {"sent": 0, "accepted": 0, "errors": 0, "error_kinds": {}}
+    start_ns = np.array(starts, dtype=np.int64)
+    latency_ns = np.array(latencies, dtype=np.int64)
+    ok = np.array(codes) == ok_status
+    first = int(start_ns.min())
+    send_span = max(1e-9, (int(start_ns.max()) - first) / 1e9)
+    span = max(1e-9, (int((start_ns + latency_ns).max()) - first) / 1e9)
+    return {
+        "sent": len(starts),
+        "accepted": int(ok.sum()),
+        "errors": int((~ok).sum()),
+        "error_kinds": dict(errors.most_common(5)),
+        "sent_per_s": float(len(starts) / send_span),
+        "accepted_per_s": float(ok.sum() / span),
+        "targets_exhausted": len(starts) > targets,
+        **percentiles_ms(latency_ns / 1e9),
+    }
+
+
+@contextlib.contextmanager
+def py_spy(pid: int, seconds: int, out: Path) -> Iterator[Callable[[], bool]]:
+    """py-spy on ``pid`` and its subprocesses (GIL-holding samples, collapsed stacks to ``out``) while the body runs
+    (at most ``seconds`` + 2 s); yields a function saying, once the body is done, whether the profile was written."""
+    binary = Path(sys.executable).with_name("py-spy")
+    if not binary.exists():
+        log("  --profile: py-spy is not installed (it is a dev dependency: uv pip install -e '.[dev]'); skipped")
+        yield lambda: False
+        return
+    log(f"  profiling pid {pid} with py-spy for {seconds} s -> {out}")
+    spy = subprocess.Popen(
+        [
+            *(str(binary), "record", "--pid", str(pid), "--subprocesses", "--gil", "--nonblocking"),
+            *("--rate", "100", "--format", "raw", "--duration", str(seconds + 2), "--output", str(out)),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    time.sleep(1)  # py-spy attaches
+    written: list[bool] = []
+    try:
+        yield lambda: bool(written and written[0])
+    finally:
+        _, err = spy.communicate(timeout=120)
+        if spy.returncode != 0 or not out.exists():
+            log(f"  py-spy failed ({spy.returncode}): {err.decode(errors='replace').strip()[-300:]}")
+        written.append(spy.returncode == 0 and out.exists())
+
+
+@dataclass(frozen=True)
+class BenchRun:
+    """One run of a benchmark: its id, its topic namespace ``bench-<id>.``, its scratch directory under
+    bench/results/, and the stack's processes by component (checked to be up)."""
+
+    run_id: str
+    prefix: str
+    run_dir: Path
+    stack_roots: dict[str, list[int]]
+
+    @classmethod
+    def begin(cls, benchmark: str) -> BenchRun:
+        os.chdir(ROOT)  # settings read .stack/env relative to the working directory
+        run_id = f"{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(2)}"
+        run_dir = RESULTS / f"{benchmark}-{run_id}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return cls(run_id, f"bench-{run_id}.", run_dir, check_stack())
+
+    @property
+    def users_file(self) -> Path:
+        return self.run_dir / "users.toml"
+
+    def env(self) -> dict[str, str]:
+        return namespace_env(self.prefix, self.users_file)
+
+    def finish(self, keep: bool) -> None:
+        """Delete what the run put in the shared stack (unless ``keep``) and its users' passwords."""
+        if not keep:
+            cleanup(self.prefix)
+        with contextlib.suppress(OSError):
+            self.users_file.unlink()
+
+    def save(self, results: dict[str, Any]) -> dict[str, Any]:
+        (self.run_dir / "results.json").write_text(json.dumps(results, indent=2, default=str))
+        return results
+
+
+def namespace_env(prefix: str, users_file: Path) -> dict[str, str]:
+    """The environment of a run's processes: its topic namespace, a fresh JWT secret, its users, no rate limits
+    in the way of the load (they are per account / per user and per worker)."""
+    return {
+        **os.environ,
+        "TRADECORE_TOPIC_PREFIX": prefix,
+        "TRADECORE_JWT_SECRET": secrets.token_hex(32),
+        "TRADECORE_USERS_FILE": str(users_file),
+        "TRADECORE_RATE_LIMIT": "1000000/second",
+        "TRADECORE_TICKS_RATE_LIMIT": "1000000/second",
+        "TRADECORE_TOKEN_TTL_S": "14400",
+    }
+
+
+def prepare_namespace(env: dict[str, str]) -> None:
+    """The write-side tables, the namespace's topics, and its schemas registered once: API workers starting at the
+    same time would otherwise race to register them in a fresh namespace (the registry refuses the loser)."""
+    from schemas.registry import registry_client
+    from schemas.serde import register_all
+    from schemas.settings import RegistrySettings
+
+    log("tradecore db upgrade; tradecore topics ensure; registering the schemas")
+    tradecore(env, "db", "upgrade")
+    tradecore(env, "topics", "ensure")
+    register_all(registry_client(RegistrySettings()), env["TRADECORE_TOPIC_PREFIX"])
+
+
+def install_vegeta() -> str:
+    done = subprocess.run([str(INSTALL_VEGETA)], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise BenchError(f"could not install the load generator:\n{done.stderr.strip()}")
+    return done.stdout.strip().splitlines()[-1]
+
+
+# --- where the server's time goes (py-spy) -------------------------------------------------------------------------
+
+# Each sample is charged to the first rule matching a frame, scanning from the innermost frame outwards.
+PROFILE_RULES: list[tuple[str, tuple[str, ...]]] = [
+    ("JWT verify (PyJWT HS256, api.auth)", ("jwt/", "Authenticator.verify")),
+    ("per-account rate limiter (limits)", ("limits/", "RateLimiter")),
+    (
+        "Avro serialize (codec, AvroSerializer, fastavro)",
+        ("schemas/serde.py", "schemas/codec.py", "schema_registry", "fastavro"),
+    ),
+    ("Kafka produce + delivery reports (eventlog)", ("streams/eventlog.py", "confluent_kafka")),
+    ("Postgres driver (psycopg)", ("psycopg/", "psycopg_")),
+    (
+        "SQLAlchemy (statement build, compile cache, asyncio/greenlet) + api.store",
+        ("sqlalchemy/", "api/store.py", "greenlet"),
+    ),
+    (
+        "request JSON + pydantic validation / serialization",
+        ("pydantic", "request_body_to_args", "_validate_value", "json/"),
+    ),
+    ("domain: validate, decide, fingerprint (commands)", ("commands/",)),
+    ("threadpool hops for sync dependencies (anyio, threading)", ("anyio/", "threading.py", "queue.py", "concurrent/")),
+    ("FastAPI dependency resolution (api.deps)", ("solve_dependencies", "api/deps.py")),
+    ("HTTP protocol (uvicorn + httptools)", ("uvicorn/protocols", "httptools")),
+    ("FastAPI/Starlette routing, middleware, responses", ("fastapi/", "starlette/", "api/routers", "uvicorn/")),
+]
+
+
+def profile_shares(collapsed: Path, rules: list[tuple[str, tuple[str, ...]]] = PROFILE_RULES) -> dict[str, float]:
+    """Share of samples per category of ``rules`` in py-spy's raw (collapsed-stack) output."""
+    counts: Counter[str] = Counter()
+    for line in collapsed.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack or not n.isdigit():
+            continue
+        frames = stack.split(";")
+        category = "event loop, asyncio and the rest"
+        for frame in reversed(frames):
+            hit = next((name for name, marks in rules if any(m in frame for m in marks)), None)
+            if hit is not None:
+                category = hit
+                break
+        counts[category] += int(n)
+    total = sum(counts.values()) or 1
+    return {name: round(n / total, 4) for name, n in counts.most_common()} | {"samples": total}
+
+
+def profiled(
+    pid: int, out: Path, seconds: int, guard: Guard, measure: Callable[[], dict[str, Any]]
+) -> tuple[dict[str, Any], dict[str, float]] | None:
+    """``measure()`` on a quiet machine under py-spy (``pid`` and its subprocesses): its result and the share of
+    GIL-holding samples per PROFILE_RULES category; None when py-spy is missing or failed."""
+    guard.wait_quiet()
+    with py_spy(pid, seconds, out) as spied:
+        measured = measure()
+    if not spied():
+        return None
+    return measured, profile_shares(out)

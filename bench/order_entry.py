@@ -30,18 +30,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import contextlib
-import csv
 import functools
-import io
-import json
 import os
 import secrets
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -55,38 +47,37 @@ from typing import Any
 import httpx
 import numpy as np
 import polars as pl
-import psutil
 from confluent_kafka import Producer
 
 if __package__ in (None, ""):  # run as a script: the repository root, not bench/, first on the path
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from bench.common import (
-    RESULTS,
     ROOT,
-    TRADECORE,
+    ApiServer,
     BenchError,
+    BenchRun,
     CpuWindow,
     Guard,
     LogCount,
+    Vegeta,
     add_run_options,
-    check_stack,
-    cleanup,
     fmt,
     fmt_ms,
     fmt_spread,
+    install_vegeta,
     log,
     machine,
     percentiles_ms,
+    post_targets,
+    prepare_namespace,
+    profiled,
     ratio,
     report,
     spread,
     target_lines,
-    tradecore,
-    tree_cpu,
 )
 
-INSTALL_VEGETA = ROOT / "bench" / "install_vegeta.sh"
 QUOTES = ROOT.parent / "shared" / "data" / "market" / "binance-btcusdt-quotes-2021-01-08.parquet"
 
 # The issue's targets (issue 3).
@@ -277,184 +268,6 @@ def raw_paced(
     return {"sent": count, "achieved_per_s": count / sent_s, "errors": failed[0], **percentiles_ms(ok)}
 
 
-# --- the API server and the load generator ------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class ApiServer:
-    """``tradecore api`` as its own process group, started and stopped by this benchmark only."""
-
-    def __init__(self, workers: int, env: dict[str, str], run_dir: Path) -> None:
-        self.workers = workers
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._env = env
-        self.log_path = run_dir / f"api-workers{workers}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        log(f"starting `tradecore api --workers {self.workers}` on port {self.port}")
-        with self.log_path.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [str(TRADECORE), "api", "--workers", str(self.workers), "--port", str(self.port)],
-                cwd=ROOT,
-                env=self._env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 180
-        while True:
-            if self.proc.poll() is not None:
-                raise BenchError(f"the API server exited with {self.proc.returncode}:\n{self.log_tail()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/openapi.json", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise BenchError(f"the API server did not answer within 180 s:\n{self.log_tail()}")
-            time.sleep(0.25)
-        # With several workers each one runs its own start-up (imports, registry, Kafka); wait until all are idle.
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            children = psutil.Process(self.proc.pid).children()
-            if len(children) >= self.workers or self.workers == 1:
-                break
-            time.sleep(0.25)
-        self.settle()
-
-    def settle(self, quiet_cores: float = 0.05, limit_s: float = 60) -> None:
-        """Wait until the server is idle (no work left over from the previous measurement)."""
-        assert self.proc is not None
-        deadline = time.monotonic() + limit_s
-        before = sum(tree_cpu(self.proc.pid).values())
-        while time.monotonic() < deadline:
-            time.sleep(0.5)
-            now = sum(tree_cpu(self.proc.pid).values())
-            if (now - before) / 0.5 < quiet_cores:
-                return
-            before = now
-
-    def token(self, user: str, password: str) -> str:
-        answer = httpx.post(f"{self.url}/v1/auth/token", data={"username": user, "password": password}, timeout=30)
-        if answer.status_code != 200:
-            raise BenchError(f"login of {user} failed: {answer.status_code} {answer.text}")
-        return str(answer.json()["access_token"])
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        log(f"stopping the API server (pid {self.proc.pid})")
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)  # the group this benchmark created for the server
-            self.proc.wait(10)
-
-
-@dataclass
-class Vegeta:
-    binary: str
-    run_dir: Path
-
-    def attack(
-        self,
-        name: str,
-        url: str,
-        token: str,
-        bodies: Iterator[bytes],
-        targets: int,
-        *,
-        rate: int,
-        duration: float,
-        workers: int,
-        max_workers: int,
-        cpu_roots: dict[str, list[int]],
-    ) -> dict[str, Any]:
-        """One attack: ``rate`` requests/s open loop (0: closed loop with ``workers`` in flight) for ``duration``."""
-        targets_file = self.run_dir / f"{name}.targets"
-        results_file = self.run_dir / f"{name}.bin"
-        prefix = f'{{"method":"POST","url":"{url}","body":"'.encode()
-        with targets_file.open("wb") as out:
-            written = 0
-            for body in bodies:
-                out.write(prefix + base64.b64encode(body) + b'"}\n')
-                written += 1
-        assert written == targets
-        command = [
-            self.binary,
-            "attack",
-            "-format=json",
-            f"-targets={targets_file}",
-            f"-rate={rate}/1s" if rate else "-rate=0",
-            f"-duration={duration}s",
-            f"-workers={workers}",
-            f"-max-workers={max_workers}",
-            "-timeout=10s",
-            "-max-body=0",
-            "-http2=false",
-            "-keepalive=true",
-            f"-name={name}",
-            f"-output={results_file}",
-            "-header",
-            f"Authorization: Bearer {token}",
-            "-header",
-            "Content-Type: application/json",
-        ]
-        with CpuWindow(cpu_roots, loadgen="vegeta") as cpu:
-            done = subprocess.run(command, capture_output=True, check=False)
-        if done.returncode != 0:
-            raise BenchError(f"vegeta attack failed ({done.returncode}): {done.stderr.decode(errors='replace')}")
-        encoded = subprocess.run(
-            [self.binary, "encode", "--to", "csv", str(results_file)], capture_output=True, check=True
-        ).stdout.decode()
-        targets_file.unlink()
-        results_file.unlink()
-        return summarize_attack(encoded, targets) | {"cpu": cpu.result}
-
-
-def summarize_attack(encoded_csv: str, targets: int) -> dict[str, Any]:
-    starts, latencies, codes = [], [], []
-    errors: Counter[str] = Counter()
-    for row in csv.reader(io.StringIO(encoded_csv)):
-        if not row:
-            continue
-        starts.append(int(row[0]))
-        codes.append(int(row[1]))
-        latencies.append(int(row[2]))
-        if row[1] != "202":
-            errors[f"{row[1]} {row[5][:80]}".strip()] += 1
-    if not starts:
-        return {"sent": 0, "accepted": 0, "errors": 0, "error_kinds": {}}
-    start_ns = np.array(starts, dtype=np.int64)
-    latency_ns = np.array(latencies, dtype=np.int64)
-    ok = np.array(codes) == 202
-    first = int(start_ns.min())
-    send_span = max(1e-9, (int(start_ns.max()) - first) / 1e9)
-    span = max(1e-9, (int((start_ns + latency_ns).max()) - first) / 1e9)
-    return {
-        "sent": len(starts),
-        "accepted": int(ok.sum()),
-        "errors": int((~ok).sum()),
-        "error_kinds": dict(errors.most_common(5)),
-        "sent_per_s": float(len(starts) / send_span),
-        "accepted_per_s": float(ok.sum() / span),
-        "targets_exhausted": len(starts) > targets,
-        **percentiles_ms(latency_ns / 1e9),
-    }
-
-
 # --- ticks over HTTP and through the event log ---------------------------------------------------------------------
 
 
@@ -584,53 +397,6 @@ async def eventlog_ticks(batches: list[Sequence[Any]], duration: float) -> dict[
     return {"batches": i, "appended": appended, "seconds": elapsed, "per_s": appended / elapsed}
 
 
-# --- where the server's time goes (py-spy) -------------------------------------------------------------------------
-
-# Each sample is charged to the first rule matching a frame, scanning from the innermost frame outwards.
-PROFILE_RULES: list[tuple[str, tuple[str, ...]]] = [
-    ("JWT verify (PyJWT HS256, api.auth)", ("jwt/", "Authenticator.verify")),
-    ("per-account rate limiter (limits)", ("limits/", "RateLimiter")),
-    (
-        "Avro serialize (codec, AvroSerializer, fastavro)",
-        ("schemas/serde.py", "schemas/codec.py", "schema_registry", "fastavro"),
-    ),
-    ("Kafka produce + delivery reports (eventlog)", ("streams/eventlog.py", "confluent_kafka")),
-    ("Postgres driver (psycopg)", ("psycopg/", "psycopg_")),
-    (
-        "SQLAlchemy (statement build, compile cache, asyncio/greenlet) + api.store",
-        ("sqlalchemy/", "api/store.py", "greenlet"),
-    ),
-    (
-        "request JSON + pydantic validation / serialization",
-        ("pydantic", "request_body_to_args", "_validate_value", "json/"),
-    ),
-    ("domain: validate, decide, fingerprint (commands)", ("commands/",)),
-    ("threadpool hops for sync dependencies (anyio, threading)", ("anyio/", "threading.py", "queue.py", "concurrent/")),
-    ("FastAPI dependency resolution (api.deps)", ("solve_dependencies", "api/deps.py")),
-    ("HTTP protocol (uvicorn + httptools)", ("uvicorn/protocols", "httptools")),
-    ("FastAPI/Starlette routing, middleware, responses", ("fastapi/", "starlette/", "api/routers", "uvicorn/")),
-]
-
-
-def profile_shares(collapsed: Path) -> dict[str, float]:
-    """Share of samples per PROFILE_RULES category in py-spy's raw (collapsed-stack) output."""
-    counts: Counter[str] = Counter()
-    for line in collapsed.read_text().splitlines():
-        stack, _, n = line.rpartition(" ")
-        if not stack or not n.isdigit():
-            continue
-        frames = stack.split(";")
-        category = "event loop, asyncio and the rest"
-        for frame in reversed(frames):
-            hit = next((name for name, marks in PROFILE_RULES if any(m in frame for m in marks)), None)
-            if hit is not None:
-                category = hit
-                break
-        counts[category] += int(n)
-    total = sum(counts.values()) or 1
-    return {name: round(n / total, 4) for name, n in counts.most_common()} | {"samples": total}
-
-
 # --- the run ------------------------------------------------------------------------------------------------------
 
 
@@ -665,37 +431,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def install_vegeta() -> str:
-    done = subprocess.run([str(INSTALL_VEGETA)], capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise BenchError(f"could not install the load generator:\n{done.stderr.strip()}")
-    return done.stdout.strip().splitlines()[-1]
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    os.chdir(ROOT)  # settings read .stack/env relative to the working directory
-    run_id = f"{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(2)}"
-    prefix = f"bench-{run_id}."
-    run_dir = RESULTS / f"order_entry-{run_id}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    stack_roots = check_stack()
+    bench = BenchRun.begin("order_entry")
+    run_id, prefix, run_dir, users_file = bench.run_id, bench.prefix, bench.run_dir, bench.users_file
     vegeta = Vegeta(install_vegeta(), run_dir)
     log(
         f"run {run_id}: topic prefix {prefix!r}, scratch in {run_dir.relative_to(ROOT)}, load generator {vegeta.binary}"
     )
 
     passwords = {TRADER: secrets.token_urlsafe(16), FEED: secrets.token_urlsafe(16)}
-    users_file = run_dir / "users.toml"
-    env = {
-        **os.environ,
-        "TRADECORE_TOPIC_PREFIX": prefix,
-        "TRADECORE_JWT_SECRET": secrets.token_hex(32),
-        "TRADECORE_USERS_FILE": str(users_file),
-        # The limits are per account / per user and per worker; the orders are spread over many accounts anyway.
-        "TRADECORE_RATE_LIMIT": "1000000/second",
-        "TRADECORE_TICKS_RATE_LIMIT": "1000000/second",
-        "TRADECORE_TOKEN_TTL_S": "14400",
-    }
+    env = bench.env()
     os.environ.update(env)  # the in-process measurements (event log, raw producer) use the same namespace
 
     from api.auth import Role, add_user
@@ -706,9 +451,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from streams.settings import KafkaSettings
     from streams.topics import TOPICS, TopicLayout, cluster_size, ensure_topics
 
-    log("tradecore db upgrade; tradecore topics ensure")
-    tradecore(env, "db", "upgrade")
-    tradecore(env, "topics", "ensure")
+    prepare_namespace(env)
     settings = KafkaSettings()
     admin = kafka.admin(settings)
     layout = TopicLayout.for_cluster(cluster_size(admin), settings.partitions)
@@ -747,7 +490,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": machine(),
     }
     server: ApiServer | None = None
-    guard = Guard(dict(stack_roots), args.quiet_limit, args.quiet_wait, args.retries)
+    guard = Guard(dict(bench.stack_roots), args.quiet_limit, args.quiet_wait, args.retries)
     try:
         results["direct"] = direct_phase(args, orders, ticks, guard, prefix)
         results["api"] = {}
@@ -767,13 +510,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if server is not None:
             server.stop()
         counter.close()
-        if not args.keep:
-            cleanup(prefix)
-        with contextlib.suppress(OSError):
-            users_file.unlink()
+        bench.finish(args.keep)
     verdict(results)
-    (run_dir / "results.json").write_text(json.dumps(results, indent=2, default=str))
-    return results
+    return bench.save(results)
 
 
 def direct_phase(args: argparse.Namespace, orders: Orders, ticks: Ticks, guard: Guard, prefix: str) -> dict[str, Any]:
@@ -882,10 +621,9 @@ def api_phase(
         before = counter(prefix + "orders")
         out = vegeta.attack(
             name,
-            url,
-            trader,
-            orders.take(count),
+            post_targets(url, orders.take(count)),
             count,
+            token=trader,
             rate=rate,
             duration=duration,
             workers=workers,
@@ -984,29 +722,13 @@ def profile_server(
 ) -> dict[str, Any] | None:
     """py-spy on every server process (GIL-holding threads only) during one more closed-loop attack."""
     assert server.proc is not None
-    py_spy = Path(sys.executable).with_name("py-spy")
-    if not py_spy.exists():
-        log("  --profile: py-spy is not installed (it is a dev dependency: uv pip install -e '.[dev]'); skipped")
-        return None
     out = server.log_path.with_name(f"profile-workers{server.workers}.txt")
     seconds = max(5, int(args.duration))
     log(f"  profiling the server with py-spy for {seconds} s under the closed loop -> {out.relative_to(ROOT)}")
-    guard.wait_quiet()
-    spy = subprocess.Popen(
-        [
-            *(str(py_spy), "record", "--pid", str(server.proc.pid), "--subprocesses", "--gil", "--nonblocking"),
-            *("--rate", "100", "--format", "raw", "--duration", str(seconds + 2), "--output", str(out)),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    time.sleep(1)  # py-spy attaches
-    measured = attack(f"{tag}-profile", 0, seconds)
-    _, err = spy.communicate(timeout=120)
-    if spy.returncode != 0 or not out.exists():
-        log(f"  py-spy failed ({spy.returncode}): {err.decode(errors='replace').strip()[-300:]}")
+    done = profiled(server.proc.pid, out, seconds, guard, lambda: attack(f"{tag}-profile", 0, seconds))
+    if done is None:
         return None
-    shares = profile_shares(out)
+    measured, shares = done
     cpu_ms = 1000 * measured["cpu"]["api"] / measured["accepted_per_s"] if measured["accepted_per_s"] else None
     log(f"  under the profiler: {measured['accepted_per_s']:,.0f} accepted/s; top: {list(shares.items())[:4]}")
     return {

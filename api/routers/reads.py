@@ -48,12 +48,18 @@ Filter = Annotated[str | None, Query(min_length=1, max_length=64)]
 class Paging:
     """Where a list starts and how long it is, and the write it must include."""
 
-    cursor: Cursor = None
-    limit: Limit = 100
-    min_offset: MinOffset = None
+    cursor: str | None = None
+    limit: int = 100
+    min_offset: str | None = None
 
 
-Pages = Annotated[Paging, Depends()]
+async def _paging(cursor: Cursor = None, limit: Limit = 100, min_offset: MinOffset = None) -> Paging:
+    # A coroutine on purpose: FastAPI runs a class or a plain function dependency in its threadpool, a thread hop
+    # on every list request.
+    return Paging(cursor, limit, min_offset)
+
+
+Pages = Annotated[Paging, Depends(_paging)]
 
 
 async def _caught_up(services: ServicesDep, projection: str, min_offset: str | None) -> None:
@@ -73,7 +79,13 @@ def _scope(principal: Principal, column: Column[Any], account_id: str | None) ->
         if not principal.may_read(account_id):
             raise Forbidden(f"{principal.name} may not read account {account_id}")
         return [column == account_id]
-    return [] if principal.reads_every_account else [column.in_(sorted(principal.accounts))]
+    if principal.reads_every_account:
+        return []
+    if len(principal.accounts) == 1:
+        # The usual trader: `=` rather than a one-element IN, whose expanding parameter SQLAlchemy renders into the
+        # SQL again on every execution.
+        return [column == next(iter(principal.accounts))]
+    return [column.in_(sorted(principal.accounts))]
 
 
 def _equal(table: Table, **filters: Any) -> list[ColumnElement[bool]]:
