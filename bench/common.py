@@ -652,16 +652,10 @@ def namespace_env(prefix: str, users_file: Path) -> dict[str, str]:
 
 
 def prepare_namespace(env: dict[str, str]) -> None:
-    """The write-side tables, the namespace's topics, and its schemas registered once: API workers starting at the
-    same time would otherwise race to register them in a fresh namespace (the registry refuses the loser)."""
-    from schemas.registry import registry_client
-    from schemas.serde import register_all
-    from schemas.settings import RegistrySettings
-
-    log("tradecore db upgrade; tradecore topics ensure; registering the schemas")
+    """The write-side tables and the namespace's topics, as an operator prepares them before starting services."""
+    log("tradecore db upgrade; tradecore topics ensure")
     tradecore(env, "db", "upgrade")
     tradecore(env, "topics", "ensure")
-    register_all(registry_client(RegistrySettings()), env["TRADECORE_TOPIC_PREFIX"])
 
 
 def install_vegeta() -> str:

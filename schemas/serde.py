@@ -48,6 +48,7 @@ COMPATIBILITY = "BACKWARD_TRANSITIVE"
 _MAGIC_BYTE = 0
 _HEADER_SIZE = 5  # magic byte + 4-byte big-endian schema id
 _NOT_FOUND = 404
+_CONFLICT = 409
 
 
 def subject_name(topic: str, event: type[Event]) -> str:
@@ -82,12 +83,13 @@ def register_all(client: SchemaRegistryClient, topic_prefix: str = "") -> list[R
     registered = []
     for name, cls in EVENT_TYPES.items():
         subject = subject_name(topic_prefix + cls.route().topic, cls)
+        schema = Schema(avsc.schema_str(name), "AVRO")
         try:
             # Compatibility first: the registration below is then vetted against every earlier version.
-            client.set_compatibility(subject_name=subject, level=COMPATIBILITY)
-            schema_id = client.register_schema(subject, Schema(avsc.schema_str(name), "AVRO"))
+            _set_compatibility(client, subject)
+            schema_id = _register(client, subject, schema)
         except SchemaRegistryError as err:
-            if err.http_status_code == 409:
+            if err.http_status_code == _CONFLICT:
                 raise SchemaRegistrationError(
                     f"the registry refused the current schema of {name} under {subject}: it cannot read every "
                     f"version registered there ({err.error_message})",
@@ -271,6 +273,30 @@ class EventDeserializer:
         if _same(parsed, reader):
             reader = None  # written with today's schema: nothing to resolve, read as written (twice as fast)
         return name, parsed, cls, reader
+
+
+def _set_compatibility(client: SchemaRegistryClient, subject: str) -> None:
+    try:
+        client.set_compatibility(subject_name=subject, level=COMPATIBILITY)
+    except SchemaRegistryError as err:
+        # Processes starting together race to create the subject's rule; the registry answers the later ones
+        # 409 ("already exists"). The rule another process set is as good as ours when it says the same.
+        if err.http_status_code != _CONFLICT or client.get_compatibility(subject) != COMPATIBILITY:
+            raise
+
+
+def _register(client: SchemaRegistryClient, subject: str, schema: Schema) -> int:
+    try:
+        return int(client.register_schema(subject, schema))
+    except SchemaRegistryError as err:
+        if err.http_status_code != _CONFLICT:
+            raise
+        # 409 is also how a registry answers the loser of two simultaneous registrations of the same schema:
+        # if the schema is there now, another process registered it. Otherwise it is a real refusal.
+        try:
+            return int(client.lookup_schema(subject, schema).schema_id)
+        except SchemaRegistryError:
+            raise err from None
 
 
 def _look_up(client: SchemaRegistryClient, subject: str, schema: Schema) -> None:

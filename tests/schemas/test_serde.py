@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -206,6 +207,21 @@ def test_register_all_sets_backward_transitive_on_every_subject_and_is_idempoten
     assert first[0].subject == f"{prefix}orders-tradecore.events.OrderPlaced"
     client = registry_client(registry_settings)
     for registration in first:
+        assert client.get_compatibility(registration.subject) == "BACKWARD_TRANSITIVE"
+        assert client.get_versions(registration.subject) == [1]
+
+
+def test_processes_starting_together_on_a_fresh_namespace_all_register(
+    kafka_settings: KafkaSettings, registry_settings: RegistrySettings
+) -> None:
+    # The API's workers, the processors and the projector start at once (`make demo`, `tradecore api --workers 2`);
+    # the registry answers the second of two simultaneous "set compatibility" or "register" calls with a conflict.
+    prefix = kafka_settings.topic_prefix
+    with ThreadPoolExecutor(6) as pool:
+        outcomes = list(pool.map(lambda _: register_all(registry_client(registry_settings), prefix), range(6)))
+    assert all(outcome == outcomes[0] for outcome in outcomes)
+    client = registry_client(registry_settings)
+    for registration in outcomes[0]:
         assert client.get_compatibility(registration.subject) == "BACKWARD_TRANSITIVE"
         assert client.get_versions(registration.subject) == [1]
 
