@@ -108,11 +108,6 @@ def test_a_placed_order_is_one_trace_from_the_api_through_every_processor(
     [server] = [s for s in spans.get_finished_spans() if s.name == "POST /v1/orders"]
     assert server.kind == SpanKind.SERVER
     assert server.context is not None
-    # The last hops: the position projected, and the fill back in risk (two branches, either may end first).
-    journey = _wait_for_trace(
-        spans, server.context.trace_id, {"project positions", "risk process executions.by-account"}
-    )
-    by_name = {s.name: s for s in journey}
     # Each hop is the child of the one that produced what it consumed.
     chain = [
         "POST /v1/orders",
@@ -121,6 +116,16 @@ def test_a_placed_order_is_one_trace_from_the_api_through_every_processor(
         "executions-by-account process executions",
         "positions process executions.by-account",
     ]
+    projected = [
+        ("project orders", "POST /v1/orders"),
+        ("project orders.checked", "risk process orders"),
+        ("project executions", "execution process orders.checked"),
+        ("project positions", "positions process executions.by-account"),
+    ]
+    # The branches (the fill back in risk, each read model) end in no fixed order: wait for every hop.
+    expected = {*chain, "risk process executions.by-account", *(child for child, _ in projected)}
+    journey = _wait_for_trace(spans, server.context.trace_id, expected)
+    by_name = {s.name: s for s in journey}
     assert set(chain) <= set(by_name), sorted(by_name)
     for parent, child in itertools.pairwise(chain):
         assert by_name[child].kind == SpanKind.CONSUMER
@@ -129,12 +134,7 @@ def test_a_placed_order_is_one_trace_from_the_api_through_every_processor(
     # The fill reaches risk too (exposure), in the same trace.
     assert "risk process executions.by-account" in by_name
     # And every read model it lands in: the order, the decision, the fill, the position.
-    for child, parent in (
-        ("project orders", "POST /v1/orders"),
-        ("project orders.checked", "risk process orders"),
-        ("project executions", "execution process orders.checked"),
-        ("project positions", "positions process executions.by-account"),
-    ):
+    for child, parent in projected:
         assert child in by_name, sorted(by_name)
         assert by_name[child].parent is not None and by_name[parent].context is not None
         assert by_name[child].parent.span_id == by_name[parent].context.span_id, (parent, child)
