@@ -318,6 +318,7 @@ class EventPools:
     tick_records: list[tuple[bytes, bytes]]  # (value, key) of TickIngested
     order_records: list[tuple[bytes, bytes]]  # (value, key) of OrderPlaced
     build_ticks_per_s: float
+    encode_ticks_per_s: float  # EventSerializer.serialize alone (codec + AvroSerializer + fastavro), one core
     tick_bytes: float
     order_bytes: float
 
@@ -354,7 +355,9 @@ def build_pools(ticks: Ticks, orders: Orders, batch_sizes: list[int], pool: int)
             built += len(events)
             sequence += len(events)
             tick_batches[size].append(events)
+    t = time.perf_counter()
     tick_records = [r for batch in tick_batches[max(batch_sizes)] for r in _serialized(tick_serializer, batch)]
+    encode_ticks_per_s = len(tick_records) / (time.perf_counter() - t)
     order_records = []
     for body in orders.take(min(pool, 50_000)):
         placing = PlaceOrder.model_validate_json(body)
@@ -365,6 +368,7 @@ def build_pools(ticks: Ticks, orders: Orders, batch_sizes: list[int], pool: int)
         tick_records=tick_records,
         order_records=order_records,
         build_ticks_per_s=built / build_s,
+        encode_ticks_per_s=encode_ticks_per_s,
         tick_bytes=statistics.mean(len(v) for v, _ in tick_records),
         order_bytes=statistics.mean(len(v) for v, _ in order_records),
     )
@@ -524,7 +528,8 @@ def direct_phase(args: argparse.Namespace, orders: Orders, ticks: Ticks, guard: 
     pool = 20_000 if args.quick else 100_000
     pools = build_pools(ticks, orders, args.tick_batches, pool)
     log(
-        f"  built {pools.build_ticks_per_s:,.0f} ticks/s (pydantic + validate + decide, one core); "
+        f"  built {pools.build_ticks_per_s:,.0f} ticks/s (pydantic + validate + decide, one core), "
+        f"encoded {pools.encode_ticks_per_s:,.0f} ticks/s (EventSerializer alone, one core); "
         f"record values: TickIngested {pools.tick_bytes:.0f} B, OrderPlaced {pools.order_bytes:.0f} B"
     )
     producer = kafka.producer(KafkaSettings())
@@ -572,6 +577,7 @@ def direct_phase(args: argparse.Namespace, orders: Orders, ticks: Ticks, guard: 
     producer.flush(30)
     summary: dict[str, Any] = {
         "build_ticks_per_s": pools.build_ticks_per_s,
+        "encode_ticks_per_s": pools.encode_ticks_per_s,
         "record_bytes": {"TickIngested": pools.tick_bytes, "OrderPlaced": pools.order_bytes},
         "raw_orders_per_s": spread([r["per_s"] for r in runs["raw_orders"]]),
         "raw_ticks_per_s": spread([r["per_s"] for r in runs["raw_ticks"]]),
@@ -817,6 +823,7 @@ def table(results: dict[str, Any]) -> str:
             f"  batches of {int(size):>6}  {fmt_spread(stat)} ticks/s   x{fmt(ratio(stat['median'], raw_ticks), 2)} raw"
         )
     lines.append(f"  (building them: {direct['build_ticks_per_s']:,.0f} ticks/s for pydantic + validate + decide)")
+    lines.append(f"  (encoding them: {direct['encode_ticks_per_s']:,.0f} ticks/s for EventSerializer alone, one core)")
     for key, api in results["api"].items():
         lines += ["", f"API server, {key} worker(s) — tradecore api, uvicorn, real stack"]
         m = api["max"]
