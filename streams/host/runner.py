@@ -207,15 +207,14 @@ class ProcessorHost:
         deadline = time.monotonic() + wait_s
         first: list[Message] = []
         while True:
-            due = self._rebuild_due
+            assigned_before = self._rebuild_due
             messages = list(self._consumer.consume(self.config.batch_max, 0))
-            if self._rebuild_due:
-                # What the consumer returned after the assignment starts at the committed offsets: keep it; a record
-                # polled before this consume() assigned anew comes again from the committed offsets.
-                messages = first + messages if due else messages
-                self._rebuild()
-            else:
+            if assigned_before or not self._rebuild_due:
+                # A record polled before this consume() assigned anew is dropped: it comes again from the committed
+                # offsets. What the consumer returned after an assignment starts there: keep it.
                 messages = first + messages
+            if self._rebuild_due:
+                self._rebuild()
             if self._broadcast is not None:
                 messages += self._broadcast.consume(self.config.batch_max, 0)
             left = deadline - time.monotonic()
