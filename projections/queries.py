@@ -75,7 +75,8 @@ class ReadModels:
     def __init__(self, engine: AsyncEngine, schema: str) -> None:
         # Autocommit: a read needs no transaction. Under READ COMMITTED each statement takes its own snapshot anyway,
         # so a BEGIN before the first and the ROLLBACK when the connection goes back to the pool were two more
-        # round trips to Postgres per request that changed nothing.
+        # round trips to Postgres per request that changed nothing. Each read takes the checkpoint before the rows,
+        # so the rows hold at least everything up to the checkpoint the answer carries.
         self._engine = engine.execution_options(schema_translate_map={None: schema}, isolation_level="AUTOCOMMIT")
         self.schema = schema
 
@@ -94,8 +95,8 @@ class ReadModels:
         if cursor is not None:
             query = query.where(tuple_(*pk) > tuple_(*_decode_cursor(cursor, table)))
         async with self._engine.connect() as conn:
-            rows = [dict(r) for r in (await conn.execute(query)).mappings()]
             checkpoint = await self._checkpoint(conn, projection)
+            rows = [dict(r) for r in (await conn.execute(query)).mappings()]
         more = len(rows) > limit
         rows = rows[:limit]
         following = _encode_cursor([rows[-1][c.name] for c in pk]) if more else None
@@ -104,16 +105,16 @@ class ReadModels:
     async def one(self, projection: str, table: Table, where: Sequence[ColumnElement[bool]]) -> Page:
         """The row matching ``where`` (an empty page when there is none)."""
         async with self._engine.connect() as conn:
-            row = (await conn.execute(select(table).where(*where))).mappings().first()
             checkpoint = await self._checkpoint(conn, projection)
+            row = (await conn.execute(select(table).where(*where))).mappings().first()
         return Page([] if row is None else [_document(dict(row))], None, checkpoint)
 
     async def trail(self, order_id: str) -> Page:
         """Every event of an order, in the order they were caused: request, risk, venue; each in log order."""
         t = tables.order_events
         async with self._engine.connect() as conn:
-            rows = [dict(r) for r in (await conn.execute(select(t).where(t.c.order_id == order_id))).mappings()]
             checkpoint = await self._checkpoint(conn, "order_events")
+            rows = [dict(r) for r in (await conn.execute(select(t).where(t.c.order_id == order_id))).mappings()]
         rows.sort(key=lambda r: (STAGES.get(r["topic"], 9), r["occurred_at"], r["partition"], r["offset"]))
         return Page([_document(r) for r in rows], None, checkpoint)
 
@@ -126,8 +127,7 @@ class ReadModels:
         deadline = time.monotonic() + timeout_s
         async with self._engine.connect() as conn:
             while True:
-                offset = (await conn.execute(query)).scalar()
-                await conn.rollback()  # a fresh snapshot for the next look
+                offset = (await conn.execute(query)).scalar()  # autocommit: each look sees the latest commit
                 if offset is not None and offset > position.offset:
                     return True
                 if time.monotonic() >= deadline:
