@@ -161,3 +161,30 @@ def test_one_broker_killed_and_restarted_loses_and_duplicates_no_acknowledged_or
                     proc.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+
+
+def test_with_fewer_brokers_than_min_insync_the_api_answers_503_and_recovers(
+    cluster: tuple[LocalStack, Endpoints], tmp_path: Path
+) -> None:
+    stack, endpoints = cluster
+    prefix = f"brokers-{uuid.uuid4().hex[:8]}."
+    with (
+        api_server(endpoints, tmp_path, prefix, TRADECORE_RATE_LIMIT="1000/second") as api,
+        api.client("alice") as http,
+    ):
+        assert http.post("/v1/orders", json=order("ACC-A1")).status_code == 202
+        for name in ("kafka-2", "kafka-3"):
+            psutil.Process(broker_pid(stack, name)).kill()
+        outage: list[tuple[int, float]] = []
+        for i in range(3):
+            started = time.monotonic()
+            answer = http.post("/v1/orders", json=order(f"ACC-A{i + 2}"), timeout=120)
+            outage.append((answer.status_code, time.monotonic() - started))
+        stack.up(brokers=3, report=lambda _: None)
+        deadline = time.monotonic() + 120
+        while (answer := http.post("/v1/orders", json=order("ACC-A9"))).status_code != 202:
+            assert time.monotonic() < deadline, answer.text
+            time.sleep(1)
+        # Refused within the append timeout (10 s by default) and scheduling on a busy machine, never a 2xx nothing backs.
+        assert [status for status, _ in outage] == [503, 503, 503], outage
+        assert max(took for _, took in outage) < KafkaSettings().append_timeout_ms / 1000 + 20, outage
