@@ -181,10 +181,10 @@ def test_with_fewer_brokers_than_min_insync_the_api_answers_503_and_recovers(
             answer = http.post("/v1/orders", json=order(f"ACC-A{i + 2}"), timeout=120)
             outage.append((answer.status_code, time.monotonic() - started))
         stack.up(brokers=3, report=lambda _: None)
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 180
         while (answer := http.post("/v1/orders", json=order("ACC-A9"))).status_code != 202:
             assert time.monotonic() < deadline, answer.text
             time.sleep(1)
-        # Refused within the append timeout (10 s by default) and scheduling on a busy machine, never a 2xx nothing backs.
+        # Refused within the append timeout (10 s by default) plus scheduling; never a 2xx that nothing backs.
         assert [status for status, _ in outage] == [503, 503, 503], outage
         assert max(took for _, took in outage) < KafkaSettings().append_timeout_ms / 1000 + 20, outage
