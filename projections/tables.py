@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     Double,
@@ -18,10 +19,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from domain.lifecycle import OrderStatus
+
 metadata = MetaData()
 
 PRICE = Numeric(38, 8)  # the events' decimal(18, 8) prices and quantities, decimal(28, 8) money: exact
 EXACT = Numeric()  # derived values (a mid price, a mark-to-market) whose every digit is kept
+
+
+ORDER_STATUS_KNOWN = "status IN ({})".format(", ".join(f"'{s}'" for s in OrderStatus))
 
 
 def _at(name: str, nullable: bool = False) -> Column[object]:
@@ -58,6 +64,8 @@ orders = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("amended_at", DateTime(timezone=True)),
     Column("events", Integer, nullable=False),
+    # The one spelling of the order lifecycle; revision 0002 put it on schemas built before.
+    CheckConstraint(ORDER_STATUS_KNOWN, name="orders_status_known"),
 )
 
 order_events = Table(
