@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -18,8 +20,10 @@ from sqlalchemy import (
     Table,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeEngine
 
 from domain.lifecycle import OrderStatus
+from domain.risk.limits import LIMITS, Kind
 
 metadata = MetaData()
 
@@ -27,6 +31,12 @@ PRICE = Numeric(38, 8)  # the events' decimal(18, 8) prices and quantities, deci
 EXACT = Numeric()  # derived values (a mid price, a mark-to-market) whose every digit is kept
 
 
+_LIMIT_TYPES: dict[Kind, TypeEngine[Any]] = {
+    Kind.QUANTITY: PRICE,
+    Kind.MONEY: PRICE,
+    Kind.COUNT: Integer(),
+    Kind.MILLIS: BigInteger(),
+}
 ORDER_STATUS_KNOWN = "status IN ({})".format(", ".join(f"'{s}'" for s in OrderStatus))
 
 
@@ -180,14 +190,7 @@ risk_limits = Table(
     "risk_limits",
     metadata,
     Column("account_id", String, primary_key=True),
-    Column("max_order_quantity", PRICE),
-    Column("max_order_notional", PRICE),
-    Column("max_position_quantity", PRICE),
-    Column("max_open_notional", PRICE),
-    Column("daily_loss_limit", PRICE),
-    Column("max_orders_per_second", Integer),
-    Column("price_collar_bps", Integer),
-    Column("reference_max_age_ms", BigInteger),
+    *(Column(name, _LIMIT_TYPES[limit.kind]) for name, limit in LIMITS.items()),
     Column("limits_set_by", String),
     Column("limits_set_at", DateTime(timezone=True)),
     Column("kill_switch_engaged", Boolean, nullable=False),

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import ClassVar
 
 from domain.lifecycle import INITIAL, InvalidTransition, OrderStatus, Trigger, completes, settle
+from domain.risk.limits import LIMITS
 from projections import tables
 from projections.projectors.base import AppendProjector, FoldProjector, Record, Row, events_with, payload
 
@@ -179,16 +180,7 @@ class RiskLimitsProjector(FoldProjector):
         row = dict(row) if row is not None else {"account_id": event["account_id"], "kill_switch_engaged": False}
         at = event["envelope"]["occurred_at"]
         if record.type == "RiskLimitsSet":
-            for field in (
-                "max_order_quantity",
-                "max_order_notional",
-                "max_position_quantity",
-                "max_open_notional",
-                "daily_loss_limit",
-                "max_orders_per_second",
-                "price_collar_bps",
-                "reference_max_age_ms",
-            ):
+            for field in LIMITS:
                 row[field] = event[field]
             row["limits_set_by"], row["limits_set_at"] = event["set_by"], at
         else:
