@@ -31,7 +31,7 @@ class ApiSettings(TradecoreSettings):
     )
     login_rate_limit: str = Field("10/minute", description="Login attempts allowed per user name (slows guessing).")
     order_wait_timeout_s: float = Field(
-        2.0, gt=0, le=30, description="How long ?wait=accepted waits for risk before answering 202 pending."
+        2.0, gt=0, le=30, description="How long ?wait=ACCEPTED waits for risk before answering 202 PENDING."
     )
     read_wait_timeout_s: float = Field(
         5.0, gt=0, le=30, description="How long a query with ?min_offset= waits for its projection to get there."
