@@ -12,11 +12,12 @@ from pathlib import Path
 import polars as pl
 
 from deploy.local.stack import Endpoints
+from streams.ingest.recorded import BINANCE_QUOTES, market_file
 from streams.settings import KafkaSettings
 from tests.support.independent import IndependentReader
 from tests.support.stack import drop_namespace
 
-QUOTES = Path(__file__).parents[4] / "shared" / "data" / "market" / "binance-btcusdt-quotes-2021-01-08.parquet"
+QUOTES = market_file(BINANCE_QUOTES)
 TRADECORE = str(Path(sys.executable).with_name("tradecore"))
 
 
