@@ -20,6 +20,8 @@ from tests.support.api_server import ApiServer, api_server
 from tests.support.independent import IndependentReader
 from tests.support.workers import start_worker
 
+pytestmark = pytest.mark.integration
+
 QUOTES = market_file(BINANCE_QUOTES)
 ACCOUNT = "ACC-A7"
 HISTORY_RATE = 20  # state queries per user per minute in this module

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from sqlalchemy import Engine, inspect
 
 from projections import namespace
 from projections.tables import metadata
 
 
+@pytest.mark.integration
 def test_migrating_any_schema_builds_exactly_the_defined_tables(db: Engine) -> None:
     schema = f"probe_{uuid.uuid4().hex[:8]}"
     try:

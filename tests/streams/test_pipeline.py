@@ -17,6 +17,8 @@ from tests.support.api_server import ApiServer, api_server
 from tests.support.independent import IndependentReader
 from tests.support.workers import start_worker
 
+pytestmark = pytest.mark.integration
+
 QUOTES = market_file(BINANCE_QUOTES)
 
 

@@ -19,6 +19,8 @@ from streams.ingest.recorded import market_file
 from streams.settings import KafkaSettings
 from tests.support.independent import IndependentReader
 
+pytestmark = pytest.mark.integration
+
 TRADECORE = str(Path(sys.executable).with_name("tradecore"))
 
 
