@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from api import problems
 from commands.decide import Stamp
 from commands.gateway import Appended, ClientOrderIdReused, CommandGateway, Headers, Placed, UnknownOrder
-from commands.instruments import InstrumentRegistry
 from commands.models import CancelOrder, PlaceOrder
 from commands.refs import OrderRef
+from domain.instruments import InstrumentRegistry
 from schemas.events import CancelRequested, Event, OrderPlaced
 from streams.eventlog import AppendFailed
 from tests.support.contracts import STAMP
