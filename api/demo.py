@@ -2,9 +2,9 @@
 
 1. Starts the command API, every stream processor (with a signal-following strategy on account DEMO-S1) and the
    projector, as the subprocesses an operator would run.
-2. Feeds quotes as a live feed: the recorded Binance BTCUSDT quotes of ../shared/data/market (or ``--data``),
-   replayed from now on; without them, live Binance tickers through ccxt when the exchange answers, else a
-   **synthetic**, seeded random walk (labelled so everywhere).
+2. Feeds quotes as a live feed: the recorded Binance BTCUSDT quotes shipped in data/market (or ``--data``),
+   replayed from now on; on request (``--source``) live Binance tickers through ccxt, or a **synthetic**, seeded
+   random walk (labelled so everywhere).
 3. Meanwhile a scripted trader places, amends and cancels orders through the HTTP API — some fill, some rest, some
    risk rejects (price collar, size, kill switch).
 4. Waits for the processors and the projector to settle, then prints a summary read from the query API: orders by
@@ -49,11 +49,11 @@ from streams import kafka, pipeline
 from streams.exchanges import ExchangeSettings, connect_async, parse_options
 from streams.ingest import files
 from streams.ingest.exchange import ExchangeIngest
+from streams.ingest.recorded import BINANCE_QUOTES, market_file
 from streams.settings import KafkaSettings
 from streams.topics import delete_namespace
 
 REPO = Path(__file__).resolve().parents[1]
-RECORDED = REPO.parent / "shared" / "data" / "market" / "binance-btcusdt-quotes-2021-01-08.parquet"
 INSTRUMENT = "BTCUSDT"
 STRATEGY_ACCOUNT = "DEMO-S1"
 TRADER_ACCOUNTS = ("DEMO-1", "DEMO-2")
@@ -212,24 +212,24 @@ def exchange_answers(timeout_s: float = 5.0) -> bool:
 
 
 def quotes_source(demo: Demo) -> Path | None:
-    """The quotes file to replay, or None for live tickers through ccxt: ``--data``, else the recorded BTCUSDT
-    quotes in ../shared, else the exchange if it answers, else a synthetic feed — labelled as such."""
+    """The quotes file to replay, or None for live tickers through ccxt: ``--data``, else the source chosen — by
+    default the recorded BTCUSDT quotes of the market-data folder (a missing file is an error, never a silent
+    switch to another feed)."""
     choice = demo.source_choice
     if demo.data is not None:
         demo.source = f"{demo.data.name} (given)"
         return demo.data
-    if choice in ("auto", "recorded") and RECORDED.exists():
-        demo.source = f"recorded Binance BTCUSDT quotes ({RECORDED.name}), replayed as a live feed"
-        return RECORDED
-    if choice == "recorded":
-        raise ConfigurationError(f"no recorded quotes at {RECORDED}", hint="give --data FILE, or --source auto")
-    if choice in ("auto", "live") and exchange_answers():
+    if choice in ("auto", "recorded"):
+        recorded = market_file(BINANCE_QUOTES)
+        demo.source = f"recorded Binance BTCUSDT quotes ({recorded.name}), replayed as a live feed"
+        return recorded
+    if choice == "live":
+        if not exchange_answers():
+            raise ConfigurationError(f"{LIVE_EXCHANGE} does not answer", hint="check the network, or --source auto")
         demo.source = f"LIVE {LIVE_EXCHANGE} {LIVE_SYMBOL} tickers through ccxt, for {LIVE_SECONDS:.0f} s"
         return None
-    if choice == "live":
-        raise ConfigurationError(f"{LIVE_EXCHANGE} does not answer", hint="check the network, or --source auto")
     path = synthetic_quotes(demo.workdir / f"synthetic-quotes-seed{SYNTHETIC_SEED}.csv")
-    demo.source = f"SYNTHETIC quotes (seeded random walk, seed {SYNTHETIC_SEED}; no recorded data, exchange offline)"
+    demo.source = f"SYNTHETIC quotes (seeded random walk, seed {SYNTHETIC_SEED}; chosen with --source synthetic)"
     return path
 
 

@@ -9,18 +9,20 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
 
 from deploy.local.stack import Endpoints
+from streams.ingest.recorded import BINANCE_QUOTES, market_file
 from tests.support.api_server import ApiServer, api_server
 from tests.support.independent import IndependentReader
 from tests.support.workers import start_worker
 
-QUOTES = Path(__file__).parents[3] / "shared" / "data" / "market" / "binance-btcusdt-quotes-2021-01-08.parquet"
+pytestmark = pytest.mark.integration
+
+QUOTES = market_file(BINANCE_QUOTES)
 ACCOUNT = "ACC-A7"
 HISTORY_RATE = 20  # state queries per user per minute in this module
 CLOSING = {"OrderRejected", "OrderCancelled", "OrderExpired"}

@@ -10,6 +10,8 @@ import pytest
 from tests.api.conftest import order
 from tests.support.api_server import ApiServer
 
+pytestmark = pytest.mark.integration
+
 LIMITS = {
     "max_order_quantity": "10",
     "max_order_notional": "500000",

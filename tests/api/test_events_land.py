@@ -5,9 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import pytest
+
 from tests.api.conftest import order
 from tests.support.api_server import ApiServer
 from tests.support.independent import IndependentReader
+
+pytestmark = pytest.mark.integration
 
 
 def test_a_placed_order_is_an_order_placed_event_where_the_api_says(

@@ -1,6 +1,10 @@
 """The OpenAPI document describes every route, with examples and the problem responses."""
 
+import pytest
+
 from tests.support.api_server import ApiServer
+
+pytestmark = pytest.mark.integration
 
 COMMANDS = [
     ("/v1/orders", "post"),

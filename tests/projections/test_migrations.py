@@ -15,6 +15,7 @@ from projections import namespace
 from projections.tables import metadata, orders
 
 
+@pytest.mark.integration
 def test_migrating_any_schema_builds_exactly_the_defined_tables(db: Engine) -> None:
     schema = f"probe_{uuid.uuid4().hex[:8]}"
     try:
@@ -48,6 +49,7 @@ def test_each_namespace_has_a_schema_of_its_own() -> None:
     assert long != namespace.live_schema("backtest-" + "x" * 79 + "y.")
 
 
+@pytest.mark.integration
 def test_order_statuses_are_rewritten_to_the_one_spelling_and_held_to_it(db: Engine) -> None:
     schema = f"probe_{uuid.uuid4().hex[:8]}"
     config = namespace._alembic(db, schema)

@@ -6,6 +6,7 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from deploy.local.stack import Endpoints
@@ -17,6 +18,8 @@ from streams.host.processor import event_time_ms
 from streams.settings import KafkaSettings
 from tests.support.events import order_filled, tick_ingested
 from tests.support.workers import start_worker
+
+pytestmark = pytest.mark.integration
 
 
 def records(settings: KafkaSettings, topic: str, wanted: int, timeout_s: float = 90) -> list:

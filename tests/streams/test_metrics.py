@@ -29,6 +29,8 @@ from tests.support.events import order_placed, tick_ingested
 from tests.support.quotes import first_quote, fresh_tick, limit_buy
 from tests.support.workers import start_worker, start_worker_with_metrics
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def flow(endpoints: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApiServer, str]]:

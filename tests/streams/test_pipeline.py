@@ -7,17 +7,19 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import polars as pl
 import pytest
 
 from deploy.local.stack import Endpoints
+from streams.ingest.recorded import BINANCE_QUOTES, market_file
 from tests.support.api_server import ApiServer, api_server
 from tests.support.independent import IndependentReader
 from tests.support.workers import start_worker
 
-QUOTES = Path(__file__).parents[3] / "shared" / "data" / "market" / "binance-btcusdt-quotes-2021-01-08.parquet"
+pytestmark = pytest.mark.integration
+
+QUOTES = market_file(BINANCE_QUOTES)
 
 
 @pytest.fixture(scope="module")

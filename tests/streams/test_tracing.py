@@ -42,6 +42,8 @@ from streams.settings import KafkaSettings
 from streams.worker import PROCESSORS
 from tests.support.quotes import first_quote, fresh_tick, limit_buy
 
+pytestmark = pytest.mark.integration
+
 JOURNEY = ("risk", "execution", "executions-by-account", "positions")
 
 
