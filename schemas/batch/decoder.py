@@ -118,13 +118,15 @@ class _Reading:
         if wide.any():
             self.cursor.fail(rows[wide], f"{label}: decimal wider than 16 bytes")
             length = np.where(wide, 0, length)
-        n = len(rows)
-        first = self.cursor.buf[start]
+        # Each value right-aligned in 16 bytes, sign-extended: one gather of a 16-byte window per value.
+        first = self.cursor.buf[np.minimum(start, self.cursor.limit)]
         negative = (length > 0) & (first >= 0x80)
-        big = np.where(negative[:, None], np.uint8(0xFF), np.uint8(0)).repeat(16, axis=1)
-        owner = np.repeat(np.arange(n), length)
-        within = np.arange(int(length.sum())) - np.repeat(np.cumsum(length) - length, length)
-        big[owner, 16 - length[owner] + within] = self.cursor.buf[start[owner] + within]
+        index = start[:, None] + np.arange(16) - (16 - length)[:, None]
+        big = np.where(
+            index >= start[:, None],
+            self.cursor.buf[np.clip(index, 0, self.cursor.limit)],
+            np.where(negative, np.uint8(0xFF), np.uint8(0))[:, None],
+        )
         high = big[:, :8].copy().view(">i8").reshape(-1).astype(np.int64)
         low = big[:, 8:].copy().view(">u8").reshape(-1).astype(np.uint64)
         if node.precision <= 18:
@@ -132,7 +134,7 @@ class _Reading:
             high = np.where(wide, 0, high)
             low = np.where(wide, np.uint64(0), low)
         else:
-            wide = np.zeros(n, dtype=bool)
+            wide = np.zeros(len(rows), dtype=bool)
         column = columns.decimals(high, low, node.precision, node.scale)
         wide |= column.is_null().to_numpy()
         if wide.any():

@@ -32,13 +32,13 @@ class BatchEncoder:
                 (the message names the field); or an envelope names another event or schema version.
         """
         buffer, offsets = self.encode_buffer(frame)
-        return [buffer[start:end] for start, end in zip(offsets[:-1].tolist(), offsets[1:].tolist(), strict=True)]
+        return list(map(buffer.__getitem__, map(slice, offsets[:-1].tolist(), offsets[1:].tolist())))
 
     def encode_buffer(self, frame: pl.DataFrame) -> tuple[bytes, np.ndarray]:
         """The values end to end and their n + 1 boundaries: value i is ``buffer[offsets[i]:offsets[i + 1]]``."""
         self._check_envelopes(frame)
         bodies = encoder.record(self.node, frame, self.event.__name__)
-        framed = wire.concat([wire.fixed(np.broadcast_to(self.header, (frame.height, framing.HEADER))), bodies])
+        framed = wire.concat([wire.fixed(np.broadcast_to(self.header, (frame.height, framing.HEADER))), *bodies])
         offsets = np.zeros(frame.height + 1, dtype=np.int64)
         np.cumsum(framed.lengths, out=offsets[1:])
         return framed.data.tobytes(), offsets

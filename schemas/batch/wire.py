@@ -61,15 +61,20 @@ class Cursor:
     def long(self, rows: Ints, what: str) -> Ints:
         """A zig-zag varint of each of ``rows``."""
         start = self.pos[rows]
-        raw = self.buf[np.minimum(start[:, None] + np.arange(_MAX_VARINT), self.limit)]
-        last = (raw & 0x80) == 0
-        width = last.argmax(axis=1) + 1
-        endless = ~last.any(axis=1)
-        if endless.any():
-            self.fail(rows[endless], f"{what}: a varint longer than 10 bytes")
-        used = np.arange(_MAX_VARINT) < width[:, None]
-        groups = (raw & 0x7F).astype(np.uint64) << _SHIFTS
-        zigzag = np.bitwise_or.reduce(np.where(used, groups, np.uint64(0)), axis=1)
+        # Byte by byte, carrying on only with the varints not yet ended: most are one or two bytes long.
+        byte = self.buf[np.minimum(start, self.limit)]
+        zigzag = (byte & 0x7F).astype(np.uint64)
+        width = np.ones(len(rows), dtype=np.int64)
+        going = np.flatnonzero(byte & 0x80)
+        for k in range(1, _MAX_VARINT):
+            if not len(going):
+                break
+            byte = self.buf[np.minimum(start[going] + k, self.limit)]
+            zigzag[going] |= (byte & 0x7F).astype(np.uint64) << _SHIFTS[k]
+            width[going] += 1
+            going = going[(byte & 0x80) != 0]
+        if len(going):
+            self.fail(rows[going], f"{what}: a varint longer than 10 bytes")
         self._advance(rows, width, what)
         value: Ints = (zigzag >> np.uint64(1)).astype(np.int64) ^ -(zigzag & np.uint64(1)).astype(np.int64)
         return value
@@ -87,56 +92,78 @@ class Cursor:
 
 @dataclass(frozen=True)
 class Pieces:
-    """The bytes a field contributes to each of n records: record i's are ``data[offsets[i]:offsets[i]+lengths[i]]``,
-    records one after another in ``data``."""
+    """The bytes a field contributes to each of n records, one row per record: record i's are the bytes of
+    ``matrix[i]`` where ``mask[i]`` is set (all of them when ``mask`` is None), in order."""
 
-    lengths: Ints
-    data: Bytes
+    matrix: Bytes
+    mask: npt.NDArray[np.bool_] | None = None
 
     @property
-    def offsets(self) -> Ints:
-        offsets = np.zeros(len(self.lengths), dtype=np.int64)
-        np.cumsum(self.lengths[:-1], out=offsets[1:])
-        return offsets
+    def lengths(self) -> Ints:
+        n, width = self.matrix.shape
+        if self.mask is None:
+            return np.full(n, width, dtype=np.int64)
+        found: Ints = self.mask.sum(axis=1, dtype=np.int64)
+        return found
+
+    @property
+    def data(self) -> Bytes:
+        """Every record's bytes, one record after another."""
+        if self.mask is None:
+            return self.matrix.reshape(-1)
+        packed: Bytes = self.matrix[self.mask]
+        return packed
 
 
 def concat(parts: list[Pieces]) -> Pieces:
     """Each record's pieces of ``parts``, in that order, as one piece per record."""
-    lengths: Ints = np.sum([part.lengths for part in parts], axis=0, dtype=np.int64)
-    data = np.empty(int(lengths.sum()), dtype=np.uint8)
-    cursor = Pieces(lengths, data).offsets
-    for part in parts:
-        if len(part.data):
-            # Every byte of the part goes to its record's cursor plus its place within the record's piece.
-            shift = np.repeat(cursor - part.offsets, part.lengths)
-            data[shift + np.arange(len(part.data))] = part.data
-        cursor = cursor + part.lengths
-    return Pieces(lengths, data)
+    # Side by side, every record's bytes are its row's wanted bytes: one compress, no per-byte index arithmetic.
+    matrix = np.concatenate([part.matrix for part in parts], axis=1)
+    if all(part.mask is None for part in parts):
+        return Pieces(matrix)
+    masks = [np.ones(part.matrix.shape, dtype=bool) if part.mask is None else part.mask for part in parts]
+    return Pieces(matrix, np.concatenate(masks, axis=1))
 
 
 def fixed(values: Bytes) -> Pieces:
     """Pieces of equal width from a (n, width) array."""
-    n, width = values.shape
-    return Pieces(np.full(n, width, dtype=np.int64), np.ascontiguousarray(values).reshape(-1))
+    return Pieces(np.ascontiguousarray(values))
+
+
+def packed(lengths: Ints, data: Bytes) -> Pieces:
+    """Pieces from record i's ``lengths[i]`` bytes following record i - 1's in ``data``."""
+    n = len(lengths)
+    widest = int(lengths.max()) if n else 0
+    if n and len(data) == widest * n:  # one width for all (uuids, codes, symbols): a reshape
+        return Pieces(data.reshape(n, widest))
+    mask = np.arange(widest) < lengths[:, None]
+    matrix = np.zeros((n, widest), dtype=np.uint8)
+    matrix[mask] = data  # row-major: the wanted cells, in order, are exactly the packed bytes
+    return Pieces(matrix, mask)
 
 
 def longs(values: Ints) -> Pieces:
     """Zig-zag varints of ``values``."""
     zigzag = ((values << 1) ^ (values >> 63)).astype(np.uint64)
-    width: Ints = 1 + (zigzag[:, None] >= _THRESHOLDS).sum(axis=1, dtype=np.int64)
-    groups = ((zigzag[:, None] >> _SHIFTS) & np.uint64(0x7F)).astype(np.uint8)
-    column = np.arange(_MAX_VARINT)
+    if not len(zigzag) or zigzag.max() < 0x80:  # lengths, counts, small numbers: one byte each
+        return Pieces(zigzag.astype(np.uint8)[:, None])
+    width = 1 + (zigzag[:, None] >= _THRESHOLDS).sum(axis=1)
+    widest = int(width.max())
+    groups = ((zigzag[:, None] >> _SHIFTS[:widest]) & np.uint64(0x7F)).astype(np.uint8)
+    column = np.arange(widest)
     groups |= np.where(column < (width - 1)[:, None], np.uint8(0x80), np.uint8(0))
-    return Pieces(width.astype(np.int64), groups[column < width[:, None]])
+    return Pieces(groups, column < width[:, None])
 
 
-def blobs(lengths: Ints, data: Bytes) -> Pieces:
+def blobs(lengths: Ints, data: Bytes) -> list[Pieces]:
     """Length-prefixed byte strings, the bytes of record i being the i-th ``lengths[i]`` bytes of ``data``."""
-    return concat([longs(lengths), Pieces(lengths, data)])
+    return [longs(lengths), packed(lengths, data)]
 
 
 def spread(part: Pieces, present: npt.NDArray[np.bool_]) -> Pieces:
     """``part`` (one piece per present record) as pieces of every record, empty where not present."""
-    lengths = np.zeros(len(present), dtype=np.int64)
-    lengths[present] = part.lengths
-    return Pieces(lengths, part.data)
+    matrix = np.zeros((len(present), part.matrix.shape[1]), dtype=np.uint8)
+    matrix[present] = part.matrix
+    mask = np.zeros(matrix.shape, dtype=bool)
+    mask[present] = True if part.mask is None else part.mask
+    return Pieces(matrix, mask)
