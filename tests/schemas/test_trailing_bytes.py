@@ -23,5 +23,5 @@ def test_a_valid_record_with_16_junk_bytes_is_refused_for_trailing_bytes(topic: 
     reader = EventDeserializer(client, topic)
 
     assert reader.deserialize(value) == event
-    with pytest.raises(EventDecodeError, match=f"trailing bytes: 16 bytes left after the tradecore.events.{name}"):
+    with pytest.raises(EventDecodeError, match=rf"trailing bytes: 16 bytes left after the tradecore\.events\.{name}"):
         reader.deserialize(value + b"\x00" * 8 + b"junk4567")

@@ -65,5 +65,5 @@ def test_a_naive_timestamp_column_is_refused() -> None:
     record = codec.to_avro(examples.tick_ingested())
     frame = reference.frame(nodes.parse(avsc.expanded("TickIngested")), [record])
     naive = frame.with_columns(pl.col("exchange_ts").dt.replace_time_zone(None))
-    with pytest.raises(BatchEncodeError, match="exchange_ts.*not a time-zone-aware datetime"):
+    with pytest.raises(BatchEncodeError, match=r"exchange_ts.*not a time-zone-aware datetime"):
         BatchEncoder(TickIngested, 9).encode(naive)
