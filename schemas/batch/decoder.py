@@ -118,23 +118,24 @@ class _Reading:
         if wide.any():
             self.cursor.fail(rows[wide], f"{label}: decimal wider than 16 bytes")
             length = np.where(wide, 0, length)
-        # Each value right-aligned in 16 bytes, sign-extended: one gather of a 16-byte window per value.
+        # Each value right-aligned and sign-extended in 8 bytes (16 when a value needs more): one gather per value.
+        span = 8 if node.precision <= 18 and not (length > 8).any() else 16
         first = self.cursor.buf[np.minimum(start, self.cursor.limit)]
         negative = (length > 0) & (first >= 0x80)
-        index = start[:, None] + np.arange(16) - (16 - length)[:, None]
+        index = start[:, None] + np.arange(span) - (span - length)[:, None]
         big = np.where(
             index >= start[:, None],
             self.cursor.buf[np.clip(index, 0, self.cursor.limit)],
             np.where(negative, np.uint8(0xFF), np.uint8(0))[:, None],
         )
-        high = big[:, :8].copy().view(">i8").reshape(-1).astype(np.int64)
-        low = big[:, 8:].copy().view(">u8").reshape(-1).astype(np.uint64)
-        if node.precision <= 18:
-            wide = high != (low.view(np.int64) >> 63)
+        low = big[:, span - 8 :].copy().view(">u8").reshape(-1).astype(np.uint64)
+        if span == 8:
+            high, wide = low.view(np.int64) >> 63, np.zeros(len(rows), dtype=bool)
+        else:
+            high = big[:, :8].copy().view(">i8").reshape(-1).astype(np.int64)
+            wide = high != (low.view(np.int64) >> 63) if node.precision <= 18 else np.zeros(len(rows), dtype=bool)
             high = np.where(wide, 0, high)
             low = np.where(wide, np.uint64(0), low)
-        else:
-            wide = np.zeros(len(rows), dtype=bool)
         column = columns.decimals(high, low, node.precision, node.scale)
         wide |= column.is_null().to_numpy()
         if wide.any():
