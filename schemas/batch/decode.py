@@ -11,6 +11,7 @@ import polars as pl
 
 from schemas import avsc
 from schemas.batch import framing, nodes
+from schemas.batch.container import ContainerReader
 from schemas.batch.decoder import BodyReader
 from schemas.batch.errors import BatchSchemaError
 from schemas.batch.wire import Cursor
@@ -51,7 +52,7 @@ class BatchDecoder:
     def __init__(self, writers: WriterLookup, events: Iterable[type[Event]]) -> None:
         self._writers = writers
         self._readers = {cls.fullname(): (cls.__name__, nodes.parse(avsc.expanded(cls.__name__))) for cls in events}
-        self._plans: dict[int, tuple[str, BodyReader] | str] = {}
+        self._plans: dict[int, _Plan | str] = {}
 
     def decode(self, values: Sequence[bytes | None]) -> DecodedBatch:
         framed = framing.split(values)
@@ -65,28 +66,21 @@ class BatchDecoder:
             if isinstance(plan, str):
                 reasons.update(dict.fromkeys(rows.tolist(), plan))
                 continue
-            name, reader = plan
-            cursor = Cursor(framed.padded, framed.body_starts[rows], framed.ends[rows])
-            frame = reader.read(cursor, framed.binary)
-            left = cursor.end - cursor.pos
-            trailing = np.flatnonzero(cursor.ok & (left > 0))
-            for row in trailing.tolist():
-                cursor.fail(np.array([row]), f"trailing bytes: {left[row]} bytes left after the {name} Avro body")
+            frame, cursor = _read(plan, framed, rows)
             for row in np.flatnonzero(~cursor.ok).tolist():
-                reasons[int(rows[row])] = f"schema id {schema_id} ({name}): {cursor.reason[row]}"
-            frame = frame.insert_column(0, pl.Series(INDEX, rows)).filter(pl.Series(cursor.ok))
-            parts.setdefault(name, []).append(frame)
+                reasons[int(rows[row])] = f"schema id {schema_id} ({plan.name}): {cursor.reason[row]}"
+            parts.setdefault(plan.name, []).append(frame.insert_column(0, pl.Series(INDEX, rows[cursor.ok])))
         frames = {name: _in_order(found) for name, found in parts.items()}
         malformed = [Malformed(index, reasons[index]) for index in sorted(reasons)]
         return DecodedBatch(frames, malformed)
 
-    def _plan(self, schema_id: int) -> tuple[str, BodyReader] | str:
+    def _plan(self, schema_id: int) -> _Plan | str:
         plan = self._plans.get(schema_id)
         if plan is None:
             plan = self._plans[schema_id] = self._build(schema_id)
         return plan
 
-    def _build(self, schema_id: int) -> tuple[str, BodyReader] | str:
+    def _build(self, schema_id: int) -> _Plan | str:
         text = self._writers(schema_id)
         if text is None:
             return f"schema id {schema_id} is not in the registry"
@@ -99,9 +93,42 @@ class BatchDecoder:
             return f"schema id {schema_id} is {writer.name}, not one of {', '.join(self._readers)}"
         name, reader = found
         try:
-            return name, BodyReader(writer, reader)
+            body = BodyReader(writer, reader)
         except BatchSchemaError as err:  # the registry let an incompatible version through
             return f"schema id {schema_id} cannot be read as today's {name}: {err}"
+        fast = ContainerReader(json.loads(text), writer) if ContainerReader.applies(writer, reader) else None
+        return _Plan(name, body, fast)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How to read the values of one schema id."""
+
+    name: str
+    body: BodyReader
+    fast: ContainerReader | None
+
+
+def _read(plan: _Plan, framed: framing.Framed, rows: np.ndarray) -> tuple[pl.DataFrame, Cursor]:
+    """The good records' columns and the cursor saying which records are good (and why the others are not)."""
+    starts, ends = framed.body_starts[rows], framed.ends[rows]
+    if plan.fast is not None:
+        cursor = Cursor(framed.padded, starts, ends)
+        plan.fast.skim(cursor)
+        _refuse_trailing(cursor, plan.name)
+        frame = plan.fast.read(framed.padded, starts, cursor)
+        if frame is not None:
+            return frame, cursor
+    cursor = Cursor(framed.padded, starts, ends)
+    frame = plan.body.read(cursor, framed.binary)
+    _refuse_trailing(cursor, plan.name)
+    return frame.filter(pl.Series(cursor.ok)), cursor
+
+
+def _refuse_trailing(cursor: Cursor, name: str) -> None:
+    left = cursor.end - cursor.pos
+    for row in np.flatnonzero(cursor.ok & (left > 0)).tolist():
+        cursor.fail(np.array([row]), f"trailing bytes: {left[row]} bytes left after the {name} Avro body")
 
 
 def _in_order(frames: list[pl.DataFrame]) -> pl.DataFrame:

@@ -18,8 +18,8 @@ from schemas.batch.errors import BatchSchemaError
 from schemas.batch.wire import Cursor, Ints
 
 # What Python's datetime (and so fastavro) can hold, in microseconds since the epoch.
-_MIN_MICROS = int((datetime.min.replace(tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()) * 10**6
-_MAX_MICROS = int((datetime.max.replace(tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds() * 10**6)
+MIN_MICROS = int((datetime.min.replace(tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()) * 10**6
+MAX_MICROS = int((datetime.max.replace(tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds() * 10**6)
 
 
 class BodyReader:
@@ -205,7 +205,7 @@ class _Reading:
                 self.cursor.fail(rows[outside], f"{label}: int out of range")
             return pl.Series(np.where(outside, 0, value)).cast(dtype)
         if kind == "timestamp":
-            outside = (value < _MIN_MICROS) | (value > _MAX_MICROS)
+            outside = (value < MIN_MICROS) | (value > MAX_MICROS)
             if outside.any():
                 self.cursor.fail(rows[outside], f"{label}: timestamp outside years 1-9999")
             return pl.Series(value).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
