@@ -40,15 +40,23 @@ class Cursor:
             self.reason[row] = reason
         self.pos[fresh] = self.end[fresh]
 
-    def _advance(self, rows: Ints, width: Ints | int, what: str) -> Ints:
-        start = self.pos[rows]
+    def _of(self, values: Ints, rows: Ints) -> Ints:
+        # rows are ascending and distinct: as many as there are records means all of them, in order.
+        return values if len(rows) == len(values) else values[rows]
+
+    def _advance(self, rows: Ints, width: Ints | int, what: str, start: Ints | None = None) -> Ints:
+        start = self._of(self.pos, rows) if start is None else start
         after = start + width
-        over = after > self.end[rows]
+        end = self._of(self.end, rows)
+        over = after > end
         if over.any():
             self.fail(rows[over], f"truncated: the record ends inside {what}")
-            after = np.where(over, self.end[rows], after)
-            start = np.where(over, self.end[rows], start)
-        self.pos[rows] = after
+            after = np.where(over, end, after)
+            start = np.where(over, end, start)
+        if len(rows) == len(self.pos):
+            self.pos = after
+        else:
+            self.pos[rows] = after
         return start
 
     def fixed(self, rows: Ints, width: int, what: str) -> Bytes:
@@ -60,7 +68,7 @@ class Cursor:
 
     def long(self, rows: Ints, what: str) -> Ints:
         """A zig-zag varint of each of ``rows``."""
-        start = self.pos[rows]
+        start = self._of(self.pos, rows).copy()
         # Byte by byte, carrying on only with the varints not yet ended: most are one or two bytes long.
         byte = self.buf[np.minimum(start, self.limit)]
         zigzag = (byte & 0x7F).astype(np.uint64)
@@ -75,7 +83,8 @@ class Cursor:
             going = going[(byte & 0x80) != 0]
         if len(going):
             self.fail(rows[going], f"{what}: a varint longer than 10 bytes")
-        self._advance(rows, width, what)
+            start = self._of(self.pos, rows)
+        self._advance(rows, width, what, start)
         value: Ints = (zigzag >> np.uint64(1)).astype(np.int64) ^ -(zigzag & np.uint64(1)).astype(np.int64)
         return value
 
@@ -85,9 +94,12 @@ class Cursor:
         negative = length < 0
         if negative.any():
             self.fail(rows[negative], f"{what}: negative length")
-        length = np.where(self.ok[rows], length, 0)
+        ok = self._of(self.ok, rows)
+        if not ok.all():
+            length = np.where(ok, length, 0)
         start = self._advance(rows, length, what)
-        return start, np.where(self.ok[rows], length, 0)
+        ok = self._of(self.ok, rows)
+        return start, length if ok.all() else np.where(ok, length, 0)
 
 
 @dataclass(frozen=True)
