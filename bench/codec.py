@@ -4,7 +4,7 @@ ticks, in the same run, on one core.
     .venv/bin/python bench/codec.py                   # 50,000 ticks in batches of 10,000, 5 repeats (≈ 1 min)
     .venv/bin/python bench/codec.py --ticks 20000 --repeat 3
 
-The ticks are the recorded Binance BTCUSDT quotes (/work/shared/data/market, 451 quotes) cycled a day apart per
+The ticks are the recorded Binance BTCUSDT quotes (data/market, 451 quotes) cycled a day apart per
 pass, as ``TickIngested`` events with their own ids and sequences, as ``tradecore ingest file`` writes them.
 Measured, each ``--repeat`` times (median, min-max; wall time and this process's CPU time):
 
@@ -35,7 +35,6 @@ import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import fastavro
@@ -45,8 +44,9 @@ import polars as pl
 from schemas import avsc, codec
 from schemas.batch import BatchDecoder, BatchEncoder, wire
 from schemas.events import TickIngested, new_envelope
+from streams.ingest.recorded import market_file
 
-QUOTES = Path("/work/shared/data/market/binance-btcusdt-quotes-2021-01-08.parquet")
+QUOTES = market_file("binance-btcusdt-quotes-2021-01-08.parquet")
 SCHEMA_ID = 7  # any id: the codec is measured alone, the registry is not asked
 _NAMESPACE = uuid.UUID("2f6b2d1c-52f4-4f0e-9d65-1c1f0c7b9a11")
 
