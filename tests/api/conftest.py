@@ -12,9 +12,16 @@ from tests.support.independent import IndependentReader
 
 @pytest.fixture(scope="session")
 def api(endpoints: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
-    """One API server for the suite, in a topic namespace of its own; limits high enough not to bind."""
+    """One API server for the suite, in a topic namespace of its own; limits high enough not to bind (every test
+    signs in from 127.0.0.1, so the per-address limit of failed sign-ins is raised; test_sign_in_limits tests it)."""
     prefix = f"api-{uuid.uuid4().hex[:8]}."
-    with api_server(endpoints, tmp_path_factory.mktemp("api"), prefix, TRADECORE_RATE_LIMIT="1000/second") as server:
+    with api_server(
+        endpoints,
+        tmp_path_factory.mktemp("api"),
+        prefix,
+        TRADECORE_RATE_LIMIT="1000/second",
+        TRADECORE_LOGIN_ADDRESS_FAILURE_LIMIT="1000/minute",
+    ) as server:
         yield server
 
 
