@@ -18,7 +18,7 @@ from api.settings import ApiSettings
 from api.store import IdempotencyKeys
 from api.users import UsersFile
 from api.wiring import write_side
-from commands.instruments import InstrumentRegistry
+from domain.instruments import InstrumentRegistry
 from projections import namespace
 from projections.db import engine as projections_engine
 from projections.queries import ReadModels

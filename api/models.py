@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field, WithJsonSchema, create_model
 from sqlalchemy import Boolean, Column, DateTime, Float, Integer, Numeric, Table
 from sqlalchemy.dialects.postgresql import JSONB
 
+from domain.lifecycle import OrderStatus
 from projections import tables
 
 
@@ -20,14 +21,14 @@ class EventRef(BaseModel):
 
 
 class OrderAck(BaseModel):
-    """Where the order's event is; with ``?wait=accepted``, also what risk decided (if it did in time)."""
+    """Where the order's event is; with ``?wait=ACCEPTED``, also what risk decided (if it did in time)."""
 
     model_config = {
         "json_schema_extra": {
             "examples": [
                 {
                     "order_id": "0b7e0a8e-8c9e-5f55-9a51-6d1f1e9b1f3a",
-                    "status": "pending",
+                    "status": "PENDING",
                     "event": {"topic": "orders", "partition": 3, "offset": 1042},
                 }
             ]
@@ -35,9 +36,12 @@ class OrderAck(BaseModel):
     }
 
     order_id: str
-    status: Literal["pending", "accepted", "rejected", "cancel_requested", "amend_requested"]
+    status: OrderStatus | Literal["CANCEL_REQUESTED", "AMEND_REQUESTED"] = Field(
+        description="The order's status when placed (PENDING, or risk's decision with ?wait=ACCEPTED); a cancel or "
+        "amend is acknowledged as requested: the venue's answer moves the order's status."
+    )
     event: EventRef
-    reason_code: str | None = Field(None, description="Why risk rejected the order (with ?wait=accepted).")
+    reason_code: str | None = Field(None, description="Why risk rejected the order (with ?wait=ACCEPTED).")
     reason: str | None = Field(None, description="The rejection, naming the limit and the values compared.")
 
 
@@ -122,9 +126,11 @@ def _python_type(column: Column[Any]) -> Any:
     return found | None if column.nullable else found
 
 
-def row_model(name: str, table: Table, doc: str) -> type[BaseModel]:
-    """A model of one row of ``table``: every column, a nullable one as present-but-null."""
+def row_model(name: str, table: Table, doc: str, **narrower: Any) -> type[BaseModel]:
+    """A model of one row of ``table``: every column, a nullable one as present-but-null; ``narrower`` names a type
+    for a column whose values are fewer than its SQL type allows (an order's status)."""
     fields: dict[str, Any] = {column.name: (_python_type(column), ...) for column in table.columns}
+    fields.update({column: (kind, ...) for column, kind in narrower.items()})
     return create_model(name, __doc__=doc, **fields)
 
 
@@ -153,7 +159,7 @@ def page_model(item: type[BaseModel]) -> type[BaseModel]:
     )
 
 
-Order = row_model("Order", tables.orders, "An order in its current state.")
+Order = row_model("Order", tables.orders, "An order in its current state.", status=OrderStatus)
 OrderWithCheckpoint = create_model(
     "OrderWithCheckpoint",
     __base__=Order,

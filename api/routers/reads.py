@@ -30,6 +30,7 @@ from api.models import (
     page_model,
 )
 from api.problems import documented
+from domain.lifecycle import OrderStatus
 from projections import tables
 from projections.errors import ProjectionError
 from projections.projectors.market import TIMEFRAMES
@@ -130,10 +131,7 @@ async def list_orders(
     paging: Pages,
     account_id: Filter = None,
     instrument: Filter = None,
-    status: Annotated[
-        Literal["PENDING", "ACCEPTED", "PARTIALLY_FILLED", "FILLED", "CANCELLED", "EXPIRED", "REJECTED"] | None,
-        Query(),
-    ] = None,
+    status: Annotated[OrderStatus | None, Query()] = None,
 ) -> dict[str, Any]:
     """Orders in their current state, by order id; `next` pages on."""
     t = tables.orders
