@@ -152,6 +152,75 @@ def users_add(
     console.print(f"{name} saved to {file} ({', '.join(roles)})")
 
 
+# The users commands below revoke the user's tokens: the API re-reads the file within TRADECORE_USERS_RECHECK_S.
+UsersFileOption = Annotated[
+    Path, typer.Option("--file", envvar="TRADECORE_USERS_FILE", help="The users file (TRADECORE_USERS_FILE).")
+]
+
+
+def _change_user(change: str, name: str, file: Path, password: str | None = None) -> None:
+    from api import users
+
+    try:
+        if change == "remove":
+            users.remove_user(file, name)
+        elif change == "disable":
+            users.disable_user(file, name)
+        elif change == "enable":
+            users.enable_user(file, name)
+        else:
+            users.set_password(file, name, password or "")
+    except TradecoreError as err:
+        raise _fail(err) from err
+    console.print(f"{name}: {change} done in {file}; their earlier tokens are refused from now on")
+
+
+@users_app.command("remove")
+def users_remove(
+    name: Annotated[str, typer.Argument(help="User name.")], file: UsersFileOption = Path("users.toml")
+) -> None:
+    """Remove a user: they cannot sign in, and their tokens are refused."""
+    _change_user("remove", name, file)
+
+
+@users_app.command("disable")
+def users_disable(
+    name: Annotated[str, typer.Argument(help="User name.")], file: UsersFileOption = Path("users.toml")
+) -> None:
+    """Disable a user, keeping them in the file: they cannot sign in, and their tokens are refused."""
+    _change_user("disable", name, file)
+
+
+@users_app.command("enable")
+def users_enable(
+    name: Annotated[str, typer.Argument(help="User name.")], file: UsersFileOption = Path("users.toml")
+) -> None:
+    """Let a disabled user sign in again (their old tokens stay refused)."""
+    _change_user("enable", name, file)
+
+
+@users_app.command("set-password")
+def users_set_password(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    file: UsersFileOption = Path("users.toml"),
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from the first line of standard input.")
+    ] = False,
+) -> None:
+    """Replace a user's password and revoke their tokens. The password is prompted for (or read from stdin), never
+    taken from the command line, where other users of the machine can read it."""
+    import sys
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    if not password:
+        errors.print("[bold red]error:[/] the password is empty")
+        raise typer.Exit(2)
+    _change_user("set-password", name, file, password)
+
+
 @app.command("api")
 def serve_api(
     host: Annotated[str | None, typer.Option(help="Listen address (TRADECORE_HOST).")] = None,

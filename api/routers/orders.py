@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from api.auth import Principal
 from api.deps import CommandStamp, IdempotencyKey, ServicesDep, Trader
 from api.models import EventRef, OrderAck
+from api.problems import documented
 from commands.models import AmendOrder, CancelOrder, PlaceOrder
 from commands.refs import OrderRef
 from domain.lifecycle import INITIAL, OrderStatus
@@ -29,13 +30,14 @@ class WaitFor(StrEnum):
 
 
 OrderId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9\-]+$", description="The order's id.")]
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No valid access token"},
-    403: {"description": "Not this caller's account, or not a trading role"},
-    422: {"description": "A field breaks a rule; `errors` names each field and rule"},
-    429: {"description": "The account is over its command rate; see Retry-After"},
-    503: {"description": "Kafka did not acknowledge; nothing was recorded, retry"},
-}
+_ERRORS = (
+    401,
+    (403, "Not this caller's account, or not a trading role"),
+    422,
+    (429, "The account is over its command rate; see Retry-After"),
+    (503, "Kafka did not acknowledge; nothing was recorded, retry"),
+)
+_NO_ORDER = (404, "No such order, or not one the caller may see")
 
 
 async def once(
@@ -66,9 +68,8 @@ def _owner_check(principal: Principal, services: ServicesDep) -> Callable[[Order
     status_code=202,
     response_model=OrderAck,
     responses={
-        **_ERRORS,
+        **documented(400, 409, 413, *_ERRORS),
         200: {"description": "With ?wait=ACCEPTED: risk accepted or rejected the order in time", "model": OrderAck},
-        409: {"description": "client_order_id already used for a different order"},
     },
     summary="Place an order",
 )
@@ -112,7 +113,7 @@ async def place_order(
     "/{order_id}",
     status_code=202,
     response_model=OrderAck,
-    responses={**_ERRORS, 404: {"description": "No such order"}},
+    responses=documented(_NO_ORDER, *_ERRORS),
     summary="Cancel an order",
 )
 async def cancel_order(
@@ -138,7 +139,7 @@ async def cancel_order(
     "/{order_id}",
     status_code=202,
     response_model=OrderAck,
-    responses={**_ERRORS, 404: {"description": "No such order"}},
+    responses=documented(400, _NO_ORDER, 413, *_ERRORS),
     summary="Amend an order",
 )
 async def amend_order(
