@@ -13,6 +13,7 @@ from api.deps import Services
 from api.outcomes import RiskOutcomes
 from api.ratelimit import RateLimiter
 from api.readiness import ProjectionLag, Readiness
+from api.readtokens import LogBounds, WaitSlots
 from api.routers import accounts, auth, health, history, market, orders, reads
 from api.settings import ApiSettings
 from api.store import IdempotencyKeys
@@ -64,6 +65,7 @@ def create_app(
         async with write_side(kafka, registry, database, instruments) as parts:
             outcomes = RiskOutcomes(kafka, parts.registry)
             outcomes.start()
+            log_bounds = LogBounds(kafka)
             app.state.services = Services(
                 authenticator=authenticator,
                 gateway=parts.gateway,
@@ -78,6 +80,8 @@ def create_app(
                 read_models=ReadModels(parts.engine, schema),
                 topic_prefix=kafka.topic_prefix,
                 read_wait_timeout_s=api.read_wait_timeout_s,
+                log_bounds=log_bounds,
+                read_waits=WaitSlots(api.read_waits_per_user),
                 readiness=Readiness(
                     kafka,
                     parts.registry,
@@ -91,6 +95,7 @@ def create_app(
                 yield
             finally:
                 outcomes.close()
+                log_bounds.close()
 
     tracing.configure("api")
     app = FastAPI(

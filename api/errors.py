@@ -28,8 +28,15 @@ class RateLimited(ApiError):
 
 
 class InvalidQuery(ApiError):
+    """A query parameter breaks a rule; the problem's ``errors`` name it (``field``) and the rule."""
+
     status = 422
     title = "Query is not valid"
+
+    def __init__(self, message: str, *, field: str | None = None, rule: str = "query.invalid") -> None:
+        super().__init__(message)
+        self.field = field
+        self.rule = rule
 
 
 class NotFound(ApiError):

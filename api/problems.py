@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.errors import ApiError, AuthenticationFailed, RateLimited, ReadModelBehind
+from api.errors import ApiError, AuthenticationFailed, InvalidQuery, RateLimited, ReadModelBehind
 from commands.errors import CommandRejected
 from commands.gateway import ClientOrderIdReused, UnknownOrder
 from schemas.contract_errors import RegistryUnavailableError
@@ -73,7 +73,10 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
         headers["Retry-After"] = str(exc.retry_after_s)
     if isinstance(exc, ReadModelBehind):
         headers["Retry-After"] = "1"
-    return problem(request, exc.status, exc.title, str(exc), headers=headers)
+    errors = []
+    if isinstance(exc, InvalidQuery) and exc.field is not None:
+        errors.append({"field": exc.field, "rule": exc.rule, "message": str(exc)})
+    return problem(request, exc.status, exc.title, str(exc), errors=errors, headers=headers)
 
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:

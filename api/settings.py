@@ -36,6 +36,9 @@ class ApiSettings(TradecoreSettings):
     read_wait_timeout_s: float = Field(
         5.0, gt=0, le=30, description="How long a query with ?min_offset= waits for its projection to get there."
     )
+    read_waits_per_user: int = Field(
+        8, ge=1, le=1000, description="Queries with ?min_offset= one user may wait on at once; more answer 429."
+    )
     ready_max_projection_lag: int = Field(
         10_000, ge=0, description="/readyz fails when a read model is more records than this behind the log."
     )
