@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 
@@ -62,7 +63,8 @@ def create_app(
             namespace.upgrade(migrations, schema)  # idempotent; the runner does the same
         finally:
             migrations.dispose()
-        async with write_side(kafka, registry, database, instruments) as parts:
+        tick_max_ahead = timedelta(seconds=api.tick_max_ahead_s)
+        async with write_side(kafka, registry, database, instruments, tick_max_ahead=tick_max_ahead) as parts:
             outcomes = RiskOutcomes(kafka, parts.registry)
             outcomes.start()
             log_bounds = LogBounds(kafka)

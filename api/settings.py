@@ -30,6 +30,13 @@ class ApiSettings(TradecoreSettings):
         "10/second", description="Point-in-time state queries allowed per user (each folds part of the log)."
     )
     login_rate_limit: str = Field("10/minute", description="Login attempts allowed per user name (slows guessing).")
+    tick_max_ahead_s: float = Field(
+        5.0,
+        ge=0,
+        le=3600,
+        description="How far a tick's exchange_ts may be ahead of the server clock; later ones are refused (422). "
+        "At most an hour: Kafka refuses records further ahead of the broker's clock.",
+    )
     order_wait_timeout_s: float = Field(
         2.0, gt=0, le=30, description="How long ?wait=accepted waits for risk before answering 202 pending."
     )
