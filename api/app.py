@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from api import problems, telemetry
 from api.auth import Authenticator, load_users
+from api.bodies import BodyLimit
 from api.deps import Services
 from api.outcomes import RiskOutcomes
 from api.ratelimit import RateLimiter
@@ -39,6 +40,10 @@ event landed (`topic`, `partition`, `offset`); what happens next (risk, fills) a
 * Queries (`GET`) read the Postgres read models; each answer carries its projection's `checkpoint`. Pass the
   `event` a command answered with as `?min_offset=topic:partition:offset` to wait for your own write.
 * Repeat a command safely with an `Idempotency-Key` header, or (orders) the same `client_order_id`.
+* Decimals (prices, quantities, limits) are strings matching `^-?[0-9]+(\\.[0-9]+)?$`: an optional `-`, ASCII
+  digits, at most one `.` between digits; no exponent, `_`, `+`, whitespace or other digits. A JSON number is taken
+  only when its text matches the same grammar. A key given twice in one object is refused.
+* Bodies are limited in size (TRADECORE_COMMAND_BODY_MAX_BYTES, TRADECORE_TICKS_BODY_MAX_BYTES): larger ones get 413.
 """
 
 
@@ -104,6 +109,7 @@ def create_app(
         title="tradecore", version="0.1.0", description=DESCRIPTION, lifespan=lifespan, telemetry=telemetry.TRACING
     )
     problems.install(app)
+    app.add_middleware(BodyLimit, default=api.command_body_max_bytes, limits={"/v1/ticks": api.ticks_body_max_bytes})
     app.add_middleware(telemetry.RequestMetrics)
     routers = (
         auth.router,

@@ -1,3 +1,5 @@
+from starlette.exceptions import HTTPException
+
 from schemas.errors import TradecoreError
 
 
@@ -63,3 +65,14 @@ class IdempotencyKeyReused(ApiError):
 
 class ConfigurationError(TradecoreError):
     """The API is misconfigured and refuses to start."""
+
+
+class BodyRefused(HTTPException):
+    """A request body refused before its fields are read (too large, a key twice); ``errors`` name what is wrong.
+
+    An HTTPException, so that FastAPI hands it on as it is while it reads the body (any other error there becomes a
+    bare 400 "There was an error parsing the body")."""
+
+    def __init__(self, status: int, detail: str, errors: list[dict[str, str]]) -> None:
+        super().__init__(status_code=status, detail=detail)
+        self.errors = errors

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.errors import ApiError, AuthenticationFailed, InvalidQuery, RateLimited, ReadModelBehind
+from api.errors import ApiError, AuthenticationFailed, BodyRefused, InvalidQuery, RateLimited, ReadModelBehind
 from commands.errors import CommandRejected
 from commands.gateway import ClientOrderIdReused, UnknownOrder
 from schemas.contract_errors import RegistryUnavailableError
@@ -96,8 +96,15 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    title = {404: "Not found", 405: "Method not allowed", 415: "Unsupported media type"}.get(exc.status_code, "Error")
-    return problem(request, exc.status_code, title, str(exc.detail), headers=exc.headers)
+    title = {
+        404: "Not found",
+        405: "Method not allowed",
+        413: "Content too large",
+        415: "Unsupported media type",
+        422: "Request is not valid",
+    }.get(exc.status_code, "Error")
+    errors = exc.errors if isinstance(exc, BodyRefused) else ()
+    return problem(request, exc.status_code, title, str(exc.detail), errors=errors, headers=exc.headers)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

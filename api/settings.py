@@ -37,6 +37,12 @@ class ApiSettings(TradecoreSettings):
         description="How far a tick's exchange_ts may be ahead of the server clock; later ones are refused (422). "
         "At most an hour: Kafka refuses records further ahead of the broker's clock.",
     )
+    command_body_max_bytes: int = Field(
+        64 * 1024, gt=0, description="Largest request body of a command or sign-in, in bytes; larger ones get 413."
+    )
+    ticks_body_max_bytes: int = Field(
+        32 * 1024 * 1024, gt=0, description="Largest body of a tick batch (POST /v1/ticks), in bytes; 413 beyond."
+    )
     order_wait_timeout_s: float = Field(
         2.0, gt=0, le=30, description="How long ?wait=accepted waits for risk before answering 202 pending."
     )

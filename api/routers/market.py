@@ -6,11 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from api.bodies import StrictJsonRoute
 from api.deps import CommandStamp, CurrentPrincipal, MarketData, ServicesDep
 from api.models import InstrumentOut, PartitionRange, TicksAck
 from commands.models import IngestTicks
 
-router = APIRouter(prefix="/v1", tags=["market data"])
+router = APIRouter(prefix="/v1", tags=["market data"], route_class=StrictJsonRoute)
 
 
 @router.post("/ticks", status_code=202, response_model=TicksAck, summary="Ingest a batch of ticks")

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel
 
 from api.auth import Principal
+from api.bodies import StrictJsonRoute
 from api.deps import CommandStamp, IdempotencyKey, ServicesDep, Trader
 from api.models import EventRef, OrderAck
 from commands.gateway import UnknownOrder
@@ -18,7 +19,7 @@ from commands.models import AmendOrder, CancelOrder, PlaceOrder
 from commands.refs import OrderRef
 from streams import tracing
 
-router = APIRouter(prefix="/v1/orders", tags=["orders"])
+router = APIRouter(prefix="/v1/orders", tags=["orders"], route_class=StrictJsonRoute)
 
 OrderId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9\-]+$", description="The order's id.")]
 _ERRORS: dict[int | str, dict[str, Any]] = {
