@@ -287,7 +287,7 @@ def ingest_file(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from api.wiring import write_side
-    from commands.instruments import DEFAULT_FILE, InstrumentRegistry
+    from domain.instruments import DEFAULT_FILE, InstrumentRegistry
     from projections.settings import DatabaseSettings
     from schemas.settings import RegistrySettings
     from streams.ingest import files
@@ -385,7 +385,7 @@ def backtest(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from api.wiring import write_side
-    from commands.instruments import DEFAULT_FILE, InstrumentRegistry
+    from domain.instruments import DEFAULT_FILE, InstrumentRegistry
     from projections.settings import DatabaseSettings
     from schemas.settings import RegistrySettings
     from streams import kafka as kafka_clients
@@ -758,7 +758,7 @@ def live_venue(
     import signal
     import threading
 
-    from commands.instruments import InstrumentRegistry
+    from domain.instruments import InstrumentRegistry
     from schemas.registry import registry_client
     from schemas.serde import register_all
     from schemas.settings import RegistrySettings

@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -40,8 +40,9 @@ from api.auth import Role, add_user
 from api.errors import ConfigurationError
 from api.wiring import WriteSide, write_side
 from commands.decide import Stamp
-from commands.instruments import DEFAULT_FILE, InstrumentRegistry
 from commands.models import IngestTicks
+from domain.instruments import DEFAULT_FILE, InstrumentRegistry
+from domain.lifecycle import OrderStatus
 from projections.settings import DatabaseSettings
 from schemas.settings import RegistrySettings
 from streams import kafka, pipeline
@@ -307,7 +308,7 @@ def script(demo: Demo, touch: Touch) -> dict[str, str]:
         nonlocal n
         n += 1
         body = {"account_id": account, "instrument": INSTRUMENT, "client_order_id": f"demo-{n:03d}", **order}
-        answer = http.post("/v1/orders", params={"wait": "accepted"}, json=body)
+        answer = http.post("/v1/orders", params={"wait": OrderStatus.ACCEPTED}, json=body)
         document: dict[str, Any] = answer.json()
         outcomes[label] = f"{answer.status_code} {document.get('status')} {document.get('reason_code') or ''}".strip()
         demo.placed[document.get("status", str(answer.status_code))] += 1
@@ -375,7 +376,7 @@ def read_all(http: httpx.Client, path: str, **params: str) -> list[dict[str, Any
 
 @dataclass(frozen=True)
 class Summary:
-    orders: dict[str, int]
+    orders: dict[OrderStatus, int]  # in lifecycle order
     fills: int
     filled_quantity: Decimal
     positions: list[dict[str, Any]]
@@ -399,7 +400,7 @@ def summary(demo: Demo) -> Summary:
         orders = read_all(http, "/v1/orders")
         fills = read_all(http, "/v1/fills")
         return Summary(
-            orders=dict(Counter(o["status"] for o in orders)),
+            orders=by_status(Counter(OrderStatus(o["status"]) for o in orders)),
             fills=len(fills),
             filled_quantity=sum((Decimal(f["quantity"]) for f in fills), Decimal(0)),
             positions=[
@@ -414,6 +415,11 @@ def summary(demo: Demo) -> Summary:
         )
 
 
+def by_status(counts: Counter[OrderStatus]) -> dict[OrderStatus, int]:
+    """The counts in lifecycle order (a status the API answered that the enum lacks fails loudly above)."""
+    return {status: counts[status] for status in OrderStatus if status in counts}
+
+
 def settled_summary(demo: Demo, settings: KafkaSettings, timeout_s: float = 90) -> Summary:
     """Once the processors have consumed everything, the read models' answer when it stops changing."""
     pipeline.wait_until_settled(settings, demo.processes["worker"], demo.workdir / "worker.log", quiet_s=2)
@@ -426,17 +432,17 @@ def settled_summary(demo: Demo, settings: KafkaSettings, timeout_s: float = 90) 
         time.sleep(1.5)
 
 
-def _counts(title: str, what: str, counts: dict[str, int]) -> Table:
+def _counts(title: str, what: str, counts: Iterable[tuple[str, int]]) -> Table:
     table = Table(title=title)
     table.add_column(what)
     table.add_column("orders", justify="right")
-    for key, count in sorted(counts.items()):
+    for key, count in counts:
         table.add_row(key, str(count))
     return table
 
 
 def show(console: Console, result: Summary) -> None:
-    console.print(_counts("orders by status", "status", result.orders))
+    console.print(_counts("orders by status", "status", result.orders.items()))
     console.print(f"fills: {result.fills}, quantity {result.filled_quantity.normalize():f} {INSTRUMENT}")
     for title, rows in (("positions", result.positions), ("PnL (quote currency)", result.pnl)):
         table = Table(title=title)
@@ -445,7 +451,7 @@ def show(console: Console, result: Summary) -> None:
         for row in rows:
             table.add_row(*(str(v) for v in row.values()))
         console.print(table)
-    console.print(_counts("risk rejections by reason", "reason", result.rejections))
+    console.print(_counts("risk rejections by reason", "reason", sorted(result.rejections.items())))
 
 
 # -- the whole run -------------------------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from domain.lifecycle import OrderStatus
+
 
 class EventRef(BaseModel):
     """Where the command's event now is in the log."""
@@ -16,14 +18,14 @@ class EventRef(BaseModel):
 
 
 class OrderAck(BaseModel):
-    """Where the order's event is; with ``?wait=accepted``, also what risk decided (if it did in time)."""
+    """Where the order's event is; with ``?wait=ACCEPTED``, also what risk decided (if it did in time)."""
 
     model_config = {
         "json_schema_extra": {
             "examples": [
                 {
                     "order_id": "0b7e0a8e-8c9e-5f55-9a51-6d1f1e9b1f3a",
-                    "status": "pending",
+                    "status": "PENDING",
                     "event": {"topic": "orders", "partition": 3, "offset": 1042},
                 }
             ]
@@ -31,9 +33,12 @@ class OrderAck(BaseModel):
     }
 
     order_id: str
-    status: Literal["pending", "accepted", "rejected", "cancel_requested", "amend_requested"]
+    status: OrderStatus | Literal["CANCEL_REQUESTED", "AMEND_REQUESTED"] = Field(
+        description="The order's status when placed (PENDING, or risk's decision with ?wait=ACCEPTED); a cancel or "
+        "amend is acknowledged as requested: the venue's answer moves the order's status."
+    )
     event: EventRef
-    reason_code: str | None = Field(None, description="Why risk rejected the order (with ?wait=accepted).")
+    reason_code: str | None = Field(None, description="Why risk rejected the order (with ?wait=ACCEPTED).")
     reason: str | None = Field(None, description="The rejection, naming the limit and the values compared.")
 
 

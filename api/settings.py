@@ -4,7 +4,7 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr
 
-from commands.instruments import DEFAULT_FILE as DEFAULT_INSTRUMENTS
+from domain.instruments import DEFAULT_FILE as DEFAULT_INSTRUMENTS
 from schemas.settings import TradecoreSettings
 
 
@@ -44,7 +44,7 @@ class ApiSettings(TradecoreSettings):
         32 * 1024 * 1024, gt=0, description="Largest body of a tick batch (POST /v1/ticks), in bytes; 413 beyond."
     )
     order_wait_timeout_s: float = Field(
-        2.0, gt=0, le=30, description="How long ?wait=accepted waits for risk before answering 202 pending."
+        2.0, gt=0, le=30, description="How long ?wait=ACCEPTED waits for risk before answering 202 PENDING."
     )
     read_wait_timeout_s: float = Field(
         5.0, gt=0, le=30, description="How long a query with ?min_offset= waits for its projection to get there."

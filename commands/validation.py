@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from commands.errors import CommandRejected, Violation
-from commands.instruments import Instrument
 from commands.models import AmendOrder, IngestTicks, PlaceOrder
 from commands.refs import OrderRef
+from domain.instruments import Instrument
 from schemas.events import OrderType, TimeInForce
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # Kafka record timestamps count milliseconds from here, never before

@@ -21,8 +21,8 @@ import ccxt
 import ccxt.async_support
 from pydantic import Field, SecretStr
 
-from commands.errors import MarketNotUsable
-from commands.instruments import Instrument, InstrumentRegistry, from_market
+from domain.errors import MarketNotUsable
+from domain.instruments import Instrument, InstrumentRegistry, from_market
 from schemas.settings import TradecoreSettings
 from streams.errors import StreamsError
 

@@ -13,6 +13,7 @@ from api.auth import Principal, Role
 from api.deps import ServicesDep, require
 from api.errors import Forbidden, HistoryUnavailable, InvalidQuery
 from api.routers.accounts import AccountId
+from domain.lifecycle import OrderStatus
 from schemas.contract_errors import RegistryUnavailableError
 from streams.replay.errors import ReplayError
 
@@ -42,7 +43,7 @@ class OpenOrderAsOf(BaseModel):
     limit_price: Decimal | None
     filled: Decimal
     leaves: Decimal
-    status: str
+    status: OrderStatus
     placed_at: datetime
     updated_at: datetime
 
@@ -119,7 +120,7 @@ def account_state(
                 limit_price=o.limit_price,
                 filled=o.filled,
                 leaves=o.leaves,
-                status=o.status.value,
+                status=o.status,
                 placed_at=o.placed_at,
                 updated_at=o.updated_at,
             )

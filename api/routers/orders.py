@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from typing import Annotated, Any, Literal
+from enum import StrEnum
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel
@@ -17,9 +18,17 @@ from api.models import EventRef, OrderAck
 from commands.gateway import UnknownOrder
 from commands.models import AmendOrder, CancelOrder, PlaceOrder
 from commands.refs import OrderRef
+from domain.lifecycle import INITIAL, OrderStatus
 from streams import tracing
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"], route_class=StrictJsonRoute)
+
+
+class WaitFor(StrEnum):
+    """What ``?wait=`` waits for: risk's decision on the PENDING order (ACCEPTED, or REJECTED with the reason)."""
+
+    ACCEPTED = OrderStatus.ACCEPTED.value
+
 
 OrderId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9\-]+$", description="The order's id.")]
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -64,7 +73,7 @@ def _owner_check(principal: Principal, services: ServicesDep) -> Callable[[Order
     response_model=OrderAck,
     responses={
         **_ERRORS,
-        200: {"description": "With ?wait=accepted: risk accepted or rejected the order in time", "model": OrderAck},
+        200: {"description": "With ?wait=ACCEPTED: risk accepted or rejected the order in time", "model": OrderAck},
         409: {"description": "client_order_id already used for a different order"},
     },
     summary="Place an order",
@@ -77,10 +86,10 @@ async def place_order(
     response: Response,
     idempotency_key: IdempotencyKey = None,
     wait: Annotated[
-        Literal["accepted"] | None,
+        WaitFor | None,
         Query(
-            description="Wait (bounded by TRADECORE_ORDER_WAIT_TIMEOUT_S) for risk's decision: 200 accepted or "
-            "rejected with its reason; still 202 pending if risk has not decided in time."
+            description="Wait (bounded by TRADECORE_ORDER_WAIT_TIMEOUT_S) for risk's decision: 200 ACCEPTED or "
+            "REJECTED with its reason; still 202 PENDING if risk has not decided in time."
         ),
     ] = None,
 ) -> dict[str, Any]:
@@ -92,7 +101,7 @@ async def place_order(
     async def compute() -> tuple[int, dict[str, Any]]:
         # The order may be appended in another request's batch (group commit): it takes its own trace along.
         placed = await services.gateway.place(command, stamp, tracing.current() or None)
-        ack = OrderAck(order_id=placed.order_id, status="pending", event=EventRef(**asdict(placed.appended)))
+        ack = OrderAck(order_id=placed.order_id, status=INITIAL, event=EventRef(**asdict(placed.appended)))
         return 202, ack.model_dump()
 
     body = await once(services, principal, idempotency_key, "POST /v1/orders " + command.model_dump_json(), compute)
@@ -125,7 +134,7 @@ async def cancel_order(
 
     async def compute() -> tuple[int, dict[str, Any]]:
         done = await services.gateway.cancel(order_id, command, stamp, _owner_check(principal, services))
-        ack = OrderAck(order_id=order_id, status="cancel_requested", event=EventRef(**asdict(done.appended)))
+        ack = OrderAck(order_id=order_id, status="CANCEL_REQUESTED", event=EventRef(**asdict(done.appended)))
         return 202, ack.model_dump()
 
     return await once(services, principal, idempotency_key, f"DELETE {order_id} {command.model_dump_json()}", compute)
@@ -150,7 +159,7 @@ async def amend_order(
 
     async def compute() -> tuple[int, dict[str, Any]]:
         done = await services.gateway.amend(order_id, command, stamp, _owner_check(principal, services))
-        ack = OrderAck(order_id=order_id, status="amend_requested", event=EventRef(**asdict(done.appended)))
+        ack = OrderAck(order_id=order_id, status="AMEND_REQUESTED", event=EventRef(**asdict(done.appended)))
         return 202, ack.model_dump()
 
     return await once(services, principal, idempotency_key, f"PATCH {order_id} {command.model_dump_json()}", compute)

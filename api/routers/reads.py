@@ -16,6 +16,7 @@ from sqlalchemy import ARRAY, Column, ColumnElement, String, Table, any_, litera
 from api.auth import Principal
 from api.deps import Reader, ServicesDep
 from api.errors import Forbidden, InvalidQuery, NotFound, ReadModelBehind
+from domain.lifecycle import OrderStatus
 from projections import tables
 from projections.errors import ProjectionError
 from projections.projectors.market import TIMEFRAMES
@@ -121,10 +122,7 @@ async def list_orders(
     paging: Pages,
     account_id: Filter = None,
     instrument: Filter = None,
-    status: Annotated[
-        Literal["PENDING", "ACCEPTED", "PARTIALLY_FILLED", "FILLED", "CANCELLED", "EXPIRED", "REJECTED"] | None,
-        Query(),
-    ] = None,
+    status: Annotated[OrderStatus | None, Query()] = None,
 ) -> dict[str, Any]:
     """Orders in their current state, by order id; `next` pages on."""
     t = tables.orders

@@ -35,7 +35,7 @@ import ccxt
 from confluent_kafka import OFFSET_BEGINNING, Message, Producer, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
-from commands.instruments import Instrument
+from domain.instruments import Instrument
 from schemas.contract_errors import EventDecodeError
 from schemas.events import CancelAccepted, Event, OrderAccepted
 from schemas.serde import EventDeserializer, EventSerializer

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from commands.instruments import Instrument
 from commands.models import IngestTicks, Tick
+from domain.instruments import Instrument
 from streams.exchanges import TRANSIENT, Backoff, ExchangeConfigError, dec, retry_after_s
 
 Sink = Callable[[IngestTicks], Awaitable[int]]  # appends a batch, returns how many events it appended

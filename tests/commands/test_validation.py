@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from commands.errors import CommandRejected
-from commands.instruments import InstrumentRegistry
 from commands.models import IngestTicks, Tick
 from commands.validation import validate_ticks
+from domain.instruments import InstrumentRegistry
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 REGISTRY = InstrumentRegistry.from_file()

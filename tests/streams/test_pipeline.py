@@ -64,7 +64,7 @@ def test_an_order_is_checked_filled_and_lands_in_the_position(loop: ApiServer) -
     with loop.client("alice") as alice:
         taker_answer = alice.post(
             "/v1/orders",
-            params={"wait": "accepted"},
+            params={"wait": "ACCEPTED"},
             json={
                 **base,
                 "client_order_id": f"buy-{uuid.uuid4().hex[:8]}",
@@ -75,7 +75,7 @@ def test_an_order_is_checked_filled_and_lands_in_the_position(loop: ApiServer) -
         )
         collared_answer = alice.post(
             "/v1/orders",
-            params={"wait": "accepted"},
+            params={"wait": "ACCEPTED"},
             json={
                 **base,
                 "client_order_id": f"buy-{uuid.uuid4().hex[:8]}",
@@ -85,11 +85,11 @@ def test_an_order_is_checked_filled_and_lands_in_the_position(loop: ApiServer) -
             },
         )
     taker, collared = taker_answer.json(), collared_answer.json()
-    # ?wait=accepted answers with risk's decision once it is in the log.
-    assert (taker_answer.status_code, taker["status"]) == (200, "accepted"), taker
+    # ?wait=ACCEPTED answers with risk's decision once it is in the log.
+    assert (taker_answer.status_code, taker["status"]) == (200, "ACCEPTED"), taker
     assert (collared_answer.status_code, collared["status"], collared["reason_code"]) == (
         200,
-        "rejected",
+        "REJECTED",
         "PRICE_COLLAR",
     )
 
