@@ -50,7 +50,7 @@ def tick(api: ApiServer, at: datetime) -> None:
 def place(api: ApiServer) -> dict[str, Any]:
     body = order("ACC-A3", instrument="USDJPY", quantity="1", limit_price="104.002")
     with api.client("alice") as alice:
-        answer = alice.post("/v1/orders", json=body, params={"wait": "accepted"})
+        answer = alice.post("/v1/orders", json=body, params={"wait": "ACCEPTED"})
     assert answer.status_code == 200, answer.text
     decided: dict[str, Any] = answer.json()
     return decided
@@ -66,5 +66,5 @@ def test_a_tick_from_the_future_does_not_make_later_orders_stale(with_risk: ApiS
     time.sleep(0.5)
     after_fresh = place(with_risk)
 
-    assert (before_fresh["status"], before_fresh["reason_code"]) == ("accepted", None), before_fresh
-    assert (after_fresh["status"], after_fresh["reason_code"]) == ("accepted", None), after_fresh
+    assert (before_fresh["status"], before_fresh["reason_code"]) == ("ACCEPTED", None), before_fresh
+    assert (after_fresh["status"], after_fresh["reason_code"]) == ("ACCEPTED", None), after_fresh
