@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 
 from api import problems, telemetry
 from api.auth import Authenticator
+from api.bodies import BodyLimit
 from api.deps import Services
 from api.outcomes import RiskOutcomes
 from api.ratelimit import RateLimiter, SignInLimits
 from api.readiness import ProjectionLag, Readiness
+from api.readtokens import LogBounds, WaitSlots
 from api.routers import accounts, auth, health, history, market, orders, reads
 from api.settings import ApiSettings
 from api.store import IdempotencyKeys
@@ -38,6 +41,10 @@ event landed (`topic`, `partition`, `offset`); what happens next (risk, fills) a
 * Queries (`GET`) read the Postgres read models; each answer carries its projection's `checkpoint`. Pass the
   `event` a command answered with as `?min_offset=topic:partition:offset` to wait for your own write.
 * Repeat a command safely with an `Idempotency-Key` header, or (orders) the same `client_order_id`.
+* Decimals (prices, quantities, limits) are strings matching `^-?[0-9]+(\\.[0-9]+)?$`: an optional `-`, ASCII
+  digits, at most one `.` between digits; no exponent, `_`, `+`, whitespace or other digits. A JSON number is taken
+  only when its text matches the same grammar. A key given twice in one object is refused.
+* Bodies are limited in size (TRADECORE_COMMAND_BODY_MAX_BYTES, TRADECORE_TICKS_BODY_MAX_BYTES): larger ones get 413.
 """
 
 
@@ -62,9 +69,11 @@ def create_app(
             namespace.upgrade(migrations, schema)  # idempotent; the runner does the same
         finally:
             migrations.dispose()
-        async with write_side(kafka, registry, database, instruments) as parts:
+        tick_max_ahead = timedelta(seconds=api.tick_max_ahead_s)
+        async with write_side(kafka, registry, database, instruments, tick_max_ahead=tick_max_ahead) as parts:
             outcomes = RiskOutcomes(kafka, parts.registry)
             outcomes.start()
+            log_bounds = LogBounds(kafka)
             app.state.services = Services(
                 authenticator=authenticator,
                 gateway=parts.gateway,
@@ -79,6 +88,8 @@ def create_app(
                 read_models=ReadModels(parts.engine, schema),
                 topic_prefix=kafka.topic_prefix,
                 read_wait_timeout_s=api.read_wait_timeout_s,
+                log_bounds=log_bounds,
+                read_waits=WaitSlots(api.read_waits_per_user),
                 readiness=Readiness(
                     kafka,
                     parts.registry,
@@ -92,12 +103,14 @@ def create_app(
                 yield
             finally:
                 outcomes.close()
+                log_bounds.close()
 
     tracing.configure("api")
     app = FastAPI(
         title="tradecore", version="0.1.0", description=DESCRIPTION, lifespan=lifespan, telemetry=telemetry.TRACING
     )
     problems.install(app)
+    app.add_middleware(BodyLimit, default=api.command_body_max_bytes, limits={"/v1/ticks": api.ticks_body_max_bytes})
     app.add_middleware(telemetry.RequestMetrics)
     routers = (
         auth.router,

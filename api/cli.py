@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -138,9 +139,14 @@ def users_add(
         list[str] | None, typer.Option("--account", help="An account a trader may trade; repeatable.")
     ] = None,
     file: Annotated[Path, typer.Option(help="The users file (TRADECORE_USERS_FILE).")] = Path("users.toml"),
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)] = "",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from the first line of standard input.")
+    ] = False,
 ) -> None:
-    """Add or replace a user; the password is stored only as an argon2 hash."""
+    """Add or replace a user; the password is stored only as an argon2 hash.
+
+    The password never comes from the command line (where `ps` and shell history show it): it is prompted for
+    (hidden, twice), read from standard input with --password-stdin, or taken from TRADECORE_USER_PASSWORD."""
     from api.auth import Role, add_user
 
     try:
@@ -148,6 +154,15 @@ def users_add(
     except ValueError as err:
         errors.print(f"[bold red]error:[/] {err}; roles are: {', '.join(r.value for r in Role)}")
         raise typer.Exit(2) from err
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = os.environ.get("TRADECORE_USER_PASSWORD") or typer.prompt(
+            "Password", hide_input=True, confirmation_prompt=True
+        )
+    if not password:
+        errors.print("[bold red]error:[/] the password is empty")
+        raise typer.Exit(2)
     add_user(file, name, password, roles, account or [])
     console.print(f"{name} saved to {file} ({', '.join(roles)})")
 

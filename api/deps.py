@@ -15,6 +15,7 @@ from api.errors import AuthenticationFailed, Forbidden
 from api.outcomes import RiskOutcomes
 from api.ratelimit import RateLimiter, SignInLimits
 from api.readiness import Readiness
+from api.readtokens import LogBounds, WaitSlots
 from api.store import IdempotencyKeys
 from commands.decide import Stamp
 from commands.gateway import CommandGateway
@@ -40,6 +41,8 @@ class Services:
     read_models: ReadModels
     topic_prefix: str
     read_wait_timeout_s: float
+    log_bounds: LogBounds
+    read_waits: WaitSlots
     readiness: Readiness
     history: AccountHistory
 

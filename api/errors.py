@@ -1,3 +1,5 @@
+from starlette.exceptions import HTTPException
+
 from schemas.errors import TradecoreError
 
 
@@ -28,8 +30,15 @@ class RateLimited(ApiError):
 
 
 class InvalidQuery(ApiError):
+    """A query parameter breaks a rule; the problem's ``errors`` name it (``field``) and the rule."""
+
     status = 422
     title = "Query is not valid"
+
+    def __init__(self, message: str, *, field: str | None = None, rule: str = "query.invalid") -> None:
+        super().__init__(message)
+        self.field = field
+        self.rule = rule
 
 
 class NotFound(ApiError):
@@ -56,3 +65,14 @@ class IdempotencyKeyReused(ApiError):
 
 class ConfigurationError(TradecoreError):
     """The API is misconfigured and refuses to start."""
+
+
+class BodyRefused(HTTPException):
+    """A request body refused before its fields are read (too large, a key twice); ``errors`` name what is wrong.
+
+    An HTTPException, so that FastAPI hands it on as it is while it reads the body (any other error there becomes a
+    bare 400 "There was an error parsing the body")."""
+
+    def __init__(self, status: int, detail: str, errors: list[dict[str, str]]) -> None:
+        super().__init__(status_code=status, detail=detail)
+        self.errors = errors

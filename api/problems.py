@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.errors import ApiError, AuthenticationFailed, RateLimited, ReadModelBehind
+from api.errors import ApiError, AuthenticationFailed, BodyRefused, InvalidQuery, RateLimited, ReadModelBehind
 from api.models import Problem
 from commands.errors import CommandRejected
 from commands.gateway import ClientOrderIdReused, UnknownOrder
@@ -96,7 +96,10 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
         headers["Retry-After"] = str(exc.retry_after_s)
     if isinstance(exc, ReadModelBehind):
         headers["Retry-After"] = "1"
-    return problem(request, exc.status, exc.title, str(exc), headers=headers)
+    errors = []
+    if isinstance(exc, InvalidQuery) and exc.field is not None:
+        errors.append({"field": exc.field, "rule": exc.rule, "message": str(exc)})
+    return problem(request, exc.status, exc.title, str(exc), errors=errors, headers=headers)
 
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
@@ -127,10 +130,17 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 400 and exc.__cause__ is not None:
         # FastAPI raises a bare 400 "There was an error parsing the body" from what went wrong: name it.
         message = _unparsable(exc.__cause__)
-        errors = [{"field": "body", "rule": "parsable", "message": message}]
-        return problem(request, 400, "Body cannot be parsed", message, errors=errors)
-    title = {404: "Not found", 405: "Method not allowed", 415: "Unsupported media type"}.get(exc.status_code, "Error")
-    return problem(request, exc.status_code, title, str(exc.detail), headers=exc.headers)
+        unparsable = [{"field": "body", "rule": "parsable", "message": message}]
+        return problem(request, 400, "Body cannot be parsed", message, errors=unparsable)
+    title = {
+        404: "Not found",
+        405: "Method not allowed",
+        413: "Content too large",
+        415: "Unsupported media type",
+        422: "Request is not valid",
+    }.get(exc.status_code, "Error")
+    errors = exc.errors if isinstance(exc, BodyRefused) else ()
+    return problem(request, exc.status_code, title, str(exc.detail), errors=errors, headers=exc.headers)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -40,11 +40,27 @@ class ApiSettings(TradecoreSettings):
     users_recheck_s: float = Field(
         1.0, gt=0, le=5, description="How often the users file is looked at for changes (revoked users, passwords)."
     )
+    tick_max_ahead_s: float = Field(
+        5.0,
+        ge=0,
+        le=3600,
+        description="How far a tick's exchange_ts may be ahead of the server clock; later ones are refused (422). "
+        "At most an hour: Kafka refuses records further ahead of the broker's clock.",
+    )
+    command_body_max_bytes: int = Field(
+        64 * 1024, gt=0, description="Largest request body of a command or sign-in, in bytes; larger ones get 413."
+    )
+    ticks_body_max_bytes: int = Field(
+        32 * 1024 * 1024, gt=0, description="Largest body of a tick batch (POST /v1/ticks), in bytes; 413 beyond."
+    )
     order_wait_timeout_s: float = Field(
         2.0, gt=0, le=30, description="How long ?wait=ACCEPTED waits for risk before answering 202 PENDING."
     )
     read_wait_timeout_s: float = Field(
         5.0, gt=0, le=30, description="How long a query with ?min_offset= waits for its projection to get there."
+    )
+    read_waits_per_user: int = Field(
+        8, ge=1, le=1000, description="Queries with ?min_offset= one user may wait on at once; more answer 429."
     )
     ready_max_projection_lag: int = Field(
         10_000, ge=0, description="/readyz fails when a read model is more records than this behind the log."

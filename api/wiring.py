@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -30,7 +31,12 @@ class WriteSide:
 
 @asynccontextmanager
 async def write_side(
-    kafka: KafkaSettings, registry: RegistrySettings, database: DatabaseSettings, instruments: InstrumentRegistry
+    kafka: KafkaSettings,
+    registry: RegistrySettings,
+    database: DatabaseSettings,
+    instruments: InstrumentRegistry,
+    *,
+    tick_max_ahead: timedelta = timedelta(seconds=5),
 ) -> AsyncIterator[WriteSide]:
     """The command gateway over Kafka and the write-side tables; flushes and closes both on exit."""
     db.check_current(database.url)
@@ -42,7 +48,11 @@ async def write_side(
     log = KafkaEventLog(kafka, client, **{"linger.ms": 1})
     try:
         yield WriteSide(
-            CommandGateway(log, PostgresCommandStore(engine, kafka.topic_prefix), instruments), engine, client
+            CommandGateway(
+                log, PostgresCommandStore(engine, kafka.topic_prefix), instruments, tick_max_ahead=tick_max_ahead
+            ),
+            engine,
+            client,
         )
     finally:
         log.close()

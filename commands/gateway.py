@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Protocol
 
 from commands import decide
@@ -148,11 +149,18 @@ class CommandGateway:
     """Turns validated commands into appended events."""
 
     def __init__(
-        self, log: EventLog, store: CommandStore, instruments: InstrumentRegistry, *, placements_in_flight: int = 4
+        self,
+        log: EventLog,
+        store: CommandStore,
+        instruments: InstrumentRegistry,
+        *,
+        placements_in_flight: int = 4,
+        tick_max_ahead: timedelta = timedelta(seconds=5),
     ) -> None:
         self.log = log
         self.store = store
         self.instruments = instruments
+        self.tick_max_ahead = tick_max_ahead
         self._placements = GroupCommit(self._place_batch, in_flight=placements_in_flight)
 
     async def _place_batch(self, batch: Sequence[_Placement]) -> list[Placed | Exception]:
@@ -267,7 +275,7 @@ class CommandGateway:
 
     async def ingest_ticks(self, command: IngestTicks, stamp: Stamp, headers: Headers | None = None) -> list[Appended]:
         """Append the whole batch; per-instrument sequences stay gap-free because they commit with the batch."""
-        validate_ticks(command, self.instruments)
+        validate_ticks(command, self.instruments, now=stamp.at, max_ahead=self.tick_max_ahead)
         counts: dict[str, int] = {}
         for tick in command.ticks:
             counts[tick.instrument] = counts.get(tick.instrument, 0) + 1

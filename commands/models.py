@@ -4,19 +4,70 @@ can never set what the server owns."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, create_model, model_validator
+from pydantic_core import PydanticCustomError
 
 from domain.risk.limits import LIMITS, Kind, Limit
 from schemas.events import OrderType, Side, TimeInForce
 
+DECIMAL_GRAMMAR = r"^-?[0-9]+(\.[0-9]+)?$"
+DECIMAL_RULE = (
+    "a decimal is an optional '-', ASCII digits and at most one '.' between digits: no exponent, '_', '+', "
+    "whitespace or other digits"
+)
+_DECIMAL = re.compile(DECIMAL_GRAMMAR)
+
+
+@dataclass(frozen=True, slots=True)
+class JsonNumberText:
+    """A JSON number in a request body whose text is not a decimal in the wire grammar (``1e3``, ``NaN``): kept as
+    text so that the field it was given for refuses it by name."""
+
+    text: str
+
+
+def _exact_decimal(value: object) -> object:
+    """One grammar for decimals on the wire: strings and JSON numbers alike must match ``DECIMAL_GRAMMAR``."""
+    if isinstance(value, JsonNumberText):
+        raise PydanticCustomError("decimal_parsing", f"the JSON number {value.text} is not exact: {DECIMAL_RULE}")
+    if isinstance(value, str) and not _DECIMAL.fullmatch(value):
+        raise PydanticCustomError("decimal_parsing", f"{value!r} is not a decimal: {DECIMAL_RULE}")
+    if isinstance(value, float | bool):  # a float already lost its digits; bool is no number here
+        raise PydanticCustomError("decimal_type", f"give the decimal as a string: {DECIMAL_RULE}")
+    return value
+
+
+def _wire_decimal(description: str) -> WithJsonSchema:
+    return WithJsonSchema(
+        {"type": "string", "pattern": DECIMAL_GRAMMAR, "description": f"{description}; {DECIMAL_RULE}"}
+    )
+
+
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")]
-Positive = Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=8, allow_inf_nan=False)]
-NonNegative = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=8, allow_inf_nan=False)]
-Money = Annotated[Decimal, Field(ge=0, max_digits=28, decimal_places=8, allow_inf_nan=False)]
+Positive = Annotated[
+    Decimal,
+    BeforeValidator(_exact_decimal),
+    Field(gt=0, max_digits=18, decimal_places=8, allow_inf_nan=False),
+    _wire_decimal("Above 0, at most 18 digits, 8 after the point"),
+]
+NonNegative = Annotated[
+    Decimal,
+    BeforeValidator(_exact_decimal),
+    Field(ge=0, max_digits=18, decimal_places=8, allow_inf_nan=False),
+    _wire_decimal("0 or more, at most 18 digits, 8 after the point"),
+]
+Money = Annotated[
+    Decimal,
+    BeforeValidator(_exact_decimal),
+    Field(ge=0, max_digits=28, decimal_places=8, allow_inf_nan=False),
+    _wire_decimal("0 or more, at most 28 digits, 8 after the point"),
+]
 
 
 class Command(BaseModel):

@@ -4,6 +4,7 @@ each naming the field and the rule."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from commands.errors import CommandRejected, Violation
@@ -11,6 +12,8 @@ from commands.models import AmendOrder, IngestTicks, PlaceOrder
 from commands.refs import OrderRef
 from domain.instruments import Instrument
 from schemas.events import OrderType, TimeInForce
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # Kafka record timestamps count milliseconds from here, never before
 
 
 def _instrument(
@@ -85,7 +88,34 @@ def validate_amend(command: AmendOrder, order: OrderRef, registry: Mapping[str, 
     _raise_if(found)
 
 
-def validate_ticks(command: IngestTicks, registry: Mapping[str, Instrument]) -> None:
+def _exchange_time(
+    at: datetime, now: datetime | None, max_ahead: timedelta, field: str, found: list[Violation]
+) -> None:
+    if at.tzinfo is None:
+        found.append(Violation(field, "tick.timezone", "give a UTC offset, e.g. 2021-01-08T00:00:01Z"))
+        return
+    if at < EPOCH:
+        found.append(Violation(field, "tick.range", f"{at.isoformat()} is before 1970-01-01T00:00:00Z"))
+    elif now is not None and at - now > max_ahead:
+        found.append(
+            Violation(
+                field,
+                "tick.ahead",
+                f"{at.isoformat()} is {(at - now).total_seconds():.3f} s ahead of the server clock "
+                f"({now.isoformat()}); at most {max_ahead.total_seconds():g} s is allowed",
+            )
+        )
+
+
+def validate_ticks(
+    command: IngestTicks,
+    registry: Mapping[str, Instrument],
+    *,
+    now: datetime | None = None,
+    max_ahead: timedelta = timedelta(seconds=5),
+) -> None:
+    """CommandRejected listing every broken rule; with ``now``, an exchange time more than ``max_ahead`` after it
+    is one (a clock that far ahead is wrong, and Kafka refuses records an hour ahead of the broker's)."""
     found: list[Violation] = []
     for i, tick in enumerate(command.ticks):
         at = f"ticks[{i}]"
@@ -94,10 +124,7 @@ def validate_ticks(command: IngestTicks, registry: Mapping[str, Instrument]) -> 
             found.append(Violation(at, "tick.empty", "a tick needs a bid, an ask or a last price"))
         if tick.bid is not None and tick.ask is not None and tick.bid > tick.ask:
             found.append(Violation(f"{at}.bid", "tick.crossed", f"bid {tick.bid} is above ask {tick.ask}"))
-        if tick.exchange_ts.tzinfo is None:
-            found.append(
-                Violation(f"{at}.exchange_ts", "tick.timezone", "give a UTC offset, e.g. 2021-01-08T00:00:01Z")
-            )
+        _exchange_time(tick.exchange_ts, now, max_ahead, f"{at}.exchange_ts", found)
         if instrument is not None:
             for name in ("bid", "ask", "last"):
                 price = getattr(tick, name)

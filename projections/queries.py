@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from projections import tables
 from projections.errors import ProjectionError
 
+_POLL_MIN_S = 0.005
+_POLL_MAX_S = 0.1
 STAGES = {"orders": 0, "orders.checked": 1, "executions": 2}  # the order an order's events are caused in
 
 
@@ -49,6 +51,10 @@ class Page:
         return {"items": self.items, "next": self.next, "checkpoint": self.checkpoint.document()}
 
 
+MAX_PARTITION = 2**31 - 1  # Kafka's partition numbers and offsets are signed 32- and 64-bit integers
+MAX_OFFSET = 2**63 - 1
+
+
 @dataclass(frozen=True)
 class Position:
     """A place in the log a client wants a projection to have passed: ``topic:partition:offset``."""
@@ -61,12 +67,17 @@ class Position:
     def parse(cls, token: str, topic_prefix: str) -> Position:
         try:
             topic, partition, offset = token.rsplit(":", 2)
-            return cls(topic.removeprefix(topic_prefix), int(partition), int(offset))
+            position = cls(topic.removeprefix(topic_prefix), int(partition), int(offset))
         except ValueError:
             raise ProjectionError(
                 f"min_offset {token!r} is not topic:partition:offset",
                 hint="pass the `event` a command answered with, e.g. orders:3:1042",
             ) from None
+        if not (0 <= position.partition <= MAX_PARTITION and 0 <= position.offset <= MAX_OFFSET):
+            raise ProjectionError(
+                f"min_offset {token!r} is outside Kafka's range (partition 0..{MAX_PARTITION}, offset 0..{MAX_OFFSET})"
+            )
+        return position
 
 
 class ReadModels:
@@ -118,21 +129,32 @@ class ReadModels:
         rows.sort(key=lambda r: (STAGES.get(r["topic"], 9), r["occurred_at"], r["partition"], r["offset"]))
         return Page([_document(r) for r in rows], None, checkpoint)
 
-    async def wait_for(self, projection: str, position: Position, timeout_s: float) -> bool:
-        """Whether ``projection`` has read past ``position`` within ``timeout_s``."""
+    async def passed(self, projection: str, position: Position) -> bool:
+        """Whether ``projection`` has read past ``position`` (one look, autocommit: it sees the latest commit)."""
         c = tables.projection_checkpoints.c
         query = select(c.offset).where(
             and_(c.projection == projection, c.topic == position.topic, c.partition == position.partition)
         )
-        deadline = time.monotonic() + timeout_s
         async with self._engine.connect() as conn:
-            while True:
-                offset = (await conn.execute(query)).scalar()  # autocommit: each look sees the latest commit
-                if offset is not None and offset > position.offset:
-                    return True
-                if time.monotonic() >= deadline:
-                    return False
-                await asyncio.sleep(0.01)
+            offset = (await conn.execute(query)).scalar()
+        return offset is not None and offset > position.offset
+
+    async def wait_for(self, projection: str, position: Position, timeout_s: float) -> bool:
+        """Whether ``projection`` has read past ``position`` within ``timeout_s``.
+
+        Each look takes a pooled connection and gives it back before sleeping: a waiting client must not hold one
+        of the connections every command and query shares. The pause grows to ``_POLL_MAX_S`` so that many waiting
+        clients do not turn into a flood of queries.
+        """
+        deadline = time.monotonic() + timeout_s
+        pause = _POLL_MIN_S
+        while not await self.passed(projection, position):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            await asyncio.sleep(min(pause, left))
+            pause = min(pause * 2, _POLL_MAX_S)
+        return True
 
     async def _checkpoint(self, conn: AsyncConnection, projection: str) -> Checkpoint:
         rows = (await conn.execute(_checkpoint_query(projection))).all()

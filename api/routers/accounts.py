@@ -7,12 +7,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
+from api.bodies import StrictJsonRoute
 from api.deps import CommandStamp, RiskOfficer, ServicesDep
 from api.models import AccountAck, EventRef
 from api.problems import documented
 from commands.models import SetRiskLimits, ToggleKillSwitch
 
-router = APIRouter(prefix="/v1", tags=["risk"])
+router = APIRouter(prefix="/v1", tags=["risk"], route_class=StrictJsonRoute)
 
 AccountId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")]
 _ERRORS = documented(

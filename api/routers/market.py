@@ -6,12 +6,13 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from api.bodies import StrictJsonRoute
 from api.deps import CommandStamp, CurrentPrincipal, MarketData, ServicesDep
 from api.models import InstrumentOut, PartitionRange, TicksAck
 from api.problems import documented
 from commands.models import IngestTicks
 
-router = APIRouter(prefix="/v1", tags=["market data"])
+router = APIRouter(prefix="/v1", tags=["market data"], route_class=StrictJsonRoute)
 
 
 @router.post(

@@ -12,15 +12,17 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel
 
 from api.auth import Principal
+from api.bodies import StrictJsonRoute
 from api.deps import CommandStamp, IdempotencyKey, ServicesDep, Trader
 from api.models import EventRef, OrderAck
 from api.problems import documented
+from commands.gateway import UnknownOrder
 from commands.models import AmendOrder, CancelOrder, PlaceOrder
 from commands.refs import OrderRef
 from domain.lifecycle import INITIAL, OrderStatus
 from streams import tracing
 
-router = APIRouter(prefix="/v1/orders", tags=["orders"])
+router = APIRouter(prefix="/v1/orders", tags=["orders"], route_class=StrictJsonRoute)
 
 
 class WaitFor(StrEnum):
@@ -57,6 +59,10 @@ async def once(
 
 def _owner_check(principal: Principal, services: ServicesDep) -> Callable[[OrderRef], None]:
     def authorize(order: OrderRef) -> None:
+        # An order the caller may not read does not exist for them, as on GET: order ids are derived from the
+        # account and client order id, so a 403 naming the account would confirm who trades what.
+        if not principal.may_read(order.account_id):
+            raise UnknownOrder(f"no order {order.order_id}")
         principal.require_account(order.account_id)
         services.account_limiter.hit(order.account_id)
 

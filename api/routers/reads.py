@@ -79,15 +79,21 @@ async def _paging(cursor: Cursor = None, limit: Limit = 100, min_offset: MinOffs
 Pages = Annotated[Paging, Depends(_paging)]
 
 
-async def _caught_up(services: ServicesDep, projection: str, min_offset: str | None) -> None:
+async def _caught_up(services: ServicesDep, principal: Principal, projection: str, min_offset: str | None) -> None:
+    """Return once ``projection`` has read past ``min_offset``: 422 for a token it can never reach, checked before any
+    wait; 429 when the caller already waits on too many; 503 when it has not got there in time."""
     if min_offset is None:
         return
     try:
         position = Position.parse(min_offset, services.topic_prefix)
     except ProjectionError as err:
-        raise InvalidQuery(str(err)) from err
-    if not await services.read_models.wait_for(projection, position, services.read_wait_timeout_s):
-        raise ReadModelBehind(f"the {projection} read model has not read past {min_offset} yet; retry shortly")
+        raise InvalidQuery(str(err), field="min_offset", rule="min_offset.format") from err
+    await services.log_bounds.check(projection, position)
+    if await services.read_models.passed(projection, position):
+        return
+    async with services.read_waits.slot(principal.name):
+        if not await services.read_models.wait_for(projection, position, services.read_wait_timeout_s):
+            raise ReadModelBehind(f"the {projection} read model has not read past {min_offset} yet; retry shortly")
 
 
 def _scope(principal: Principal, column: Column[Any], account_id: str | None) -> list[ColumnElement[bool]]:
@@ -109,12 +115,13 @@ def _equal(table: Table, **filters: Any) -> list[ColumnElement[bool]]:
 
 async def _page(
     services: ServicesDep,
+    principal: Principal,
     projection: str,
     table: Table,
     where: list[ColumnElement[bool]],
     paging: Paging,
 ) -> dict[str, Any]:
-    await _caught_up(services, projection, paging.min_offset)
+    await _caught_up(services, principal, projection, paging.min_offset)
     try:
         page: Page = await services.read_models.page(
             projection, table, where=where, cursor=paging.cursor, limit=paging.limit
@@ -136,7 +143,7 @@ async def list_orders(
     """Orders in their current state, by order id; `next` pages on."""
     t = tables.orders
     where = _scope(principal, t.c.account_id, account_id) + _equal(t, instrument=instrument, status=status)
-    return await _page(services, "orders", t, where, paging)
+    return await _page(services, principal, "orders", t, where, paging)
 
 
 @router.get(
@@ -150,7 +157,7 @@ async def get_order(
     order_id: Id, principal: Reader, services: ServicesDep, min_offset: MinOffset = None
 ) -> dict[str, Any]:
     """The order as its events left it: status, filled and leaves quantity, limit, reason."""
-    await _caught_up(services, "orders", min_offset)
+    await _caught_up(services, principal, "orders", min_offset)
     page = await services.read_models.one("orders", tables.orders, [tables.orders.c.order_id == order_id])
     if not page.items or not principal.may_read(page.items[0]["account_id"]):
         raise NotFound(f"no order {order_id} (yet: pass ?min_offset= to wait for your own)")
@@ -169,7 +176,7 @@ async def order_trail(
 ) -> dict[str, Any]:
     """Every event of the order — request, risk's decision, the venue's fills and cancels — in the order they were
     caused, each with its event id, correlation id, causation id and where it is in the log."""
-    await _caught_up(services, "order_events", min_offset)
+    await _caught_up(services, principal, "order_events", min_offset)
     page = await services.read_models.trail(order_id)
     if not page.items or not principal.may_read(page.items[0]["account_id"]):
         raise NotFound(f"no events of order {order_id}")
@@ -188,7 +195,7 @@ async def list_fills(
     """Fills in log order, with price, quantity, liquidity and fee."""
     t = tables.fills
     where = _scope(principal, t.c.account_id, account_id) + _equal(t, order_id=order_id, instrument=instrument)
-    return await _page(services, "fills", t, where, paging)
+    return await _page(services, principal, "fills", t, where, paging)
 
 
 def _per_account_and_instrument(
@@ -204,7 +211,7 @@ def _per_account_and_instrument(
         instrument: Filter = None,
     ) -> dict[str, Any]:
         where = _scope(principal, table.c.account_id, account_id) + _equal(table, instrument=instrument)
-        return await _page(services, projection, table, where, paging)
+        return await _page(services, principal, projection, table, where, paging)
 
     router.get(
         path,
@@ -252,7 +259,7 @@ async def list_candles(
         where.append(t.c.bucket_start >= start)
     if end is not None:
         where.append(t.c.bucket_start < end)
-    return await _page(services, "candles", t, where, paging)
+    return await _page(services, principal, "candles", t, where, paging)
 
 
 @router.get(
@@ -271,7 +278,7 @@ async def list_signals(
     """Direction, strength and indicator values of the latest signal."""
     t = tables.signals_latest
     where = _equal(t, instrument=instrument, indicator=indicator)
-    return await _page(services, "signals_latest", t, where, paging)
+    return await _page(services, principal, "signals_latest", t, where, paging)
 
 
 @router.get(
@@ -292,4 +299,4 @@ async def list_rejections(
     """Each rejection with its reason code and text, in log order."""
     t = tables.risk_rejections
     where = _scope(principal, t.c.account_id, account_id) + _equal(t, instrument=instrument, reason_code=reason_code)
-    return await _page(services, "risk_rejections", t, where, paging)
+    return await _page(services, principal, "risk_rejections", t, where, paging)

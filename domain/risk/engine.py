@@ -14,7 +14,9 @@ How reference prices reach risk, and why that way
     partitions of ``ticks`` into one engine-wide table of the last reference price per instrument — what Kafka
     Streams calls a GlobalKTable — and ``handle(TickIngested)`` updates that table for all the engine's accounts.
     A reference is the mid of bid and ask when a tick has both, else its last trade price, stamped with the tick's
-    event time; a tick with neither leaves the reference as it was, and so does one older than it.
+    event time; a tick with neither leaves the references as they were. An order is weighed against the latest
+    reference at or before its own event time, never a later one, so a tick dated in the future cannot make the
+    orders before its time stale (``state.reference_at``).
 
 Determinism: what the engine decides depends only on the sequence of inputs it is given, never on when they arrive.
 A decision reads the state *as of that input*, so for a replay to decide as live processing did, the host must
@@ -48,7 +50,7 @@ from domain.risk.errors import NotARiskInputError
 from domain.risk.limits import RiskLimits
 from domain.risk.rules import Candidate, ReasonCode, Rejection
 from domain.risk.snapshot import EngineState, decode, encode
-from domain.risk.state import AccountRisk, OpenOrder, Reference, amended
+from domain.risk.state import AccountRisk, OpenOrder, Reference, amended, observe, reference_at
 from schemas.events import (
     AmendAccepted,
     AmendRejected,
@@ -100,8 +102,8 @@ class RiskEngine:
 
     @property
     def references(self) -> Mapping[str, Reference]:
-        """The last reference price of each instrument."""
-        return MappingProxyType(self._state.references)
+        """The latest reference price of each instrument (by event time)."""
+        return MappingProxyType({symbol: history[-1] for symbol, history in self._state.references.items()})
 
     def limits_of(self, account: AccountRisk) -> RiskLimits:
         """The limits ``account`` is held to: its own once set, else the defaults."""
@@ -159,7 +161,7 @@ class RiskEngine:
             account=account,
             limits=self.limits_of(account),
             instrument=self.instruments.get(event.instrument),
-            reference=self._state.references.get(event.instrument),
+            reference=reference_at(self._state.references.get(event.instrument, ()), event.envelope.occurred_at),
         )
         rejection = rules.first_failure(rules.NEW_ORDER_CHECKS, candidate)
         account.client_order_ids.add(event.client_order_id)
@@ -271,7 +273,7 @@ class RiskEngine:
             account=account,
             limits=self.limits_of(account),
             instrument=self.instruments.get(order.instrument),
-            reference=self._state.references.get(order.instrument),
+            reference=reference_at(self._state.references.get(order.instrument, ()), event.envelope.occurred_at),
             replaces=order,
         )
         return rules.first_failure(rules.AMEND_CHECKS, candidate)
@@ -312,10 +314,8 @@ class RiskEngine:
             price = event.last
         else:
             return []
-        at = event.envelope.occurred_at
-        current = self._state.references.get(event.instrument)
-        if current is None or at >= current.at:
-            self._state.references[event.instrument] = Reference(price, at)
+        history = self._state.references.setdefault(event.instrument, [])
+        observe(history, Reference(price, event.envelope.occurred_at), event.envelope.recorded_at)
         return []
 
     @_handle.register

@@ -31,7 +31,7 @@ _MICROSECOND = timedelta(microseconds=1)
 class EngineState:
     """Everything a risk engine folded from its inputs."""
 
-    references: dict[str, Reference]
+    references: dict[str, list[Reference]]  # per instrument, by event time: the present one and those dated ahead
     sequences: dict[str, int]
     accounts: dict[str, AccountRisk]
 
@@ -39,7 +39,7 @@ class EngineState:
 def encode(state: EngineState) -> bytes:
     document = {
         "format": FORMAT,
-        "references": {symbol: _reference(ref) for symbol, ref in state.references.items()},
+        "references": {symbol: [_reference(ref) for ref in refs] for symbol, refs in state.references.items()},
         "sequences": state.sequences,
         "accounts": {account_id: _account(account) for account_id, account in state.accounts.items()},
     }
@@ -53,7 +53,7 @@ def decode(data: bytes) -> EngineState:
         if document.get("format") != FORMAT:
             raise SnapshotError(f"not a {FORMAT} snapshot (format {document.get('format')!r})")
         return EngineState(
-            references={symbol: _read_reference(ref) for symbol, ref in document["references"].items()},
+            references={symbol: _read_references(refs) for symbol, refs in document["references"].items()},
             sequences={order_id: int(last) for order_id, last in document["sequences"].items()},
             accounts={
                 account_id: _read_account(account_id, account) for account_id, account in document["accounts"].items()
@@ -85,6 +85,11 @@ def _reference(ref: Reference) -> dict[str, Any]:
 
 def _read_reference(ref: Mapping[str, Any]) -> Reference:
     return Reference(Decimal(ref["price"]), _time(ref["at"]))
+
+
+def _read_references(refs: list[Mapping[str, Any]] | Mapping[str, Any]) -> list[Reference]:
+    # Snapshots written before references were kept by event time hold the latest one alone.
+    return [_read_reference(refs)] if isinstance(refs, Mapping) else [_read_reference(ref) for ref in refs]
 
 
 def _account(account: AccountRisk) -> dict[str, Any]:

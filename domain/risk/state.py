@@ -8,8 +8,9 @@ decimal sums, rebuilt from the orders when a snapshot is loaded.
 
 from __future__ import annotations
 
+from bisect import bisect_right, insort
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -28,6 +29,39 @@ class Reference:
 
     price: Decimal
     at: datetime
+
+
+MAX_REFERENCES = 256  # per instrument; ticks dated ahead of the present beyond this are dropped, farthest first
+
+
+def _at(reference: Reference) -> datetime:
+    return reference.at
+
+
+def reference_at(history: Sequence[Reference], at: datetime) -> Reference | None:
+    """The latest reference observed at or before ``at`` (before the first one, the first: staleness judges it).
+
+    Never a later one: a tick dated in the future must not stand in for the present, or it would make every order
+    placed before its time stale.
+    """
+    if not history:
+        return None
+    i = bisect_right(history, at, key=_at)
+    return history[i - 1] if i else history[0]
+
+
+def observe(history: list[Reference], reference: Reference, recorded_at: datetime) -> None:
+    """Keep ``reference`` in ``history`` (ordered by event time), recorded by the server at ``recorded_at``.
+
+    What came before the latest reference at or before ``recorded_at`` no longer serves: orders are stamped by the
+    server's clock, so none can arrive dated before the present that ``recorded_at`` attests. What remains is the
+    present reference and those dated ahead of it, bounded by ``MAX_REFERENCES``.
+    """
+    insort(history, reference, key=_at)
+    present = bisect_right(history, recorded_at, key=_at) - 1
+    if present > 0:
+        del history[:present]
+    del history[MAX_REFERENCES:]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -135,8 +135,9 @@ def test_a_trader_cannot_touch_another_traders_order_but_an_admin_can(api: ApiSe
         placed = bob.post("/v1/orders", json=order("ACC-B1")).json()
     path = f"/v1/orders/{placed['order_id']}"
     with api.client("alice") as alice:
-        assert alice.patch(path, json={"new_quantity": "1"}).status_code == 403
-        assert alice.delete(path).status_code == 403
+        # Not hers to see: the same 404 a read answers, so existence and owner stay hidden (issue 12, F9).
+        assert alice.patch(path, json={"new_quantity": "1"}).status_code == 404
+        assert alice.delete(path).status_code == 404
     with api.client("vera") as vera:
         assert vera.delete(path).status_code == 403
     with api.client("adam") as adam:

@@ -43,7 +43,7 @@ PLACE_RULES = [
     ("missing client order id", {"client_order_id": None}, "client_order_id", "missing"),
     ("server-owned status", {"status": "FILLED"}, "status", "extra_forbidden"),
     ("server-owned order id", {"order_id": "mine"}, "order_id", "extra_forbidden"),
-    ("infinite price", {"limit_price": "Infinity"}, "limit_price", "finite_number"),
+    ("infinite price", {"limit_price": "Infinity"}, "limit_price", "decimal_parsing"),
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from decimal import Decimal
 
@@ -132,3 +133,29 @@ def test_a_cancel_the_venue_refused_changes_nothing() -> None:
 
     assert risk.handle(build.cancel_rejected()) == []
     assert risk.to_snapshot() == before
+
+
+def test_a_tick_from_the_future_never_makes_later_orders_stale() -> None:
+    """Issue 12, F4: the reference is the latest tick at or before the order's event time. A tick stamped ten
+    minutes ahead (recorded now) must not become the reference of the orders placed before that time."""
+    risk = engine()
+    future = price_tick("BTCUSDT", "39433.10", Q.at + timedelta(minutes=10))
+    future = dataclasses.replace(future, envelope=dataclasses.replace(future.envelope, recorded_at=Q.at))
+    feed(risk, [tick(Q), future])
+
+    [before_fresh] = risk.handle(placed(1, Q.at + MS))
+    feed(risk, [price_tick("BTCUSDT", "39433.20", Q.at + 2 * MS)])
+    [after_fresh] = risk.handle(placed(2, Q.at + 3 * MS))
+
+    assert isinstance(before_fresh, OrderAccepted), getattr(before_fresh, "reason", before_fresh)
+    assert isinstance(after_fresh, OrderAccepted), getattr(after_fresh, "reason", after_fresh)
+    [late] = risk.handle(placed(3, Q.at + timedelta(minutes=10, milliseconds=1)))
+    assert isinstance(late, OrderAccepted)  # by then the future tick is the latest at or before the order
+
+
+def test_the_references_risk_keeps_stay_bounded() -> None:
+    risk = engine()
+    for n in range(2000):
+        feed(risk, [price_tick("BTCUSDT", "39433.10", Q.at + n * MS)])
+    snapshot = risk.to_snapshot()
+    assert len(snapshot) < 10_000, "ticks in the present replace each other; only what an order may need is kept"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import BigInteger, Integer, Numeric
 
-from commands.models import SetRiskLimits
+from commands.models import DECIMAL_GRAMMAR, SetRiskLimits
 from domain.risk.errors import RiskLimitsError
 from domain.risk.limits import LIMITS, Kind, RiskLimits
 from projections.tables import risk_limits
@@ -32,12 +32,14 @@ def test_the_events_avro_fields_are_the_limits_in_order_with_their_kinds() -> No
 
 def test_the_command_body_has_every_limit_with_the_bounds_it_always_had() -> None:
     # The body's JSON schema as the API published it before the limits were defined once (descriptions aside).
+    # Decimals travel as strings in the one wire grammar (issue 12, F10); the bounds are enforced on validation.
+    decimal = {"pattern": DECIMAL_GRAMMAR, "type": "string"}
     expected: dict[str, dict[str, Any]] = {
-        "max_order_quantity": {"anyOf": [{"exclusiveMinimum": 0.0, "type": "number"}, {"type": "string"}]},
-        "max_order_notional": {"anyOf": [{"minimum": 0.0, "type": "number"}, {"type": "string"}]},
-        "max_position_quantity": {"anyOf": [{"exclusiveMinimum": 0.0, "type": "number"}, {"type": "string"}]},
-        "max_open_notional": {"anyOf": [{"minimum": 0.0, "type": "number"}, {"type": "string"}]},
-        "daily_loss_limit": {"anyOf": [{"minimum": 0.0, "type": "number"}, {"type": "string"}]},
+        "max_order_quantity": decimal,
+        "max_order_notional": decimal,
+        "max_position_quantity": decimal,
+        "max_open_notional": decimal,
+        "daily_loss_limit": decimal,
         "max_orders_per_second": {"exclusiveMinimum": 0, "maximum": 100000, "type": "integer"},
         "price_collar_bps": {"exclusiveMinimum": 0, "maximum": 10000, "type": "integer"},
         "reference_max_age_ms": {"exclusiveMinimum": 0, "type": "integer"},

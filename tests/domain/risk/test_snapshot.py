@@ -99,9 +99,18 @@ def test_equal_states_give_equal_bytes_that_a_person_can_read() -> None:
 
     assert busy().to_snapshot() == data
     document = json.loads(data)
-    assert document["references"]["BTCUSDT"]["price"] == str(quotes()[4].mid)
+    assert document["references"]["BTCUSDT"][-1]["price"] == str(quotes()[4].mid)
     assert document["accounts"]["acc-7"]["realized"]["BTC-PERP"] == ["USD", "-30000", "2021-01-08", "0"]
     assert [o["order_id"] for o in document["accounts"]["acc-7"]["open_orders"]] == ["ord-1", "ord-2"]
+
+
+def test_a_snapshot_from_before_the_reference_history_still_loads() -> None:
+    document = json.loads(busy().to_snapshot())
+    document["references"] = {s: refs[-1] for s, refs in document["references"].items()}  # one each, as they were
+
+    copy = restored(json.dumps(document).encode())
+
+    assert copy.references == busy().references
 
 
 @pytest.mark.parametrize(
