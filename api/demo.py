@@ -48,8 +48,8 @@ from streams import kafka, pipeline
 from streams.exchanges import ExchangeSettings, connect_async, parse_options
 from streams.ingest import files
 from streams.ingest.exchange import ExchangeIngest
-from streams.settings import KafkaSettings
-from streams.topics import delete_namespace
+from streams.kafka import KafkaSettings
+from streams.kafka.topics import delete_namespace
 
 REPO = Path(__file__).resolve().parents[1]
 RECORDED = REPO.parent / "shared" / "data" / "market" / "binance-btcusdt-quotes-2021-01-08.parquet"

@@ -14,14 +14,11 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from confluent_kafka import OFFSET_END, TopicPartition
-from confluent_kafka.schema_registry import SchemaRegistryClient
-
 from schemas.contract_errors import EventDecodeError
 from schemas.events import OrderAccepted, OrderRejected
 from schemas.serde import EventDeserializer
 from streams import kafka
-from streams.settings import KafkaSettings
+from streams.kafka import OFFSET_END, KafkaSettings, SchemaRegistryClient, TopicPartition
 
 KEEP = 100_000  # recent decisions remembered for requests that start waiting late
 

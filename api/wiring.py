@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from confluent_kafka.schema_registry import SchemaRegistryClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api import db
@@ -18,7 +17,7 @@ from schemas.registry import registry_client
 from schemas.serde import register_all
 from schemas.settings import RegistrySettings
 from streams.eventlog import KafkaEventLog
-from streams.settings import KafkaSettings
+from streams.kafka import KafkaSettings, SchemaRegistryClient
 
 
 @dataclass(frozen=True)

@@ -66,9 +66,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     from schemas.settings import RegistrySettings
     from streams import kafka
     from streams.host.runner import ProcessorHost
+    from streams.kafka.topics import TopicLayout, cluster_size, ensure_topics
     from streams.processors import ProcessorSettings, RiskProcessor
     from streams.settings import KafkaSettings
-    from streams.topics import TopicLayout, cluster_size, ensure_topics
 
     os.chdir(common.ROOT)
     namespace = f"bench-hostlat-{secrets.token_hex(3)}."

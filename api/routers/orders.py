@@ -15,7 +15,7 @@ from api.deps import CommandStamp, IdempotencyKey, ServicesDep, Trader
 from api.models import EventRef, OrderAck
 from commands.models import AmendOrder, CancelOrder, PlaceOrder
 from commands.refs import OrderRef
-from streams import tracing
+from streams.kafka import tracing
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 

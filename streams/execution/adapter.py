@@ -32,8 +32,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import ccxt
-from confluent_kafka import OFFSET_BEGINNING, Message, Producer, TopicPartition
-from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from domain.instruments import Instrument
 from schemas.contract_errors import EventDecodeError
@@ -44,7 +42,7 @@ from streams.errors import StreamsError
 from streams.exchanges import TRANSIENT, Backoff, dec, retry_after_s
 from streams.execution.live import LiveBook, LiveOrder, order_request
 from streams.host.processor import event_time_ms
-from streams.settings import KafkaSettings
+from streams.kafka import OFFSET_BEGINNING, KafkaSettings, Message, Producer, SchemaRegistryClient, TopicPartition
 
 log = logging.getLogger("tradecore.streams.live")
 REFUSALS = (ccxt.InvalidOrder, ccxt.InsufficientFunds, ccxt.BadRequest)  # the order, not the connection, is wrong

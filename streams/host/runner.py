@@ -32,18 +32,27 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
-from confluent_kafka.schema_registry import SchemaRegistryClient
 from opentelemetry.trace import Status, StatusCode
 
 from schemas.contract_errors import EventDecodeError
 from schemas.events import Event
 from schemas.serde import EventDeserializer, EventSerializer
-from streams import kafka, tracing
+from streams import kafka
 from streams.host.merge import Merger, Source, Stamped
 from streams.host.processor import Forward, Output, Processor, event_time_ms
+from streams.kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    KafkaSettings,
+    Message,
+    Producer,
+    SchemaRegistryClient,
+    TopicPartition,
+    tracing,
+)
 from streams.metrics import ProcessorMetrics, observe_output
-from streams.settings import KafkaSettings
 
 log = logging.getLogger("tradecore.streams")
 

@@ -20,17 +20,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
-from confluent_kafka.schema_registry import SchemaRegistryClient
-
 from schemas.contract_errors import EventDecodeError, UnknownEventError
 from schemas.events import Event
 from schemas.serde import EventDeserializer
 from streams import kafka
 from streams.host.merge import Merger, Stamped
 from streams.host.runner import EVENTS_OF
+from streams.kafka import Consumer, KafkaException, KafkaSettings, Message, SchemaRegistryClient, TopicPartition
 from streams.replay.errors import ReplayError
-from streams.settings import KafkaSettings
 
 TIMEOUT_S = 30
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

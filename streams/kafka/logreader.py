@@ -15,7 +15,7 @@ from confluent_kafka.admin import OffsetSpec
 
 from streams import kafka
 from streams.errors import StreamsError
-from streams.settings import KafkaSettings
+from streams.kafka import KafkaSettings
 
 Position = tuple[str, int]  # (full topic name, partition)
 
