@@ -43,15 +43,14 @@ from streams.host.processor import Forward, Output, Processor, event_time_ms
 from streams.kafka import (
     OFFSET_BEGINNING,
     Consumer,
-    KafkaError,
-    KafkaException,
     KafkaSettings,
     Message,
-    Producer,
     SchemaRegistryClient,
     TopicPartition,
     tracing,
 )
+from streams.kafka.logreader import LogReader, RawRecord
+from streams.kafka.transactions import TransactionalProducer, TransactionUnsettled
 from streams.metrics import ProcessorMetrics, observe_output
 
 log = logging.getLogger("tradecore.streams")
@@ -171,13 +170,11 @@ class ProcessorHost:
                 messages = self._fetch(self._wait_s())
                 for msg in messages:
                     if msg.error() is None and msg.topic() in self._rank:
-                        self._merger.add(
-                            Stamped(msg.timestamp()[1], self._rank[msg.topic()], msg.partition(), msg.offset(), msg)
-                        )
+                        self._merger.add(self._stamped(RawRecord.of(msg)))
                 processed = in_batch = 0
                 for stamped in self._merger.release(self._exhausted, self._caught_up):
                     if not self._in_txn:
-                        self._producer.begin_transaction()
+                        self._producer.begin()
                         self._in_txn, opened, in_batch = True, time.monotonic(), 0
                     self._process(stamped.item, live=True)
                     processed += 1
@@ -197,7 +194,7 @@ class ProcessorHost:
             self._consumer.close()
             if self._broadcast is not None:
                 self._broadcast.close()
-            self._producer.flush(10)
+            self._producer.close()
 
     def _wait_s(self) -> float:
         """How long the next fetch may wait for a first record."""
@@ -238,11 +235,12 @@ class ProcessorHost:
             if polled is not None:
                 return [polled, *self._broadcast.consume(self.config.batch_max, 0)]
 
-    def _new_producer(self) -> Producer:
-        producer = kafka.producer(
+    def _new_producer(self) -> TransactionalProducer:
+        return TransactionalProducer(
             self.settings,
+            f"{self.group}-{self.config.instance}",
+            self.processor.name,
             **{
-                "transactional.id": f"{self.group}-{self.config.instance}",
                 "transaction.timeout.ms": 60000,
                 "linger.ms": 2,
                 # After a commit the next transaction's first request is refused (CONCURRENT_TRANSACTIONS) until the
@@ -251,8 +249,6 @@ class ProcessorHost:
                 "retry.backoff.ms": 5,
             },
         )
-        producer.init_transactions(60)
-        return producer
 
     # -- rebalancing and rebuilding --------------------------------------------------------------------------------
     def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -297,48 +293,34 @@ class ProcessorHost:
         wanted = {tp: stop for tp, stop in stops.items() if stop > 0}
         if not wanted:
             return 0
-        reader = kafka.consumer(self.settings, f"{self.group}-replay-{self.config.instance}")
-        reader.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t, p in wanted])
-        buffers: dict[tuple[str, int], deque[Message]] = {tp: deque() for tp in wanted}
-        reached = {tp: False for tp in wanted}
-
-        def read() -> None:
-            for msg in reader.consume(self.config.batch_max, 0.5):
-                tp = (msg.topic(), msg.partition())
-                if msg.error() is None and msg.offset() < wanted[tp]:
-                    buffers[tp].append(msg)
-                    reached[tp] = reached[tp] or msg.offset() == wanted[tp] - 1
-
+        reader = LogReader(self.settings, f"{self.group}-replay-{self.config.instance}")
+        reader.assign(dict.fromkeys(wanted, OFFSET_BEGINNING))
+        batches = reader.read(wanted, max_records=self.config.batch_max)
+        buffers: dict[tuple[str, int], deque[RawRecord]] = {tp: deque() for tp in wanted}
         count = 0
         try:
             for tp, runs in self._journal(set(wanted)):
                 for _ in range(runs):
                     while not buffers[tp]:
-                        if reached[tp]:
+                        if reader.finished(tp):
                             raise _StartOver(f"the journal goes past the committed offset of {tp[0]}[{tp[1]}]")
-                        read()
+                        for record in next(batches, []):
+                            buffers[(record.topic, record.partition)].append(record)
                     self._process(buffers[tp].popleft(), live=False)
                     count += 1
             merger = self._new_merger(sources)
             for buffer in buffers.values():
-                for msg in buffer:
-                    merger.add(Stamped(msg.timestamp()[1], self._rank[msg.topic()], msg.partition(), msg.offset(), msg))
-            done = {(self._rank[t], p): True for t, p in stops}
-            done.update({(self._rank[t], p): reached[(t, p)] for t, p in wanted})
+                for record in buffer:
+                    merger.add(self._stamped(record))
             while True:
-                for stamped in merger.release(lambda source: done[source]):
+                for stamped in merger.release(lambda source: reader.finished((self._topics[source[0]], source[1]))):
                     self._process(stamped.item, live=False)
                     count += 1
-                if all(reached.values()) and merger.buffered() == 0:
+                batch = next(batches, None)
+                if batch is None and merger.buffered() == 0:
                     return count
-                for msg in reader.consume(self.config.batch_max, 0.5):
-                    tp = (msg.topic(), msg.partition())
-                    if msg.error() is None and msg.offset() < wanted[tp]:
-                        merger.add(
-                            Stamped(msg.timestamp()[1], self._rank[msg.topic()], msg.partition(), msg.offset(), msg)
-                        )
-                        if msg.offset() == wanted[tp] - 1:
-                            reached[tp] = done[(self._rank[tp[0]], tp[1])] = True
+                for record in batch or ():
+                    merger.add(self._stamped(record))
         finally:
             reader.close()
 
@@ -346,31 +328,27 @@ class ProcessorHost:
         """The committed journal's runs over ``owned`` partitions, in the order they were processed."""
         if self.journal is None:
             return
-        reader = kafka.consumer(self.settings, f"{self.group}-journal-{self.config.instance}")
+        reader = LogReader(self.settings, f"{self.group}-journal-{self.config.instance}")
         try:
-            tp = TopicPartition(self.journal, 0)
-            _, high = reader.get_watermark_offsets(tp, timeout=30)
-            if high <= 0:
-                return
-            reader.assign([TopicPartition(self.journal, 0, OFFSET_BEGINNING)])
-            while True:
-                for msg in reader.consume(self.config.batch_max, 0.5):
-                    if msg.error() is not None:
-                        continue
-                    for topic, partition, runs in json.loads(msg.value()):
+            position = (self.journal, 0)
+            # Everything committed before this rebuild began lies below the high watermark (read_committed steps
+            # over the markers and aborted records up to there).
+            high = reader.ends([position])[position]
+            reader.assign({position: OFFSET_BEGINNING})
+            for batch in reader.read({position: high}, max_records=self.config.batch_max):
+                for record in batch:
+                    for topic, partition, runs in json.loads(record.value or b"[]"):
                         key = (self.inputs + topic, partition)
                         if key in owned:
                             yield key, runs
-                # Everything committed before this rebuild began lies below ``high`` (read_committed steps over
-                # the markers and aborted records up to there).
-                [position] = reader.position([tp])
-                if position.offset >= high:
-                    return
         finally:
             reader.close()
 
-    def _new_merger(self, sources: set[Source]) -> Merger[Message]:
+    def _new_merger(self, sources: set[Source]) -> Merger[RawRecord]:
         return Merger(sources, broadcast=self._broadcast_ranks)
+
+    def _stamped(self, record: RawRecord) -> Stamped[RawRecord]:
+        return Stamped(record.timestamp_ms, self._rank[record.topic], record.partition, record.offset, record)
 
     def _exhausted(self, source: Source) -> bool:
         """Live: the input has been at the end of its log for its grace period, so the others go on without it."""
@@ -407,18 +385,18 @@ class ProcessorHost:
         return known[1]
 
     # -- processing ----------------------------------------------------------------------------------------------
-    def _process(self, msg: Message, *, live: bool) -> None:
-        topic = msg.topic()
+    def _process(self, record: RawRecord, *, live: bool) -> None:
+        topic = record.topic
         name = topic[len(self.inputs) :]
         # Live records continue the trace their producer started; a replay only rebuilds state, so it has none.
-        consumed = msg.headers() if live else None
+        consumed = record.headers if live else None
         span = (
-            tracing.consuming(f"{self.processor.name} process {name}", consumed, msg.partition(), msg.offset())
+            tracing.consuming(f"{self.processor.name} process {name}", consumed, record.partition, record.offset)
             if live and self._tracing
             else None
         )
         try:
-            event: Event | None = self._decoders[topic].deserialize(msg.value())
+            event: Event | None = self._decoders[topic].deserialize(record.value)
         except EventDecodeError as err:
             event, kind, reason = None, "undecodable", f"undecodable: {err}"
         outputs: Sequence[Output] = ()
@@ -433,8 +411,8 @@ class ProcessorHost:
                     "%s: dead-lettering %s[%d]@%d: %s",
                     self.processor.name,
                     topic,
-                    msg.partition(),
-                    msg.offset(),
+                    record.partition,
+                    record.offset,
                     reason,
                 )
         for output in outputs:
@@ -442,28 +420,28 @@ class ProcessorHost:
                 observe_output(output, live=live)
         if live:
             self.stats.consumed += 1
-            self.metrics.consumed(topic, msg.timestamp()[1])
-            self._staged[(topic, msg.partition())] = msg.offset() + 1
+            self.metrics.consumed(topic, record.timestamp_ms)
+            self._staged[(topic, record.partition)] = record.offset + 1
             if self.journal is not None:
-                if self._runs and self._runs[-1][0] == name and self._runs[-1][1] == msg.partition():
+                if self._runs and self._runs[-1][0] == name and self._runs[-1][1] == record.partition:
                     self._runs[-1][2] += 1
                 else:
-                    self._runs.append([name, msg.partition(), 1])
+                    self._runs.append([name, record.partition, 1])
             # What this record causes carries its trace on: in headers only, so payloads replay byte-identical.
             headers = tracing.handed_on(span, consumed)
             if reason:
                 if span is not None:
                     span.set_status(Status(StatusCode.ERROR, reason))
-                self._dead_letter(msg, reason, kind, headers)
+                self._dead_letter(record, reason, kind, headers)
             for output in outputs:
-                self._produce(output, msg, headers)
+                self._produce(output, record, headers)
             if span is not None:
                 span.end()
 
-    def _produce(self, output: Output, source: Message, headers: tracing.KafkaHeaders | None) -> None:
+    def _produce(self, output: Output, source: RawRecord, headers: tracing.KafkaHeaders | None) -> None:
         if isinstance(output, Forward):
-            topic, key, value = self.outputs + output.topic, output.key.encode(), source.value()
-            timestamp = source.timestamp()[1]
+            topic, key, value = self.outputs + output.topic, output.key.encode(), source.value
+            timestamp = source.timestamp_ms
         else:
             route = output.route().topic
             encoder = self._encoders.get(route)
@@ -471,62 +449,36 @@ class ProcessorHost:
                 encoder = self._encoders[route] = EventSerializer(self._registry, route, topic_prefix=self.outputs)
             topic, key, value = encoder.topic, encoder.key(output), encoder.serialize(output)
             timestamp = event_time_ms(output)
-        self._send(topic, key, value, headers, timestamp)
+        self._producer.send(topic, key, value, timestamp, headers)
         self.stats.produced += 1
         self.metrics.produced(topic)
 
-    def _dead_letter(self, msg: Message, reason: str, kind: str, trace_headers: tracing.KafkaHeaders | None) -> None:
+    def _dead_letter(
+        self, record: RawRecord, reason: str, kind: str, trace_headers: tracing.KafkaHeaders | None
+    ) -> None:
         headers = [
-            ("tradecore.source.topic", msg.topic().encode()),
-            ("tradecore.source.partition", str(msg.partition()).encode()),
-            ("tradecore.source.offset", str(msg.offset()).encode()),
+            ("tradecore.source.topic", record.topic.encode()),
+            ("tradecore.source.partition", str(record.partition).encode()),
+            ("tradecore.source.offset", str(record.offset).encode()),
             ("tradecore.processor", self.processor.name.encode()),
             ("tradecore.reason", reason.encode()[:4000]),
             *(trace_headers or ()),
         ]
-        self._send(self.outputs + "deadletter", msg.key(), msg.value(), headers, msg.timestamp()[1])
+        self._producer.send(self.outputs + "deadletter", record.key, record.value, record.timestamp_ms, headers)
         self.stats.dead_lettered += 1
-        self.metrics.dead_lettered(msg.topic(), kind)
-
-    def _send(
-        self,
-        topic: str,
-        key: bytes | None,
-        value: bytes | None,
-        headers: list[tuple[str, bytes]] | None,
-        timestamp: int,
-        partition: int = -1,
-    ) -> None:
-        while True:
-            try:
-                self._producer.produce(
-                    topic, key=key, value=value, headers=headers, timestamp=timestamp, partition=partition
-                )
-                return
-            except BufferError:
-                self._producer.poll(0.05)
+        self.metrics.dead_lettered(record.topic, kind)
 
     def _commit(self) -> None:
-        offsets = [TopicPartition(t, p, o) for (t, p), o in self._staged.items()]
         if self.journal is not None and self._runs:
-            self._send(self.journal, None, json.dumps(self._runs, separators=(",", ":")).encode(), None, 0, partition=0)
+            self._producer.send(
+                self.journal, None, json.dumps(self._runs, separators=(",", ":")).encode(), 0, partition=0
+            )
         try:
-            self._producer.send_offsets_to_transaction(offsets, self._consumer.consumer_group_metadata(), 60)
-            for attempt in range(5):
-                try:
-                    self._producer.commit_transaction(60)
-                    break
-                except KafkaException as exc:
-                    error: KafkaError = exc.args[0]
-                    if not error.retriable() or attempt == 4:
-                        raise
-                    log.warning("%s: commit not settled (%s); retrying, never aborting", self.processor.name, error)
-        except KafkaException as exc:
-            error = exc.args[0]
-            if error.txn_requires_abort():
-                self._producer.abort_transaction(60)
+            self._producer.commit(self._staged, self._consumer)
+        except TransactionUnsettled as unsettled:
+            if unsettled.aborted:
                 self.metrics.transaction("aborted")
-            raise _StartOver(str(error)) from exc
+            raise _StartOver(str(unsettled)) from unsettled
         self._in_txn = False
         self._committed.update(self._staged)
         self._staged = {}
