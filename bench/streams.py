@@ -239,8 +239,8 @@ def raw_run(name: str, client: Any, inputs: Inputs, output: str) -> dict[str, An
     from schemas.contract_errors import EventDecodeError
     from schemas.serde import EventDeserializer, EventSerializer
     from streams import kafka
+    from streams.host.handler import EVENTS_OF
     from streams.host.processor import Forward, event_time_ms
-    from streams.host.runner import EVENTS_OF
     from streams.processors import ProcessorSettings
     from streams.settings import KafkaSettings
     from streams.worker import PROCESSORS as MAKERS

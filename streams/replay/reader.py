@@ -25,8 +25,8 @@ from schemas.events import Event
 from schemas.serde import EventDeserializer
 from streams import kafka
 from streams.errors import StreamsError
+from streams.host.handler import EVENTS_OF
 from streams.host.merge import Merger, Stamped
-from streams.host.runner import EVENTS_OF
 from streams.kafka import Consumer, KafkaSettings, SchemaRegistryClient, TopicPartition
 from streams.kafka.logreader import LogReader, RawRecord
 from streams.replay.errors import ReplayError
