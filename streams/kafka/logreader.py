@@ -128,8 +128,8 @@ class LogReader:
         self, max_records: int, wait_s: float, progress: Callable[[int], None] | None, stall_s: float | None
     ) -> Iterator[list[RawRecord]]:
         moved = time.monotonic()
+        told = self._read_so_far()  # what ``progress`` has been told (``end`` between batches counts next time)
         while not all(self.finished(tp) for tp in self._stops):
-            before = self._read_so_far()
             records = []
             for record in self.batch(max_records, wait_s):
                 tp = (record.topic, record.partition)
@@ -140,7 +140,7 @@ class LogReader:
                 self._next[tp] = max(self._next[tp], record.offset + 1)
                 records.append(record)
             self._step_over_markers()
-            advanced = self._read_so_far() - before
+            advanced, told = self._read_so_far() - told, self._read_so_far()
             if advanced:
                 moved = time.monotonic()
                 if progress is not None:
@@ -153,6 +153,8 @@ class LogReader:
                 }
                 raise StreamsError(f"reading made no progress for {stall_s:.0f}s; stuck at {behind}")
             yield records  # empty too: the caller may have records to release now that a partition finished
+        if progress is not None and self._read_so_far() > told:
+            progress(self._read_so_far() - told)  # the last partitions were cut short by ``end``
 
     def finished(self, position: Position) -> bool:
         """Whether ``read`` has read ``position`` up to its stop (a partition it was not asked to read is)."""
