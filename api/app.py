@@ -28,8 +28,8 @@ from projections.queries import ReadModels
 from projections.settings import DatabaseSettings
 from schemas.settings import RegistrySettings
 from streams import tracing
+from streams.kafka import KafkaSettings
 from streams.replay.pointintime import AccountHistory
-from streams.settings import KafkaSettings
 
 DESCRIPTION = """
 Commands enter here and become Avro events on Kafka. Every command answers **202 Accepted** with where its

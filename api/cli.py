@@ -97,8 +97,8 @@ def topics_ensure(
 ) -> None:
     """Create the design's topics, or align an existing topic's config; refuses partition/RF changes."""
     from streams import kafka
+    from streams.kafka.topics import TopicLayout, cluster_size, ensure_topics
     from streams.settings import KafkaSettings
-    from streams.topics import TopicLayout, cluster_size, ensure_topics
 
     settings = KafkaSettings()
     client = kafka.admin(settings)
@@ -462,8 +462,8 @@ def backtest(
     from streams.backtest import report as reports
     from streams.backtest import run
     from streams.ingest import files
+    from streams.kafka.topics import delete_namespace
     from streams.settings import KafkaSettings
-    from streams.topics import delete_namespace
 
     params = dict(p.split("=", 1) for p in (param or []) if "=" in p)
     if len(params) != len(param or []):

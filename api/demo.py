@@ -50,8 +50,8 @@ from streams.exchanges import ExchangeSettings, connect_async, parse_options
 from streams.ingest import files
 from streams.ingest.exchange import ExchangeIngest
 from streams.ingest.recorded import BINANCE_QUOTES, market_file
-from streams.settings import KafkaSettings
-from streams.topics import delete_namespace
+from streams.kafka import KafkaSettings
+from streams.kafka.topics import delete_namespace
 
 REPO = Path(__file__).resolve().parents[1]
 INSTRUMENT = "BTCUSDT"

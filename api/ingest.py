@@ -21,7 +21,7 @@ from projections.settings import DatabaseSettings
 from schemas.settings import RegistrySettings
 from streams.exchanges import Backoff, ExchangeSettings, connect_async
 from streams.ingest.exchange import ExchangeIngest, IngestStats, correlation_id
-from streams.settings import KafkaSettings
+from streams.kafka import KafkaSettings
 
 
 async def ingest_from_exchange(

@@ -14,15 +14,12 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from confluent_kafka import OFFSET_END, TopicPartition
-from confluent_kafka.schema_registry import SchemaRegistryClient
-
 from domain.lifecycle import INITIAL, OrderStatus, next_status
 from schemas.contract_errors import EventDecodeError
 from schemas.events import OrderAccepted, OrderRejected
 from schemas.serde import EventDeserializer
-from streams import kafka
-from streams.settings import KafkaSettings
+from streams.kafka import OFFSET_END, KafkaSettings, SchemaRegistryClient
+from streams.kafka.logreader import LogReader
 
 KEEP = 100_000  # recent decisions remembered for requests that start waiting late
 
@@ -76,17 +73,14 @@ class RiskOutcomes:
 
     def _follow(self) -> None:
         topic = self._settings.topic_prefix + "orders.checked"
-        consumer = kafka.consumer(self._settings, f"api-outcomes-{uuid.uuid4()}", **{"auto.offset.reset": "latest"})
-        partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
-        consumer.assign([TopicPartition(topic, p, OFFSET_END) for p in partitions])
+        reader = LogReader(self._settings, f"api-outcomes-{uuid.uuid4()}", **{"auto.offset.reset": "latest"})
+        reader.assign(dict.fromkeys(reader.partitions([topic]), OFFSET_END))
         self._ready.set()
         try:
             while not self._stop.is_set():
-                for msg in consumer.consume(500, 0.2):
-                    if msg.error() is not None:
-                        continue
+                for record in reader.batch(500, 0.2):
                     try:
-                        event = self._decode.deserialize(msg.value())
+                        event = self._decode.deserialize(record.value)
                     except EventDecodeError:
                         continue  # not ours to judge; the processors dead-letter it
                     if isinstance(event, OrderAccepted):
@@ -96,7 +90,7 @@ class RiskOutcomes:
                             event.order_id, Decision(next_status(INITIAL, event), event.reason_code, event.reason)
                         )
         finally:
-            consumer.close()
+            reader.close()
 
     def _settle(self, order_id: str, decision: Decision) -> None:
         with self._lock:

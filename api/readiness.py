@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from confluent_kafka.schema_registry import SchemaRegistryClient
 from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,8 +20,8 @@ from projections import tables
 from projections.projectors import select
 from projections.runner import lag
 from streams import kafka
-from streams.logreader import LogReader
-from streams.settings import KafkaSettings
+from streams.kafka import KafkaSettings, SchemaRegistryClient
+from streams.kafka.logreader import LogReader
 
 Status = Literal["ok", "failed", "skipped"]
 

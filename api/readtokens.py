@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from api.errors import InvalidQuery, RateLimited
 from projections.projectors import PROJECTORS
 from projections.queries import Position
-from streams.logreader import LogReader
+from streams.kafka.logreader import LogReader
 from streams.settings import KafkaSettings
 
 FIELD = "min_offset"
@@ -64,7 +64,8 @@ class LogBounds:
 
     def _end(self, where: tuple[str, int]) -> int:
         topic, partition = where
-        return self._reader.ends([(self._prefix + topic, partition)])[(self._prefix + topic, partition)]
+        end: int = self._reader.ends([(self._prefix + topic, partition)])[(self._prefix + topic, partition)]
+        return end
 
     def close(self) -> None:
         self._reader.close()

@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
-from confluent_kafka.schema_registry import SchemaRegistryClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api import db
@@ -19,7 +18,7 @@ from schemas.registry import registry_client
 from schemas.serde import register_all
 from schemas.settings import RegistrySettings
 from streams.eventlog import KafkaEventLog
-from streams.settings import KafkaSettings
+from streams.kafka import KafkaSettings, SchemaRegistryClient
 
 
 @dataclass(frozen=True)

@@ -46,8 +46,8 @@ from schemas.settings import RegistrySettings  # noqa: E402
 from streams import kafka  # noqa: E402
 from streams.exchanges import ExchangeSettings, connect_async, parse_options  # noqa: E402
 from streams.ingest.exchange import ExchangeIngest, IngestStats  # noqa: E402
+from streams.kafka.topics import TopicLayout, cluster_size, ensure_topics  # noqa: E402
 from streams.settings import KafkaSettings  # noqa: E402
-from streams.topics import TopicLayout, cluster_size, ensure_topics  # noqa: E402
 from tests.support.fake_exchange import FakeBinance, cli_options, serve  # noqa: E402
 
 

@@ -66,9 +66,10 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     from schemas.settings import RegistrySettings
     from streams import kafka
     from streams.host.runner import ProcessorHost
+    from streams.host.transaction import HostTransaction
+    from streams.kafka.topics import TopicLayout, cluster_size, ensure_topics
     from streams.processors import ProcessorSettings, RiskProcessor
     from streams.settings import KafkaSettings
-    from streams.topics import TopicLayout, cluster_size, ensure_topics
 
     os.chdir(common.ROOT)
     namespace = f"bench-hostlat-{secrets.token_hex(3)}."
@@ -86,14 +87,14 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         risk = Timed(RiskProcessor(ProcessorSettings()))
         host = ProcessorHost(risk, settings, client)
         commits: list[tuple[float, float]] = []
-        commit = host._commit
+        commit = HostTransaction.commit
 
-        def timed_commit() -> None:
+        def timed_commit(txn: HostTransaction, group: Any) -> None:
             began = time.perf_counter()
-            commit()
+            commit(txn, group)
             commits.append((began, time.perf_counter()))
 
-        host._commit = timed_commit  # type: ignore[method-assign]
+        HostTransaction.commit = timed_commit  # type: ignore[method-assign,assignment]
         stop = threading.Event()
         thread = threading.Thread(target=host.run, args=(stop,), daemon=True)
         thread.start()

@@ -457,8 +457,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from schemas.serde import register_all
     from schemas.settings import RegistrySettings
     from streams import kafka
+    from streams.kafka.topics import TOPICS, TopicLayout, cluster_size, ensure_topics
     from streams.settings import KafkaSettings
-    from streams.topics import TOPICS, TopicLayout, cluster_size, ensure_topics
 
     prepare_namespace(env)
     settings = KafkaSettings()

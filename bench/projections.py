@@ -54,8 +54,8 @@ from schemas.serde import EventSerializer, register_all  # noqa: E402
 from schemas.settings import RegistrySettings  # noqa: E402
 from streams import kafka  # noqa: E402
 from streams.host.processor import event_time_ms  # noqa: E402
+from streams.kafka.topics import TopicLayout, cluster_size, delete_namespace, ensure_topics  # noqa: E402
 from streams.settings import KafkaSettings  # noqa: E402
-from streams.topics import TopicLayout, cluster_size, delete_namespace, ensure_topics  # noqa: E402
 from tests.support import events as build  # noqa: E402
 
 START = datetime(2024, 3, 1, tzinfo=UTC)

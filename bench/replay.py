@@ -44,6 +44,7 @@ from schemas.serde import EventSerializer, register_all
 from schemas.settings import RegistrySettings
 from streams import kafka
 from streams.host.processor import event_time_ms
+from streams.kafka.topics import TopicLayout, cluster_size, ensure_topics
 from streams.replay.keys import partition_for
 from streams.replay.output import ParquetFile
 from streams.replay.pointintime import AccountHistory
@@ -51,7 +52,6 @@ from streams.replay.reader import TopicReader
 from streams.replay.rows import RowFilter, columns
 from streams.replay.topic import ReplaySummary, replay
 from streams.settings import KafkaSettings
-from streams.topics import TopicLayout, cluster_size, ensure_topics
 
 START = datetime(2021, 1, 8, tzinfo=UTC)
 ACCOUNT = "ACC-BENCH"

@@ -239,8 +239,8 @@ def raw_run(name: str, client: Any, inputs: Inputs, output: str) -> dict[str, An
     from schemas.contract_errors import EventDecodeError
     from schemas.serde import EventDeserializer, EventSerializer
     from streams import kafka
+    from streams.host.handler import EVENTS_OF
     from streams.host.processor import Forward, event_time_ms
-    from streams.host.runner import EVENTS_OF
     from streams.processors import ProcessorSettings
     from streams.settings import KafkaSettings
     from streams.worker import PROCESSORS as MAKERS
@@ -348,7 +348,7 @@ def throughput_phase(
     args: argparse.Namespace, client: Any, inputs: Inputs, guard: common.Guard, prefix: str, admin: Any, layout: Any
 ) -> dict[str, Any]:
     from schemas.serde import register_all
-    from streams.topics import ensure_topics
+    from streams.kafka.topics import ensure_topics
 
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for repeat in range(args.repeat):
@@ -572,7 +572,7 @@ def latency_phase(
     args: argparse.Namespace, client: Any, guard: common.Guard, prefix: str, run_dir: Path, admin: Any, layout: Any
 ) -> dict[str, Any]:
     from schemas.serde import register_all
-    from streams.topics import ensure_topics
+    from streams.kafka.topics import ensure_topics
 
     results: dict[str, Any] = {}
     for batch_ms in args.latency_batch_ms:
@@ -706,8 +706,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from schemas.serde import register_all
     from schemas.settings import RegistrySettings
     from streams import kafka
+    from streams.kafka.topics import TopicLayout, cluster_size, ensure_topics
     from streams.settings import KafkaSettings
-    from streams.topics import TopicLayout, cluster_size, ensure_topics
 
     settings = KafkaSettings()
     admin = kafka.admin(settings)

@@ -43,7 +43,8 @@ from rich.console import Console
 from rich.table import Table
 
 from api.telemetry import TRACING, RequestMetrics
-from streams import kafka, tracing
+from streams import kafka
+from streams.kafka import tracing
 from streams.metrics import ProcessorMetrics, observe_output
 from streams.settings import KafkaSettings
 

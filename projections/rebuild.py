@@ -33,7 +33,7 @@ from projections.projectors import Projector, select
 from projections.runner import Offsets, ProjectionRunner, RunnerConfig, TopicPartition, checkpoints, ends_of
 from schemas.registry import registry_client
 from schemas.settings import RegistrySettings
-from streams.settings import KafkaSettings
+from streams.kafka import KafkaSettings
 
 Progress = Callable[[int, int], None]  # (events read so far in this call, events to read in all)
 

@@ -20,16 +20,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from confluent_kafka.schema_registry import SchemaRegistryClient
 from psycopg import sql
 
-from projections import tables
+from projections import metrics, tables
 from projections.projectors import Projector, Record, Writer
 from schemas.contract_errors import EventDecodeError
 from schemas.serde import EventDeserializer
-from streams import kafka, metrics, tracing
-from streams.logreader import LogReader, RawRecord
-from streams.settings import KafkaSettings
+from streams.kafka import KafkaSettings, SchemaRegistryClient, producer, tracing
+from streams.kafka.logreader import LogReader, RawRecord
 
 log = logging.getLogger("tradecore.projections")
 
@@ -98,7 +96,7 @@ class ProjectionRunner:
         self._conn: psycopg.Connection[Any] | None = None
         self._assigned = False
         self._reader = LogReader(settings, f"{self._prefix}projections")
-        self._dead_letters = kafka.producer(settings)
+        self._dead_letters = producer(settings)
         self.partitions: list[TopicPartition] = [
             (t[len(self._prefix) :], p) for t, p in self._reader.partitions(self._prefix + t for t in self._topics)
         ]

@@ -383,7 +383,7 @@ class PositionChanged(Event):
 
 # --- the registry -----------------------------------------------------------------------------------------------
 
-# Event name -> (topic before any prefix, key field); matches streams.topics.TOPICS (a test checks it).
+# Event name -> (topic before any prefix, key field); matches streams.kafka.topics.TOPICS (a test checks it).
 ROUTES: Mapping[str, Route] = MappingProxyType(
     {
         "OrderPlaced": Route("orders", "account_id"),

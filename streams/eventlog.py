@@ -8,18 +8,16 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from confluent_kafka import KafkaError, Message
-from confluent_kafka.schema_registry import SchemaRegistryClient
 from prometheus_client import Counter
 
 from commands.gateway import Appended, Headers
 from schemas.events import Event
 from schemas.serde import EventSerializer
-from streams import kafka, tracing
+from streams import kafka
 from streams.errors import StreamsError
 from streams.host.processor import event_time_ms
+from streams.kafka import KafkaError, KafkaSettings, Message, SchemaRegistryClient, tracing
 from streams.metrics import EVENTS_PRODUCED
-from streams.settings import KafkaSettings
 
 
 class AppendFailed(StreamsError):

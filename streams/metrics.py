@@ -79,14 +79,6 @@ REALIZED_PNL = Gauge(
     "tradecore_realized_pnl", "Realized profit and loss of a position, quote currency.", ["account", "instrument"]
 )
 FEES_PAID = Gauge("tradecore_fees_paid", "Fees paid on a position, quote currency.", ["account", "instrument"])
-# Set by the projector: per projection, event time of the last projected record → now, and rows written.
-PROJECTION_LAG = Gauge(
-    "tradecore_projection_lag_seconds",
-    "How far a projection's read model trails the log, in event time.",
-    ["projection"],
-)
-PROJECTION_ROWS = Counter("tradecore_projection_rows", "Rows a projection wrote to its read model.", ["projection"])
-
 
 PROJECTOR_METRICS_PORT = 9300  # `tradecore project`'s default /metrics port (workers: 9400 + instance)
 

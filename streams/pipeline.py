@@ -12,13 +12,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import TopicPartition
-
 from streams import kafka
 from streams.errors import StreamsError
+from streams.kafka import KafkaSettings, TopicPartition
+from streams.kafka.topics import TopicLayout, cluster_size, ensure_topics
 from streams.processors import ProcessorSettings
-from streams.settings import KafkaSettings
-from streams.topics import TopicLayout, cluster_size, ensure_topics
 from streams.worker import PROCESSORS
 
 

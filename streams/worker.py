@@ -14,6 +14,7 @@ from streams import tracing
 from streams.errors import StreamsError
 from streams.host.processor import Processor
 from streams.host.runner import HostConfig, ProcessorHost
+from streams.kafka import KafkaSettings
 from streams.metrics import expose
 from streams.processors import (
     ExecutionProcessor,
@@ -24,7 +25,7 @@ from streams.processors import (
     StrategyProcessor,
 )
 from streams.repartition import ExecutionsByAccount
-from streams.settings import KafkaSettings, MetricsSettings
+from streams.settings import MetricsSettings
 
 log = logging.getLogger("tradecore.streams")
 

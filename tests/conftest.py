@@ -18,8 +18,8 @@ from projections.db import engine
 from projections.settings import DatabaseSettings
 from schemas.settings import RegistrySettings
 from streams import kafka
+from streams.kafka.topics import TopicLayout, cluster_size, ensure_topics
 from streams.settings import KafkaSettings
-from streams.topics import TopicLayout, cluster_size, ensure_topics
 from tests.support.stack import drop_namespace, real_stack
 
 # A unit test sees these instead of the stack's addresses, so a client it builds, in process or in a subprocess,

@@ -20,7 +20,7 @@ from commands.gateway import UnknownOrder
 from commands.models import AmendOrder, CancelOrder, PlaceOrder
 from commands.refs import OrderRef
 from domain.lifecycle import INITIAL, OrderStatus
-from streams import tracing
+from streams.kafka import tracing
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"], route_class=StrictJsonRoute)
 

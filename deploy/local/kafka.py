@@ -10,12 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from confluent_kafka.admin import AdminClient
-
 from deploy.local import java
 from deploy.local.errors import StackError
 from deploy.local.process import ProcessRecord, port_in_use, spawn, tail
 from deploy.local.settings import StackSettings
+from streams.kafka import broker_count
 
 KAFKA_MIN_JAVA = 17
 LOG4J2 = Path(__file__).with_name("log4j2.properties")
@@ -181,12 +180,7 @@ def brokers_up(address: str, timeout_s: float = 3.0) -> int:
     first = address.split(",")[0].rsplit(":", 1)
     if not port_in_use(int(first[1]), first[0]):
         return 0
-    # log_level 0: a broker that is still starting is expected here, not worth librdkafka's stderr noise.
-    admin = AdminClient({"bootstrap.servers": address, "socket.timeout.ms": int(timeout_s * 1000), "log_level": 0})
-    try:
-        return len(admin.list_topics(timeout=timeout_s).brokers)
-    except Exception:
-        return 0
+    return broker_count(address, timeout_s)
 
 
 def wait_ready(cluster: Sequence[KafkaNode], records: Sequence[ProcessRecord], timeout_s: float) -> None:

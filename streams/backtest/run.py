@@ -31,8 +31,8 @@ from schemas.events import (
 from schemas.registry import registry_client
 from schemas.settings import RegistrySettings
 from streams.errors import StreamsError
+from streams.kafka import KafkaSettings
 from streams.replay.reader import TopicReader
-from streams.settings import KafkaSettings
 
 STRATEGIES = {"follow": "follow one indicator's signals with a fixed clip (streams/strategy/follower.py)"}
 STRATEGY_PARAMS = {"indicator": "ema_cross", "quantity": "0.01"}

@@ -17,6 +17,8 @@ Exactly once in the log
     What one pass derives (new orders' fills, polls, cancels) is written in one Kafka transaction under a fixed
     transactional id: a restarted adapter fences its predecessor and aborts what it left open, then rebuilds from
     what was committed. Fills carry the exchange's trade id, so a trade is written once however often it is seen.
+    Commits follow the processor host's policy (``streams.kafka.transactions``): a pass whose transaction cannot be
+    settled starts over the same way, from the log with a new producer, looking up every order not yet finished.
 """
 
 from __future__ import annotations
@@ -32,19 +34,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import ccxt
-from confluent_kafka import OFFSET_BEGINNING, Message, Producer, TopicPartition
-from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from domain.instruments import Instrument
 from schemas.contract_errors import EventDecodeError
 from schemas.events import CancelAccepted, Event, OrderAccepted
 from schemas.serde import EventDeserializer, EventSerializer
-from streams import kafka
 from streams.errors import StreamsError
 from streams.exchanges import TRANSIENT, Backoff, dec, retry_after_s
 from streams.execution.live import LiveBook, LiveOrder, order_request
 from streams.host.processor import event_time_ms
-from streams.settings import KafkaSettings
+from streams.kafka import OFFSET_BEGINNING, KafkaSettings, SchemaRegistryClient
+from streams.kafka.logreader import LogReader, Position, RawRecord
+from streams.kafka.transactions import TransactionalProducer, TransactionUnsettled
 
 log = logging.getLogger("tradecore.streams.live")
 REFUSALS = (ccxt.InvalidOrder, ccxt.InsufficientFunds, ccxt.BadRequest)  # the order, not the connection, is wrong
@@ -63,6 +64,7 @@ class AdapterStats:
     events: int = 0
     retries: int = 0
     rebuilt_orders: int = 0
+    restarts: int = 0
 
 
 class LiveVenueAdapter:
@@ -106,26 +108,35 @@ class LiveVenueAdapter:
     def run(
         self, stop: threading.Event, report: Callable[[AdapterStats], None] | None = None, report_every_s: float = 10
     ) -> None:
-        """Rebuild from the log, settle what was left open, then work live until ``stop``."""
+        """Rebuild from the log, settle what was left open, then work live until ``stop``; a pass whose transaction
+        cannot be settled starts all that over (``streams.kafka.transactions``: its events may not be in the log)."""
         self._stop = stop
-        producer = kafka.producer(
-            self.settings,
-            **{"transactional.id": f"{self.settings.topic_prefix}live-venue-{self.client.id}", "linger.ms": 2},
+        while not stop.is_set():
+            try:
+                self._session(stop, report, report_every_s)
+            except TransactionUnsettled as why:
+                self.stats.restarts += 1
+                log.warning("starting over from the log with a new producer: %s", why)
+
+    def _session(
+        self, stop: threading.Event, report: Callable[[AdapterStats], None] | None, report_every_s: float
+    ) -> None:
+        producer = TransactionalProducer(
+            self.settings, f"{self.settings.topic_prefix}live-venue-{self.client.id}", "live-venue", **{"linger.ms": 2}
         )
-        producer.init_transactions(60)  # fences an earlier instance and aborts what it left open
-        self._call(self.client.load_markets)
-        self._markets = self._symbols()
+        if not self._markets:
+            self._call(self.client.load_markets)
+            self._markets = self._symbols()
         ends = self._rebuild()
-        consumer = kafka.consumer(self.settings, f"{self.settings.topic_prefix}live-venue-{self.client.id}")
-        consumer.assign([TopicPartition(self._orders_topic, p, o) for p, o in ends.items()])
+        orders = LogReader(self.settings, f"{self.settings.topic_prefix}live-venue-{self.client.id}")
+        orders.assign(ends)
         try:
             self._commit(producer, self._settle_open())
             polled = reported = time.monotonic()
             while not stop.is_set():
                 derived: list[Event] = []
-                for msg in consumer.consume(200, min(self.poll_interval_s, 0.2)):
-                    if msg.error() is None:
-                        derived += self._on_record(msg)
+                for record in orders.batch(200, min(self.poll_interval_s, 0.2)):
+                    derived += self._on_record(record)
                 if time.monotonic() - polled >= self.poll_interval_s:
                     derived += self._poll_open()
                     polled = time.monotonic()
@@ -134,8 +145,8 @@ class LiveVenueAdapter:
                     report(self.stats)
                     reported = time.monotonic()
         finally:
-            consumer.close()
-            producer.flush(10)
+            orders.close()
+            producer.close()
 
     def _symbols(self) -> dict[str, str]:
         by_id = getattr(self.client, "markets_by_id", {}) or {}
@@ -145,18 +156,20 @@ class LiveVenueAdapter:
         return {symbol: by_id[symbol][0]["symbol"] for symbol in self.live}
 
     # --- the log: rebuild and write ------------------------------------------------------------------------------
-    def _rebuild(self) -> dict[int, int]:
-        """Fold ``orders.checked`` and our ``executions`` from the beginning; the end offsets of ``orders.checked``."""
+    def _rebuild(self) -> dict[Position, int]:
+        """Fold ``orders.checked`` and our ``executions`` from the beginning into a fresh book; the end offsets of
+        ``orders.checked``."""
+        self.book = LiveBook(self.client.id, self.instruments)
         cancels: list[CancelAccepted] = []
         records, ends = self._read_all(self._orders_topic)
-        for msg in records:
-            event = self._decoded(self._decode_orders, msg)
+        for record in records:
+            event = self._decoded(self._decode_orders, record)
             if isinstance(event, OrderAccepted) and event.instrument in self.live:
                 self.book.accept(event)
             elif isinstance(event, CancelAccepted) and event.instrument in self.live:
                 cancels.append(event)
-        for msg in self._read_all(self._executions_topic)[0]:
-            event = self._decoded(self._decode_executions, msg)
+        for record in self._read_all(self._executions_topic)[0]:
+            event = self._decoded(self._decode_executions, record)
             if event is not None and getattr(event, "instrument", None) in self.live:
                 self.book.recall(event)
         for cancel in cancels:
@@ -167,50 +180,38 @@ class LiveVenueAdapter:
         log.info("rebuilt %d live orders, %d still open", len(self.book.orders), len(self.book.open_orders()))
         return ends
 
-    def _read_all(self, topic: str) -> tuple[list[Message], dict[int, int]]:
+    def _read_all(self, topic: str) -> tuple[list[RawRecord], dict[Position, int]]:
         """Every committed record of ``topic`` up to its current end, and that end per partition."""
-        reader = kafka.consumer(self.settings, f"{self.settings.topic_prefix}live-venue-rebuild")
+        reader = LogReader(self.settings, f"{self.settings.topic_prefix}live-venue-rebuild")
         try:
-            partitions = reader.list_topics(topic, timeout=30).topics[topic].partitions
-            ends = {p: reader.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in partitions}
-            wanted = {p for p, end in ends.items() if end > 0}
-            reader.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in wanted])
-            records: list[Message] = []
-            while wanted:
-                records += [msg for msg in reader.consume(500, 0.5) if msg.error() is None]
-                # Transaction markers have offsets too: done when the position passes the end.
-                for tp in reader.position([TopicPartition(topic, p) for p in list(wanted)]):
-                    if tp.offset >= ends[tp.partition]:
-                        wanted.discard(tp.partition)
-            return records, ends
+            ends = reader.ends(reader.partitions([topic]))
+            reader.assign(dict.fromkeys(ends, OFFSET_BEGINNING))
+            return [record for batch in reader.read(ends, max_records=500) for record in batch], ends
         finally:
             reader.close()
 
-    def _decoded(self, decoder: EventDeserializer, msg: Message) -> Event | None:
+    def _decoded(self, decoder: EventDeserializer, record: RawRecord) -> Event | None:
         try:
-            event: Event = decoder.deserialize(msg.value())
+            event: Event = decoder.deserialize(record.value)
             return event
         except EventDecodeError as err:
-            log.warning("skipping undecodable %s[%d]@%d: %s", msg.topic(), msg.partition(), msg.offset(), err)
+            log.warning("skipping undecodable %s[%d]@%d: %s", record.topic, record.partition, record.offset, err)
             return None
 
-    def _commit(self, producer: Producer, events: list[Event]) -> None:
+    def _commit(self, producer: TransactionalProducer, events: list[Event]) -> None:
         if not events:
             return
-        producer.begin_transaction()
+        producer.begin()
         for event in events:
-            producer.produce(
-                self._encode.topic,
-                key=self._encode.key(event),
-                value=self._encode.serialize(event),
-                timestamp=event_time_ms(event),
+            producer.send(
+                self._encode.topic, self._encode.key(event), self._encode.serialize(event), event_time_ms(event)
             )
-        producer.commit_transaction(60)
+        producer.commit()
         self.stats.events += len(events)
 
     # --- records -------------------------------------------------------------------------------------------------
-    def _on_record(self, msg: Message) -> list[Event]:
-        event = self._decoded(self._decode_orders, msg)
+    def _on_record(self, record: RawRecord) -> list[Event]:
+        event = self._decoded(self._decode_orders, record)
         if isinstance(event, OrderAccepted) and event.instrument in self.live:
             order = self.book.accept(event)
             return [] if order is None else self._place(order, look_up_first=False)

@@ -12,14 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from confluent_kafka.schema_registry import SchemaRegistryClient
-
 from schemas.events import Event, OrderPlaced, PositionChanged
 from streams.host.merge import Stamped
+from streams.kafka import KafkaSettings, SchemaRegistryClient
 from streams.replay.account import AccountFold, OrderState
 from streams.replay.keys import partition_for
 from streams.replay.reader import Order, Record, TopicReader, millis
-from streams.settings import KafkaSettings
 
 # In causal order: it breaks ties between events of the same event time (derived events keep their trigger's time).
 TOPICS = ("orders", "orders.checked", "executions.by-account")

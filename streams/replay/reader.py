@@ -20,17 +20,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
-from confluent_kafka.schema_registry import SchemaRegistryClient
-
 from schemas.contract_errors import EventDecodeError, UnknownEventError
 from schemas.events import Event
 from schemas.serde import EventDeserializer
 from streams import kafka
+from streams.errors import StreamsError
+from streams.host.handler import EVENTS_OF
 from streams.host.merge import Merger, Stamped
-from streams.host.runner import EVENTS_OF
+from streams.kafka import Consumer, KafkaSettings, SchemaRegistryClient, TopicPartition
+from streams.kafka.logreader import LogReader, RawRecord
 from streams.replay.errors import ReplayError
-from streams.settings import KafkaSettings
 
 TIMEOUT_S = 30
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -107,23 +106,18 @@ class TopicReader:
         except UnknownEventError as err:
             raise ReplayError(f"{topic} holds no events to replay: {err}") from err
         self._settings = settings
-        self._consumer = kafka.consumer(settings, f"replay-{uuid.uuid4()}", **{"fetch.wait.max.ms": 50})
+        self._reader = LogReader(settings, f"replay-{uuid.uuid4()}", **{"fetch.wait.max.ms": 50})
         self._peeker: Consumer | None = None
         try:
-            metadata = self._consumer.list_topics(self.name, timeout=TIMEOUT_S).topics[self.name]
-        except KafkaException as err:
-            self._consumer.close()
-            raise ReplayError(f"Kafka at {settings.bootstrap_servers} did not answer: {err}") from err
-        if metadata.error is not None:
-            self._consumer.close()
+            self.partitions = [p for _, p in self._reader.partitions([self.name], timeout_s=TIMEOUT_S)]
+        except StreamsError as err:
+            self._reader.close()
             raise ReplayError(
-                f"topic {self.name} is not there: {metadata.error.str()}",
-                hint="check --topic and the namespace (TRADECORE_TOPIC_PREFIX / --prefix)",
-            )
-        self.partitions = sorted(metadata.partitions)
+                str(err), hint="check --topic and the namespace (TRADECORE_TOPIC_PREFIX / --prefix)"
+            ) from err
 
     def close(self) -> None:
-        self._consumer.close()
+        self._reader.close()
         if self._peeker is not None:
             self._peeker.close()
 
@@ -148,10 +142,9 @@ class TopicReader:
 
     def _watermarks(self, partition: int) -> tuple[int, int]:
         try:
-            low, high = self._consumer.get_watermark_offsets(TopicPartition(self.name, partition), timeout=TIMEOUT_S)
-        except KafkaException as err:
-            raise ReplayError(f"could not read where {self.name}[{partition}] starts and ends: {err}") from err
-        return int(low), int(high)
+            return self._reader.bounds((self.name, partition), timeout_s=TIMEOUT_S)
+        except StreamsError as err:
+            raise ReplayError(str(err)) from err
 
     def _resolve(
         self, bound: Bound | None, ends: dict[int, tuple[int, int]], default: Callable[[int, int], int]
@@ -248,11 +241,15 @@ class TopicReader:
         wanted = {p: r for p, r in ranges.items() if r[1] > r[0]}
         if not wanted:
             return
-        self._consumer.assign([TopicPartition(self.name, p, start) for p, (start, _) in wanted.items()])
+        self._reader.assign({(self.name, p): start for p, (start, _) in wanted.items()})
         try:
             yield from self._read(wanted, order, progress, until, None if key is None else key.encode())
+        except ReplayError:
+            raise
+        except StreamsError as err:
+            raise ReplayError(f"reading {self.name} failed: {err}") from err
         finally:
-            self._consumer.unassign()
+            self._reader.assign({})
 
     def _read(
         self,
@@ -262,81 +259,38 @@ class TopicReader:
         until: int | None,
         key: bytes | None,
     ) -> Iterator[Record]:
-        done = {p: start for p, (start, _) in wanted.items()}  # next offset to read, per partition
-        merger: Merger[Message] = Merger({(0, p) for p in wanted})
+        stops = {(self.name, p): stop for p, (_, stop) in wanted.items()}
+        merger: Merger[RawRecord] = Merger({(0, p) for p in wanted})
         buffered = dict.fromkeys(wanted, 0)
-        paused: set[int] = set()
-        stalled_since = time.monotonic()
-        while any(done[p] < stop for p, (_, stop) in wanted.items()) or merger.buffered():
-            try:
-                # A short wait: consume() waits it out whenever fewer records than asked for are left.
-                messages = self._consumer.consume(1000, 0.02)
-            except KafkaException as err:
-                raise ReplayError(f"reading {self.name} failed: {err}") from err
-            advanced = 0
-            for msg in messages:
-                if msg.error() is not None:
-                    raise ReplayError(f"reading {self.name}[{msg.partition()}] failed: {msg.error().str()}")
-                p, offset = msg.partition(), msg.offset()
-                if until is not None and offset < wanted[p][1] and msg.timestamp()[1] >= until:
-                    advanced += wanted[p][1] - done[p]  # the rest of the range is past the bound: done
-                    done[p], wanted[p] = offset, (wanted[p][0], offset)
-                if offset >= wanted[p][1]:
-                    self._pause(p, paused)
+        for batch in self._reader.read(stops, wait_s=0.02, progress=progress, stall_s=2 * TIMEOUT_S):
+            for raw in batch:
+                p, offset = raw.partition, raw.offset
+                if offset >= stops[(self.name, p)]:
+                    continue  # the partition ended earlier in this batch (``until``)
+                if until is not None and raw.timestamp_ms >= until:
+                    stops[(self.name, p)] = offset  # the rest of the range is past the bound: done
+                    self._reader.end((self.name, p), offset)
                     continue
-                advanced += offset + 1 - done[p]
-                done[p] = offset + 1
-                if key is not None and msg.key() != key:
+                if key is not None and raw.key != key:
                     continue
                 if order is Order.PARTITION:
-                    yield self._record(msg)
+                    yield self._record(raw)
                     continue
-                merger.add(Stamped(msg.timestamp()[1], 0, p, offset, msg))
+                merger.add(Stamped(raw.timestamp_ms, 0, p, offset, raw))
                 buffered[p] += 1
                 if buffered[p] >= _PAUSE_AT:
-                    self._pause(p, paused)
-            advanced += self._step_over_markers(wanted, done, paused)
-            if progress is not None and advanced:
-                progress(advanced)
-            if advanced:
-                stalled_since = time.monotonic()
-            elif time.monotonic() - stalled_since > 2 * TIMEOUT_S:
-                behind = {p: f"{done[p]}/{stop}" for p, (_, stop) in wanted.items() if done[p] < stop}
-                raise ReplayError(f"{self.name} made no progress for {2 * TIMEOUT_S}s; stuck at {behind}")
-            for stamped in merger.release(lambda source: done[source[1]] >= wanted[source[1]][1]):
+                    self._reader.hold((self.name, p))
+            for stamped in merger.release(lambda source: self._reader.finished((self.name, source[1]))):
                 p = stamped.partition
                 buffered[p] -= 1
-                if p in paused and buffered[p] <= _RESUME_AT and done[p] < wanted[p][1]:
-                    self._consumer.resume([TopicPartition(self.name, p)])
-                    paused.discard(p)
+                if buffered[p] <= _RESUME_AT:
+                    self._reader.release((self.name, p))
                 yield self._record(stamped.item)
 
-    def _step_over_markers(self, wanted: dict[int, tuple[int, int]], done: dict[int, int], paused: set[int]) -> int:
-        """Offsets passed without a record (commit markers, aborted records): the consumer's position says."""
-        behind = [TopicPartition(self.name, p) for p, (_, stop) in wanted.items() if done[p] < stop]
-        if not behind:
-            return 0
-        advanced = 0
-        for tp in self._consumer.position(behind):
-            stop = wanted[tp.partition][1]
-            if tp.offset > done[tp.partition]:
-                reached = min(tp.offset, stop)
-                advanced += reached - done[tp.partition]
-                done[tp.partition] = reached
-            if done[tp.partition] >= stop:
-                self._pause(tp.partition, paused)
-        return advanced
-
-    def _pause(self, partition: int, paused: set[int]) -> None:
-        if partition not in paused:
-            self._consumer.pause([TopicPartition(self.name, partition)])
-            paused.add(partition)
-
-    def _record(self, msg: Message) -> Record:
-        key = msg.key()
-        text = None if key is None else key.decode(errors="replace")
-        common = (self.topic, msg.partition(), msg.offset(), msg.timestamp()[1], text)
+    def _record(self, raw: RawRecord) -> Record:
+        text = None if raw.key is None else raw.key.decode(errors="replace")
+        common = (self.topic, raw.partition, raw.offset, raw.timestamp_ms, text)
         try:
-            return Record(*common, self._decoder.deserialize(msg.value()), None, msg.value())
+            return Record(*common, self._decoder.deserialize(raw.value), None, raw.value)
         except EventDecodeError as err:
-            return Record(*common, None, str(err), msg.value())
+            return Record(*common, None, str(err), raw.value)

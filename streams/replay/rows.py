@@ -23,7 +23,7 @@ import polars as pl
 
 from schemas.contract_errors import UnknownEventError
 from schemas.events import Envelope, events_on
-from streams.host.runner import EVENTS_OF
+from streams.host.handler import EVENTS_OF
 from streams.replay.errors import ReplayError
 from streams.replay.reader import Record
 

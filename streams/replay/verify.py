@@ -16,17 +16,14 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from confluent_kafka import TopicPartition
-from confluent_kafka.schema_registry import SchemaRegistryClient
-
 from schemas.serde import register_all
 from streams import kafka
 from streams.host.runner import HostConfig, ProcessorHost
+from streams.kafka import KafkaSettings, SchemaRegistryClient, TopicPartition
+from streams.kafka.topics import TopicLayout, cluster_size, ensure_topics
 from streams.processors import ProcessorSettings
 from streams.replay.errors import ReplayError
 from streams.replay.reader import TopicReader
-from streams.settings import KafkaSettings
-from streams.topics import TopicLayout, cluster_size, ensure_topics
 from streams.worker import PROCESSORS
 
 # What each verifiable processor writes. The strategy is left out: it writes to `orders`, which holds the clients'

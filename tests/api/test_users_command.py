@@ -8,8 +8,8 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from typer.testing import CliRunner
 
-from api.auth import load_users
 from api.cli import app
+from api.users import load_users
 
 ADD = ["users", "add", "carol", "--role", "trader", "--account", "ACC-C1", "--file"]
 

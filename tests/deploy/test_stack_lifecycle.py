@@ -16,8 +16,8 @@ from deploy.local import kafka
 from deploy.local.settings import StackSettings
 from deploy.local.stack import Endpoints, LocalStack
 from streams import kafka as kafka_clients
+from streams.kafka.topics import TOPICS, TopicLayout, cluster_size, ensure_topics
 from streams.settings import KafkaSettings
-from streams.topics import TOPICS, TopicLayout, cluster_size, ensure_topics
 from tests.support.ports import free_port_block
 
 pytestmark = pytest.mark.integration

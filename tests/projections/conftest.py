@@ -19,8 +19,8 @@ from projections.settings import DatabaseSettings
 from projections.tables import metadata
 from schemas.settings import RegistrySettings
 from streams import kafka
+from streams.kafka.topics import TopicLayout, cluster_size, ensure_topics
 from streams.settings import KafkaSettings
-from streams.topics import TopicLayout, cluster_size, ensure_topics
 from tests.projections.folds import Log
 from tests.support.independent import IndependentReader
 from tests.support.market_log import session

@@ -14,7 +14,7 @@ import pytest
 from schemas import avsc, codec
 from schemas.contract_errors import SchemaDriftError, UnknownEventError
 from schemas.events import EVENT_TYPES, ROUTES, Envelope, Event, OrderPlaced, Side, event_type, events_on
-from streams.topics import TOPICS
+from streams.kafka.topics import TOPICS
 
 MONEY = {
     ("RiskLimitsSet", "max_order_notional"),

@@ -20,8 +20,8 @@ from schemas.registry import registry_client
 from schemas.serde import EventDeserializer
 from schemas.settings import RegistrySettings
 from streams import kafka
+from streams.kafka.topics import TopicLayout, ensure_topics
 from streams.settings import KafkaSettings
-from streams.topics import TopicLayout, ensure_topics
 from tests.support.log import append
 from tests.support.market_log import session
 from tests.support.stack import drop_namespace

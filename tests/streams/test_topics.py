@@ -13,9 +13,9 @@ from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, C
 
 from streams import kafka
 from streams.errors import TopicConfigError
+from streams.kafka.topics import TOPICS, TopicLayout, ensure_topics
 from streams.processors import ProcessorSettings
 from streams.settings import KafkaSettings
-from streams.topics import TOPICS, TopicLayout, ensure_topics
 from streams.worker import PROCESSORS
 
 ONE_BROKER = TopicLayout.for_cluster(1, 6)

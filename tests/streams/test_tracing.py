@@ -35,8 +35,8 @@ from projections.settings import DatabaseSettings
 from schemas.registry import registry_client
 from schemas.serde import register_all
 from schemas.settings import RegistrySettings
-from streams import tracing
 from streams.host.runner import ProcessorHost
+from streams.kafka import tracing
 from streams.processors import ProcessorSettings
 from streams.settings import KafkaSettings
 from streams.worker import PROCESSORS

@@ -21,7 +21,7 @@ from schemas.serde import EventSerializer, register_all
 from schemas.settings import RegistrySettings
 from streams import kafka
 from streams.host.processor import event_time_ms
-from streams.logreader import LogReader
+from streams.kafka.logreader import LogReader
 from streams.settings import KafkaSettings
 from tests.support.workers import start_worker
 

@@ -58,7 +58,7 @@ def drop_namespace(bootstrap: str, prefix: str) -> None:
     """Delete a test's topics afterwards: leftover test namespaces by the thousand exhaust the broker's files."""
     from confluent_kafka.admin import AdminClient
 
-    from streams.topics import delete_namespace
+    from streams.kafka.topics import delete_namespace
 
     delete_namespace(AdminClient({"bootstrap.servers": bootstrap}), prefix)
 

@@ -7,11 +7,21 @@ from typing import Any
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
-from streams.settings import KafkaSettings
+from streams.kafka.settings import KafkaSettings
 
 
 def admin(settings: KafkaSettings) -> AdminClient:
     return AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+
+
+def broker_count(address: str, timeout_s: float) -> int:
+    """How many brokers the cluster behind ``address`` reports; 0 when it does not answer within ``timeout_s``."""
+    # log_level 0: a broker that is still starting is expected by the callers, not worth librdkafka's stderr noise.
+    client = AdminClient({"bootstrap.servers": address, "socket.timeout.ms": int(timeout_s * 1000), "log_level": 0})
+    try:
+        return len(client.list_topics(timeout=timeout_s).brokers)
+    except Exception:
+        return 0
 
 
 def producer(settings: KafkaSettings, **overrides: Any) -> Producer:

@@ -1,0 +1,143 @@
+"""One input record through the processor: decoded, handled, and what it derives written to the open transaction.
+
+Live, the outputs (or the record itself, dead-lettered with the reason, when it does not decode or the processor
+cannot handle it) go into the host's transaction, carrying on the trace the record's producer started; in a
+replay only the processor's state changes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from opentelemetry.trace import Status, StatusCode
+
+from schemas.contract_errors import EventDecodeError
+from schemas.events import Event
+from schemas.serde import EventDeserializer, EventSerializer
+from streams.host.config import HostStats
+from streams.host.inputs import Inputs
+from streams.host.processor import Forward, Output, Processor, event_time_ms
+from streams.host.transaction import HostTransaction
+from streams.kafka import SchemaRegistryClient, tracing
+from streams.kafka.logreader import RawRecord
+from streams.metrics import ProcessorMetrics, observe_output
+
+log = logging.getLogger("tradecore.streams")
+
+# Internal topics carry another topic's events unchanged.
+EVENTS_OF = {"executions.by-account": "executions"}
+
+
+class RecordHandler:
+    """Applies ``processor`` to records of ``inputs``, writing to the ``outputs`` namespace."""
+
+    def __init__(
+        self,
+        processor: Processor,
+        inputs: Inputs,
+        outputs: str,
+        registry: SchemaRegistryClient,
+        stats: HostStats,
+        metrics: ProcessorMetrics,
+    ) -> None:
+        self._processor = processor
+        self._inputs = inputs
+        self._outputs = outputs
+        self._registry = registry
+        self._stats = stats
+        self._metrics = metrics
+        self._decoders = {
+            topic: EventDeserializer(registry, EVENTS_OF.get(name, name), topic_prefix=inputs.prefix)
+            for topic, name in ((t, inputs.name(t)) for t in inputs.topics)
+        }
+        self._encoders: dict[str, EventSerializer] = {}
+        self.tracing = False  # whether spans are recorded: the host asks at the start of each session
+
+    def handle(self, record: RawRecord, txn: HostTransaction | None) -> None:
+        """Fold ``record`` into the processor's state; live (``txn`` given) write what it derives into ``txn``."""
+        live = txn is not None
+        topic = record.topic
+        name = self._inputs.name(topic)
+        # Live records continue the trace their producer started; a replay only rebuilds state, so it has none.
+        consumed = record.headers if live else None
+        span = (
+            tracing.consuming(f"{self._processor.name} process {name}", consumed, record.partition, record.offset)
+            if live and self.tracing
+            else None
+        )
+        try:
+            event: Event | None = self._decoders[topic].deserialize(record.value)
+        except EventDecodeError as err:
+            event, kind, reason = None, "undecodable", f"undecodable: {err}"
+        outputs: Sequence[Output] = ()
+        if event is not None:
+            try:
+                outputs = self._processor.handle(name, event)
+                reason = ""
+            except Exception as err:  # a record this processor cannot handle must not stop the pipeline
+                kind = type(err).__name__
+                reason = f"{kind}: {err}"
+                log.warning(
+                    "%s: dead-lettering %s[%d]@%d: %s",
+                    self._processor.name,
+                    topic,
+                    record.partition,
+                    record.offset,
+                    reason,
+                )
+        for output in outputs:
+            if not isinstance(output, Forward):
+                observe_output(output, live=live)
+        if txn is None:
+            return
+        self._stats.consumed += 1
+        self._metrics.consumed(topic, record.timestamp_ms)
+        txn.take(record)
+        # What this record causes carries its trace on: in headers only, so payloads replay byte-identical.
+        headers = tracing.handed_on(span, consumed)
+        if reason:
+            if span is not None:
+                span.set_status(Status(StatusCode.ERROR, reason))
+            self._dead_letter(txn, record, reason, kind, headers)
+        for output in outputs:
+            self._produce(txn, output, record, headers)
+        if span is not None:
+            span.end()
+
+    def _produce(
+        self, txn: HostTransaction, output: Output, source: RawRecord, headers: tracing.KafkaHeaders | None
+    ) -> None:
+        if isinstance(output, Forward):
+            topic, key, value = self._outputs + output.topic, output.key.encode(), source.value
+            timestamp = source.timestamp_ms
+        else:
+            route = output.route().topic
+            encoder = self._encoders.get(route)
+            if encoder is None:
+                encoder = self._encoders[route] = EventSerializer(self._registry, route, topic_prefix=self._outputs)
+            topic, key, value = encoder.topic, encoder.key(output), encoder.serialize(output)
+            timestamp = event_time_ms(output)
+        txn.send(topic, key, value, timestamp, headers)
+        self._stats.produced += 1
+        self._metrics.produced(topic)
+
+    def _dead_letter(
+        self,
+        txn: HostTransaction,
+        record: RawRecord,
+        reason: str,
+        kind: str,
+        trace_headers: tracing.KafkaHeaders | None,
+    ) -> None:
+        headers = [
+            ("tradecore.source.topic", record.topic.encode()),
+            ("tradecore.source.partition", str(record.partition).encode()),
+            ("tradecore.source.offset", str(record.offset).encode()),
+            ("tradecore.processor", self._processor.name.encode()),
+            ("tradecore.reason", reason.encode()[:4000]),
+            *(trace_headers or ()),
+        ]
+        txn.send(self._outputs + "deadletter", record.key, record.value, record.timestamp_ms, headers)
+        self._stats.dead_lettered += 1
+        self._metrics.dead_lettered(record.topic, kind)

@@ -1,0 +1,243 @@
+"""Reading topics from given offsets, as plain records: the one reader of projections, rebuilds, replays and audits.
+
+A ``LogReader`` assigns partitions itself (no consumer group: its readers keep their positions elsewhere, e.g. in
+the same Postgres transaction as the rows they derive, or in a processor's committed offsets), reads
+``read_committed`` in batches, and knows where each partition ends. ``read`` is the bounded read everyone shares:
+these partitions, from where they were assigned up to these offsets, in batches.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+from confluent_kafka import IsolationLevel, KafkaException, Message, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
+
+from streams.errors import StreamsError
+from streams.kafka.clients import admin, consumer
+from streams.kafka.settings import KafkaSettings
+
+Position = tuple[str, int]  # (full topic name, partition)
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    topic: str  # the full name, prefix included
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]] | None = None  # W3C traceparent among them, when the writer was traced
+
+    @classmethod
+    def of(cls, msg: Message) -> RawRecord:
+        """The record a consumer returned (one without an error)."""
+        return cls(
+            msg.topic(), msg.partition(), msg.offset(), msg.timestamp()[1], msg.key(), msg.value(), msg.headers()
+        )
+
+
+class LogReader:
+    """Reads partitions from start offsets; ``seek`` moves them; ``ends`` says where each one ends now."""
+
+    def __init__(self, settings: KafkaSettings, name: str, **overrides: object) -> None:
+        self._settings = settings
+        self._consumer = consumer(settings, f"{name}-unused-group", **overrides)
+        self._admin: AdminClient | None = None  # made on the first ``ends``: most readers never ask
+        self._starts: dict[Position, int] = {}
+        # What ``read`` has left: per partition, the next offset to read and the offset it stops at.
+        self._next: dict[Position, int] = {}
+        self._stops: dict[Position, int] = {}
+        self._asked: dict[Position, int] = {}  # the stops as asked, before ``end`` cut any short
+        self._held: set[Position] = set()  # paused by ``hold``: not resumed when ``read`` fetches more
+
+    def partitions(self, topics: Iterable[str], timeout_s: float = 30) -> list[Position]:
+        """Every partition of ``topics``; StreamsError names a topic that does not exist."""
+        found = []
+        for topic in topics:
+            try:
+                meta = self._consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
+            except KafkaException as err:
+                raise StreamsError(f"Kafka at {self._settings.bootstrap_servers} did not answer: {err}") from err
+            if meta is None or meta.error is not None or not meta.partitions:
+                raise StreamsError(
+                    f"topic {topic} does not exist", hint="run `tradecore topics ensure` (with the same prefix)"
+                )
+            found += [(topic, p) for p in sorted(meta.partitions)]
+        return found
+
+    def assign(self, starts: Mapping[Position, int]) -> None:
+        """Read each partition named from its offset (``OFFSET_BEGINNING``/``OFFSET_END`` too), and no other."""
+        self._starts = dict(starts)
+        self._consumer.assign([TopicPartition(t, p, o) for (t, p), o in starts.items()])
+
+    def seek(self, starts: Mapping[Position, int]) -> None:
+        """Read each partition named from the offset given next (the others go on where they are)."""
+        for (topic, partition), offset in starts.items():
+            self._starts[(topic, partition)] = offset
+            self._consumer.seek(TopicPartition(topic, partition, offset))
+
+    def batch(self, max_records: int, timeout_s: float) -> list[RawRecord]:
+        """Up to ``max_records`` records: as soon as the first arrives (within ``timeout_s``), with whatever else is
+        already fetched — consume() alone would wait out its timeout for a full batch."""
+        try:
+            first = self._consumer.poll(timeout_s)
+            messages = [] if first is None else [first, *self._consumer.consume(max_records - 1, 0)]
+        except KafkaException as err:
+            raise StreamsError(f"reading from Kafka failed: {err}") from err
+        records = []
+        for msg in messages:
+            error = msg.error()
+            if error is not None:
+                if error.fatal():
+                    raise StreamsError(f"reading {msg.topic()} failed: {error.str()}")
+                continue  # e.g. the end of a partition: informational
+            records.append(RawRecord.of(msg))
+        return records
+
+    def read(
+        self,
+        stops: Mapping[Position, int],
+        *,
+        max_records: int = 1000,
+        wait_s: float = 0.5,
+        progress: Callable[[int], None] | None = None,
+        stall_s: float | None = None,
+    ) -> Iterator[list[RawRecord]]:
+        """Batches of the records of each partition of ``stops``, from where it was assigned up to its stop
+        (exclusive); ends once every partition has been read to its stop, transaction markers and aborted records
+        included (``read_committed`` steps over them without a record).
+
+        Records of a partition come in offset order; partitions interleave as they are fetched. One batch per
+        fetch, empty when nothing came within ``wait_s``. ``progress`` is told how many offsets each fetch passed;
+        ``end`` cuts a partition short and ``hold``/``release`` pause one while the caller catches up.
+
+        Raises:
+            StreamsError: Kafka failed, or (with ``stall_s``) no partition moved for that long.
+        """
+        self._stops = {tp: stop for tp, stop in stops.items() if stop > max(self._starts.get(tp, 0), 0)}
+        self._asked = dict(self._stops)
+        self._next = {tp: max(self._starts.get(tp, 0), 0) for tp in self._stops}
+        self._held = set()
+        return self._batches(max_records, wait_s, progress, stall_s)
+
+    def _batches(
+        self, max_records: int, wait_s: float, progress: Callable[[int], None] | None, stall_s: float | None
+    ) -> Iterator[list[RawRecord]]:
+        moved = time.monotonic()
+        told = self._read_so_far()  # what ``progress`` has been told (``end`` between batches counts next time)
+        while not all(self.finished(tp) for tp in self._stops):
+            records = []
+            for record in self.batch(max_records, wait_s):
+                tp = (record.topic, record.partition)
+                stop = self._stops.get(tp)
+                if stop is None or record.offset >= stop:
+                    self._pause(tp)  # past its stop (or a partition not asked for): fetch no more of it
+                    continue
+                self._next[tp] = max(self._next[tp], record.offset + 1)
+                records.append(record)
+            self._step_over_markers()
+            advanced, told = self._read_so_far() - told, self._read_so_far()
+            if advanced:
+                moved = time.monotonic()
+                if progress is not None:
+                    progress(advanced)
+            elif stall_s is not None and time.monotonic() - moved > stall_s:
+                behind = {
+                    f"{t}[{p}]": f"{self._next[(t, p)]}/{s}"
+                    for (t, p), s in self._stops.items()
+                    if not self.finished((t, p))
+                }
+                raise StreamsError(f"reading made no progress for {stall_s:.0f}s; stuck at {behind}")
+            yield records  # empty too: the caller may have records to release now that a partition finished
+        if progress is not None and self._read_so_far() > told:
+            progress(self._read_so_far() - told)  # the last partitions were cut short by ``end``
+
+    def finished(self, position: Position) -> bool:
+        """Whether ``read`` has read ``position`` up to its stop (a partition it was not asked to read is)."""
+        return self._next.get(position, 0) >= self._stops.get(position, 0)
+
+    def end(self, position: Position, offset: int) -> None:
+        """``read`` stops ``position`` at ``offset`` instead (records at or past it are the caller's to drop)."""
+        if offset < self._stops.get(position, 0):
+            self._stops[position] = offset
+            self._pause(position)
+
+    def hold(self, position: Position) -> None:
+        """Fetch no more of ``position`` until ``release`` (a caller's buffer is full)."""
+        self._held.add(position)
+        self._pause(position)
+
+    def release(self, position: Position) -> None:
+        if position in self._held:
+            self._held.discard(position)
+            if not self.finished(position):
+                self._consumer.resume([TopicPartition(*position)])
+
+    def _pause(self, position: Position) -> None:
+        self._consumer.pause([TopicPartition(*position)])
+
+    def _read_so_far(self) -> int:
+        """Offsets passed so far; a partition cut short by ``end`` counts as read to the stop first asked."""
+        return sum(
+            self._asked[tp] if self.finished(tp) else min(self._next[tp], stop) for tp, stop in self._stops.items()
+        )
+
+    def _step_over_markers(self) -> None:
+        """Offsets passed without a record (commit markers, aborted records): the consumer's position says."""
+        behind = [TopicPartition(t, p) for (t, p) in self._stops if not self.finished((t, p))]
+        if not behind:
+            return
+        for found in self._consumer.position(behind):
+            tp = (found.topic, found.partition)
+            if found.offset > self._next[tp]:
+                self._next[tp] = found.offset
+            if self.finished(tp):
+                self._pause(tp)
+
+    def bounds(self, position: Position, timeout_s: float = 30) -> tuple[int, int]:
+        """The first offset ``position`` still holds and its high watermark."""
+        try:
+            low, high = self._consumer.get_watermark_offsets(TopicPartition(*position), timeout=timeout_s)
+        except KafkaException as err:
+            raise StreamsError(f"could not read where {position[0]}[{position[1]}] starts and ends: {err}") from err
+        return int(low), int(high)
+
+    def ends(self, positions: Iterable[Position] | None = None, timeout_s: float = 30) -> dict[Position, int]:
+        """The high watermark (one past the last record or transaction marker) of each partition.
+
+        One ListOffsets request for all of them through the admin client: the consumer's own look-ups queue behind
+        its long-poll fetches, half a second each.
+        """
+        wanted = [TopicPartition(t, p) for t, p in (self._starts if positions is None else positions)]
+        if not wanted:
+            return {}
+        if self._admin is None:
+            self._admin = admin(self._settings)
+        try:
+            futures = self._admin.list_offsets(
+                {tp: OffsetSpec.latest() for tp in wanted},
+                isolation_level=IsolationLevel.READ_UNCOMMITTED,
+                request_timeout=timeout_s,
+            )
+            return {(tp.topic, tp.partition): int(future.result().offset) for tp, future in futures.items()}
+        except KafkaException as err:
+            raise StreamsError(f"could not ask Kafka where the partitions end: {err}") from err
+
+    def reached(self, stops: Mapping[Position, int]) -> bool:
+        """Whether every partition named has been read up to its stop (transaction markers included)."""
+        wanted = [(tp, stop) for tp, stop in stops.items() if stop > 0]
+        if not wanted:
+            return True
+        now = self._consumer.position([TopicPartition(t, p) for (t, p), _ in wanted])
+        # Nothing fetched yet leaves a position unset: it is then where reading started.
+        return all(
+            (found.offset if found.offset >= 0 else self._starts.get(tp, 0)) >= stop
+            for found, (tp, stop) in zip(now, wanted, strict=True)
+        )
+
+    def close(self) -> None:
+        self._consumer.close()
