@@ -8,7 +8,6 @@ import time
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -16,19 +15,13 @@ import jwt
 from pwdlib import PasswordHash
 
 from api.errors import AuthenticationFailed, ConfigurationError, Forbidden
+from api.roles import Role as Role  # re-exported: callers import it from here
 from api.settings import ApiSettings
 
 ALGORITHM = "HS256"
 _hasher = PasswordHash.recommended()
 # Verifying against this when the user is unknown keeps the response time the same: no user enumeration.
 _DUMMY_HASH = _hasher.hash("tradecore-no-such-user")
-
-
-class Role(StrEnum):
-    TRADER = "trader"  # trades the accounts listed for them, and only those
-    VIEWER = "viewer"  # reads; sends no command
-    RISK = "risk"  # sets risk limits and kill switches; separate from trading by design (separation of duties)
-    ADMIN = "admin"  # market data and operations on any account's orders
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,3 +11,15 @@ REQUEST_TIMEOUT_S = 30
 
 def registry_client(settings: RegistrySettings) -> SchemaRegistryClient:
     return SchemaRegistryClient({"url": settings.url, "timeout": REQUEST_TIMEOUT_S})
+
+
+def namespace_subjects(client: SchemaRegistryClient, topic_prefix: str) -> list[str]:
+    """The subjects of a topic namespace's events (each is named after its topic, so it starts with the prefix)."""
+    return sorted(subject for subject in client.get_subjects() if subject.startswith(topic_prefix))
+
+
+def delete_subjects(client: SchemaRegistryClient, subjects: list[str]) -> None:
+    """Delete ``subjects`` for good: the registry takes a soft delete first, then the permanent one."""
+    for subject in subjects:
+        client.delete_subject(subject)
+        client.delete_subject(subject, permanent=True)
