@@ -89,11 +89,11 @@ def topics_delete(
         if not (topics or subjects or schemas):
             console.print(f"namespace {prefix} has no topics, registry subjects or read models: nothing to delete")
             return
-        table = Table("what", "name", title=f"namespace {prefix}")
+        # One line each, never a table a narrow terminal would cut: this is what the user agrees to delete.
+        console.print(f"namespace {prefix} holds:", highlight=False)
         for kind, names in (("topic", topics), ("registry subject", subjects), ("Postgres schema", schemas)):
             for name in names:
-                table.add_row(kind, name)
-        console.print(table)
+                console.print(f"  {kind} {name}", highlight=False, markup=False)
         counts = f"{len(topics)} topics, {len(subjects)} registry subjects and {len(schemas)} Postgres schemas"
         if not yes and not typer.confirm(f"delete these {counts}?", default=False):
             raise fail("nothing deleted", "give --yes to delete without asking")

@@ -1,0 +1,121 @@
+"""`tradecore topics delete --prefix P`: a namespace's topics, registry subjects and read-model schema go; another
+namespace stays; prefixes naming more than a namespace are refused."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from deploy.local.stack import Endpoints
+from projections import namespace
+from schemas.registry import namespace_subjects, registry_client
+from schemas.serde import register_all
+from schemas.settings import RegistrySettings
+from streams import kafka
+from streams.settings import KafkaSettings
+from streams.topics import TopicLayout, cluster_size, ensure_topics
+from tests.support.stack import drop_namespace
+
+pytestmark = pytest.mark.integration
+
+TRADECORE = str(Path(sys.executable).with_name("tradecore"))
+
+
+def _tradecore(endpoints: Endpoints, *args: str, answer: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [TRADECORE, "topics", "delete", *args],
+        env={**os.environ, **endpoints.as_env()},
+        input=answer,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _create(endpoints: Endpoints, db: Engine, prefix: str) -> None:
+    """A namespace as a run leaves it: the design's topics, its events' subjects, its read-model schema."""
+    admin = kafka.admin(KafkaSettings(bootstrap_servers=endpoints.kafka_bootstrap))
+    ensure_topics(admin, TopicLayout.for_cluster(cluster_size(admin), 1), prefix)
+    register_all(registry_client(RegistrySettings(url=endpoints.schema_registry_url)), prefix)
+    namespace.upgrade(db, namespace.live_schema(prefix))
+
+
+def _contents(endpoints: Endpoints, db: Engine, prefix: str) -> tuple[list[str], list[str], list[str]]:
+    admin = kafka.admin(KafkaSettings(bootstrap_servers=endpoints.kafka_bootstrap))
+    topics = sorted(t for t in admin.list_topics(timeout=30).topics if t.startswith(prefix))
+    subjects = namespace_subjects(registry_client(RegistrySettings(url=endpoints.schema_registry_url)), prefix)
+    with db.connect() as conn:
+        schemas = namespace.namespace_schemas(conn, prefix)
+    return topics, subjects, schemas
+
+
+@pytest.fixture
+def two_namespaces(endpoints: Endpoints, db: Engine) -> Iterator[tuple[str, str]]:
+    doomed, kept = (f"del-{uuid.uuid4().hex[:8]}." for _ in range(2))
+    for prefix in (doomed, kept):
+        _create(endpoints, db, prefix)
+    yield doomed, kept
+    for prefix in (doomed, kept):
+        drop_namespace(endpoints.kafka_bootstrap, prefix)
+        client = registry_client(RegistrySettings(url=endpoints.schema_registry_url))
+        for subject in namespace_subjects(client, prefix):
+            client.delete_subject(subject)
+        with db.begin() as conn:
+            for schema in namespace.namespace_schemas(conn, prefix):
+                namespace.drop(conn, schema)
+
+
+def test_delete_removes_the_namespaces_topics_subjects_and_schema_and_nothing_else(
+    endpoints: Endpoints, db: Engine, two_namespaces: tuple[str, str]
+) -> None:
+    doomed, kept = two_namespaces
+    before = _contents(endpoints, db, doomed)
+    assert all(before), before  # topics, subjects and a schema to delete
+
+    done = _tradecore(endpoints, "--prefix", doomed, "--yes")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    for name in (*before[0], *before[1], *before[2]):
+        assert name in done.stdout  # listed before it went
+    assert _contents(endpoints, db, doomed) == ([], [], [])
+    topics, subjects, schemas = _contents(endpoints, db, kept)
+    assert (
+        len(topics) == len(before[0]) and len(subjects) == len(before[1]) and schemas == [namespace.live_schema(kept)]
+    )
+
+
+def test_delete_asks_first_and_a_no_deletes_nothing(
+    endpoints: Endpoints, db: Engine, two_namespaces: tuple[str, str]
+) -> None:
+    doomed, _ = two_namespaces
+    before = _contents(endpoints, db, doomed)
+
+    done = _tradecore(endpoints, "--prefix", doomed, answer="n\n")
+
+    assert done.returncode == 1
+    assert "nothing deleted" in done.stderr
+    assert _contents(endpoints, db, doomed) == before
+
+
+@pytest.mark.parametrize(
+    ("prefix", "says"),
+    [("", "refusing the empty namespace"), ("_", "matches topics outside any namespace: __consumer_offsets")],
+)
+def test_a_prefix_naming_more_than_a_namespace_is_refused(
+    endpoints: Endpoints, db: Engine, two_namespaces: tuple[str, str], prefix: str, says: str
+) -> None:
+    doomed, kept = two_namespaces
+    before = [_contents(endpoints, db, p) for p in (doomed, kept)]
+
+    done = _tradecore(endpoints, "--prefix", prefix, "--yes")
+
+    assert done.returncode == 1
+    assert says in done.stderr, done.stderr
+    assert [_contents(endpoints, db, p) for p in (doomed, kept)] == before
