@@ -38,6 +38,7 @@ def backtest(
 
     from api.wiring import write_side
     from commands.instruments import DEFAULT_FILE, InstrumentRegistry
+    from deploy import launch
     from projections.settings import DatabaseSettings
     from schemas.settings import RegistrySettings
     from streams import kafka as kafka_clients
@@ -59,8 +60,9 @@ def backtest(
     instruments = InstrumentRegistry.from_file(Path(os.environ.get("TRADECORE_INSTRUMENTS_FILE", DEFAULT_FILE)))
     pipeline.prepare(settings)
     console.print(f"namespace [bold]{settings.topic_prefix}[/]; processors' log: {log}", highlight=False)
-    worker = pipeline.start(["worker"], settings, env, log)
+    worker: launch.Service | None = None
     try:
+        worker = launch.start_worker(log, {**env, "TRADECORE_TOPIC_PREFIX": settings.topic_prefix})
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=errors) as bar:
             ingest = bar.add_task("ticks in", total=None)
 
@@ -75,15 +77,16 @@ def backtest(
 
             fed = asyncio.run(feed())
             behind = bar.add_task("processing (records behind)", total=None)
-            pipeline.wait_until_settled(settings, worker, log, report=lambda n: bar.update(behind, completed=n))
-        pipeline.stop(worker)
+            pipeline.wait_until_settled(settings, worker.process, log, report=lambda n: bar.update(behind, completed=n))
+        worker.stop()
         seen = run.outcomes(settings, registry, account, instrument)
         result = reports.build(
             instrument, account, seen.fills, seen.positions, seen.ticks, seen.decisions, seen.expired
         )
         written = result.write(out)
     finally:
-        pipeline.stop(worker)
+        if worker is not None:
+            worker.stop()
         if not keep:
             delete_namespace(kafka_clients.admin(settings), settings.topic_prefix)
     table = Table(title=f"backtest: {strategy} on {instrument} ({fed.appended:,} ticks of {data.name})")
