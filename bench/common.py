@@ -246,51 +246,19 @@ def cpu_model() -> str:
 
 
 def cleanup(prefix: str) -> None:
-    """Delete what this run put in the shared stack: its topics, its registry subjects, its write-side rows, its
-    read-model schema."""
-    from sqlalchemy import create_engine, text
-
+    """Delete what this run put in the shared stack: its topics, its registry subjects, its read-model schema, its
+    write-side rows (as `tradecore topics delete` does)."""
+    from api import namespaces
     from projections.settings import DatabaseSettings
-    from schemas.registry import registry_client
     from schemas.settings import RegistrySettings
-    from streams import kafka
     from streams.settings import KafkaSettings
 
     log(f"cleaning up the run's topics, subjects, rows and read-model schema ({prefix}*); --keep keeps them")
+    where = KafkaSettings(), RegistrySettings(), DatabaseSettings()
     try:
-        admin = kafka.admin(KafkaSettings())
-        topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
-        for future in admin.delete_topics(topics, operation_timeout=30).values():
-            future.result()
+        namespaces.delete_all(namespaces.survey(prefix, *where), *where)
     except Exception as err:  # best effort: report, do not hide the results
-        log(f"  could not delete the topics: {err}")
-    try:
-        client = registry_client(RegistrySettings())
-        for subject in client.get_subjects():
-            if subject.startswith(prefix):
-                client.delete_subject(subject)
-                client.delete_subject(subject, permanent=True)
-    except Exception as err:
-        log(f"  could not delete the registry subjects: {err}")
-    try:
-        from projections import namespace
-
-        # The API and the projector migrate a read-model schema of the namespace.
-        engine = create_engine(DatabaseSettings().url)
-        with engine.begin() as conn:
-            namespace.drop(conn, namespace.live_schema(prefix))
-        engine.dispose()
-    except Exception as err:
-        log(f"  could not drop the read-model schema: {err}")
-    try:
-        # The write side keeps each topic namespace's rows apart (column `namespace`, the topic prefix).
-        engine = create_engine(DatabaseSettings().url)
-        with engine.begin() as conn:
-            for table in ("stream_sequences", "idempotency_keys", "orders"):
-                conn.execute(text(f"DELETE FROM command_side.{table} WHERE namespace = :ns"), {"ns": prefix})
-        engine.dispose()
-    except Exception as err:
-        log(f"  could not delete the write-side rows: {err}")
+        log(f"  could not delete all of it: {err}")
 
 
 def ratio(a: float | None, b: float | None) -> float | None:

@@ -11,8 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
+from api import db as write_side
 from deploy.local.stack import Endpoints
 from projections import namespace
 from schemas.registry import namespace_subjects, registry_client
@@ -40,20 +41,33 @@ def _tradecore(endpoints: Endpoints, *args: str, answer: str = "") -> subprocess
 
 
 def _create(endpoints: Endpoints, db: Engine, prefix: str) -> None:
-    """A namespace as a run leaves it: the design's topics, its events' subjects, its read-model schema."""
+    """A namespace as a run leaves it: the design's topics, its events' subjects, its read-model schema, a row of
+    the write side."""
     admin = kafka.admin(KafkaSettings(bootstrap_servers=endpoints.kafka_bootstrap))
     ensure_topics(admin, TopicLayout.for_cluster(cluster_size(admin), 1), prefix)
     register_all(registry_client(RegistrySettings(url=endpoints.schema_registry_url)), prefix)
     namespace.upgrade(db, namespace.live_schema(prefix))
+    write_side.upgrade(endpoints.database_url)
+    with db.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO command_side.stream_sequences (namespace, topic, aggregate_id, last_sequence) "
+                "VALUES (:ns, 'ticks', 'BTCUSDT', 7)"
+            ),
+            {"ns": prefix},
+        )
 
 
-def _contents(endpoints: Endpoints, db: Engine, prefix: str) -> tuple[list[str], list[str], list[str]]:
+def _contents(endpoints: Endpoints, db: Engine, prefix: str) -> tuple[list[str], list[str], list[str], int]:
     admin = kafka.admin(KafkaSettings(bootstrap_servers=endpoints.kafka_bootstrap))
     topics = sorted(t for t in admin.list_topics(timeout=30).topics if t.startswith(prefix))
     subjects = namespace_subjects(registry_client(RegistrySettings(url=endpoints.schema_registry_url)), prefix)
     with db.connect() as conn:
         schemas = namespace.namespace_schemas(conn, prefix)
-    return topics, subjects, schemas
+        rows = conn.execute(
+            text("SELECT count(*) FROM command_side.stream_sequences WHERE namespace = :ns"), {"ns": prefix}
+        ).scalar_one()
+    return topics, subjects, schemas, rows
 
 
 @pytest.fixture
@@ -70,25 +84,26 @@ def two_namespaces(endpoints: Endpoints, db: Engine) -> Iterator[tuple[str, str]
         with db.begin() as conn:
             for schema in namespace.namespace_schemas(conn, prefix):
                 namespace.drop(conn, schema)
+            conn.execute(text("DELETE FROM command_side.stream_sequences WHERE namespace = :ns"), {"ns": prefix})
 
 
-def test_delete_removes_the_namespaces_topics_subjects_and_schema_and_nothing_else(
+def test_delete_removes_the_namespaces_topics_subjects_schema_and_rows_and_nothing_else(
     endpoints: Endpoints, db: Engine, two_namespaces: tuple[str, str]
 ) -> None:
     doomed, kept = two_namespaces
     before = _contents(endpoints, db, doomed)
-    assert all(before), before  # topics, subjects and a schema to delete
+    assert all(before), before  # topics, subjects, a schema and a row to delete
 
     done = _tradecore(endpoints, "--prefix", doomed, "--yes")
 
     assert done.returncode == 0, done.stdout + done.stderr
     for name in (*before[0], *before[1], *before[2]):
         assert name in done.stdout  # listed before it went
-    assert _contents(endpoints, db, doomed) == ([], [], [])
-    topics, subjects, schemas = _contents(endpoints, db, kept)
-    assert (
-        len(topics) == len(before[0]) and len(subjects) == len(before[1]) and schemas == [namespace.live_schema(kept)]
-    )
+    assert "1 write-side rows" in done.stdout
+    assert _contents(endpoints, db, doomed) == ([], [], [], 0)
+    topics, subjects, schemas, rows = _contents(endpoints, db, kept)
+    assert len(topics) == len(before[0]) and len(subjects) == len(before[1])
+    assert schemas == [namespace.live_schema(kept)] and rows == 1
 
 
 def test_delete_asks_first_and_a_no_deletes_nothing(
