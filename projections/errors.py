@@ -5,4 +5,3 @@ from schemas.errors import TradecoreError
 
 class ProjectionError(TradecoreError):
     """A read model cannot be built, migrated or served."""
-
