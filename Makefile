@@ -42,8 +42,8 @@ demo: topics
 	$(BIN)/tradecore demo $(ARGS)
 
 lint: venv
-	$(BIN)/ruff format --check schemas commands streams projections api deploy tests bench
-	$(BIN)/ruff check schemas commands streams projections api deploy tests bench
+	$(BIN)/ruff format --check schemas commands domain streams projections api deploy tests bench
+	$(BIN)/ruff check schemas commands domain streams projections api deploy tests bench
 	$(BIN)/mypy
 	$(BIN)/mypy --explicit-package-bases bench/*.py
 

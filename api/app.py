@@ -17,7 +17,7 @@ from api.routers import accounts, auth, health, history, market, orders, reads
 from api.settings import ApiSettings
 from api.store import IdempotencyKeys
 from api.wiring import write_side
-from commands.instruments import InstrumentRegistry
+from domain.instruments import InstrumentRegistry
 from projections import namespace
 from projections.db import engine as projections_engine
 from projections.queries import ReadModels

@@ -39,9 +39,9 @@ from api.auth import Role, add_user
 from api.errors import ConfigurationError
 from api.wiring import WriteSide, write_side
 from commands.decide import Stamp
-from commands.instruments import DEFAULT_FILE, InstrumentRegistry
 from commands.models import IngestTicks
 from deploy import launch
+from domain.instruments import DEFAULT_FILE, InstrumentRegistry
 from projections.settings import DatabaseSettings
 from schemas.settings import RegistrySettings
 from streams import kafka, pipeline

@@ -18,7 +18,7 @@ from api.readiness import Readiness
 from api.store import IdempotencyKeys
 from commands.decide import Stamp
 from commands.gateway import CommandGateway
-from commands.instruments import InstrumentRegistry
+from domain.instruments import InstrumentRegistry
 from projections.queries import ReadModels
 from streams.replay.pointintime import AccountHistory
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from api.wiring import write_side
 from commands.decide import Stamp
-from commands.instruments import InstrumentRegistry
 from commands.models import IngestTicks
+from domain.instruments import InstrumentRegistry
 from projections.settings import DatabaseSettings
 from schemas.settings import RegistrySettings
 from streams.exchanges import Backoff, ExchangeSettings, connect_async

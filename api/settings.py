@@ -4,7 +4,7 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr
 
-from commands.instruments import DEFAULT_FILE as DEFAULT_INSTRUMENTS
+from domain.instruments import DEFAULT_FILE as DEFAULT_INSTRUMENTS
 from schemas.settings import TradecoreSettings
 
 

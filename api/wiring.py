@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api import db
 from api.store import PostgresCommandStore
 from commands.gateway import CommandGateway
-from commands.instruments import InstrumentRegistry
+from domain.instruments import InstrumentRegistry
 from projections.settings import DatabaseSettings
 from schemas.registry import registry_client
 from schemas.serde import register_all

@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT))
 from api import db  # noqa: E402
 from api.ingest import ingest_from_exchange  # noqa: E402
 from commands import decide  # noqa: E402
-from commands.instruments import InstrumentRegistry  # noqa: E402
 from commands.models import IngestTicks  # noqa: E402
+from domain.instruments import InstrumentRegistry  # noqa: E402
 from projections.settings import DatabaseSettings  # noqa: E402
 from schemas.registry import registry_client  # noqa: E402
 from schemas.serde import EventSerializer, register_all  # noqa: E402
@@ -74,7 +74,7 @@ async def through_ingest(args: argparse.Namespace, kafka_settings: KafkaSettings
             "binance",
             ["BTC/USDT"],
             options=config,
-            instruments_file=ROOT / "commands" / "instruments.toml",
+            instruments_file=ROOT / "domain" / "instruments.toml",
             interval_s=0,
             trades=True,
             max_events=args.events,

@@ -326,9 +326,9 @@ class EventPools:
 def build_pools(ticks: Ticks, orders: Orders, batch_sizes: list[int], pool: int) -> EventPools:
     from commands import decide
     from commands.decide import Stamp
-    from commands.instruments import InstrumentRegistry
     from commands.models import IngestTicks, PlaceOrder
     from commands.validation import validate_place, validate_ticks
+    from domain.instruments import InstrumentRegistry
     from schemas.registry import registry_client
     from schemas.serde import EventSerializer
     from schemas.settings import RegistrySettings

@@ -11,7 +11,7 @@ positions, signals and strategy:
 * the inputs are written once, before any measurement, into a fresh namespace ``bench-<run>.``: a trading session
   over the real Binance BTCUSDT quotes (``tests.support.market_log``: orders, cancels, ticks) and what the pure
   processors derive from it in-process (risk's decisions, the venue's executions, re-keyed by account); and the
-  ticks of every recorded quote and bar file (``tests.streams.signals.market``) with the signals derived from them;
+  ticks of every recorded quote and bar file (``tests.domain.signals.market``) with the signals derived from them;
 * the host: ``streams.host.runner.ProcessorHost`` in this process (a thread), exactly as ``tradecore worker``
   hosts it (transactions, merger, journal), reading its inputs from offset 0 in a fresh consumer group; timed from
   the first record consumed to the commit of the transaction holding the last one — start-up (group join) is left
@@ -105,7 +105,7 @@ def write_inputs(args: argparse.Namespace, client: Any, trade: str, market: str)
     from streams.processors import ProcessorSettings
     from streams.settings import KafkaSettings
     from streams.worker import PROCESSORS as MAKERS
-    from tests.streams.signals.market import binance_btcusdt, ftx_btcperp, histdata_eurusd
+    from tests.domain.signals.market import binance_btcusdt, ftx_btcperp, histdata_eurusd
     from tests.support.market_log import session
 
     settings = ProcessorSettings()
@@ -127,9 +127,7 @@ def write_inputs(args: argparse.Namespace, client: Any, trade: str, market: str)
         f"risk derived {len(checked):,} decisions, the venue {len(executions):,} executions"
     )
 
-    common.log(
-        "loading every recorded feed as ticks (tests.streams.signals.market: Binance, histdata EURUSD, FTX bars)"
-    )
+    common.log("loading every recorded feed as ticks (tests.domain.signals.market: Binance, histdata EURUSD, FTX bars)")
     ticks = sorted(
         [t for feed in (binance_btcusdt(), histdata_eurusd(), ftx_btcperp()) for t in feed.ticks],
         key=lambda t: t.envelope.occurred_at,
@@ -458,7 +456,7 @@ class OrderFlow:
     """OrderPlaced events built as the API builds them, over 100 accounts, near the latest tick's prices."""
 
     def __init__(self, client: Any, namespace: str, tag: str) -> None:
-        from commands.instruments import InstrumentRegistry
+        from domain.instruments import InstrumentRegistry
         from schemas.serde import EventSerializer
         from streams import kafka
         from streams.settings import KafkaSettings

@@ -12,9 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from commands.instruments import Instrument
 from commands.models import AmendOrder, CancelOrder, IngestTicks, PlaceOrder, SetRiskLimits, ToggleKillSwitch
 from commands.refs import OrderRef
+from domain.derive import ID_NAMESPACE, event_id_for
+from domain.instruments import Instrument
 from schemas.events import (
     AmendRequested,
     CancelRequested,
@@ -26,8 +27,6 @@ from schemas.events import (
     TickIngested,
     new_envelope,
 )
-
-ID_NAMESPACE = uuid.UUID("6f1c54a2-8d0e-5b7a-9f3c-2a4e1d7b9c10")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,11 +41,6 @@ class Stamp:
 def order_id_for(account_id: str, client_order_id: str) -> str:
     """The order id: the same for every repeat of the same (account, client order id)."""
     return str(uuid.uuid5(ID_NAMESPACE, f"order/{account_id}/{client_order_id}"))
-
-
-def event_id_for(event: type[Event], aggregate_id: str, sequence: int) -> uuid.UUID:
-    """An event's id from its place in its stream: (topic, aggregate, sequence) is unique, and so is this."""
-    return uuid.uuid5(ID_NAMESPACE, f"{event.route().topic}/{aggregate_id}/{sequence}")
 
 
 def _envelope(

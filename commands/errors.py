@@ -24,11 +24,3 @@ class CommandRejected(CommandError):
     def __init__(self, violations: list[Violation]) -> None:
         super().__init__("; ".join(f"{v.field}: {v.message}" for v in violations))
         self.violations = violations
-
-
-class InstrumentsFileError(CommandError):
-    """The instrument registry file cannot be read."""
-
-
-class MarketNotUsable(CommandError):
-    """An exchange's market structure lacks what an instrument needs (increments, bounds)."""

@@ -20,10 +20,10 @@ from commands import decide
 from commands.decide import Stamp
 from commands.errors import CommandError
 from commands.group_commit import GroupCommit
-from commands.instruments import InstrumentRegistry
 from commands.models import AmendOrder, CancelOrder, IngestTicks, PlaceOrder, SetRiskLimits, ToggleKillSwitch
 from commands.refs import OrderRef
 from commands.validation import validate_amend, validate_place, validate_ticks
+from domain.instruments import InstrumentRegistry
 from schemas.events import Event, OrderPlaced
 
 Headers = Mapping[str, str]

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from commands.errors import CommandRejected, Violation
-from commands.instruments import Instrument
 from commands.models import AmendOrder, IngestTicks, PlaceOrder
 from commands.refs import OrderRef
+from domain.instruments import Instrument
 from schemas.events import OrderType, TimeInForce
 
 

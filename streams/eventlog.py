@@ -33,7 +33,10 @@ class KafkaEventLog:
     """
 
     def __init__(self, settings: KafkaSettings, registry: SchemaRegistryClient, **producer_config: Any) -> None:
-        self._producer = kafka.producer(settings, **producer_config)
+        # An append that cannot be acknowledged in time fails (the API answers 503) instead of waiting minutes: with
+        # fewer brokers in sync than min.insync.replicas, Kafka refuses acks=all writes until they return.
+        timeout = {"message.timeout.ms": settings.append_timeout_ms}
+        self._producer = kafka.producer(settings, **{**timeout, **producer_config})
         self._registry = registry
         self._prefix = settings.topic_prefix
         self._serializers: dict[str, EventSerializer] = {}

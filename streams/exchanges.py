@@ -26,8 +26,8 @@ import tenacity
 from pydantic import Field, SecretStr
 from tenacity import AttemptManager
 
-from commands.errors import MarketNotUsable
-from commands.instruments import Instrument, InstrumentRegistry, from_market
+from domain.errors import MarketNotUsable
+from domain.instruments import Instrument, InstrumentRegistry, from_market
 from schemas.settings import TradecoreSettings
 from streams.errors import StreamsError
 

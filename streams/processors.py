@@ -18,17 +18,17 @@ from pathlib import Path
 
 from pydantic import Field
 
-from commands.instruments import DEFAULT_FILE, InstrumentRegistry
+from domain.instruments import DEFAULT_FILE, InstrumentRegistry
+from domain.positions.book import PositionBook
+from domain.risk.engine import RiskEngine
+from domain.risk.limits import RiskLimits
+from domain.signals.config import SignalConfig
+from domain.signals.engine import SignalEngine
+from domain.venue.venue import VenueConfig
+from domain.venue.venues import Venues
 from schemas.events import Event, OrderFilled, SignalGenerated, TickIngested
 from schemas.settings import TradecoreSettings
-from streams.execution.venue import VenueConfig
-from streams.execution.venues import Venues
 from streams.host.processor import Output
-from streams.positions.book import PositionBook
-from streams.risk.engine import RiskEngine
-from streams.risk.limits import RiskLimits
-from streams.signals.config import SignalConfig
-from streams.signals.engine import SignalEngine
 from streams.strategy.follower import FollowedAccount, SignalFollower
 
 

@@ -21,6 +21,12 @@ class KafkaSettings(TradecoreSettings):
         ge=1,
         description="Partitions of each topic; co-partitioned topics (keyed by instrument) must match.",
     )
+    append_timeout_ms: int = Field(
+        10_000,
+        ge=1_000,
+        description="How long a command or tick append waits for Kafka's acknowledgement before the caller is told "
+        "it failed (the API: 503); librdkafka's own default, 5 minutes, would hold the request and its claim.",
+    )
 
 
 class MetricsSettings(TradecoreSettings):

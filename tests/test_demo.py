@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 from api.demo import synthetic_quotes
-from commands.instruments import InstrumentRegistry
 from commands.models import IngestTicks, Tick
 from commands.validation import validate_ticks
 from deploy.local.stack import Endpoints
+from domain.instruments import InstrumentRegistry
 from streams.ingest.files import read
 from tests.support.fake_exchange import serve
 from tests.support.stack import drop_namespace

@@ -37,8 +37,8 @@ def backtest(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from api.wiring import write_side
-    from commands.instruments import DEFAULT_FILE, InstrumentRegistry
     from deploy import launch
+    from domain.instruments import DEFAULT_FILE, InstrumentRegistry
     from projections.settings import DatabaseSettings
     from schemas.settings import RegistrySettings
     from streams import kafka as kafka_clients

@@ -65,7 +65,7 @@ def ingest_file(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from api.wiring import write_side
-    from commands.instruments import DEFAULT_FILE, InstrumentRegistry
+    from domain.instruments import DEFAULT_FILE, InstrumentRegistry
     from projections.settings import DatabaseSettings
     from schemas.settings import RegistrySettings
     from streams.ingest import files

@@ -24,7 +24,7 @@ def live_venue(
     import signal
     import threading
 
-    from commands.instruments import InstrumentRegistry
+    from domain.instruments import InstrumentRegistry
     from schemas.registry import registry_client
     from schemas.serde import register_all
     from schemas.settings import RegistrySettings

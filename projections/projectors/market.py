@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from domain.positions.position import Position, mark_to_market
 from projections import tables
 from projections.projectors.base import FoldProjector, Projector, Record, Row, Writer
-from streams.positions.position import Position, mark_to_market
 
 TIMEFRAMES: dict[str, timedelta] = {
     "1s": timedelta(seconds=1),

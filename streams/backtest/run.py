@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from domain.signals.config import SignalConfig
 from schemas.events import (
     Event,
     OrderAccepted,
@@ -32,7 +33,6 @@ from schemas.settings import RegistrySettings
 from streams.errors import StreamsError
 from streams.replay.reader import TopicReader
 from streams.settings import KafkaSettings
-from streams.signals.config import SignalConfig
 
 STRATEGIES = {"follow": "follow one indicator's signals with a fixed clip (streams/strategy/follower.py)"}
 STRATEGY_PARAMS = {"indicator": "ema_cross", "quantity": "0.01"}

@@ -36,7 +36,7 @@ from confluent_kafka import OFFSET_BEGINNING, Message, Producer, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from tenacity import AttemptManager
 
-from commands.instruments import Instrument
+from domain.instruments import Instrument
 from schemas.contract_errors import EventDecodeError
 from schemas.events import CancelAccepted, Event, OrderAccepted
 from schemas.serde import EventDeserializer, EventSerializer

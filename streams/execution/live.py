@@ -27,8 +27,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from commands.decide import event_id_for
-from commands.instruments import Instrument
+from domain.derive import Sequences, event_id_for
+from domain.instruments import Instrument
+from domain.venue.matching import scaled
 from schemas.events import (
     CancelAccepted,
     CancelRejected,
@@ -43,9 +44,7 @@ from schemas.events import (
     Side,
     new_envelope,
 )
-from streams.derive import Sequences
 from streams.exchanges import dec
-from streams.execution.matching import scaled
 
 FINAL_STATUSES = {"closed", "canceled", "expired", "rejected"}  # ccxt's unified order statuses that end an order
 

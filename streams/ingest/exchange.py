@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from commands.instruments import Instrument
 from commands.models import IngestTicks, Tick
+from domain.instruments import Instrument
 from streams.exchanges import Backoff, ExchangeConfigError, attempts_async, dec, wait_unless_stopped
 
 Sink = Callable[[IngestTicks], Awaitable[int]]  # appends a batch, returns how many events it appended

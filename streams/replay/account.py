@@ -11,6 +11,7 @@ from decimal import Decimal
 from enum import StrEnum
 from functools import singledispatchmethod
 
+from domain.positions.book import PositionBook
 from schemas.events import (
     Event,
     OrderAccepted,
@@ -25,7 +26,6 @@ from schemas.events import (
     Side,
     TimeInForce,
 )
-from streams.positions.book import PositionBook
 
 ZERO = Decimal(0)
 

@@ -14,9 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from commands import decide
 from commands.errors import CommandRejected
-from commands.instruments import Instrument
 from commands.models import PlaceOrder
 from commands.validation import validate_place
+from domain.instruments import Instrument
 from schemas.events import Direction, OrderPlaced, OrderType, Side, SignalGenerated, TimeInForce
 
 

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from commands import decide
-from commands.errors import InstrumentsFileError
-from commands.instruments import InstrumentRegistry
 from commands.models import IngestTicks, PlaceOrder
+from domain import derive
+from domain.errors import InstrumentsFileError
+from domain.instruments import InstrumentRegistry
 from schemas.events import OrderPlaced
 
 AT = datetime(2021, 1, 8, 0, 0, 1, 76000, tzinfo=UTC)
@@ -40,9 +41,9 @@ def test_placing_the_same_order_twice_decides_the_same_event() -> None:
 
 
 def test_event_ids_follow_the_stream_position() -> None:
-    a = decide.event_id_for(OrderPlaced, "agg", 1)
-    assert a == decide.event_id_for(OrderPlaced, "agg", 1)
-    assert a != decide.event_id_for(OrderPlaced, "agg", 2)
+    a = derive.event_id_for(OrderPlaced, "agg", 1)
+    assert a == derive.event_id_for(OrderPlaced, "agg", 1)
+    assert a != derive.event_id_for(OrderPlaced, "agg", 2)
 
 
 def test_ticks_are_numbered_per_instrument_and_keep_venue_time() -> None:

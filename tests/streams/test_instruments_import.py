@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from commands.errors import MarketNotUsable
-from commands.instruments import DECIMAL_PLACES, InstrumentRegistry, from_market
+from domain.errors import MarketNotUsable
+from domain.instruments import DECIMAL_PLACES, InstrumentRegistry, from_market
 from tests.support.fake_exchange import cli_options, serve
 
 TRADECORE = str(Path(sys.executable).with_name("tradecore"))

@@ -72,7 +72,7 @@ def api_server(endpoints: Endpoints, workdir: Path, topic_prefix: str, **extra_e
     for name, (roles, accounts) in USERS.items():
         add_user(users, name, PASSWORD, roles, accounts)
     instruments = workdir / "instruments.toml"
-    from commands.instruments import DEFAULT_FILE
+    from domain.instruments import DEFAULT_FILE
 
     instruments.write_text(DEFAULT_FILE.read_text() + HALTED)
     secret = secrets.token_hex(32)

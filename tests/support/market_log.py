@@ -12,6 +12,7 @@ import polars as pl
 from commands import decide
 from commands.models import CancelOrder, PlaceOrder
 from commands.refs import OrderRef
+from domain import derive
 from schemas.events import Event, OrderType, TickIngested, new_envelope
 
 QUOTES = Path(__file__).parents[3] / "shared" / "data" / "market" / "binance-btcusdt-quotes-2021-01-08.parquet"
@@ -31,7 +32,7 @@ def session(orders: int, seed: int = 11, accounts: int = 40) -> list[Event]:
         for sequence, q in enumerate(quotes, start=1 + lap * len(quotes)):
             at = q["timestamp"] + timedelta(days=lap)
             bid, ask = Decimal(str(q["bid"])).quantize(CENT), Decimal(str(q["ask"])).quantize(CENT)
-            tick_id = decide.event_id_for(TickIngested, "BTCUSDT", sequence)
+            tick_id = derive.event_id_for(TickIngested, "BTCUSDT", sequence)
             log.append(
                 TickIngested(
                     envelope=new_envelope(

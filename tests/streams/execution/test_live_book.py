@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from commands.instruments import InstrumentRegistry
+from domain.instruments import InstrumentRegistry
 from schemas.events import OrderCancelled, OrderExpired, OrderFilled, OrderType, TimeInForce
 from streams.execution.live import LiveBook, order_request
 from tests.support import events as examples

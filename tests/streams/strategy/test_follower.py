@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from commands.instruments import InstrumentRegistry
+from domain.instruments import InstrumentRegistry
 from schemas.events import Direction, OrderType, Side, TimeInForce
 from streams.strategy.follower import FollowedAccount, SignalFollower
 from tests.support.events import signal_generated

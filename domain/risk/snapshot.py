@@ -1,0 +1,145 @@
+"""The engine's state as bytes and back, for a host to checkpoint: canonical JSON, so equal states give equal bytes.
+
+Decimals are strings (exact, exponent and all), times integer microseconds since the epoch (UTC), sets sorted lists,
+and maps whose order matters (working orders, in the order they were accepted) lists of records. Derived totals are
+not stored: loading tracks the orders again. Configuration (default limits, instruments) is not state and is not
+stored either: the host passes it again, and must pass the same for a replay to decide the same.
+"""
+
+from __future__ import annotations
+
+import json
+import typing
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from domain.risk.errors import SnapshotError
+from domain.risk.limits import RiskLimits
+from domain.risk.state import AccountRisk, OpenOrder, RealizedPnl, Reference
+from schemas.events import OrderType, Side
+
+FORMAT = "tradecore.risk/1"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+@dataclass(slots=True)
+class EngineState:
+    """Everything a risk engine folded from its inputs."""
+
+    references: dict[str, Reference]
+    sequences: dict[str, int]
+    accounts: dict[str, AccountRisk]
+
+
+def encode(state: EngineState) -> bytes:
+    document = {
+        "format": FORMAT,
+        "references": {symbol: _reference(ref) for symbol, ref in state.references.items()},
+        "sequences": state.sequences,
+        "accounts": {account_id: _account(account) for account_id, account in state.accounts.items()},
+    }
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def decode(data: bytes) -> EngineState:
+    """The state ``encode`` wrote; raises ``SnapshotError`` for anything else."""
+    try:
+        document = json.loads(data)
+        if document.get("format") != FORMAT:
+            raise SnapshotError(f"not a {FORMAT} snapshot (format {document.get('format')!r})")
+        return EngineState(
+            references={symbol: _read_reference(ref) for symbol, ref in document["references"].items()},
+            sequences={order_id: int(last) for order_id, last in document["sequences"].items()},
+            accounts={
+                account_id: _read_account(account_id, account) for account_id, account in document["accounts"].items()
+            },
+        )
+    except SnapshotError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, ArithmeticError) as err:
+        raise SnapshotError(f"cannot read the risk snapshot: {err!r}") from err
+
+
+def _micros(at: datetime) -> int:
+    return (at - _EPOCH) // _MICROSECOND
+
+
+def _time(micros: int) -> datetime:
+    return _EPOCH + micros * _MICROSECOND
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def _reference(ref: Reference) -> dict[str, Any]:
+    return {"price": str(ref.price), "at": _micros(ref.at)}
+
+
+def _read_reference(ref: Mapping[str, Any]) -> Reference:
+    return Reference(Decimal(ref["price"]), _time(ref["at"]))
+
+
+def _account(account: AccountRisk) -> dict[str, Any]:
+    return {
+        "limits": None if account.limits is None else {k: _plain(v) for k, v in asdict(account.limits).items()},
+        "kill_switch": account.kill_switch,
+        "client_order_ids": sorted(account.client_order_ids),
+        "accepted_at": [_micros(at) for at in account.accepted_at],
+        "positions": {symbol: str(quantity) for symbol, quantity in account.positions.items()},
+        "realized": {
+            symbol: [pnl.quote, str(pnl.cumulative), pnl.day.isoformat(), str(pnl.at_day_start)]
+            for symbol, pnl in account.realized.items()
+        },
+        "open_orders": [{k: _plain(v) for k, v in asdict(order).items()} for order in account.open_orders.values()],
+    }
+
+
+def _read_limits(limits: Mapping[str, Any] | None) -> RiskLimits | None:
+    if limits is None:
+        return None
+    kinds = typing.get_type_hints(RiskLimits)
+    return RiskLimits(**{field.name: kinds[field.name](limits[field.name]) for field in fields(RiskLimits)})
+
+
+def _read_order(order: Mapping[str, Any]) -> OpenOrder:
+    def decimal(name: str) -> Decimal | None:
+        return None if order[name] is None else Decimal(order[name])
+
+    return OpenOrder(
+        order_id=order["order_id"],
+        instrument=order["instrument"],
+        quote=order["quote"],
+        side=Side(order["side"]),
+        order_type=OrderType(order["order_type"]),
+        quantity=Decimal(order["quantity"]),
+        leaves=Decimal(order["leaves"]),
+        price=Decimal(order["price"]),
+        amend_quantity=decimal("amend_quantity"),
+        amend_price=decimal("amend_price"),
+    )
+
+
+def _read_account(account_id: str, account: Mapping[str, Any]) -> AccountRisk:
+    restored = AccountRisk(
+        account_id=account_id,
+        limits=_read_limits(account["limits"]),
+        kill_switch=bool(account["kill_switch"]),
+        client_order_ids=set(account["client_order_ids"]),
+        accepted_at=deque(_time(at) for at in account["accepted_at"]),
+        positions={symbol: Decimal(quantity) for symbol, quantity in account["positions"].items()},
+        realized={
+            symbol: RealizedPnl(quote, Decimal(cumulative), date.fromisoformat(day), Decimal(at_day_start))
+            for symbol, (quote, cumulative, day, at_day_start) in account["realized"].items()
+        },
+    )
+    for order in account["open_orders"]:
+        restored.track(_read_order(order))
+    return restored

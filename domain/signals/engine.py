@@ -1,0 +1,262 @@
+"""The signal engine: ticks in, ``SignalGenerated`` out, one instrument's state at a time; pure and snapshot-able.
+
+Per instrument, ticks fold into event-time bars (``domain.signals.bars``); each closed bar updates the indicators
+(``domain.signals.indicators``) and is checked for crossings, and each crossing becomes one ``SignalGenerated``,
+stamped by ``domain.derive`` from the tick that closed the bar, numbered on the ``signals`` stream of the
+instrument. Most ticks only update the open bar; indicator work happens once per bar.
+
+Signals, in this order when several fire on the same bar:
+
+==============  ============================================  ==========  =======================================
+indicator       crossing                                      direction   strength
+==============  ============================================  ==========  =======================================
+ema_cross(f,s)  fast EMA crosses above / below the slow EMA   LONG/SHORT  |fast - slow| / ATR
+rsi(n)          RSI crosses below ``rsi_oversold``            LONG        (oversold - rsi) / oversold
+rsi(n)          RSI crosses above ``rsi_overbought``          SHORT       (rsi - overbought) / (100 - overbought)
+bollinger(n,k)  close crosses above the upper band            SHORT       (close - upper) / ATR
+bollinger(n,k)  close crosses below the lower band            LONG        (lower - close) / ATR
+vwap            close crosses above / below the session VWAP  LONG/SHORT  |close - vwap| / ATR
+==============  ============================================  ==========  =======================================
+
+RSI and Bollinger read as mean reversion (stretched → expect a return); EMA and VWAP as trend. Strengths are
+capped at 1: a crossing by a whole ATR or more is full strength; with an ATR of exactly 0 any crossing is. An
+indicator is not signalled before it is warmed up, nor — where its strength is scaled by the ATR — before the ATR
+is; a crossing that happens meanwhile is not signalled later. The VWAP crossing restarts with each UTC-day session.
+``values`` holds every indicator value that is warmed up at that bar (never NaN): close, ema_fast, ema_slow, rsi,
+bb_upper, bb_middle, bb_lower, atr, vwap.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from domain.derive import Sequences, derived_envelope
+from domain.signals.bars import DAY_US, Bar, BarBuilder
+from domain.signals.config import SignalConfig
+from domain.signals.errors import SnapshotError
+from domain.signals.indicators import (
+    AverageTrueRange,
+    BollingerBands,
+    Crossing,
+    RelativeStrengthIndex,
+    SessionVwap,
+    SmoothedAverage,
+)
+from schemas.events import Direction, SignalGenerated, TickIngested
+
+SNAPSHOT_FORMAT = "tradecore.signals.engine"
+SNAPSHOT_VERSION = 1
+
+Detection = tuple[str, Direction, float]  # indicator, direction, strength
+LONG = Direction.LONG
+SHORT = Direction.SHORT
+
+
+class SignalEngine:
+    """Ticks in, signals out: per-instrument bars, indicators and crossings, with the state to snapshot."""
+
+    def __init__(self, config: SignalConfig) -> None:
+        self.config = config
+        self.sequences = Sequences()
+        self._instruments: dict[str, _Instrument] = {}
+
+    def handle(self, tick: TickIngested) -> list[SignalGenerated]:
+        """Fold ``tick`` in; the signals of the bar it closed, if it is the first tick of a later bar."""
+        state = self._instruments.get(tick.instrument)
+        if state is None:
+            state = self._instruments[tick.instrument] = _Instrument(self.config)
+        bar = state.bars.add(tick)
+        if bar is None:
+            return []
+        found = state.on_bar(bar)
+        if not found:
+            return []
+        values = state.values(bar.close)
+        instrument = tick.instrument
+        return [
+            SignalGenerated(
+                envelope=derived_envelope(SignalGenerated, tick, instrument, self.sequences.next(instrument)),
+                instrument=instrument,
+                indicator=indicator,
+                direction=direction,
+                strength=strength,
+                values=dict(values),
+            )
+            for indicator, direction, strength in found
+        ]
+
+    def reset(self) -> None:
+        """Forget all state, sequences included (to rebuild it by replaying the ticks)."""
+        self.sequences = Sequences()
+        self._instruments.clear()
+
+    def late_ticks(self, instrument: str) -> int:
+        """How many of ``instrument``'s ticks arrived after their bar had closed (and were ignored)."""
+        state = self._instruments.get(instrument)
+        return 0 if state is None else state.bars.late_ticks
+
+    def to_snapshot(self) -> bytes:
+        """The whole state as bytes: the same state always gives the same bytes."""
+        document = {
+            "format": SNAPSHOT_FORMAT,
+            "version": SNAPSHOT_VERSION,
+            "config": self.config.model_dump(mode="json"),
+            "sequences": self.sequences.last,
+            "instruments": {name: state.state() for name, state in self._instruments.items()},
+        }
+        # repr of a float round-trips exactly; sorted keys make the bytes independent of arrival order.
+        return json.dumps(document, sort_keys=True, separators=(",", ":"), allow_nan=True).encode()
+
+    @classmethod
+    def from_snapshot(cls, data: bytes) -> SignalEngine:
+        """The engine ``to_snapshot`` saved, with the config it ran with; raises ``SnapshotError`` if unreadable."""
+        try:
+            document = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise SnapshotError(f"not a signal-engine snapshot: {error}") from None
+        if not isinstance(document, dict) or document.get("format") != SNAPSHOT_FORMAT:
+            raise SnapshotError("not a signal-engine snapshot", hint=f"expected format {SNAPSHOT_FORMAT!r}")
+        if document.get("version") != SNAPSHOT_VERSION:
+            raise SnapshotError(
+                f"signal-engine snapshot version {document.get('version')!r} is not readable here",
+                hint=f"this version reads version {SNAPSHOT_VERSION}; rebuild the state by replaying the ticks",
+            )
+        try:
+            engine = cls(SignalConfig(**document["config"]))
+            engine.sequences.last = {str(name): int(last) for name, last in document["sequences"].items()}
+            for name, state in document["instruments"].items():
+                instrument = engine._instruments[name] = _Instrument(engine.config)
+                instrument.restore(state)
+        except (KeyError, TypeError, ValueError, ValidationError, AttributeError) as error:
+            raise SnapshotError(f"damaged signal-engine snapshot: {error!r}") from None
+        return engine
+
+
+class _Instrument:
+    """One instrument's open bar, indicators and crossing states."""
+
+    __slots__ = (
+        "atr",
+        "bands",
+        "bars",
+        "crossings",
+        "ema_fast",
+        "ema_slow",
+        "names",
+        "overbought",
+        "oversold",
+        "rsi",
+        "vwap",
+    )
+
+    def __init__(self, config: SignalConfig) -> None:
+        self.names = _names(config)
+        self.oversold = config.rsi_oversold
+        self.overbought = config.rsi_overbought
+        self.bars = BarBuilder(config.bar_interval_us)
+        self.ema_fast = SmoothedAverage.ema(config.ema_fast)
+        self.ema_slow = SmoothedAverage.ema(config.ema_slow)
+        self.rsi = RelativeStrengthIndex(config.rsi_period)
+        self.bands = BollingerBands(config.bollinger_period, config.bollinger_width)
+        self.atr = AverageTrueRange(config.atr_period)
+        self.vwap = SessionVwap()
+        # ema, rsi below oversold, rsi above overbought, upper band, lower band, vwap
+        self.crossings = tuple(Crossing() for _ in range(6))
+
+    def on_bar(self, bar: Bar) -> list[Detection]:
+        """Update every indicator with a closed bar; the crossings it made."""
+        close = bar.close
+        atr = self.atr.update(bar.high, bar.low, close)
+        fast = self.ema_fast.update(close)
+        slow = self.ema_slow.update(close)
+        rsi = self.rsi.update(close)
+        bands = self.bands
+        bands.update(close)
+        ema_cross, rsi_low, rsi_high, upper, lower, vwap_cross = self.crossings
+        day = bar.start_us // DAY_US
+        if day != self.vwap.day:
+            vwap_cross.reset()
+        vwap = self.vwap.update(day, bar.notional, bar.volume)
+
+        ema_name, rsi_name, bands_name, vwap_name = self.names
+        scaled = atr == atr  # the ATR is warmed up
+        found: list[Detection] = []
+        if slow == slow:
+            side = ema_cross.update(fast, slow)
+            if side and scaled:
+                found.append((ema_name, LONG if side > 0 else SHORT, _in_atrs(abs(fast - slow), atr)))
+        if rsi == rsi:
+            if rsi_low.update(rsi, self.oversold) < 0:
+                found.append((rsi_name, LONG, (self.oversold - rsi) / self.oversold))
+            if rsi_high.update(rsi, self.overbought) > 0:
+                found.append((rsi_name, SHORT, (rsi - self.overbought) / (100.0 - self.overbought)))
+        if bands.middle == bands.middle:
+            if upper.update(close, bands.upper) > 0 and scaled:
+                found.append((bands_name, SHORT, _in_atrs(close - bands.upper, atr)))
+            if lower.update(close, bands.lower) < 0 and scaled:
+                found.append((bands_name, LONG, _in_atrs(bands.lower - close, atr)))
+        if vwap == vwap:
+            side = vwap_cross.update(close, vwap)
+            if side and scaled:
+                found.append((vwap_name, LONG if side > 0 else SHORT, _in_atrs(abs(close - vwap), atr)))
+        return found
+
+    def values(self, close: float) -> dict[str, float]:
+        """Every indicator value that is warmed up, by name."""
+        bands = self.bands
+        candidates = (
+            ("close", close),
+            ("ema_fast", self.ema_fast.value),
+            ("ema_slow", self.ema_slow.value),
+            ("rsi", self.rsi.value),
+            ("bb_upper", bands.upper),
+            ("bb_middle", bands.middle),
+            ("bb_lower", bands.lower),
+            ("atr", self.atr.value),
+            ("vwap", self.vwap.value),
+        )
+        return {name: value for name, value in candidates if value == value}
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "bars": self.bars.state(),
+            "ema_fast": self.ema_fast.state(),
+            "ema_slow": self.ema_slow.state(),
+            "rsi": self.rsi.state(),
+            "bands": self.bands.state(),
+            "atr": self.atr.state(),
+            "vwap": self.vwap.state(),
+            "crossings": [crossing.side for crossing in self.crossings],
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        self.bars.restore(state["bars"])
+        self.ema_fast.restore(state["ema_fast"])
+        self.ema_slow.restore(state["ema_slow"])
+        self.rsi.restore(state["rsi"])
+        self.bands.restore(state["bands"])
+        self.atr.restore(state["atr"])
+        self.vwap.restore(state["vwap"])
+        sides = state["crossings"]
+        if len(sides) != len(self.crossings):
+            raise ValueError(f"{len(sides)} crossing states, expected {len(self.crossings)}")
+        for crossing, side in zip(self.crossings, sides, strict=True):
+            crossing.side = int(side)
+
+
+def _names(config: SignalConfig) -> tuple[str, str, str, str]:
+    return (
+        f"ema_cross({config.ema_fast},{config.ema_slow})",
+        f"rsi({config.rsi_period})",
+        f"bollinger({config.bollinger_period},{config.bollinger_width:g})",
+        "vwap",
+    )
+
+
+def _in_atrs(distance: float, atr: float) -> float:
+    """``distance`` in ATRs, capped at 1 (an ATR of 0 makes any distance full strength)."""
+    return 1.0 if distance >= atr else distance / atr
