@@ -153,9 +153,12 @@ def wait_ready(service: Service, timeout_s: float) -> None:
         time.sleep(0.25)
 
 
-def _lost_the_port(service: Service) -> bool:
-    """Whether the service exited because another process took its port first."""
-    return not service.running() and "address already in use" in tail(service.log, 40).lower()
+def _lost_the_port(service: Service, since: int) -> bool:
+    """Whether the service exited because another process took its port first (as its log says after ``since``)."""
+    with service.log.open("rb") as log:
+        log.seek(since)
+        said = log.read().decode(errors="replace")
+    return not service.running() and "address already in use" in said.lower()
 
 
 def start_on_port(
@@ -175,6 +178,7 @@ def start_on_port(
     takes it first."""
     for _ in range(1 if port is not None else PORT_TRIES):
         chosen = port if port is not None else free_port()
+        since = log.stat().st_size if log.exists() else 0  # the log is appended to: read only this try's lines
         service = start(name, [*command, port_option, str(chosen)], log, env, own_session=own_session)
         service.port = chosen
         try:
@@ -184,7 +188,7 @@ def start_on_port(
             return service
         except LaunchError:
             service.stop(10)
-            if port is not None or not _lost_the_port(service):
+            if port is not None or not _lost_the_port(service, since):
                 raise
     raise LaunchError(f"no free port for the {name} after {PORT_TRIES} tries", hint=f"see {log}")
 
