@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 
 from api.cli.exchange import BaseUrl, ExchangeOptions, exchange_settings
-from api.cli.reporting import Commands, console, errors, fail
-from schemas.errors import TradecoreError
+from api.cli.reporting import Commands, console, errors, foreign_errors
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -170,11 +169,10 @@ def ingest_ccxt(
             exchange=exchange_settings(base_url),
         )
 
-    try:
-        with Progress(SpinnerColumn(), TextColumn("{task.description}: {task.fields[status]}"), console=console) as bar:
-            stats = asyncio.run(main(bar))
-    except TradecoreError:
-        raise
-    except Exception as err:  # ccxt's own errors: bad credentials, unknown exchange options …
-        raise fail(f"{type(err).__name__}: {err}") from err
+    # ccxt's own errors: bad credentials, unknown exchange options …
+    with (
+        foreign_errors(f"{exchange} failed"),
+        Progress(SpinnerColumn(), TextColumn("{task.description}: {task.fields[status]}"), console=console) as bar,
+    ):
+        stats = asyncio.run(main(bar))
     console.print(f"stopped: {line(stats)}")

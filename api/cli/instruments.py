@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 
 from api.cli.exchange import BaseUrl, ExchangeOptions, exchange_settings
-from api.cli.reporting import Commands, console, errors, fail
-from schemas.errors import TradecoreError
+from api.cli.reporting import Commands, console, errors, foreign_errors
 
 app = Commands(help="The instrument registry (TRADECORE_INSTRUMENTS_FILE).", no_args_is_help=True)
 
@@ -27,13 +26,9 @@ def instruments_import(
     """Instruments from the exchange's markets (ccxt load_markets), in the registry's TOML format."""
     from streams.exchanges import connect, import_instruments, parse_options
 
-    try:
+    with foreign_errors(f"{exchange} markets could not be loaded"):  # the exchange did not answer, or refused
         client = connect(exchange, exchange_settings(base_url), parse_options(exchange_option or []))
         registry, skipped = import_instruments(client, symbols or [])
-    except TradecoreError:
-        raise
-    except Exception as err:  # ccxt: the exchange did not answer, or answered an error
-        raise fail(f"{exchange} markets could not be loaded: {type(err).__name__}: {err}") from err
     for reason in skipped:
         errors.print(f"[yellow]skipped:[/] {reason}", highlight=False)
     if out is None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import typer
@@ -36,6 +37,18 @@ def reporting_errors(command: Command) -> Command:
             raise fail(str(err)) from err
 
     return run  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def foreign_errors(what: str, hint: str | None = None) -> Iterator[None]:
+    """A client library's own error (librdkafka, ccxt) inside the block as one line, ``what: Type: message``, and
+    exit 1; tradecore errors pass on to ``reporting_errors``."""
+    try:
+        yield
+    except TradecoreError:
+        raise
+    except Exception as err:
+        raise fail(f"{what}: {type(err).__name__}: {err}", hint) from err
 
 
 class Commands(typer.Typer):

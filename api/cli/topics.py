@@ -7,8 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from api.cli.reporting import Commands, console, fail
-from schemas.errors import TradecoreError
+from api.cli.reporting import Commands, console, fail, foreign_errors
 
 app = Commands(help="The Kafka topics of the design, and the namespaces (TRADECORE_TOPIC_PREFIX) holding them.")
 
@@ -24,16 +23,13 @@ def topics_ensure(
 
     settings = KafkaSettings()
     client = kafka.admin(settings)
-    try:
+    # librdkafka reports an unreachable cluster as a KafkaException
+    with foreign_errors(
+        f"Kafka at {settings.bootstrap_servers} did not answer",
+        "run `tradecore stack up`, or set KAFKA_BOOTSTRAP_SERVERS",
+    ):
         layout = TopicLayout.for_cluster(cluster_size(client), settings.partitions)
         outcomes = ensure_topics(client, layout, settings.topic_prefix if prefix is None else prefix)
-    except TradecoreError:
-        raise
-    except Exception as err:  # librdkafka reports an unreachable cluster as a KafkaException
-        raise fail(
-            f"Kafka at {settings.bootstrap_servers} did not answer: {err}",
-            "run `tradecore stack up`, or set KAFKA_BOOTSTRAP_SERVERS",
-        ) from err
     table = Table("topic", "action", "detail")
     for outcome in outcomes:
         table.add_row(outcome.topic, outcome.action, outcome.detail)
