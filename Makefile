@@ -13,14 +13,16 @@ PYTEST_ARGS ?=
 help:
 	@echo "make demo          the whole loop on the local stack, then the API until Ctrl-C (ARGS=--once: exit)"
 	@echo "make test          venv + stack + lint + the whole test suite against the real stack"
+	@echo "make unit          the tests that need no stack (pytest -m 'not integration'), in under a minute"
 	@echo "make stack-down    stop the local stack (data kept; 'tradecore stack down --purge' deletes it)"
 
-# The venv is rebuilt whenever pyproject.toml changes (the stamp carries its hash).
+# The venv is rebuilt whenever pyproject.toml changes (the stamp carries its hash). Bytecode is compiled at install:
+# with PYTHONDONTWRITEBYTECODE set, every process (each `tradecore` a test starts) would otherwise recompile ccxt.
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found — install Python 3.11 (or: make PYTHON=/path/to/python3.11)"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip uv
-	$(BIN)/uv pip install -q --python $(BIN)/python -e '.[dev,bench]'
+	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -e '.[dev,bench]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 venv: $(STAMP)
@@ -59,6 +61,10 @@ schemas-check: venv
 
 test: venv stack-up lint compose-check schemas-check
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# No stack: tests/conftest.py fails any test that reaches Kafka, Postgres or the registry without the marker.
+unit: venv
+	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
 
 clean: stack-down
 	rm -rf $(VENV)

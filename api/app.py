@@ -8,14 +8,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import problems, telemetry
-from api.auth import Authenticator, load_users
+from api.auth import Authenticator
 from api.deps import Services
 from api.outcomes import RiskOutcomes
-from api.ratelimit import RateLimiter
+from api.ratelimit import RateLimiter, SignInLimits
 from api.readiness import ProjectionLag, Readiness
 from api.routers import accounts, auth, health, history, market, orders, reads
 from api.settings import ApiSettings
 from api.store import IdempotencyKeys
+from api.users import UsersFile
 from api.wiring import write_side
 from domain.instruments import InstrumentRegistry
 from projections import namespace
@@ -50,7 +51,7 @@ def create_app(
     kafka = kafka or KafkaSettings()
     registry = registry or RegistrySettings()
     database = database or DatabaseSettings()
-    authenticator = Authenticator(api, load_users(api.users_file))
+    authenticator = Authenticator(api, UsersFile(api.users_file, api.users_recheck_s))
     instruments = InstrumentRegistry.from_file(api.instruments_file)
 
     @asynccontextmanager
@@ -71,7 +72,7 @@ def create_app(
                 idempotency=IdempotencyKeys(parts.engine, kafka.topic_prefix),
                 account_limiter=RateLimiter(api.rate_limit, "account"),
                 ticks_limiter=RateLimiter(api.ticks_rate_limit, "user"),
-                login_limiter=RateLimiter(api.login_rate_limit, "user name", exact=True),
+                sign_in_limits=SignInLimits(api.login_failure_limit, api.login_address_failure_limit),
                 history_limiter=RateLimiter(api.history_rate_limit, "user", exact=True),
                 outcomes=outcomes,
                 order_wait_timeout_s=api.order_wait_timeout_s,

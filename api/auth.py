@@ -3,33 +3,25 @@ OAuth2 bearer tokens (JWT, HS256 only), four roles, and per-account authorizatio
 
 from __future__ import annotations
 
-import json
 import time
-import tomllib
-from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
-from pwdlib import PasswordHash
 
 from api.errors import AuthenticationFailed, ConfigurationError, Forbidden
-from api.roles import Role as Role  # re-exported: callers import it from here
 from api.settings import ApiSettings
+from api.users import Role as Role
+from api.users import User, hasher
+from api.users import add_user as add_user
 
 ALGORITHM = "HS256"
-_hasher = PasswordHash.recommended()
 # Verifying against this when the user is unknown keeps the response time the same: no user enumeration.
-_DUMMY_HASH = _hasher.hash("tradecore-no-such-user")
+_DUMMY_HASH = hasher.hash("tradecore-no-such-user")
 
 
-@dataclass(frozen=True, slots=True)
-class User:
-    name: str
-    password_hash: str
-    roles: frozenset[Role]
-    accounts: frozenset[str]
+class Users(Protocol):
+    def get(self, name: str) -> User | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +31,7 @@ class Principal:
     name: str
     roles: frozenset[Role]
     accounts: frozenset[str]
+    generation: str = ""
 
     def has(self, *roles: Role) -> bool:
         return not self.roles.isdisjoint(roles)
@@ -61,57 +54,13 @@ class Principal:
             raise Forbidden(f"{self.name} may not act on account {account_id}")
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
-
-
-def load_users(path: Path) -> dict[str, User]:
-    """``[[user]]`` tables: name, password_hash (argon2), roles, accounts."""
-    try:
-        tables = tomllib.loads(path.read_text()).get("user", [])
-    except (OSError, tomllib.TOMLDecodeError) as err:
-        raise ConfigurationError(
-            f"cannot read users from {path}: {err}",
-            hint="set TRADECORE_USERS_FILE; add users with `tradecore users add`",
-        ) from err
-    users = {}
-    for table in tables:
-        try:
-            users[table["name"]] = User(
-                name=table["name"],
-                password_hash=table["password_hash"],
-                roles=frozenset(Role(r) for r in table.get("roles", [])),
-                accounts=frozenset(table.get("accounts", [])),
-            )
-        except (KeyError, ValueError) as err:
-            raise ConfigurationError(f"user {table.get('name', '?')} in {path} is not valid: {err}") from err
-    return users
-
-
-def add_user(path: Path, name: str, password: str, roles: list[Role], accounts: list[str]) -> None:
-    """Add or replace a user in a users file, keeping the others."""
-    users = load_users(path) if path.exists() else {}
-    users[name] = User(name, hash_password(password), frozenset(roles), frozenset(accounts))
-    lines = []
-    for user in users.values():
-        lines += [
-            "[[user]]",
-            f"name = {json.dumps(user.name)}",
-            f"password_hash = {json.dumps(user.password_hash)}",
-            f"roles = {json.dumps(sorted(user.roles))}",
-            f"accounts = {json.dumps(sorted(user.accounts))}",
-            "",
-        ]
-    path.write_text("\n".join(lines))
-
-
 _VERIFIED_CACHE_SIZE = 10_000
 
 
 class Authenticator:
     """Checks passwords, issues tokens and verifies them."""
 
-    def __init__(self, settings: ApiSettings, users: Mapping[str, User]) -> None:
+    def __init__(self, settings: ApiSettings, users: Users) -> None:
         secret = settings.jwt_secret.get_secret_value()
         if len(secret.encode()) < 32:
             raise ConfigurationError(
@@ -130,8 +79,8 @@ class Authenticator:
 
     def login(self, name: str, password: str) -> User:
         user = self._users.get(name)
-        ok = _hasher.verify(password, user.password_hash if user else _DUMMY_HASH)
-        if user is None or not ok:
+        ok = hasher.verify(password, user.password_hash if user else _DUMMY_HASH)
+        if user is None or user.disabled or not ok:
             raise AuthenticationFailed("wrong user name or password")
         return user
 
@@ -141,6 +90,7 @@ class Authenticator:
             "sub": user.name,
             "roles": sorted(user.roles),
             "accounts": sorted(user.accounts),
+            "gen": user.generation,
             "iss": self._settings.jwt_issuer,
             "aud": self._settings.jwt_audience,
             "iat": issued,
@@ -149,17 +99,22 @@ class Authenticator:
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
     def verify(self, token: str) -> Principal:
-        """The caller a token names; AuthenticationFailed if it is expired, forged, unsigned or for someone else."""
+        """The caller a token names; AuthenticationFailed if it is expired, forged, unsigned, for someone else, or
+        revoked (its user removed, disabled or changed since it was issued)."""
         known = self._verified.get(token)
-        if known is not None:
-            principal, expires = known
-            if time.time() < expires:
-                return principal
+        if known is not None and time.time() >= known[1]:
             del self._verified[token]
-        principal, expires = self._decode(token)
-        if len(self._verified) >= _VERIFIED_CACHE_SIZE:
-            self._verified.clear()
-        self._verified[token] = (principal, expires)
+            known = None
+        if known is None:
+            known = self._decode(token)
+            if len(self._verified) >= _VERIFIED_CACHE_SIZE:
+                self._verified.clear()
+            self._verified[token] = known
+        principal = known[0]
+        # Checked on every request, cached or not: revocation is a change of the user, not of the token.
+        user = self._users.get(principal.name)
+        if user is None or user.disabled or user.generation != principal.generation:
+            raise AuthenticationFailed("the access token has been revoked; sign in again")
         return principal
 
     def _decode(self, token: str) -> tuple[Principal, float]:
@@ -181,6 +136,7 @@ class Authenticator:
                 name=claims["sub"],
                 roles=frozenset(Role(r) for r in claims.get("roles", [])),
                 accounts=frozenset(claims.get("accounts", [])),
+                generation=str(claims.get("gen", "")),
             )
             return principal, float(claims["exp"])
         except (ValueError, TypeError) as err:

@@ -2,9 +2,9 @@
 
 1. Starts the command API, every stream processor (with a signal-following strategy on account DEMO-S1) and the
    projector, as the subprocesses an operator would run.
-2. Feeds quotes as a live feed: the recorded Binance BTCUSDT quotes of ../shared/data/market (or ``--data``),
-   replayed from now on; without them, live Binance tickers through ccxt when the exchange answers, else a
-   **synthetic**, seeded random walk (labelled so everywhere).
+2. Feeds quotes as a live feed: the recorded Binance BTCUSDT quotes shipped in data/market (or ``--data``),
+   replayed from now on; on request (``--source``) live Binance tickers through ccxt, or a **synthetic**, seeded
+   random walk (labelled so everywhere).
 3. Meanwhile a scripted trader places, amends and cancels orders through the HTTP API — some fill, some rest, some
    risk rejects (price collar, size, kill switch).
 4. Waits for the processors and the projector to settle, then prints a summary read from the query API: orders by
@@ -22,7 +22,7 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -42,17 +42,18 @@ from commands.decide import Stamp
 from commands.models import IngestTicks
 from deploy import launch
 from domain.instruments import DEFAULT_FILE, InstrumentRegistry
+from domain.lifecycle import OrderStatus
 from projections.settings import DatabaseSettings
 from schemas.settings import RegistrySettings
 from streams import kafka, pipeline
 from streams.exchanges import ExchangeSettings, connect_async, parse_options
 from streams.ingest import files
 from streams.ingest.exchange import ExchangeIngest
+from streams.ingest.recorded import BINANCE_QUOTES, market_file
 from streams.settings import KafkaSettings
 from streams.topics import delete_namespace
 
 REPO = Path(__file__).resolve().parents[1]
-RECORDED = REPO.parent / "shared" / "data" / "market" / "binance-btcusdt-quotes-2021-01-08.parquet"
 INSTRUMENT = "BTCUSDT"
 STRATEGY_ACCOUNT = "DEMO-S1"
 TRADER_ACCOUNTS = ("DEMO-1", "DEMO-2")
@@ -195,24 +196,24 @@ def exchange_answers(timeout_s: float = 5.0) -> bool:
 
 
 def quotes_source(demo: Demo) -> Path | None:
-    """The quotes file to replay, or None for live tickers through ccxt: ``--data``, else the recorded BTCUSDT
-    quotes in ../shared, else the exchange if it answers, else a synthetic feed — labelled as such."""
+    """The quotes file to replay, or None for live tickers through ccxt: ``--data``, else the source chosen — by
+    default the recorded BTCUSDT quotes of the market-data folder (a missing file is an error, never a silent
+    switch to another feed)."""
     choice = demo.source_choice
     if demo.data is not None:
         demo.source = f"{demo.data.name} (given)"
         return demo.data
-    if choice in ("auto", "recorded") and RECORDED.exists():
-        demo.source = f"recorded Binance BTCUSDT quotes ({RECORDED.name}), replayed as a live feed"
-        return RECORDED
-    if choice == "recorded":
-        raise ConfigurationError(f"no recorded quotes at {RECORDED}", hint="give --data FILE, or --source auto")
-    if choice in ("auto", "live") and exchange_answers():
+    if choice in ("auto", "recorded"):
+        recorded = market_file(BINANCE_QUOTES)
+        demo.source = f"recorded Binance BTCUSDT quotes ({recorded.name}), replayed as a live feed"
+        return recorded
+    if choice == "live":
+        if not exchange_answers():
+            raise ConfigurationError(f"{LIVE_EXCHANGE} does not answer", hint="check the network, or --source auto")
         demo.source = f"LIVE {LIVE_EXCHANGE} {LIVE_SYMBOL} tickers through ccxt, for {LIVE_SECONDS:.0f} s"
         return None
-    if choice == "live":
-        raise ConfigurationError(f"{LIVE_EXCHANGE} does not answer", hint="check the network, or --source auto")
     path = synthetic_quotes(demo.workdir / f"synthetic-quotes-seed{SYNTHETIC_SEED}.csv")
-    demo.source = f"SYNTHETIC quotes (seeded random walk, seed {SYNTHETIC_SEED}; no recorded data, exchange offline)"
+    demo.source = f"SYNTHETIC quotes (seeded random walk, seed {SYNTHETIC_SEED}; chosen with --source synthetic)"
     return path
 
 
@@ -291,7 +292,7 @@ def script(demo: Demo, touch: Touch) -> dict[str, str]:
         nonlocal n
         n += 1
         body = {"account_id": account, "instrument": INSTRUMENT, "client_order_id": f"demo-{n:03d}", **order}
-        answer = http.post("/v1/orders", params={"wait": "accepted"}, json=body)
+        answer = http.post("/v1/orders", params={"wait": OrderStatus.ACCEPTED}, json=body)
         document: dict[str, Any] = answer.json()
         outcomes[label] = f"{answer.status_code} {document.get('status')} {document.get('reason_code') or ''}".strip()
         demo.placed[document.get("status", str(answer.status_code))] += 1
@@ -359,7 +360,7 @@ def read_all(http: httpx.Client, path: str, **params: str) -> list[dict[str, Any
 
 @dataclass(frozen=True)
 class Summary:
-    orders: dict[str, int]
+    orders: dict[OrderStatus, int]  # in lifecycle order
     fills: int
     filled_quantity: Decimal
     positions: list[dict[str, Any]]
@@ -383,7 +384,7 @@ def summary(demo: Demo) -> Summary:
         orders = read_all(http, "/v1/orders")
         fills = read_all(http, "/v1/fills")
         return Summary(
-            orders=dict(Counter(o["status"] for o in orders)),
+            orders=by_status(Counter(OrderStatus(o["status"]) for o in orders)),
             fills=len(fills),
             filled_quantity=sum((Decimal(f["quantity"]) for f in fills), Decimal(0)),
             positions=[
@@ -396,6 +397,11 @@ def summary(demo: Demo) -> Summary:
             ],
             rejections=dict(Counter(r["reason_code"] for r in read_all(http, "/v1/risk/rejections"))),
         )
+
+
+def by_status(counts: Counter[OrderStatus]) -> dict[OrderStatus, int]:
+    """The counts in lifecycle order (a status the API answered that the enum lacks fails loudly above)."""
+    return {status: counts[status] for status in OrderStatus if status in counts}
 
 
 def settled_summary(demo: Demo, settings: KafkaSettings, timeout_s: float = 90) -> Summary:
@@ -411,17 +417,17 @@ def settled_summary(demo: Demo, settings: KafkaSettings, timeout_s: float = 90) 
         time.sleep(1.5)
 
 
-def _counts(title: str, what: str, counts: dict[str, int]) -> Table:
+def _counts(title: str, what: str, counts: Iterable[tuple[str, int]]) -> Table:
     table = Table(title=title)
     table.add_column(what)
     table.add_column("orders", justify="right")
-    for key, count in sorted(counts.items()):
+    for key, count in counts:
         table.add_row(key, str(count))
     return table
 
 
 def show(console: Console, result: Summary) -> None:
-    console.print(_counts("orders by status", "status", result.orders))
+    console.print(_counts("orders by status", "status", result.orders.items()))
     console.print(f"fills: {result.fills}, quantity {result.filled_quantity.normalize():f} {INSTRUMENT}")
     for title, rows in (("positions", result.positions), ("PnL (quote currency)", result.pnl)):
         table = Table(title=title)
@@ -430,7 +436,7 @@ def show(console: Console, result: Summary) -> None:
         for row in rows:
             table.add_row(*(str(v) for v in row.values()))
         console.print(table)
-    console.print(_counts("risk rejections by reason", "reason", result.rejections))
+    console.print(_counts("risk rejections by reason", "reason", sorted(result.rejections.items())))
 
 
 # -- the whole run -------------------------------------------------------------------------------------------------

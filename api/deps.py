@@ -13,7 +13,7 @@ from fastapi.security import OAuth2PasswordBearer
 from api.auth import Authenticator, Principal, Role
 from api.errors import AuthenticationFailed, Forbidden
 from api.outcomes import RiskOutcomes
-from api.ratelimit import RateLimiter
+from api.ratelimit import RateLimiter, SignInLimits
 from api.readiness import Readiness
 from api.store import IdempotencyKeys
 from commands.decide import Stamp
@@ -33,7 +33,7 @@ class Services:
     idempotency: IdempotencyKeys
     account_limiter: RateLimiter
     ticks_limiter: RateLimiter
-    login_limiter: RateLimiter
+    sign_in_limits: SignInLimits
     history_limiter: RateLimiter
     outcomes: RiskOutcomes
     order_wait_timeout_s: float

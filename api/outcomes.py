@@ -1,4 +1,4 @@
-"""Risk's decisions as the API sees them: `POST /v1/orders?wait=accepted` waits, bounded, for the order's
+"""Risk's decisions as the API sees them: `POST /v1/orders?wait=ACCEPTED` waits, bounded, for the order's
 OrderAccepted or OrderRejected on `orders.checked`.
 
 One background consumer per API process follows `orders.checked` from its end (read_committed, no consumer group:
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from confluent_kafka import OFFSET_END, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
+from domain.lifecycle import INITIAL, OrderStatus, next_status
 from schemas.contract_errors import EventDecodeError
 from schemas.events import OrderAccepted, OrderRejected
 from schemas.serde import EventDeserializer
@@ -28,7 +29,7 @@ KEEP = 100_000  # recent decisions remembered for requests that start waiting la
 
 @dataclass(frozen=True)
 class Decision:
-    status: str  # accepted | rejected
+    status: OrderStatus  # ACCEPTED or REJECTED: where risk's decision moves a PENDING order
     reason_code: str | None = None
     reason: str | None = None
 
@@ -89,9 +90,11 @@ class RiskOutcomes:
                     except EventDecodeError:
                         continue  # not ours to judge; the processors dead-letter it
                     if isinstance(event, OrderAccepted):
-                        self._settle(event.order_id, Decision("accepted"))
+                        self._settle(event.order_id, Decision(next_status(INITIAL, event)))
                     elif isinstance(event, OrderRejected):
-                        self._settle(event.order_id, Decision("rejected", event.reason_code, event.reason))
+                        self._settle(
+                            event.order_id, Decision(next_status(INITIAL, event), event.reason_code, event.reason)
+                        )
         finally:
             consumer.close()
 

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.errors import ApiError, AuthenticationFailed, RateLimited, ReadModelBehind
+from api.models import Problem
 from commands.errors import CommandRejected
 from commands.gateway import ClientOrderIdReused, UnknownOrder
 from schemas.contract_errors import RegistryUnavailableError
@@ -20,6 +21,28 @@ from streams.errors import StreamsError
 
 MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger("tradecore.api")
+
+DESCRIPTIONS = {
+    400: "The body cannot be parsed (not UTF-8, nested too deeply, a number too long); `errors` names `body`",
+    401: "No valid access token (missing, expired, forged or revoked)",
+    403: "The caller's role or accounts do not allow this",
+    404: "No such order, or not one the caller may see",
+    409: "client_order_id already used for a different order",
+    413: "The body is larger than this route accepts",
+    422: "A field, parameter or header breaks a rule; `errors` names each and the rule",
+    429: "Over a rate limit; see Retry-After",
+    503: "A dependency (Kafka, the registry, a projection) did not answer in time; nothing was recorded, retry",
+}
+
+
+def documented(*statuses: int | tuple[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the error statuses a route can answer, each a problem+json body: a status alone
+    takes its usual description, ``(status, description)`` says what it means on this route."""
+    found: dict[int | str, dict[str, Any]] = {}
+    for entry in statuses:
+        status, description = entry if isinstance(entry, tuple) else (entry, DESCRIPTIONS[entry])
+        found[status] = {"model": Problem, "description": description}
+    return found
 
 
 def problem(
@@ -91,8 +114,21 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(request, 500, "Internal error", "the command was not recorded; the error is logged")
 
 
+def _unparsable(cause: BaseException) -> str:
+    if isinstance(cause, UnicodeDecodeError):
+        return f"the body is not valid UTF-8 (byte {cause.start})"
+    if isinstance(cause, RecursionError):
+        return "the body is nested too deeply"
+    return f"the body cannot be parsed: {cause}"  # e.g. an integer of more digits than Python converts
+
+
 async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.__cause__ is not None:
+        # FastAPI raises a bare 400 "There was an error parsing the body" from what went wrong: name it.
+        message = _unparsable(exc.__cause__)
+        errors = [{"field": "body", "rule": "parsable", "message": message}]
+        return problem(request, 400, "Body cannot be parsed", message, errors=errors)
     title = {404: "Not found", 405: "Method not allowed", 415: "Unsupported media type"}.get(exc.status_code, "Error")
     return problem(request, exc.status_code, title, str(exc.detail), headers=exc.headers)
 
@@ -102,7 +138,27 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return problem(request, 500, "Internal error", "the error is logged; nothing was recorded")
 
 
+def _problem_media_type(app: FastAPI) -> None:
+    """Document error bodies as application/problem+json, the type they are sent with (FastAPI writes a model's
+    schema under application/json)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()  # FastAPI keeps it as app.openapi_schema
+            for operation in (op for path in document["paths"].values() for op in path.values()):
+                for answer in operation.get("responses", {}).values():
+                    content = answer.get("content", {})
+                    if content.get("application/json", {}).get("schema") == {"$ref": "#/components/schemas/Problem"}:
+                        content[MEDIA_TYPE] = content.pop("application/json")
+            return document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI) -> None:
+    _problem_media_type(app)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(CommandRejected, _rejected)
     app.add_exception_handler(ApiError, _api_error)

@@ -29,9 +29,19 @@ class ApiSettings(TradecoreSettings):
     history_rate_limit: str = Field(
         "10/second", description="Point-in-time state queries allowed per user (each folds part of the log)."
     )
-    login_rate_limit: str = Field("10/minute", description="Login attempts allowed per user name (slows guessing).")
+    login_failure_limit: str = Field(
+        "10/minute;30/hour;100/day",
+        description="Failed sign-ins allowed per user name from one client address, then 429 (the windows back off).",
+    )
+    login_address_failure_limit: str = Field(
+        "20/minute;100/hour;300/day",
+        description="Failed sign-ins allowed per client address over all user names (stops spraying one guess).",
+    )
+    users_recheck_s: float = Field(
+        1.0, gt=0, le=5, description="How often the users file is looked at for changes (revoked users, passwords)."
+    )
     order_wait_timeout_s: float = Field(
-        2.0, gt=0, le=30, description="How long ?wait=accepted waits for risk before answering 202 pending."
+        2.0, gt=0, le=30, description="How long ?wait=ACCEPTED waits for risk before answering 202 PENDING."
     )
     read_wait_timeout_s: float = Field(
         5.0, gt=0, le=30, description="How long a query with ?min_offset= waits for its projection to get there."

@@ -77,8 +77,8 @@ from bench.common import (
     spread,
     target_lines,
 )
-
-QUOTES = ROOT.parent / "shared" / "data" / "market" / "binance-btcusdt-quotes-2021-01-08.parquet"
+from streams.errors import MarketDataMissing
+from streams.ingest.recorded import BINANCE_QUOTES, market_file
 
 # The issue's targets (issue 3).
 TARGET_ORDERS_PER_S = 5_000
@@ -111,10 +111,15 @@ def _size(value: float) -> str:
     return text or "0"
 
 
-def load_quotes(path: Path) -> list[Quote]:
-    """The recorded BTCUSDT quotes (polars), as exact cents and size strings; crossed quotes are left out."""
+def load_quotes(path: Path | None) -> list[Quote]:
+    """The recorded BTCUSDT quotes (``path``, else the market-data folder's), as exact cents and size strings;
+    crossed quotes are left out."""
+    try:
+        path = path or market_file(BINANCE_QUOTES)
+    except MarketDataMissing as err:
+        raise BenchError(str(err)) from err
     if not path.exists():
-        raise BenchError(f"the market data file {path} is missing → pass --quotes, or fetch ../shared/data/market/")
+        raise BenchError(f"the market data file {path} is missing → pass --quotes FILE")
     frame = pl.read_parquet(path).sort("timestamp")
     quotes = []
     for row in frame.iter_rows(named=True):
@@ -416,7 +421,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--accounts", type=int, default=100, help="trading accounts orders are spread over")
     parser.add_argument("--tick-batches", type=ints, default=None, help="ticks per POST (default 1000,10000)")
     parser.add_argument("--tick-concurrency", type=int, default=2, help="tick batches in flight over HTTP")
-    parser.add_argument("--quotes", type=Path, default=QUOTES, help="recorded quotes (parquet)")
+    parser.add_argument("--quotes", type=Path, help="recorded quotes (parquet; default: data/market's Binance BTCUSDT)")
     add_run_options(
         parser, quick="short smoke run: 1 repetition of 3 s measurements", limit=0.25, retries=2, wait_s=300
     )

@@ -73,7 +73,7 @@ from bench.common import (  # noqa: E402
     prepare_namespace,
     profiled,
 )
-from bench.order_entry import QUOTES, Orders, load_quotes  # noqa: E402
+from bench.order_entry import Orders, load_quotes  # noqa: E402
 
 # The issue's targets (issue 5).
 TARGET_VISIBLE_P99_MS = 100.0  # GET /v1/orders/{id} finds the order, after its POST, at 1,000 orders/s
@@ -471,7 +471,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dashboards", type=int, default=20, help="traders reading their own positions")
     parser.add_argument("--workers", type=int, default=2, help="API worker processes (uvicorn)")
     parser.add_argument("--accounts", type=int, default=100, help="accounts the placed orders are spread over")
-    parser.add_argument("--quotes", type=Path, default=QUOTES, help="recorded quotes (parquet) for order prices")
+    parser.add_argument(
+        "--quotes", type=Path, help="recorded quotes (parquet) for order prices (default: data/market's BTCUSDT)"
+    )
     common.add_run_options(
         parser,
         quick="smoke run (≈ 90 s): 1 repetition of 4 s measurements at 200 and 1000/s, waits of 5 s for quiet",

@@ -39,6 +39,8 @@ class Appended:
 
 
 class EventLog(Protocol):
+    """Where the gateway's events go (Kafka: ``streams.eventlog``; in memory: ``tests.support.memory``)."""
+
     async def append(
         self, events: Sequence[Event], headers: Sequence[Headers | None] | None = None
     ) -> list[Appended | Exception]:
@@ -83,6 +85,8 @@ class CommandUnit(Protocol):
 
 
 class CommandStore(Protocol):
+    """The write side's records (Postgres: ``api.store``; in memory: ``tests.support.memory``)."""
+
     def unit(self) -> AbstractAsyncContextManager[CommandUnit]:
         """A transaction: committed when the block ends normally, rolled back when it raises."""
         ...

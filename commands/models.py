@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
+from domain.risk.limits import LIMITS, Kind, Limit
 from schemas.events import OrderType, Side, TimeInForce
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")]
@@ -119,7 +120,24 @@ class IngestTicks(Command):
     ticks: list[Tick] = Field(min_length=1, max_length=10_000)
 
 
-class SetRiskLimits(Command):
+def _limit_field(limit: Limit) -> tuple[Any, Any]:
+    """A limit as a field of the command body: its type and bounds from its one definition (``domain.risk.limits``)."""
+    if limit.kind is Kind.QUANTITY:
+        return Positive, Field(description=limit.doc)
+    if limit.kind is Kind.MONEY:
+        return Money, Field(description=limit.doc)
+    return int, Field(gt=0, le=limit.most, description=limit.doc)
+
+
+if TYPE_CHECKING:  # the fields are made at import from the limits' definition; mypy sees a plain command
+    _Limits = Command
+else:
+    _Limits = create_model(
+        "_Limits", __base__=Command, __module__=__name__, **{n: _limit_field(lim) for n, lim in LIMITS.items()}
+    )
+
+
+class SetRiskLimits(_Limits):
     """Replace an account's pre-trade risk limits."""
 
     model_config = ConfigDict(
@@ -138,15 +156,6 @@ class SetRiskLimits(Command):
             ]
         }
     )
-
-    max_order_quantity: Positive
-    max_order_notional: Money
-    max_position_quantity: Positive
-    max_open_notional: Money
-    daily_loss_limit: Money
-    max_orders_per_second: int = Field(gt=0, le=100_000)
-    price_collar_bps: int = Field(gt=0, le=10_000, description="Largest distance from the reference price, in bp.")
-    reference_max_age_ms: int = Field(gt=0, description="A reference price older than this is stale: fail closed.")
 
 
 class ToggleKillSwitch(Command):

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     Double,
@@ -17,11 +20,24 @@ from sqlalchemy import (
     Table,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeEngine
+
+from domain.lifecycle import OrderStatus
+from domain.risk.limits import LIMITS, Kind
 
 metadata = MetaData()
 
 PRICE = Numeric(38, 8)  # the events' decimal(18, 8) prices and quantities, decimal(28, 8) money: exact
 EXACT = Numeric()  # derived values (a mid price, a mark-to-market) whose every digit is kept
+
+
+_LIMIT_TYPES: dict[Kind, TypeEngine[Any]] = {
+    Kind.QUANTITY: PRICE,
+    Kind.MONEY: PRICE,
+    Kind.COUNT: Integer(),
+    Kind.MILLIS: BigInteger(),
+}
+ORDER_STATUS_KNOWN = "status IN ({})".format(", ".join(f"'{s}'" for s in OrderStatus))
 
 
 def _at(name: str, nullable: bool = False) -> Column[object]:
@@ -58,6 +74,8 @@ orders = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("amended_at", DateTime(timezone=True)),
     Column("events", Integer, nullable=False),
+    # The one spelling of the order lifecycle; revision 0002 put it on schemas built before.
+    CheckConstraint(ORDER_STATUS_KNOWN, name="orders_status_known"),
 )
 
 order_events = Table(
@@ -172,14 +190,7 @@ risk_limits = Table(
     "risk_limits",
     metadata,
     Column("account_id", String, primary_key=True),
-    Column("max_order_quantity", PRICE),
-    Column("max_order_notional", PRICE),
-    Column("max_position_quantity", PRICE),
-    Column("max_open_notional", PRICE),
-    Column("daily_loss_limit", PRICE),
-    Column("max_orders_per_second", Integer),
-    Column("price_collar_bps", Integer),
-    Column("reference_max_age_ms", BigInteger),
+    *(Column(name, _LIMIT_TYPES[limit.kind]) for name, limit in LIMITS.items()),
     Column("limits_set_by", String),
     Column("limits_set_at", DateTime(timezone=True)),
     Column("kill_switch_engaged", Boolean, nullable=False),

@@ -217,12 +217,21 @@ class EventDeserializer:
         try:
             # What confluent-kafka's AvroDeserializer does for us (no rules, no migrations configured), minus its
             # per-record look-ups: the writer's schema resolved against the class's schema.
-            record: dict[str, Any] = fastavro.schemaless_reader(io.BytesIO(data[_HEADER_SIZE:]), writer, reader)  # type: ignore[assignment]
+            body = io.BytesIO(data[_HEADER_SIZE:])
+            record: dict[str, Any] = fastavro.schemaless_reader(body, writer, reader)  # type: ignore[assignment]
         except Exception as err:  # fastavro raises EOFError, IndexError, ValueError, ... on bytes that do not fit
             raise EventDecodeError(
                 f"{self.topic}: {len(data)} bytes under schema id {schema_id} ({name}) do not decode: "
                 f"{type(err).__name__}: {err}"
             ) from err
+        left = len(data) - _HEADER_SIZE - body.tell()
+        if left:
+            # fastavro stops at the end of the record and ignores the rest: a value with bytes appended would
+            # otherwise pass as the event in front of them (a tampered or mis-framed record).
+            raise EventDecodeError(
+                f"{self.topic}: trailing bytes: {left} bytes left after the {name} Avro body "
+                f"(schema id {schema_id}); a record value holds exactly one event"
+            )
         return cls, record
 
     def _writer_of(self, data: bytes | None) -> tuple[int, tuple[str, Any, type[Event], Any]]:

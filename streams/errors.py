@@ -11,3 +11,7 @@ class TopicConfigError(StreamsError):
 
 class TelemetryConfigError(StreamsError):
     """The OTEL_* or metrics settings ask for something this process cannot do."""
+
+
+class MarketDataMissing(StreamsError):
+    """A recorded market-data file is not in the folder the settings name (``TRADECORE_MARKET_DATA``)."""

@@ -15,13 +15,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pydantic import Field
+from pydantic import Field, create_model
 
 from domain.instruments import DEFAULT_FILE, InstrumentRegistry
 from domain.positions.book import PositionBook
 from domain.risk.engine import RiskEngine
-from domain.risk.limits import RiskLimits
+from domain.risk.limits import LIMITS, Kind, RiskLimits
 from domain.signals.config import SignalConfig
 from domain.signals.engine import SignalEngine
 from domain.venue.venue import VenueConfig
@@ -31,19 +32,28 @@ from schemas.settings import TradecoreSettings
 from streams.host.processor import Output
 from streams.strategy.follower import FollowedAccount, SignalFollower
 
+if TYPE_CHECKING:  # one field per limit, ``risk_<limit>``, made at import from the limits' definition
+    _RiskDefaults = TradecoreSettings
+else:
+    _RiskDefaults = create_model(
+        "_RiskDefaults",
+        __base__=TradecoreSettings,
+        __module__=__name__,
+        **{
+            f"risk_{name}": (
+                int if limit.kind in (Kind.COUNT, Kind.MILLIS) else Decimal,
+                Field(limit.default, description=f"Default until RiskLimitsSet: {limit.doc}"),
+            )
+            for name, limit in LIMITS.items()
+        },
+    )
 
-class ProcessorSettings(TradecoreSettings):
-    """Reference data and defaults of the processors (``TRADECORE_<FIELD>``)."""
+
+class ProcessorSettings(_RiskDefaults):
+    """Reference data and defaults of the processors (``TRADECORE_<FIELD>``); ``risk_<limit>`` for each limit of
+    ``domain.risk.limits.RiskLimits``, the engine's until an account's RiskLimitsSet."""
 
     instruments_file: Path = Field(DEFAULT_FILE, description="TOML file of tradable instruments.")
-    risk_max_order_quantity: Decimal = Field(Decimal(100), description="Default until RiskLimitsSet: per order.")
-    risk_max_order_notional: Decimal = Field(Decimal(1_000_000), description="Default: quantity x price per order.")
-    risk_max_position_quantity: Decimal = Field(Decimal(1_000), description="Default: absolute position.")
-    risk_max_open_notional: Decimal = Field(Decimal(5_000_000), description="Default: working orders' notional.")
-    risk_daily_loss_limit: Decimal = Field(Decimal(100_000), description="Default: realized loss per UTC day.")
-    risk_max_orders_per_second: int = Field(100, description="Default: orders per trailing second of event time.")
-    risk_price_collar_bps: int = Field(500, description="Default: farthest limit price from the reference, in bp.")
-    risk_reference_max_age_ms: int = Field(60_000, description="Default: oldest usable reference price.")
     venue_slippage_bps: Decimal = Field(Decimal(1), description="Simulated venue: market-order slippage in bp.")
     venue_maker_fee_bps: Decimal = Field(Decimal(1), description="Simulated venue: maker fee in bp.")
     venue_taker_fee_bps: Decimal = Field(Decimal(5), description="Simulated venue: taker fee in bp.")
@@ -59,16 +69,7 @@ class ProcessorSettings(TradecoreSettings):
     )
 
     def default_limits(self) -> RiskLimits:
-        return RiskLimits(
-            max_order_quantity=self.risk_max_order_quantity,
-            max_order_notional=self.risk_max_order_notional,
-            max_position_quantity=self.risk_max_position_quantity,
-            max_open_notional=self.risk_max_open_notional,
-            daily_loss_limit=self.risk_daily_loss_limit,
-            max_orders_per_second=self.risk_max_orders_per_second,
-            price_collar_bps=self.risk_price_collar_bps,
-            reference_max_age_ms=self.risk_reference_max_age_ms,
-        )
+        return RiskLimits(**{name: getattr(self, f"risk_{name}") for name in LIMITS})
 
     def venue(self) -> VenueConfig:
         return VenueConfig(

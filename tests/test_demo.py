@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from api.demo import synthetic_quotes
 from commands.models import IngestTicks, Tick
 from commands.validation import validate_ticks
@@ -20,6 +22,7 @@ from tests.support.stack import drop_namespace
 TRADECORE = str(Path(sys.executable).with_name("tradecore"))
 
 
+@pytest.mark.integration
 def test_the_demo_trades_amends_cancels_and_is_refused_then_summarises(endpoints: Endpoints) -> None:
     done = subprocess.run(
         [TRADECORE, "demo", "--once", "--port", "28000"],
@@ -52,6 +55,7 @@ def test_without_recorded_data_the_demo_feeds_the_same_labelled_synthetic_quotes
     validate_ticks(IngestTicks(source="synthetic", ticks=ticks), InstrumentRegistry.from_file())  # all valid
 
 
+@pytest.mark.integration
 def test_with_source_live_the_demo_trades_on_exchange_tickers_through_ccxt(endpoints: Endpoints) -> None:
     """The exchange here is the local fake Binance (its tickers are the recorded 2021 quotes, so risk fails closed
     on their stale event times: every order is refused for its reference price, as it must be)."""

@@ -17,14 +17,14 @@ def demo(
     once: Annotated[bool, typer.Option(help="Exit after the summary instead of serving the API until Ctrl-C.")] = False,
     port: Annotated[int, typer.Option(help="Port of the demo's API (the next free one if taken).")] = 8000,
     data: Annotated[
-        Path | None, typer.Option(help="Quotes to replay (default: the recorded BTCUSDT quotes in ../shared).")
+        Path | None, typer.Option(help="Quotes to replay (default: the recorded BTCUSDT quotes in data/market).")
     ] = None,
     speed: Annotated[float, typer.Option(help="Pace of the quotes: 1 is as recorded, 2 twice as fast.")] = 1.0,
     source: Annotated[
         Literal["auto", "recorded", "live", "synthetic"],
         typer.Option(
-            help="Quotes: auto (recorded if ../shared has them, else live through ccxt if Binance answers, else "
-            "synthetic), recorded, live or synthetic."
+            help="Quotes: auto or recorded (the recorded Binance BTCUSDT quotes of data/market, or of "
+            "TRADECORE_MARKET_DATA), live (Binance tickers through ccxt) or synthetic (a seeded random walk)."
         ),
     ] = "auto",
 ) -> None:

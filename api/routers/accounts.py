@@ -9,14 +9,29 @@ from fastapi import APIRouter, Path
 
 from api.deps import CommandStamp, RiskOfficer, ServicesDep
 from api.models import AccountAck, EventRef
+from api.problems import documented
 from commands.models import SetRiskLimits, ToggleKillSwitch
 
 router = APIRouter(prefix="/v1", tags=["risk"])
 
 AccountId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")]
+_ERRORS = documented(
+    400,
+    401,
+    (403, "Not a risk officer (separation of duties: traders and admins do not set risk controls)"),
+    413,
+    422,
+    (503, "Kafka did not acknowledge; nothing was recorded, retry"),
+)
 
 
-@router.put("/accounts/{account_id}/risk-limits", status_code=202, response_model=AccountAck, summary="Set risk limits")
+@router.put(
+    "/accounts/{account_id}/risk-limits",
+    status_code=202,
+    response_model=AccountAck,
+    responses=_ERRORS,
+    summary="Set risk limits",
+)
 async def set_risk_limits(
     account_id: AccountId, command: SetRiskLimits, principal: RiskOfficer, services: ServicesDep, stamp: CommandStamp
 ) -> dict[str, Any]:
@@ -27,7 +42,13 @@ async def set_risk_limits(
     ).model_dump()
 
 
-@router.post("/kill-switch", status_code=202, response_model=AccountAck, summary="Engage or release a kill switch")
+@router.post(
+    "/kill-switch",
+    status_code=202,
+    response_model=AccountAck,
+    responses=_ERRORS,
+    summary="Engage or release a kill switch",
+)
 async def toggle_kill_switch(
     command: ToggleKillSwitch, principal: RiskOfficer, services: ServicesDep, stamp: CommandStamp
 ) -> dict[str, Any]:

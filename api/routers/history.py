@@ -12,7 +12,9 @@ from pydantic import BaseModel
 from api.auth import Principal, Role
 from api.deps import ServicesDep, require
 from api.errors import Forbidden, HistoryUnavailable, InvalidQuery
+from api.problems import documented
 from api.routers.accounts import AccountId
+from domain.lifecycle import OrderStatus
 from schemas.contract_errors import RegistryUnavailableError
 from streams.replay.errors import ReplayError
 
@@ -42,7 +44,7 @@ class OpenOrderAsOf(BaseModel):
     limit_price: Decimal | None
     filled: Decimal
     leaves: Decimal
-    status: str
+    status: OrderStatus
     placed_at: datetime
     updated_at: datetime
 
@@ -58,12 +60,13 @@ class AccountStateAsOf(BaseModel):
 @router.get(
     "/accounts/{account_id}/state",
     response_model=AccountStateAsOf,
-    responses={
-        403: {"description": "A trader asking for another's account"},
-        429: {"description": "The caller is over its rate of state queries; see Retry-After"},
-        422: {"description": "as_of is not an ISO 8601 time with a zone, or is in the future"},
-        503: {"description": "Kafka or the schema registry could not be read; retry"},
-    },
+    responses=documented(
+        401,
+        (403, "A trader asking for another's account"),
+        (422, "as_of is not an ISO 8601 time with a zone, or is in the future"),
+        (429, "The caller is over its rate of state queries; see Retry-After"),
+        (503, "Kafka or the schema registry could not be read; retry"),
+    ),
     summary="Positions and open orders as of a moment",
 )
 def account_state(
@@ -119,7 +122,7 @@ def account_state(
                 limit_price=o.limit_price,
                 filled=o.filled,
                 leaves=o.leaves,
-                status=o.status.value,
+                status=o.status,
                 placed_at=o.placed_at,
                 updated_at=o.updated_at,
             )

@@ -8,12 +8,27 @@ from fastapi import APIRouter
 
 from api.deps import CommandStamp, CurrentPrincipal, MarketData, ServicesDep
 from api.models import InstrumentOut, PartitionRange, TicksAck
+from api.problems import documented
 from commands.models import IngestTicks
 
 router = APIRouter(prefix="/v1", tags=["market data"])
 
 
-@router.post("/ticks", status_code=202, response_model=TicksAck, summary="Ingest a batch of ticks")
+@router.post(
+    "/ticks",
+    status_code=202,
+    response_model=TicksAck,
+    responses=documented(
+        400,
+        401,
+        (403, "Not an admin (market data comes from the feed's account)"),
+        413,
+        422,
+        (429, "The caller is over its rate of tick batches; see Retry-After"),
+        (503, "Kafka did not acknowledge; nothing was recorded, retry"),
+    ),
+    summary="Ingest a batch of ticks",
+)
 async def ingest_ticks(
     command: IngestTicks, principal: MarketData, services: ServicesDep, stamp: CommandStamp
 ) -> dict[str, Any]:
@@ -32,7 +47,9 @@ async def ingest_ticks(
     ).model_dump()
 
 
-@router.get("/instruments", response_model=list[InstrumentOut], summary="Tradable instruments")
+@router.get(
+    "/instruments", response_model=list[InstrumentOut], responses=documented(401), summary="Tradable instruments"
+)
 async def instruments(principal: CurrentPrincipal, services: ServicesDep) -> list[dict[str, Any]]:
     """The instrument registry: symbols, venues, tick and lot sizes, quantity bounds."""
     return [

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from typing import Annotated, Any, Literal
+from enum import StrEnum
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel
@@ -13,20 +14,30 @@ from pydantic import BaseModel
 from api.auth import Principal
 from api.deps import CommandStamp, IdempotencyKey, ServicesDep, Trader
 from api.models import EventRef, OrderAck
+from api.problems import documented
 from commands.models import AmendOrder, CancelOrder, PlaceOrder
 from commands.refs import OrderRef
+from domain.lifecycle import INITIAL, OrderStatus
 from streams import tracing
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
+
+class WaitFor(StrEnum):
+    """What ``?wait=`` waits for: risk's decision on the PENDING order (ACCEPTED, or REJECTED with the reason)."""
+
+    ACCEPTED = OrderStatus.ACCEPTED.value
+
+
 OrderId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9\-]+$", description="The order's id.")]
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No valid access token"},
-    403: {"description": "Not this caller's account, or not a trading role"},
-    422: {"description": "A field breaks a rule; `errors` names each field and rule"},
-    429: {"description": "The account is over its command rate; see Retry-After"},
-    503: {"description": "Kafka did not acknowledge; nothing was recorded, retry"},
-}
+_ERRORS = (
+    401,
+    (403, "Not this caller's account, or not a trading role"),
+    422,
+    (429, "The account is over its command rate; see Retry-After"),
+    (503, "Kafka did not acknowledge; nothing was recorded, retry"),
+)
+_NO_ORDER = (404, "No such order, or not one the caller may see")
 
 
 async def once(
@@ -57,9 +68,8 @@ def _owner_check(principal: Principal, services: ServicesDep) -> Callable[[Order
     status_code=202,
     response_model=OrderAck,
     responses={
-        **_ERRORS,
-        200: {"description": "With ?wait=accepted: risk accepted or rejected the order in time", "model": OrderAck},
-        409: {"description": "client_order_id already used for a different order"},
+        **documented(400, 409, 413, *_ERRORS),
+        200: {"description": "With ?wait=ACCEPTED: risk accepted or rejected the order in time", "model": OrderAck},
     },
     summary="Place an order",
 )
@@ -71,10 +81,10 @@ async def place_order(
     response: Response,
     idempotency_key: IdempotencyKey = None,
     wait: Annotated[
-        Literal["accepted"] | None,
+        WaitFor | None,
         Query(
-            description="Wait (bounded by TRADECORE_ORDER_WAIT_TIMEOUT_S) for risk's decision: 200 accepted or "
-            "rejected with its reason; still 202 pending if risk has not decided in time."
+            description="Wait (bounded by TRADECORE_ORDER_WAIT_TIMEOUT_S) for risk's decision: 200 ACCEPTED or "
+            "REJECTED with its reason; still 202 PENDING if risk has not decided in time."
         ),
     ] = None,
 ) -> dict[str, Any]:
@@ -86,7 +96,7 @@ async def place_order(
     async def compute() -> tuple[int, dict[str, Any]]:
         # The order may be appended in another request's batch (group commit): it takes its own trace along.
         placed = await services.gateway.place(command, stamp, tracing.current() or None)
-        ack = OrderAck(order_id=placed.order_id, status="pending", event=EventRef(**asdict(placed.appended)))
+        ack = OrderAck(order_id=placed.order_id, status=INITIAL, event=EventRef(**asdict(placed.appended)))
         return 202, ack.model_dump()
 
     body = await once(services, principal, idempotency_key, "POST /v1/orders " + command.model_dump_json(), compute)
@@ -103,7 +113,7 @@ async def place_order(
     "/{order_id}",
     status_code=202,
     response_model=OrderAck,
-    responses={**_ERRORS, 404: {"description": "No such order"}},
+    responses=documented(_NO_ORDER, *_ERRORS),
     summary="Cancel an order",
 )
 async def cancel_order(
@@ -119,7 +129,7 @@ async def cancel_order(
 
     async def compute() -> tuple[int, dict[str, Any]]:
         done = await services.gateway.cancel(order_id, command, stamp, _owner_check(principal, services))
-        ack = OrderAck(order_id=order_id, status="cancel_requested", event=EventRef(**asdict(done.appended)))
+        ack = OrderAck(order_id=order_id, status="CANCEL_REQUESTED", event=EventRef(**asdict(done.appended)))
         return 202, ack.model_dump()
 
     return await once(services, principal, idempotency_key, f"DELETE {order_id} {command.model_dump_json()}", compute)
@@ -129,7 +139,7 @@ async def cancel_order(
     "/{order_id}",
     status_code=202,
     response_model=OrderAck,
-    responses={**_ERRORS, 404: {"description": "No such order"}},
+    responses=documented(400, _NO_ORDER, 413, *_ERRORS),
     summary="Amend an order",
 )
 async def amend_order(
@@ -144,7 +154,7 @@ async def amend_order(
 
     async def compute() -> tuple[int, dict[str, Any]]:
         done = await services.gateway.amend(order_id, command, stamp, _owner_check(principal, services))
-        ack = OrderAck(order_id=order_id, status="amend_requested", event=EventRef(**asdict(done.appended)))
+        ack = OrderAck(order_id=order_id, status="AMEND_REQUESTED", event=EventRef(**asdict(done.appended)))
         return 202, ack.model_dump()
 
     return await once(services, principal, idempotency_key, f"PATCH {order_id} {command.model_dump_json()}", compute)

@@ -11,11 +11,26 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
+from pydantic import BaseModel
 from sqlalchemy import ARRAY, Column, ColumnElement, String, Table, any_, literal
 
 from api.auth import Principal
 from api.deps import Reader, ServicesDep
 from api.errors import Forbidden, InvalidQuery, NotFound, ReadModelBehind
+from api.models import (
+    Candle,
+    Fill,
+    Order,
+    OrderEvent,
+    OrderWithCheckpoint,
+    PnlRow,
+    PositionRow,
+    Rejection,
+    Signal,
+    page_model,
+)
+from api.problems import documented
+from domain.lifecycle import OrderStatus
 from projections import tables
 from projections.errors import ProjectionError
 from projections.projectors.market import TIMEFRAMES
@@ -23,12 +38,14 @@ from projections.queries import Page, Position
 
 router = APIRouter(prefix="/v1", tags=["queries"])
 
-_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No valid access token"},
-    403: {"description": "Another account's data (traders read their own accounts only)"},
-    422: {"description": "A filter, cursor or min_offset is not valid"},
-    503: {"description": "With ?min_offset=: the projection has not got there in time; retry"},
-}
+_WAITED = (
+    (422, "A filter, cursor or min_offset is not valid"),
+    (429, "With ?min_offset=: too many waits of this caller at once; see Retry-After"),
+    (503, "With ?min_offset=: the projection has not got there in time; retry"),
+)
+_RESPONSES = documented(401, (403, "Another account's data (traders read their own accounts only)"), *_WAITED)
+_ONE_ORDER = documented(401, (404, "No such order, or another account's (the same answer either way)"), *_WAITED)
+_MARKET = documented(401, *_WAITED)  # market data: every role reads it, no account filter
 Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Rows per page.")]
 Cursor = Annotated[str | None, Query(max_length=512, description="The `next` of the previous page.")]
@@ -107,17 +124,14 @@ async def _page(
     return page.document()
 
 
-@router.get("/orders", summary="List orders", responses=_RESPONSES, tags=["orders"])
+@router.get("/orders", summary="List orders", response_model=page_model(Order), responses=_RESPONSES, tags=["orders"])
 async def list_orders(
     principal: Reader,
     services: ServicesDep,
     paging: Pages,
     account_id: Filter = None,
     instrument: Filter = None,
-    status: Annotated[
-        Literal["PENDING", "ACCEPTED", "PARTIALLY_FILLED", "FILLED", "CANCELLED", "EXPIRED", "REJECTED"] | None,
-        Query(),
-    ] = None,
+    status: Annotated[OrderStatus | None, Query()] = None,
 ) -> dict[str, Any]:
     """Orders in their current state, by order id; `next` pages on."""
     t = tables.orders
@@ -125,7 +139,13 @@ async def list_orders(
     return await _page(services, "orders", t, where, paging)
 
 
-@router.get("/orders/{order_id}", summary="An order's current state", responses=_RESPONSES, tags=["orders"])
+@router.get(
+    "/orders/{order_id}",
+    summary="An order's current state",
+    response_model=OrderWithCheckpoint,
+    responses=_ONE_ORDER,
+    tags=["orders"],
+)
 async def get_order(
     order_id: Id, principal: Reader, services: ServicesDep, min_offset: MinOffset = None
 ) -> dict[str, Any]:
@@ -137,7 +157,13 @@ async def get_order(
     return {**page.items[0], "checkpoint": page.checkpoint.document()}
 
 
-@router.get("/orders/{order_id}/events", summary="An order's audit trail", responses=_RESPONSES, tags=["orders"])
+@router.get(
+    "/orders/{order_id}/events",
+    summary="An order's audit trail",
+    response_model=page_model(OrderEvent),
+    responses=_ONE_ORDER,
+    tags=["orders"],
+)
 async def order_trail(
     order_id: Id, principal: Reader, services: ServicesDep, min_offset: MinOffset = None
 ) -> dict[str, Any]:
@@ -150,7 +176,7 @@ async def order_trail(
     return page.document()
 
 
-@router.get("/fills", summary="List fills", responses=_RESPONSES)
+@router.get("/fills", summary="List fills", response_model=page_model(Fill), responses=_RESPONSES)
 async def list_fills(
     principal: Reader,
     services: ServicesDep,
@@ -165,7 +191,9 @@ async def list_fills(
     return await _page(services, "fills", t, where, paging)
 
 
-def _per_account_and_instrument(path: str, projection: str, table: Table, summary: str, description: str) -> None:
+def _per_account_and_instrument(
+    path: str, projection: str, table: Table, row: type[BaseModel], summary: str, description: str
+) -> None:
     """A list route over a read model keyed by account and instrument (positions, pnl)."""
 
     async def route(
@@ -178,13 +206,21 @@ def _per_account_and_instrument(path: str, projection: str, table: Table, summar
         where = _scope(principal, table.c.account_id, account_id) + _equal(table, instrument=instrument)
         return await _page(services, projection, table, where, paging)
 
-    router.get(path, summary=summary, description=description, responses=_RESPONSES, name=f"list_{projection}")(route)
+    router.get(
+        path,
+        summary=summary,
+        description=description,
+        response_model=page_model(row),
+        responses=_RESPONSES,
+        name=f"list_{projection}",
+    )(route)
 
 
 _per_account_and_instrument(
     "/positions",
     "positions",
     tables.positions,
+    PositionRow,
     "List positions",
     "Each account's position per instrument: quantity, average price, realized PnL, fees (average cost).",
 )
@@ -192,12 +228,13 @@ _per_account_and_instrument(
     "/pnl",
     "pnl",
     tables.pnl,
+    PnlRow,
     "PnL per account and instrument",
     "Realized PnL, and unrealized PnL marked at the instrument's latest tick (last trade, else mid quote).",
 )
 
 
-@router.get("/candles", summary="OHLCV candles", responses=_RESPONSES)
+@router.get("/candles", summary="OHLCV candles", response_model=page_model(Candle), responses=_MARKET)
 async def list_candles(
     principal: Reader,
     services: ServicesDep,
@@ -218,7 +255,12 @@ async def list_candles(
     return await _page(services, "candles", t, where, paging)
 
 
-@router.get("/signals", summary="The latest signal per instrument and indicator", responses=_RESPONSES)
+@router.get(
+    "/signals",
+    summary="The latest signal per instrument and indicator",
+    response_model=page_model(Signal),
+    responses=_MARKET,
+)
 async def list_signals(
     principal: Reader,
     services: ServicesDep,
@@ -232,7 +274,13 @@ async def list_signals(
     return await _page(services, "signals_latest", t, where, paging)
 
 
-@router.get("/risk/rejections", summary="Orders and amends risk rejected", responses=_RESPONSES, tags=["risk"])
+@router.get(
+    "/risk/rejections",
+    summary="Orders and amends risk rejected",
+    response_model=page_model(Rejection),
+    responses=_RESPONSES,
+    tags=["risk"],
+)
 async def list_rejections(
     principal: Reader,
     services: ServicesDep,

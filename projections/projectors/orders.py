@@ -2,45 +2,34 @@
 risk_limits.
 
 An order's events come from three topics keyed differently (``orders`` by account, ``orders.checked`` and
-``executions`` by instrument), so the order fold merges order-independently: the status only moves up
-``STATUS_RANK``, counts add up, descriptive fields are set once, and what the venue says (executions, one
-partition per order, read in log order) overrides what the request said.
+``executions`` by instrument), so the order fold merges order-independently: the status follows the one order
+lifecycle through ``domain.lifecycle.settle`` (an event read before its cause on another topic is applied as if the
+cause had been, one read after its effect changes nothing), counts add up, descriptive fields are set once, and what
+the venue says (executions, one partition per order, read in log order) overrides what the request said.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Hashable, Iterable
 from decimal import Decimal
 from typing import ClassVar
 
+from domain.lifecycle import INITIAL, InvalidTransition, OrderStatus, Trigger, completes, settle
+from domain.risk.limits import LIMITS
 from projections import tables
 from projections.projectors.base import AppendProjector, FoldProjector, Record, Row, events_with, payload
 
 ORDER_TOPICS = ("orders", "orders.checked", "executions")
 ORDER_EVENTS = events_with("order_id", ORDER_TOPICS)  # every event of an order names its order, account, instrument
 
-STATUS_RANK = {
-    "PENDING": 0,  # placed; risk has not decided
-    "ACCEPTED": 1,
-    "PARTIALLY_FILLED": 2,
-    "FILLED": 3,
-    "CANCELLED": 3,
-    "EXPIRED": 3,
-    "REJECTED": 3,
-}
-_STATUS = {
-    "OrderPlaced": "PENDING",
-    "OrderAccepted": "ACCEPTED",
-    "OrderRejected": "REJECTED",
-    "OrderCancelled": "CANCELLED",
-    "OrderExpired": "EXPIRED",
-}
+log = logging.getLogger(__name__)
 
 
-def _status(record: Record) -> str | None:
-    if record.type == "OrderFilled":
-        return "FILLED" if record.event["leaves_quantity"] == 0 else "PARTIALLY_FILLED"
-    return _STATUS.get(record.type)
+def _trigger(record: Record) -> Trigger | None:
+    event = record.event
+    done = record.type == "OrderFilled" and completes(event["is_final"], event["leaves_quantity"])
+    return Trigger.of(record.type, completes=done)
 
 
 class OrdersProjector(FoldProjector):
@@ -62,7 +51,7 @@ class OrdersProjector(FoldProjector):
                 "order_id": event["order_id"],
                 "account_id": event["account_id"],
                 "instrument": event["instrument"],
-                "status": "PENDING",
+                "status": INITIAL,
                 "filled_quantity": Decimal(0),
                 "updated_at": at,
                 "events": 0,
@@ -70,9 +59,12 @@ class OrdersProjector(FoldProjector):
         )
         row["events"] += 1
         row["updated_at"] = max(row["updated_at"], at)
-        status = _status(record)
-        if status is not None and STATUS_RANK[status] > STATUS_RANK[row["status"]]:
-            row["status"] = status
+        cause = _trigger(record)
+        if cause is not None:
+            try:
+                row["status"] = settle(OrderStatus(row["status"]), cause)
+            except InvalidTransition as err:  # impossible from our processors; the other events still count
+                log.warning("order %s: %s", event["order_id"], err)
         if kind in ("OrderPlaced", "OrderAccepted"):
             for field in ("client_order_id", "side", "order_type", "time_in_force"):
                 if row.get(field) is None:
@@ -188,16 +180,7 @@ class RiskLimitsProjector(FoldProjector):
         row = dict(row) if row is not None else {"account_id": event["account_id"], "kill_switch_engaged": False}
         at = event["envelope"]["occurred_at"]
         if record.type == "RiskLimitsSet":
-            for field in (
-                "max_order_quantity",
-                "max_order_notional",
-                "max_position_quantity",
-                "max_open_notional",
-                "daily_loss_limit",
-                "max_orders_per_second",
-                "price_collar_bps",
-                "reference_max_age_ms",
-            ):
+            for field in LIMITS:
                 row[field] = event[field]
             row["limits_set_by"], row["limits_set_at"] = event["set_by"], at
         else:

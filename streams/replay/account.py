@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 from functools import singledispatchmethod
 
+from domain.lifecycle import INITIAL, OPEN, InvalidTransition, OrderStatus, completes, settle
 from domain.positions.book import PositionBook
 from schemas.events import (
     Event,
@@ -28,19 +28,6 @@ from schemas.events import (
 )
 
 ZERO = Decimal(0)
-
-
-class OrderStatus(StrEnum):
-    PENDING = "pending"  # placed; risk has not decided
-    ACCEPTED = "accepted"  # working at the venue, nothing filled
-    PARTIALLY_FILLED = "partially_filled"  # working, partly filled
-    FILLED = "filled"
-    CANCELLED = "cancelled"
-    EXPIRED = "expired"
-    REJECTED = "rejected"
-
-
-OPEN = frozenset({OrderStatus.PENDING, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,39 +97,34 @@ class AccountFold:
             limit_price=event.limit_price,
             filled=ZERO,
             leaves=event.quantity,
-            status=OrderStatus.PENDING,
+            status=INITIAL,
             placed_at=at,
             updated_at=at,
         )
 
     @_apply.register
     def _accepted(self, event: OrderAccepted) -> None:
-        self._update(event, status=OrderStatus.ACCEPTED)
+        self._update(event)
 
     @_apply.register
     def _rejected(self, event: OrderRejected) -> None:
-        self._update(event, status=OrderStatus.REJECTED, leaves=ZERO)
+        self._update(event, leaves=ZERO)
 
     @_apply.register
     def _filled(self, event: OrderFilled) -> None:
         changed = self._book.apply_fill(event)
         if changed is not None:
             self._positions[event.instrument] = changed
-        done = event.is_final or event.leaves_quantity <= 0
-        self._update(
-            event,
-            status=OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED,
-            filled=event.cumulative_quantity,
-            leaves=ZERO if done else event.leaves_quantity,
-        )
+        done = completes(event.is_final, event.leaves_quantity)
+        self._update(event, filled=event.cumulative_quantity, leaves=ZERO if done else event.leaves_quantity)
 
     @_apply.register
     def _cancelled(self, event: OrderCancelled) -> None:
-        self._update(event, status=OrderStatus.CANCELLED, leaves=ZERO)
+        self._update(event, leaves=ZERO)
 
     @_apply.register
     def _expired(self, event: OrderExpired) -> None:
-        self._update(event, status=OrderStatus.EXPIRED, leaves=ZERO)
+        self._update(event, leaves=ZERO)
 
     @_apply.register
     def _amended(self, event: OrderAmended) -> None:
@@ -156,4 +138,8 @@ class AccountFold:
         order = self._orders.get(event.order_id)
         if order is None:  # its OrderPlaced is not in what was read (the log was cut before it): nothing to update
             return
-        self._orders[event.order_id] = replace(order, updated_at=event.envelope.occurred_at, **changes)  # type: ignore[arg-type]
+        try:
+            status = settle(order.status, event)
+        except InvalidTransition:  # a history that contradicts itself: the order stays as its other events left it
+            status = order.status
+        self._orders[event.order_id] = replace(order, updated_at=event.envelope.occurred_at, status=status, **changes)  # type: ignore[arg-type]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import signal
 import uuid
 from collections.abc import Iterator
 
@@ -8,14 +9,36 @@ import pytest
 from deploy.local.stack import Endpoints
 from tests.support.api_server import ApiServer, api_server
 from tests.support.independent import IndependentReader
+from tests.support.pipeline import start_projector
 
 
 @pytest.fixture(scope="session")
 def api(endpoints: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
-    """One API server for the suite, in a topic namespace of its own; limits high enough not to bind."""
+    """One API server for the suite, in a topic namespace of its own; limits high enough not to bind (every test
+    signs in from 127.0.0.1, so the per-address limit of failed sign-ins is raised; test_sign_in_limits tests it)."""
     prefix = f"api-{uuid.uuid4().hex[:8]}."
-    with api_server(endpoints, tmp_path_factory.mktemp("api"), prefix, TRADECORE_RATE_LIMIT="1000/second") as server:
+    with api_server(
+        endpoints,
+        tmp_path_factory.mktemp("api"),
+        prefix,
+        TRADECORE_RATE_LIMIT="1000/second",
+        TRADECORE_LOGIN_ADDRESS_FAILURE_LIMIT="1000/minute",
+    ) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def projected(endpoints: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """An API with a projector behind it, so the read routes answer rows (the probes: auth matrix, schemathesis)."""
+    workdir = tmp_path_factory.mktemp("probes")
+    prefix = f"probe-{uuid.uuid4().hex[:8]}."
+    with api_server(endpoints, workdir, prefix, TRADECORE_RATE_LIMIT="1000/second") as server:
+        projector = start_projector(endpoints, prefix, workdir / "project.log")
+        try:
+            yield server
+        finally:
+            projector.send_signal(signal.SIGTERM)
+            projector.wait(60)
 
 
 @pytest.fixture

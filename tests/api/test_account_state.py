@@ -9,18 +9,20 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pytest
 
 from deploy.local.stack import Endpoints
+from streams.ingest.recorded import BINANCE_QUOTES, market_file
 from tests.support.api_server import ApiServer, api_server
 from tests.support.independent import IndependentReader
 from tests.support.workers import start_worker
 
-QUOTES = Path(__file__).parents[3] / "shared" / "data" / "market" / "binance-btcusdt-quotes-2021-01-08.parquet"
+pytestmark = pytest.mark.integration
+
+QUOTES = market_file(BINANCE_QUOTES)
 ACCOUNT = "ACC-A7"
 HISTORY_RATE = 20  # state queries per user per minute in this module
 CLOSING = {"OrderRejected", "OrderCancelled", "OrderExpired"}
@@ -117,7 +119,7 @@ def test_state_as_of_each_moment_equals_the_events_observed_up_to_it(loop: ApiSe
             "limit_price": str(price),
         }
         with loop.client("alice") as alice:
-            answer = alice.post("/v1/orders", params={"wait": "accepted"}, json=order)
+            answer = alice.post("/v1/orders", params={"wait": "ACCEPTED"}, json=order)
         assert answer.status_code == 200, answer.text
         body: dict[str, Any] = answer.json()
         return body
@@ -133,7 +135,7 @@ def test_state_as_of_each_moment_equals_the_events_observed_up_to_it(loop: ApiSe
     tick()
     resting = place("BUY", "0.3", bid - 100)
     collared = place("BUY", "0.3", (ask * 2).quantize(Decimal("0.01")))
-    assert (resting["status"], collared["status"]) == ("accepted", "rejected")
+    assert (resting["status"], collared["status"]) == ("ACCEPTED", "REJECTED")
     moments.append(datetime.now(UTC))
     tick()
     place("SELL", "0.2", bid - 10)
@@ -160,7 +162,7 @@ def test_state_as_of_each_moment_equals_the_events_observed_up_to_it(loop: ApiSe
     assert answers[0]["positions"] == [] and answers[0]["open_orders"] == []
     assert Decimal(answers[1]["positions"][0]["quantity"]) == Decimal("0.5")
     assert [o["order_id"] for o in answers[2]["open_orders"]] == [resting["order_id"]]
-    assert answers[2]["open_orders"][0]["status"] == "accepted"
+    assert answers[2]["open_orders"][0]["status"] == "ACCEPTED"
     sold = answers[3]["positions"][0]
     assert Decimal(sold["quantity"]) == Decimal("0.3")
     assert Decimal(sold["realized_pnl"]) == (bid - ask) * Decimal("0.2")

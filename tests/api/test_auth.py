@@ -10,6 +10,8 @@ import pytest
 from tests.api.conftest import order
 from tests.support.api_server import ApiServer
 
+pytestmark = pytest.mark.integration
+
 LIMITS = {
     "max_order_quantity": "10",
     "max_order_notional": "500000",
@@ -25,10 +27,14 @@ TICKS = {"ticks": [{"instrument": "EURUSD", "bid": "1.1", "ask": "1.2", "exchang
 
 def forged(api: ApiServer, *, secret: str | None = None, algorithm: str = "HS256", **claims: object) -> str:
     now = int(time.time())
+    # The user's current token generation, as a real token of theirs carries it: tokens of other generations are
+    # revoked ones.
+    generation = jwt.decode(api.token("alice"), options={"verify_signature": False})["gen"]
     body = {
         "sub": "alice",
         "roles": ["trader"],
         "accounts": ["ACC-A1"],
+        "gen": generation,
         "iss": "tradecore",
         "aud": "tradecore-api",
         "iat": now,

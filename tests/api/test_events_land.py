@@ -5,9 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import pytest
+
 from tests.api.conftest import order
 from tests.support.api_server import ApiServer
 from tests.support.independent import IndependentReader
+
+pytestmark = pytest.mark.integration
 
 
 def test_a_placed_order_is_an_order_placed_event_where_the_api_says(
@@ -18,7 +22,7 @@ def test_a_placed_order_is_an_order_placed_event_where_the_api_says(
         answer = http.post("/v1/orders", json=body, headers={"X-Correlation-ID": "corr-42"})
     assert answer.status_code == 202
     ack = answer.json()
-    assert ack["status"] == "pending"
+    assert ack["status"] == "PENDING"
     assert answer.headers["Location"] == f"/v1/orders/{ack['order_id']}"
     event = reader.at(ack["event"]["topic"], ack["event"]["partition"], ack["event"]["offset"])
 
@@ -49,7 +53,7 @@ def test_cancel_and_amend_follow_the_order_in_its_stream(
         amended = http.patch(f"/v1/orders/{order_id}", json={"new_quantity": "0.5", "new_limit_price": "39400.00"})
         cancelled = http.delete(f"/v1/orders/{order_id}", params={"reason": "desk flat"})
     assert amended.status_code == 202 and cancelled.status_code == 202
-    assert amended.json()["status"] == "amend_requested" and cancelled.json()["status"] == "cancel_requested"
+    assert amended.json()["status"] == "AMEND_REQUESTED" and cancelled.json()["status"] == "CANCEL_REQUESTED"
 
     amend = reader.at(**amended.json()["event"])
     cancel = reader.at(**cancelled.json()["event"])

@@ -6,11 +6,14 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from deploy import launch
 from tests.api.conftest import order
 from tests.support.api_server import ApiServer
+
+pytestmark = pytest.mark.integration
 
 
 def sample(metrics_text: str, name: str, **labels: str) -> float:

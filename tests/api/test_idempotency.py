@@ -7,10 +7,13 @@ import uuid
 from decimal import Decimal
 
 import httpx
+import pytest
 
 from tests.api.conftest import order
 from tests.support.api_server import ApiServer
 from tests.support.independent import IndependentReader
+
+pytestmark = pytest.mark.integration
 
 
 def placed_events(reader: IndependentReader, api: ApiServer, partition: int, order_id: str) -> list[dict]:

@@ -11,6 +11,8 @@ from deploy.local.stack import Endpoints
 from tests.api.conftest import order
 from tests.support.api_server import ApiServer, api_server
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def strict_api(endpoints: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:

@@ -17,6 +17,8 @@ from deploy.local.settings import StackSettings
 from deploy.local.stack import Endpoints
 from tests.support.api_server import api_server
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 def own_postgres() -> Iterator[StackSettings]:

@@ -8,6 +8,8 @@ import pytest
 from tests.api.conftest import order
 from tests.support.api_server import ApiServer
 
+pytestmark = pytest.mark.integration
+
 PLACE_RULES = [
     # (what is wrong, body overrides, field, rule)
     ("unknown instrument", {"instrument": "DOGEUSD"}, "instrument", "instrument.known"),

@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -40,6 +41,7 @@ def dashboard_exprs() -> list[str]:
     return [target["expr"] for panel in panels for target in panel.get("targets", [])]
 
 
+@pytest.mark.integration
 def test_the_dashboard_references_only_metrics_the_api_and_a_worker_export(
     endpoints: Endpoints, tmp_path: Path
 ) -> None:

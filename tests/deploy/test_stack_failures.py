@@ -28,6 +28,7 @@ def scratch_settings(tmp_path: Path) -> StackSettings:
     )
 
 
+@pytest.mark.integration
 def test_a_taken_kafka_port_is_named_with_the_setting_that_moves_it(tmp_path: Path) -> None:
     settings = scratch_settings(tmp_path)
     stack = LocalStack(settings, environ={})
@@ -94,6 +95,7 @@ def test_kafka_data_of_another_cluster_is_refused_with_a_purge_hint(tmp_path: Pa
     assert "stack down --purge" in str(refused.value)
 
 
+@pytest.mark.integration
 def test_a_cluster_id_that_starts_with_a_dash_formats_storage(tmp_path: Path) -> None:
     # Kafka's tools would read "-t -Xy..." as an option; a random id starts with "-" one time in 64.
     settings = StackSettings()  # the project's own jar cache, fetched by `stack up`
@@ -111,6 +113,7 @@ def test_a_corrupt_state_file_is_named(tmp_path: Path) -> None:
         LocalStack(settings, environ={}).status()
 
 
+@pytest.mark.integration
 def test_an_external_kafka_that_does_not_answer_is_reported(tmp_path: Path) -> None:
     settings = scratch_settings(tmp_path).model_copy(update={"startup_timeout_s": 2.0})
     closed = free_port_block((0,))

@@ -20,6 +20,8 @@ from streams.settings import KafkaSettings
 from streams.topics import TOPICS, TopicLayout, cluster_size, ensure_topics
 from tests.support.ports import free_port_block
 
+pytestmark = pytest.mark.integration
+
 
 def processes_under(directory: Path) -> list[psutil.Process]:
     """Every process whose command line names ``directory``: what `down` must leave none of."""

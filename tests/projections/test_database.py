@@ -3,7 +3,10 @@
 import uuid
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import Column, Engine, MetaData, Numeric, String, Table, select
+
+pytestmark = pytest.mark.integration
 
 
 def test_a_row_written_is_read_back_by_a_new_connection(db: Engine) -> None:

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from deploy.local.stack import Endpoints
 from projections import namespace
@@ -21,6 +22,8 @@ from streams.settings import KafkaSettings
 from tests.streams.test_deadletter import records
 from tests.support.events import order_filled, tick_ingested
 from tests.support.pipeline import start_projector
+
+pytestmark = pytest.mark.integration
 
 
 def test_undecodable_records_are_dead_lettered_with_the_reason_and_the_rest_is_projected(

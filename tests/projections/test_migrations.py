@@ -4,13 +4,18 @@ of their own."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
-from sqlalchemy import Engine, inspect
+import pytest
+from alembic import command
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from projections import namespace
-from projections.tables import metadata
+from projections.tables import metadata, orders
 
 
+@pytest.mark.integration
 def test_migrating_any_schema_builds_exactly_the_defined_tables(db: Engine) -> None:
     schema = f"probe_{uuid.uuid4().hex[:8]}"
     try:
@@ -42,3 +47,31 @@ def test_each_namespace_has_a_schema_of_its_own() -> None:
     long = namespace.live_schema("backtest-" + "x" * 80 + ".")
     assert len(namespace.shadow_schema(long) + "_old") <= 63
     assert long != namespace.live_schema("backtest-" + "x" * 79 + "y.")
+
+
+@pytest.mark.integration
+def test_order_statuses_are_rewritten_to_the_one_spelling_and_held_to_it(db: Engine) -> None:
+    schema = f"probe_{uuid.uuid4().hex[:8]}"
+    config = namespace._alembic(db, schema)
+    row = {"account_id": "acc-1", "instrument": "BTCUSDT", "filled_quantity": 0, "events": 1}
+    try:
+        command.upgrade(config, "0001")
+        with db.begin() as conn:  # a schema built before the constraint, holding the lower-case spelling
+            conn.execute(text(f"ALTER TABLE {namespace.quoted(schema)}.orders DROP CONSTRAINT orders_status_known"))
+            mapped = conn.execution_options(schema_translate_map={None: schema})
+            mapped.execute(
+                orders.insert(),
+                [{**row, "order_id": "o1", "status": "partially_filled", "updated_at": datetime.now(UTC)}],
+            )
+        command.upgrade(config, "head")
+        with db.begin() as conn:
+            mapped = conn.execution_options(schema_translate_map={None: schema})
+            assert mapped.execute(orders.select()).mappings().one()["status"] == "PARTIALLY_FILLED"
+        with pytest.raises(IntegrityError, match="orders_status_known"), db.begin() as conn:
+            mapped = conn.execution_options(schema_translate_map={None: schema})
+            mapped.execute(
+                orders.insert(), [{**row, "order_id": "o2", "status": "accepted", "updated_at": datetime.now(UTC)}]
+            )
+    finally:
+        with db.begin() as conn:
+            namespace.drop(conn, schema)

@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from deploy.local import postgres
 from deploy.local.settings import StackSettings
 from projections.projectors import PROJECTORS, select
@@ -18,6 +20,8 @@ from tests.projections.conftest import Pipeline
 from tests.projections.folds import FOLDS, ORDER_EVENTS
 from tests.support.pipeline import start_projector, topic_ends, tradecore
 from tests.support.workers import run_with_kills
+
+pytestmark = pytest.mark.integration
 
 
 def assert_equals_folds(pipeline: Pipeline) -> None:

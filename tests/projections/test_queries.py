@@ -17,6 +17,8 @@ from tests.projections.folds import FOLDS, ORDER_EVENTS, STAGE
 from tests.support.api_server import ApiServer, api_server
 from tests.support.pipeline import start_projector
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def served(pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:

@@ -22,6 +22,8 @@ from tests.projections.test_queries import place
 from tests.support.api_server import ApiServer, api_server
 from tests.support.pipeline import start_projector, tradecore
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 def running(fresh: Pipeline, tmp_path: Path) -> Iterator[tuple[ApiServer, Path]]:

@@ -17,6 +17,8 @@ from schemas.settings import RegistrySettings
 from streams import kafka
 from streams.settings import KafkaSettings
 
+pytestmark = pytest.mark.integration
+
 TICK = json.dumps(
     {
         "type": "record",

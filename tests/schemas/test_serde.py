@@ -296,6 +296,7 @@ def test_bytes_that_are_not_an_event_raise_the_decode_error_saying_why(
         (unknown_id, "schema id 2147483647 is not in the registry"),
         (good[:-6], r"bytes under schema id \d+ \(tradecore.events.OrderPlaced\) do not decode: EOFError"),
         (good[:5] + b"\xff\xff\xff", r"\(tradecore.events.OrderPlaced\) do not decode"),
+        (good + bytes(16), "trailing bytes: 16 bytes left after the tradecore.events.OrderPlaced Avro body"),
     ]
     for data, reason in cases:
         with pytest.raises(EventDecodeError, match=reason) as err:

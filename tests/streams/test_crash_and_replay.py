@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from deploy.local.stack import Endpoints
@@ -25,6 +26,8 @@ from tests.support.log import append
 from tests.support.market_log import session
 from tests.support.stack import drop_namespace
 from tests.support.workers import run_with_kills, start_worker
+
+pytestmark = pytest.mark.integration
 
 ORDERS = 20_000
 

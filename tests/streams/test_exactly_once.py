@@ -7,6 +7,7 @@ import uuid
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
@@ -18,6 +19,8 @@ from streams import kafka
 from streams.settings import KafkaSettings
 from tests.support.events import order_filled
 from tests.support.workers import run_with_kills, start_worker
+
+pytestmark = pytest.mark.integration
 
 
 def read_committed(settings: KafkaSettings, topic: str) -> list[tuple[bytes, bytes]]:

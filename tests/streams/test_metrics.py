@@ -29,6 +29,8 @@ from tests.support.events import order_placed, tick_ingested
 from tests.support.quotes import first_quote, fresh_tick, limit_buy
 from tests.support.workers import start_worker, start_worker_with_metrics
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def flow(endpoints: Endpoints, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApiServer, str]]:
@@ -62,9 +64,9 @@ def test_processor_metrics_move_as_orders_are_decided_filled_and_dead_lettered(f
     with api.client("adam") as admin:
         assert admin.post("/v1/ticks", json=fresh_tick(bid, ask)).status_code == 202
     with api.client("alice") as alice:
-        taker = alice.post("/v1/orders", params={"wait": "accepted"}, json=limit_buy("ACC-A7", ask + 10))
-        collared = alice.post("/v1/orders", params={"wait": "accepted"}, json=limit_buy("ACC-A7", ask * 2))
-    assert (taker.json()["status"], collared.json()["reason_code"]) == ("accepted", "PRICE_COLLAR")
+        taker = alice.post("/v1/orders", params={"wait": "ACCEPTED"}, json=limit_buy("ACC-A7", ask + 10))
+        collared = alice.post("/v1/orders", params={"wait": "ACCEPTED"}, json=limit_buy("ACC-A7", ask * 2))
+    assert (taker.json()["status"], collared.json()["reason_code"]) == ("ACCEPTED", "PRICE_COLLAR")
     producer = kafka.producer(KafkaSettings(bootstrap_servers=api.endpoints.kafka_bootstrap))
     producer.produce(api.topic_prefix + "orders", key=b"ACC-A7", value=b"not an event")
     # Avro, but not an event of `orders`.

@@ -7,17 +7,19 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 
 import polars as pl
 import pytest
 
 from deploy.local.stack import Endpoints
+from streams.ingest.recorded import BINANCE_QUOTES, market_file
 from tests.support.api_server import ApiServer, api_server
 from tests.support.independent import IndependentReader
 from tests.support.workers import start_worker
 
-QUOTES = Path(__file__).parents[3] / "shared" / "data" / "market" / "binance-btcusdt-quotes-2021-01-08.parquet"
+pytestmark = pytest.mark.integration
+
+QUOTES = market_file(BINANCE_QUOTES)
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +66,7 @@ def test_an_order_is_checked_filled_and_lands_in_the_position(loop: ApiServer) -
     with loop.client("alice") as alice:
         taker_answer = alice.post(
             "/v1/orders",
-            params={"wait": "accepted"},
+            params={"wait": "ACCEPTED"},
             json={
                 **base,
                 "client_order_id": f"buy-{uuid.uuid4().hex[:8]}",
@@ -75,7 +77,7 @@ def test_an_order_is_checked_filled_and_lands_in_the_position(loop: ApiServer) -
         )
         collared_answer = alice.post(
             "/v1/orders",
-            params={"wait": "accepted"},
+            params={"wait": "ACCEPTED"},
             json={
                 **base,
                 "client_order_id": f"buy-{uuid.uuid4().hex[:8]}",
@@ -85,11 +87,11 @@ def test_an_order_is_checked_filled_and_lands_in_the_position(loop: ApiServer) -
             },
         )
     taker, collared = taker_answer.json(), collared_answer.json()
-    # ?wait=accepted answers with risk's decision once it is in the log.
-    assert (taker_answer.status_code, taker["status"]) == (200, "accepted"), taker
+    # ?wait=ACCEPTED answers with risk's decision once it is in the log.
+    assert (taker_answer.status_code, taker["status"]) == (200, "ACCEPTED"), taker
     assert (collared_answer.status_code, collared["status"], collared["reason_code"]) == (
         200,
-        "rejected",
+        "REJECTED",
         "PRICE_COLLAR",
     )
 

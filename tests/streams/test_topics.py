@@ -40,6 +40,7 @@ def test_layout_fits_the_cluster_size() -> None:
     assert TopicLayout.for_cluster(5, 6) == TopicLayout(6, 3, 2)
 
 
+@pytest.mark.integration
 def test_every_design_topic_is_created_with_partitions_retention_and_min_isr(
     kafka_settings: KafkaSettings,
 ) -> None:
@@ -57,6 +58,7 @@ def test_every_design_topic_is_created_with_partitions_retention_and_min_isr(
         assert config["min.insync.replicas"] == "1"
 
 
+@pytest.mark.integration
 def test_ensuring_twice_changes_nothing(kafka_settings: KafkaSettings) -> None:
     client = kafka.admin(kafka_settings)
     ensure_topics(client, ONE_BROKER, kafka_settings.topic_prefix)
@@ -65,6 +67,7 @@ def test_ensuring_twice_changes_nothing(kafka_settings: KafkaSettings) -> None:
     assert len(again) == len(TOPICS)
 
 
+@pytest.mark.integration
 def test_config_drift_is_mended_and_reported(kafka_settings: KafkaSettings) -> None:
     client = kafka.admin(kafka_settings)
     ensure_topics(client, ONE_BROKER, kafka_settings.topic_prefix)
@@ -84,6 +87,7 @@ def test_config_drift_is_mended_and_reported(kafka_settings: KafkaSettings) -> N
     await_config(client, ticks, "retention.ms", "-1")
 
 
+@pytest.mark.integration
 def test_a_topic_with_other_partitions_is_refused_not_repartitioned(kafka_settings: KafkaSettings) -> None:
     client = kafka.admin(kafka_settings)
     orders = kafka_settings.topic_prefix + "orders"
@@ -94,6 +98,7 @@ def test_a_topic_with_other_partitions_is_refused_not_repartitioned(kafka_settin
     assert len(client.list_topics(timeout=10).topics[orders].partitions) == 2
 
 
+@pytest.mark.integration
 def test_the_cli_creates_the_topics_in_the_namespace_given(kafka_settings: KafkaSettings) -> None:
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers}
     tradecore = str(Path(sys.executable).with_name("tradecore"))

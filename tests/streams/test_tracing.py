@@ -42,6 +42,8 @@ from streams.settings import KafkaSettings
 from streams.worker import PROCESSORS
 from tests.support.quotes import first_quote, fresh_tick, limit_buy
 
+pytestmark = pytest.mark.integration
+
 JOURNEY = ("risk", "execution", "executions-by-account", "positions")
 
 
@@ -101,9 +103,9 @@ def test_a_placed_order_is_one_trace_from_the_api_through_every_processor(
 
         assert http.post("/v1/ticks", json=fresh_tick(bid, ask), headers=bearer("adam")).status_code == 202
         placed = http.post(
-            "/v1/orders", params={"wait": "accepted"}, headers=bearer("alice"), json=limit_buy("ACC-T1", ask + 10)
+            "/v1/orders", params={"wait": "ACCEPTED"}, headers=bearer("alice"), json=limit_buy("ACC-T1", ask + 10)
         )
-    assert (placed.status_code, placed.json()["status"]) == (200, "accepted"), placed.json()
+    assert (placed.status_code, placed.json()["status"]) == (200, "ACCEPTED"), placed.json()
 
     [server] = [s for s in spans.get_finished_spans() if s.name == "POST /v1/orders"]
     assert server.kind == SpanKind.SERVER

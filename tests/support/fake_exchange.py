@@ -1,6 +1,6 @@
 """A local Binance spot REST server for tests: what ccxt's ``binance`` calls, answered in Binance's own format.
 
-It replays the real recorded BTCUSDT quotes and trades of 2021-01-08 (``../shared/data/market``): every call of
+It replays the real recorded BTCUSDT quotes and trades of 2021-01-08 (``data/market``): every call of
 ``ticker/24hr`` serves the next recorded quote, every call of ``aggTrades`` publishes the next ``trades_per_poll``
 recorded trades. Orders are matched against the current quote: a marketable order takes the touch (TAKER), a
 resting LIMIT fills at its limit (MAKER) when ``step()`` brings a quote that reaches it. Fees are Binance's
@@ -26,15 +26,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import polars as pl
 
-MARKET = Path(__file__).parents[3] / "shared" / "data" / "market"
-QUOTES = MARKET / "binance-btcusdt-quotes-2021-01-08.parquet"
-TRADES = MARKET / "binance-btcusdt-trades-2021-01-08.parquet"
+from streams.ingest.recorded import BINANCE_QUOTES, BINANCE_TRADES, market_file
+
+QUOTES = market_file(BINANCE_QUOTES)
+TRADES = market_file(BINANCE_TRADES)
 API_KEY = "test-api-key-8f3a"
 SECRET = "test-secret-1c9e7d"  # a test double's credentials, valid only against this server
 FEE_RATE = Decimal("0.001")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import polars as pl
 
@@ -14,8 +13,9 @@ from commands.models import CancelOrder, PlaceOrder
 from commands.refs import OrderRef
 from domain import derive
 from schemas.events import Event, OrderType, TickIngested, new_envelope
+from streams.ingest.recorded import BINANCE_QUOTES, market_file
 
-QUOTES = Path(__file__).parents[3] / "shared" / "data" / "market" / "binance-btcusdt-quotes-2021-01-08.parquet"
+QUOTES = market_file(BINANCE_QUOTES)
 CENT = Decimal("0.01")
 
 

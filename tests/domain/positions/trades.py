@@ -1,4 +1,4 @@
-"""Fills for one account made from real recorded trades (``../shared/data/market``), for the property tests.
+"""Fills for one account made from real recorded trades (``data/market``), for the property tests.
 
 Prices and sizes go through ``str`` to ``Decimal`` and onto the instrument's tick and lot (the Binance file stores
 floats, so ``0.000311`` reads as ``0.00031099999999999997``; the snap is checked to be float noise only). Sides
@@ -14,17 +14,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
-from pathlib import Path
 
 import polars as pl
 
 from domain.instruments import Instrument, InstrumentRegistry
 from schemas.events import Liquidity, OrderFilled, Side
+from streams.ingest import recorded
 from tests.support import events as examples
 
-MARKET = Path(__file__).resolve().parents[4] / "shared" / "data" / "market"
-BINANCE_TRADES = MARKET / "binance-btcusdt-trades-2021-01-08.parquet"
-BITMEX_TRADES = MARKET / "bitmex-xbtusd-trades-2020-03-01.csv"
+BINANCE_TRADES = recorded.market_file(recorded.BINANCE_TRADES)
+BITMEX_TRADES = recorded.market_file("bitmex-xbtusd-trades-2020-03-01.csv")
 
 ACCOUNT = examples.ACCOUNT
 TAKER_FEE = Decimal("0.0004")

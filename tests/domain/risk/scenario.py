@@ -12,7 +12,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -33,15 +32,9 @@ from schemas.events import (
     RiskLimitsSet,
     TickIngested,
 )
+from streams.ingest.recorded import BINANCE_QUOTES, market_file
 from tests.support import events as build
 
-QUOTES_FILE = (
-    Path(__file__).resolve().parents[3].parent
-    / "shared"
-    / "data"
-    / "market"
-    / "binance-btcusdt-quotes-2021-01-08.parquet"
-)
 ACCOUNT = build.ACCOUNT
 BTC = build.INSTRUMENT
 # The test-support limits: max order 5 BTC / 250k, position 20, open 1M, daily loss 50k, 20/s, 500 bp, 5 s.
@@ -88,9 +81,7 @@ def _decimal(value: float, places: str) -> Decimal:
 @functools.cache
 def quotes() -> tuple[Quote, ...]:
     """BTCUSDT best bid/ask at Binance, 2021-01-08 00:00:01-00:00:46 UTC (451 quotes), in time order."""
-    if not QUOTES_FILE.exists():
-        raise FileNotFoundError(f"the recorded quotes the risk tests use are missing: {QUOTES_FILE}")
-    frame = pl.read_parquet(QUOTES_FILE).sort("timestamp")
+    frame = pl.read_parquet(market_file(BINANCE_QUOTES)).sort("timestamp")
     return tuple(
         Quote(
             at=row["timestamp"].astimezone(UTC),

@@ -13,13 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import polars as pl
 
 from schemas.events import TickIngested, new_envelope
+from streams.ingest.recorded import BINANCE_QUOTES, BINANCE_TRADES, market_file
 
-DATA = Path("/work/shared/data/market")
 # histdata.com stamps EURUSD in EST without daylight saving all year: a fixed UTC-05:00, never EDT.
 HISTDATA_OFFSET = timedelta(hours=-5)
 COLUMNS = ("ts", "bid", "ask", "last", "last_size")
@@ -35,10 +34,10 @@ class Feed:
 @functools.cache
 def binance_btcusdt() -> Feed:
     """Binance BTC/USDT top-of-book quotes and trade prints, merged in time order (a quote first on a tie)."""
-    quotes = pl.read_parquet(DATA / "binance-btcusdt-quotes-2021-01-08.parquet").select(
+    quotes = pl.read_parquet(market_file(BINANCE_QUOTES)).select(
         ts=pl.col("timestamp"), bid=pl.col("bid"), ask=pl.col("ask")
     )
-    trades = pl.read_parquet(DATA / "binance-btcusdt-trades-2021-01-08.parquet").select(
+    trades = pl.read_parquet(market_file(BINANCE_TRADES)).select(
         ts=pl.col("timestamp"), last=pl.col("price"), last_size=pl.col("quantity")
     )
     merged = pl.concat([quotes, trades], how="diagonal").sort("ts", maintain_order=True)
@@ -49,7 +48,7 @@ def binance_btcusdt() -> Feed:
 def histdata_eurusd() -> Feed:
     """histdata EURUSD quotes (``YYYYMMDD HHMMSSmmm,bid,ask,vol``, EST = UTC-5 fixed); no trades, so no volume."""
     raw = pl.read_csv(
-        DATA / "histdata-eurusd-quotes-2020-01.csv",
+        market_file("histdata-eurusd-quotes-2020-01.csv"),
         has_header=False,
         new_columns=["stamp", "bid", "ask", "volume"],
         schema_overrides={"stamp": pl.String},
@@ -62,7 +61,7 @@ def histdata_eurusd() -> Feed:
 @functools.cache
 def ftx_bars() -> pl.DataFrame:
     """FTX BTC-PERP one-minute bars (UTC, labelled by their start): ts, open, high, low, close, volume."""
-    raw = pl.read_csv(DATA / "ftx-btcperp-bars-1m-2022-01.csv")
+    raw = pl.read_csv(market_file("ftx-btcperp-bars-1m-2022-01.csv"))
     return raw.with_columns(ts=pl.col("timestamp").str.to_datetime(time_unit="us").dt.replace_time_zone("UTC")).drop(
         "timestamp"
     )

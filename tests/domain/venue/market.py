@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -29,9 +28,9 @@ from schemas.events import (
     TickIngested,
     TimeInForce,
 )
+from streams.ingest.recorded import BINANCE_QUOTES, BINANCE_TRADES, market_file
 from tests.support import events as examples
 
-MARKET = Path(__file__).resolve().parents[4] / "shared" / "data" / "market"
 BTCUSDT = InstrumentRegistry.from_file()["BTCUSDT"]
 ACCOUNT = examples.ACCOUNT
 DECIMAL = pl.Decimal(18, 8)
@@ -54,7 +53,7 @@ def _decimals(values: Iterable[float], step: Decimal) -> pl.Series:
 @functools.cache
 def quotes() -> pl.DataFrame:
     """One row per recorded quote, in file order: row, ts, bid, bid_size, ask, ask_size."""
-    raw = pl.read_parquet(MARKET / "binance-btcusdt-quotes-2021-01-08.parquet")
+    raw = pl.read_parquet(market_file(BINANCE_QUOTES))
     return pl.DataFrame(
         {
             "row": pl.int_range(raw.height, eager=True),
@@ -70,7 +69,7 @@ def quotes() -> pl.DataFrame:
 @functools.cache
 def trades() -> pl.DataFrame:
     """One row per recorded trade, in file order: row, ts, price, size."""
-    raw = pl.read_parquet(MARKET / "binance-btcusdt-trades-2021-01-08.parquet")
+    raw = pl.read_parquet(market_file(BINANCE_TRADES))
     return pl.DataFrame(
         {
             "row": pl.int_range(raw.height, eager=True),

@@ -10,13 +10,17 @@ from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from deploy.local.stack import Endpoints
+from streams.ingest.recorded import BINANCE_QUOTES, market_file
 from streams.settings import KafkaSettings
 from tests.support.independent import IndependentReader
 from tests.support.stack import drop_namespace
 
-QUOTES = Path(__file__).parents[4] / "shared" / "data" / "market" / "binance-btcusdt-quotes-2021-01-08.parquet"
+pytestmark = pytest.mark.integration
+
+QUOTES = market_file(BINANCE_QUOTES)
 TRADECORE = str(Path(sys.executable).with_name("tradecore"))
 
 

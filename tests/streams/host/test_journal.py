@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 from datetime import timedelta
 
+import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from schemas.events import Event
@@ -18,6 +19,8 @@ from streams.host.processor import Output, event_time_ms
 from streams.host.runner import HostConfig, ProcessorHost
 from streams.settings import KafkaSettings
 from tests.support.events import OCCURRED_AT, envelope, order_accepted, tick_ingested
+
+pytestmark = pytest.mark.integration
 
 
 class Recorder:

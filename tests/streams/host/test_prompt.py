@@ -25,6 +25,8 @@ from streams.settings import KafkaSettings
 from tests.streams.host.test_journal import append
 from tests.support.events import envelope, order_placed, tick_ingested
 
+pytestmark = pytest.mark.integration
+
 LONG_MS = 30_000  # the grace period of partitioned inputs and the batch interval: never waited out here
 PROMPT_S = 10.0  # what "at once" is allowed on a loaded machine, well below LONG_MS
 

@@ -15,10 +15,12 @@ import polars as pl
 import pytest
 
 from deploy.local.stack import Endpoints
+from streams.ingest.recorded import market_file
 from streams.settings import KafkaSettings
 from tests.support.independent import IndependentReader
 
-MARKET = Path(__file__).parents[4] / "shared" / "data" / "market"
+pytestmark = pytest.mark.integration
+
 TRADECORE = str(Path(sys.executable).with_name("tradecore"))
 
 
@@ -44,26 +46,26 @@ def d(value: object) -> Decimal:
 
 # Each file, its instrument, and the expected first tick's fields computed here from the file with polars alone.
 def binance_quotes() -> tuple[int, dict[str, Any]]:
-    f = pl.read_parquet(MARKET / "binance-btcusdt-quotes-2021-01-08.parquet")
+    f = pl.read_parquet(market_file("binance-btcusdt-quotes-2021-01-08.parquet"))
     r = f.row(f.height - 1, named=True)
     return f.height, {"bid": d(r["bid"]), "ask": d(r["ask"]), "ask_size": d(r["ask_size"]), "at": r["timestamp"]}
 
 
 def binance_trades() -> tuple[int, dict[str, Any]]:
-    f = pl.read_parquet(MARKET / "binance-btcusdt-trades-2021-01-08.parquet")
+    f = pl.read_parquet(market_file("binance-btcusdt-trades-2021-01-08.parquet"))
     r = f.row(f.height - 1, named=True)
     return f.height, {"last": d(r["price"]), "last_size": d(r["quantity"]), "at": r["timestamp"]}
 
 
 def bitmex_trades() -> tuple[int, dict[str, Any]]:
-    f = pl.read_csv(MARKET / "bitmex-xbtusd-trades-2020-03-01.csv", infer_schema=False)
+    f = pl.read_csv(market_file("bitmex-xbtusd-trades-2020-03-01.csv"), infer_schema=False)
     r = f.row(f.height - 1, named=True)
     at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(r["timestamp"]))
     return f.height, {"last": d(r["price"]), "last_size": d(r["amount"]), "at": at}
 
 
 def ftx_bars() -> tuple[int, dict[str, Any]]:
-    f = pl.read_csv(MARKET / "ftx-btcperp-bars-1m-2022-01.csv", infer_schema=False)
+    f = pl.read_csv(market_file("ftx-btcperp-bars-1m-2022-01.csv"), infer_schema=False)
     r = f.row(f.height - 1, named=True)
     # A one-minute bar is known when it closes: its start plus a minute.
     at = datetime.fromisoformat(r["timestamp"]).replace(tzinfo=UTC) + timedelta(minutes=1)
@@ -71,7 +73,7 @@ def ftx_bars() -> tuple[int, dict[str, Any]]:
 
 
 def histdata_quotes() -> tuple[int, dict[str, Any]]:
-    f = pl.read_csv(MARKET / "histdata-eurusd-quotes-2020-01.csv", has_header=False, infer_schema=False)
+    f = pl.read_csv(market_file("histdata-eurusd-quotes-2020-01.csv"), has_header=False, infer_schema=False)
     stamp, bid, ask = f.row(f.height - 1)[:3]
     # histdata.com times are Eastern Standard Time all year (UTC-5, no daylight saving).
     at = datetime.strptime(stamp + "000", "%Y%m%d %H%M%S%f").replace(tzinfo=UTC) + timedelta(hours=5)
@@ -79,7 +81,7 @@ def histdata_quotes() -> tuple[int, dict[str, Any]]:
 
 
 def truefx_quotes() -> tuple[int, dict[str, Any]]:
-    f = pl.read_csv(MARKET / "truefx-usdjpy-quotes-2013-01.csv", infer_schema=False)
+    f = pl.read_csv(market_file("truefx-usdjpy-quotes-2013-01.csv"), infer_schema=False)
     r = f.row(f.height - 1, named=True)
     return f.height, {"bid": d(r["bid"]), "ask": d(r["ask"]), "at": datetime.fromisoformat(r["timestamp"])}
 
@@ -99,7 +101,7 @@ def test_every_recorded_file_becomes_one_tick_per_row_with_its_values(
     topics: KafkaSettings, endpoints: Endpoints, name: str, instrument: str, expected: Any
 ) -> None:
     rows, last = expected()
-    done = run(topics, endpoints, str(MARKET / name), "--instrument", instrument)
+    done = run(topics, endpoints, str(market_file(name)), "--instrument", instrument)
     assert done.returncode == 0, done.stderr
     assert f"{rows:,} ticks from {rows:,} rows" in done.stdout
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+from domain.lifecycle import OrderStatus
 from schemas.events import Event, OrderAmended, OrderFilled, Side
 from streams.processors import PositionsProcessor, ProcessorSettings
-from streams.replay.account import AccountFold, OrderStatus
+from streams.replay.account import AccountFold
 from tests.support.events import (
     OCCURRED_AT,
     envelope,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from confluent_kafka import KafkaError, Message
 
 from streams import kafka
 from streams.replay.keys import partition_for
 from streams.settings import KafkaSettings
+
+pytestmark = pytest.mark.integration
 
 
 def test_partition_for_agrees_with_the_producer_for_every_key(topics: KafkaSettings) -> None:

@@ -27,6 +27,8 @@ from streams.settings import KafkaSettings
 from tests.support.events import envelope, order_cancelled, order_filled
 from tests.support.log import append
 
+pytestmark = pytest.mark.integration
+
 START = datetime(2021, 1, 8, 10, 0, tzinfo=UTC)
 INSTRUMENTS = ["BTCUSDT", "ETHUSDT", "XBTUSD"]  # three keys: spread over partitions
 

@@ -10,6 +10,8 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
 from deploy.local.stack import Endpoints
 from schemas.events import CancelRequested, OrderPlaced, OrderRejected
 from schemas.registry import registry_client
@@ -23,6 +25,8 @@ from tests.support.independent import IndependentReader
 from tests.support.log import append
 from tests.support.market_log import session
 from tests.support.workers import start_worker
+
+pytestmark = pytest.mark.integration
 
 
 def run_until_consumed(endpoints: Endpoints, settings: KafkaSettings, names: list[str], log: Path) -> None:

@@ -1,0 +1,208 @@
+"""The command gateway on the in-memory store and log: group-committed placements, idempotent repeats, and what a
+client sees when Kafka refuses an event (an error and a client_order_id still free — never a phantom order)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from api import problems
+from commands.decide import Stamp
+from commands.gateway import Appended, ClientOrderIdReused, CommandGateway, Headers, Placed, UnknownOrder
+from commands.models import CancelOrder, PlaceOrder
+from commands.refs import OrderRef
+from domain.instruments import InstrumentRegistry
+from schemas.events import CancelRequested, Event, OrderPlaced
+from streams.eventlog import AppendFailed
+from tests.support.contracts import STAMP
+from tests.support.memory import MemoryCommandStore, MemoryEventLog
+
+INSTRUMENTS = InstrumentRegistry.from_file()
+
+
+def order(client_order_id: str, account: str = "ACC-1", quantity: str = "0.5") -> PlaceOrder:
+    return PlaceOrder.model_validate(
+        {
+            "account_id": account,
+            "client_order_id": client_order_id,
+            "instrument": "BTCUSDT",
+            "side": "BUY",
+            "order_type": "LIMIT",
+            "time_in_force": "GTC",
+            "quantity": quantity,
+            "limit_price": "39000.00",
+        }
+    )
+
+
+class CountingLog(MemoryEventLog):
+    """The in-memory log, remembering the batches it was given."""
+
+    def __init__(self, refuse_client_order_ids: set[str] | None = None) -> None:
+        refused = refuse_client_order_ids if refuse_client_order_ids is not None else set()
+        super().__init__(refuse=lambda e: AppendFailed("broker refused") if _coid(e) in refused else None)
+        self.refused = refused
+        self.batches: list[int] = []
+
+    async def append(
+        self, events: Sequence[Event], headers: Sequence[Headers | None] | None = None
+    ) -> list[Appended | Exception]:
+        self.batches.append(len(events))
+        return await super().append(events, headers)
+
+
+def _coid(event: Event) -> str | None:
+    return event.client_order_id if isinstance(event, OrderPlaced) else None
+
+
+def gateway(log: MemoryEventLog, store: MemoryCommandStore | None = None) -> CommandGateway:
+    return CommandGateway(log, store or MemoryCommandStore(), INSTRUMENTS, placements_in_flight=1)
+
+
+def anyone(_order: OrderRef) -> None:
+    """Authorizes every caller."""
+
+
+def test_an_idle_gateway_places_an_order_alone_and_at_once() -> None:
+    log = CountingLog()
+    placed = asyncio.run(gateway(log).place(order("c-1"), STAMP))
+    assert not placed.repeated
+    assert log.batches == [1]
+    [event] = log.events("orders")
+    assert isinstance(event, OrderPlaced) and event.order_id == placed.order_id
+    assert placed.appended == Appended("orders", placed.appended.partition, 0)
+
+
+def test_placements_that_arrive_together_share_a_batch_and_each_get_their_own_order() -> None:
+    log = CountingLog()
+
+    async def main() -> list[Placed]:
+        gw = gateway(log)
+        return await asyncio.gather(*(gw.place(order(f"c-{i}", account=f"ACC-{i % 3}"), STAMP) for i in range(30)))
+
+    placed = asyncio.run(main())
+    assert len({p.order_id for p in placed}) == 30
+    assert sum(log.batches) == 30
+    assert len(log.batches) < 30, f"no batching: {log.batches}"
+    assert {e.order_id for e in log.events("orders")} == {p.order_id for p in placed}
+
+
+def test_a_repeated_request_answers_the_first_placement_in_the_batch_and_after_it() -> None:
+    log = CountingLog()
+
+    async def main() -> tuple[list[Placed], Placed]:
+        gw = gateway(log)
+        together = await asyncio.gather(*(gw.place(order("same"), STAMP) for _ in range(4)))
+        later = await gw.place(order("same"), STAMP)
+        return together, later
+
+    together, later = asyncio.run(main())
+    assert len(log.events("orders")) == 1, "one order, however often it is asked for"
+    assert {p.order_id for p in [*together, later]} == {together[0].order_id}
+    assert sum(not p.repeated for p in together) == 1
+    assert later.repeated and later.appended == next(p for p in together if not p.repeated).appended
+
+
+def test_a_client_order_id_reused_for_another_order_is_refused_in_the_batch_and_after_it() -> None:
+    log = CountingLog()
+
+    async def main() -> tuple[list[Placed | BaseException], Placed | BaseException]:
+        gw = gateway(log)
+        together = await asyncio.gather(
+            gw.place(order("dup", quantity="0.5"), STAMP),
+            gw.place(order("dup", quantity="0.7"), STAMP),
+            return_exceptions=True,
+        )
+        [later] = await asyncio.gather(gw.place(order("dup", quantity="0.9"), STAMP), return_exceptions=True)
+        return together, later
+
+    (first, second), later = asyncio.run(main())
+    assert isinstance(first, Placed)
+    assert isinstance(second, ClientOrderIdReused) and isinstance(later, ClientOrderIdReused)
+    assert f"client_order_id dup of account ACC-1 was used for another order ({first.order_id})" == str(later)
+    assert len(log.events("orders")) == 1
+
+
+def test_when_kafka_refuses_an_order_its_caller_hears_why_and_may_place_it_again() -> None:
+    log = CountingLog(refuse_client_order_ids={"refused"})
+    store = MemoryCommandStore()
+
+    async def main() -> list[Placed | BaseException]:
+        gw = gateway(log, store)
+        return await asyncio.gather(
+            gw.place(order("taken-1"), STAMP),
+            gw.place(order("refused"), STAMP),
+            gw.place(order("taken-2"), STAMP),
+            return_exceptions=True,
+        )
+
+    taken_1, refused, taken_2 = asyncio.run(main())
+    assert isinstance(refused, AppendFailed), "an error, not a placed order"
+    assert isinstance(taken_1, Placed) and isinstance(taken_2, Placed), "the rest of the batch is placed"
+    assert not store.claimed("ACC-1", "refused"), "the claim is released"
+    assert store.claimed("ACC-1", "taken-1") and store.claimed("ACC-1", "taken-2")
+    assert {e.client_order_id for e in log.events("orders") if isinstance(e, OrderPlaced)} == {"taken-1", "taken-2"}
+
+    log.refused.clear()  # Kafka is back: the retry places the order, as new
+    retried = asyncio.run(gateway(log, store).place(order("refused"), STAMP))
+    assert not retried.repeated
+    assert store.claimed("ACC-1", "refused")
+    assert "refused" in {e.client_order_id for e in log.events("orders") if isinstance(e, OrderPlaced)}
+
+
+def test_a_refused_order_is_answered_503_and_not_recorded() -> None:
+    """Through the API's error mapping: the client hears the command was not recorded, with no order id."""
+    log = CountingLog(refuse_client_order_ids={"c-1"})
+    gw = gateway(log)
+    app = FastAPI()
+    problems.install(app)
+
+    @app.post("/orders")
+    async def place(command: PlaceOrder) -> dict[str, str]:
+        placed = await gw.place(command, STAMP)
+        return {"order_id": placed.order_id}
+
+    answer = TestClient(app).post("/orders", json=order("c-1").model_dump(mode="json"))
+    assert answer.status_code == 503
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert answer.json()["detail"] == "the command was not recorded; retry"
+    assert "order_id" not in answer.json()
+    assert log.events("orders") == []
+
+
+def test_a_store_that_fails_fails_every_placement_of_the_batch_and_appends_nothing() -> None:
+    class DownStore(MemoryCommandStore):
+        def unit(self):  # type: ignore[no-untyped-def]
+            raise ConnectionError("the write side's database is down")
+
+    log = CountingLog()
+
+    async def main() -> list[Placed | BaseException]:
+        gw = gateway(log, DownStore())
+        return await asyncio.gather(*(gw.place(order(f"c-{i}"), STAMP) for i in range(3)), return_exceptions=True)
+
+    assert all(isinstance(outcome, ConnectionError) for outcome in asyncio.run(main()))
+    assert log.events("orders") == []
+
+
+def test_a_cancel_continues_the_order_stream_and_a_refused_one_consumes_no_sequence() -> None:
+    log = CountingLog()
+    store = MemoryCommandStore()
+    gw = gateway(log, store)
+    placed = asyncio.run(gw.place(order("c-1"), STAMP))
+    cancel = CancelOrder(reason="changed my mind")
+
+    with pytest.raises(UnknownOrder):
+        asyncio.run(gw.cancel("no-such-order", cancel, STAMP, anyone))
+
+    log.refuse = lambda _event: AppendFailed("broker refused")
+    with pytest.raises(AppendFailed):
+        asyncio.run(gw.cancel(placed.order_id, cancel, Stamp(STAMP.at, "c"), anyone))
+    log.refuse = lambda _event: None
+    done = asyncio.run(gw.cancel(placed.order_id, cancel, Stamp(STAMP.at, "c"), anyone))
+    assert isinstance(done.event, CancelRequested)
+    assert done.event.envelope.sequence == 2, "OrderPlaced is 1; the refused cancel left no gap"

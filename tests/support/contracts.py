@@ -1,0 +1,209 @@
+"""One contract per write-side port (``commands.gateway``), run against every implementation: the in-memory fakes in
+the unit lane, Postgres and Kafka in the integration lane (eventsourcing's pattern: a subclass per backend says
+only how to get one; the tests are here, once).
+
+A subclass implements ``run(scenario)``: build the implementation inside the scenario's event loop, run it, clean up.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from commands import decide
+from commands.decide import Stamp
+from commands.gateway import Appended, Claim, CommandStore, Earlier, EventLog
+from commands.models import PlaceOrder
+from commands.refs import OrderRef
+from schemas.events import OrderPlaced, OrderType
+
+STAMP = Stamp(at=datetime(2021, 1, 8, tzinfo=UTC), correlation_id="contract")
+
+
+def placement(account: str, client_order_id: str, quantity: str = "0.5") -> tuple[Claim, OrderPlaced]:
+    """A limit buy of BTCUSDT as the gateway would claim and append it."""
+    command = PlaceOrder.model_validate(
+        {
+            "account_id": account,
+            "client_order_id": client_order_id,
+            "instrument": "BTCUSDT",
+            "side": "BUY",
+            "order_type": "LIMIT",
+            "time_in_force": "GTC",
+            "quantity": quantity,
+            "limit_price": "39000.00",
+        }
+    )
+    event = decide.place_order(command, STAMP)
+    ref = OrderRef(event.order_id, account, "BTCUSDT", OrderType.LIMIT)
+    return Claim(ref, client_order_id, f"hash-{quantity}"), event
+
+
+class Boom(Exception):
+    """What a scenario raises to roll its unit back."""
+
+
+class CommandStoreContract:
+    """What the gateway relies on from a ``CommandStore`` and its units."""
+
+    def run(self, scenario: Callable[[CommandStore], Awaitable[Any]]) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def account() -> str:
+        return f"acc-{uuid.uuid4().hex[:8]}"
+
+    def test_a_claim_is_taken_once_and_a_repeat_answers_what_the_first_recorded(self) -> None:
+        claim, _ = placement(self.account(), "c-1")
+        where = Appended("orders", 3, 41)
+
+        async def scenario(store: CommandStore) -> tuple[list[Earlier | None], list[Earlier | None]]:
+            async with store.unit() as unit:
+                first = await unit.claim_orders([claim])
+                await unit.record_placed([(claim.order.order_id, where)])
+            async with store.unit() as unit:
+                again = await unit.claim_orders([claim])
+            return first, again
+
+        first, [again] = self.run(scenario)
+        assert first == [None]
+        assert again is not None
+        assert again.request_hash == claim.request_hash
+        assert (again.placed.order_id, again.placed.appended, again.placed.repeated) == (
+            claim.order.order_id,
+            where,
+            True,
+        )
+
+    def test_claims_of_a_batch_are_answered_each_in_order(self) -> None:
+        account = self.account()
+        old, _ = placement(account, "old")
+        new, _ = placement(account, "new")
+
+        async def scenario(store: CommandStore) -> list[Earlier | None]:
+            async with store.unit() as unit:
+                await unit.claim_orders([old])
+                await unit.record_placed([(old.order.order_id, Appended("orders", 0, 7))])
+            async with store.unit() as unit:
+                return await unit.claim_orders([new, old])
+
+        fresh, earlier = self.run(scenario)
+        assert fresh is None
+        assert earlier is not None and earlier.placed.order_id == old.order.order_id
+
+    def test_a_unit_that_raises_leaves_nothing_behind(self) -> None:
+        claim, _ = placement(self.account(), "c-rolled-back")
+
+        async def scenario(store: CommandStore) -> tuple[list[Earlier | None], OrderRef | None, int]:
+            with pytest.raises(Boom):
+                async with store.unit() as unit:
+                    await unit.claim_orders([claim])
+                    await unit.next_sequence("ticks", f"X-{claim.order.order_id}", 5)
+                    raise Boom
+            async with store.unit() as unit:
+                order = await unit.order(claim.order.order_id)
+                sequence = await unit.next_sequence("ticks", f"X-{claim.order.order_id}")
+                return await unit.claim_orders([claim]), order, sequence
+
+        claimed, order, sequence = self.run(scenario)
+        assert order is None, "a rolled-back claim is no order"
+        assert sequence == 1, "a rolled-back reservation is not consumed"
+        assert claimed == [None]
+
+    def test_a_released_claim_can_be_placed_again_and_its_order_is_gone(self) -> None:
+        claim, _ = placement(self.account(), "c-released")
+
+        async def scenario(store: CommandStore) -> tuple[OrderRef | None, list[Earlier | None], int]:
+            async with store.unit() as unit:
+                await unit.claim_orders([claim])
+                await unit.release([claim.order.order_id])
+                gone = await unit.order(claim.order.order_id)
+            async with store.unit() as unit:
+                again = await unit.claim_orders([claim])
+                sequence = await unit.next_sequence("orders", claim.order.order_id)
+            return gone, again, sequence
+
+        gone, again, sequence = self.run(scenario)
+        assert gone is None
+        assert again == [None]
+        assert sequence == 2, "the re-placed order's stream starts afresh: OrderPlaced is 1"
+
+    def test_a_claimed_order_is_known_and_its_stream_continues_after_order_placed(self) -> None:
+        claim, _ = placement(self.account(), "c-known")
+
+        async def scenario(store: CommandStore) -> tuple[OrderRef | None, OrderRef | None, list[int]]:
+            async with store.unit() as unit:
+                await unit.claim_orders([claim])
+            async with store.unit() as unit:
+                order = await unit.order(claim.order.order_id)
+                unknown = await unit.order(str(uuid.uuid4()))
+                sequences = [await unit.next_sequence("orders", claim.order.order_id) for _ in range(2)]
+            return order, unknown, sequences
+
+        order, unknown, sequences = self.run(scenario)
+        assert order == claim.order
+        assert unknown is None
+        assert sequences == [2, 3]
+
+    def test_sequences_are_reserved_in_blocks_per_topic_and_aggregate(self) -> None:
+        instrument = f"SYM-{uuid.uuid4().hex[:6]}"
+
+        async def scenario(store: CommandStore) -> list[int]:
+            async with store.unit() as unit:
+                first = await unit.next_sequence("ticks", instrument, 3)
+            async with store.unit() as unit:
+                return [
+                    first,
+                    await unit.next_sequence("ticks", instrument, 2),
+                    await unit.next_sequence("ticks", instrument),
+                    await unit.next_sequence("orders", instrument),
+                ]
+
+        assert self.run(scenario) == [1, 4, 6, 1]
+
+
+class EventLogContract:
+    """What the gateway relies on from an ``EventLog``."""
+
+    prefix = ""
+
+    def run(self, scenario: Callable[[EventLog], Awaitable[Any]]) -> Any:
+        raise NotImplementedError
+
+    def test_nothing_to_append_answers_nothing(self) -> None:
+        async def scenario(log: EventLog) -> list[Appended | Exception]:
+            return await log.append([])
+
+        assert self.run(scenario) == []
+
+    def test_each_event_is_answered_in_order_where_it_landed(self) -> None:
+        account, other = f"acc-{uuid.uuid4().hex[:8]}", f"acc-{uuid.uuid4().hex[:8]}"
+        events = [placement(a, f"c-{i}")[1] for i, a in enumerate([account, account, other, account])]
+
+        async def scenario(log: EventLog) -> list[Appended | Exception]:
+            return await log.append(events, [{"request": str(i)} for i in range(len(events))])
+
+        answers = self.run(scenario)
+        assert all(isinstance(a, Appended) for a in answers), answers
+        landed = [a for a in answers if isinstance(a, Appended)]
+        assert {a.topic for a in landed} == {f"{self.prefix}orders"}
+        mine = [landed[i] for i in (0, 1, 3)]
+        assert len({a.partition for a in mine}) == 1, "one account, one partition"
+        assert [a.offset for a in mine] == sorted(a.offset for a in mine) and len({a.offset for a in mine}) == 3
+
+    def test_a_later_append_lands_after_an_earlier_one(self) -> None:
+        account = f"acc-{uuid.uuid4().hex[:8]}"
+
+        async def scenario(log: EventLog) -> list[Appended | Exception]:
+            first = await log.append([placement(account, "early")[1]])
+            second = await log.append([placement(account, "late")[1]])
+            return first + second
+
+        early, late = self.run(scenario)
+        assert isinstance(early, Appended) and isinstance(late, Appended)
+        assert (late.topic, late.partition) == (early.topic, early.partition)
+        assert late.offset > early.offset

@@ -1,0 +1,141 @@
+"""In-memory implementations of the write side's ports (``commands.gateway``): the command store and the event log.
+
+They keep the contracts the Postgres store and the Kafka log keep (tests/support/contracts.py checks both against
+the same suite), so the gateway's logic is tested without a stack. The store runs one unit at a time and commits a
+unit's changes only when its block ends normally; the log can be told to refuse events, as Kafka may.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import zlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from commands.gateway import Appended, Claim, Earlier, Headers, Placed
+from commands.refs import OrderRef
+from schemas.events import Event
+
+
+@dataclass
+class _Order:
+    ref: OrderRef
+    client_order_id: str
+    request_hash: str
+    appended: Appended | None = None
+
+
+@dataclass
+class _Tables:
+    orders: dict[str, _Order] = field(default_factory=dict)  # by order id
+    claims: dict[tuple[str, str], str] = field(default_factory=dict)  # (account, client order id) -> order id
+    sequences: dict[tuple[str, str], int] = field(default_factory=dict)  # (topic, aggregate) -> last sequence
+
+
+class _MemoryUnit:
+    def __init__(self, tables: _Tables) -> None:
+        self._t = tables
+
+    async def claim_orders(self, claims: Sequence[Claim]) -> list[Earlier | None]:
+        outcomes: list[Earlier | None] = []
+        for claim in claims:
+            key = (claim.order.account_id, claim.client_order_id)
+            held = self._t.claims.get(key)
+            if held is None:
+                self._t.claims[key] = claim.order.order_id
+                self._t.orders[claim.order.order_id] = _Order(claim.order, claim.client_order_id, claim.request_hash)
+                self._t.sequences[("orders", claim.order.order_id)] = 1  # OrderPlaced is the stream's first event
+                outcomes.append(None)
+                continue
+            earlier = self._t.orders[held]
+            # Like the Postgres row of a claim not yet recorded, an unrecorded location is all None.
+            where = earlier.appended or Appended(None, None, None)  # type: ignore[arg-type]
+            outcomes.append(Earlier(Placed(held, where, repeated=True), earlier.request_hash))
+        return outcomes
+
+    async def record_placed(self, placed: Sequence[tuple[str, Appended]]) -> None:
+        for order_id, where in placed:
+            self._t.orders[order_id].appended = where
+
+    async def release(self, order_ids: Sequence[str]) -> None:
+        for order_id in order_ids:
+            gone = self._t.orders.pop(order_id, None)
+            if gone is not None:
+                del self._t.claims[(gone.ref.account_id, gone.client_order_id)]
+                self._t.sequences.pop(("orders", order_id), None)
+
+    async def order(self, order_id: str) -> OrderRef | None:
+        found = self._t.orders.get(order_id)
+        return None if found is None else found.ref
+
+    async def next_sequence(self, topic: str, aggregate_id: str, count: int = 1) -> int:
+        last = self._t.sequences.get((topic, aggregate_id), 0) + count
+        self._t.sequences[(topic, aggregate_id)] = last
+        return last - count + 1
+
+
+class MemoryCommandStore:
+    """``CommandStore`` in memory: units run one at a time (serializable), each on a copy committed at its end."""
+
+    def __init__(self) -> None:
+        self._tables = _Tables()
+        self._lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def unit(self) -> AsyncIterator[_MemoryUnit]:
+        async with self._lock:
+            working = copy.deepcopy(self._tables)
+            yield _MemoryUnit(working)
+            self._tables = working  # reached only when the block did not raise: a raise rolls back
+
+    def claimed(self, account_id: str, client_order_id: str) -> bool:
+        """Whether a committed claim holds (account, client order id)."""
+        return (account_id, client_order_id) in self._tables.claims
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """An event as the log holds it."""
+
+    event: Event
+    key: str
+    headers: Headers | None
+
+
+class MemoryEventLog:
+    """``EventLog`` in memory: topics (with ``topic_prefix``) of ``partitions`` partitions, keyed as Kafka keys them
+    (one key, one partition); ``refuse`` decides per event whether the log takes it or answers with an error."""
+
+    def __init__(
+        self,
+        topic_prefix: str = "",
+        partitions: int = 6,
+        refuse: Callable[[Event], Exception | None] = lambda _event: None,
+    ) -> None:
+        self.topic_prefix = topic_prefix
+        self.partitions = partitions
+        self.refuse = refuse
+        self.topics: dict[str, list[list[Record]]] = {}
+
+    async def append(
+        self, events: Sequence[Event], headers: Sequence[Headers | None] | None = None
+    ) -> list[Appended | Exception]:
+        answers: list[Appended | Exception] = []
+        for i, event in enumerate(events):
+            refused = self.refuse(event)
+            if refused is not None:
+                answers.append(refused)
+                continue
+            topic = self.topic_prefix + event.route().topic
+            partitions = self.topics.setdefault(topic, [[] for _ in range(self.partitions)])
+            partition = zlib.crc32(event.key.encode()) % self.partitions
+            partitions[partition].append(Record(event, event.key, headers[i] if headers else None))
+            answers.append(Appended(topic, partition, len(partitions[partition]) - 1))
+        await asyncio.sleep(0)  # an append is a round trip: let other tasks run, as they would while Kafka answers
+        return answers
+
+    def events(self, topic: str) -> list[Event]:
+        """Every event of ``topic`` (before the prefix), partition by partition."""
+        return [record.event for part in self.topics.get(self.topic_prefix + topic, []) for record in part]
