@@ -19,7 +19,6 @@ import random
 import secrets
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -41,6 +40,7 @@ from api.errors import ConfigurationError
 from api.wiring import WriteSide, write_side
 from commands.decide import Stamp
 from commands.models import IngestTicks
+from deploy import launch
 from domain.instruments import DEFAULT_FILE, InstrumentRegistry
 from domain.lifecycle import OrderStatus
 from projections.settings import DatabaseSettings
@@ -72,7 +72,7 @@ class Demo:
     prefix: str = field(init=False)
     secret: str = field(default_factory=lambda: secrets.token_hex(32))
     passwords: dict[str, str] = field(default_factory=dict)
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    services: dict[str, launch.Service] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     source: str = ""
     placed: Counter[str] = field(default_factory=Counter)
@@ -131,35 +131,19 @@ def forget_old_runs(demo: Demo, settings: KafkaSettings, keep: int = 2) -> None:
 def start_services(demo: Demo, settings: KafkaSettings) -> None:
     forget_old_runs(demo, settings)
     pipeline.prepare(settings)
-    upgraded = subprocess.run(
-        [str(Path(sys.executable).with_name("tradecore")), "db", "upgrade"], capture_output=True, text=True
-    )
+    upgraded = subprocess.run([str(launch.TRADECORE), "db", "upgrade"], capture_output=True, text=True)
     if upgraded.returncode != 0:
         raise ConfigurationError(f"`tradecore db upgrade` failed:\n{upgraded.stdout}{upgraded.stderr}")
-    for name, command in (("worker", ["worker"]), ("projector", ["project"]), ("api", ["api"])):
-        demo.processes[name] = pipeline.start(command, settings, demo.env(), demo.workdir / f"{name}.log")
-    deadline = time.monotonic() + 90
-    while True:
-        for name, process in demo.processes.items():
-            if process.poll() is not None:
-                raise ConfigurationError(
-                    f"the {name} stopped on start (exit {process.returncode})",
-                    hint=f"see {demo.workdir / (name + '.log')}",
-                )
-        try:
-            httpx.get(f"{demo.url}/openapi.json", timeout=1)
-            return
-        except httpx.TransportError as err:
-            if time.monotonic() > deadline:
-                raise ConfigurationError(
-                    "the API did not answer within 90 s", hint=f"see {demo.workdir}/api.log"
-                ) from err
-            time.sleep(0.3)
+    env = {**demo.env(), "TRADECORE_TOPIC_PREFIX": settings.topic_prefix}
+    # Each is ready before the next starts; the API last, ready once its dependencies answer (/readyz).
+    demo.services["worker"] = launch.start_worker(demo.workdir / "worker.log", env)
+    demo.services["projector"] = launch.start_projector(demo.workdir / "projector.log", env)
+    demo.services["api"] = launch.start_api(demo.workdir / "api.log", env, port=demo.port)
 
 
 def stop_services(demo: Demo) -> None:
-    for process in reversed(demo.processes.values()):
-        pipeline.stop(process)
+    for service in reversed(demo.services.values()):
+        service.stop()
 
 
 # -- market data ---------------------------------------------------------------------------------------------------
@@ -422,7 +406,8 @@ def by_status(counts: Counter[OrderStatus]) -> dict[OrderStatus, int]:
 
 def settled_summary(demo: Demo, settings: KafkaSettings, timeout_s: float = 90) -> Summary:
     """Once the processors have consumed everything, the read models' answer when it stops changing."""
-    pipeline.wait_until_settled(settings, demo.processes["worker"], demo.workdir / "worker.log", quiet_s=2)
+    worker = demo.services["worker"]
+    pipeline.wait_until_settled(settings, worker.process, worker.log, quiet_s=2)
     deadline, last = time.monotonic() + timeout_s, None
     while True:
         current = summary(demo)
@@ -503,7 +488,7 @@ def run(
             )
             with interrupted() as stop:
                 while not stop.wait(1):
-                    if any(p.poll() is not None for p in demo.processes.values()):
+                    if not all(service.running() for service in demo.services.values()):
                         console.print("[red]a service stopped on its own; see the logs[/]")
                         break
         return result

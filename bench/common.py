@@ -2,8 +2,9 @@
 on this shared 2-core machine, a guard that waits for other processes to go quiet, the stack check, and the
 clean-up of a run's topic namespace.
 
-Run the benchmarks from the repository root as scripts (``.venv/bin/python bench/<name>.py``); ``bootstrap()`` puts
-the root first on ``sys.path`` so ``bench/streams.py`` does not shadow the ``streams`` package.
+Run the benchmarks from the repository root as scripts (``.venv/bin/python bench/<name>.py``); each puts the root
+first on ``sys.path`` so ``bench`` imports as a package. No module here is named after one of tradecore's packages
+(``processors.py``, ``read_models.py``): bench/ first on the path would shadow it.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ import os
 import platform
 import resource
 import secrets
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,9 +35,11 @@ import numpy as np
 import psutil
 from confluent_kafka import Consumer, TopicPartition
 
+from deploy import launch
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-TRADECORE = Path(sys.executable).with_name("tradecore")
+TRADECORE = launch.TRADECORE
 INSTALL_VEGETA = ROOT / "bench" / "install_vegeta.sh"
 
 _T0 = time.monotonic()
@@ -245,51 +246,19 @@ def cpu_model() -> str:
 
 
 def cleanup(prefix: str) -> None:
-    """Delete what this run put in the shared stack: its topics, its registry subjects, its write-side rows, its
-    read-model schema."""
-    from sqlalchemy import create_engine, text
-
+    """Delete what this run put in the shared stack: its topics, its registry subjects, its read-model schema, its
+    write-side rows (as `tradecore topics delete` does)."""
+    from api import namespaces
     from projections.settings import DatabaseSettings
-    from schemas.registry import registry_client
     from schemas.settings import RegistrySettings
-    from streams import kafka
     from streams.settings import KafkaSettings
 
     log(f"cleaning up the run's topics, subjects, rows and read-model schema ({prefix}*); --keep keeps them")
+    where = KafkaSettings(), RegistrySettings(), DatabaseSettings()
     try:
-        admin = kafka.admin(KafkaSettings())
-        topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(prefix)]
-        for future in admin.delete_topics(topics, operation_timeout=30).values():
-            future.result()
+        namespaces.delete_all(namespaces.survey(prefix, *where), *where)
     except Exception as err:  # best effort: report, do not hide the results
-        log(f"  could not delete the topics: {err}")
-    try:
-        client = registry_client(RegistrySettings())
-        for subject in client.get_subjects():
-            if subject.startswith(prefix):
-                client.delete_subject(subject)
-                client.delete_subject(subject, permanent=True)
-    except Exception as err:
-        log(f"  could not delete the registry subjects: {err}")
-    try:
-        from projections import namespace
-
-        # The API and the projector migrate a read-model schema of the namespace.
-        engine = create_engine(DatabaseSettings().url)
-        with engine.begin() as conn:
-            namespace.drop(conn, namespace.live_schema(prefix))
-        engine.dispose()
-    except Exception as err:
-        log(f"  could not drop the read-model schema: {err}")
-    try:
-        # The write side keeps each topic namespace's rows apart (column `namespace`, the topic prefix).
-        engine = create_engine(DatabaseSettings().url)
-        with engine.begin() as conn:
-            for table in ("stream_sequences", "idempotency_keys", "orders"):
-                conn.execute(text(f"DELETE FROM command_side.{table} WHERE namespace = :ns"), {"ns": prefix})
-        engine.dispose()
-    except Exception as err:
-        log(f"  could not delete the write-side rows: {err}")
+        log(f"  could not delete all of it: {err}")
 
 
 def ratio(a: float | None, b: float | None) -> float | None:
@@ -384,48 +353,37 @@ def add_run_options(
 # --- the API server, the load generator and the namespace of a run -----------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class ApiServer:
     """``tradecore api`` as its own process group, started and stopped by this benchmark only."""
 
     def __init__(self, workers: int, env: dict[str, str], run_dir: Path) -> None:
         self.workers = workers
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self._env = env
         self.log_path = run_dir / f"api-workers{workers}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.service: launch.Service | None = None
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        return None if self.service is None else self.service.process
+
+    @property
+    def url(self) -> str:
+        assert self.service is not None, "the API server is not started"
+        return self.service.url
 
     def start(self) -> None:
-        log(f"starting `tradecore api --workers {self.workers}` on port {self.port}")
-        with self.log_path.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [str(TRADECORE), "api", "--workers", str(self.workers), "--port", str(self.port)],
-                cwd=ROOT,
-                env=self._env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
+        log(f"starting `tradecore api --workers {self.workers}`")
+        try:
+            self.service = launch.start_api(
+                self.log_path, self._env, options=["--workers", str(self.workers)], timeout_s=180, own_session=True
             )
-        deadline = time.monotonic() + 180
-        while True:
-            if self.proc.poll() is not None:
-                raise BenchError(f"the API server exited with {self.proc.returncode}:\n{self.log_tail()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/openapi.json", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise BenchError(f"the API server did not answer within 180 s:\n{self.log_tail()}")
-            time.sleep(0.25)
+        except launch.LaunchError as err:
+            raise BenchError(f"the API server did not start:\n{err}") from err
+        log(f"the API server answers /readyz at {self.url}")
         # With several workers each one runs its own start-up (imports, registry, Kafka); wait until all are idle.
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            children = psutil.Process(self.proc.pid).children()
+            children = psutil.Process(self.service.process.pid).children()
             if len(children) >= self.workers or self.workers == 1:
                 break
             time.sleep(0.25)
@@ -456,15 +414,10 @@ class ApiServer:
             return "(no log)"
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
+        if self.service is None or not self.service.running():
             return
-        log(f"stopping the API server (pid {self.proc.pid})")
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)  # the group this benchmark created for the server
-            self.proc.wait(10)
+        log(f"stopping the API server (pid {self.service.process.pid})")
+        self.service.stop(30)  # then SIGKILL to the group this benchmark created for the server
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/host_latency.py [--rate 1000] [--duration 8] [--repeat 3]
 
-``bench/streams.py --phases latency`` measures order placed → decision visible against a ``tradecore worker risk``
+``bench/processors.py --phases latency`` measures order placed → decision visible against a ``tradecore worker risk``
 process, beside the raw record's own visibility. This splits the decision's path, per order, at the moments only
 the host knows — the same OrderFlow, Visibility consumer and paced producer, default ``HostConfig``:
 
@@ -33,11 +33,11 @@ from typing import Any
 
 import numpy as np
 
-if __package__ in (None, ""):  # run as a script: bench/ first on the path would shadow the `streams` package
+if __package__ in (None, ""):  # run as a script: the repository root, not bench/, first on the path
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from bench import common
-from bench.streams import OrderFlow, Visibility, paced
+from bench.processors import OrderFlow, Visibility, paced
 
 
 class Timed:

@@ -57,7 +57,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repository root, not bench/ (which has streams.py)
+sys.path[0] = str(Path(__file__).resolve().parents[1])  # the repository root, not bench/, first on the path
 
 from bench import common  # noqa: E402
 from bench.common import (  # noqa: E402
@@ -99,17 +99,17 @@ class Pipeline:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self) -> None:
-        from streams import pipeline
-        from streams.settings import KafkaSettings
+        from deploy import launch
 
-        settings = KafkaSettings()
+        # Metrics off (--metrics-port 0) as in the measured runs, so these start without a readiness signal: the
+        # benchmark's own first reads say when they are working.
         commands = {
             "worker": ["worker", *PROCESSORS, "--metrics-port", "0"],
             "projector": ["project", "--metrics-port", "0"],
         }
         for name, command in commands.items():
             log(f"starting `tradecore {' '.join(command)}`")
-            self.procs[name] = pipeline.start(command, settings, self._env, self._run_dir / f"{name}.log")
+            self.procs[name] = launch.start(name, command, self._run_dir / f"{name}.log", self._env).process
 
     def check(self) -> None:
         for name, proc in self.procs.items():
@@ -117,11 +117,11 @@ class Pipeline:
                 raise BenchError(f"the {name} exited with {proc.returncode}; see {self._run_dir / (name + '.log')}")
 
     def stop(self) -> None:
-        from streams import pipeline
+        from deploy import launch
 
         for name, proc in reversed(self.procs.items()):
             log(f"stopping the {name} (pid {proc.pid})")
-            pipeline.stop(proc)
+            launch.stop(proc)
         self.procs.clear()
 
 

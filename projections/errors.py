@@ -5,7 +5,3 @@ from schemas.errors import TradecoreError
 
 class ProjectionError(TradecoreError):
     """A read model cannot be built, migrated or served."""
-
-
-class VerificationFailed(ProjectionError):
-    """A rebuilt read model differs from the live one."""

@@ -42,6 +42,11 @@ def scratch_schema(live: str) -> str:
     return f"{live}__verify"
 
 
+def old_schema(live: str) -> str:
+    """Where a rebuild parks the tables it swaps out, until it drops them."""
+    return f"{live}__old"
+
+
 def quoted(schema: str) -> str:
     return '"' + schema.replace('"', '""') + '"'
 
@@ -74,3 +79,13 @@ def check_current(conn: Connection, schema: str, engine: Engine) -> None:
 
 def drop(conn: Connection, schema: str) -> None:
     conn.execute(text(f"DROP SCHEMA IF EXISTS {quoted(schema)} CASCADE"))
+
+
+def namespace_schemas(conn: Connection, topic_prefix: str) -> list[str]:
+    """The Postgres schemas holding a topic namespace's read models: the live one and any rebuild or verify left."""
+    live = live_schema(topic_prefix)
+    names = [live, shadow_schema(live), scratch_schema(live), old_schema(live)]
+    found = conn.execute(
+        text("SELECT schema_name FROM information_schema.schemata WHERE schema_name = ANY(:names)"), {"names": names}
+    )
+    return sorted(row[0] for row in found)

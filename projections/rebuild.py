@@ -248,7 +248,7 @@ def _fresh(engine: Engine, schema: str) -> None:
 
 
 def _swap(conninfo: str, live: str, shadow: str, projectors: Sequence[Projector]) -> None:
-    old = f"{live}__old"
+    old = namespace.old_schema(live)
     with psycopg.connect(conninfo, autocommit=True) as conn, conn.transaction():
         # The live runner's next transaction starts by locking these rows: it waits here until the swap is done.
         conn.execute(

@@ -9,9 +9,12 @@ become exact ``Decimal``s, never floats. ``base_url`` re-points every REST endpo
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import random
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -19,7 +22,9 @@ from urllib.parse import urlsplit
 
 import ccxt
 import ccxt.async_support
+import tenacity
 from pydantic import Field, SecretStr
+from tenacity import AttemptManager
 
 from domain.errors import MarketNotUsable
 from domain.instruments import Instrument, InstrumentRegistry, from_market
@@ -114,22 +119,74 @@ def dec(value: Any) -> Decimal | None:
     return None if value is None or value == "" else Decimal(str(value))
 
 
-@dataclass
+@dataclass(frozen=True)
 class Backoff:
-    """Exponential backoff with full jitter: ``first_s`` doubling up to ``max_s``; ``reset()`` after a success."""
+    """The wait before retrying a call the exchange failed transiently: ``first_s`` doubling up to ``max_s``, drawn
+    from the upper half of that (jitter, so that clients spread out), never sooner than a ``floor_s`` (Retry-After).
+    """
 
     first_s: float = 0.2
     max_s: float = 30.0
-    attempt: int = 0
 
-    def next_delay(self, floor_s: float = 0.0) -> float:
-        """How long to wait before the next try (at least ``floor_s``, e.g. a Retry-After)."""
-        ceiling = min(self.max_s, self.first_s * 2**self.attempt)
-        self.attempt += 1
+    def delay(self, attempt: int, floor_s: float = 0.0) -> float:
+        """How long to wait after failed attempt number ``attempt`` (1 for the first)."""
+        ceiling = min(self.max_s, self.first_s * 2 ** (attempt - 1))
         return max(floor_s, random.uniform(ceiling / 2, ceiling))  # jitter, not security
 
-    def reset(self) -> None:
-        self.attempt = 0
+
+OnRetry = Callable[[BaseException, float], None]
+
+
+def _policy(client: Any, backoff: Backoff, stopped: Callable[[], bool], on_retry: OnRetry) -> dict[str, Any]:
+    """Tenacity's settings for a call to ``client``: transient failures retried until ``stopped()``, which ends the
+    attempts quietly (no error); anything else raised at once."""
+
+    def retried(state: tenacity.RetryCallState) -> None:
+        error = None if state.outcome is None else state.outcome.exception()
+        assert error is not None and state.next_action is not None  # tenacity sleeps only after a failure
+        on_retry(error, state.next_action.sleep)
+
+    return {
+        "retry": tenacity.retry_if_exception_type(TRANSIENT),
+        "wait": lambda state: backoff.delay(state.attempt_number, retry_after_s(client)),
+        "stop": lambda _state: stopped(),
+        "before_sleep": retried,
+        "retry_error_callback": lambda _state: None,
+    }
+
+
+def attempts(client: Any, backoff: Backoff, stop: threading.Event, on_retry: OnRetry) -> Iterator[AttemptManager]:
+    """Attempts at a call to ``client`` (``for attempt in attempts(...): with attempt: ...``): a transient failure is
+    retried after ``backoff``'s delay, told to ``on_retry(error, delay)``; none is made once ``stop`` is set."""
+    policy = _policy(client, backoff, stop.is_set, on_retry)
+
+    def sleep(seconds: float) -> None:
+        stop.wait(seconds)  # ends early when stopped
+
+    for attempt in tenacity.Retrying(sleep=sleep, **policy):
+        if stop.is_set():
+            return
+        yield attempt
+
+
+async def attempts_async(
+    client: Any, backoff: Backoff, stop: asyncio.Event, on_retry: OnRetry
+) -> AsyncIterator[AttemptManager]:
+    """``attempts`` for asyncio code: the waits end early when ``stop`` is set."""
+
+    async def sleep(seconds: float) -> None:
+        await wait_unless_stopped(stop, seconds)
+
+    async for attempt in tenacity.AsyncRetrying(sleep=sleep, **_policy(client, backoff, stop.is_set, on_retry)):
+        if stop.is_set():
+            return
+        yield attempt
+
+
+async def wait_unless_stopped(stop: asyncio.Event, seconds: float) -> None:
+    """Wait ``seconds``, or less if ``stop`` is set meanwhile."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
 def retry_after_s(client: Any) -> float:

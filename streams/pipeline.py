@@ -1,14 +1,12 @@
 """A whole pipeline in one namespace, run from a script: the backtest and the demo start the processors as real
-`tradecore worker` subprocesses, feed them, and need to know when everything upstream has been consumed."""
+`tradecore worker` subprocesses (deploy.launch), feed them, and need to know when everything upstream has been
+consumed."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +20,6 @@ from streams.worker import PROCESSORS
 
 class PipelineError(StreamsError):
     """The processors stopped, or did not settle in time."""
-
-
-def start(command: list[str], settings: KafkaSettings, env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """``tradecore <command>`` in the namespace of ``settings``, its output appended to ``log``."""
-    tradecore = str(Path(sys.executable).with_name("tradecore"))
-    environment = {**os.environ, **env, "TRADECORE_TOPIC_PREFIX": settings.topic_prefix}
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        return subprocess.Popen([tradecore, *command], env=environment, stdout=out, stderr=subprocess.STDOUT)
 
 
 def prepare(settings: KafkaSettings) -> None:
@@ -88,13 +77,3 @@ def wait_until_settled(
             time.sleep(0.5)
     finally:
         consumer.close()
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM (the worker commits what is in flight), SIGKILL after a minute."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()

@@ -9,7 +9,6 @@ import shutil
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import fasteners
@@ -269,11 +268,3 @@ class LocalStack:
         if record is None or record.live() is None:
             return ComponentStatus(name, endpoint, "stopped")
         return ComponentStatus(name, endpoint, "running" if answers() else "unhealthy", record.pid)
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """The KEY=VALUE pairs `stack up` wrote."""
-    if not path.exists():
-        return {}
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-    return {key.strip(): value.strip() for key, value in pairs}

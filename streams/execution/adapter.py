@@ -28,19 +28,20 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import ccxt
+from tenacity import AttemptManager
 
 from domain.instruments import Instrument
 from schemas.contract_errors import EventDecodeError
 from schemas.events import CancelAccepted, Event, OrderAccepted
 from schemas.serde import EventDeserializer, EventSerializer
 from streams.errors import StreamsError
-from streams.exchanges import TRANSIENT, Backoff, dec, retry_after_s
+from streams.exchanges import Backoff, attempts, dec
 from streams.execution.live import LiveBook, LiveOrder, order_request
 from streams.host.processor import event_time_ms
 from streams.kafka import OFFSET_BEGINNING, KafkaSettings, SchemaRegistryClient
@@ -233,28 +234,26 @@ class LiveVenueAdapter:
     def _place(self, order: LiveOrder, *, look_up_first: bool) -> list[Event]:
         symbol = self._markets[order.accepted.instrument]
         uncertain = look_up_first
-        while not self._stop.is_set():
-            try:
-                if uncertain:
-                    found = self._look_up(order)
-                    if found is not None:
-                        self.stats.looked_up += 1
-                        return self._reconcile(order, found)
-                    if order.cancel is not None:  # cancelled before it ever reached the exchange
-                        return [self.book.never_placed_cancel(order)]
-                request = order_request(order.accepted)
-                created = self.client.create_order(
-                    symbol, request["type"], request["side"], request["amount"], request["price"], request["params"]
-                )
-                self.stats.placed += 1
-                self.backoff.reset()
-                return self._reconcile(order, created)
-            except REFUSALS as err:
-                self.stats.refused += 1
-                return [self.book.refused(order, _reason(err), datetime.now(UTC))]
-            except TRANSIENT as err:
-                uncertain = True  # it may have reached the exchange: look before placing again
-                self._wait(err)
+        for attempt in self._attempts():
+            with attempt:
+                try:
+                    if uncertain:
+                        found = self._look_up(order)
+                        if found is not None:
+                            self.stats.looked_up += 1
+                            return self._reconcile(order, found)
+                        if order.cancel is not None:  # cancelled before it ever reached the exchange
+                            return [self.book.never_placed_cancel(order)]
+                    request = order_request(order.accepted)
+                    uncertain = True  # from here it may reach the exchange: after a failure, look before placing again
+                    created = self.client.create_order(
+                        symbol, request["type"], request["side"], request["amount"], request["price"], request["params"]
+                    )
+                    self.stats.placed += 1
+                    return self._reconcile(order, created)
+                except REFUSALS as err:
+                    self.stats.refused += 1
+                    return [self.book.refused(order, _reason(err), datetime.now(UTC))]
         return []
 
     def _look_up(self, order: LiveOrder) -> dict[str, Any] | None:
@@ -307,28 +306,24 @@ class LiveVenueAdapter:
         return derived
 
     def _with_retries(self, call: Callable[[], list[Event]]) -> list[Event]:
-        while not self._stop.is_set():
-            try:
-                result = call()
-                self.backoff.reset()
-                return result
-            except TRANSIENT as err:
-                self._wait(err)
+        for attempt in self._attempts():
+            with attempt:
+                return call()
         return []
 
     def _call(self, call: Callable[[], Any]) -> Any:
-        while not self._stop.is_set():
-            try:
+        for attempt in self._attempts():
+            with attempt:
                 return call()
-            except TRANSIENT as err:
-                self._wait(err)
         return None
 
-    def _wait(self, err: Exception) -> None:
+    def _attempts(self) -> Iterator[AttemptManager]:
+        """Attempts at an exchange call, transient failures retried with backoff until the adapter is stopped."""
+        return attempts(self.client, self.backoff, self._stop, self._retrying)
+
+    def _retrying(self, err: BaseException, delay: float) -> None:
         self.stats.retries += 1
-        delay = self.backoff.next_delay(retry_after_s(self.client))
         log.warning("%s; retrying in %.1fs", f"{type(err).__name__}: {str(err)[:200]}", delay)
-        self._stop.wait(delay)
 
 
 def _reason(err: Exception) -> str:

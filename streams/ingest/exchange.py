@@ -18,7 +18,6 @@ Polling, not ccxt.pro websockets: it works with every exchange ccxt supports and
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import time
 import uuid
@@ -29,7 +28,7 @@ from typing import Any
 
 from commands.models import IngestTicks, Tick
 from domain.instruments import Instrument
-from streams.exchanges import TRANSIENT, Backoff, ExchangeConfigError, dec, retry_after_s
+from streams.exchanges import Backoff, ExchangeConfigError, attempts_async, dec, wait_unless_stopped
 
 Sink = Callable[[IngestTicks], Awaitable[int]]  # appends a batch, returns how many events it appended
 PAGE = 1000  # trades asked for per request (Binance's maximum)
@@ -137,7 +136,7 @@ class ExchangeIngest:
             self.stats.rounds += 1
             self.on_progress(self.stats)
             if not self._done():
-                await _wait(stop, self.interval_s)
+                await wait_unless_stopped(stop, self.interval_s)
         return self.stats
 
     def _done(self) -> bool:
@@ -162,18 +161,15 @@ class ExchangeIngest:
 
     async def _retrying(self, call: Callable[[], Awaitable[Any]], stop: asyncio.Event) -> Any:
         """``call()``, retried with backoff while it fails transiently; ``None`` if stopped meanwhile."""
-        while not stop.is_set():
-            try:
-                result = await call()
-            except TRANSIENT as err:
-                self.stats.retries += 1
-                self.stats.last_error = f"{type(err).__name__}: {str(err)[:200]}"
-                self.on_progress(self.stats)
-                await _wait(stop, self.backoff.next_delay(retry_after_s(self.client)))
-                continue
-            self.backoff.reset()
-            return result
+        async for attempt in attempts_async(self.client, self.backoff, stop, self._retried):
+            with attempt:
+                return await call()
         return None
+
+    def _retried(self, err: BaseException, _delay: float) -> None:
+        self.stats.retries += 1
+        self.stats.last_error = f"{type(err).__name__}: {str(err)[:200]}"
+        self.on_progress(self.stats)
 
     async def _poll(self, cursor: _Cursor) -> list[tuple[Tick, str | None]]:
         """New ticks of one symbol (and the trade id of each trade); the cursor moves only when all succeeded."""
@@ -218,11 +214,6 @@ class ExchangeIngest:
         self.stats.trades += trades
         self.stats.quotes += len(found) - trades
         self.on_progress(self.stats)
-
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
 def correlation_id() -> str:

@@ -194,14 +194,29 @@ def cluster_size(client: AdminClient, timeout_s: float = 10) -> int:
     return len(client.list_topics(timeout=timeout_s).brokers)
 
 
+def namespace_topics(client: AdminClient, prefix: str, timeout_s: float = 60) -> list[str]:
+    """The topics of the namespace ``prefix``, refusing a prefix that names more than namespaces: the empty one (every
+    topic), or one that matches a topic outside any namespace (the default namespace's, Kafka's own ``__…``)."""
+    if not prefix:
+        raise TopicConfigError("refusing the empty namespace: it names every topic of the cluster")
+    names = sorted(name for name in client.list_topics(timeout=timeout_s).topics if name.startswith(prefix))
+    bare = {spec.name for spec in TOPICS}
+    outside = [name for name in names if name in bare or name.startswith("_")]
+    if outside:
+        raise TopicConfigError(
+            f"the prefix {prefix!r} matches topics outside any namespace: {', '.join(outside[:5])}",
+            hint="give a whole namespace, as TRADECORE_TOPIC_PREFIX names it (e.g. demo-20261203101500.)",
+        )
+    return names
+
+
 def delete_namespace(client: AdminClient, prefix: str, timeout_s: float = 60) -> list[str]:
-    """Delete every topic whose name starts with ``prefix`` (a test's, a backtest's or a replay's namespace).
+    """Delete every topic of the namespace ``prefix`` (a test's, a backtest's or a replay's); refuses what
+    ``namespace_topics`` refuses.
 
     A broker keeps files open for every partition it hosts: namespaces left behind by the thousand exhaust its file
-    descriptors. Refuses an empty prefix, which would name the whole cluster."""
-    if not prefix:
-        raise TopicConfigError("refusing to delete the topics of the empty namespace (every topic)")
-    doomed = [name for name in client.list_topics(timeout=timeout_s).topics if name.startswith(prefix)]
+    descriptors."""
+    doomed = namespace_topics(client, prefix, timeout_s)
     if not doomed:
         return []
     for name, future in client.delete_topics(doomed, operation_timeout=timeout_s).items():

@@ -9,8 +9,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams import pipeline
-from streams.settings import KafkaSettings
+from deploy import launch
 from tests.api.conftest import order
 from tests.support.api_server import ApiServer
 
@@ -69,11 +68,8 @@ def test_request_and_order_metrics_move_with_the_requests_served(api: ApiServer,
 
 
 def test_readyz_reports_the_read_models_lag_once_the_projector_runs(api: ApiServer, tmp_path: Path) -> None:
-    projector = pipeline.start(
-        ["project", "--metrics-port", "0"],
-        KafkaSettings(bootstrap_servers=api.endpoints.kafka_bootstrap, topic_prefix=api.topic_prefix),
-        api.endpoints.as_env(),
-        tmp_path / "projector.log",
+    projector = launch.start_projector(
+        tmp_path / "projector.log", {**api.endpoints.as_env(), "TRADECORE_TOPIC_PREFIX": api.topic_prefix}
     )
     try:
         deadline = time.monotonic() + 120
@@ -83,6 +79,6 @@ def test_readyz_reports_the_read_models_lag_once_the_projector_runs(api: ApiServ
                 break
             time.sleep(1)
     finally:
-        pipeline.stop(projector)
+        projector.stop()
     assert check["status"] == "ok", check
     assert check["detail"].startswith("every read model within")

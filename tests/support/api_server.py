@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import secrets
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,8 +14,8 @@ from pathlib import Path
 import httpx
 
 from api.auth import Role, add_user
+from deploy import launch
 from deploy.local.stack import Endpoints
-from tests.support.ports import free_port_block, listening
 from tests.support.stack import drop_namespace, namespace_exists
 
 PASSWORD = "correct horse battery staple"
@@ -87,48 +85,15 @@ def api_server(endpoints: Endpoints, workdir: Path, topic_prefix: str, **extra_e
         "TRADECORE_TOPIC_PREFIX": topic_prefix,
         **extra_env,
     }
-    tradecore = str(Path(sys.executable).with_name("tradecore"))
     # The namespace's topics are deleted afterwards only if this server's start created them: a test may serve an
     # API over a log other tests still read.
     ours = not namespace_exists(endpoints.kafka_bootstrap, topic_prefix)
-    subprocess.run([tradecore, "db", "upgrade"], env=env, check=True, capture_output=True)
-    subprocess.run([tradecore, "topics", "ensure"], env=env, check=True, capture_output=True)
-    log = workdir / "api.log"
-    proc, port = _start(tradecore, env, log)
+    subprocess.run([str(launch.TRADECORE), "db", "upgrade"], env=env, check=True, capture_output=True)
+    subprocess.run([str(launch.TRADECORE), "topics", "ensure"], env=env, check=True, capture_output=True)
+    server = launch.start_api(workdir / "api.log", env)
     try:
-        yield ApiServer(f"http://127.0.0.1:{port}", topic_prefix, secret, endpoints)
+        yield ApiServer(server.url, topic_prefix, secret, endpoints)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        server.stop(30)
         if ours:
             drop_namespace(endpoints.kafka_bootstrap, topic_prefix)
-
-
-def _start(tradecore: str, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """Start `tradecore api` on a free port, and wait until *it* listens there and answers.
-
-    Other test runs on the machine pick ports too: one may take the port between the check and the bind, and
-    answer in our API's place. So the listener is checked to be our process, and a lost race is run again.
-    """
-    for _ in range(5):
-        port = free_port_block((0,), start=random.randrange(30000, 32000))
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [tradecore, "api"], env={**env, "TRADECORE_PORT": str(port)}, stdout=out, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + 60
-        while proc.poll() is None and not listening(proc.pid, port):
-            assert time.monotonic() < deadline, f"the API did not listen: {log.read_text()}"
-            time.sleep(0.2)
-        if proc.poll() is not None:
-            said = log.read_text()
-            assert "address already in use" in said.lower(), f"the API exited: {said}"
-            continue  # lost the port to another process: another one
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
-                return proc, port
-            except httpx.TransportError:
-                assert proc.poll() is None and time.monotonic() < deadline, f"the API did not answer: {log.read_text()}"
-                time.sleep(0.2)
-    raise AssertionError("no free port for the API after 5 tries")

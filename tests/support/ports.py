@@ -1,7 +1,5 @@
 import socket
 
-import psutil
-
 
 def free_port_block(offsets: tuple[int, ...], start: int = 20000, stop: int = 60000) -> int:
     """A base port such that base + each offset is free on 127.0.0.1."""
@@ -18,12 +16,3 @@ def _free(port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def listening(pid: int, port: int) -> bool:
-    """Whether process ``pid`` itself listens on TCP ``port`` (not some other process that took the port)."""
-    try:
-        connections = psutil.Process(pid).net_connections("tcp")
-    except psutil.Error:
-        return False
-    return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in connections)

@@ -2,46 +2,34 @@
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from deploy import launch
 from deploy.local.stack import Endpoints
-from streams import pipeline
-from tests.support.ports import free_port_block, listening
+
+
+def _env(endpoints: Endpoints, prefix: str) -> dict[str, str]:
+    return {**endpoints.as_env(), "TRADECORE_TOPIC_PREFIX": prefix}
 
 
 def start_worker(
     endpoints: Endpoints, prefix: str, names: list[str], log: Path, *options: str
 ) -> subprocess.Popen[bytes]:
-    env = {**os.environ, **endpoints.as_env(), "TRADECORE_TOPIC_PREFIX": prefix}
-    tradecore = str(Path(sys.executable).with_name("tradecore"))
-    with log.open("ab") as out:
-        return subprocess.Popen([tradecore, "worker", *names, *options], env=env, stdout=out, stderr=subprocess.STDOUT)
+    """`tradecore worker` as it starts (tests that kill it mid-start-up want it this early, not once ready)."""
+    return launch.start("worker", ["worker", *names, *options], log, _env(endpoints, prefix)).process
 
 
 def start_worker_with_metrics(
     endpoints: Endpoints, prefix: str, names: list[str], log: Path
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """A worker serving /metrics on a port of its own: (the process, its metrics URL) once it listens there.
-
-    Ports are picked below the ephemeral range, and a port another process takes first is tried again."""
-    for _ in range(5):
-        port = free_port_block((0,), start=random.randrange(24000, 28000))
-        proc = start_worker(endpoints, prefix, names, log, "--metrics-port", str(port))
-        deadline = time.monotonic() + 60
-        while proc.poll() is None and not listening(proc.pid, port):
-            assert time.monotonic() < deadline, f"the worker did not serve metrics: {log.read_text()}"
-            time.sleep(0.2)
-        if proc.poll() is None:
-            return proc, f"http://127.0.0.1:{port}/metrics"
-        assert "cannot serve metrics" in log.read_text(), f"the worker exited: {log.read_text()}"
-    raise AssertionError("no free port for the worker's metrics after 5 tries")
+    """A worker serving /metrics on a port of its own: (the process, its metrics URL) once it listens there."""
+    worker = launch.start_worker(log, _env(endpoints, prefix), names=names)
+    return worker.process, f"{worker.url}/metrics"
 
 
 def run_with_kills(
@@ -81,4 +69,4 @@ def run_with_kills(
             time.sleep(1.0)
         return landed
     finally:
-        pipeline.stop(proc)
+        launch.stop(proc)

@@ -2,7 +2,7 @@
 for a grace period, and an idle batch commits without waiting for ``batch_ms``.
 
 Functional properties with generous bounds (seconds against a grace period and a batch interval of 30 s), not a
-performance measurement: bench/streams.py measures latency.
+performance measurement: bench/processors.py measures latency.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 confluent-kafka loop doing the same decoding, computation and encoding in the same run; and how soon an order
 placed becomes a decision visible to a ``read_committed`` consumer, beside the raw producer's own records.
 
-    .venv/bin/python bench/streams.py            # the full run (≈ 16 min), table on stdout, JSON last
-    .venv/bin/python bench/streams.py --quick    # smoke test (≤ 3 min)
+    .venv/bin/python bench/processors.py            # the full run (≈ 16 min), table on stdout, JSON last
+    .venv/bin/python bench/processors.py --quick    # smoke test (≤ 3 min)
 
 Throughput, each ``--repeat`` times (median and min-max reported), for risk, execution, executions-by-account,
 positions, signals and strategy:
@@ -37,9 +37,7 @@ import argparse
 import json
 import os
 import secrets
-import signal
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -53,10 +51,11 @@ from typing import Any
 import numpy as np
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, TopicPartition
 
-if __package__ in (None, ""):  # run as a script: bench/ first on the path would shadow the `streams` package
+if __package__ in (None, ""):  # run as a script: the repository root, not bench/, first on the path
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from bench import common
+from deploy import launch
 
 # The issue's targets (issue 4).
 TARGET_P99_MS_AT_1000 = 25.0
@@ -585,15 +584,9 @@ def latency_phase(
         env = {**os.environ, "TRADECORE_TOPIC_PREFIX": namespace}
         worker_log = run_dir / f"worker-risk-batch{batch_ms}.log"
         common.log(f"starting `tradecore worker risk --batch-ms {batch_ms}` over {namespace}")
-        with worker_log.open("wb") as sink:
-            proc = subprocess.Popen(
-                [str(common.TRADECORE), "worker", "risk", "--batch-ms", str(batch_ms)],
-                cwd=common.ROOT,
-                env=env,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        proc = launch.start(
+            "worker", ["worker", "risk", "--batch-ms", str(batch_ms)], worker_log, env, own_session=True
+        ).process
         guard.roots["worker"] = [proc.pid]
         try:
             # Ready once a first order's decision is visible (group joined, state rebuilt, reference price read).
@@ -626,12 +619,7 @@ def latency_phase(
                     )
         finally:
             guard.roots.pop("worker", None)
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(60)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
+            launch.stop(proc)
             seen.close()
         results[str(batch_ms)] = {
             str(load): {
@@ -695,7 +683,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     os.chdir(common.ROOT)  # settings read .stack/env relative to the working directory
     run_id = f"{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(2)}"
     prefix = f"bench-{run_id}."
-    run_dir = common.RESULTS / f"streams-{run_id}"
+    run_dir = common.RESULTS / f"processors-{run_id}"
     run_dir.mkdir(parents=True, exist_ok=True)
     stack_roots = common.check_stack()
     common.log(f"run {run_id}: topic prefix {prefix!r}, scratch in {run_dir.relative_to(common.ROOT)}")

@@ -1,9 +1,9 @@
 """Read-side benchmark (issue 5, item 6): events/s projected into Postgres per projection and for a full rebuild,
 each beside a raw psycopg COPY of the same rows and a raw confluent-kafka consumer of the same records, in one run.
 
-    .venv/bin/python bench/projections.py                       # 200,000 events, 3 repeats
-    .venv/bin/python bench/projections.py --events 1000000 --rebuild-only --repeat 1   # the rebuild target
-    .venv/bin/python bench/projections.py --quick               # smoke test
+    .venv/bin/python bench/read_models.py                       # 200,000 events, 3 repeats
+    .venv/bin/python bench/read_models.py --events 1000000 --rebuild-only --repeat 1   # the rebuild target
+    .venv/bin/python bench/read_models.py --quick               # smoke test
 
 What runs, in a fresh topic namespace ``bench-<run>.`` on the real stack:
 
