@@ -9,11 +9,13 @@ from fastapi import FastAPI
 
 from api import problems, telemetry
 from api.auth import Authenticator, load_users
+from api.dashboard import mount as mount_dashboard
 from api.deps import Services
+from api.live import LiveFeed
 from api.outcomes import RiskOutcomes
 from api.ratelimit import RateLimiter
 from api.readiness import ProjectionLag, Readiness
-from api.routers import accounts, auth, health, history, market, orders, reads
+from api.routers import accounts, auth, health, history, market, orders, reads, stream
 from api.settings import ApiSettings
 from api.store import IdempotencyKeys
 from api.wiring import write_side
@@ -36,6 +38,7 @@ event landed (`topic`, `partition`, `offset`); what happens next (risk, fills) a
 * Errors are `application/problem+json` bodies whose `errors` name each field and rule broken.
 * Queries (`GET`) read the Postgres read models; each answer carries its projection's `checkpoint`. Pass the
   `event` a command answered with as `?min_offset=topic:partition:offset` to wait for your own write.
+* `GET /v1/stream` pushes every committed read-model change as server-sent events; the dashboard at `/` uses it.
 * Repeat a command safely with an `Idempotency-Key` header, or (orders) the same `client_order_id`.
 """
 
@@ -64,6 +67,8 @@ def create_app(
         async with write_side(kafka, registry, database, instruments) as parts:
             outcomes = RiskOutcomes(kafka, parts.registry)
             outcomes.start()
+            live = LiveFeed(parts.engine, database.url, schema)
+            await live.start()
             app.state.services = Services(
                 authenticator=authenticator,
                 gateway=parts.gateway,
@@ -86,10 +91,12 @@ def create_app(
                     projection_lag=ProjectionLag(kafka, parts.engine, schema, api.ready_max_projection_lag),
                 ),
                 history=AccountHistory(kafka, parts.registry),
+                live=live,
             )
             try:
                 yield
             finally:
+                await live.close()
                 outcomes.close()
 
     tracing.configure("api")
@@ -105,9 +112,11 @@ def create_app(
         accounts.router,
         history.router,
         market.router,
+        stream.router,
         health.router,
         telemetry.router,
     )
     for router in routers:
         app.include_router(router)
+    mount_dashboard(app)  # last: it serves `/` and whatever no route above matched
     return app

@@ -178,6 +178,9 @@ def serve_api(
         workers=workers or settings.workers,
         log_level="warning",
         access_log=False,
+        # Live streams (GET /v1/stream) never finish on their own: a stop cuts them after this, and their clients
+        # resume elsewhere with Last-Event-ID.
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
     )
 
 

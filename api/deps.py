@@ -12,6 +12,7 @@ from fastapi.security import OAuth2PasswordBearer
 
 from api.auth import Authenticator, Principal, Role
 from api.errors import AuthenticationFailed, Forbidden
+from api.live import LiveFeed
 from api.outcomes import RiskOutcomes
 from api.ratelimit import RateLimiter
 from api.readiness import Readiness
@@ -42,6 +43,7 @@ class Services:
     read_wait_timeout_s: float
     readiness: Readiness
     history: AccountHistory
+    live: LiveFeed
 
 
 async def _services(request: Request) -> Services:
