@@ -49,6 +49,20 @@ class ApiServer:
     jwt_secret: str
     endpoints: Endpoints
     _tokens: dict[str, tuple[float, str]] = field(default_factory=dict)
+    _process: list[subprocess.Popen[bytes]] = field(default_factory=list)  # the running one, replaced by restart
+    _command: tuple[str, dict[str, str], Path] | None = None
+
+    def restart(self, down_s: float = 0.0) -> None:
+        """Stop the API (SIGTERM), stay down ``down_s``, and start it again on the same port."""
+        assert self._command is not None
+        proc = self._process.pop()
+        proc.terminate()
+        proc.wait(timeout=30)
+        time.sleep(down_s)
+        tradecore, env, log = self._command
+        port = int(self.url.rsplit(":", 1)[1])
+        started, _ = _start(tradecore, env, log, port)
+        self._process.append(started)
 
     def login(self, user: str, password: str = PASSWORD) -> httpx.Response:
         return httpx.post(f"{self.url}/v1/auth/token", data={"username": user, "password": password}, timeout=30)
@@ -95,24 +109,29 @@ def api_server(endpoints: Endpoints, workdir: Path, topic_prefix: str, **extra_e
     subprocess.run([tradecore, "topics", "ensure"], env=env, check=True, capture_output=True)
     log = workdir / "api.log"
     proc, port = _start(tradecore, env, log)
+    server = ApiServer(f"http://127.0.0.1:{port}", topic_prefix, secret, endpoints, _process=[proc])
+    server._command = (tradecore, env, log)
     try:
-        yield ApiServer(f"http://127.0.0.1:{port}", topic_prefix, secret, endpoints)
+        yield server
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        for running in server._process:
+            running.terminate()
+            running.wait(timeout=30)
         if ours:
             drop_namespace(endpoints.kafka_bootstrap, topic_prefix)
 
 
-def _start(tradecore: str, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """Start `tradecore api` on a free port, and wait until *it* listens there and answers.
+def _start(
+    tradecore: str, env: dict[str, str], log: Path, fixed_port: int | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start `tradecore api` on a free port (or ``fixed_port``), and wait until *it* listens there and answers.
 
     Other test runs on the machine pick ports too: one may take the port between the check and the bind, and
     answer in our API's place. So the listener is checked to be our process, and a lost race is run again.
     """
     for _ in range(5):
-        port = free_port_block((0,), start=random.randrange(30000, 32000))
-        with log.open("wb") as out:
+        port = fixed_port or free_port_block((0,), start=random.randrange(30000, 32000))
+        with log.open("ab") as out:
             proc = subprocess.Popen(
                 [tradecore, "api"], env={**env, "TRADECORE_PORT": str(port)}, stdout=out, stderr=subprocess.STDOUT
             )
