@@ -72,6 +72,7 @@ class LiveFeed:
         self._schema = schema
         self._subscriptions: set[Subscription] = set()
         self._wake = asyncio.Event()
+        self._newest = 0  # the newest id a notification named
         self._tasks: list[asyncio.Task[None]] = []
         self.position = 0  # the newest change fanned out
 
@@ -80,8 +81,7 @@ class LiveFeed:
         return len(self._subscriptions)
 
     async def start(self) -> None:
-        async with self._engine.connect() as conn:
-            self.position = int((await conn.execute(select(func.coalesce(func.max(_t.c.id), 0)))).scalar_one())
+        self.position = self._newest = await self._last_id()
         self._tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._fan_out())]
 
     async def close(self) -> None:
@@ -128,7 +128,8 @@ class LiveFeed:
                 async with await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True) as conn:
                     await conn.execute(f'LISTEN "{live.channel(self._schema)}"')
                     self._wake.set()  # catch up on whatever committed while not listening
-                    async for _ in conn.notifies():
+                    async for note in conn.notifies():
+                        self._newest = int(note.payload)
                         self._wake.set()
             except asyncio.CancelledError:
                 raise
@@ -152,6 +153,10 @@ class LiveFeed:
 
     async def _fetch(self) -> bool:
         """Hand the changes after ``position`` to their subscribers; whether there may be more."""
+        # A notification behind what was read is usually one whose rows an earlier read already got; only a feed
+        # whose newest id is behind, too, was swapped.
+        if self._newest < self.position and await self._last_id() < self.position:
+            self._renumbered()
         async with self._engine.connect() as conn:
             rows = (await conn.execute(_after(self.position))).all()
         for change in map(_change, rows):
@@ -165,6 +170,20 @@ class LiveFeed:
                     sub.queue.put_nowait(change)
             self.position = change.id
         return len(rows) == FETCH_MAX
+
+    async def _last_id(self) -> int:
+        async with self._engine.connect() as conn:
+            return int((await conn.execute(select(func.coalesce(func.max(_t.c.id), 0)))).scalar_one())
+
+    def _renumbered(self) -> None:
+        """A rebuild swapped in read models with a feed of their own, numbered from 1 again: follow that one, and end
+        every stream, whose clients come back with an id this feed does not have and are told to reload."""
+        log.warning("live feed: renumbered (%d after %d), after a rebuild; clients reload", self._newest, self.position)
+        self.position = 0
+        for sub in list(self._subscriptions):
+            self._subscriptions.discard(sub)
+            with contextlib.suppress(asyncio.QueueFull):
+                sub.queue.put_nowait(None)
 
 
 _t = tables.live_changes

@@ -37,7 +37,6 @@ import httpx
 import numpy as np
 import psutil
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from api.auth import Role, add_user
 from bench.common import (
@@ -98,35 +97,27 @@ def browser_measures(url: str, trader: httpx.Client, env: dict[str, str], repeat
 
     from tests.support.browser import launch
 
-    loads, full, sizes = [], [], []
+    loads, data, logins, sizes = [], [], [], []
     with sync_playwright() as playwright, tempfile.TemporaryDirectory() as profile:
         context = launch(playwright, Path(profile))
         for _ in range(repeat):
             page = context.new_page()
-            received: list[int] = []
-            page.on("response", lambda r, into=received: into.append(asset_bytes(r, url)))
             started = time.perf_counter()
             page.goto(f"{url}/", wait_until="load")
             loads.append(time.perf_counter() - started)
-            sizes.append(sum(received))
-            started = time.perf_counter()
-            page.get_by_label("User name").fill("trader")
-            page.get_by_label("Password").fill(PASSWORD)
-            page.get_by_role("button", name="Sign in").click()
-            page.wait_for_function(
-                "document.querySelector('#live').textContent.includes('checkpoint') && "
-                "document.querySelector('#pnl-checkpoint').textContent !== ''",
-                timeout=30_000,
-            )
-            full.append(loads[-1] + time.perf_counter() - started)
+            sizes.append(page.evaluate(ASSET_BYTES))
+            sign_in(page)
+            page.wait_for_function("performance.getEntriesByName('tradecore:loaded').length > 0", timeout=60_000)
+            marks = page.evaluate(MARKS)
+            logins.append(marks["signed-in"] - marks["clicked"])
+            data.append(marks["loaded"] - marks["signed-in"])
             page.close()
+        full = [a + b for a, b in zip(loads, data, strict=True)]
         log(f"first loads: {[round(x, 3) for x in full]} s")
 
         page = context.new_page()
         page.goto(f"{url}/")
-        page.get_by_label("User name").fill("trader")
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        sign_in(page)
         page.wait_for_function("document.querySelector('#live').textContent.includes('checkpoint')")
         log(f"placing {fills} crossing orders, one every 50 ms")
         for i in range(fills):
@@ -148,12 +139,31 @@ def browser_measures(url: str, trader: httpx.Client, env: dict[str, str], repeat
         raise BenchError(f"only {len(delays)} of {fills} fills reached the page")
     return {
         "load_s": statistics.median(loads),
+        "data_s": statistics.median(data),
+        "sign_in_s": statistics.median(logins),
         "first_load_s": statistics.median(full),
         "first_loads_s": full,
         "assets_bytes": max(sizes),
         "fills": len(delays),
-        "fill_visible_ms": percentiles_ms(delays),
+        "fill_visible_ms": {f"p{q}": float(np.percentile(delays, q)) * 1000 for q in (50, 95, 99)},
     }
+
+
+# The bytes of the page and every asset it loaded (not the API's answers), as the browser counts them.
+ASSET_BYTES = """performance.getEntriesByType('navigation')[0].encodedBodySize
+    + performance.getEntriesByType('resource').filter((e) => !e.name.includes('/v1/'))
+        .reduce((sum, e) => sum + e.encodedBodySize, 0)"""
+# Seconds since navigation: the sign-in click, the token's arrival, every panel loaded with the live feed open.
+MARKS = """({clicked: window.clickedAt / 1000,
+    'signed-in': performance.getEntriesByName('tradecore:signed-in')[0].startTime / 1000,
+    loaded: performance.getEntriesByName('tradecore:loaded')[0].startTime / 1000})"""
+
+
+def sign_in(page: Any) -> None:
+    page.get_by_label("User name").fill("trader")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.evaluate("window.clickedAt = performance.now()")
+    page.get_by_role("button", name="Sign in").click()
 
 
 def asset_bytes(response: Any, url: str) -> int:
@@ -231,10 +241,18 @@ async def post_at(url: str, token: str, rate: float, duration: float) -> dict[st
     return {"accepted": len(latencies), "failed": failed, **percentiles_ms(np.array(latencies))}
 
 
-def db_connections(pid: int) -> int:
-    port = make_url(DatabaseSettings().url).port or 5432
-    procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
-    return sum(1 for p in procs for c in p.net_connections("tcp") if c.raddr and c.raddr.port == port)
+APP_NAME = "bench-dashboard-api"  # the API's connections name themselves so (PGAPPNAME, read by libpq)
+
+
+def db_connections() -> int:
+    """The API's Postgres connections, as the server counts them."""
+    eng = engine(DatabaseSettings())
+    try:
+        with eng.connect() as conn:
+            query = text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :name")
+            return int(conn.execute(query, {"name": APP_NAME}).scalar_one())
+    finally:
+        eng.dispose()
 
 
 def load_window(api: ApiServer, token: str, rate: float, duration: float) -> dict[str, Any]:
@@ -244,7 +262,7 @@ def load_window(api: ApiServer, token: str, rate: float, duration: float) -> dic
     posted = asyncio.run(post_at(api.url, token, rate, duration))
     cpu = (sum(tree_cpu(pid).values()) - cpu_before) / (time.perf_counter() - wall)
     rss = sum(p.memory_info().rss for p in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)])
-    return {**posted, "api_cores": cpu, "api_rss_mb": rss / 2**20, "db_connections": db_connections(pid)}
+    return {**posted, "api_cores": cpu, "api_rss_mb": rss / 2**20, "db_connections": db_connections()}
 
 
 def clients_measures(api: ApiServer, viewer: str, trader: str, count: int, duration: float) -> dict[str, Any]:
@@ -261,8 +279,7 @@ def clients_measures(api: ApiServer, viewer: str, trader: str, count: int, durat
             if time.monotonic() > deadline:
                 raise BenchError(f"only {ready.value} of {count} live clients connected")
             time.sleep(0.2)
-        assert api.proc is not None
-        idle = {"db_connections": db_connections(api.proc.pid)}
+        idle = {"db_connections": db_connections()}
         api.settle()
         log(f"{count} live clients connected; POST /v1/orders at 100/s for {duration:g} s")
         before = received.value
@@ -283,7 +300,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     add_user(bench.users_file, "feed", PASSWORD, [Role.ADMIN], [])
     env = {**bench.env(), "TRADECORE_LOGIN_RATE_LIMIT": "1000/minute"}
     prepare_namespace(env)
-    api = ApiServer(1, env, bench.run_dir)
+    api = ApiServer(1, {**env, "PGAPPNAME": APP_NAME}, bench.run_dir)
     processes = [start(bench, ["worker"], env, "worker"), start(bench, ["project"], env, "projector")]
     try:
         api.start()
@@ -307,16 +324,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def table(results: dict[str, Any]) -> str:
     b, live = results["browser"], results["live"]
     w, c = live["without"], live["with"]
-    worse = (c["p99"] / w["p99"] - 1) * 100 if w["p99"] and c["p99"] else None
+    worse = (c["p99_ms"] / w["p99_ms"] - 1) * 100 if w["p99_ms"] and c["p99_ms"] else None
     return "\n".join(
         [
             f"run {results['run']}",
-            f"first load (page load event): {b['load_s'] * 1000:.0f} ms; page + data + live feed: "
-            f"{b['first_load_s'] * 1000:.0f} ms (target ≤ 1000); assets {b['assets_bytes'] / 1000:.0f} kB (≤ 1000)",
+            f"first load: page {b['load_s'] * 1000:.0f} ms + data and live feed {b['data_s'] * 1000:.0f} ms = "
+            f"{b['first_load_s'] * 1000:.0f} ms (target ≤ 1000; sign-in's password hash apart: "
+            f"{b['sign_in_s'] * 1000:.0f} ms); assets {b['assets_bytes'] / 1000:.0f} kB (≤ 1000)",
             f"fill committed → visible over {b['fills']} fills: p50 {fmt(b['fill_visible_ms']['p50'])} ms, "
             f"p95 {fmt(b['fill_visible_ms']['p95'])} ms (target p95 ≤ 500)",
-            f"POST /v1/orders at 100/s: p50/p99 {fmt(w['p50'], 1)}/{fmt(w['p99'], 1)} ms without live clients, "
-            f"{fmt(c['p50'], 1)}/{fmt(c['p99'], 1)} ms with {live['clients']} ({fmt(worse, 0)} % worse p99, "
+            f"POST /v1/orders at 100/s: p50/p99 {fmt(w['p50_ms'], 1)}/{fmt(w['p99_ms'], 1)} ms without live clients, "
+            f"{fmt(c['p50_ms'], 1)}/{fmt(c['p99_ms'], 1)} ms with {live['clients']} ({fmt(worse, 0)} % worse p99, "
             "target ≤ 20)",
             f"API cores {w['api_cores']:.2f} → {c['api_cores']:.2f}; RSS {w['api_rss_mb']:.0f} → "
             f"{c['api_rss_mb']:.0f} MB; Postgres connections {w['db_connections']} → "

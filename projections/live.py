@@ -1,7 +1,7 @@
 """The live feed: what each committed batch changed in the read models, for the API's GET /v1/stream.
 
 The runner appends one ``live_changes`` row per read-model row a batch wrote (orders, fills, positions, pnl, candles,
-signals, rejections) and sends ``NOTIFY`` on the schema's channel, both in the batch's own transaction: Postgres
+signals, rejections, risk limits) and sends ``NOTIFY`` on the schema's channel, both in the batch's own transaction: Postgres
 delivers a notification only when its transaction commits, so a listener is never told of a change it cannot read
 yet, and a crash loses neither. The feed keeps the newest ``RETAINED`` changes; a client further behind reloads.
 """
@@ -26,6 +26,7 @@ KINDS = {
     tables.candles.name: "candle",
     tables.signals_latest.name: "signal",
     tables.risk_rejections.name: "rejection",
+    tables.risk_limits.name: "limits",
 }
 RETAINED = 200_000  # changes kept for clients catching up (minutes of a busy session)
 PRUNE_EVERY = 200  # batches between prunes

@@ -221,7 +221,7 @@ live_changes = Table(
     # The position of a change in the live feed (GET /v1/stream's event id): the runner takes the feed's lock before
     # numbering a batch's changes, so ids grow in commit order and a reader that saw id N has seen every id below it.
     Column("id", BigInteger, Identity(), primary_key=True),
-    Column("kind", String, nullable=False),  # order, fill, position, pnl, candle, signal, rejection
+    Column("kind", String, nullable=False),  # order, fill, position, pnl, candle, signal, rejection, limits
     Column("account_id", String),  # None for market data (candles, signals), which every reader sees
     Column("committed_at", DateTime(timezone=True), nullable=False, server_default=text("clock_timestamp()")),
     Column("row", JSONB, nullable=False),  # the read-model row as it is after the change, as the queries answer it

@@ -18,7 +18,7 @@ from projections.live import KINDS
 
 router = APIRouter(prefix="/v1", tags=["live"])
 
-Kind = Literal["order", "fill", "position", "pnl", "candle", "signal", "rejection"]
+Kind = Literal["order", "fill", "position", "pnl", "candle", "signal", "rejection", "limits"]
 KEEPALIVE_S = 15.0  # a comment line this often, so proxies keep the stream and clients notice a dead one
 
 
@@ -62,7 +62,8 @@ async def stream(
         Header(alias="Last-Event-ID", ge=0, description="The last checkpoint received: resume after it."),
     ] = None,
 ) -> StreamingResponse:
-    """Every change the projector commits to orders, fills, positions, PnL, candles, signals and risk rejections,
+    """Every change the projector commits to orders, fills, positions, PnL, candles, signals, risk rejections and
+    risk limits,
     as it commits, filtered as the GET routes are: a trader gets their own accounts' changes (and market data), other
     roles every account's. Send the `Authorization` header as for any route (the dashboard reads the stream with
     `fetch()`; a browser `EventSource` cannot send it). Reconnect with `Last-Event-ID` to get what you missed, then

@@ -125,7 +125,13 @@ def test_sign_in_keeps_the_token_in_memory_only(desk: ApiServer, page: Page) -> 
     assert stored == [0, 0, ""]
     page.reload()  # the token went with the page: signed out
     expect(page.locator("#signin")).to_be_visible()
-    sign_in(page, desk, "alice")
+    # From the keyboard alone: the user name field, Tab to the password, Enter.
+    page.get_by_label("User name").focus()
+    page.keyboard.type("alice")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page.locator("#live")).to_contain_text("live: on", timeout=LIVE_S)
     page.get_by_role("button", name="Sign out").click()
     expect(page.locator("#signin")).to_be_visible()
     expect(page.locator("#desk")).to_be_hidden()
@@ -177,6 +183,30 @@ def test_a_viewer_reads_every_account_but_has_no_order_form(desk: ApiServer, pag
     expect(page.locator("#ticket")).to_be_hidden()
     expect(page.locator("#risk-controls")).to_be_hidden()
     assert page.get_by_role("button", name="Place order").count() == 0 or not page.locator("#ticket").is_visible()
+
+
+def test_a_risk_officer_engages_a_kill_switch_after_a_confirm(desk: ApiServer, page: Page) -> None:
+    sign_in(page, desk, "rita")
+    expect(page.locator("#ticket")).to_be_hidden()
+    controls = page.locator("#risk-controls")
+    controls.get_by_label("Account").fill("ACC-A9")
+    controls.get_by_label("Reason").fill("desk review")
+    asked: list[str] = []
+
+    def answer(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.dismiss() if len(asked) == 1 else dialog.accept()
+
+    page.on("dialog", answer)
+    engage = controls.get_by_role("button", name="Engage kill switch")
+    engage.click()  # declined: nothing sent
+    expect(page.locator("#kill-error")).to_be_empty()
+    engage.click()
+    expect(page.locator("#limits tbody tr", has_text="ACC-A9")).to_contain_text("ENGAGED: desk review", timeout=LIVE_S)
+    assert asked == ["Engage the kill switch of ACC-A9? Its open orders will be cancelled."] * 2
+    # The trader's next order on that account is rejected, and the risk officer sees why.
+    place(desk, "alice", "ACC-A9")
+    expect(page.locator("#rejections tbody tr", has_text="ACC-A9")).to_contain_text("KILL", timeout=LIVE_S)
 
 
 def test_a_trader_cannot_see_another_accounts_orders_by_url_or_stream(desk: ApiServer, page: Page) -> None:
@@ -239,6 +269,17 @@ def test_the_live_feed_resumes_after_an_api_restart_without_losing_a_fill(desk: 
     # And it carries on live after the restart.
     after = place(desk, "alice", "ACC-A5", limit_price=str(ASK + 10))
     expect(page.locator(f'#fills tr:has-text("{after["order_id"][:8]}")')).to_have_count(1, timeout=LIVE_S)
+
+
+def test_the_live_feed_is_documented_with_its_message_schema(desk: ApiServer) -> None:
+    with desk.client() as anonymous:
+        spec = anonymous.get("/openapi.json").json()
+        assert anonymous.get("/v1/stream").status_code == 401
+    stream = spec["paths"]["/v1/stream"]["get"]
+    message = stream["responses"]["200"]["content"]["text/event-stream"]["schema"]
+    assert {"checkpoint", "kind", "account_id", "committed_at", "row"} <= set(message["properties"])
+    assert "Last-Event-ID" in {p["name"] for p in stream["parameters"]}
+    assert {"401", "403", "422"} <= set(stream["responses"])
 
 
 def _now() -> str:
