@@ -3,7 +3,8 @@
 The runner appends one ``live_changes`` row per read-model row a batch wrote (orders, fills, positions, pnl, candles,
 signals, rejections, risk limits) and sends ``NOTIFY`` on the schema's channel, both in the batch's own transaction:
 Postgres delivers a notification only when its transaction commits, so a listener is never told of a change it
-cannot read yet, and a crash loses neither. The feed keeps the newest ``RETAINED`` changes; a client further behind reloads.
+cannot read yet, and a crash loses neither. The feed keeps the newest ``RETAINED`` changes; a client further behind
+reloads.
 """
 
 from __future__ import annotations
