@@ -328,14 +328,15 @@ async function loadAll() {
     const select = $(id);
     if (!select.options.length) select.replaceChildren(...symbols.map((s) => new Option(s, s)));
   }
+  const fills = loadTable("/v1/fills", state.fills, fillKey, "fills-checkpoint");
   await Promise.all([
     loadOrders(),
-    loadTable("/v1/fills", state.fills, fillKey, "fills-checkpoint"),
+    fills,
     loadTable("/v1/pnl", state.pnl, pnlKey, "pnl-checkpoint"),
     loadTable("/v1/risk/rejections", state.rejections, fillKey, "rejections-checkpoint"),
     has("risk") ? loadTable("/v1/risk/limits", state.limits, (l) => l.account_id) : null,
+    fills.then(() => chart.load($("c-instrument").value, $("c-timeframe").value, [...state.fills.values()])),
   ]);
-  await chart.load($("c-instrument").value, $("c-timeframe").value, [...state.fills.values()]);
   render();
 }
 
