@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -29,7 +31,7 @@ FETCH_MAX = 5_000  # changes read per query
 Admits = Callable[[str | None], bool]  # whether a client may see a change of this account (None: market data)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Change:
     """One read-model row as a committed batch left it; ``id`` is its place in the feed."""
 
@@ -47,6 +49,16 @@ class Change:
             "committed_at": self.committed_at,
             "row": self.row,
         }
+
+    @functools.cached_property
+    def event(self) -> str:
+        """The change as one server-sent event, encoded once for every client that gets it."""
+        return sse(self.kind, self.id, self.document())
+
+
+def sse(name: str, checkpoint: int, data: dict[str, Any]) -> str:
+    """A server-sent event: its name, its id (the checkpoint a client resumes after) and its JSON data."""
+    return f"event: {name}\nid: {checkpoint}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
 class Behind(Exception):

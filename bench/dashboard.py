@@ -283,7 +283,9 @@ def clients_measures(api: ApiServer, viewer: str, trader: str, count: int, durat
         api.settle()
         log(f"{count} live clients connected; POST /v1/orders at 100/s for {duration:g} s")
         before = received.value
+        client_cpu = sum(psutil.Process(clients.pid).cpu_times()[:2])
         with_clients = load_window(api, trader, 100, duration)
+        with_clients["clients_cores"] = (sum(psutil.Process(clients.pid).cpu_times()[:2]) - client_cpu) / duration
         time.sleep(2)
         with_clients["messages_received"] = received.value - before
     finally:
@@ -339,7 +341,7 @@ def table(results: dict[str, Any]) -> str:
             f"API cores {w['api_cores']:.2f} → {c['api_cores']:.2f}; RSS {w['api_rss_mb']:.0f} → "
             f"{c['api_rss_mb']:.0f} MB; Postgres connections {w['db_connections']} → "
             f"{live['idle_with_clients']['db_connections']} idle with clients → {c['db_connections']} under load; "
-            f"{c['messages_received']:,} messages to the clients",
+            f"{c['messages_received']:,} messages to the clients (their process: {c['clients_cores']:.2f} cores)",
         ]
     )
 

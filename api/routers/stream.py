@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
@@ -13,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import Reader, ServicesDep
 from api.errors import Forbidden
-from api.live import Behind, Change, LiveFeed, Subscription
+from api.live import Behind, LiveFeed, Subscription, sse
 from projections.live import KINDS
 
 router = APIRouter(prefix="/v1", tags=["live"])
@@ -87,14 +86,14 @@ async def stream(
 async def _events(feed: LiveFeed, admits: Any, kinds: frozenset[str], after: int | None) -> AsyncIterator[str]:
     try:
         async with feed.subscribe(admits, kinds, after) as (start, missed, sub):
-            yield _event("ready", start, {"checkpoint": start})
+            yield sse("ready", start, {"checkpoint": start})
             for change in missed:
-                yield _change(change)
+                yield change.event
             async for text in _follow(sub):
                 yield text
     except Behind as err:
         async with feed.subscribe(admits, kinds, None) as (start, _, sub):
-            yield _event("reset", start, {"checkpoint": start, "detail": str(err)})
+            yield sse("reset", start, {"checkpoint": start, "detail": str(err)})
             async for text in _follow(sub):
                 yield text
 
@@ -106,14 +105,14 @@ async def _follow(sub: Subscription) -> AsyncIterator[str]:
         except TimeoutError:
             yield ": keepalive\n\n"
             continue
+        # What queued up meanwhile goes out in the same write: one send per wake-up, not one per change.
+        texts = []
+        while change is not None:
+            texts.append(change.event)
+            if sub.queue.empty():
+                break
+            change = sub.queue.get_nowait()
+        if texts:
+            yield "".join(texts)
         if change is None:  # dropped (too slow) or shutting down: the client reconnects with its last id
             return
-        yield _change(change)
-
-
-def _change(change: Change) -> str:
-    return _event(change.kind, change.id, change.document())
-
-
-def _event(name: str, checkpoint: int, data: dict[str, Any]) -> str:
-    return f"event: {name}\nid: {checkpoint}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
