@@ -16,7 +16,9 @@ let selected = null; // the order whose audit trail is shown
 let tracked = null; // {order_id, statuses} of the ticket's last order
 let chart = null;
 let dirty = false;
-// When each fill reached the page (browser clock, ms), for bench/dashboard.py: fill_id -> Date.now().
+// When each fill arrived from the stream and when it was in the page (browser clock, ms), for bench/dashboard.py:
+// fill_id -> Date.now().
+window.tradecoreArrived = new Map();
 window.tradecoreSeen = new Map();
 
 const has = (...roles) => roles.some((r) => current()?.roles.includes(r));
@@ -280,6 +282,7 @@ function onChange(kind, message, id) {
     if (tracked && tracked.order_id === row.order_id) advance(row.status, row.reason);
     if (selected === row.order_id && !$("detail").hidden) showDetail(row.order_id);
   } else if (kind === "fill") {
+    window.tradecoreArrived.set(row.fill_id, Date.now());
     state.fills.set(fillKey(row), row);
     chart?.fill(row);
     render(); // its frame is requested first, so the time below is taken once the row is in the table
