@@ -13,6 +13,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make demo          the whole loop on the local stack, then the API until Ctrl-C (ARGS=--once: exit)"
 	@echo "make test          venv + stack + lint + the whole test suite against the real stack"
+	@echo "make dashboard     the dashboard's front-end library (npm ci; run by make venv)"
 	@echo "make stack-down    stop the local stack (data kept; 'tradecore stack down --purge' deletes it)"
 
 # The venv is rebuilt whenever pyproject.toml changes (the stamp carries its hash).

@@ -88,10 +88,6 @@ class LiveFeed:
         self._tasks: list[asyncio.Task[None]] = []
         self.position = 0  # the newest change fanned out
 
-    @property
-    def clients(self) -> int:
-        return len(self._subscriptions)
-
     async def start(self) -> None:
         self.position = self._newest = await self._last_id()
         self._tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._fan_out())]
@@ -113,6 +109,7 @@ class LiveFeed:
         """Follow the feed: (where the client is once it has what it missed, what it missed after ``after``, the
         subscription whose queue brings every change after that).
 
+        The queue may bring changes up to ``after`` again (a client ahead of this process): skip those.
         Raises Behind when ``after`` is older than the feed keeps, or newer than it has (another feed's id)."""
         sub = Subscription(admits, kinds)
         self._subscriptions.add(sub)  # from here on every change past `position` reaches the queue
@@ -125,7 +122,11 @@ class LiveFeed:
 
     async def _missed(self, sub: Subscription, after: int, upto: int) -> list[Change]:
         if after > upto:
-            raise Behind(f"the feed has no change {after} (it is at {upto})")
+            # Another worker of this API may have sent it already (each fans out on its own); a feed renumbered by a
+            # rebuild has no such change at all.
+            if after > await self._last_id():
+                raise Behind(f"the feed has no change {after} (it is at {upto})")
+            return []
         async with self._engine.connect() as conn:
             oldest = (await conn.execute(select(func.min(_t.c.id)))).scalar()
             if after < upto and (oldest is None or oldest > after + 1):

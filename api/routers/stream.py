@@ -89,16 +89,17 @@ async def _events(feed: LiveFeed, admits: Any, kinds: frozenset[str], after: int
             yield sse("ready", start, {"checkpoint": start})
             for change in missed:
                 yield change.event
-            async for text in _follow(sub):
+            async for text in _follow(sub, start):
                 yield text
     except Behind as err:
         async with feed.subscribe(admits, kinds, None) as (start, _, sub):
             yield sse("reset", start, {"checkpoint": start, "detail": str(err)})
-            async for text in _follow(sub):
+            async for text in _follow(sub, start):
                 yield text
 
 
-async def _follow(sub: Subscription) -> AsyncIterator[str]:
+async def _follow(sub: Subscription, after: int) -> AsyncIterator[str]:
+    """The changes ``sub`` receives past ``after``, as they come, with a keep-alive comment when there are none."""
     while True:
         try:
             change = await asyncio.wait_for(sub.queue.get(), KEEPALIVE_S)
@@ -108,7 +109,8 @@ async def _follow(sub: Subscription) -> AsyncIterator[str]:
         # What queued up meanwhile goes out in the same write: one send per wake-up, not one per change.
         texts = []
         while change is not None:
-            texts.append(change.event)
+            if change.id > after:
+                texts.append(change.event)
             if sub.queue.empty():
                 break
             change = sub.queue.get_nowait()

@@ -176,6 +176,23 @@ def test_an_order_from_the_ticket_fills_live_and_risk_rejects_with_its_reason(de
     expect(page.locator("#e-quantity")).not_to_be_empty()
 
 
+def test_a_trader_amends_and_cancels_an_order_from_its_audit_trail(desk: ApiServer, page: Page) -> None:
+    sign_in(page, desk, "alice")
+    ack = place(desk, "alice", "ACC-A6")
+    row = order_row(page, ack["order_id"])
+    expect(row.locator(".status")).to_have_text("ACCEPTED", timeout=LIVE_S)
+    row.get_by_role("button").click()
+    detail = page.locator("#detail")
+    detail.get_by_label("New limit").fill(str(BID - 200))
+    detail.get_by_role("button", name="Amend").click()
+    expect(page.locator("#amend-status")).to_have_text("amend requested")
+    expect(page.locator("#trail tbody")).to_contain_text("AmendRequested", timeout=LIVE_S)
+    detail.get_by_role("button", name="Cancel order").click()
+    expect(row.locator(".status")).to_have_text("CANCELLED", timeout=LIVE_S)
+    expect(page.locator("#trail tbody")).to_contain_text("OrderCancelled", timeout=LIVE_S)
+    expect(page.locator("#amend-form")).to_be_hidden()  # nothing left to amend or cancel
+
+
 def test_a_viewer_reads_every_account_but_has_no_order_form(desk: ApiServer, page: Page) -> None:
     ack = place(desk, "bob", "ACC-B1")
     sign_in(page, desk, "vera")
@@ -200,7 +217,7 @@ def test_a_risk_officer_engages_a_kill_switch_after_a_confirm(desk: ApiServer, p
     page.on("dialog", answer)
     engage = controls.get_by_role("button", name="Engage kill switch")
     engage.click()  # declined: nothing sent
-    expect(page.locator("#kill-error")).to_be_empty()
+    expect(page.locator("#kill-status")).to_be_empty()
     engage.click()
     expect(page.locator("#limits tbody tr", has_text="ACC-A9")).to_contain_text("ENGAGED: desk review", timeout=LIVE_S)
     assert asked == ["Engage the kill switch of ACC-A9? Its open orders will be cancelled."] * 2

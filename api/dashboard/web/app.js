@@ -182,11 +182,11 @@ function advance(status, reason) {
 
 async function amend(event) {
   event.preventDefault();
-  $("amend-error").textContent = "";
+  $("amend-error").textContent = $("amend-status").textContent = "";
   const body = Object.fromEntries([...new FormData($("amend-form")).entries()].filter(([, v]) => v !== ""));
   try {
     await call("PATCH", `/v1/orders/${encodeURIComponent(selected)}`, { json: body });
-    $("amend-error").textContent = "amend requested";
+    $("amend-status").textContent = "amend requested";
   } catch (err) {
     $("amend-error").textContent = (err.problem?.errors || []).map((e) => `${e.field}: ${e.message}`).join("; ")
       || err.message;
@@ -194,10 +194,10 @@ async function amend(event) {
 }
 
 async function cancelOrder() {
-  $("amend-error").textContent = "";
+  $("amend-error").textContent = $("amend-status").textContent = "";
   try {
     await call("DELETE", `/v1/orders/${encodeURIComponent(selected)}`, { query: { reason: "from the dashboard" } });
-    $("amend-error").textContent = "cancel requested";
+    $("amend-status").textContent = "cancel requested";
   } catch (err) {
     $("amend-error").textContent = err.message;
   }
@@ -257,10 +257,10 @@ async function killSwitch(event) {
   if (!confirm(`${verb} the kill switch of ${data.account_id}?${engaged ? " Its open orders will be cancelled." : ""}`)) {
     return;
   }
-  $("kill-error").textContent = "";
+  $("kill-error").textContent = $("kill-status").textContent = "";
   try {
     await call("POST", "/v1/kill-switch", { json: { account_id: data.account_id, reason: data.reason, engaged } });
-    $("kill-error").textContent = `${verb} requested for ${data.account_id}`; // the limits table follows live
+    $("kill-status").textContent = `${verb} requested for ${data.account_id}`; // the limits table follows live
   } catch (err) {
     $("kill-error").textContent = err.message;
   }
