@@ -122,8 +122,8 @@ class LiveFeed:
 
     async def _missed(self, sub: Subscription, after: int, upto: int) -> list[Change]:
         if after > upto:
-            # Another worker of this API may have sent it already (each fans out on its own); a feed renumbered by a
-            # rebuild has no such change at all.
+            # Another worker of this API may have sent it already (each fans out on its own); a feed made anew has
+            # no such change at all.
             if after > await self._last_id():
                 raise Behind(f"the feed has no change {after} (it is at {upto})")
             return []
@@ -189,9 +189,10 @@ class LiveFeed:
             return int((await conn.execute(select(func.coalesce(func.max(_t.c.id), 0)))).scalar_one())
 
     def _renumbered(self) -> None:
-        """A rebuild swapped in read models with a feed of their own, numbered from 1 again: follow that one, and end
-        every stream, whose clients come back with an id this feed does not have and are told to reload."""
-        log.warning("live feed: renumbered (%d after %d), after a rebuild; clients reload", self._newest, self.position)
+        """The feed was made anew (its schema dropped and migrated again), numbered from 1 again: follow that one, and
+        end every stream, whose clients come back with an id this feed does not have and are told to reload.
+        (A rebuild swaps the read models' tables but keeps the feed's, so its numbers go on.)"""
+        log.warning("live feed: renumbered (%d after %d); clients reload", self._newest, self.position)
         self.position = 0
         for sub in list(self._subscriptions):
             self._subscriptions.discard(sub)
