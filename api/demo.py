@@ -119,7 +119,7 @@ def users(demo: Demo) -> None:
 
 def logins(demo: Demo) -> str:
     """How to sign in, one user per role (the passwords are this run's own)."""
-    return "sign in as " + ", ".join(f"{user} / {password}" for user, password in demo.passwords.items())
+    return ", ".join(f"{user} / {password}" for user, password in demo.passwords.items())
 
 
 def forget_old_runs(demo: Demo, settings: KafkaSettings, keep: int = 2) -> None:
@@ -475,7 +475,7 @@ def run(
     try:
         start_services(demo, settings)
         demo.say(f"API, processors (strategy on {STRATEGY_ACCOUNT}) and projector up at {demo.url}")
-        demo.say(f"watch it live: the dashboard at [bold]{demo.url}/[/], {logins(demo)}")
+        demo.say(f"watch it live: the dashboard at [bold]{demo.url}/[/], sign in as {logins(demo)}")
         path = quotes_source(demo)
         demo.say(f"quotes: {demo.source}")
         touch = Touch()
@@ -497,7 +497,7 @@ def run(
         if not once:
             console.print(
                 f"\nThe API keeps running: the dashboard at [bold]{demo.url}/[/], the API docs at {demo.url}/docs. "
-                f"{logins(demo).capitalize()}. Ctrl-C stops everything.",
+                f"Sign in as {logins(demo)}. Ctrl-C stops everything.",
                 highlight=False,
             )
             with interrupted() as stop:
