@@ -56,7 +56,8 @@ from projections.db import engine
 from projections.settings import DatabaseSettings
 
 PASSWORD = "bench dashboard password"
-ACCOUNT = "BENCH-D1"
+# Orders spread over accounts, as a desk's are.
+ACCOUNTS = [f"BENCH-D{i}" for i in range(1, 21)]
 BID, ASK = "39400.00", "39401.00"
 TARGETS = {"first_load_s": 1.0, "assets_bytes": 1_000_000, "fill_visible_p95_ms": 500, "p99_worse_pct": 20}
 
@@ -78,7 +79,7 @@ def tick(client: httpx.Client) -> None:
 
 def order(price: str, side: str = "BUY") -> dict[str, Any]:
     return {
-        "account_id": ACCOUNT,
+        "account_id": ACCOUNTS[uuid.uuid4().int % len(ACCOUNTS)],
         "client_order_id": f"b-{uuid.uuid4().hex[:16]}",
         "instrument": "BTCUSDT",
         "side": side,
@@ -301,7 +302,7 @@ def clients_measures(api: ApiServer, viewer: str, trader: str, count: int, durat
 # -- the run -------------------------------------------------------------------------------------------------------
 def run(args: argparse.Namespace) -> dict[str, Any]:
     bench = BenchRun.begin("dashboard")
-    add_user(bench.users_file, "trader", PASSWORD, [Role.TRADER], [ACCOUNT])
+    add_user(bench.users_file, "trader", PASSWORD, [Role.TRADER], ACCOUNTS)
     add_user(bench.users_file, "viewer", PASSWORD, [Role.VIEWER], [])
     add_user(bench.users_file, "feed", PASSWORD, [Role.ADMIN], [])
     env = {**bench.env(), "TRADECORE_LOGIN_RATE_LIMIT": "1000/minute"}
