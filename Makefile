@@ -8,12 +8,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: help venv stack-up stack-down stack-status topics demo test unit lint compose-check clean
+.PHONY: help venv dashboard chromium stack-up stack-down stack-status topics demo test unit lint compose-check clean
 
 help:
 	@echo "make demo          the whole loop on the local stack, then the API until Ctrl-C (ARGS=--once: exit)"
 	@echo "make test          venv + stack + lint + the whole test suite against the real stack"
 	@echo "make unit          the tests that need no stack (pytest -m 'not integration'), in under a minute"
+	@echo "make dashboard     the dashboard's front-end library (npm ci; run by make venv)"
 	@echo "make stack-down    stop the local stack (data kept; 'tradecore stack down --purge' deletes it)"
 
 # The venv is rebuilt whenever pyproject.toml changes (the stamp carries its hash). Bytecode is compiled at install:
@@ -25,7 +26,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -e '.[dev,bench]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
-venv: $(STAMP)
+venv: $(STAMP) dashboard
+
+# The dashboard's one front-end dependency (lightweight-charts), pinned by package-lock.json, copied into the
+# served directory; nothing else is built. Rebuilt when the lockfile changes.
+DASHBOARD := api/dashboard
+CHARTS    := $(DASHBOARD)/web/vendor/lightweight-charts.standalone.production.js
+$(CHARTS): $(DASHBOARD)/package.json $(DASHBOARD)/package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm not found — install Node.js 20 (with npm) to build the dashboard"; exit 1; }
+	cd $(DASHBOARD) && npm ci --no-audit --no-fund --ignore-scripts
+	mkdir -p $(@D) && cp $(DASHBOARD)/node_modules/lightweight-charts/dist/$(@F) $@
+
+dashboard: $(CHARTS)
+
+# The browser tests drive Debian's chromium (never a downloaded browser).
+chromium:
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
 stack-up: venv
 	$(BIN)/tradecore stack up
@@ -40,7 +56,7 @@ topics: stack-up
 	$(BIN)/tradecore topics ensure
 
 # The whole loop: API, processors, projector, recorded quotes, a scripted trader, a summary; ARGS=--once exits after it.
-demo: topics
+demo: topics dashboard
 	$(BIN)/tradecore demo $(ARGS)
 
 lint: venv
@@ -59,7 +75,7 @@ compose-check:
 schemas-check: venv
 	$(BIN)/python -m schemas.check
 
-test: venv stack-up lint compose-check schemas-check
+test: venv chromium stack-up lint compose-check schemas-check
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # No stack: tests/conftest.py fails any test that reaches Kafka, Postgres or the registry without the marker.

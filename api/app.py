@@ -11,12 +11,14 @@ from fastapi import FastAPI
 from api import problems, telemetry
 from api.auth import Authenticator
 from api.bodies import BodyLimit
+from api.dashboard import mount as mount_dashboard
 from api.deps import Services
+from api.live import LiveFeed
 from api.outcomes import RiskOutcomes
 from api.ratelimit import RateLimiter, SignInLimits
 from api.readiness import ProjectionLag, Readiness
 from api.readtokens import LogBounds, WaitSlots
-from api.routers import accounts, auth, health, history, market, orders, reads
+from api.routers import accounts, auth, health, history, market, orders, reads, stream
 from api.settings import ApiSettings
 from api.store import IdempotencyKeys
 from api.users import UsersFile
@@ -40,6 +42,7 @@ event landed (`topic`, `partition`, `offset`); what happens next (risk, fills) a
 * Errors are `application/problem+json` bodies whose `errors` name each field and rule broken.
 * Queries (`GET`) read the Postgres read models; each answer carries its projection's `checkpoint`. Pass the
   `event` a command answered with as `?min_offset=topic:partition:offset` to wait for your own write.
+* `GET /v1/stream` pushes every committed read-model change as server-sent events; the dashboard at `/` uses it.
 * Repeat a command safely with an `Idempotency-Key` header, or (orders) the same `client_order_id`.
 * Decimals (prices, quantities, limits) are strings matching `^-?[0-9]+(\\.[0-9]+)?$`: an optional `-`, ASCII
   digits, at most one `.` between digits; no exponent, `_`, `+`, whitespace or other digits. A JSON number is taken
@@ -74,6 +77,8 @@ def create_app(
             outcomes = RiskOutcomes(kafka, parts.registry)
             outcomes.start()
             log_bounds = LogBounds(kafka)
+            live = LiveFeed(parts.engine, database.url, schema)
+            await live.start()
             app.state.services = Services(
                 authenticator=authenticator,
                 gateway=parts.gateway,
@@ -98,10 +103,12 @@ def create_app(
                     projection_lag=ProjectionLag(kafka, parts.engine, schema, api.ready_max_projection_lag),
                 ),
                 history=AccountHistory(kafka, parts.registry),
+                live=live,
             )
             try:
                 yield
             finally:
+                await live.close()
                 outcomes.close()
                 log_bounds.close()
 
@@ -119,9 +126,11 @@ def create_app(
         accounts.router,
         history.router,
         market.router,
+        stream.router,
         health.router,
         telemetry.router,
     )
     for router in routers:
         app.include_router(router)
+    mount_dashboard(app)  # last: it serves `/` and whatever no route above matched
     return app

@@ -118,6 +118,11 @@ def users(demo: Demo) -> None:
         add_user(path, name, demo.passwords[name], roles, accounts)
 
 
+def logins(demo: Demo) -> str:
+    """How to sign in, one user per role (the passwords are this run's own)."""
+    return ", ".join(f"{user} / {password}" for user, password in demo.passwords.items())
+
+
 def forget_old_runs(demo: Demo, settings: KafkaSettings, keep: int = 2) -> None:
     """Delete the topics of all but the newest ``keep`` earlier demo runs: each run is a namespace of its own, and a
     broker keeps files open for every partition it holds."""
@@ -461,6 +466,7 @@ def run(
     try:
         start_services(demo, settings)
         demo.say(f"API, processors (strategy on {STRATEGY_ACCOUNT}) and projector up at {demo.url}")
+        demo.say(f"watch it live: the dashboard at [bold]{demo.url}/[/], sign in as {logins(demo)}")
         path = quotes_source(demo)
         demo.say(f"quotes: {demo.source}")
         touch = Touch()
@@ -481,9 +487,8 @@ def run(
         console.print(json.dumps({"demo": demo.prefix, "source": demo.source, **result.document()}, default=str))
         if not once:
             console.print(
-                f"\nThe API keeps running at [bold]{demo.url}[/] (docs: {demo.url}/docs). Users: "
-                + ", ".join(f"{u} / {p}" for u, p in demo.passwords.items())
-                + ". Ctrl-C stops everything.",
+                f"\nThe API keeps running: the dashboard at [bold]{demo.url}/[/], the API docs at {demo.url}/docs. "
+                f"Sign in as {logins(demo)}. Ctrl-C stops everything.",
                 highlight=False,
             )
             with interrupted() as stop:

@@ -12,6 +12,7 @@ from fastapi.security import OAuth2PasswordBearer
 
 from api.auth import Authenticator, Principal, Role
 from api.errors import AuthenticationFailed, Forbidden
+from api.live import LiveFeed
 from api.outcomes import RiskOutcomes
 from api.ratelimit import RateLimiter, SignInLimits
 from api.readiness import Readiness
@@ -45,6 +46,7 @@ class Services:
     read_waits: WaitSlots
     readiness: Readiness
     history: AccountHistory
+    live: LiveFeed
 
 
 async def _services(request: Request) -> Services:

@@ -173,3 +173,4 @@ PnlRow = row_model("Pnl", tables.pnl, "Realized and unrealized PnL of an account
 Candle = row_model("Candle", tables.candles, "One OHLCV bucket of an instrument and timeframe.")
 Signal = row_model("Signal", tables.signals_latest, "The latest signal of an instrument and indicator.")
 Rejection = row_model("Rejection", tables.risk_rejections, "An order or amend risk rejected, and why.")
+RiskLimitsRow = row_model("RiskLimits", tables.risk_limits, "An account's risk limits and kill switch.")

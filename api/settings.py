@@ -71,3 +71,6 @@ class ApiSettings(TradecoreSettings):
     host: str = Field("127.0.0.1", description="Address `tradecore api` listens on.")
     port: int = Field(8000, description="Port `tradecore api` listens on.")
     workers: int = Field(1, ge=1, description="Uvicorn worker processes.")
+    shutdown_grace_s: int = Field(
+        3, gt=0, le=300, description="How long a stop waits for requests in flight; open live streams are cut then."
+    )

@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from projections import metrics, tables
+from projections import live, metrics, namespace, tables
 from projections.projectors import Projector, Record, Writer
 from schemas.contract_errors import EventDecodeError
 from schemas.serde import EventDeserializer
@@ -93,6 +93,8 @@ class ProjectionRunner:
             for t in self._topics
         }
         self._positions: dict[str, Offsets] = {}
+        # The live schema's runner feeds GET /v1/stream; a rebuild's or a verify's (shadow, scratch) feeds no one.
+        self._live = schema == namespace.live_schema(self._prefix)
         self._conn: psycopg.Connection[Any] | None = None
         self._assigned = False
         self._reader = LogReader(settings, f"{self._prefix}projections")
@@ -198,7 +200,7 @@ class ProjectionRunner:
         placed = [(raw.topic[len(self._prefix) :], raw.partition, raw.offset, record) for raw, record in batch]
         with conn.transaction():
             self._check_checkpoints(conn)
-            writer = Writer(conn, self.schema, reject)
+            writer = Writer(conn, self.schema, reject, collect=self._live)
             for projector in self.projectors:
                 mine = self._positions.setdefault(projector.name, {})
                 stops = None if self._stops is None else self._stops.get(projector.name, {})
@@ -220,6 +222,8 @@ class ProjectionRunner:
                     records
                 )
             self._save_checkpoints(conn, advanced)
+            if writer.changed is not None:
+                live.publish(conn, self.schema, writer.changed, prune=self.stats.batches % live.PRUNE_EVERY == 0)
             # Dead letters are out before the rows commit: a crash may repeat one, never lose one.
             self._dead_letters.flush(30)
         for span in spans:

@@ -12,12 +12,14 @@ from sqlalchemy import (
     Column,
     DateTime,
     Double,
+    Identity,
     Integer,
     MetaData,
     Numeric,
     PrimaryKeyConstraint,
     String,
     Table,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeEngine
@@ -222,4 +224,16 @@ projection_checkpoints = Table(
     Column("offset", BigInteger, nullable=False),  # the next offset to read: everything before it is in the rows
     _at("updated_at"),
     PrimaryKeyConstraint("projection", "topic", "partition"),
+)
+
+live_changes = Table(
+    "live_changes",
+    metadata,
+    # The position of a change in the live feed (GET /v1/stream's event id): the runner takes the feed's lock before
+    # numbering a batch's changes, so ids grow in commit order and a reader that saw id N has seen every id below it.
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("kind", String, nullable=False),  # order, fill, position, pnl, candle, signal, rejection, limits
+    Column("account_id", String),  # None for market data (candles, signals), which every reader sees
+    Column("committed_at", DateTime(timezone=True), nullable=False, server_default=text("clock_timestamp()")),
+    Column("row", JSONB, nullable=False),  # the read-model row as it is after the change, as the queries answer it
 )

@@ -38,4 +38,5 @@ def serve_api(
         workers=workers or settings.workers,
         log_level="warning",
         access_log=False,
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
     )

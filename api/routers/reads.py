@@ -26,6 +26,7 @@ from api.models import (
     PnlRow,
     PositionRow,
     Rejection,
+    RiskLimitsRow,
     Signal,
     page_model,
 )
@@ -300,3 +301,18 @@ async def list_rejections(
     t = tables.risk_rejections
     where = _scope(principal, t.c.account_id, account_id) + _equal(t, instrument=instrument, reason_code=reason_code)
     return await _page(services, principal, "risk_rejections", t, where, paging)
+
+
+@router.get(
+    "/risk/limits",
+    summary="Risk limits and kill switches per account",
+    response_model=page_model(RiskLimitsRow),
+    responses=_RESPONSES,
+    tags=["risk"],
+)
+async def list_risk_limits(
+    principal: Reader, services: ServicesDep, paging: Pages, account_id: Filter = None
+) -> dict[str, Any]:
+    """Each account's limits and kill switch, as its last RiskLimitsSet and KillSwitchToggled left them."""
+    t = tables.risk_limits
+    return await _page(services, principal, "risk_limits", t, _scope(principal, t.c.account_id, account_id), paging)

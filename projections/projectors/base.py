@@ -53,13 +53,27 @@ class Record:
 
 
 class Writer:
-    """The batch's transaction, in one namespace's schema."""
+    """The batch's transaction, in one namespace's schema.
 
-    def __init__(self, conn: psycopg.Connection[Any], schema: str, reject: Callable[[Record, str], None]) -> None:
+    With ``collect``, ``changed`` keeps every row written, per table, for the live feed (``projections.live``).
+    """
+
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        schema: str,
+        reject: Callable[[Record, str], None],
+        collect: bool = False,
+    ) -> None:
         self.conn = conn
         self.schema = schema
         self.reject = reject
+        self.changed: dict[str, list[Row]] | None = {} if collect else None
         self._staged: set[str] = set()
+
+    def _note(self, table: Table, rows: Sequence[Row]) -> None:
+        if self.changed is not None:
+            self.changed.setdefault(table.name, []).extend(rows)
 
     def name(self, table: Table) -> sql.Composable:
         return sql.Identifier(self.schema, table.name)
@@ -68,6 +82,7 @@ class Writer:
         """COPY ``rows`` into ``table``."""
         if rows:
             self._copy(self.name(table), table, rows)
+            self._note(table, rows)
 
     def _copy(self, target: sql.Composable, table: Table, rows: Sequence[Row]) -> None:
         """COPY ``rows`` into ``target``, a table of ``table``'s shape; a column a row lacks is NULL.
@@ -137,6 +152,7 @@ class Writer:
             )
         )
         self.conn.execute(sql.SQL("TRUNCATE {}").format(stage))
+        self._note(table, rows)
 
 
 class Projector(ABC):

@@ -46,7 +46,25 @@ class ApiServer:
     topic_prefix: str
     jwt_secret: str
     endpoints: Endpoints
+    service: launch.Service
+    env: dict[str, str]
     _tokens: dict[str, tuple[float, str]] = field(default_factory=dict)
+
+    @classmethod
+    def start(
+        cls, log: Path, env: dict[str, str], topic_prefix: str, jwt_secret: str, endpoints: Endpoints
+    ) -> ApiServer:
+        service = launch.start_api(log, env)
+        return cls(service.url, topic_prefix, jwt_secret, endpoints, service, env)
+
+    def stop(self) -> None:
+        self.service.stop(30)
+
+    def restart(self, down_s: float = 0.0) -> None:
+        """Stop the API (SIGTERM), stay down ``down_s``, and start it again on the same port."""
+        self.stop()
+        time.sleep(down_s)
+        self.service = launch.start_api(self.service.log, self.env, port=self.service.port)
 
     def login(self, user: str, password: str = PASSWORD) -> httpx.Response:
         return httpx.post(f"{self.url}/v1/auth/token", data={"username": user, "password": password}, timeout=30)
@@ -90,10 +108,10 @@ def api_server(endpoints: Endpoints, workdir: Path, topic_prefix: str, **extra_e
     ours = not namespace_exists(endpoints.kafka_bootstrap, topic_prefix)
     subprocess.run([str(launch.TRADECORE), "db", "upgrade"], env=env, check=True, capture_output=True)
     subprocess.run([str(launch.TRADECORE), "topics", "ensure"], env=env, check=True, capture_output=True)
-    server = launch.start_api(workdir / "api.log", env)
+    server = ApiServer.start(workdir / "api.log", env, topic_prefix, secret, endpoints)
     try:
-        yield ApiServer(server.url, topic_prefix, secret, endpoints)
+        yield server
     finally:
-        server.stop(30)
+        server.stop()
         if ours:
             drop_namespace(endpoints.kafka_bootstrap, topic_prefix)

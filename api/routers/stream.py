@@ -1,0 +1,120 @@
+"""Live push: GET /v1/stream, server-sent events of every committed read-model change the caller may read."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from api.deps import Reader, ServicesDep
+from api.errors import Forbidden
+from api.live import Behind, LiveFeed, Subscription, sse
+from projections.live import KINDS
+
+router = APIRouter(prefix="/v1", tags=["live"])
+
+Kind = Literal["order", "fill", "position", "pnl", "candle", "signal", "rejection", "limits"]
+KEEPALIVE_S = 15.0  # a comment line this often, so proxies keep the stream and clients notice a dead one
+
+
+class LiveMessage(BaseModel):
+    """The `data` of every `change` event (its SSE `event` is the kind, its `id` the checkpoint)."""
+
+    checkpoint: int = Field(description="The change's place in the feed; send it back as Last-Event-ID to resume.")
+    kind: Kind = Field(description="Which read model changed: its `row` is shaped as that model's GET answers.")
+    account_id: str | None = Field(description="The account the row belongs to; null for market data.")
+    committed_at: str = Field(description="When the projector committed the change (ISO 8601, UTC).")
+    row: dict[str, Any] = Field(description="The read-model row after the change (orders, fills, positions, pnl, ...).")
+
+
+EVENT_STREAM = {
+    200: {
+        "description": 'An endless `text/event-stream`. First `event: ready` (`data: {"checkpoint": n}`), or '
+        "`event: reset` when Last-Event-ID is older than the feed keeps (reload with the GET routes, then follow); "
+        "then one event per change, `event:` its kind, `id:` its checkpoint, `data:` a LiveMessage; a `:` comment "
+        f"every {KEEPALIVE_S:.0f} s.",
+        "content": {"text/event-stream": {"schema": LiveMessage.model_json_schema()}},
+    },
+    401: {"description": "No valid access token"},
+    403: {"description": "Another account's changes (traders follow their own accounts only)"},
+    422: {"description": "Last-Event-ID or a filter is not valid"},
+}
+
+
+@router.get(
+    "/stream",
+    summary="Live changes (server-sent events)",
+    response_class=StreamingResponse,
+    responses=EVENT_STREAM,  # type: ignore[arg-type]
+)
+async def stream(
+    principal: Reader,
+    services: ServicesDep,
+    account_id: Annotated[str | None, Query(min_length=1, max_length=64, description="Only this account.")] = None,
+    kind: Annotated[list[Kind] | None, Query(description="Only these kinds (repeat the parameter).")] = None,
+    last_event_id: Annotated[
+        int | None,
+        Header(alias="Last-Event-ID", ge=0, description="The last checkpoint received: resume after it."),
+    ] = None,
+) -> StreamingResponse:
+    """Every change the projector commits to orders, fills, positions, PnL, candles, signals, risk rejections and
+    risk limits,
+    as it commits, filtered as the GET routes are: a trader gets their own accounts' changes (and market data), other
+    roles every account's. Send the `Authorization` header as for any route (the dashboard reads the stream with
+    `fetch()`; a browser `EventSource` cannot send it). Reconnect with `Last-Event-ID` to get what you missed, then
+    the live changes, with no gap and no repeat."""
+    if account_id is not None and not principal.may_read(account_id):
+        raise Forbidden(f"{principal.name} may not read account {account_id}")
+
+    def admits(account: str | None) -> bool:
+        if account is None:
+            return True
+        return principal.may_read(account) and account_id in (None, account)
+
+    kinds = frozenset(kind or KINDS.values())
+    return StreamingResponse(
+        _events(services.live, admits, kinds, last_event_id),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _events(feed: LiveFeed, admits: Any, kinds: frozenset[str], after: int | None) -> AsyncIterator[str]:
+    try:
+        async with feed.subscribe(admits, kinds, after) as (start, missed, sub):
+            yield sse("ready", start, {"checkpoint": start})
+            for change in missed:
+                yield change.event
+            async for text in _follow(sub, start):
+                yield text
+    except Behind as err:
+        async with feed.subscribe(admits, kinds, None) as (start, _, sub):
+            yield sse("reset", start, {"checkpoint": start, "detail": str(err)})
+            async for text in _follow(sub, start):
+                yield text
+
+
+async def _follow(sub: Subscription, after: int) -> AsyncIterator[str]:
+    """The changes ``sub`` receives past ``after``, as they come, with a keep-alive comment when there are none."""
+    while True:
+        try:
+            change = await asyncio.wait_for(sub.queue.get(), KEEPALIVE_S)
+        except TimeoutError:
+            yield ": keepalive\n\n"
+            continue
+        # What queued up meanwhile goes out in the same write: one send per wake-up, not one per change.
+        texts = []
+        while change is not None:
+            if change.id > after:
+                texts.append(change.event)
+            if sub.queue.empty():
+                break
+            change = sub.queue.get_nowait()
+        if texts:
+            yield "".join(texts)
+        if change is None:  # dropped (too slow) or shutting down: the client reconnects with its last id
+            return
