@@ -33,7 +33,7 @@ def _setup(topic: str) -> tuple[EventDeserializer, list[tuple[Event, bytes]]]:
     for event in [e for e in examples.every_event() + examples.edge_cases() if e.route().topic == topic]:
         name = type(event).__name__
         schema_id = client.register_schema(f"{topic}-{name}", Schema(avsc.schema_str(name), "AVRO"))
-        records.append((event, reference.framed(avsc.expanded(name), codec.to_avro(event), schema_id)))  # type: ignore[arg-type]
+        records.append((event, reference.framed(avsc.expanded(name), codec.to_avro(event), schema_id)))
     return EventDeserializer(client, topic), records
 
 
