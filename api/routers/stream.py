@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from api.deps import Reader, ServicesDep
 from api.errors import Forbidden
 from api.live import Behind, LiveFeed, Subscription, sse
+from api.problems import documented
 from projections.live import KINDS
 
 router = APIRouter(prefix="/v1", tags=["live"])
@@ -39,9 +40,11 @@ EVENT_STREAM = {
         f"every {KEEPALIVE_S:.0f} s.",
         "content": {"text/event-stream": {"schema": LiveMessage.model_json_schema()}},
     },
-    401: {"description": "No valid access token"},
-    403: {"description": "Another account's changes (traders follow their own accounts only)"},
-    422: {"description": "Last-Event-ID or a filter is not valid"},
+    **documented(
+        401,
+        (403, "Another account's changes (traders follow their own accounts only)"),
+        (422, "Last-Event-ID or a filter is not valid"),
+    ),
 }
 
 
@@ -49,7 +52,7 @@ EVENT_STREAM = {
     "/stream",
     summary="Live changes (server-sent events)",
     response_class=StreamingResponse,
-    responses=EVENT_STREAM,  # type: ignore[arg-type]
+    responses=EVENT_STREAM,
 )
 async def stream(
     principal: Reader,
