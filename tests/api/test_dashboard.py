@@ -95,7 +95,7 @@ def place(api: ApiServer, user: str, account: str, **fields: Any) -> dict[str, A
         **fields,
     }
     with api.client(user) as client:
-        answer = client.post("/v1/orders", params={"wait": "accepted"}, json=order)
+        answer = client.post("/v1/orders", params={"wait": "ACCEPTED"}, json=order)
     assert answer.status_code == 200, answer.text
     body: dict[str, Any] = answer.json()
     return body

@@ -162,7 +162,7 @@ async function placeOrder(event) {
   const problems = validate(order);
   if (problems.length) return showProblem(new ApiError(422, { errors: problems }), "e-body");
   try {
-    const ack = await call("POST", "/v1/orders", { query: { wait: "accepted" }, json: order });
+    const ack = await call("POST", "/v1/orders", { query: { wait: "ACCEPTED" }, json: order });
     tracked = { order_id: ack.order_id, statuses: ["PENDING"], reason: null };
     advance(ack.status.toUpperCase(), ack.reason);
     const known = state.orders.get(ack.order_id); // the live feed may have been quicker than the answer
