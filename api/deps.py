@@ -24,6 +24,10 @@ from domain.instruments import InstrumentRegistry
 from projections.queries import ReadModels
 from streams.replay.pointintime import AccountHistory
 
+# Query text a read model and the log can hold: Postgres text refuses NUL, and no identifier, filter or reason of ours
+# has a control character.
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+
 
 @dataclass(frozen=True)
 class Services:

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from api.auth import Principal
 from api.bodies import StrictJsonRoute
-from api.deps import CommandStamp, IdempotencyKey, ServicesDep, Trader
+from api.deps import PRINTABLE, CommandStamp, IdempotencyKey, ServicesDep, Trader
 from api.models import EventRef, OrderAck
 from api.problems import documented
 from commands.gateway import UnknownOrder
@@ -127,7 +127,9 @@ async def cancel_order(
     principal: Trader,
     services: ServicesDep,
     stamp: CommandStamp,
-    reason: Annotated[str | None, Query(max_length=200, description="Kept in the audit trail.")] = None,
+    reason: Annotated[
+        str | None, Query(max_length=200, pattern=PRINTABLE, description="Kept in the audit trail.")
+    ] = None,
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Append CancelRequested; the venue answers with OrderCancelled or CancelRejected on `executions`."""

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy import ARRAY, Column, ColumnElement, String, Table, any_, literal
 
 from api.auth import Principal
-from api.deps import Reader, ServicesDep
+from api.deps import PRINTABLE, Reader, ServicesDep
 from api.errors import Forbidden, InvalidQuery, NotFound, ReadModelBehind
 from api.models import (
     Candle,
@@ -59,7 +59,7 @@ MinOffset = Annotated[
         "`event` a command answered with — so the answer includes your own write.",
     ),
 ]
-Filter = Annotated[str | None, Query(min_length=1, max_length=64)]
+Filter = Annotated[str | None, Query(min_length=1, max_length=64, pattern=PRINTABLE)]
 
 
 @dataclass(frozen=True)
@@ -247,7 +247,7 @@ async def list_candles(
     principal: Reader,
     services: ServicesDep,
     paging: Pages,
-    instrument: Annotated[str, Query(min_length=1, max_length=64)],
+    instrument: Annotated[str, Query(min_length=1, max_length=64, pattern=PRINTABLE)],
     timeframe: Annotated[Literal["1s", "1m", "5m", "1h"], Query(description=f"One of {', '.join(TIMEFRAMES)}.")],
     start: Annotated[datetime | None, Query(alias="from", description="First bucket start, inclusive.")] = None,
     end: Annotated[datetime | None, Query(alias="to", description="Last bucket start, exclusive.")] = None,

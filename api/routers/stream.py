@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from api.deps import Reader, ServicesDep
+from api.deps import PRINTABLE, Reader, ServicesDep
 from api.errors import Forbidden
 from api.live import Behind, LiveFeed, Subscription, sse
 from api.problems import documented
@@ -57,7 +57,9 @@ EVENT_STREAM = {
 async def stream(
     principal: Reader,
     services: ServicesDep,
-    account_id: Annotated[str | None, Query(min_length=1, max_length=64, description="Only this account.")] = None,
+    account_id: Annotated[
+        str | None, Query(min_length=1, max_length=64, pattern=PRINTABLE, description="Only this account.")
+    ] = None,
     kind: Annotated[list[Kind] | None, Query(description="Only these kinds (repeat the parameter).")] = None,
     last_event_id: Annotated[
         int | None,

@@ -143,3 +143,19 @@ def test_malformed_bodies_get_a_4xx_problem_never_a_5xx(api: ApiServer, raw: byt
             answer = http.request(method, path, content=raw, headers={"content-type": "application/json"})
             assert 400 <= answer.status_code < 500, (path, answer.status_code, answer.text)
             assert answer.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/v1/risk/rejections?reason_code=PRICE%00COLLAR", "reason_code"),
+        ("/v1/orders?instrument=BTC%00USDT", "instrument"),
+        ("/v1/candles?instrument=BTC%0AUSDT&timeframe=1m", "instrument"),
+    ],
+)
+def test_a_control_character_in_a_query_is_422_naming_it_not_500(api: ApiServer, path: str, field: str) -> None:
+    # Found by the OpenAPI fuzz: Postgres text cannot hold NUL, and the query reached it.
+    with api.client("vera") as http:
+        answer = http.get(path)
+    assert answer.status_code == 422, answer.text
+    assert [e["field"] for e in answer.json()["errors"]] == [field]
