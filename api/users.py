@@ -149,8 +149,8 @@ class UsersFile:
         self._path = path
         self._recheck_s = recheck_s
         self._lock = threading.Lock()  # logins look from the threadpool, token checks from the event loop
+        self._users = load_users(path)  # first: a missing or broken file is a ConfigurationError saying what to do
         self._stamp = self._stat()
-        self._users = load_users(path)
         self._next_look = time.monotonic() + recheck_s
 
     def _stat(self) -> tuple[int, int, int]:

@@ -4,7 +4,6 @@ Bounded: a fixed number of examples per operation, derandomized, so a run is the
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -28,21 +27,9 @@ cases: list[tuple[str, int]] = []
 # Signing in is not an action of a signed-in trader or admin, and every guess there is a deliberate argon2 hash that
 # the per-address limit then stops; tests/api/test_sign_in_limits.py probes it.
 EXCLUDED = {"/v1/auth/token"}
-
-
-def _far_future_tick(case: Any) -> bool:
-    """A tick dated beyond what Kafka accepts (issue 12 F3, harden-input's to fix: 503 today, 422 then)."""
-    if case.path != "/v1/ticks" or not isinstance(case.body, dict):
-        return False
-    for tick in case.body.get("ticks") or []:
-        stamp = tick.get("exchange_ts") if isinstance(tick, dict) else None
-        try:
-            when = datetime.fromisoformat(str(stamp))
-        except ValueError:
-            continue
-        if when.tzinfo is None or when > datetime.now(UTC) + timedelta(hours=1):
-            return True
-    return False
+# The live feed is an endless text/event-stream, not one JSON body to hold to a schema; tests/api/test_dashboard.py
+# follows it (scope, resume, reset).
+EXCLUDED.add("/v1/stream")
 
 
 def fuzz(api: ApiServer, user: str) -> list[str]:
@@ -64,13 +51,9 @@ def fuzz(api: ApiServer, user: str) -> list[str]:
         @BOUNDED
         @given(case=st.one_of(strategies))
         def probe(case: Any) -> None:
-            if case.query:
-                # min_offset out of range (F1: 500 "integer out of range") or naming no real position (F2: a 5 s
-                # wait, then 503): issue 12 findings of harden-input. Until they land, the fuzz reads without it.
-                case.query.pop("min_offset", None)
-            if _far_future_tick(case):
-                return
-            answer = case.call_and_validate(headers=headers, checks=CHECKS)
+            # /readyz answers 503 by design while a dependency is slow (a loaded machine): documented, not a fault.
+            checks = CHECKS if case.path != "/readyz" else CHECKS[1:]
+            answer = case.call_and_validate(headers=headers, checks=checks)
             cases.append((f"{case.method} {case.path}", answer.status_code))
 
         try:
