@@ -80,7 +80,7 @@ test: venv chromium stack-up lint compose-check schemas-check
 
 # No stack: tests/conftest.py fails any test that reaches Kafka, Postgres or the registry without the marker.
 unit: venv
-	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not integration" -n 2 $(PYTEST_ARGS)
 
 clean: stack-down
 	rm -rf $(VENV)
