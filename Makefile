@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make demo          the whole loop on the local stack, then the API until Ctrl-C (ARGS=--once: exit)"
 	@echo "make test          venv + stack + lint + the whole test suite against the real stack"
-	@echo "make unit          the tests that need no stack (pytest -m 'not integration'), in under a minute"
+	@echo "make unit          the tests that need no stack (pytest -m 'not integration'), on both cores"
 	@echo "make dashboard     the dashboard's front-end library (npm ci; run by make venv)"
 	@echo "make stack-down    stop the local stack (data kept; 'tradecore stack down --purge' deletes it)"
 
