@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import IsolationLevel, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_fixed
 
 from streams.errors import StreamsError
 from streams.kafka.clients import admin, consumer
@@ -217,15 +218,24 @@ class LogReader:
             return {}
         if self._admin is None:
             self._admin = admin(self._settings)
+        # A leader moving (a broker failing over) answers with a retriable error such as UNKNOWN_LEADER_EPOCH for
+        # a moment: asked again until timeout_s, so that a failover does not stop the projector or a rebuild.
+        retrying = Retrying(
+            retry=retry_if_exception(_retriable), stop=stop_after_delay(timeout_s), wait=wait_fixed(0.5), reraise=True
+        )
         try:
-            futures = self._admin.list_offsets(
-                {tp: OffsetSpec.latest() for tp in wanted},
-                isolation_level=IsolationLevel.READ_UNCOMMITTED,
-                request_timeout=timeout_s,
-            )
-            return {(tp.topic, tp.partition): int(future.result().offset) for tp, future in futures.items()}
+            return retrying(self._ends_once, self._admin, wanted, timeout_s)
         except KafkaException as err:
             raise StreamsError(f"could not ask Kafka where the partitions end: {err}") from err
+
+    @staticmethod
+    def _ends_once(client: AdminClient, wanted: list[TopicPartition], timeout_s: float) -> dict[Position, int]:
+        futures = client.list_offsets(
+            {tp: OffsetSpec.latest() for tp in wanted},
+            isolation_level=IsolationLevel.READ_UNCOMMITTED,
+            request_timeout=timeout_s,
+        )
+        return {(tp.topic, tp.partition): int(future.result().offset) for tp, future in futures.items()}
 
     def reached(self, stops: Mapping[Position, int]) -> bool:
         """Whether every partition named has been read up to its stop (transaction markers included)."""
@@ -241,3 +251,7 @@ class LogReader:
 
     def close(self) -> None:
         self._consumer.close()
+
+
+def _retriable(err: BaseException) -> bool:
+    return isinstance(err, KafkaException) and bool(err.args) and bool(err.args[0].retriable())
