@@ -17,17 +17,20 @@ def topics_ensure(
     prefix: Annotated[str | None, typer.Option(help="Topic namespace (default: TRADECORE_TOPIC_PREFIX).")] = None,
 ) -> None:
     """Create the design's topics, or align an existing topic's config; refuses partition/RF changes."""
+    from deploy.local.kafka import brokers_up
     from streams import kafka
     from streams.kafka.topics import TopicLayout, cluster_size, ensure_topics
     from streams.settings import KafkaSettings
 
     settings = KafkaSettings()
+    unreachable = f"Kafka at {settings.bootstrap_servers} did not answer"
+    what_to_do = "run `tradecore stack up`, or set KAFKA_BOOTSTRAP_SERVERS"
+    # Nothing listening at the address is said at once, not after librdkafka's 10 s of retries.
+    if not brokers_up(settings.bootstrap_servers):
+        raise fail(unreachable, what_to_do)
     client = kafka.admin(settings)
-    # librdkafka reports an unreachable cluster as a KafkaException
-    with foreign_errors(
-        f"Kafka at {settings.bootstrap_servers} did not answer",
-        "run `tradecore stack up`, or set KAFKA_BOOTSTRAP_SERVERS",
-    ):
+    # librdkafka reports a cluster that stops answering as a KafkaException
+    with foreign_errors(unreachable, what_to_do):
         layout = TopicLayout.for_cluster(cluster_size(client), settings.partitions)
         outcomes = ensure_topics(client, layout, settings.topic_prefix if prefix is None else prefix)
     table = Table("topic", "action", "detail")

@@ -176,11 +176,19 @@ def start(settings: StackSettings, node: KafkaNode) -> ProcessRecord:
 
 
 def brokers_up(address: str, timeout_s: float = 3.0) -> int:
-    """How many brokers the cluster behind ``address`` reports; 0 when it does not answer."""
-    first = address.split(",")[0].rsplit(":", 1)
-    if not port_in_use(int(first[1]), first[0]):
+    """How many brokers the cluster behind ``address`` reports; 0 when it does not answer (at once when nothing
+    listens at any of its bootstrap addresses)."""
+    if not any(_listening(server) for server in address.split(",")):
         return 0
     return broker_count(address, timeout_s)
+
+
+def _listening(server: str) -> bool:
+    host, _, port = server.strip().rpartition(":")
+    try:
+        return port_in_use(int(port), host or "127.0.0.1")
+    except (OSError, ValueError):  # a name that does not resolve, an address without a port
+        return False
 
 
 def wait_ready(cluster: Sequence[KafkaNode], records: Sequence[ProcessRecord], timeout_s: float) -> None:
