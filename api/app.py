@@ -77,6 +77,7 @@ def create_app(
             outcomes = RiskOutcomes(kafka, parts.registry)
             outcomes.start()
             log_bounds = LogBounds(kafka)
+            projection_lag = ProjectionLag(kafka, parts.engine, schema, api.ready_max_projection_lag)
             live = LiveFeed(parts.engine, database.url, schema)
             await live.start()
             app.state.services = Services(
@@ -100,7 +101,7 @@ def create_app(
                     parts.registry,
                     parts.engine,
                     api.ready_timeout_s,
-                    projection_lag=ProjectionLag(kafka, parts.engine, schema, api.ready_max_projection_lag),
+                    projection_lag=projection_lag,
                 ),
                 history=AccountHistory(kafka, parts.registry),
                 live=live,
@@ -111,6 +112,7 @@ def create_app(
                 await live.close()
                 outcomes.close()
                 log_bounds.close()
+                projection_lag.close()
 
     tracing.configure("api")
     app = FastAPI(

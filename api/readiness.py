@@ -8,6 +8,7 @@ The projection-lag check is pluggable: until a projector is configured it is ski
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -114,6 +115,8 @@ class ProjectionLag:
         self._schema = schema
         self._max_records = max_records
         self._projectors = select(None)
+        self._reading = threading.Lock()  # probes overlap when one outlives its timeout: one uses the reader at a time
+        self._reader: LogReader | None = None
 
     async def __call__(self) -> str:
         table = f'"{self._schema}".{tables.projection_checkpoints.name}'
@@ -135,10 +138,18 @@ class ProjectionLag:
         return f"every read model within {behind[worst]} records of the log ({worst} the furthest)"
 
     def _ends(self) -> dict[tuple[str, int], int]:
-        reader = LogReader(self._settings, "readiness")
-        try:
+        # One reader for the API's life, its connections made once: a reader made per probe spent the 2 s budget
+        # connecting on a loaded machine, and each probe that timed out left its thread and clients behind.
+        with self._reading:
+            if self._reader is None:
+                self._reader = LogReader(self._settings, "readiness")
             topics = {t for p in self._projectors for t in p.topics}
-            found = reader.partitions([self._settings.topic_prefix + t for t in topics])
-            return {(t[len(self._settings.topic_prefix) :], p): end for (t, p), end in reader.ends(found).items()}
-        finally:
-            reader.close()
+            found = self._reader.partitions([self._settings.topic_prefix + t for t in topics])
+            prefix = len(self._settings.topic_prefix)
+            return {(t[prefix:], p): end for (t, p), end in self._reader.ends(found).items()}
+
+    def close(self) -> None:
+        with self._reading:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None

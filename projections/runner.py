@@ -27,7 +27,7 @@ from projections.projectors import Projector, Record, Writer
 from schemas.contract_errors import EventDecodeError
 from schemas.serde import EventDeserializer
 from streams.kafka import KafkaSettings, SchemaRegistryClient, producer, tracing
-from streams.kafka.logreader import LogReader, RawRecord
+from streams.kafka.logreader import LogEndUnknown, LogReader, RawRecord
 
 log = logging.getLogger("tradecore.projections")
 
@@ -114,11 +114,7 @@ class ProjectionRunner:
             self._step()
             if report is not None and time.monotonic() - last >= report_every_s:
                 rate = (self.stats.events - counted) / (time.monotonic() - last)
-                behind = lag(self._positions, self.ends(), self.projectors)
-                report(
-                    f"{self.stats.events:,} records, {rate:,.0f}/s; lag "
-                    + ", ".join(f"{k} {v:,}" for k, v in behind.items())
-                )
+                report(f"{self.stats.events:,} records, {rate:,.0f}/s; lag {self._lag_line()}")
                 last, counted = time.monotonic(), self.stats.events
 
     def run_to(self, ends: Mapping[TopicPartition, int]) -> None:
@@ -127,6 +123,14 @@ class ProjectionRunner:
         full = {(self._prefix + t, p): o for (t, p), o in ends.items()}
         while not self._reader.reached(full):
             self._step()
+
+    def _lag_line(self) -> str:
+        """Each read model's lag, or why it is unknown: a report, never a reason to stop projecting."""
+        try:
+            behind = lag(self._positions, self.ends(), self.projectors)
+        except LogEndUnknown as err:
+            return f"unknown for now ({err})"
+        return ", ".join(f"{k} {v:,}" for k, v in behind.items())
 
     def ends(self) -> dict[TopicPartition, int]:
         """Where each partition the projectors read ends now."""

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from confluent_kafka import IsolationLevel, KafkaException, Message, TopicPartition
+from confluent_kafka import IsolationLevel, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_fixed
 
@@ -21,6 +21,10 @@ from streams.kafka.clients import admin, consumer
 from streams.kafka.settings import KafkaSettings
 
 Position = tuple[str, int]  # (full topic name, partition)
+
+
+class LogEndUnknown(StreamsError):
+    """Kafka did not say where the partitions end within the time given (brokers down, or leaders moving)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +230,7 @@ class LogReader:
         try:
             return retrying(self._ends_once, self._admin, wanted, timeout_s)
         except KafkaException as err:
-            raise StreamsError(f"could not ask Kafka where the partitions end: {err}") from err
+            raise LogEndUnknown(f"could not ask Kafka where the partitions end: {err}") from err
 
     @staticmethod
     def _ends_once(client: AdminClient, wanted: list[TopicPartition], timeout_s: float) -> dict[Position, int]:
@@ -253,5 +257,21 @@ class LogReader:
         self._consumer.close()
 
 
+# A leader moving answers with these for a moment although librdkafka does not flag them retriable
+# (FENCED_LEADER_EPOCH stopped the projector in a CI run of tests/deploy/test_broker_loss.py).
+_LEADER_MOVING = frozenset(
+    {
+        KafkaError.FENCED_LEADER_EPOCH,
+        KafkaError.UNKNOWN_LEADER_EPOCH,
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError._TRANSPORT,
+    }
+)
+
+
 def _retriable(err: BaseException) -> bool:
-    return isinstance(err, KafkaException) and bool(err.args) and bool(err.args[0].retriable())
+    if not isinstance(err, KafkaException) or not err.args or not isinstance(err.args[0], KafkaError):
+        return False
+    return bool(err.args[0].retriable()) or err.args[0].code() in _LEADER_MOVING

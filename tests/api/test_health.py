@@ -75,7 +75,9 @@ def test_readyz_reports_the_read_models_lag_once_the_projector_runs(api: ApiServ
         deadline = time.monotonic() + 120
         while True:
             check = httpx.get(f"{api.url}/readyz", timeout=30).json()["checks"]["projection_lag"]
-            if check["status"] != "skipped" or time.monotonic() > deadline:
+            # The first probes may be skipped (no checkpoint yet) or, on a loaded machine, time out while the
+            # check's reader connects; what a probe says once the projector has caught up is what matters.
+            if check["status"] == "ok" or time.monotonic() > deadline:
                 break
             time.sleep(1)
     finally:

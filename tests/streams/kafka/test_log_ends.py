@@ -1,0 +1,84 @@
+"""Asking where partitions end rides out a leader moving, and gives up with a named error when Kafka stays away."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from streams.kafka import KafkaError, KafkaException, KafkaSettings
+from streams.kafka.logreader import LogEndUnknown, LogReader
+
+
+@dataclass
+class _Offset:
+    offset: int
+
+
+class _Admin:
+    """Answers ``list_offsets`` with the given errors first, then with offset 42 for every partition."""
+
+    def __init__(self, *errors: int) -> None:
+        self.errors = list(errors)
+        self.asked = 0
+
+    def list_offsets(self, wanted: dict[Any, Any], **_: Any) -> dict[Any, Future[_Offset]]:
+        self.asked += 1
+        answers = {}
+        for tp in wanted:
+            future: Future[_Offset] = Future()
+            if self.errors:
+                future.set_exception(KafkaException(KafkaError(self.errors[0])))
+            else:
+                future.set_result(_Offset(42))
+            answers[tp] = future
+        if self.errors:
+            self.errors.pop(0)
+        return answers
+
+
+def reader_with(admin: _Admin) -> LogReader:
+    reader = LogReader(KafkaSettings(bootstrap_servers="127.0.0.1:1", topic_prefix="t."), "ends-test")
+    reader._admin = admin  # type: ignore[assignment]  # the broker's answers, scripted
+    return reader
+
+
+@pytest.mark.parametrize(
+    "moving",
+    [KafkaError.FENCED_LEADER_EPOCH, KafkaError.UNKNOWN_LEADER_EPOCH, KafkaError.NOT_LEADER_FOR_PARTITION],
+)
+def test_a_leader_moving_is_asked_again_until_it_answers(moving: int) -> None:
+    admin = _Admin(moving, moving)
+    reader = reader_with(admin)
+    try:
+        assert reader.ends([("t.orders", 0), ("t.orders", 1)], timeout_s=10) == {
+            ("t.orders", 0): 42,
+            ("t.orders", 1): 42,
+        }
+    finally:
+        reader.close()
+    assert admin.asked == 3
+
+
+def test_an_error_that_will_not_pass_is_raised_at_once_naming_the_cause() -> None:
+    admin = _Admin(KafkaError.TOPIC_AUTHORIZATION_FAILED)
+    reader = reader_with(admin)
+    try:
+        with pytest.raises(LogEndUnknown, match="could not ask Kafka where the partitions end"):
+            reader.ends([("t.orders", 0)], timeout_s=10)
+    finally:
+        reader.close()
+    assert admin.asked == 1
+
+
+def test_a_leader_that_never_settles_gives_up_after_the_timeout() -> None:
+    admin = _Admin(*[KafkaError.FENCED_LEADER_EPOCH] * 100)
+    reader = reader_with(admin)
+    try:
+        with pytest.raises(LogEndUnknown, match="FENCED_LEADER_EPOCH"):
+            reader.ends([("t.orders", 0)], timeout_s=1.2)
+    finally:
+        reader.close()
+    assert 2 <= admin.asked < 100
