@@ -8,6 +8,8 @@ Each check reports problems as sentences; a copy of the manifests broken in one 
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import shutil
 import subprocess
@@ -30,13 +32,14 @@ SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN", "KEY")
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
 
 Doc = dict[str, Any]
+LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: the pure-Python loader is most of a check
 
 
 def load(directory: Path) -> dict[str, list[Doc]]:
     """Every manifest of ``directory`` (the kustomization's resources and the Secret example), by file name."""
     kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
     files = [*kustomization["resources"], SECRET_EXAMPLE]
-    return {name: [d for d in yaml.safe_load_all((directory / name).read_text()) if d] for name in files}
+    return {name: [d for d in yaml.load_all((directory / name).read_text(), Loader=LOADER) if d] for name in files}
 
 
 def docs(manifests: dict[str, list[Doc]]) -> Iterator[Doc]:
@@ -60,18 +63,28 @@ def containers(doc: Doc, *, init: bool = True) -> Iterator[Doc]:
         yield from spec.get("initContainers", [])
 
 
+@functools.cache
+def schema_errors(document: str) -> tuple[str, ...]:
+    """What the schemas say of one document (as JSON: the cache key, since the broken copies share all but one
+    document with the real manifests and kubernetes-validate reloads its definitions on every call)."""
+    doc = json.loads(document)
+    try:
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as err:
+        where = ".".join(str(p) for p in err.path)
+        return (f"{name_of(doc)}: {where}: {err.message}",)
+    except kubernetes_validate.SchemaNotFoundError as err:
+        return (err.message,)  # an unknown kind or apiVersion is not let through
+    return ()
+
+
 def schema_problems(manifests: dict[str, list[Doc]]) -> list[str]:
-    problems = []
-    for file, found in manifests.items():
-        for doc in found:
-            try:
-                kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
-            except kubernetes_validate.ValidationError as err:
-                where = ".".join(str(p) for p in err.path)
-                problems.append(f"{file}: {name_of(doc)}: {where}: {err.message}")
-            except kubernetes_validate.SchemaNotFoundError as err:
-                problems.append(f"{file}: {err.message}")  # an unknown kind or apiVersion is not let through
-    return problems
+    return [
+        f"{file}: {error}"
+        for file, found in manifests.items()
+        for doc in found
+        for error in schema_errors(json.dumps(doc, sort_keys=True))
+    ]
 
 
 def resource_problems(manifests: dict[str, list[Doc]]) -> list[str]:
@@ -234,7 +247,7 @@ def test_the_manifests_pass_every_check(tmp_path: Path) -> None:
 def _edit(file: str, change: Callable[[list[Doc]], None]) -> Callable[[Path], None]:
     def apply(directory: Path) -> None:
         path = directory / file
-        found = [d for d in yaml.safe_load_all(path.read_text()) if d]
+        found = [d for d in yaml.load_all(path.read_text(), Loader=LOADER) if d]
         change(found)
         path.write_text(yaml.safe_dump_all(found))
 
@@ -323,7 +336,7 @@ def test_the_kustomization_renders_valid_manifests(tmp_path: Path) -> None:
     ).stdout
     (tmp_path / "all.yaml").write_text(rendered)
     manifests = {
-        "all.yaml": [d for d in yaml.safe_load_all(rendered) if d],
+        "all.yaml": [d for d in yaml.load_all(rendered, Loader=LOADER) if d],
         SECRET_EXAMPLE: load(MANIFESTS)[SECRET_EXAMPLE],
     }
     assert schema_problems(manifests) == []
