@@ -52,8 +52,7 @@ def name_of(doc: Doc) -> str:
 
 
 def pod_spec(doc: Doc) -> Doc:
-    spec: Doc = doc["spec"]["jobTemplate"]["spec"] if doc["kind"] == "CronJob" else doc["spec"]
-    return spec["template"]["spec"]  # type: ignore[no-any-return]
+    return doc["spec"]["template"]["spec"]  # type: ignore[no-any-return]
 
 
 def containers(doc: Doc, *, init: bool = True) -> Iterator[Doc]:
@@ -221,6 +220,20 @@ def secret_problems(manifests: dict[str, list[Doc]]) -> list[str]:
     return problems
 
 
+def config_problems(manifests: dict[str, list[Doc]]) -> list[str]:
+    """Every ConfigMap a container takes its environment from is among the manifests (a pod naming a missing one
+    never starts: CreateContainerConfigError)."""
+    maps = {d["metadata"]["name"] for d in docs(manifests) if d["kind"] == "ConfigMap"}
+    return [
+        f"{name_of(doc)} container {container['name']}: no ConfigMap {source['configMapRef']['name']}"
+        for doc in docs(manifests)
+        if doc["kind"] in WORKLOADS
+        for container in containers(doc)
+        for source in container.get("envFrom", [])
+        if "configMapRef" in source and source["configMapRef"]["name"] not in maps
+    ]
+
+
 def all_problems(directory: Path, tmp: Path) -> list[str]:
     manifests = load(directory)
     return [
@@ -229,6 +242,7 @@ def all_problems(directory: Path, tmp: Path) -> list[str]:
         *probe_problems(manifests),
         *instance_problems(manifests, tmp),
         *secret_problems(manifests),
+        *config_problems(manifests),
     ]
 
 
@@ -306,6 +320,10 @@ BREAKAGES: dict[str, tuple[Callable[[Path], None], str]] = {
             lambda f: _container(f, "Deployment")["env"].append({"name": "TRADECORE_JWT_SECRET", "value": "x" * 32}),
         ),
         "TRADECORE_JWT_SECRET set inline",
+    ),
+    "ConfigMap renamed": (
+        _edit("configmap.yaml", lambda f: f[0]["metadata"].update(name="tradecore-settings")),
+        "no ConfigMap tradecore-config",
     ),
     "password in the ConfigMap's URL": (
         _edit("configmap.yaml", lambda f: f[0]["data"].update(DATABASE_URL="postgresql://u:hunter2@db/tradecore")),
