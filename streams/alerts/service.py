@@ -89,7 +89,13 @@ class AlertService:
         if self._wanted:
             # One alert may take every try's timeout and wait: the group must not count that as a dead member.
             worst_s = rules.delivery.budget_s() * len(rules.rules) + 60
-            self._consumer = kafka.consumer(settings, group, **{"max.poll.interval.ms": int(max(300, worst_s) * 1000)})
+            overrides = {
+                "max.poll.interval.ms": int(max(300, worst_s) * 1000),
+                # A static member: a restart after a crash takes its partitions back at once instead of waiting
+                # out the dead member's session, and a second instance started by mistake is fenced, not split in.
+                "group.instance.id": f"{group}-service",
+            }
+            self._consumer = kafka.consumer(settings, group, **overrides)
             self._consumer.subscribe(sorted(self._wanted), on_assign=self._assigned, on_revoke=self._revoked)
 
     def _check_topics(self, settings: kafka.KafkaSettings) -> None:
