@@ -10,6 +10,7 @@ import typer
 from api.cli.reporting import Commands, console
 
 if TYPE_CHECKING:
+    from projections.settings import DatabaseSettings
     from streams.alerts.service import LagProbe
     from streams.settings import KafkaSettings
 
@@ -33,6 +34,7 @@ def alerts(
     import signal
     import threading
 
+    from projections.settings import DatabaseSettings
     from schemas.registry import registry_client
     from schemas.settings import RegistrySettings
     from streams import metrics
@@ -55,7 +57,7 @@ def alerts(
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    probe = _lag_probe(settings) if "projection_lag" in parsed.kinds() else None
+    probe = lag_probe(settings, DatabaseSettings()) if "projection_lag" in parsed.kinds() else None
     sender = WebhookSender(secret, parsed.delivery, stop)
     service = AlertService(
         settings,
@@ -75,23 +77,24 @@ def alerts(
     console.print("stopped; every alert handled is committed")
 
 
-def _lag_probe(settings: KafkaSettings) -> LagProbe:
-    """How far each read model of the namespace trails the log: its Postgres checkpoints against the topics' ends."""
+def lag_probe(settings: KafkaSettings, database: DatabaseSettings) -> LagProbe:
+    """How far each read model of the namespace trails the log: its Postgres checkpoints against the topics' ends.
+
+    Composed here, not in streams/alerts: the stream side may not read the read models' tables."""
     import psycopg
 
     from projections import namespace
     from projections.db import conninfo
     from projections.projectors import select
     from projections.runner import checkpoints, ends_of, lag
-    from projections.settings import DatabaseSettings
 
     projectors = select(None)
     schema = namespace.live_schema(settings.topic_prefix)
-    database = conninfo(DatabaseSettings())
+    address = conninfo(database)
     topics = sorted({topic for p in projectors for topic in p.topics})
 
     def probe() -> dict[str, int]:
-        with psycopg.connect(database) as conn:
+        with psycopg.connect(address) as conn:
             committed = checkpoints(conn, schema)
         return lag(committed, ends_of(settings, topics), projectors)
 
