@@ -122,7 +122,11 @@ def parse(text: str, source: str = "rules") -> Rules:
         return Rules.model_validate(data)
     except ValidationError as err:
         problems = []
-        for problem in err.errors():
+        found = err.errors()
+        in_a_rule = any(len(p["loc"]) > 1 and p["loc"][0] == "rules" for p in found)
+        for problem in found:
+            if in_a_rule and problem["loc"] == ("rules",) and problem["type"] == "too_short":
+                continue  # pydantic counts the rules left after dropping the wrong one: the wrong one is the news
             where = _located(problem["loc"], data)
             line = _line_of(text, where)
             field = ".".join(where) or "(the file)"

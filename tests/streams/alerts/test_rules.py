@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from streams.alerts.errors import RulesError
-from streams.alerts.rules import load, parse
+from streams.alerts.rules import Delivery, load, parse
 
 RULES = """\
 [delivery]
@@ -43,6 +43,11 @@ def test_rules_match_by_event_kind_and_account() -> None:
         ('url = "https://hooks.example.com/desk"', 'url = "ftp://x"', "rules.toml:7: rules.desk-fills.url: URL scheme"),
         ('events = ["fill", "risk_rejection"]', 'events = ["fills"]', "rules.toml:5: rules.desk-fills.events: Input"),
         ("min_interval_s = 60", "min_interval_s = -1", "rules.toml:12: rules.ops.min_interval_s: Input should be"),
+        (
+            "[rules.desk-fills]\nevents",
+            "[rules.desk-fills]\nevent",
+            "rules.toml:4: rules.desk-fills.events: Field required\nrules.toml:5: rules.desk-fills.event: Extra inputs",
+        ),
         ("min_interval_s = 60", "min_intervall_s = 60", "rules.toml:12: rules.ops.min_intervall_s: Extra inputs"),
         ("lag_threshold = 1000\n", "", "rules.toml:9: rules.ops: Value error, lag_threshold is given exactly when"),
         ("attempts = 3", "attempts = 0", "rules.toml:2: delivery.attempts: Input should be greater than or equal to 1"),
@@ -66,3 +71,21 @@ def test_a_file_without_rules_or_a_missing_file_is_refused(tmp_path: Path) -> No
         parse("[delivery]\nattempts = 2\n")
     with pytest.raises(RulesError, match=r"cannot read the rules file .*nowhere\.toml"):
         load(tmp_path / "nowhere.toml")
+
+
+def test_the_documented_example_is_a_valid_rules_file() -> None:
+    doc = (Path(__file__).parents[3] / "docs" / "OBSERVABILITY.md").read_text()
+    example = doc.split("## Alerts", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    rules = parse(example, "docs/OBSERVABILITY.md")
+    assert [r.name for r in rules.matching("fill", "ACC-2")] == ["desk-fills"]
+    assert rules.delivery == Delivery()  # the defaults it spells out are the code's
+
+
+def test_a_single_wrong_rule_is_reported_alone() -> None:
+    text = '[rules.x]\nevents = ["fill"]\nurl = "http://127.0.0.1:1/x"\nmin_interval_s = "soon"\n'
+    with pytest.raises(RulesError) as raised:
+        parse(text, "r.toml")
+    assert str(raised.value).splitlines()[0] == (
+        "r.toml:4: rules.x.min_interval_s: Input should be a valid number, unable to parse string as a number"
+    )
+    assert len(str(raised.value).splitlines()) == 2  # the problem, and the hint
