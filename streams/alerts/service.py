@@ -84,7 +84,8 @@ class AlertService:
         self._check_topics(settings)
         self._producer = kafka.producer(settings)
         self._positions: dict[Position, int] = {}
-        self._dirty = False
+        self._dirty = False  # positions handled since the last commit
+        self._wrote = False  # the record in hand was dead-lettered as undecodable
         self._consumer: kafka.Consumer | None = None
         if self._wanted:
             # One alert may take every try's timeout and wait: the group must not count that as a dead member.
@@ -151,13 +152,14 @@ class AlertService:
 
     def _handle(self, record: RawRecord) -> None:
         """Send every alert of ``record``, then count it handled; committed at once if it alerted anyone."""
+        self._wrote = False
         alerts = self._alerts_for(record)
         for each in alerts:
             self._deliver(each)
         self._positions[(record.topic, record.partition)] = record.offset + 1
         self._dirty = True
-        if alerts:
-            self._commit()
+        if alerts or self._wrote:
+            self._commit()  # a crash now must not repeat what was written for it under another key
 
     def _alerts_for(self, record: RawRecord) -> list[Alert]:
         source = Source(record.topic, record.partition, record.offset)
@@ -253,6 +255,7 @@ class AlertService:
             ("tradecore.reason", reason.encode()[:4000]),
         ]
         self._send_now(self._prefix + "deadletter", record.key, record.value, headers)
+        self._wrote = True
 
     def _send_now(self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> None:
         """Write one record and wait for Kafka's acknowledgement: the position after it is committed next."""
@@ -272,7 +275,7 @@ class AlertService:
             self._dirty = False
             return
         self._commits += 1
-        state = json.dumps({"n": self._commits, "throttle": json.loads(self._throttle.dumps())})
+        state = json.dumps({"n": self._commits, "throttle": self._throttle.state()})
         offsets = [kafka.TopicPartition(t, p, o, metadata=state) for (t, p), o in sorted(self._positions.items())]
         try:
             self._consumer.commit(offsets=offsets, asynchronous=False)
@@ -282,17 +285,11 @@ class AlertService:
 
     def _assigned(self, consumer: kafka.Consumer, partitions: list[kafka.TopicPartition]) -> None:
         """Take the min-interval state of the latest commit among the partitions now ours."""
-        latest: dict[str, object] | None = None
-        for found in consumer.committed(partitions, timeout=30):
-            try:
-                saved = json.loads(found.metadata) if found.metadata else None
-            except json.JSONDecodeError:
-                continue  # not ours: a commit of another tool under this group
-            if isinstance(saved, dict) and (latest is None or int(saved["n"]) > int(str(latest["n"]))):
-                latest = saved
-        if latest is not None:
-            self._commits = max(self._commits, int(str(latest["n"])))
-            self._throttle.restore(json.dumps(latest["throttle"]))
+        saved = [found for tp in consumer.committed(partitions, timeout=30) if (found := _saved(tp.metadata))]
+        if saved:
+            commits, throttle = max(saved)
+            self._commits = max(self._commits, commits)
+            self._throttle.restore(throttle)
 
     def _revoked(self, _consumer: kafka.Consumer, partitions: list[kafka.TopicPartition]) -> None:
         if self._dirty:
@@ -304,3 +301,12 @@ class AlertService:
         if self._consumer is not None:
             self._consumer.close()
         self._producer.flush(30)
+
+
+def _saved(metadata: str | None) -> tuple[int, dict[str, int]] | None:
+    """(commit number, throttle state) from a commit's metadata; None for a commit not made by this service."""
+    try:
+        saved = json.loads(metadata or "null")
+        return int(saved["n"]), {str(rule): int(at) for rule, at in saved["throttle"].items()}
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None

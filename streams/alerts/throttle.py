@@ -7,7 +7,6 @@ clock. The state is small (one time per rule) and travels with the committed pos
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 
@@ -30,11 +29,10 @@ class Throttle:
         self._last[rule] = at_ms
         return True
 
-    def dumps(self) -> str:
-        """The state, as committed beside the position: only rules with an interval need it."""
-        return json.dumps({r: t for r, t in sorted(self._last.items()) if self._intervals.get(r, 0) > 0})
+    def state(self) -> dict[str, int]:
+        """What is committed beside the position: the last alert of each rule that has an interval."""
+        return {r: t for r, t in sorted(self._last.items()) if self._intervals.get(r, 0) > 0}
 
-    def restore(self, state: str) -> None:
-        """Take the state ``dumps`` wrote; rules no longer in the file are dropped."""
-        saved = json.loads(state) if state else {}
-        self._last = {rule: int(at) for rule, at in saved.items() if rule in self._intervals}
+    def restore(self, state: Mapping[str, int]) -> None:
+        """Take a committed ``state``; rules no longer in the file are dropped."""
+        self._last = {rule: int(at) for rule, at in state.items() if rule in self._intervals}

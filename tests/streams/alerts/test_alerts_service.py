@@ -94,6 +94,7 @@ def test_every_alert_is_taken_through_a_receiver_down_then_failing_and_a_dead_re
     quiet = event_at(order_placed, OrderPlaced, 0, account_id="ACC-1")  # no rule alerts on it
     log.write(*fills, *throttled, *rejections, kill, quiet)
     dead = log.dead_letter("undecodable: not avro")
+    log.raw("executions", b"garbage, not an event")  # the service dead-letters it, then alerts on that dead letter
     receiver.stop()  # down from the start: the first tries find nobody
     rules = tmp_path / "rules.toml"
     rules.write_text(
@@ -137,6 +138,9 @@ url = "{receiver.url("/broken")}"
     def taken() -> set[tuple[str, str]]:
         return {(r.key, r.rule) for r in receiver.taken() if r.rule != "dead"}
 
+    def dead_alerts() -> set[bytes]:
+        return {r.body for r in receiver.taken() if r.rule == "dead"}
+
     def retried() -> float:
         return sum(_metric(port, "retried", rule) for rule in ("acc1-fills", "acc2-fills-hourly", "rejections", "dead"))
 
@@ -146,6 +150,7 @@ url = "{receiver.url("/broken")}"
         receiver.failing = 3  # back, but answering 500 for a while
         receiver.start()
         _wait(lambda: taken() >= wanted, "every alert taken", process, alerts_log, 90)
+        _wait(lambda: len(dead_alerts()) == 2, "both dead letters alerted", process, alerts_log, 30)
         _wait(
             lambda: _metric(port, "failed", "kill") == 1, "the kill-switch alert dead-lettered", process, alerts_log, 60
         )
@@ -161,9 +166,10 @@ url = "{receiver.url("/broken")}"
 
     # Nothing else: the later ACC-2 fills fell within the rule's hour, and no rule alerts on OrderPlaced.
     assert taken() == wanted
-    assert (sent, suppressed) == (len(wanted) + 1, 2)
-    (dead_alert,) = {r.body for r in receiver.taken() if r.rule == "dead"}
-    assert b"undecodable: not avro" in dead_alert and f'"offset":{dead[2]}'.encode() in dead_alert
+    assert (sent, suppressed) == (len(wanted) + 2, 2)
+    theirs, ours = sorted(dead_alerts(), key=lambda body: b'"processor":"alerts"' in body)
+    assert b"undecodable: not avro" in theirs and f'"offset":{dead[2]}'.encode() in theirs
+    assert b'"processor":"alerts"' in ours and b"not the Confluent magic byte" in ours
     # Repeats (the 500s) carry the same key and the same body; every try is signed with the secret.
     bodies: dict[str, set[bytes]] = {}
     for request in receiver.requests:

@@ -58,3 +58,8 @@ class Log:
         )
         assert self._producer.flush(30) == 0
         return landed[0]
+
+    def raw(self, topic: str, value: bytes) -> None:
+        """Bytes that are no event into ``topic`` (named without the namespace)."""
+        self._producer.produce(self._settings.topic_prefix + topic, key=b"BTCUSDT", value=value)
+        assert self._producer.flush(30) == 0
