@@ -20,6 +20,7 @@ A mistake is reported with the file, the line and the field: ``rules.toml:7: rul
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from collections.abc import Sequence
@@ -31,6 +32,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError, 
 from streams.alerts.errors import RulesError
 
 Kind = Literal["fill", "risk_rejection", "kill_switch", "dead_letter", "projection_lag"]
+STATE_BYTES = 3800  # of the 4096 bytes of offset-commit metadata, what the rules' min-interval state may take
 # Kinds whose events name an account; the others (a dead record, a read model's lag) belong to none.
 ACCOUNT_KINDS: frozenset[str] = frozenset({"fill", "risk_rejection", "kill_switch"})
 
@@ -85,6 +87,17 @@ class Rules(BaseModel):
     delivery: Delivery = Delivery()
     rules: tuple[Rule, ...] = Field(min_length=1)
 
+    @model_validator(mode="after")
+    def _state_fits_a_commit(self) -> Rules:
+        # The rules' last-alert times travel as offset-commit metadata, which brokers cap at 4096 bytes by default.
+        size = sum(len(json.dumps(r.name)) + len(": 1700000000000, ") for r in self.rules if r.min_interval_s > 0)
+        if size > STATE_BYTES:
+            raise ValueError(
+                f"the rules with a min_interval_s need {size} bytes of state, more than the {STATE_BYTES} a Kafka "
+                "offset commit carries: use fewer of them, or shorter names"
+            )
+        return self
+
     def matching(self, kind: str, account: str | None = None) -> list[Rule]:
         """The rules an event of ``kind`` (of ``account``) triggers, in the file's order."""
         return [rule for rule in self.rules if rule.matches(kind, account)]
@@ -117,7 +130,9 @@ def parse(text: str, source: str = "rules") -> Rules:
         # The table's name is the rule's name: one spelling, and unique by TOML's own rules.
         data["rules"] = [{"name": name, **body} if isinstance(body, dict) else body for name, body in tables.items()]
     elif tables is not None:
-        raise RulesError(f"{source}:{_line_of(text, ('rules',)) or '?'}: rules: give each rule as [rules.NAME]")
+        line = _line_of(text, ("rules",))
+        at = f"{source}:{line}" if line else source
+        raise RulesError(f"{at}: rules: give each rule as a table, [rules.NAME]")
     try:
         return Rules.model_validate(data)
     except ValidationError as err:
@@ -129,8 +144,8 @@ def parse(text: str, source: str = "rules") -> Rules:
                 continue  # pydantic counts the rules left after dropping the wrong one: the wrong one is the news
             where = _located(problem["loc"], data)
             line = _line_of(text, where)
-            field = ".".join(where) or "(the file)"
-            problems.append(f"{source}:{line or '?'}: {field}: {problem['msg']}")
+            at = f"{source}:{line}" if line else source
+            problems.append(f"{at}: {'.'.join(where)}: {problem['msg']}" if where else f"{at}: {problem['msg']}")
         raise RulesError("\n".join(problems), hint="see the rules file format in docs/OBSERVABILITY.md") from err
 
 

@@ -287,7 +287,7 @@ class AlertService:
         """Take the min-interval state of the latest commit among the partitions now ours."""
         saved = [found for tp in consumer.committed(partitions, timeout=30) if (found := _saved(tp.metadata))]
         if saved:
-            commits, throttle = max(saved)
+            commits, throttle = max(saved, key=lambda found: found[0])
             self._commits = max(self._commits, commits)
             self._throttle.restore(throttle)
 

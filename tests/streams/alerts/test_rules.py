@@ -89,3 +89,20 @@ def test_a_single_wrong_rule_is_reported_alone() -> None:
         "r.toml:4: rules.x.min_interval_s: Input should be a valid number, unable to parse string as a number"
     )
     assert len(str(raised.value).splitlines()) == 2  # the problem, and the hint
+
+
+def test_more_throttled_rules_than_a_commit_can_carry_are_refused() -> None:
+    many = "".join(
+        f'[rules.rule-with-a-rather-long-name-{i:03d}]\nevents = ["fill"]\nurl = "http://h/x"\nmin_interval_s = 1\n'
+        for i in range(100)
+    )
+    with pytest.raises(RulesError, match=r"^rules: Value error, the rules with a min_interval_s need"):
+        parse(many)
+    parse(many.replace("min_interval_s = 1", "min_interval_s = 0"))  # no interval, no state: any number of rules
+
+
+def test_rules_given_as_an_array_are_refused_with_the_form_to_use() -> None:
+    with pytest.raises(RulesError, match=r"rules:1: rules: give each rule as a table, \[rules.NAME\]"):
+        parse('rules = ["fill"]\n')
+    with pytest.raises(RulesError, match=r"^rules: rules: give each rule as a table"):
+        parse('[[rules]]\nevents = ["fill"]\n')  # an array of tables: no name to call the rule by
