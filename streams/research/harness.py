@@ -91,6 +91,8 @@ class Pipeline:
         self.partitions = partitions
         self.topics: dict[str, list[list[Record]]] = {}
         self.dead_letters: list[DeadLetter] = []
+        # Per processor, the records it took, in order — what the host's journal would hold: (topic, partition, offset)
+        self.taken: dict[str, list[tuple[str, int, int]]] = {p.name: [] for p in processors}
         self._readers = [
             _Reader(p, {t: i for i, t in enumerate((*p.partitioned, *p.broadcast))}, frozenset(p.broadcast))
             for p in processors
@@ -177,6 +179,7 @@ class Pipeline:
         reader.positions[(topic, partition)] = offset + 1
         reader.unread[(topic, partition)].pop(record.timestamp)
         processor = reader.processor
+        self.taken[processor.name].append((topic, partition, offset))
         try:
             outputs = processor.handle(topic, record.event)
         except Exception as err:  # as the host does: the record is dead-lettered, the pipeline goes on
