@@ -51,6 +51,12 @@ def grid(swept: Mapping[str, list[str]], fixed: Mapping[str, str], instrument: s
     Raises:
         BacktestError: a swept parameter also given with --param, a bad value, or no valid combination.
     """
+    known = set(SignalConfig.model_fields) | set(STRATEGY_PARAMS)
+    unknown = sorted(set(fixed) - known)
+    if unknown:
+        raise BacktestError(
+            f"--param {', '.join(unknown)}: unknown parameter", hint=f"known: {', '.join(sorted(known))}"
+        )
     both = sorted(set(swept) & set(fixed))
     if both:
         raise BacktestError(f"{', '.join(both)}: given both with --param and --sweep", hint="give it once")

@@ -56,6 +56,11 @@ def test_a_bad_value_is_named(swept: dict[str, list[str]], says: str) -> None:
         grid(swept, {}, "BTCUSDT", "BT-1")
 
 
+def test_an_unknown_fixed_parameter_is_named_as_such() -> None:
+    with pytest.raises(BacktestError, match="--param colour: unknown parameter"):
+        grid({"ema_fast": ["3"]}, {"colour": "red"}, "BTCUSDT", "BT-1")
+
+
 def test_a_parameter_both_fixed_and_swept_is_refused() -> None:
     with pytest.raises(BacktestError, match="ema_fast: given both with --param and --sweep"):
         grid({"ema_fast": ["3"]}, {"ema_fast": "5"}, "BTCUSDT", "BT-1")
