@@ -19,6 +19,7 @@ from api.cli import (
     server,
     stack,
     topics,
+    train,
     users,
     worker,
 )
@@ -33,3 +34,4 @@ app.add_typer(instruments.app, name="instruments")
 # Commands of their own at the top level: `tradecore api`, `tradecore worker`, …
 for single in (server, worker, readmodels, replay, backtest, live_venue, demo):
     app.add_typer(single.app)
+app.add_typer(train.app)
