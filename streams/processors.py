@@ -150,14 +150,14 @@ class SignalsProcessor:
 
     def __init__(self, settings: ProcessorSettings) -> None:
         config = SignalConfig()
-        self.engine = SignalEngine(config, None if settings.signals_model is None else model(settings.signals_model))
-        if self.engine.model is not None and self.engine.model.features.bar_interval != config.bar_interval:
+        model = None if settings.signals_model is None else load_model(settings.signals_model)
+        if model is not None and model.features.bar_interval != config.bar_interval:
+            trained, cut = (c.model_dump(mode="json")["bar_interval"] for c in (model.features, config))
             raise ModelFileError(
-                f"the model {settings.signals_model} was trained on {self.engine.model.features.bar_interval} bars, "
-                f"the signals processor cuts {config.bar_interval} bars",
-                hint=f"set TRADECORE_SIGNALS_BAR_INTERVAL={self.engine.model.features.bar_interval} "
-                "(--param bar_interval=... in a backtest)",
+                f"the model {settings.signals_model} was trained on {trained} bars, the signals processor cuts {cut}",
+                hint=f"set TRADECORE_SIGNALS_BAR_INTERVAL={trained} (--param bar_interval={trained} in a backtest)",
             )
+        self.engine = SignalEngine(config, model)
 
     def reset(self) -> None:
         self.engine.reset()
@@ -166,7 +166,7 @@ class SignalsProcessor:
         return self.engine.handle(event) if isinstance(event, TickIngested) else []
 
 
-def model(path: Path) -> LoadedModel:
+def load_model(path: Path) -> LoadedModel:
     """The model file, loaded by ``streams.models.store`` (imported here: scikit-learn only where a model runs)."""
     from streams.models.store import load
 

@@ -64,7 +64,8 @@ def train(
     model_id = store.save(fitted, config, out)
     seconds = time.perf_counter() - started
 
-    table = Table(title=f"walk-forward: {model} on {instrument}, {config.bar_interval} bars of {data.name}")
+    interval = config.model_dump(mode="json")["bar_interval"]
+    table = Table(title=f"walk-forward: {model} on {instrument}, {interval} bars of {data.name}")
     for column in ("fold", "train bars", "test bars", "model", "majority", "previous direction"):
         table.add_column(column, justify="right")
     for number, fold in enumerate(evaluation.folds, 1):
