@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import re
+import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,7 @@ VERSION = 1
 EXPECTED_TYPES = frozenset({"sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"})
 _MEMO = re.compile(rb'("__id__": )(\d+)|("file": ")(\d+)(\.npy")')
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+_scoring = threading.local()  # whether this thread's OpenMP is limited to one thread yet
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,13 @@ class LoadedModel:
     def score(self, rows: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """P(up) per row. One row at a time: a batched product may round differently from a single row's (BLAS
         picks its kernel by shape), and a replay must not depend on how bars happened to be grouped."""
+        if not getattr(_scoring, "limited", False):
+            # One row gains nothing from OpenMP's threads, and on a busy machine their spinning made the trees
+            # score a row in ~400 ms instead of ~6 ms (past a processor's transaction timeout, over a few hundred
+            # bars). OpenMP's thread count is per calling thread, so it is set in each thread that scores, once:
+            # setting it costs more than a prediction.
+            threadpool_limits(limits=1, user_api="openmp")
+            _scoring.limited = True
         predict = self.estimator.predict_proba
         return np.array([float(predict(rows[i : i + 1])[0, 1]) for i in range(len(rows))], dtype=np.float64)
 
@@ -97,12 +106,7 @@ def load(path: Path) -> LoadedModel:
         document = sio.loads(data, trusted=sorted(untrusted))
     except Exception as err:  # a damaged dump fails in whichever loader meets the damage
         raise ModelFileError(f"{path}: damaged model file: {err}") from None
-    features, estimator = _checked(document, path)
-    # Scoring is one bar at a time in a processor that is single-threaded by design (more instances scale it):
-    # OpenMP's threads gain nothing on one row, and on a busy machine their spinning made gradient-boosted trees
-    # score a row in ~400 ms instead of ~6 ms. The limit is the process's, set here once (per call it costs more).
-    threadpool_limits(limits=1, user_api="openmp")
-    return LoadedModel(hashlib.sha256(data).hexdigest(), features, estimator, path=path)
+    return LoadedModel(hashlib.sha256(data).hexdigest(), *_checked(document, path), path=path)
 
 
 def _checked(document: Any, path: Path) -> tuple[SignalConfig, Any]:
