@@ -85,32 +85,22 @@ class SignalEngine:
         scored = self._score(state, bar)
         if not found and scored is None:
             return []
-        values = state.values(bar.close)
+        values = state.values(bar.close) if found else {}
+        emitted = [(detection, values) for detection in found]
+        if scored is not None:
+            emitted.append(scored)
         instrument = tick.instrument
-        signals = [
+        return [
             SignalGenerated(
                 envelope=derived_envelope(SignalGenerated, tick, instrument, self.sequences.next(instrument)),
                 instrument=instrument,
                 indicator=indicator,
                 direction=direction,
                 strength=strength,
-                values=dict(values),
+                values=dict(signal_values),
             )
-            for indicator, direction, strength in found
+            for (indicator, direction, strength), signal_values in emitted
         ]
-        if scored is not None:
-            (indicator, direction, strength), model_values = scored
-            signals.append(
-                SignalGenerated(
-                    envelope=derived_envelope(SignalGenerated, tick, instrument, self.sequences.next(instrument)),
-                    instrument=instrument,
-                    indicator=indicator,
-                    direction=direction,
-                    strength=strength,
-                    values=model_values,
-                )
-            )
-        return signals
 
     def _score(self, state: _Instrument, bar: Bar) -> tuple[Detection, dict[str, float]] | None:
         """The model's signal for ``bar``, once its features are warmed up (None without a model)."""
