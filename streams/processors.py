@@ -30,9 +30,12 @@ from domain.venue.venues import Venues
 from schemas.events import Event, OrderFilled, SignalGenerated, TickIngested
 from schemas.settings import TradecoreSettings
 from streams.host.processor import Output
+from streams.models.errors import ModelFileError
 from streams.strategy.follower import FollowedAccount, SignalFollower
 
 if TYPE_CHECKING:  # one field per limit, ``risk_<limit>``, made at import from the limits' definition
+    from streams.models.store import LoadedModel
+
     _RiskDefaults = TradecoreSettings
 else:
     _RiskDefaults = create_model(
@@ -61,6 +64,11 @@ class ProcessorSettings(_RiskDefaults):
         default_factory=list,
         description='Instruments executed at the real exchange by `tradecore live-venue`, as JSON: ["BTCUSDT"]; '
         "none by default (all simulated).",
+    )
+    signals_model: Path | None = Field(
+        None,
+        description="Model file (`tradecore train`) the signals processor scores each closed bar with, as "
+        "model(<sha256>) signals; none by default.",
     )
     strategy_accounts: list[FollowedAccount] = Field(
         default_factory=list,
@@ -141,13 +149,28 @@ class SignalsProcessor:
     broadcast: tuple[str, ...] = ()
 
     def __init__(self, settings: ProcessorSettings) -> None:
-        self.engine = SignalEngine(SignalConfig())
+        config = SignalConfig()
+        model = None if settings.signals_model is None else load_model(settings.signals_model)
+        if model is not None and model.features.bar_interval != config.bar_interval:
+            trained, cut = (c.model_dump(mode="json")["bar_interval"] for c in (model.features, config))
+            raise ModelFileError(
+                f"the model {settings.signals_model} was trained on {trained} bars, the signals processor cuts {cut}",
+                hint=f"set TRADECORE_SIGNALS_BAR_INTERVAL={trained} (--param bar_interval={trained} in a backtest)",
+            )
+        self.engine = SignalEngine(config, model)
 
     def reset(self) -> None:
         self.engine.reset()
 
     def handle(self, topic: str, event: Event) -> Sequence[Output]:
         return self.engine.handle(event) if isinstance(event, TickIngested) else []
+
+
+def load_model(path: Path) -> LoadedModel:
+    """The model file, loaded by ``streams.models.store`` (imported here: scikit-learn only where a model runs)."""
+    from streams.models.store import load
+
+    return load(path)
 
 
 class StrategyProcessor:
