@@ -149,21 +149,29 @@ class SignalsProcessor:
     broadcast: tuple[str, ...] = ()
 
     def __init__(self, settings: ProcessorSettings) -> None:
-        config = SignalConfig()
-        model = None if settings.signals_model is None else load_model(settings.signals_model)
-        if model is not None and model.features.bar_interval != config.bar_interval:
-            trained, cut = (c.model_dump(mode="json")["bar_interval"] for c in (model.features, config))
-            raise ModelFileError(
-                f"the model {settings.signals_model} was trained on {trained} bars, the signals processor cuts {cut}",
-                hint=f"set TRADECORE_SIGNALS_BAR_INTERVAL={trained} (--param bar_interval={trained} in a backtest)",
-            )
-        self.engine = SignalEngine(config, model)
+        self.engine = signal_engine(SignalConfig(), settings.signals_model)
 
     def reset(self) -> None:
         self.engine.reset()
 
     def handle(self, topic: str, event: Event) -> Sequence[Output]:
         return self.engine.handle(event) if isinstance(event, TickIngested) else []
+
+
+def signal_engine(config: SignalConfig, model_file: Path | None) -> SignalEngine:
+    """The signal engine of ``config``, scoring with the model in ``model_file`` when one is given.
+
+    Raises:
+        ModelFileError: the file is not a model this engine can use, or was trained on other bars than ``config``'s.
+    """
+    model = None if model_file is None else load_model(model_file)
+    if model is not None and model.features.bar_interval != config.bar_interval:
+        trained, cut = (c.model_dump(mode="json")["bar_interval"] for c in (model.features, config))
+        raise ModelFileError(
+            f"the model {model_file} was trained on {trained} bars, the signals processor cuts {cut}",
+            hint=f"set TRADECORE_SIGNALS_BAR_INTERVAL={trained} (--param bar_interval={trained} in a backtest)",
+        )
+    return SignalEngine(config, model)
 
 
 def load_model(path: Path) -> LoadedModel:

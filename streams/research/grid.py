@@ -6,8 +6,7 @@ import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from domain.signals.config import SignalConfig
-from streams.backtest.run import STRATEGY_PARAMS, BacktestError
+from streams.backtest.run import BacktestError
 from streams.research import replay
 
 
@@ -24,7 +23,7 @@ def parse(sweeps: Sequence[str]) -> dict[str, list[str]]:
     Raises:
         BacktestError: not NAME=V1,V2..., an empty value, a name given twice, or an unknown name.
     """
-    known = set(SignalConfig.model_fields) | set(STRATEGY_PARAMS)
+    known = replay.known_params()
     swept: dict[str, list[str]] = {}
     for text in sweeps:
         name, sep, values = text.partition("=")
@@ -51,7 +50,7 @@ def grid(swept: Mapping[str, list[str]], fixed: Mapping[str, str], instrument: s
     Raises:
         BacktestError: a swept parameter also given with --param, a bad value, or no valid combination.
     """
-    known = set(SignalConfig.model_fields) | set(STRATEGY_PARAMS)
+    known = replay.known_params()
     unknown = sorted(set(fixed) - known)
     if unknown:
         raise BacktestError(

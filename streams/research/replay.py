@@ -21,12 +21,11 @@ from commands.models import IngestTicks, Tick
 from commands.validation import validate_ticks
 from domain.instruments import InstrumentRegistry
 from domain.signals.config import SignalConfig
-from domain.signals.engine import SignalEngine
 from schemas.events import TickIngested
-from streams.backtest.run import STRATEGY_PARAMS, BacktestError
+from streams.backtest.run import MODEL_PARAM, STRATEGY_PARAMS, BacktestError
 from streams.host.processor import Processor
 from streams.ingest import files
-from streams.processors import ProcessorSettings, SignalsProcessor
+from streams.processors import ProcessorSettings, SignalsProcessor, signal_engine
 from streams.research.harness import Pipeline
 from streams.strategy.follower import FollowedAccount
 from streams.worker import PROCESSORS
@@ -51,6 +50,12 @@ class Settings:
 
     account: FollowedAccount
     signals: SignalConfig
+    model: Path | None = None  # the model file `indicator=model` scores with
+
+
+def known_params() -> set[str]:
+    """Every parameter a backtest takes: the strategy's, the signal engine's and the model file."""
+    return set(STRATEGY_PARAMS) | set(SignalConfig.model_fields) | {MODEL_PARAM}
 
 
 def settings(instrument: str, account: str, params: Mapping[str, str]) -> Settings:
@@ -60,11 +65,11 @@ def settings(instrument: str, account: str, params: Mapping[str, str]) -> Settin
         BacktestError: an unknown parameter or a bad value, named.
     """
     signal_fields = set(SignalConfig.model_fields)
-    unknown = sorted(set(params) - set(STRATEGY_PARAMS) - signal_fields)
+    unknown = sorted(set(params) - known_params())
     if unknown:
         raise BacktestError(
             f"unknown parameter {', '.join(unknown)}",
-            hint=f"strategy: {', '.join(STRATEGY_PARAMS)}; signals: {', '.join(sorted(signal_fields))}",
+            hint=f"strategy: {', '.join(STRATEGY_PARAMS)}; signals: {', '.join(sorted(signal_fields))}; {MODEL_PARAM}",
         )
     chosen = {**STRATEGY_PARAMS, **{k: v for k, v in params.items() if k in STRATEGY_PARAMS}}
     try:
@@ -76,7 +81,10 @@ def settings(instrument: str, account: str, params: Mapping[str, str]) -> Settin
             f"{', '.join(f'{k}={v}' for k, v in params.items())}: {problems}",
             hint="durations as ISO 8601 (bar_interval=PT1M) or HH:MM:SS; ema_fast below ema_slow",
         ) from err
-    return Settings(followed, signals)
+    model = params.get(MODEL_PARAM)
+    if model is None and followed.indicator == "model":
+        raise BacktestError("indicator=model needs the model file", hint="add --param model=PATH")
+    return Settings(followed, signals, None if model is None else Path(model))
 
 
 def file_ticks(path: Path, instrument: str, instruments: InstrumentRegistry) -> list[TickIngested]:
@@ -127,7 +135,7 @@ def processors(chosen: Settings, base: ProcessorSettings | None = None) -> list[
     built = [build(configured) for build in PROCESSORS.values()]
     for processor in built:
         if isinstance(processor, SignalsProcessor):
-            processor.engine = SignalEngine(chosen.signals)
+            processor.engine = signal_engine(chosen.signals, chosen.model)
     return built
 
 
