@@ -5,13 +5,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+
+import polars as pl
 
 from streams.replay.output import Sink
 from streams.replay.reader import Order, TopicReader
-from streams.replay.rows import RowFilter, row
-
-BATCH = 1_000
+from streams.replay.rows import RowFilter
 
 
 @dataclass
@@ -35,25 +34,18 @@ def replay(
     stop: threading.Event | None = None,
 ) -> None:
     """Read ``ranges`` of ``reader``'s topic into ``sink``, counting into ``summary`` as it goes; when ``stop`` is
-    set (Ctrl-C), end after the record in hand, with every row read so far written.
+    set (Ctrl-C), end after the batch in hand, with every row read so far written.
 
+    Each fetched batch is decoded at once into a frame (``TopicReader.frames``) and filtered as columns.
     Undecodable records are written as rows of their own (with the reason and the raw value) whatever the filter
     says about event fields, so an audit never misses one.
     """
-    batch: list[dict[str, Any]] = []
-    for record in reader.read(ranges, order, progress):
+    wanted = keep.expression()
+    for found in reader.frames(ranges, order, progress):
+        summary.read += found.height
+        summary.undecodable += found.height - found["error"].null_count()
+        kept = found.filter(pl.col("error").is_not_null() | wanted)
+        sink.write(kept)
+        summary.written += kept.height
         if stop is not None and stop.is_set():
             break
-        summary.read += 1
-        found = row(record)
-        if record.event is None:
-            summary.undecodable += 1
-        elif keep and not keep(found):
-            continue
-        batch.append(found)
-        if len(batch) >= BATCH:
-            sink.write(batch)
-            summary.written += len(batch)
-            batch = []
-    sink.write(batch)
-    summary.written += len(batch)
