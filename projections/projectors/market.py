@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from domain.positions.position import Position, mark_to_market
 from projections import tables
-from projections.projectors.base import FoldProjector, Projector, Record, Row, Writer
+from projections.projectors.base import FoldProjector, Frames, Projector, Record, Row, Writer, records
 
 TIMEFRAMES: dict[str, timedelta] = {
     "1s": timedelta(seconds=1),
@@ -154,10 +154,10 @@ class PnlProjector(Projector):
     events = frozenset({"PositionChanged", "TickIngested"})
     tables = (tables.pnl, tables.marks)
 
-    def project(self, records: Sequence[Record], writer: Writer) -> None:
+    def project(self, frames: Frames, writer: Writer) -> None:
         latest_marks: dict[str, Row] = {}
         latest_positions: dict[tuple[str, str], Mapping[str, Any]] = {}
-        for record in records:
+        for record in records(frames):
             event = record.event
             if record.type == "TickIngested":
                 price = tick_price(event)
