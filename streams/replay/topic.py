@@ -12,6 +12,8 @@ from streams.replay.output import Sink
 from streams.replay.reader import Order, TopicReader
 from streams.replay.rows import RowFilter
 
+SLICE = 1_000  # rows written between two looks at ``stop``
+
 
 @dataclass
 class ReplaySummary:
@@ -34,7 +36,7 @@ def replay(
     stop: threading.Event | None = None,
 ) -> None:
     """Read ``ranges`` of ``reader``'s topic into ``sink``, counting into ``summary`` as it goes; when ``stop`` is
-    set (Ctrl-C), end after the batch in hand, with every row read so far written.
+    set (Ctrl-C), end within ``SLICE`` rows, with every row read so far written.
 
     Each fetched batch is decoded at once into a frame (``TopicReader.frames``) and filtered as columns.
     Undecodable records are written as rows of their own (with the reason and the raw value) whatever the filter
@@ -42,10 +44,11 @@ def replay(
     """
     wanted = keep.expression()
     for found in reader.frames(ranges, order, progress):
-        summary.read += found.height
-        summary.undecodable += found.height - found["error"].null_count()
-        kept = found.filter(pl.col("error").is_not_null() | wanted)
-        sink.write(kept)
-        summary.written += kept.height
-        if stop is not None and stop.is_set():
-            break
+        for piece in found.iter_slices(SLICE):
+            summary.read += piece.height
+            summary.undecodable += piece.height - piece["error"].null_count()
+            kept = piece.filter(pl.col("error").is_not_null() | wanted)
+            sink.write(kept)
+            summary.written += kept.height
+            if stop is not None and stop.is_set():
+                return
