@@ -42,7 +42,8 @@ import psycopg  # noqa: E402
 import volume  # noqa: E402  (bench/volume.py, beside this file)
 from confluent_kafka import TopicPartition  # noqa: E402
 from pgpq import ArrowToPostgresBinaryEncoder  # noqa: E402
-from pgpq._pgpq import Jsonb, LargeStringEncoderBuilder  # noqa: E402
+from pgpq.encoders import LargeStringEncoderBuilder  # noqa: E402
+from pgpq.schema import Jsonb  # noqa: E402
 from psycopg import sql  # noqa: E402
 from sqlalchemy import Engine  # noqa: E402
 

@@ -30,7 +30,8 @@ from uuid import UUID
 import polars as pl
 import psycopg
 from pgpq import ArrowToPostgresBinaryEncoder
-from pgpq._pgpq import Jsonb, LargeStringEncoderBuilder
+from pgpq.encoders import LargeStringEncoderBuilder
+from pgpq.schema import Jsonb
 from psycopg import sql
 from psycopg.rows import dict_row
 from sqlalchemy import Table
