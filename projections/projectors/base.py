@@ -49,8 +49,9 @@ Frames = Mapping[str, pl.DataFrame]
 class Record:
     """A decoded event and where it sits in the log (topic without the namespace prefix).
 
-    ``type`` is the event's name (``OrderFilled``); ``event`` its fields as the deserializer reads them with the
-    current schema: ``Decimal``, UTC ``datetime``, ``UUID``, enums as their ``str`` value, the envelope a dict.
+    ``type`` is the event's name (``OrderFilled``); ``event`` its fields as the per-record deserializer reads them
+    with the current schema (``Decimal``, UTC ``datetime``, enums as their ``str`` value, maps and the envelope
+    dicts), but the envelope's ``event_id`` as text; and its row's ``index``, ``topic``, ``partition``, ``offset``.
     """
 
     topic: str
