@@ -119,7 +119,7 @@ def raw_copy(info: str, schema: str, tables: list[str]) -> tuple[int, float]:
             found = conn.execute(sql.SQL("SELECT * FROM {}").format(source))
             names = [c.name for c in found.description or []]
             rows = found.fetchall()
-            types = dict(
+            types: dict[str, str] = dict(
                 conn.execute(
                     "SELECT column_name, data_type FROM information_schema.columns "
                     "WHERE table_schema = %s AND table_name = %s",

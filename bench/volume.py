@@ -148,7 +148,7 @@ def values(events: int, accounts: int, client: Any, prefix: str) -> Iterator[Chu
     found = frames(one)
     span = max(f["envelope"].struct.field("occurred_at").max() for f in found.values())  # type: ignore[type-var]
     first = min(f["envelope"].struct.field("occurred_at").min() for f in found.values())  # type: ignore[type-var]
-    shift = (span - first) + timedelta(seconds=1)  # type: ignore[operator]
+    shift: timedelta = (span - first) + timedelta(seconds=1)  # type: ignore[operator,assignment]
     encoders = {
         name: BatchEncoder(EVENT_TYPES[name], schema_id(client, EVENT_TYPES[name], topic_prefix=prefix))
         for name in found
