@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import io
 import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+import fastavro
+import polars as pl
+
 from commands.gateway import Appended, Claim, Earlier, Headers, Placed
 from commands.refs import OrderRef
+from schemas import avsc, codec
+from schemas.batch import BatchEncoder
+from schemas.batch.framing import HEADER
 from schemas.events import Event
 
 
@@ -135,6 +142,16 @@ class MemoryEventLog:
             answers.append(Appended(topic, partition, len(partitions[partition]) - 1))
         await asyncio.sleep(0)  # an append is a round trip: let other tasks run, as they would while Kafka answers
         return answers
+
+    async def append_frame(
+        self, event: type[Event], frame: pl.DataFrame, headers: Headers | None = None
+    ) -> list[Appended | Exception]:
+        """The frame's rows as events, appended as ``append`` does: encoded by the batch codec and read back record
+        by record with fastavro, so the events are what a reader of the bytes gets."""
+        schema = fastavro.parse_schema(avsc.expanded(event.__name__))
+        bodies = (io.BytesIO(value[HEADER:]) for value in BatchEncoder(event, 1).encode(frame))
+        events = [codec.from_avro(event, fastavro.schemaless_reader(body, schema, schema)) for body in bodies]
+        return await self.append(events, [headers] * len(events))
 
     def events(self, topic: str) -> list[Event]:
         """Every event of ``topic`` (before the prefix), partition by partition."""

@@ -1,0 +1,110 @@
+"""A recorded file's rows (time, and the tick fields as text, as ``files.read`` gives them) to a tick frame.
+
+Plain decimals — digits, at most one point, at most 10 digits before it and 8 after, above 0 for prices — are what
+nearly every row holds, and they are exact in the events' ``decimal(18, 8)``: those rows are cast as whole columns.
+Any other row (no time, an exponent, a sign, more than 8 places, text that is no number) goes through ``tick_of``,
+the per-row rules: it becomes a ``Tick`` or a ``Rejected`` with the reason, exactly as before the columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Any
+
+import polars as pl
+from pydantic import ValidationError
+
+from commands import tick_frames
+from commands.models import Tick
+
+PRICE_FIELDS = ("bid", "ask", "last", "bid_size", "ask_size", "last_size")
+SCALE = 8  # decimal places of prices and sizes in the events (decimal(18, 8))
+_QUANTUM = Decimal(1).scaleb(-SCALE)
+_PLAIN = r"^[0-9]{1,10}(\.[0-9]{1,8})?$"
+_ID = r"^[A-Za-z0-9._:\-]{1,64}$"  # commands.models.Id
+LINE = "line"
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A row that did not become a tick, and why."""
+
+    line: int  # 1-based line of a CSV (header included), or 1-based row of a parquet file
+    reason: str
+
+
+@dataclass
+class Converted:
+    """A chunk of rows as ticks (``tick_frames.TICKS`` columns and the ``line`` of each) and the rows refused."""
+
+    ticks: pl.DataFrame
+    rejected: list[Rejected] = field(default_factory=list)
+    rounded: int = 0  # values with more than 8 decimal places, rounded to 8
+
+
+def convert(rows: pl.DataFrame, instrument: str, venue: str | None, first_line: int) -> Converted:
+    """The ticks of ``rows`` (line ``first_line`` onwards), in row order, and the rows that are none, with why."""
+    present = [name for name in PRICE_FIELDS if name in rows.columns]
+    text = {name: pl.when(pl.col(name) != "").then(pl.col(name)) for name in present}
+    positive = {name: t.cast(tick_frames.DECIMAL, strict=False) > 0 for name, t in text.items()}
+    plain = [
+        t.is_null() | (t.str.contains(_PLAIN) & (positive[name] if name in tick_frames.PRICES else True))
+        for name, t in text.items()
+    ]
+    ids_plain = pl.select(
+        pl.lit(instrument).str.contains(_ID) & (pl.lit(venue, pl.String).str.contains(_ID) | (venue is None))
+    ).item()
+    fast = pl.all_horizontal(pl.col("time").is_not_null(), pl.lit(bool(ids_plain)), *plain)
+    marked = rows.with_columns(fast.alias("_fast"), (pl.int_range(pl.len()) + first_line).alias(LINE))
+    cast = marked.filter("_fast").select(
+        instrument=pl.lit(instrument),
+        venue=pl.lit(venue, pl.String),
+        **{name: t.cast(tick_frames.DECIMAL) for name, t in text.items()},
+        exchange_ts=pl.col("time"),
+        line=pl.col(LINE),
+    )
+    converted = Converted(tick_frames.tick_frame(cast).with_columns(cast.get_column(LINE)))
+    slow: list[dict[str, Any]] = []
+    for row in marked.filter(~pl.col("_fast")).iter_rows(named=True):
+        tick = tick_of(row, row[LINE], instrument, venue, converted)
+        if isinstance(tick, Rejected):
+            converted.rejected.append(tick)
+        else:
+            slow.append({**tick.model_dump(), LINE: row[LINE]})
+    if slow:
+        rest = pl.DataFrame(slow, schema={**tick_frames.TICKS, LINE: pl.Int64})
+        converted.ticks = pl.concat([converted.ticks, rest]).sort(LINE)
+    return converted
+
+
+def tick_of(row: dict[str, Any], line: int, instrument: str, venue: str | None, counts: Converted) -> Tick | Rejected:
+    """One row as a Tick, or the reason it is not one (bad number, bad time, out of range).
+
+    Digits past the events' 8 decimal places are rounded away (half even) and counted in ``counts.rounded``: in
+    recorded files they are the noise of a float that went through arithmetic (``0.031035000000000004``).
+    """
+    when: datetime | None = row["time"]
+    if when is None:
+        return Rejected(line, f"time {row['raw_time']!r} is not a time this layout reads")
+    values: dict[str, Decimal] = {}
+    for name in PRICE_FIELDS:
+        text = row.get(name)
+        if text is None or text == "":
+            continue
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            return Rejected(line, f"{name} {text!r} is not a number")
+        if not value.is_finite():
+            return Rejected(line, f"{name} {text!r} is not a finite number")
+        if -int(value.as_tuple().exponent) > SCALE:
+            value = value.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
+            counts.rounded += 1
+        values[name] = value
+    try:
+        return Tick(instrument=instrument, venue=venue, exchange_ts=when.replace(tzinfo=UTC), **values)
+    except ValidationError as err:
+        reason = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        return Rejected(line, reason)
