@@ -30,6 +30,8 @@ PRICES = ("bid", "ask", "last")
 SIZES = ("bid_size", "ask_size", "last_size")
 DECIMAL = pl.Decimal(18, 8)  # the events' decimal(18, 8)
 _UNIT = 10**8
+# A decimal every path reads the same and decimal(18, 8) holds exactly: at most 10 digits before the point, 8 after.
+PLAIN_DECIMAL = r"^[0-9]{1,10}(\.[0-9]{1,8})?$"
 TICKS = pl.Schema(
     {
         "instrument": pl.String(),
@@ -49,6 +51,14 @@ def tick_frame(frame: pl.DataFrame) -> pl.DataFrame:
         pl.col(name).cast(dtype) if name in frame.columns else pl.lit(None, dtype).alias(name)
         for name, dtype in TICKS.items()
     )
+
+
+def plain_decimal(text: pl.Expr, *, positive: bool) -> pl.Expr:
+    """Whether each value of a text column is absent or a plain decimal (above 0 with ``positive``, as prices are)."""
+    plain = text.str.contains(PLAIN_DECIMAL)
+    if positive:
+        plain &= text.cast(DECIMAL, strict=False) > 0
+    return text.is_null() | plain.fill_null(False)
 
 
 def suspects(

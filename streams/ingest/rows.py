@@ -1,7 +1,8 @@
 """A recorded file's rows (time, and the tick fields as text, as ``files.read`` gives them) to a tick frame.
 
-Plain decimals — digits, at most one point, at most 10 digits before it and 8 after, above 0 for prices — are what
-nearly every row holds, and they are exact in the events' ``decimal(18, 8)``: those rows are cast as whole columns.
+Plain decimals (``tick_frames.PLAIN_DECIMAL``: at most 10 digits before the point and 8 after, above 0 for prices)
+are what nearly every row holds, and they are exact in the events' ``decimal(18, 8)``: those rows are cast as whole
+columns.
 Any other row (no time, an exponent, a sign, more than 8 places, text that is no number) goes through ``tick_of``,
 the per-row rules: it becomes a ``Tick`` or a ``Rejected`` with the reason, exactly as before the columns.
 """
@@ -22,7 +23,6 @@ from commands.models import Tick
 PRICE_FIELDS = ("bid", "ask", "last", "bid_size", "ask_size", "last_size")
 SCALE = 8  # decimal places of prices and sizes in the events (decimal(18, 8))
 _QUANTUM = Decimal(1).scaleb(-SCALE)
-_PLAIN = r"^[0-9]{1,10}(\.[0-9]{1,8})?$"
 _ID = r"^[A-Za-z0-9._:\-]{1,64}$"  # commands.models.Id
 LINE = "line"
 
@@ -48,11 +48,7 @@ def convert(rows: pl.DataFrame, instrument: str, venue: str | None, first_line: 
     """The ticks of ``rows`` (line ``first_line`` onwards), in row order, and the rows that are none, with why."""
     present = [name for name in PRICE_FIELDS if name in rows.columns]
     text = {name: pl.when(pl.col(name) != "").then(pl.col(name)) for name in present}
-    positive = {name: t.cast(tick_frames.DECIMAL, strict=False) > 0 for name, t in text.items()}
-    plain = [
-        t.is_null() | (t.str.contains(_PLAIN) & (positive[name] if name in tick_frames.PRICES else True))
-        for name, t in text.items()
-    ]
+    plain = [tick_frames.plain_decimal(t, positive=name in tick_frames.PRICES) for name, t in text.items()]
     ids_plain = pl.select(
         pl.lit(instrument).str.contains(_ID) & (pl.lit(venue, pl.String).str.contains(_ID) | (venue is None))
     ).item()

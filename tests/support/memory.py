@@ -156,3 +156,40 @@ class MemoryEventLog:
     def events(self, topic: str) -> list[Event]:
         """Every event of ``topic`` (before the prefix), partition by partition."""
         return [record.event for part in self.topics.get(self.topic_prefix + topic, []) for record in part]
+
+
+_FRAMED = bytes([0, 0, 0, 0, 1])  # magic byte, schema id 1
+
+
+class EncodingEventLog(MemoryEventLog):
+    """The in-memory log, keeping the record values (schema id 1) each path writes: fastavro per event as
+    ``EventSerializer`` writes them, the batch codec per frame; ``frames`` counts the frames appended."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: list[bytes] = []
+        self.frames = 0
+        self._framed = False  # append called by append_frame: its values are recorded already
+
+    async def append(
+        self, events: Sequence[Event], headers: Sequence[Headers | None] | None = None
+    ) -> list[Appended | Exception]:
+        if not self._framed:
+            for event in events:
+                body = io.BytesIO()
+                fastavro.schemaless_writer(
+                    body, fastavro.parse_schema(avsc.expanded(type(event).__name__)), codec.to_avro(event)
+                )
+                self.values.append(_FRAMED + body.getvalue())
+        return await super().append(events, headers)
+
+    async def append_frame(
+        self, event: type[Event], frame: pl.DataFrame, headers: Headers | None = None
+    ) -> list[Appended | Exception]:
+        self.frames += 1
+        self.values += BatchEncoder(event, 1).encode(frame)
+        self._framed = True
+        try:
+            return await super().append_frame(event, frame, headers)
+        finally:
+            self._framed = False

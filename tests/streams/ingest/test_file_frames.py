@@ -8,63 +8,30 @@ per tick), each event encoded by fastavro as ``EventSerializer`` encodes it.
 from __future__ import annotations
 
 import asyncio
-import io
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-import fastavro
 import polars as pl
 import pytest
 
 from commands.decide import Stamp
 from commands.errors import CommandRejected
-from commands.gateway import Appended, CommandGateway, Headers
+from commands.gateway import CommandGateway
 from commands.models import IngestTicks, Tick
 from commands.validation import validate_ticks
 from domain.instruments import InstrumentRegistry
-from schemas import avsc, codec
-from schemas.batch import BatchEncoder
-from schemas.events import Event, TickIngested
+from schemas.events import TickIngested
 from streams.ingest import files, rows
 from streams.ingest.recorded import market_file
-from tests.support.memory import MemoryCommandStore, MemoryEventLog
+from tests.support.memory import EncodingEventLog, MemoryCommandStore
 
 INSTRUMENTS = InstrumentRegistry.from_file()
 NOW = datetime(2026, 12, 3, 12, 0, 0, 123456, tzinfo=UTC)
-HEADER = b"\x00\x00\x00\x00\x01"
-_SCHEMA = fastavro.parse_schema(avsc.expanded("TickIngested"))
-
-
-class BytesLog(MemoryEventLog):
-    """The in-memory log, keeping the record values each path encodes: fastavro per event, the batch codec per frame."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.values: list[bytes] = []
-        self.frames = 0
-
-    async def append(
-        self, events: Sequence[Event], headers: Sequence[Headers | None] | None = None
-    ) -> list[Appended | Exception]:
-        if not self.frames:
-            for event in events:
-                body = io.BytesIO()
-                fastavro.schemaless_writer(body, _SCHEMA, codec.to_avro(event))
-                self.values.append(HEADER + body.getvalue())
-        return await super().append(events, headers)
-
-    async def append_frame(
-        self, event: type[Event], frame: pl.DataFrame, headers: Headers | None = None
-    ) -> list[Appended | Exception]:
-        self.frames += 1
-        self.values += BatchEncoder(event, 1).encode(frame)
-        return await super().append_frame(event, frame, headers)
 
 
 def per_record(path: Path, instrument: str, batch: int) -> tuple[list[bytes], list[rows.Rejected], int]:
     """The per-record path: values, rejected rows and rounded values."""
-    log = BytesLog()
+    log = EncodingEventLog()
     gateway = CommandGateway(log, MemoryCommandStore(), INSTRUMENTS)
     frame, layout = files.read(path)
     layout = files.bar_layout(layout, frame, None)
@@ -93,8 +60,8 @@ def per_record(path: Path, instrument: str, batch: int) -> tuple[list[bytes], li
     return log.values, sorted(rejected, key=lambda r: r.line), counts.rounded
 
 
-def batched(path: Path, instrument: str, batch: int) -> tuple[list[bytes], files.Report, BytesLog]:
-    log = BytesLog()
+def batched(path: Path, instrument: str, batch: int) -> tuple[list[bytes], files.Report, EncodingEventLog]:
+    log = EncodingEventLog()
     gateway = CommandGateway(log, MemoryCommandStore(), INSTRUMENTS)
     report = asyncio.run(files.ingest(gateway, path, instrument, batch=batch, clock=lambda: NOW))
     return log.values, report, log
@@ -154,7 +121,7 @@ def test_bad_and_unusual_rows_are_rejected_and_kept_exactly_as_the_per_record_pa
 def test_stop_on_error_names_the_line_and_appends_nothing_of_its_batch(tmp_path: Path) -> None:
     path = tmp_path / "quotes.csv"
     path.write_text("timestamp,bid,ask\n2021-01-08T00:00:01Z,1.00,2.00\n2021-01-08T00:00:02Z,2.00,1.00\n")
-    log = BytesLog()
+    log = EncodingEventLog()
     gateway = CommandGateway(log, MemoryCommandStore(), INSTRUMENTS)
     with pytest.raises(files.IngestFileError, match=r"quotes.csv:3: bid 2.00 is above ask 1.00"):
         asyncio.run(files.ingest(gateway, path, "BTCUSDT", on_error="stop", clock=lambda: NOW))
