@@ -47,7 +47,8 @@ class Converted:
 def convert(rows: pl.DataFrame, instrument: str, venue: str | None, first_line: int) -> Converted:
     """The ticks of ``rows`` (line ``first_line`` onwards), in row order, and the rows that are none, with why."""
     present = [name for name in PRICE_FIELDS if name in rows.columns]
-    text = {name: pl.when(pl.col(name) != "").then(pl.col(name)) for name in present}
+    rows, rounded = _spelled_plain(rows.with_columns(pl.col(name).replace("", None) for name in present), present)
+    text = {name: pl.col(name) for name in present}
     plain = [tick_frames.plain_decimal(t, positive=name in tick_frames.PRICES) for name, t in text.items()]
     ids_plain = pl.select(
         pl.lit(instrument).str.contains(_ID) & (pl.lit(venue, pl.String).str.contains(_ID) | (venue is None))
@@ -62,8 +63,12 @@ def convert(rows: pl.DataFrame, instrument: str, venue: str | None, first_line: 
         line=pl.col(LINE),
     )
     converted = Converted(tick_frames.tick_frame(cast).with_columns(cast.get_column(LINE)))
+    converted.rounded = int(rounded.filter(marked.get_column("_fast")).sum())
     slow: list[dict[str, Any]] = []
+    originals = [column for column in marked.columns if column.startswith(_ORIGINAL)]
     for row in marked.filter(~pl.col("_fast")).iter_rows(named=True):
+        for column in originals:  # the value as written, for the per-row rules and their messages
+            row[column.removeprefix(_ORIGINAL)] = row.pop(column)
         tick = tick_of(row, row[LINE], instrument, venue, converted)
         if isinstance(tick, Rejected):
             converted.rejected.append(tick)
@@ -73,6 +78,40 @@ def convert(rows: pl.DataFrame, instrument: str, venue: str | None, first_line: 
         rest = pl.DataFrame(slow, schema={**tick_frames.TICKS, LINE: pl.Int64})
         converted.ticks = pl.concat([converted.ticks, rest]).sort(LINE)
     return converted
+
+
+_ORIGINAL = "_original_"
+
+
+def _spelled_plain(rows: pl.DataFrame, present: list[str]) -> tuple[pl.DataFrame, pl.Series]:
+    """Numbers written otherwise (``1e-05``, ``0.031035000000000004``: a float's repr) spelled as plain decimals,
+    rounded to 8 places as ``tick_of`` rounds them; and per row, how many values were rounded. Only those values go
+    through Python's ``Decimal``; a row whose value is still not plain goes through ``tick_of`` with its text as
+    written (kept in ``_original_<field>``)."""
+    rounded = pl.Series("rounded", [0] * rows.height, dtype=pl.Int64)
+    for name in present:
+        column = rows.get_column(name)
+        odd = (column.is_not_null() & ~column.str.contains(tick_frames.PLAIN_DECIMAL)).arg_true()
+        if not len(odd):
+            continue
+        spelled, was_rounded = zip(*map(_plain_text, column.gather(odd).to_list()), strict=True)
+        rows = rows.with_columns(column.alias(_ORIGINAL + name), column.scatter(odd, list(spelled)))
+        rounded = rounded.scatter(odd, rounded.gather(odd) + pl.Series(was_rounded, dtype=pl.Int64))
+    return rows, rounded
+
+
+def _plain_text(text: str) -> tuple[str | None, int]:
+    """``text`` as a plain decimal of at most 8 places and whether it was rounded; (text, 0) when it is no finite
+    number (``tick_of`` says why)."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return text, 0
+    if not value.is_finite():
+        return text, 0
+    if -int(value.as_tuple().exponent) > SCALE:
+        return format(value.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN), "f"), 1
+    return format(value, "f"), 0
 
 
 def tick_of(row: dict[str, Any], line: int, instrument: str, venue: str | None, counts: Converted) -> Tick | Rejected:

@@ -107,15 +107,17 @@ def test_bad_and_unusual_rows_are_rejected_and_kept_exactly_as_the_per_record_pa
         "2021-01-08T00:00:09Z,NaN,39433.50,,\n"  # line 11: not finite
         "2021-01-08T00:00:10Z,12345678901.5,,,\n"  # line 12: too many digits
         "2021-01-08T00:00:11Z,39433.00,39433.50,,\n"
+        "2021-01-08T00:00:12Z,+39433.00,39433.50, 1 ,1_000\n"  # odd spellings of plain numbers: kept
+        "2021-01-08T00:00:13Z,39433.00,39433.50,1E+20,\n"  # line 15: too many digits once spelled out
     )
     expected, expected_rejected, expected_rounded = per_record(path, "BTCUSDT", 4)
     values, report, _ = batched(path, "BTCUSDT", 4)
     rejected = sorted(report.rejected, key=lambda r: r.line)
-    assert [r.line for r in rejected] == [3, 4, 5, 6, 8, 9, 10, 11, 12]
+    assert [r.line for r in rejected] == [3, 4, 5, 6, 8, 9, 10, 11, 12, 15]
     assert rejected == expected_rejected
     assert "bid 39440.00 is above ask 39433.62" in rejected[2].reason  # the values as written
     assert report.rounded == expected_rounded == 1
-    assert values == expected and len(values) == 3
+    assert values == expected and len(values) == 4
 
 
 def test_stop_on_error_names_the_line_and_appends_nothing_of_its_batch(tmp_path: Path) -> None:
