@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol
+from typing import Protocol, cast
 
 import polars as pl
 
@@ -55,7 +55,8 @@ class EventLog(Protocol):
         self, event: type[Event], frame: pl.DataFrame, headers: Headers | None = None
     ) -> list[Appended | Exception]:
         """``append`` for events of one type given as the rows of ``frame`` (the batch codec's columns,
-        ``schemas.batch``), all with ``headers``: the bytes are those ``append`` writes for the same events."""
+        ``schemas.batch``), all with ``headers``: the bytes are those ``append`` writes for the same events; the
+        answers may come in the order Kafka gave them rather than the rows'."""
         ...
 
 
@@ -318,12 +319,10 @@ class CommandGateway:
 
     @staticmethod
     def _landed(answers: Sequence[Appended | Exception]) -> list[Appended]:
-        appended = []
-        for answer in answers:
-            if isinstance(answer, Exception):
-                raise answer
-            appended.append(answer)
-        return appended
+        """Every answer when each says where its event landed; else the first error, raised."""
+        if set(map(type, answers)) <= {Appended}:  # checked at C speed: a tick batch has up to 10,000 answers
+            return cast(list[Appended], list(answers))
+        raise next(answer for answer in answers if isinstance(answer, Exception))
 
     @staticmethod
     async def _owned(unit: CommandUnit, order_id: str, authorize: Callable[[OrderRef], None]) -> OrderRef:

@@ -103,7 +103,8 @@ class KafkaEventLog:
         self, event: type[Event], frame: pl.DataFrame, headers: Headers | None = None
     ) -> list[Appended | Exception]:
         """``append`` for a frame of ``event`` rows (the batch codec's columns): encoded in one call, then one
-        ``produce`` per record of the values, keys and event-time timestamps worked out as columns."""
+        ``produce`` per record of the values, keys and event-time timestamps worked out as columns. The answers
+        come in the order Kafka gave them (records of one partition in order), not necessarily the rows'."""
         if not frame.height:
             return []
         route = event.route()
@@ -114,25 +115,27 @@ class KafkaEventLog:
         # What event_time_ms gives: datetime.timestamp() (µs / 10**6 as a float), times 1000, truncated.
         stamps = ((micros / 1e6) * 1000).astype(np.int64).tolist()
         record_headers = _with_trace(headers)
-        answers, report, done = _settle(len(values))
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        answers: list[Appended | Exception] = []
+        count = len(values)
+
+        def report(err: KafkaError | None, msg: Message) -> None:  # on the poller thread; one callback for all
+            answers.append(_answer(err, msg))
+            if len(answers) == count:
+                loop.call_soon_threadsafe(_wake, done)
+
         produce = self._producer.produce
-        for i, (key, value, at) in enumerate(zip(keys, values, stamps, strict=True)):
+        for key, value, at in zip(keys, values, stamps, strict=True):
             while True:
                 try:
-                    produce(
-                        topic,
-                        key=key,
-                        value=value,
-                        headers=record_headers,
-                        timestamp=at,
-                        on_delivery=functools.partial(report, i),
-                    )
+                    produce(topic, key=key, value=value, headers=record_headers, timestamp=at, on_delivery=report)
                     break
                 except BufferError:  # the local queue is full: let delivery reports drain it
                     await asyncio.sleep(0.002)
-        self._produced(route.topic).inc(len(values))
+        self._produced(route.topic).inc(count)
         await done
-        return [answer for answer in answers if answer is not None]
+        return answers
 
     def close(self, timeout_s: float = 30.0) -> int:
         """Flush what is queued and stop; the number of events still undelivered (0 when all made it)."""
