@@ -168,8 +168,16 @@ def _normalise(frame: pl.DataFrame, layout: Layout) -> pl.DataFrame:
     for name, column in layout.prices.items():
         value = pl.col(column)
         if frame.schema[column].is_float():
-            # The shortest text that reads back as the same float: the decimal the recorder wrote.
-            value = value.map_elements(repr, return_dtype=pl.Utf8)
+            # The shortest text that reads back as the same float: the decimal the recorder wrote. polars writes the
+            # digits repr writes (the same Decimal, digit for digit) at column speed; NaN and infinities as repr
+            # spells them, for the reason a row is refused.
+            value = (
+                pl.when(value.is_nan())
+                .then(pl.lit("nan"))
+                .when(value.is_infinite())
+                .then(pl.when(value > 0).then(pl.lit("inf")).otherwise(pl.lit("-inf")))
+                .otherwise(value.cast(pl.Utf8))
+            )
         columns.append(value.cast(pl.Utf8).alias(name))
     return frame.select(columns)
 

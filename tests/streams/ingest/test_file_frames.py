@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -137,3 +139,30 @@ def test_ticks_from_several_batches_are_numbered_on_without_gaps(tmp_path: Path)
     assert log.frames == 10 and report.appended == len(events) == report.rows
     assert [e.envelope.sequence for e in events] == list(range(1, report.rows + 1))
     assert all(isinstance(e, TickIngested) and e.envelope.recorded_at == NOW for e in events)
+
+
+def test_parquet_floats_read_as_the_decimal_their_repr_spells(tmp_path: Path) -> None:
+    """Floats are read at column speed, yet as the very Decimal (digits and exponent) ``repr`` gives."""
+    rng = np.random.default_rng(16)
+    floats = [float(x) for x in rng.random(20_000) * 10.0 ** rng.integers(-12, 12, 20_000)]
+    floats += [1e-05, 7.000000000000001e-06, 0.30000000000000004, 1e22, 2.0, -0.0, 5e-324]
+    recorded = pl.read_parquet(market_file("binance-btcusdt-quotes-2021-01-08.parquet"))
+    floats += recorded["bid_size"].to_list() + recorded["ask"].to_list()
+    path = tmp_path / "floats.parquet"
+    at = datetime(2021, 1, 8, tzinfo=UTC)
+    pl.DataFrame({"timestamp": [at] * len(floats), "price": floats, "quantity": floats}).write_parquet(path)
+    frame, _ = files.read(path)
+    assert [Decimal(t).as_tuple() for t in frame["last"]] == [Decimal(repr(f)).as_tuple() for f in floats]
+
+
+def test_a_float_that_is_no_number_is_refused_in_the_words_of_its_repr(tmp_path: Path) -> None:
+    path = tmp_path / "trades.parquet"
+    at = datetime(2021, 1, 8, tzinfo=UTC)
+    prices = [39432.99, float("nan"), float("inf"), float("-inf")]
+    pl.DataFrame({"timestamp": [at] * 4, "price": prices, "quantity": [1.0] * 4}).write_parquet(path)
+    _, report, _ = batched(path, "BTCUSDT", 10)
+    assert [(r.line, r.reason) for r in report.rejected] == [
+        (2, "last 'nan' is not a finite number"),
+        (3, "last 'inf' is not a finite number"),
+        (4, "last '-inf' is not a finite number"),
+    ]
