@@ -91,13 +91,38 @@ def _spelled_plain(rows: pl.DataFrame, present: list[str]) -> tuple[pl.DataFrame
     rounded = pl.Series("rounded", [0] * rows.height, dtype=pl.Int64)
     for name in present:
         column = rows.get_column(name)
-        odd = (column.is_not_null() & ~column.str.contains(tick_frames.PLAIN_DECIMAL)).arg_true()
-        if not len(odd):
+        if column.is_null().all() or column.str.contains(tick_frames.PLAIN_DECIMAL).fill_null(True).all():
             continue
-        spelled, was_rounded = zip(*map(_plain_text, column.gather(odd).to_list()), strict=True)
-        rows = rows.with_columns(column.alias(_ORIGINAL + name), column.scatter(odd, list(spelled)))
-        rounded = rounded.scatter(odd, rounded.gather(odd) + pl.Series(was_rounded, dtype=pl.Int64))
+        rows = rows.with_columns(column.alias(_ORIGINAL + name))
+        # Digits past the 8th place (a float's noise): rounded half even as whole columns, digits kept as text.
+        long = column.str.contains(_LONG).fill_null(False)
+        if long.any():
+            at = long.arg_true()
+            column = column.scatter(at, pl.select(_rounded_text(pl.lit(column.gather(at)))).to_series())
+            rounded += long.cast(pl.Int64)
+        odd = (column.is_not_null() & ~column.str.contains(tick_frames.PLAIN_DECIMAL)).arg_true()
+        if len(odd):  # the rest (exponents, signs, words) one by one
+            spelled, was_rounded = zip(*map(_plain_text, column.gather(odd).to_list()), strict=True)
+            column = column.scatter(odd, list(spelled))
+            rounded = rounded.scatter(odd, rounded.gather(odd) + pl.Series(was_rounded, dtype=pl.Int64))
+        rows = rows.with_columns(column.alias(name))
     return rows, rounded
+
+
+# Plain but for more than 8 places: rounded as columns (a result of 11 integer digits stays not plain: per row).
+_LONG = r"^[0-9]{1,10}\.[0-9]{9,}$"
+
+
+def _rounded_text(text: pl.Expr) -> pl.Expr:
+    """Plain decimal text of more than 8 places rounded half even to 8, as ``Decimal.quantize`` rounds it."""
+    whole, fraction = text.str.extract(r"^([0-9]+)\.", 1), text.str.extract(r"\.([0-9]+)$", 1)
+    kept, cut = fraction.str.slice(0, 8), fraction.str.slice(8)
+    first = cut.str.slice(0, 1)
+    odd_last = kept.str.slice(7, 1).cast(pl.Int64) % 2 == 1
+    up = (first > "5") | ((first == "5") & (cut.str.slice(1).str.contains("[1-9]") | odd_last))
+    truncated = pl.concat_str(whole, pl.lit("."), kept).cast(pl.Decimal(19, 8))
+    step = pl.lit(Decimal("0.00000001"), pl.Decimal(19, 8))
+    return pl.when(up).then(truncated + step).otherwise(truncated).cast(pl.String)
 
 
 def _plain_text(text: str) -> tuple[str | None, int]:

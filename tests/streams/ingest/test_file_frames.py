@@ -111,15 +111,18 @@ def test_bad_and_unusual_rows_are_rejected_and_kept_exactly_as_the_per_record_pa
         "2021-01-08T00:00:11Z,39433.00,39433.50,,\n"
         "2021-01-08T00:00:12Z,+39433.00,39433.50, 1 ,1_000\n"  # odd spellings of plain numbers: kept
         "2021-01-08T00:00:13Z,39433.00,39433.50,1E+20,\n"  # line 15: too many digits once spelled out
+        "2021-01-08T00:00:14Z,39433.00,39433.50,0.123456785,0.123456775\n"  # ties: half even, down and up
+        "2021-01-08T00:00:15Z,39433.00,39433.50,0.1234567850001,1.000000015\n"
+        "2021-01-08T00:00:16Z,39433.00,39433.50,9999999999.999999999,\n"  # line 18: rounds to 11 digits
     )
     expected, expected_rejected, expected_rounded = per_record(path, "BTCUSDT", 4)
     values, report, _ = batched(path, "BTCUSDT", 4)
     rejected = sorted(report.rejected, key=lambda r: r.line)
-    assert [r.line for r in rejected] == [3, 4, 5, 6, 8, 9, 10, 11, 12, 15]
+    assert [r.line for r in rejected] == [3, 4, 5, 6, 8, 9, 10, 11, 12, 15, 18]
     assert rejected == expected_rejected
     assert "bid 39440.00 is above ask 39433.62" in rejected[2].reason  # the values as written
-    assert report.rounded == expected_rounded == 1
-    assert values == expected and len(values) == 4
+    assert report.rounded == expected_rounded == 6  # the refused row of line 18 counts its rounding too, as before
+    assert values == expected and len(values) == 6
 
 
 def test_stop_on_error_names_the_line_and_appends_nothing_of_its_batch(tmp_path: Path) -> None:
