@@ -159,7 +159,7 @@ def file_bench(path: Path, instrument: str, repeat: int) -> dict[str, Any]:
     n = len(values)
     if any(r[2] != n for r in ingest_runs):
         raise SystemExit(f"{path.name}: the ingest appended {[r[2] for r in ingest_runs]} ticks, not {n}")
-    out = {
+    out: dict[str, Any] = {
         "ticks": n,
         "bytes_per_tick": sum(map(len, values)) / n,
         "ingest_per_s": spread([n / r[0] for r in ingest_runs]),

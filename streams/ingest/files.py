@@ -205,6 +205,20 @@ def bar_layout(layout: Layout, frame: pl.DataFrame, interval: timedelta | None) 
     return replace(layout, shift=interval)
 
 
+def ticks(
+    frame: pl.DataFrame, instrument: str, venue: str | None, first_line: int, report: Report
+) -> list[tuple[int, Tick | Rejected]]:
+    """Each row with its line, in row order: a Tick, or the reason it is not one — the rows `ingest` converts, as
+    objects, for the in-process readers of a file (sweeps, training) that feed processors event by event."""
+    converted = rows.convert(frame, instrument, venue, first_line)
+    report.rounded += converted.rounded
+    found: list[tuple[int, Tick | Rejected]] = [(r.line, r) for r in converted.rejected]
+    for row in converted.ticks.iter_rows(named=True):
+        line = row.pop(rows.LINE)
+        found.append((line, Tick.model_validate(row)))
+    return sorted(found, key=lambda pair: pair[0])
+
+
 # -- appending ---------------------------------------------------------------------------------------------------
 async def ingest(
     gateway: CommandGateway,
