@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from commands.models import AmendOrder, CancelOrder, IngestTicks, PlaceOrder, SetRiskLimits, ToggleKillSwitch
 from commands.refs import OrderRef
@@ -124,9 +124,10 @@ def ingest_ticks(
     for tick in command.ticks:
         sequence = next_sequence[tick.instrument]
         next_sequence[tick.instrument] = sequence + 1
+        at = tick.exchange_ts.astimezone(UTC)  # the same instant, as events keep it, whatever offset it was given in
         events.append(
             TickIngested(
-                envelope=_envelope(TickIngested, tick.instrument, sequence, stamp, occurred_at=tick.exchange_ts),
+                envelope=_envelope(TickIngested, tick.instrument, sequence, stamp, occurred_at=at),
                 instrument=tick.instrument,
                 venue=tick.venue or instruments[tick.instrument].venue,
                 bid=tick.bid,
@@ -135,7 +136,7 @@ def ingest_ticks(
                 bid_size=tick.bid_size,
                 ask_size=tick.ask_size,
                 last_size=tick.last_size,
-                exchange_ts=tick.exchange_ts,
+                exchange_ts=at,
                 source=command.source,
             )
         )

@@ -49,3 +49,12 @@ def test_an_exchange_time_kafka_cannot_take_or_too_far_ahead_is_422(
 def test_an_exchange_time_within_the_skew_or_in_the_past_is_taken(api: ApiServer) -> None:
     assert send(api, ahead(timedelta(seconds=1)))[0] == 202
     assert send(api, "2020-01-01T17:00:00Z")[0] == 202
+
+
+def test_an_exchange_time_in_another_offset_is_the_same_instant(api: ApiServer) -> None:
+    # Prices as JSON numbers take the per-tick path, where another offset once answered 500.
+    for bid in ("1.12120", 1.1212):
+        tick = {"instrument": "EURUSD", "bid": bid, "exchange_ts": "2020-01-01T19:00:00+02:00"}
+        with api.client("adam") as adam:
+            answer = adam.post("/v1/ticks", json={"source": "clock", "ticks": [tick]})
+        assert answer.status_code == 202, answer.text

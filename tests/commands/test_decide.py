@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -63,6 +63,16 @@ def test_ticks_are_numbered_per_instrument_and_keep_venue_time() -> None:
     assert events[0].envelope.occurred_at == datetime(2020, 1, 1, 17, 0, 0, 65, tzinfo=UTC)
     assert events[0].envelope.recorded_at == AT
     assert events[1].venue == "TRUEFX" and events[1].bid == Decimal("86.655")
+
+
+def test_a_tick_given_in_another_offset_is_kept_as_the_same_instant_in_utc() -> None:
+    ticks = IngestTicks.model_validate(
+        {"ticks": [{"instrument": "EURUSD", "bid": "1.1", "exchange_ts": "2020-01-01T19:00:00.000065+02:00"}]}
+    )
+    [event] = decide.ingest_ticks(ticks, InstrumentRegistry.from_file(), {"EURUSD": 1}, decide.Stamp(AT, "c"))
+    utc = datetime(2020, 1, 1, 17, 0, 0, 65, tzinfo=UTC)
+    assert (event.exchange_ts, event.envelope.occurred_at) == (utc, utc)
+    assert event.exchange_ts.utcoffset() == timedelta(0)  # what the Avro encoder requires of a timestamp
 
 
 def test_a_broken_instruments_file_is_named(tmp_path: Path) -> None:
