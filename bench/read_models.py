@@ -49,11 +49,11 @@ from projections.rebuild import rebuild  # noqa: E402
 from projections.runner import ProjectionRunner  # noqa: E402
 from projections.settings import DatabaseSettings  # noqa: E402
 from schemas.events import Event  # noqa: E402
-from schemas.registry import registry_client  # noqa: E402
 from schemas.serde import EventSerializer, register_all  # noqa: E402
 from schemas.settings import RegistrySettings  # noqa: E402
 from streams import kafka  # noqa: E402
 from streams.host.processor import event_time_ms  # noqa: E402
+from streams.kafka.registry import registry_client  # noqa: E402
 from streams.kafka.topics import TopicLayout, cluster_size, delete_namespace, ensure_topics  # noqa: E402
 from streams.settings import KafkaSettings  # noqa: E402
 from tests.support import events as build  # noqa: E402
@@ -273,10 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         say(f"deleting the run's topics ({settings.topic_prefix}*)")
         delete_namespace(admin, settings.topic_prefix)
-        for subject in client.get_subjects():
-            if subject.startswith(settings.topic_prefix):
-                client.delete_subject(subject)
-                client.delete_subject(subject, permanent=True)
+        client.delete_subjects(client.subjects(settings.topic_prefix))
         db.dispose()
 
 

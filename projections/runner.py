@@ -25,8 +25,9 @@ from psycopg import sql
 from projections import live, metrics, namespace, tables
 from projections.projectors import Projector, Record, Writer
 from schemas.contract_errors import EventDecodeError
+from schemas.registry import SchemaRegistry
 from schemas.serde import EventDeserializer
-from streams.kafka import KafkaSettings, SchemaRegistryClient, producer, tracing
+from streams.kafka import KafkaSettings, producer, tracing
 from streams.kafka.logreader import LogEndUnknown, LogReader, RawRecord
 
 log = logging.getLogger("tradecore.projections")
@@ -65,7 +66,7 @@ class ProjectionRunner:
         self,
         projectors: Sequence[Projector],
         settings: KafkaSettings,
-        registry: SchemaRegistryClient,
+        registry: SchemaRegistry,
         conninfo: str,
         schema: str,
         *,

@@ -22,12 +22,13 @@ from enum import StrEnum
 
 from schemas.contract_errors import EventDecodeError, UnknownEventError
 from schemas.events import Event
+from schemas.registry import SchemaRegistry
 from schemas.serde import EventDeserializer
 from streams import kafka
 from streams.errors import StreamsError
 from streams.host.handler import EVENTS_OF
 from streams.host.merge import Merger, Stamped
-from streams.kafka import Consumer, KafkaSettings, SchemaRegistryClient, TopicPartition
+from streams.kafka import Consumer, KafkaSettings, TopicPartition
 from streams.kafka.logreader import LogReader, RawRecord
 from streams.replay.errors import ReplayError
 
@@ -98,7 +99,7 @@ class TopicReader:
         topic: the topic's name before the namespace: an event topic or ``executions.by-account``.
     """
 
-    def __init__(self, settings: KafkaSettings, registry: SchemaRegistryClient, topic: str) -> None:
+    def __init__(self, settings: KafkaSettings, registry: SchemaRegistry, topic: str) -> None:
         self.topic = topic
         self.name = settings.topic_prefix + topic
         try:

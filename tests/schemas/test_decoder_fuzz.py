@@ -20,6 +20,7 @@ from schemas import avsc, codec
 from schemas.contract_errors import EventDecodeError
 from schemas.events import Event, events_on
 from schemas.serde import EventDeserializer
+from streams.kafka.registry import ConfluentRegistry
 from tests.schemas.batch import reference
 from tests.support import events as examples
 
@@ -34,7 +35,7 @@ def _setup(topic: str) -> tuple[EventDeserializer, list[tuple[Event, bytes]]]:
         name = type(event).__name__
         schema_id = client.register_schema(f"{topic}-{name}", Schema(avsc.schema_str(name), "AVRO"))
         records.append((event, reference.framed(avsc.expanded(name), codec.to_avro(event), schema_id)))
-    return EventDeserializer(client, topic), records
+    return EventDeserializer(ConfluentRegistry(client), topic), records
 
 
 def _mutated(data: st.DataObject, value: bytes) -> bytes:

@@ -18,11 +18,11 @@ import pytest
 
 from deploy.local.stack import Endpoints
 from schemas.events import OrderFilled, Side
-from schemas.registry import registry_client
 from schemas.serde import EventSerializer, register_all
 from schemas.settings import RegistrySettings
 from streams import kafka
 from streams.host.processor import event_time_ms
+from streams.kafka.registry import registry_client
 from streams.settings import KafkaSettings
 from tests.support.events import envelope, order_cancelled, order_filled
 from tests.support.log import append
