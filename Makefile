@@ -79,8 +79,11 @@ test: venv chromium stack-up lint compose-check schemas-check
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # No stack: tests/conftest.py fails any test that reaches Kafka, Postgres or the registry without the marker.
+# The unit profile runs a fifth of each property test's examples (tests/conftest.py); `make test` runs them all.
+# Bytecode is cached (__pycache__, git-ignored) even where PYTHONDONTWRITEBYTECODE is set: otherwise each worker, and
+# each `tradecore` a test starts, compiles our sources and assertion-rewrites every test module again, every run.
 unit: venv
-	$(BIN)/pytest -m "not integration" -n 2 $(PYTEST_ARGS)
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest -m "not integration" -n 2 --hypothesis-profile=unit $(PYTEST_ARGS)
 
 clean: stack-down
 	rm -rf $(VENV)

@@ -18,9 +18,9 @@ from projections import namespace
 from projections.db import engine
 from projections.settings import DatabaseSettings
 from schemas.errors import TradecoreError
-from schemas.registry import delete_subjects, namespace_subjects, registry_client
 from schemas.settings import RegistrySettings
 from streams import kafka
+from streams.kafka.registry import registry_client
 from streams.kafka.topics import delete_namespace, namespace_topics
 from streams.settings import KafkaSettings
 
@@ -79,7 +79,7 @@ def survey(prefix: str, settings: KafkaSettings, registry: RegistrySettings, dat
     with _talking_to(f"Kafka at {settings.bootstrap_servers} did not answer"):
         topics = namespace_topics(kafka.admin(settings), prefix)
     with _talking_to(f"the schema registry at {registry.url} did not answer"):
-        subjects = namespace_subjects(registry_client(registry), prefix)
+        subjects = registry_client(registry).subjects(prefix)
     db = engine(database)
     try:
         with _talking_to("Postgres did not answer"), db.connect() as conn:
@@ -100,7 +100,7 @@ def delete_all(
     with _talking_to("deleting the topics failed"):
         delete_namespace(kafka.admin(settings), holdings.prefix)
     with _talking_to("deleting the registry subjects failed"):
-        delete_subjects(registry_client(registry), holdings.subjects)
+        registry_client(registry).delete_subjects(holdings.subjects)
     db = engine(database)
     try:
         with _talking_to("deleting the read models and write-side rows failed"), db.begin() as conn:

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from domain.lifecycle import INITIAL, OrderStatus, next_status
 from schemas.contract_errors import EventDecodeError
 from schemas.events import OrderAccepted, OrderRejected
+from schemas.registry import SchemaRegistry
 from schemas.serde import EventDeserializer
-from streams.kafka import OFFSET_END, KafkaSettings, SchemaRegistryClient
+from streams.kafka import OFFSET_END, KafkaSettings
 from streams.kafka.logreader import LogReader
 
 KEEP = 100_000  # recent decisions remembered for requests that start waiting late
@@ -32,7 +33,7 @@ class Decision:
 
 
 class RiskOutcomes:
-    def __init__(self, settings: KafkaSettings, registry: SchemaRegistryClient) -> None:
+    def __init__(self, settings: KafkaSettings, registry: SchemaRegistry) -> None:
         self._settings = settings
         self._decode = EventDeserializer(registry, "orders.checked", topic_prefix=settings.topic_prefix)
         self._recent: OrderedDict[str, Decision] = OrderedDict()

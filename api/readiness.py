@@ -21,8 +21,9 @@ from projections import tables
 from projections.projectors import select
 from projections.runner import lag
 from streams import kafka
-from streams.kafka import KafkaSettings, SchemaRegistryClient
+from streams.kafka import KafkaSettings
 from streams.kafka.logreader import LogReader
+from streams.kafka.registry import ConfluentRegistry
 
 Status = Literal["ok", "failed", "skipped"]
 
@@ -46,7 +47,7 @@ class Readiness:
     def __init__(
         self,
         settings: KafkaSettings,
-        registry: SchemaRegistryClient,
+        registry: ConfluentRegistry,
         engine: AsyncEngine,
         timeout_s: float,
         projection_lag: Check | None = None,
@@ -88,7 +89,7 @@ class Readiness:
         return f"{len(metadata.brokers)} broker(s); {topic} has {len(found.partitions)} partitions"
 
     async def _schema_registry(self) -> str:
-        subjects = await asyncio.to_thread(self._registry.get_subjects)
+        subjects = await asyncio.to_thread(self._registry.subjects)
         return f"{len(subjects)} subjects"
 
     async def _postgres(self) -> str:

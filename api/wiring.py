@@ -14,18 +14,18 @@ from api.store import PostgresCommandStore
 from commands.gateway import CommandGateway
 from domain.instruments import InstrumentRegistry
 from projections.settings import DatabaseSettings
-from schemas.registry import registry_client
 from schemas.serde import register_all
 from schemas.settings import RegistrySettings
 from streams.eventlog import KafkaEventLog
-from streams.kafka import KafkaSettings, SchemaRegistryClient
+from streams.kafka import KafkaSettings
+from streams.kafka.registry import ConfluentRegistry, registry_client
 
 
 @dataclass(frozen=True)
 class WriteSide:
     gateway: CommandGateway
     engine: AsyncEngine
-    registry: SchemaRegistryClient
+    registry: ConfluentRegistry
 
 
 @asynccontextmanager

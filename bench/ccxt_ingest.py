@@ -40,12 +40,12 @@ from commands import decide  # noqa: E402
 from commands.models import IngestTicks  # noqa: E402
 from domain.instruments import InstrumentRegistry  # noqa: E402
 from projections.settings import DatabaseSettings  # noqa: E402
-from schemas.registry import registry_client  # noqa: E402
 from schemas.serde import EventSerializer, register_all  # noqa: E402
 from schemas.settings import RegistrySettings  # noqa: E402
 from streams import kafka  # noqa: E402
 from streams.exchanges import ExchangeSettings, connect_async, parse_options  # noqa: E402
 from streams.ingest.exchange import ExchangeIngest, IngestStats  # noqa: E402
+from streams.kafka.registry import registry_client  # noqa: E402
 from streams.kafka.topics import TopicLayout, cluster_size, ensure_topics  # noqa: E402
 from streams.settings import KafkaSettings  # noqa: E402
 from tests.support.fake_exchange import FakeBinance, cli_options, serve  # noqa: E402

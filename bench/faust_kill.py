@@ -46,10 +46,10 @@ sys.path.insert(0, str(ROOT))
 from confluent_kafka import TopicPartition  # noqa: E402
 
 from deploy.local.stack import Endpoints, LocalStack  # noqa: E402
-from schemas.registry import registry_client  # noqa: E402
 from schemas.serde import EventDeserializer, register_all  # noqa: E402
 from schemas.settings import RegistrySettings  # noqa: E402
 from streams import kafka  # noqa: E402
+from streams.kafka.registry import registry_client  # noqa: E402
 from streams.kafka.topics import TopicLayout, cluster_size, delete_namespace, ensure_topics  # noqa: E402
 from streams.settings import KafkaSettings  # noqa: E402
 from tests.streams.test_exactly_once import publish_fills, read_committed  # noqa: E402

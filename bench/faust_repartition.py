@@ -20,9 +20,9 @@ sys.path.insert(0, str(ROOT))
 
 import faust  # noqa: E402
 
-from schemas.registry import registry_client  # noqa: E402
 from schemas.serde import EventDeserializer  # noqa: E402
 from schemas.settings import RegistrySettings  # noqa: E402
+from streams.kafka.registry import registry_client  # noqa: E402
 from streams.settings import KafkaSettings  # noqa: E402
 
 settings = KafkaSettings()

@@ -61,12 +61,12 @@ class Timed:
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
-    from schemas.registry import registry_client
     from schemas.serde import register_all
     from schemas.settings import RegistrySettings
     from streams import kafka
     from streams.host.runner import ProcessorHost
     from streams.host.transaction import HostTransaction
+    from streams.kafka.registry import registry_client
     from streams.kafka.topics import TopicLayout, cluster_size, ensure_topics
     from streams.processors import ProcessorSettings, RiskProcessor
     from streams.settings import KafkaSettings

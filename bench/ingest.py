@@ -105,9 +105,9 @@ def same_records(path: Path, instrument: str) -> tuple[list[bytes], list[bytes],
     from schemas.batch import BatchEncoder
     from schemas.batch.registry import schema_id
     from schemas.events import TickIngested
-    from schemas.registry import registry_client
     from schemas.settings import RegistrySettings
     from streams.ingest import files, rows
+    from streams.kafka.registry import registry_client
     from streams.settings import KafkaSettings
 
     frame, layout = files.read(path)
@@ -234,9 +234,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     os.environ.update(env)  # the in-process measurements use the run's namespace
     log(f"run {bench.run_id}: topic prefix {bench.prefix!r}")
     from api.auth import Role, add_user
-    from schemas.registry import registry_client
     from schemas.serde import register_all
     from schemas.settings import RegistrySettings
+    from streams.kafka.registry import registry_client
 
     prepare_namespace(env)
     register_all(registry_client(RegistrySettings()), bench.prefix)

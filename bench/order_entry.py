@@ -334,9 +334,9 @@ def build_pools(ticks: Ticks, orders: Orders, batch_sizes: list[int], pool: int)
     from commands.models import IngestTicks, PlaceOrder
     from commands.validation import validate_place, validate_ticks
     from domain.instruments import InstrumentRegistry
-    from schemas.registry import registry_client
     from schemas.serde import EventSerializer
     from schemas.settings import RegistrySettings
+    from streams.kafka.registry import registry_client
     from streams.settings import KafkaSettings
 
     instruments = InstrumentRegistry.from_file()
@@ -385,9 +385,9 @@ def _serialized(serializer: Any, events: Sequence[Any]) -> list[tuple[bytes, byt
 
 async def eventlog_ticks(batches: list[Sequence[Any]], duration: float) -> dict[str, Any]:
     """KafkaEventLog.append of whole batches, one after another (as the API appends a batch), for ``duration``."""
-    from schemas.registry import registry_client
     from schemas.settings import RegistrySettings
     from streams.eventlog import KafkaEventLog
+    from streams.kafka.registry import registry_client
     from streams.settings import KafkaSettings
 
     log_ = KafkaEventLog(KafkaSettings(), registry_client(RegistrySettings()))
@@ -453,10 +453,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     os.environ.update(env)  # the in-process measurements (event log, raw producer) use the same namespace
 
     from api.auth import Role, add_user
-    from schemas.registry import registry_client
     from schemas.serde import register_all
     from schemas.settings import RegistrySettings
     from streams import kafka
+    from streams.kafka.registry import registry_client
     from streams.kafka.topics import TOPICS, TopicLayout, cluster_size, ensure_topics
     from streams.settings import KafkaSettings
 

@@ -690,10 +690,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     os.environ["TRADECORE_TOPIC_PREFIX"] = prefix
     os.environ["TRADECORE_STRATEGY_ACCOUNTS"] = strategy_accounts()
 
-    from schemas.registry import registry_client
     from schemas.serde import register_all
     from schemas.settings import RegistrySettings
     from streams import kafka
+    from streams.kafka.registry import registry_client
     from streams.kafka.topics import TopicLayout, cluster_size, ensure_topics
     from streams.settings import KafkaSettings
 

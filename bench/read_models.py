@@ -54,10 +54,10 @@ from projections.projectors import PROJECTORS, select  # noqa: E402
 from projections.rebuild import rebuild  # noqa: E402
 from projections.runner import ProjectionRunner  # noqa: E402
 from projections.settings import DatabaseSettings  # noqa: E402
-from schemas.registry import registry_client  # noqa: E402
 from schemas.serde import register_all  # noqa: E402
 from schemas.settings import RegistrySettings  # noqa: E402
 from streams import kafka  # noqa: E402
+from streams.kafka.registry import registry_client  # noqa: E402
 from streams.kafka.topics import TopicLayout, cluster_size, delete_namespace, ensure_topics  # noqa: E402
 from streams.settings import KafkaSettings  # noqa: E402
 
@@ -220,10 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         say(f"deleting the run's topics ({settings.topic_prefix}*)")
         delete_namespace(admin, settings.topic_prefix)
-        for subject in client.get_subjects():
-            if subject.startswith(settings.topic_prefix):
-                client.delete_subject(subject)
-                client.delete_subject(subject, permanent=True)
+        client.delete_subjects(client.subjects(settings.topic_prefix))
         db.dispose()
 
 

@@ -35,16 +35,17 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from schemas.events import Event, Liquidity, OrderAccepted, OrderFilled, OrderPlaced, OrderType, Side, TimeInForce
 from schemas.events import new_envelope as envelope_of
-from schemas.registry import registry_client
 from schemas.serde import EventSerializer, register_all
 from schemas.settings import RegistrySettings
 from streams import kafka
 from streams.host.processor import event_time_ms
+from streams.kafka.registry import registry_client
 from streams.kafka.topics import TopicLayout, cluster_size, ensure_topics
 from streams.replay.keys import partition_for
 from streams.replay.output import ParquetFile
@@ -197,7 +198,7 @@ def main() -> None:
         history.append(("executions.by-account", fill(n, ACCOUNT, "BTCUSDT")))
     write(settings, history, registry)
 
-    decoder = AvroDeserializer(registry)
+    decoder = AvroDeserializer(SchemaRegistryClient({"url": RegistrySettings().url}))
     context = SerializationContext(settings.topic_prefix + "executions", MessageField.VALUE)
     schema = columns("executions")
     everything = list(range(settings.partitions))

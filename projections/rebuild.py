@@ -31,9 +31,9 @@ from projections import namespace, tables
 from projections.errors import ProjectionError
 from projections.projectors import Projector, select
 from projections.runner import Offsets, ProjectionRunner, RunnerConfig, TopicPartition, checkpoints, ends_of
-from schemas.registry import registry_client
 from schemas.settings import RegistrySettings
 from streams.kafka import KafkaSettings
+from streams.kafka.registry import registry_client
 
 Progress = Callable[[int, int], None]  # (events read so far in this call, events to read in all)
 

@@ -29,7 +29,8 @@ from projections.projectors import Projector, Record, Writer
 from schemas.batch import INDEX, BatchDecoder
 from schemas.batch.registry import writers
 from schemas.events import events_on
-from streams.kafka import KafkaSettings, SchemaRegistryClient, producer, tracing
+from schemas.registry import SchemaRegistry
+from streams.kafka import KafkaSettings, producer, tracing
 from streams.kafka.logreader import LogEndUnknown, LogReader, RawRecord
 
 log = logging.getLogger("tradecore.projections")
@@ -71,7 +72,7 @@ class ProjectionRunner:
         self,
         projectors: Sequence[Projector],
         settings: KafkaSettings,
-        registry: SchemaRegistryClient,
+        registry: SchemaRegistry,
         conninfo: str,
         schema: str,
         *,

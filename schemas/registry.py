@@ -1,38 +1,49 @@
-"""The schema-registry client every serializer and deserializer shares."""
+"""What the codecs need from a Confluent-API schema registry, as a protocol: the client itself is made in the Kafka
+edge (``streams.kafka.registry``) and handed in by whoever composes the process.
 
-from confluent_kafka.schema_registry import SchemaRegistryClient
+Schemas are Avro JSON text and ids plain ints here, so nothing in ``schemas`` depends on a client library.
+"""
 
-from schemas.settings import RegistrySettings
+from __future__ import annotations
 
-# The client waits forever by default: a stalled registry would hang a producer's start-up or a consumer's first
-# record of a new schema. Registry calls are rare (start-up, first sight of a schema id), so be generous.
-REQUEST_TIMEOUT_S = 30
-
-
-def registry_client(settings: RegistrySettings) -> SchemaRegistryClient:
-    return SchemaRegistryClient({"url": settings.url, "timeout": REQUEST_TIMEOUT_S})
+from typing import Protocol
 
 
-_PAGE = 1000  # the registry answers at most this many subjects at a time (Apicurio's default cap)
+class RegistryRefusal(Exception):
+    """The registry answered a request with an error status: ``status`` is the HTTP status (negative when the
+    answer carried none), ``reason`` the registry's message. Errors reaching it (refused connections, timeouts)
+    are not refusals: implementations let those through as they are."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(status, reason)
+        self.status = status
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.reason} (HTTP status {self.status})"
 
 
-def namespace_subjects(client: SchemaRegistryClient, topic_prefix: str) -> list[str]:
-    """The subjects of a topic namespace's events (each is named after its topic, so it starts with the prefix).
+class SchemaRegistry(Protocol):
+    """The calls the serializers, the deserializers and ``register_all`` make. Each raises ``RegistryRefusal`` when
+    the registry says no, and whatever its transport raises when it cannot be reached."""
 
-    Read page by page: a registry shared by many namespaces holds more subjects than one answer lists, and the
-    subject-prefix filter is not honoured by every registry."""
-    found: list[str] = []
-    offset = 0
-    while True:
-        page = client.get_subjects(offset=offset, limit=_PAGE)
-        found += (subject for subject in page if subject.startswith(topic_prefix))
-        if len(page) < _PAGE:
-            return sorted(found)
-        offset += len(page)
+    def register_schema(self, subject: str, schema: str) -> int:
+        """Register the Avro ``schema`` under ``subject`` (vetted by the subject's compatibility rule); its id.
+        Registering a schema already there adds no version and answers its id."""
+        ...
 
+    def lookup_schema(self, subject: str, schema: str) -> int | None:
+        """The id of ``schema`` as registered under ``subject``; None when it is not registered there."""
+        ...
 
-def delete_subjects(client: SchemaRegistryClient, subjects: list[str]) -> None:
-    """Delete ``subjects`` for good: the registry takes a soft delete first, then the permanent one."""
-    for subject in subjects:
-        client.delete_subject(subject)
-        client.delete_subject(subject, permanent=True)
+    def get_schema(self, schema_id: int) -> str | None:
+        """The Avro schema text of ``schema_id``; None when the registry has no such id."""
+        ...
+
+    def set_compatibility(self, subject: str, level: str) -> None:
+        """Set ``subject``'s compatibility rule, e.g. ``BACKWARD_TRANSITIVE``."""
+        ...
+
+    def get_compatibility(self, subject: str) -> str:
+        """``subject``'s compatibility rule."""
+        ...

@@ -1,9 +1,11 @@
 """Events to and from Kafka record values in the Confluent wire format, through the schema registry.
 
-Bytes: magic byte 0, the 4-byte schema id, then the Avro body — written by confluent-kafka's ``AvroSerializer``
-(fastavro underneath), so any Confluent-compatible consumer reads our topics. Reading does what its
-``AvroDeserializer`` does with our configuration (writer schema by id from the registry, resolved against the reader
-schema by fastavro) without its per-record subject and rule look-ups, which cost more than the decoding itself.
+Bytes: magic byte 0, the 4-byte schema id, then the Avro body written by fastavro — the bytes confluent-kafka's
+``AvroSerializer`` writes, so any Confluent-compatible consumer reads our topics (its ``AvroDeserializer`` among them,
+tests/schemas/test_serde_wire.py). Reading does what that ``AvroDeserializer`` does with our configuration (writer
+schema by id from the registry, resolved against the reader schema by fastavro). Both skip its per-record subject and
+rule look-ups, which cost more than the coding itself, and neither needs a Kafka library: the registry is whatever
+implements ``schemas.registry.SchemaRegistry`` (the Kafka edge makes the real client).
 
 Subjects: several event types share a topic, so each (topic, event) pair is a subject of its own, named by
 ``topic_record_subject_name_strategy``: ``<prefix><topic>-tradecore.events.<Event>``. Each evolves on its own
@@ -15,8 +17,8 @@ Registration happens once, at producer start-up, in ``register_all``; serializer
 Reading: the writer's schema id picks the event class, and the bytes are decoded with the writer's schema resolved
 against that class's current schema — so events written under an older version decode with today's code.
 
-Build one ``EventSerializer`` / ``EventDeserializer`` per topic and reuse it: each holds one confluent-kafka serde
-per event type with its parsed schema, and caches what it learnt from the registry.
+Build one ``EventSerializer`` / ``EventDeserializer`` per topic and reuse it: each holds the parsed schema and the
+schema id of each event type, and caches what it learnt from the registry.
 """
 
 from __future__ import annotations
@@ -29,10 +31,6 @@ from typing import Any
 
 import fastavro
 import fastavro.schema
-from confluent_kafka.schema_registry import Schema, SchemaRegistryClient, topic_record_subject_name_strategy
-from confluent_kafka.schema_registry.avro import AvroSerializer
-from confluent_kafka.schema_registry.error import SchemaRegistryError
-from confluent_kafka.serialization import MessageField, SerializationContext
 
 from schemas import avsc, codec
 from schemas.contract_errors import (
@@ -43,21 +41,18 @@ from schemas.contract_errors import (
     UnknownEventError,
 )
 from schemas.events import EVENT_TYPES, Event, events_on
+from schemas.registry import RegistryRefusal, SchemaRegistry
 
 COMPATIBILITY = "BACKWARD_TRANSITIVE"
 _MAGIC_BYTE = 0
 _HEADER_SIZE = 5  # magic byte + 4-byte big-endian schema id
-_NOT_FOUND = 404
 _CONFLICT = 409
 
 
 def subject_name(topic: str, event: type[Event]) -> str:
-    """The registry subject of ``event`` on ``topic`` (the full topic name, prefix included)."""
-    subject: str | None = topic_record_subject_name_strategy(
-        SerializationContext(topic, MessageField.VALUE), event.fullname()
-    )
-    assert subject is not None  # the strategy returns None only when no record name is given
-    return subject
+    """The registry subject of ``event`` on ``topic`` (the full topic name, prefix included), as confluent-kafka's
+    ``topic_record_subject_name_strategy`` names it."""
+    return f"{topic}-{event.fullname()}"
 
 
 @dataclass(frozen=True)
@@ -69,7 +64,7 @@ class Registration:
     schema_id: int
 
 
-def register_all(client: SchemaRegistryClient, topic_prefix: str = "") -> list[Registration]:
+def register_all(client: SchemaRegistry, topic_prefix: str = "") -> list[Registration]:
     """Set BACKWARD_TRANSITIVE on every event's subject and register its current schema there; idempotent.
 
     Run once at producer start-up, before any ``EventSerializer`` is used. Registering a schema already registered
@@ -83,20 +78,20 @@ def register_all(client: SchemaRegistryClient, topic_prefix: str = "") -> list[R
     registered = []
     for name, cls in EVENT_TYPES.items():
         subject = subject_name(topic_prefix + cls.route().topic, cls)
-        schema = Schema(avsc.schema_str(name), "AVRO")
+        schema = avsc.schema_str(name)
         try:
             # Compatibility first: the registration below is then vetted against every earlier version.
             _set_compatibility(client, subject)
             schema_id = _register(client, subject, schema)
-        except SchemaRegistryError as err:
-            if err.http_status_code == _CONFLICT:
+        except RegistryRefusal as err:
+            if err.status == _CONFLICT:
                 raise SchemaRegistrationError(
                     f"the registry refused the current schema of {name} under {subject}: it cannot read every "
-                    f"version registered there ({err.error_message})",
+                    f"version registered there ({err.reason})",
                     hint="`make schemas-check` names the difference; add fields only with defaults, never retype "
                     "or remove one",
                 ) from err
-            if err.http_status_code >= 500 or err.http_status_code < 0:
+            if err.status >= 500 or err.status < 0:
                 raise RegistryUnavailableError(
                     f"the registry failed registering {name} under {subject}: {err}"
                 ) from err
@@ -111,12 +106,12 @@ class EventSerializer:
     """Events of one topic to Confluent-framed Avro bytes, with the schemas ``register_all`` registered.
 
     Parameters:
-        client: the shared registry client (``schemas.registry.registry_client``).
+        client: the shared registry client (``streams.kafka.registry.registry_client``).
         topic: the topic's name before any prefix, e.g. ``orders``.
         topic_prefix: the namespace of this deployment, test or replay (``KafkaSettings.topic_prefix``).
     """
 
-    def __init__(self, client: SchemaRegistryClient, topic: str, *, topic_prefix: str = "") -> None:
+    def __init__(self, client: SchemaRegistry, topic: str, *, topic_prefix: str = "") -> None:
         """Check every event of ``topic`` against its class and the registry now, so a gap fails at start-up.
 
         Raises:
@@ -125,18 +120,14 @@ class EventSerializer:
             SchemaDriftError: an event class does not match its ``.avsc``.
         """
         self.topic = topic_prefix + topic
-        self._context = SerializationContext(self.topic, MessageField.VALUE)
-        self._serializers: dict[type[Event], AvroSerializer] = {}
+        # event class -> (the Confluent header with its schema id, its parsed schema)
+        self._writers: dict[type[Event], tuple[bytes, Any]] = {}
         for cls in events_on(topic):
             codec.prepare(cls)
-            schema = Schema(avsc.schema_str(cls.__name__), "AVRO")
-            # The client caches this answer, so the serializer's own look-up on its first event is not a request.
-            _look_up(client, subject_name(self.topic, cls), schema)
-            self._serializers[cls] = AvroSerializer(
-                client,
-                schema,
-                conf={"auto.register.schemas": False, "subject.name.strategy": topic_record_subject_name_strategy},
-            )
+            schema = avsc.schema_str(cls.__name__)
+            schema_id = _look_up(client, subject_name(self.topic, cls), schema)
+            header = bytes([_MAGIC_BYTE]) + schema_id.to_bytes(_HEADER_SIZE - 1, "big")
+            self._writers[cls] = (header, fastavro.parse_schema(json.loads(schema)))
 
     def serialize(self, event: Event) -> bytes:
         """The record value for ``event``.
@@ -146,19 +137,21 @@ class EventSerializer:
             EventEncodeError: a value does not fit the schema.
         """
         cls = type(event)
-        serializer = self._serializers.get(cls)
-        if serializer is None:
+        writer = self._writers.get(cls)
+        if writer is None:
             raise UnknownEventError(
                 f"{cls.__name__} is not written to {self.topic}",
                 hint=f"it goes to {cls.route().topic}" if cls.__name__ in EVENT_TYPES else None,
             )
+        header, schema = writer
         record = codec.to_avro(event)
+        out = io.BytesIO()
+        out.write(header)
         try:
-            data: bytes | None = serializer(record, self._context)
+            fastavro.schemaless_writer(out, schema, record)
         except Exception as err:  # fastavro raises TypeError, ValueError, OverflowError, ... for values off schema
             raise EventEncodeError(f"{cls.__name__} does not fit its schema: {type(err).__name__}: {err}") from err
-        assert data is not None  # only None is serialized to None
-        return data
+        return out.getvalue()
 
     def key(self, event: Event) -> bytes:
         """The record key for ``event``: its account or instrument, UTF-8."""
@@ -171,7 +164,7 @@ class EventDeserializer:
     Parameters are those of ``EventSerializer``.
     """
 
-    def __init__(self, client: SchemaRegistryClient, topic: str, *, topic_prefix: str = "") -> None:
+    def __init__(self, client: SchemaRegistry, topic: str, *, topic_prefix: str = "") -> None:
         self.topic = topic_prefix + topic
         self._client = client
         self._readers: dict[str, tuple[type[Event], Any]] = {}
@@ -255,18 +248,18 @@ class EventDeserializer:
     def _reader_for(self, schema_id: int) -> tuple[str, Any, type[Event], Any]:
         try:
             writer = self._client.get_schema(schema_id)
-        except SchemaRegistryError as err:
-            if err.http_status_code == _NOT_FOUND:
-                raise EventDecodeError(
-                    f"{self.topic}: schema id {schema_id} is not in the registry",
-                    hint="the bytes were written through another registry, or are not an event",
-                ) from err
+        except RegistryRefusal as err:
             raise RegistryUnavailableError(f"could not fetch schema id {schema_id}: {err}") from err
         except Exception as err:  # transport errors from the registry client
             raise RegistryUnavailableError(f"could not reach the registry for schema id {schema_id}: {err}") from err
+        if writer is None:
+            raise EventDecodeError(
+                f"{self.topic}: schema id {schema_id} is not in the registry",
+                hint="the bytes were written through another registry, or are not an event",
+            )
         try:
             # Parsed, not just read: registries may store "name" and "namespace" apart (Apicurio does).
-            parsed = fastavro.schema.parse_schema(json.loads(writer.schema_str or ""))
+            parsed = fastavro.schema.parse_schema(json.loads(writer))
         except Exception as err:  # fastavro raises several types for a schema it cannot parse
             raise EventDecodeError(
                 f"{self.topic}: schema id {schema_id} is not an Avro schema: {type(err).__name__}: {err}"
@@ -284,42 +277,47 @@ class EventDeserializer:
         return name, parsed, cls, reader
 
 
-def _set_compatibility(client: SchemaRegistryClient, subject: str) -> None:
+def _set_compatibility(client: SchemaRegistry, subject: str) -> None:
     try:
-        client.set_compatibility(subject_name=subject, level=COMPATIBILITY)
-    except SchemaRegistryError as err:
+        client.set_compatibility(subject, COMPATIBILITY)
+    except RegistryRefusal as err:
         # Processes starting together race to create the subject's rule; the registry answers the later ones
         # 409 ("already exists"). The rule another process set is as good as ours when it says the same.
-        if err.http_status_code != _CONFLICT or client.get_compatibility(subject) != COMPATIBILITY:
+        if err.status != _CONFLICT or client.get_compatibility(subject) != COMPATIBILITY:
             raise
 
 
-def _register(client: SchemaRegistryClient, subject: str, schema: Schema) -> int:
+def _register(client: SchemaRegistry, subject: str, schema: str) -> int:
     try:
-        return int(client.register_schema(subject, schema))
-    except SchemaRegistryError as err:
-        if err.http_status_code != _CONFLICT:
+        return client.register_schema(subject, schema)
+    except RegistryRefusal as err:
+        if err.status != _CONFLICT:
             raise
         # 409 is also how a registry answers the loser of two simultaneous registrations of the same schema:
         # if the schema is there now, another process registered it. Otherwise it is a real refusal.
         try:
-            return int(client.lookup_schema(subject, schema).schema_id)
-        except SchemaRegistryError:
+            found = client.lookup_schema(subject, schema)
+        except RegistryRefusal:
+            found = None
+        if found is None:
             raise err from None
+        return found
 
 
-def _look_up(client: SchemaRegistryClient, subject: str, schema: Schema) -> None:
+def _look_up(client: SchemaRegistry, subject: str, schema: str) -> int:
+    """The id of ``schema`` under ``subject``, which ``register_all`` registered."""
     try:
-        client.lookup_schema(subject, schema)
-    except SchemaRegistryError as err:
-        if err.http_status_code == _NOT_FOUND:
-            raise SchemaRegistrationError(
-                f"the current schema is not registered under {subject} ({err.error_message})",
-                hint="call schemas.serde.register_all(client, topic_prefix) at start-up, before building serializers",
-            ) from err
+        schema_id = client.lookup_schema(subject, schema)
+    except RegistryRefusal as err:
         raise RegistryUnavailableError(f"could not look {subject} up in the registry: {err}") from err
     except Exception as err:  # the client lets transport errors (connection refused, timeouts) through as they are
         raise RegistryUnavailableError(f"could not reach the registry to look {subject} up: {err}") from err
+    if schema_id is None:
+        raise SchemaRegistrationError(
+            f"the current schema is not registered under {subject}",
+            hint="call schemas.serde.register_all(client, topic_prefix) at start-up, before building serializers",
+        )
+    return schema_id
 
 
 def _same(writer: Any, reader: Any) -> bool:

@@ -16,11 +16,12 @@ from commands.gateway import Appended, Headers
 from schemas.batch import BatchEncoder
 from schemas.batch.registry import schema_id
 from schemas.events import Event
+from schemas.registry import SchemaRegistry
 from schemas.serde import EventSerializer
 from streams import kafka
 from streams.errors import StreamsError
 from streams.host.processor import event_time_ms
-from streams.kafka import KafkaError, KafkaSettings, Message, SchemaRegistryClient, tracing
+from streams.kafka import KafkaError, KafkaSettings, Message, tracing
 from streams.metrics import EVENTS_PRODUCED
 
 
@@ -34,7 +35,7 @@ class KafkaEventLog:
     A background thread serves delivery reports; ``append`` awaits them without blocking the event loop.
     """
 
-    def __init__(self, settings: KafkaSettings, registry: SchemaRegistryClient, **producer_config: Any) -> None:
+    def __init__(self, settings: KafkaSettings, registry: SchemaRegistry, **producer_config: Any) -> None:
         # An append that cannot be acknowledged in time fails (the API answers 503) instead of waiting minutes: with
         # fewer brokers in sync than min.insync.replicas, Kafka refuses acks=all writes until they return.
         timeout = {"message.timeout.ms": settings.append_timeout_ms}

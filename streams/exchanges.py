@@ -17,11 +17,9 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import ccxt
-import ccxt.async_support
 import tenacity
 from pydantic import Field, SecretStr
 from tenacity import AttemptManager
@@ -31,10 +29,21 @@ from domain.instruments import Instrument, InstrumentRegistry, from_market
 from schemas.settings import TradecoreSettings
 from streams.errors import StreamsError
 
-# Worth retrying: ccxt's OperationFailed is "failed for reasons that are not the request's": its NetworkError
-# family (RequestTimeout, ExchangeNotAvailable, OnMaintenance, RateLimitExceeded = HTTP 429, DDoSProtection =
-# HTTP 418) and the exchange's own "internal error, try again" (Binance -1000/-1001).
-TRANSIENT: tuple[type[Exception], ...] = (ccxt.OperationFailed,)
+# ccxt takes seconds to import (its async half as much again): imported where a client is made or a failure
+# classified, so the modules that only name these helpers (the demo, the live book, the CLI's other commands) and
+# the sync-only commands do not pay for it.
+if TYPE_CHECKING:
+    import ccxt
+    import ccxt.async_support
+
+
+def transient() -> tuple[type[Exception], ...]:
+    """The failures worth retrying: ccxt's OperationFailed is "failed for reasons that are not the request's": its
+    NetworkError family (RequestTimeout, ExchangeNotAvailable, OnMaintenance, RateLimitExceeded = HTTP 429,
+    DDoSProtection = HTTP 418) and the exchange's own "internal error, try again" (Binance -1000/-1001)."""
+    import ccxt
+
+    return (ccxt.OperationFailed,)
 
 
 class ExchangeConfigError(StreamsError):
@@ -91,6 +100,8 @@ def _config(settings: ExchangeSettings, options: Mapping[str, Any]) -> dict[str,
 
 def connect(exchange_id: str, settings: ExchangeSettings, options: Mapping[str, Any]) -> ccxt.Exchange:
     """A synchronous ccxt client of ``exchange_id`` (a ccxt id: ``binance``, ``kraken`` …)."""
+    import ccxt
+
     return _prepared(_class(ccxt, exchange_id)(_config(settings, options)), settings)
 
 
@@ -98,10 +109,14 @@ def connect_async(
     exchange_id: str, settings: ExchangeSettings, options: Mapping[str, Any]
 ) -> ccxt.async_support.Exchange:
     """An asyncio ccxt client of ``exchange_id``; close it with ``await client.close()``."""
+    import ccxt.async_support
+
     return _prepared(_class(ccxt.async_support, exchange_id)(_config(settings, options)), settings)
 
 
 def _class(module: Any, exchange_id: str) -> Any:
+    import ccxt
+
     if exchange_id not in ccxt.exchanges:
         raise ExchangeConfigError(f"ccxt knows no exchange {exchange_id!r}", hint="see ccxt.exchanges, e.g. binance")
     return getattr(module, exchange_id)
@@ -147,7 +162,7 @@ def _policy(client: Any, backoff: Backoff, stopped: Callable[[], bool], on_retry
         on_retry(error, state.next_action.sleep)
 
     return {
-        "retry": tenacity.retry_if_exception_type(TRANSIENT),
+        "retry": tenacity.retry_if_exception_type(transient()),
         "wait": lambda state: backoff.delay(state.attempt_number, retry_after_s(client)),
         "stop": lambda _state: stopped(),
         "before_sleep": retried,

@@ -7,7 +7,6 @@ import signal
 import threading
 from collections.abc import Callable, Sequence
 
-from schemas.registry import registry_client
 from schemas.serde import register_all
 from schemas.settings import RegistrySettings
 from streams import tracing
@@ -15,6 +14,7 @@ from streams.errors import StreamsError
 from streams.host.processor import Processor
 from streams.host.runner import HostConfig, ProcessorHost
 from streams.kafka import KafkaSettings
+from streams.kafka.registry import registry_client
 from streams.metrics import expose
 from streams.processors import (
     ExecutionProcessor,

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any, NoReturn
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import Engine
 
 from deploy.local import kafka as local_kafka
@@ -21,6 +22,10 @@ from streams import kafka
 from streams.kafka.topics import TopicLayout, cluster_size, ensure_topics
 from streams.settings import KafkaSettings
 from tests.support.stack import drop_namespace, real_stack
+
+# `make unit` passes --hypothesis-profile=unit: each property test runs a fifth of the examples it runs under the
+# default profile (`make test`), through tests.support.properties.example_count.
+settings.register_profile("unit", max_examples=20)
 
 # A unit test sees these instead of the stack's addresses, so a client it builds, in process or in a subprocess,
 # fails at once naming a host that says why, instead of quietly using a stack that `make unit` does not have.

@@ -35,7 +35,6 @@ def alerts(
     import threading
 
     from projections.settings import DatabaseSettings
-    from schemas.registry import registry_client
     from schemas.settings import RegistrySettings
     from streams import metrics
     from streams.alerts import rules as rules_file
@@ -43,6 +42,7 @@ def alerts(
     from streams.alerts.metrics import ALERTS_METRICS_PORT
     from streams.alerts.service import AlertService
     from streams.alerts.settings import AlertsSettings
+    from streams.kafka.registry import registry_client
     from streams.settings import KafkaSettings, MetricsSettings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

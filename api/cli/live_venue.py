@@ -25,11 +25,11 @@ def live_venue(
     import threading
 
     from domain.instruments import InstrumentRegistry
-    from schemas.registry import registry_client
     from schemas.serde import register_all
     from schemas.settings import RegistrySettings
     from streams.exchanges import connect, parse_options
     from streams.execution.adapter import AdapterStats, LiveVenueAdapter
+    from streams.kafka.registry import registry_client
     from streams.processors import ProcessorSettings
     from streams.settings import KafkaSettings
 

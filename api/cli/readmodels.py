@@ -46,9 +46,9 @@ def project(
     from projections.db import conninfo, engine
     from projections.runner import ProjectionRunner, RunnerConfig
     from projections.settings import DatabaseSettings
-    from schemas.registry import registry_client
     from schemas.settings import RegistrySettings
     from streams import metrics, tracing
+    from streams.kafka.registry import registry_client
     from streams.settings import KafkaSettings, MetricsSettings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

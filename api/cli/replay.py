@@ -39,8 +39,8 @@ def replay(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from schemas.registry import registry_client
     from schemas.settings import RegistrySettings
+    from streams.kafka.registry import registry_client
     from streams.replay.output import sink_for
     from streams.replay.reader import Bound, Order, TopicReader
     from streams.replay.rows import RowFilter, columns
@@ -113,8 +113,8 @@ def verify_processors(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from schemas.registry import registry_client
     from schemas.settings import RegistrySettings
+    from streams.kafka.registry import registry_client
     from streams.replay.verify import OUTPUTS, compare, shadow_run
     from streams.settings import KafkaSettings
 

@@ -21,6 +21,7 @@ from typing import Protocol
 
 from schemas.contract_errors import EventDecodeError
 from schemas.events import Event
+from schemas.registry import SchemaRegistry
 from schemas.serde import EventDeserializer
 from streams import kafka
 from streams.alerts import alert, metrics
@@ -56,7 +57,7 @@ class AlertService:
     def __init__(
         self,
         settings: kafka.KafkaSettings,
-        registry: kafka.SchemaRegistryClient,
+        registry: SchemaRegistry,
         rules: Rules,
         sender: Sender,
         *,

@@ -28,10 +28,10 @@ from schemas.events import (
     PositionChanged,
     TickIngested,
 )
-from schemas.registry import registry_client
 from schemas.settings import RegistrySettings
 from streams.errors import StreamsError
 from streams.kafka import KafkaSettings
+from streams.kafka.registry import registry_client
 from streams.replay.reader import TopicReader
 
 STRATEGIES = {"follow": "follow one indicator's signals with a fixed clip (streams/strategy/follower.py)"}

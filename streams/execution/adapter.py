@@ -39,12 +39,13 @@ from tenacity import AttemptManager
 from domain.instruments import Instrument
 from schemas.contract_errors import EventDecodeError
 from schemas.events import CancelAccepted, Event, OrderAccepted
+from schemas.registry import SchemaRegistry
 from schemas.serde import EventDeserializer, EventSerializer
 from streams.errors import StreamsError
 from streams.exchanges import Backoff, attempts, dec
 from streams.execution.live import LiveBook, LiveOrder, order_request
 from streams.host.processor import event_time_ms
-from streams.kafka import OFFSET_BEGINNING, KafkaSettings, SchemaRegistryClient
+from streams.kafka import OFFSET_BEGINNING, KafkaSettings
 from streams.kafka.logreader import LogReader, Position, RawRecord
 from streams.kafka.transactions import TransactionalProducer, TransactionUnsettled
 
@@ -73,7 +74,7 @@ class LiveVenueAdapter:
         self,
         client: Any,
         settings: KafkaSettings,
-        registry: SchemaRegistryClient,
+        registry: SchemaRegistry,
         instruments: Mapping[str, Instrument],
         live: Iterable[str],
         *,

@@ -14,12 +14,13 @@ from opentelemetry.trace import Status, StatusCode
 
 from schemas.contract_errors import EventDecodeError
 from schemas.events import Event
+from schemas.registry import SchemaRegistry
 from schemas.serde import EventDeserializer, EventSerializer
 from streams.host.config import HostStats
 from streams.host.inputs import Inputs
 from streams.host.processor import Forward, Output, Processor, event_time_ms
 from streams.host.transaction import HostTransaction
-from streams.kafka import SchemaRegistryClient, tracing
+from streams.kafka import tracing
 from streams.kafka.logreader import RawRecord
 from streams.metrics import ProcessorMetrics, observe_output
 
@@ -37,7 +38,7 @@ class RecordHandler:
         processor: Processor,
         inputs: Inputs,
         outputs: str,
-        registry: SchemaRegistryClient,
+        registry: SchemaRegistry,
         stats: HostStats,
         metrics: ProcessorMetrics,
     ) -> None:

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from schemas.registry import SchemaRegistry
 from streams.host.config import HostConfig, HostStats
 from streams.host.fetch import Fetcher
 from streams.host.handler import RecordHandler
@@ -30,7 +31,7 @@ from streams.host.inputs import Inputs
 from streams.host.processor import Processor
 from streams.host.rebuild import Rebuild
 from streams.host.transaction import HostTransaction, StartOver
-from streams.kafka import KafkaSettings, SchemaRegistryClient, tracing
+from streams.kafka import KafkaSettings, tracing
 from streams.kafka.logreader import Position
 from streams.metrics import ProcessorMetrics
 
@@ -49,7 +50,7 @@ class ProcessorHost:
         self,
         processor: Processor,
         settings: KafkaSettings,
-        registry: SchemaRegistryClient,
+        registry: SchemaRegistry,
         config: HostConfig | None = None,
     ) -> None:
         self.processor = processor

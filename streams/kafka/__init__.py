@@ -3,7 +3,8 @@
 Client factories and the confluent-kafka types the rest of the code names (``clients``), the settings
 (``settings``), the topics of the design and their admin (``topics``), reading partitions from given offsets and
 up to given ones (``logreader``), one transaction with its commit policy (``transactions``), and the trace context
-records carry in their headers (``tracing``).
+records carry in their headers (``tracing``), the schema-registry client (``registry``: imported on its own, as it
+pulls in an HTTP stack the Kafka clients do not need).
 """
 
 from confluent_kafka import (
@@ -17,7 +18,6 @@ from confluent_kafka import (
     TopicPartition,
 )
 from confluent_kafka.admin import AdminClient
-from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from streams.kafka.clients import admin, broker_count, consumer, producer
 from streams.kafka.settings import KafkaSettings
@@ -32,7 +32,6 @@ __all__ = [
     "KafkaSettings",
     "Message",
     "Producer",
-    "SchemaRegistryClient",
     "TopicPartition",
     "admin",
     "broker_count",

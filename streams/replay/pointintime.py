@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from schemas.events import Event, OrderPlaced, PositionChanged
+from schemas.registry import SchemaRegistry
 from streams.host.merge import Stamped
-from streams.kafka import KafkaSettings, SchemaRegistryClient
+from streams.kafka import KafkaSettings
 from streams.replay.account import AccountFold, OrderState
 from streams.replay.keys import partition_for
 from streams.replay.reader import Order, Record, TopicReader, millis
@@ -35,7 +36,7 @@ class AccountState:
 class AccountHistory:
     """Computes account states as of any moment from a namespace's topics."""
 
-    def __init__(self, settings: KafkaSettings, registry: SchemaRegistryClient) -> None:
+    def __init__(self, settings: KafkaSettings, registry: SchemaRegistry) -> None:
         self._settings = settings
         self._registry = registry
 

@@ -25,12 +25,13 @@ import polars as pl
 from schemas.batch.registry import writers
 from schemas.contract_errors import EventDecodeError, UnknownEventError
 from schemas.events import Event
+from schemas.registry import SchemaRegistry
 from schemas.serde import EventDeserializer
 from streams import kafka
 from streams.errors import StreamsError
 from streams.host.handler import EVENTS_OF
 from streams.host.merge import Merger, Stamped
-from streams.kafka import Consumer, KafkaSettings, SchemaRegistryClient, TopicPartition
+from streams.kafka import Consumer, KafkaSettings, TopicPartition
 from streams.kafka.logreader import LogReader, RawRecord
 from streams.replay.errors import ReplayError
 from streams.replay.frames import FrameDecoder, TimeMerge
@@ -103,7 +104,7 @@ class TopicReader:
         topic: the topic's name before the namespace: an event topic or ``executions.by-account``.
     """
 
-    def __init__(self, settings: KafkaSettings, registry: SchemaRegistryClient, topic: str) -> None:
+    def __init__(self, settings: KafkaSettings, registry: SchemaRegistry, topic: str) -> None:
         self.topic = topic
         self.name = settings.topic_prefix + topic
         try:

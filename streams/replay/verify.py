@@ -16,10 +16,11 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from schemas.registry import SchemaRegistry
 from schemas.serde import register_all
 from streams import kafka
 from streams.host.runner import HostConfig, ProcessorHost
-from streams.kafka import KafkaSettings, SchemaRegistryClient, TopicPartition
+from streams.kafka import KafkaSettings, TopicPartition
 from streams.kafka.topics import TopicLayout, cluster_size, ensure_topics
 from streams.processors import ProcessorSettings
 from streams.replay.errors import ReplayError
@@ -59,7 +60,7 @@ class TopicComparison:
 def shadow_run(
     names: Sequence[str],
     settings: KafkaSettings,
-    registry: SchemaRegistryClient,
+    registry: SchemaRegistry,
     source: str,
     shadow: str,
     progress: Callable[[int, int], None],
@@ -108,7 +109,7 @@ def shadow_run(
 
 
 def input_ends(
-    settings: KafkaSettings, registry: SchemaRegistryClient, source: str, topics: Sequence[str]
+    settings: KafkaSettings, registry: SchemaRegistry, source: str, topics: Sequence[str]
 ) -> dict[TopicPartition, int]:
     """Where a consumer of ``topics`` that has read every record now in them has committed, per partition."""
     namespace = settings.model_copy(update={"topic_prefix": source})
@@ -130,9 +131,7 @@ def committed_offsets(settings: KafkaSettings, group: str, ends: dict[TopicParti
     return sum(min(max(c.offset, 0), ends[TopicPartition(c.topic, c.partition)]) for c in committed)
 
 
-def compare(
-    settings: KafkaSettings, registry: SchemaRegistryClient, source: str, shadow: str, topic: str
-) -> TopicComparison:
+def compare(settings: KafkaSettings, registry: SchemaRegistry, source: str, shadow: str, topic: str) -> TopicComparison:
     """Every event of ``topic`` in ``source`` against ``shadow``, by event id and SHA-256 of the Avro body."""
     result = TopicComparison(topic)
     digests = []

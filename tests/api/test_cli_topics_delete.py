@@ -16,10 +16,10 @@ from sqlalchemy import Engine, text
 from api import db as write_side
 from deploy.local.stack import Endpoints
 from projections import namespace
-from schemas.registry import namespace_subjects, registry_client
 from schemas.serde import register_all
 from schemas.settings import RegistrySettings
 from streams import kafka
+from streams.kafka.registry import registry_client
 from streams.kafka.topics import TopicLayout, cluster_size, ensure_topics
 from streams.settings import KafkaSettings
 from tests.support.stack import drop_namespace
@@ -61,7 +61,7 @@ def _create(endpoints: Endpoints, db: Engine, prefix: str) -> None:
 def _contents(endpoints: Endpoints, db: Engine, prefix: str) -> tuple[list[str], list[str], list[str], int]:
     admin = kafka.admin(KafkaSettings(bootstrap_servers=endpoints.kafka_bootstrap))
     topics = sorted(t for t in admin.list_topics(timeout=30).topics if t.startswith(prefix))
-    subjects = namespace_subjects(registry_client(RegistrySettings(url=endpoints.schema_registry_url)), prefix)
+    subjects = registry_client(RegistrySettings(url=endpoints.schema_registry_url)).subjects(prefix)
     with db.connect() as conn:
         schemas = namespace.namespace_schemas(conn, prefix)
         rows = conn.execute(
@@ -79,8 +79,7 @@ def two_namespaces(endpoints: Endpoints, db: Engine) -> Iterator[tuple[str, str]
     for prefix in (doomed, kept):
         drop_namespace(endpoints.kafka_bootstrap, prefix)
         client = registry_client(RegistrySettings(url=endpoints.schema_registry_url))
-        for subject in namespace_subjects(client, prefix):
-            client.delete_subject(subject)
+        client.delete_subjects(client.subjects(prefix))
         with db.begin() as conn:
             for schema in namespace.namespace_schemas(conn, prefix):
                 namespace.drop(conn, schema)

@@ -13,11 +13,11 @@ from deploy.local.stack import Endpoints
 from projections import namespace
 from projections.db import conninfo
 from projections.settings import DatabaseSettings
-from schemas.registry import registry_client
 from schemas.serde import EventSerializer, register_all
 from schemas.settings import RegistrySettings
 from streams import kafka
 from streams.host.processor import event_time_ms
+from streams.kafka.registry import registry_client
 from streams.settings import KafkaSettings
 from tests.streams.test_deadletter import records
 from tests.support.events import order_filled, tick_ingested

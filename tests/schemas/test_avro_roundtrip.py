@@ -12,7 +12,6 @@ from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from schemas.registry import registry_client
 from schemas.settings import RegistrySettings
 from streams import kafka
 from streams.settings import KafkaSettings
@@ -40,7 +39,7 @@ def test_record_produced_is_decoded_by_a_consumer_in_another_process(
     topics: KafkaSettings, registry_settings: RegistrySettings
 ) -> None:
     topic = topics.topic_prefix + "ticks"
-    serialize = AvroSerializer(registry_client(registry_settings), TICK)
+    serialize = AvroSerializer(SchemaRegistryClient({"url": registry_settings.url}), TICK)
     sent = [
         {
             "instrument": "BTCUSDT",
@@ -81,7 +80,7 @@ def test_record_produced_is_decoded_by_a_consumer_in_another_process(
 def test_registry_refuses_a_backward_incompatible_version(
     topics: KafkaSettings, registry_settings: RegistrySettings
 ) -> None:
-    client: SchemaRegistryClient = registry_client(registry_settings)
+    client = SchemaRegistryClient({"url": registry_settings.url})
     subject = topics.topic_prefix + "ticks-value"
     client.register_schema(subject, Schema(TICK, "AVRO"))
     client.set_compatibility(subject, "BACKWARD_TRANSITIVE")

@@ -20,8 +20,10 @@ from schemas import avsc, codec
 from schemas.contract_errors import EventDecodeError
 from schemas.events import Event, events_on
 from schemas.serde import EventDeserializer
+from streams.kafka.registry import ConfluentRegistry
 from tests.schemas.batch import reference
 from tests.support import events as examples
+from tests.support.properties import example_count
 
 TOPICS = sorted({event.route().topic for event in examples.every_event()})
 
@@ -34,7 +36,7 @@ def _setup(topic: str) -> tuple[EventDeserializer, list[tuple[Event, bytes]]]:
         name = type(event).__name__
         schema_id = client.register_schema(f"{topic}-{name}", Schema(avsc.schema_str(name), "AVRO"))
         records.append((event, reference.framed(avsc.expanded(name), codec.to_avro(event), schema_id)))
-    return EventDeserializer(client, topic), records
+    return EventDeserializer(ConfluentRegistry(client), topic), records
 
 
 def _mutated(data: st.DataObject, value: bytes) -> bytes:
@@ -52,7 +54,7 @@ def _mutated(data: st.DataObject, value: bytes) -> bytes:
 
 
 @pytest.mark.parametrize("topic", TOPICS)
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=example_count(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_every_record_decodes_or_is_refused_with_a_reason(topic: str, data: st.DataObject) -> None:
     reader, records = _setup(topic)

@@ -9,6 +9,7 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from schemas import avsc, codec
 from schemas.contract_errors import EventDecodeError
 from schemas.serde import EventDeserializer
+from streams.kafka.registry import ConfluentRegistry
 from tests.schemas.batch import reference
 from tests.support import events as examples
 
@@ -20,7 +21,7 @@ def test_a_valid_record_with_16_junk_bytes_is_refused_for_trailing_bytes(topic: 
     name = type(event).__name__
     schema_id = client.register_schema(f"{topic}-{name}", Schema(avsc.schema_str(name), "AVRO"))
     value = reference.framed(avsc.expanded(name), codec.to_avro(event), schema_id)  # type: ignore[arg-type]
-    reader = EventDeserializer(client, topic)
+    reader = EventDeserializer(ConfluentRegistry(client), topic)
 
     assert reader.deserialize(value) == event
     with pytest.raises(EventDecodeError, match=rf"trailing bytes: 16 bytes left after the tradecore\.events\.{name}"):

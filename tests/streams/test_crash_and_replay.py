@@ -16,10 +16,10 @@ from confluent_kafka import Consumer, TopicPartition
 
 from deploy.local.stack import Endpoints
 from schemas.events import CancelRequested, Event, OrderAccepted, OrderPlaced, TimeInForce
-from schemas.registry import registry_client
 from schemas.serde import EventDeserializer
 from schemas.settings import RegistrySettings
 from streams import kafka
+from streams.kafka.registry import registry_client
 from streams.kafka.topics import TopicLayout, ensure_topics
 from streams.settings import KafkaSettings
 from tests.support.log import append

@@ -12,11 +12,11 @@ from confluent_kafka import Consumer, TopicPartition
 
 from deploy.local.stack import Endpoints
 from schemas.events import OrderPlaced
-from schemas.registry import registry_client
 from schemas.serde import EventDeserializer, EventSerializer, register_all
 from schemas.settings import RegistrySettings
 from streams import kafka
 from streams.host.processor import event_time_ms
+from streams.kafka.registry import registry_client
 from streams.settings import KafkaSettings
 from tests.support.events import envelope, order_filled, order_placed, tick_ingested
 from tests.support.workers import start_worker

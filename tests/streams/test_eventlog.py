@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from commands.gateway import EventLog
-from schemas.registry import registry_client
 from schemas.serde import register_all
 from schemas.settings import RegistrySettings
 from streams.eventlog import KafkaEventLog
+from streams.kafka.registry import registry_client
 from streams.settings import KafkaSettings
 from tests.support.contracts import EventLogContract
 

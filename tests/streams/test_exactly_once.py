@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from deploy.local.stack import Endpoints
-from schemas.registry import registry_client
+from schemas.registry import SchemaRegistry
 from schemas.serde import EventDeserializer, EventSerializer, register_all
 from schemas.settings import RegistrySettings
 from streams import kafka
+from streams.kafka.registry import registry_client
 from streams.settings import KafkaSettings
 from tests.support.events import order_filled
 from tests.support.workers import run_with_kills, start_worker
@@ -48,7 +48,7 @@ def read_committed(settings: KafkaSettings, topic: str) -> list[tuple[bytes, byt
     return out
 
 
-def publish_fills(settings: KafkaSettings, client: SchemaRegistryClient, count: int) -> None:
+def publish_fills(settings: KafkaSettings, client: SchemaRegistry, count: int) -> None:
     """``count`` fills on ``executions``: fill ids f-0, f-1, …, 37 accounts, 3 instruments (keys)."""
     serializer = EventSerializer(client, "executions", topic_prefix=settings.topic_prefix)
     producer = kafka.producer(settings)

@@ -16,12 +16,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from deploy.local.stack import Endpoints
 from schemas.events import Event
-from schemas.registry import registry_client
 from schemas.serde import EventSerializer, register_all
 from schemas.settings import RegistrySettings
 from streams import kafka
 from streams.host.processor import Output
 from streams.host.runner import ProcessorHost
+from streams.kafka.registry import registry_client
 from streams.settings import KafkaSettings
 from tests.api.test_health import sample
 from tests.support.api_server import ApiServer, api_server

@@ -32,11 +32,11 @@ from projections.db import conninfo, engine
 from projections.projectors import select
 from projections.runner import ProjectionRunner
 from projections.settings import DatabaseSettings
-from schemas.registry import registry_client
 from schemas.serde import register_all
 from schemas.settings import RegistrySettings
 from streams.host.runner import ProcessorHost
 from streams.kafka import tracing
+from streams.kafka.registry import registry_client
 from streams.processors import ProcessorSettings
 from streams.settings import KafkaSettings
 from streams.worker import PROCESSORS

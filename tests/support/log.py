@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from confluent_kafka.schema_registry import SchemaRegistryClient
-
 from schemas.events import Event
+from schemas.registry import SchemaRegistry
 from schemas.serde import EventSerializer, register_all
 from streams import kafka
 from streams.host.processor import event_time_ms
 from streams.settings import KafkaSettings
 
 
-def append(settings: KafkaSettings, client: SchemaRegistryClient, events: Iterable[Event]) -> None:
+def append(settings: KafkaSettings, client: SchemaRegistry, events: Iterable[Event]) -> None:
     """Every event to its topic in ``settings``' namespace, in order; returns once all are acknowledged."""
     register_all(client, settings.topic_prefix)
     serializers: dict[str, EventSerializer] = {}

@@ -16,12 +16,12 @@ from commands import decide
 from commands.models import SetRiskLimits, ToggleKillSwitch
 from deploy.local.stack import Endpoints
 from schemas.events import Event, OrderPlaced
-from schemas.registry import registry_client
 from schemas.serde import EventSerializer, register_all
 from schemas.settings import RegistrySettings
 from streams import kafka
 from streams.host.processor import event_time_ms
 from streams.kafka.logreader import LogReader
+from streams.kafka.registry import registry_client
 from streams.settings import KafkaSettings
 from tests.support.workers import start_worker
 

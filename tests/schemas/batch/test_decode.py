@@ -16,6 +16,7 @@ from schemas.batch import INDEX, BatchDecoder, nodes
 from schemas.events import EVENT_TYPES, TickIngested
 from tests.schemas.batch import reference
 from tests.support import events as examples
+from tests.support.properties import example_count
 
 
 def rows(frame: Any) -> list[dict[str, Any]]:
@@ -23,7 +24,11 @@ def rows(frame: Any) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("name", sorted(EVENT_TYPES))
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=example_count(25),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(data=st.data())
 def test_a_batch_of_any_event_type_decodes_as_fastavro_reads_it(name: str, data: Any) -> None:
     records = data.draw(st.lists(reference.events(name), min_size=1, max_size=4))
@@ -41,7 +46,11 @@ def test_a_batch_of_any_event_type_decodes_as_fastavro_reads_it(name: str, data:
     ("name", "version"),
     [(name, version) for name in sorted(EVENT_TYPES) for version in avsc.released_versions(name)],
 )
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=example_count(10),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(data=st.data())
 def test_records_written_with_every_released_version_decode_as_fastavro_resolves_them(
     name: str, version: int, data: Any

@@ -14,10 +14,15 @@ from schemas.batch import BatchEncodeError, BatchEncoder, nodes
 from schemas.events import EVENT_TYPES, TickIngested
 from tests.schemas.batch import reference
 from tests.support import events as examples
+from tests.support.properties import example_count
 
 
 @pytest.mark.parametrize("name", sorted(EVENT_TYPES))
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=example_count(25),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(data=st.data())
 def test_a_batch_of_any_event_type_encodes_byte_for_byte_as_fastavro(name: str, data: Any) -> None:
     records = data.draw(st.lists(reference.events(name), min_size=1, max_size=4))

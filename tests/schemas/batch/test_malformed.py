@@ -12,6 +12,7 @@ from schemas.batch import INDEX, BatchDecoder
 from schemas.events import EVENT_TYPES, OrderPlaced, TickIngested
 from tests.schemas.batch import reference
 from tests.support import events as examples
+from tests.support.properties import example_count
 
 
 def good(event: Any) -> bytes:
@@ -66,7 +67,7 @@ def test_a_string_that_is_not_utf8_fails_its_record_naming_the_field() -> None:
     assert batch.frames["OrderPlaced"][INDEX].to_list() == [1]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=example_count(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_any_cut_or_appendix_of_any_event_is_refused_and_its_neighbours_decode(data: Any) -> None:
     name = data.draw(st.sampled_from(sorted(EVENT_TYPES)))

@@ -17,12 +17,12 @@ from deploy.local.stack import Endpoints
 from projections import namespace
 from projections.settings import DatabaseSettings
 from schemas.events import OrderFilled
-from schemas.registry import registry_client
 from schemas.settings import RegistrySettings
 from streams.alerts import rules as rules_file
 from streams.alerts.delivery import WebhookSender
 from streams.alerts.service import AlertService
 from streams.alerts.signing import verify
+from streams.kafka.registry import registry_client
 from streams.settings import KafkaSettings
 from tests.streams.alerts.receiver import Receiver
 from tests.streams.alerts.writing import Log, event_at

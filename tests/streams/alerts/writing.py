@@ -7,11 +7,11 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from schemas.events import Event
-from schemas.registry import registry_client
 from schemas.serde import EventSerializer, register_all
 from schemas.settings import RegistrySettings
 from streams import kafka
 from streams.host.processor import event_time_ms
+from streams.kafka.registry import registry_client
 from streams.settings import KafkaSettings
 from tests.support.events import OCCURRED_AT, envelope
 

@@ -23,11 +23,11 @@ import pytest
 
 from deploy.local.stack import Endpoints
 from schemas.events import CancelAccepted, Event, OrderAccepted, OrderType, Side, TimeInForce
-from schemas.registry import registry_client
 from schemas.serde import EventSerializer, register_all
 from schemas.settings import RegistrySettings
 from streams import kafka
 from streams.host.processor import event_time_ms
+from streams.kafka.registry import registry_client
 from streams.settings import KafkaSettings
 from tests.support import events as examples
 from tests.support.fake_exchange import API_KEY, SECRET, FakeBinance, cli_options, serve

@@ -8,15 +8,15 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
-from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from schemas.events import Event
-from schemas.registry import registry_client
+from schemas.registry import SchemaRegistry
 from schemas.serde import EventSerializer, register_all
 from schemas.settings import RegistrySettings
 from streams import kafka
 from streams.host.processor import Output, event_time_ms
 from streams.host.runner import HostConfig, ProcessorHost
+from streams.kafka.registry import registry_client
 from streams.settings import KafkaSettings
 from tests.support.events import OCCURRED_AT, envelope, order_accepted, tick_ingested
 
@@ -41,7 +41,7 @@ class Recorder:
         self.seen = []
 
 
-def append(settings: KafkaSettings, client: SchemaRegistryClient, event: Event) -> None:
+def append(settings: KafkaSettings, client: SchemaRegistry, event: Event) -> None:
     topic = event.route().topic
     serializer = EventSerializer(client, topic, topic_prefix=settings.topic_prefix)
     producer = kafka.producer(settings)

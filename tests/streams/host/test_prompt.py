@@ -15,12 +15,12 @@ import pytest
 from confluent_kafka import TopicPartition
 
 from schemas.events import Event
-from schemas.registry import registry_client
 from schemas.serde import register_all
 from schemas.settings import RegistrySettings
 from streams import kafka
 from streams.host.processor import Forward, Output
 from streams.host.runner import HostConfig, ProcessorHost
+from streams.kafka.registry import registry_client
 from streams.settings import KafkaSettings
 from tests.streams.host.test_journal import append
 from tests.support.events import envelope, order_placed, tick_ingested

@@ -18,8 +18,8 @@ import pytest
 
 from deploy import launch
 from deploy.local.stack import Endpoints
-from schemas.registry import registry_client
 from schemas.settings import RegistrySettings
+from streams.kafka.registry import registry_client
 from streams.replay.verify import committed_offsets, input_ends
 from streams.settings import KafkaSettings
 from tests.domain.signals.market import binance_btcusdt

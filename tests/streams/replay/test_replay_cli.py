@@ -18,11 +18,11 @@ import pytest
 
 from deploy.local.stack import Endpoints
 from schemas.events import OrderFilled, Side
-from schemas.registry import registry_client
 from schemas.serde import EventSerializer, register_all
 from schemas.settings import RegistrySettings
 from streams import kafka
 from streams.host.processor import event_time_ms
+from streams.kafka.registry import registry_client
 from streams.replay.reader import Order, TopicReader
 from streams.replay.rows import columns, frame, row
 from streams.settings import KafkaSettings

@@ -14,8 +14,8 @@ import pytest
 
 from deploy.local.stack import Endpoints
 from schemas.events import CancelRequested, OrderPlaced, OrderRejected
-from schemas.registry import registry_client
 from schemas.settings import RegistrySettings
+from streams.kafka.registry import registry_client
 from streams.processors import ProcessorSettings
 from streams.replay.verify import committed_offsets, input_ends
 from streams.settings import KafkaSettings

@@ -14,12 +14,12 @@ from __future__ import annotations
 import pytest
 
 from domain.instruments import InstrumentRegistry
-from schemas.registry import registry_client
 from schemas.serde import EventSerializer, register_all
 from schemas.settings import RegistrySettings
 from streams import kafka
 from streams.ingest.recorded import BINANCE_QUOTES, market_file
 from streams.kafka import KafkaSettings
+from streams.kafka.registry import registry_client
 from streams.kafka.topics import TopicLayout, cluster_size, ensure_topics
 from streams.replay.verify import OUTPUTS, compare, shadow_run
 from streams.research import replay
