@@ -5,9 +5,9 @@
     .venv/bin/python bench/recovery.py --quick                     # 20,000 records, one repeat
 
 For each history size: a fresh namespace ``bench-recovery-<run>.`` gets a trading session over the real Binance
-BTCUSDT quotes (``tests.support.market_log``: ticks, orders and cancels in event time, about half ticks); a risk
-host (``streams.host.runner.ProcessorHost``, in this process, as `tradecore worker risk` hosts it, checkpoint
-settings at their defaults) takes all of it live. Then, ``--repeat`` times each:
+BTCUSDT quotes (``tests.support.market_log``: orders, cancels and about one tick per dozen orders); a risk host
+(``streams.host.runner.ProcessorHost``, in this process, as `tradecore worker risk` hosts it, checkpoint settings
+at their defaults) takes all of it live. Then, ``--repeat`` times each:
 
 * restart from checkpoints: a new host on the same group, timed from ``run`` to live (the ``live`` event: every
   partition restored and its tail replayed, the consumers reading on) — group join included;
@@ -104,7 +104,7 @@ def main() -> None:
         )
         register_all(client, settings.topic_prefix)
         try:
-            log = session(records // 2)
+            log = session(int(records / 1.18))  # orders and cancels, with about one tick per 12 orders
             print(f"{records:,}: appending {len(log):,} records", file=sys.stderr)
             append(settings, client, log)
             first = restart(settings, client, HostConfig(), until_consumed=len(log))

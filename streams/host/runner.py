@@ -114,7 +114,6 @@ class _Session:
             checkpoints=host.checkpoints,
         )
         self._tasks = host.tasks
-        self._checkpointed_at = time.monotonic()
         self._counting = threading.Lock()
         self._merger = host.topics.merger(set())
         self._fetcher = Fetcher(
@@ -168,19 +167,20 @@ class _Session:
         self._host.stats.commits += 1
 
     def _checkpoint_due(self) -> bool:
-        if self._host.checkpoints is None:
-            return False
-        taken = [task.taken for task in self._tasks]
-        if any(t >= self._config.checkpoint_records for t in taken):
+        return self._host.checkpoints is not None and any(self._due(task) for task in self._tasks)
+
+    def _due(self, task: Task) -> bool:
+        """Whether ``task`` has taken ``checkpoint_records`` since its last checkpoint, or any that long ago."""
+        if task.taken >= self._config.checkpoint_records:
             return True
-        return any(taken) and time.monotonic() - self._checkpointed_at >= self._config.checkpoint_ms / 1000
+        return task.taken > 0 and time.monotonic() - task.checkpointed_at >= self._config.checkpoint_ms / 1000
 
     def _checkpoints(self) -> list[tuple[int, checkpoints.Record]]:
-        """A checkpoint of each task that took records since its last: its state as of this transaction."""
+        """A checkpoint of each task due one: its state as of this transaction."""
         host, positions = self._host, self._txn.positions()
         out: list[tuple[int, checkpoints.Record]] = []
         for task in self._tasks:
-            if not task.taken:
+            if not self._due(task):
                 continue
             assert isinstance(task.processor, Checkpointed)
             covered = {tp: positions[tp] for tp in task.positions if tp in positions} | task.broadcast
@@ -191,10 +191,9 @@ class _Session:
                 task.journal_next,
             )
             out += [(task.key, record) for record in checkpoints.records(point)]
-            task.taken = 0
+            task.taken, task.checkpointed_at = 0, time.monotonic()
             host.stats.checkpoints["written"] = host.stats.checkpoints.get("written", 0) + 1
             host.metrics.checkpoint("written")
-        self._checkpointed_at = time.monotonic()
         return out
 
     def _revoked(self) -> None:
@@ -220,8 +219,10 @@ class _Session:
         host.metrics.forget_lag()
         # Partitions are independent: their checkpoints are loaded and their tails replayed side by side (the
         # readers mostly wait on Kafka, so one after another would add up their round trips).
+        before = host.stats.checkpoints.get("restored", 0)
         with ThreadPoolExecutor(max(len(fresh), 1), thread_name_prefix=f"{host.processor.name}-rebuild") as pool:
             replayed = sum(pool.map(lambda task: self._bring_up(task, stops), fresh))
+        restored = host.stats.checkpoints.get("restored", 0) - before
         host.stats.replayed += replayed
         host.metrics.replayed(replayed)
         live_from = {**stops, **self._tasks.broadcast_starts()}
@@ -231,11 +232,13 @@ class _Session:
         self._fetcher.go_live(live_from, broadcast)
         host.live.set()
         log.info(
-            "%s: rebuilt state from %d records in %.1f s (%d partition(s) rebuilt, %d kept); live from %s",
+            "%s: rebuilt state from %d records in %.1f s (%d partition(s) rebuilt, %d from checkpoints, %d kept); "
+            "live from %s",
             host.processor.name,
             replayed,
             time.monotonic() - began,
             len(fresh),
+            restored,
             len(self._tasks.by_key) - len(fresh),
             live_from,
         )

@@ -12,6 +12,7 @@ from the beginning of its inputs on every assignment.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -27,6 +28,7 @@ class Task:
     positions: list[Position]  # the partitioned inputs' partitions it takes
     broadcast: dict[Position, int] = field(default_factory=dict)  # the next offset it takes, per broadcast partition
     taken: int = 0  # records taken since its last checkpoint
+    checkpointed_at: float = field(default_factory=time.monotonic)  # its last checkpoint, or its start
     journal_next: int | None = None  # the offset after its last journal entry, once known
 
     def covers(self, position: Position) -> bool:
