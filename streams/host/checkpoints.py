@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from streams.kafka import KafkaSettings
@@ -47,6 +48,10 @@ class Checkpoint:
 
 class Unreadable(Exception):
     """A checkpoint this code cannot read (an envelope of another version, chunks missing or damaged)."""
+
+
+class Incomplete(Unreadable):
+    """A manifest whose chunks were not all read: read further back, or (from the start) the checkpoint is damaged."""
 
 
 def records(checkpoint: Checkpoint) -> list[Record]:
@@ -92,19 +97,27 @@ def _latest(log: LogReader, position: Position) -> Checkpoint | Unreadable | Non
         if start >= high:
             return None
         log.assign({position: start})
-        latest: Checkpoint | Unreadable | None = None
-        chunks: dict[int, tuple[bytes, bytes]] = {}  # index -> (checkpoint id, bytes)
-        for batch in log.read({position: high}):
-            for record in batch:
-                key = (record.key or b"").decode(errors="replace")
-                ident = dict(record.headers or ()).get(HEADER, b"")
-                if "/" in key:
-                    chunks[int(key.split("/", 1)[1])] = (ident, record.value or b"")
-                else:
-                    latest = _assemble(position[1], record.value or b"", ident, chunks)
-        if latest is not None or start == low:
+        read = [(r.key, r.value, r.headers or []) for batch in log.read({position: high}) for r in batch]
+        latest = latest_of(position[1], read)
+        if (latest is not None and not isinstance(latest, Incomplete)) or start == low:
             return latest
         window *= 4
+
+
+def latest_of(
+    partition: int, read: Iterable[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]]
+) -> Checkpoint | Unreadable | None:
+    """The last complete checkpoint among records of ``partition`` read in offset order (None if none is)."""
+    latest: Checkpoint | Unreadable | None = None
+    chunks: dict[int, tuple[bytes, bytes]] = {}  # index -> (checkpoint id, bytes)
+    for key, value, headers in read:
+        name = (key or b"").decode(errors="replace")
+        ident = dict(headers).get(HEADER, b"")
+        if "/" in name:
+            chunks[int(name.split("/", 1)[1])] = (ident, value or b"")
+        else:
+            latest = _assemble(partition, value or b"", ident, chunks)
+    return latest
 
 
 def _assemble(
@@ -120,7 +133,7 @@ def _assemble(
         for i in range(int(envelope["chunks"])):
             held = chunks.get(i)
             if held is None or held[0] != ident:
-                return Unreadable(f"chunk {i} of checkpoint {envelope['id']} is missing")
+                return Incomplete(f"chunk {i} of checkpoint {envelope['id']} is missing")
             pieces.append(held[1])
         state = b"".join(pieces)
         if hashlib.sha256(state).hexdigest() != envelope["sha256"]:
