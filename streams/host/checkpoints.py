@@ -24,6 +24,9 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
+
+from streams.errors import StreamsError
 from streams.kafka import KafkaSettings
 from streams.kafka.logreader import LogReader, Position
 
@@ -90,7 +93,11 @@ def load(settings: KafkaSettings, reader: str, topic: str, partition: int) -> Ch
 
 def _latest(log: LogReader, position: Position) -> Checkpoint | Unreadable | None:
     """Reads back from the end in growing windows until a complete checkpoint (or the start) is found."""
-    low, high = log.bounds(position)
+    # A leader moving (a broker failing over) cannot say where the partition ends for a moment: asked again.
+    retrying = Retrying(
+        retry=retry_if_exception_type(StreamsError), stop=stop_after_delay(30), wait=wait_fixed(0.5), reraise=True
+    )
+    low, high = retrying(log.bounds, position)
     window = _FIRST_WINDOW
     while True:
         start = max(low, high - window)

@@ -180,8 +180,8 @@ class _Session:
         host, positions = self._host, self._txn.positions()
         out: list[tuple[int, checkpoints.Record]] = []
         for task in self._tasks:
-            if not self._due(task):
-                continue
+            if not self._due(task) or (host.journal is not None and task.journal_next is None):
+                continue  # (a checkpoint must say where its journal goes on; it knows once an entry is delivered)
             assert isinstance(task.processor, Checkpointed)
             covered = {tp: positions[tp] for tp in task.positions if tp in positions} | task.broadcast
             point = checkpoints.Checkpoint(
