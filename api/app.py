@@ -134,5 +134,6 @@ def create_app(
     )
     for router in routers:
         app.include_router(router)
+    market.publish_schemas(app)
     mount_dashboard(app)  # last: it serves `/` and whatever no route above matched
     return app

@@ -7,8 +7,9 @@ takes — each beside a raw confluent-kafka consumer reading the same records, i
 Measured, each ``--repeat`` times (median reported):
 
 * replay: ``streams.replay.topic.replay`` over a whole ``executions`` topic of ``--records`` OrderFilled events
-  (6 partitions, written in transactions as the processors write), merged by event time, into a Parquet file —
-  what ``tradecore replay --topic executions --out F.parquet`` does, without the process start;
+  (6 partitions, written in transactions as the processors write), each fetched batch decoded at once
+  (``schemas.batch``), merged by event time as columns, into a Parquet file — what
+  ``tradecore replay --topic executions --out F.parquet`` does, without the process start; wall and CPU time;
 * reference 1: a raw ``confluent_kafka.Consumer`` (read_committed) fetching the same records, bytes only;
 * reference 2: the same consumer decoding each value with confluent-kafka's ``AvroDeserializer`` (fastavro);
 * point-in-time: ``AccountHistory.state`` for one account with ``--account-orders`` orders (placed, accepted, filled
@@ -143,13 +144,18 @@ def raw_read(settings: KafkaSettings, topic: str, partitions: list[int], decode:
     return count
 
 
+CPU: dict[str, float] = {}  # label -> median CPU seconds of this process (the broker's are not counted)
+
+
 def timed(run: Callable[[], int], repeat: int, label: str) -> tuple[float, int]:
-    times, count = [], 0
+    times, cpus, count = [], [], 0
     for i in range(repeat):
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         count = run()
         times.append(time.perf_counter() - began)
-        say(f"  {label} #{i + 1}: {count:,} records in {times[-1]:.2f} s")
+        cpus.append(time.process_time() - cpu)
+        say(f"  {label} #{i + 1}: {count:,} records in {times[-1]:.2f} s ({cpus[-1]:.2f} s CPU)")
+    CPU[label] = statistics.median(cpus)
     return statistics.median(times), count
 
 
@@ -239,6 +245,7 @@ def main() -> None:
         ("point-in-time state (end), s", state_end_s, raw_state_s, None),
         ("point-in-time state (middle), s", state_mid_s, raw_state_s, None),
     ]
+    print(f"CPU s (this process, medians): {', '.join(f'{k} {v:.2f}' for k, v in CPU.items())}")
     print(f"{'measure':<44} {'tradecore':>14} {'raw bytes':>14} {'raw + Avro':>14} {'ratio':>8}")
     for label, value, raw, avro in rows:
         ratio = value / raw if "records/s" in label else raw / value
@@ -252,6 +259,8 @@ def main() -> None:
                 "records": replayed,
                 "repeat": args.repeat,
                 "replay_records_per_s": round(replayed / replay_s),
+                "replay_records_per_cpu_s": round(replayed / CPU["tradecore replay → parquet"]),
+                "cpu_s": CPU,
                 "raw_records_per_s": round(replayed / raw_s),
                 "raw_avro_records_per_s": round(replayed / avro_s),
                 "replay_vs_raw": round(raw_s / replay_s, 4),

@@ -15,9 +15,11 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol
+from typing import Protocol, cast
 
-from commands import decide
+import polars as pl
+
+from commands import decide, tick_frames
 from commands.decide import Stamp
 from commands.errors import CommandError
 from commands.group_commit import GroupCommit
@@ -25,7 +27,7 @@ from commands.models import AmendOrder, CancelOrder, IngestTicks, PlaceOrder, Se
 from commands.refs import OrderRef
 from commands.validation import validate_amend, validate_place, validate_ticks
 from domain.instruments import InstrumentRegistry
-from schemas.events import Event, OrderPlaced
+from schemas.events import Event, OrderPlaced, TickIngested
 
 Headers = Mapping[str, str]
 
@@ -47,6 +49,14 @@ class EventLog(Protocol):
     ) -> list[Appended | Exception]:
         """Append ``events`` in order (with ``headers[i]`` on event i) and return once Kafka has answered for each:
         where it landed (acknowledged by all in-sync replicas), or why it did not."""
+        ...
+
+    async def append_frame(
+        self, event: type[Event], frame: pl.DataFrame, headers: Headers | None = None
+    ) -> list[Appended | Exception]:
+        """``append`` for events of one type given as the rows of ``frame`` (the batch codec's columns,
+        ``schemas.batch``), all with ``headers``: the bytes are those ``append`` writes for the same events; the
+        answers may come in the order Kafka gave them rather than the rows'."""
         ...
 
 
@@ -284,15 +294,35 @@ class CommandGateway:
             events = decide.ingest_ticks(command, self.instruments, first, stamp)
             return await self._append(events, headers)
 
+    async def ingest_tick_frame(
+        self,
+        ticks: pl.DataFrame,
+        source: str,
+        stamp: Stamp,
+        tick_at: tick_frames.TickAt,
+        headers: Headers | None = None,
+    ) -> list[Appended]:
+        """``ingest_ticks`` for a frame of ticks (``tick_frames.TICKS``): validated, numbered and encoded as columns;
+        ``tick_at(i)`` gives row i as a ``Tick`` to word the violations of the few rows that break a rule."""
+        tick_frames.validate(ticks, self.instruments, tick_at, now=stamp.at, max_ahead=self.tick_max_ahead)
+        async with self.store.unit() as unit:
+            first = {
+                symbol: await unit.next_sequence("ticks", symbol, n)
+                for symbol, n in sorted(tick_frames.counts(ticks).items())
+            }
+            events = tick_frames.events(ticks, self.instruments, first, stamp, source)
+            return self._landed(await self.log.append_frame(TickIngested, events, headers))
+
     async def _append(self, events: Sequence[Event], headers: Headers | None) -> list[Appended]:
         """Append all of ``events`` or raise why not (the caller's transaction then rolls back)."""
-        answers = await self.log.append(events, [headers] * len(events) if headers else None)
-        appended = []
-        for answer in answers:
-            if isinstance(answer, Exception):
-                raise answer
-            appended.append(answer)
-        return appended
+        return self._landed(await self.log.append(events, [headers] * len(events) if headers else None))
+
+    @staticmethod
+    def _landed(answers: Sequence[Appended | Exception]) -> list[Appended]:
+        """Every answer when each says where its event landed; else the first error, raised."""
+        if set(map(type, answers)) <= {Appended}:  # checked at C speed: a tick batch has up to 10,000 answers
+            return cast(list[Appended], list(answers))
+        raise next(answer for answer in answers if isinstance(answer, Exception))
 
     @staticmethod
     async def _owned(unit: CommandUnit, order_id: str, authorize: Callable[[OrderRef], None]) -> OrderRef:

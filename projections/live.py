@@ -9,15 +9,17 @@ reloads.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import polars as pl
 import psycopg
 from psycopg import sql
-from psycopg.types.json import Jsonb
 
 from projections import tables
 from projections.projectors.base import Row, payload
+from projections.projectors.columns import json_object
 
 KINDS = {
     tables.orders.name: "order",
@@ -38,9 +40,18 @@ def channel(schema: str) -> str:
     return schema
 
 
-def publish(conn: psycopg.Connection[Any], schema: str, changed: Mapping[str, Sequence[Row]], prune: bool) -> None:
-    """Append what a batch ``changed`` (rows per table) to the feed and notify, in the caller's transaction."""
-    kinds, accounts, rows = [], [], []
+def publish(
+    conn: psycopg.Connection[Any],
+    schema: str,
+    changed: Mapping[str, Sequence[Row]],
+    appended: Mapping[str, Sequence[pl.DataFrame]],
+    prune: bool,
+) -> None:
+    """Append what a batch ``changed`` (rows per table) and ``appended`` (frames per table) to the feed and notify,
+    in the caller's transaction."""
+    kinds: list[str] = []
+    accounts: list[str | None] = []
+    rows: list[str] = []  # JSON text
     for table, written in changed.items():
         kind = KINDS.get(table)
         if kind is None:
@@ -48,7 +59,15 @@ def publish(conn: psycopg.Connection[Any], schema: str, changed: Mapping[str, Se
         for row in written:
             kinds.append(kind)
             accounts.append(row.get("account_id"))
-            rows.append(Jsonb(payload(row)))
+            rows.append(json.dumps(payload(row)))
+    for table, frames in appended.items():
+        kind = KINDS.get(table)
+        if kind is None:
+            continue
+        for frame in frames:  # the same JSON as ``payload`` makes of a row, built as a column
+            kinds += [kind] * frame.height
+            accounts += frame["account_id"].to_list()
+            rows += frame.select(json_object(frame, frame.columns)).to_series().to_list()
     if not rows:
         return
     feed = sql.Identifier(schema, tables.live_changes.name)
@@ -58,7 +77,7 @@ def publish(conn: psycopg.Connection[Any], schema: str, changed: Mapping[str, Se
     last = conn.execute(
         sql.SQL(
             "WITH added AS (INSERT INTO {} (kind, account_id, row) "
-            "SELECT * FROM unnest(%s::text[], %s::text[], %s::jsonb[]) RETURNING id) SELECT max(id) FROM added"
+            "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]::jsonb[]) RETURNING id) SELECT max(id) FROM added"
         ).format(feed),
         [kinds, accounts, rows],
     ).fetchone()

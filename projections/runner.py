@@ -19,13 +19,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import polars as pl
 import psycopg
 from psycopg import sql
 
 from projections import live, metrics, namespace, tables
 from projections.projectors import Projector, Record, Writer
-from schemas.contract_errors import EventDecodeError
-from schemas.serde import EventDeserializer
+from schemas.batch import INDEX, BatchDecoder
+from schemas.batch.registry import writers
+from schemas.events import events_on
 from streams.kafka import KafkaSettings, SchemaRegistryClient, producer, tracing
 from streams.kafka.logreader import LogEndUnknown, LogReader, RawRecord
 
@@ -52,6 +55,9 @@ class RunnerStats:
 class RunnerConfig:
     batch_max: int = 5000  # records per transaction at most
     poll_s: float = 0.05  # how long a read waits for more records
+    # How long a batch may wait to fill up: a transaction and a decode cost about as much for ten records as for
+    # thousands, so catching up goes in full batches; a lone record waits this long at most.
+    linger_s: float = 0.02
 
 
 class ProjectionRunner:
@@ -84,14 +90,8 @@ class ProjectionRunner:
         self._on_batch = on_batch
         self._prefix = settings.topic_prefix
         self._topics = sorted({t for p in self.projectors for t in p.topics})
-        self._decoders = {
-            self._prefix + t: EventDeserializer(registry, t, topic_prefix=self._prefix) for t in self._topics
-        }
-        # The events some projector reads, per topic: the others are checkpointed without being decoded.
-        self._wanted = {
-            self._prefix + t: frozenset(e for p in self.projectors if t in p.topics for e in p.events)
-            for t in self._topics
-        }
+        lookup = writers(registry)
+        self._decoders = {t: BatchDecoder(lookup, events_on(t)) for t in self._topics}
         self._positions: dict[str, Offsets] = {}
         # The live schema's runner feeds GET /v1/stream; a rebuild's or a verify's (shadow, scratch) feeds no one.
         self._live = schema == namespace.live_schema(self._prefix)
@@ -143,13 +143,24 @@ class ProjectionRunner:
             self._conn.close()
 
     # -- one batch -----------------------------------------------------------------------------------------------
-    def _step(self) -> None:
+    def _poll(self) -> list[RawRecord]:
+        """Up to ``batch_max`` records: what comes within ``poll_s``, topped up for at most ``linger_s``."""
         raw = self._reader.batch(self.config.batch_max, self.config.poll_s)
+        deadline = time.monotonic() + self.config.linger_s
+        while raw and len(raw) < self.config.batch_max and time.monotonic() < deadline:
+            more = self._reader.batch(self.config.batch_max - len(raw), max(0.0, deadline - time.monotonic()))
+            if not more:
+                break
+            raw += more
+        return raw
+
+    def _step(self) -> None:
+        raw = self._poll()
         if not raw:
             return
-        records = self._decode(raw)
+        batch = self._decode(raw)
         try:
-            self._write(records)
+            self._write(batch)
         except _Moved:
             self.stats.restarts += 1
             log.warning("checkpoints in %s moved under this runner: carrying on from the database's", self.schema)
@@ -166,79 +177,89 @@ class ProjectionRunner:
         if self._on_batch is not None:
             self._on_batch(len(raw))
 
-    def _decode(self, raw: Sequence[RawRecord]) -> list[tuple[RawRecord, Record | None]]:
-        """Each record with its decoded event; None for one no projector reads or one that does not decode (that
-        one dead-lettered). Both are checkpointed like the others."""
-        out: list[tuple[RawRecord, Record | None]] = []
-        for msg in raw:
-            try:
-                cls, event = self._decoders[msg.topic].read(msg.value, self._wanted[msg.topic])
-            except EventDecodeError as err:
-                self._dead_letter(msg, f"undecodable: {err}")
-                out.append((msg, None))
+    def _decode(self, raw: Sequence[RawRecord]) -> _Batch:
+        """The batch's events, decoded topic by topic in one call each; a record that does not decode is
+        dead-lettered (and checkpointed like the others)."""
+        topics = [msg.topic[len(self._prefix) :] for msg in raw]
+        batch = _Batch(
+            raw,
+            np.array(topics, dtype=object),
+            np.fromiter((msg.partition for msg in raw), dtype=np.int64, count=len(raw)),
+            np.fromiter((msg.offset for msg in raw), dtype=np.int64, count=len(raw)),
+        )
+        for topic, decoder in self._decoders.items():
+            places = np.flatnonzero(batch.topics == topic)
+            if not len(places):
                 continue
-            record = (
-                None
-                if event is None
-                else Record(msg.topic[len(self._prefix) :], msg.partition, msg.offset, cls.__name__, event)
-            )
-            out.append((msg, record))
-        return out
+            decoded = decoder.decode([raw[i].value for i in places.tolist()])
+            for item in decoded.malformed:
+                self._dead_letter(raw[int(places[item.index])], f"undecodable: {item.reason}")
+            for event, frame in decoded.frames.items():  # an event is written to one topic only
+                at = places[frame[INDEX].to_numpy()]
+                batch.frames[event] = (
+                    frame.with_columns(pl.Series(INDEX, at))
+                    .insert_column(1, pl.lit(topic).alias("topic"))
+                    .insert_column(2, pl.Series("partition", batch.partitions[at], dtype=pl.Int32))
+                    .insert_column(3, pl.Series("offset", batch.offsets[at]))
+                )
+        return batch
 
-    def _write(self, batch: Sequence[tuple[RawRecord, Record | None]]) -> None:
+    def _write(self, batch: _Batch) -> None:
         conn = self._connection()
-        by_offset = {(r.topic, r.partition, r.offset): raw for raw, r in batch if r is not None}
+        raw = batch.raw
 
         def reject(record: Record, reason: str) -> None:
-            self._dead_letter(by_offset[(record.topic, record.partition, record.offset)], reason)
+            self._dead_letter(batch.find(record.topic, record.partition, record.offset), reason)
 
         advanced: dict[str, Offsets] = {}
         # One span per record folded, continuing the trace its writer started (the HTTP command's): a placed order's
         # journey ends here. Ended once the batch is committed.
         spans = (
-            [tracing.consuming(f"project {raw.topic[len(self._prefix) :]}", raw.headers, raw.partition, raw.offset)
-             for raw, _ in batch]
+            [tracing.consuming(f"project {msg.topic[len(self._prefix) :]}", msg.headers, msg.partition, msg.offset)
+             for msg in raw]
             if tracing.recording()
             else []
         )  # fmt: skip
-        placed = [(raw.topic[len(self._prefix) :], raw.partition, raw.offset, record) for raw, record in batch]
         with conn.transaction():
             self._check_checkpoints(conn)
             writer = Writer(conn, self.schema, reject, collect=self._live)
             for projector in self.projectors:
                 mine = self._positions.setdefault(projector.name, {})
                 stops = None if self._stops is None else self._stops.get(projector.name, {})
-                moved: Offsets = {}
-                records = []
-                for topic, partition, offset, record in placed:
-                    if topic not in projector.topics or offset < mine.get((topic, partition), 0):
-                        continue
-                    if stops is not None and offset >= stops.get((topic, partition), 0):
-                        continue
-                    moved[(topic, partition)] = offset + 1
-                    if record is not None and record.type in projector.events:
-                        records.append(record)
+                moved, taken = batch.select(projector.topics, mine, stops)
                 if not moved:
                     continue
-                projector.project(records, writer)
+                frames = {
+                    event: frame.filter(pl.Series(taken[frame[INDEX].to_numpy()]))
+                    for event, frame in batch.frames.items()
+                    if event in projector.events
+                }
+                frames = {event: frame for event, frame in frames.items() if not frame.is_empty()}
+                projector.project(frames, writer)
                 advanced[projector.name] = moved
-                self.stats.by_projection[projector.name] = self.stats.by_projection.get(projector.name, 0) + len(
-                    records
+                self.stats.by_projection[projector.name] = self.stats.by_projection.get(projector.name, 0) + sum(
+                    frame.height for frame in frames.values()
                 )
             self._save_checkpoints(conn, advanced)
             if writer.changed is not None:
-                live.publish(conn, self.schema, writer.changed, prune=self.stats.batches % live.PRUNE_EVERY == 0)
+                live.publish(
+                    conn,
+                    self.schema,
+                    writer.changed,
+                    writer.appended or {},
+                    prune=self.stats.batches % live.PRUNE_EVERY == 0,
+                )
             # Dead letters are out before the rows commit: a crash may repeat one, never lose one.
             self._dead_letters.flush(30)
         for span in spans:
             span.end()
         for name, moved in advanced.items():
             self._positions[name].update(moved)
-        self._observe(batch, advanced)
+        self._observe(raw, advanced)
 
-    def _observe(self, batch: Sequence[tuple[RawRecord, Record | None]], advanced: Mapping[str, Offsets]) -> None:
+    def _observe(self, batch: Sequence[RawRecord], advanced: Mapping[str, Offsets]) -> None:
         """Rows per projection, and how far behind the log (in event time) each one is after this batch."""
-        newest = max((raw.timestamp_ms for raw, _ in batch), default=None)
+        newest = max((raw.timestamp_ms for raw in batch), default=None)
         for name in advanced:
             metrics.PROJECTION_ROWS.labels(name).inc(self.stats.by_projection.get(name, 0) - self._counted.get(name, 0))
             self._counted[name] = self.stats.by_projection.get(name, 0)
@@ -335,6 +356,39 @@ class ProjectionRunner:
         )
         self.stats.dead_lettered += 1
         log.warning("dead-lettered %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason)
+
+
+@dataclass
+class _Batch:
+    """A polled batch: the records, where each one is (as arrays), and its events decoded, per event type."""
+
+    raw: Sequence[RawRecord]
+    topics: np.ndarray  # without the prefix
+    partitions: np.ndarray
+    offsets: np.ndarray
+    frames: dict[str, pl.DataFrame] = field(default_factory=dict)  # ``projectors.columns``'s frames
+
+    def select(self, topics: Iterable[str], starts: Offsets, stops: Offsets | None) -> tuple[Offsets, np.ndarray]:
+        """For a projector of ``topics`` checkpointed at ``starts`` (and bounded by ``stops``): where each of its
+        partitions moves to, and which records of the batch it is to be given."""
+        moved: Offsets = {}
+        taken = np.zeros(len(self.raw), dtype=bool)
+        for topic in topics:
+            mine = self.topics == topic
+            for partition in np.unique(self.partitions[mine]).tolist():
+                here = mine & (self.partitions == partition)
+                keep = here & (self.offsets >= starts.get((topic, partition), 0))
+                if stops is not None:
+                    keep &= self.offsets < stops.get((topic, partition), 0)
+                if keep.any():
+                    moved[(topic, partition)] = int(self.offsets[keep].max()) + 1
+                    taken |= keep
+        return moved, taken
+
+    def find(self, topic: str, partition: int, offset: int) -> RawRecord:
+        """The record at that place of the batch."""
+        [at] = np.flatnonzero((self.topics == topic) & (self.partitions == partition) & (self.offsets == offset))
+        return self.raw[int(at)]
 
 
 def ends_of(settings: KafkaSettings, topics: Iterable[str]) -> dict[TopicPartition, int]:

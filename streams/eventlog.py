@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+import polars as pl
 from prometheus_client import Counter
 
 from commands.gateway import Appended, Headers
+from schemas.batch import BatchEncoder
+from schemas.batch.registry import schema_id
 from schemas.events import Event
 from schemas.serde import EventSerializer
 from streams import kafka
@@ -38,6 +42,7 @@ class KafkaEventLog:
         self._registry = registry
         self._prefix = settings.topic_prefix
         self._serializers: dict[str, EventSerializer] = {}
+        self._encoders: dict[type[Event], BatchEncoder] = {}
         self._counters: dict[str, Counter] = {}
         self._closing = threading.Event()
         self._poller = threading.Thread(target=self._serve_reports, name="kafka-delivery-reports", daemon=True)
@@ -48,6 +53,13 @@ class KafkaEventLog:
         if serializer is None:
             serializer = self._serializers[topic] = EventSerializer(self._registry, topic, topic_prefix=self._prefix)
         return serializer
+
+    def _encoder(self, event: type[Event]) -> BatchEncoder:
+        encoder = self._encoders.get(event)
+        if encoder is None:
+            encoder = BatchEncoder(event, schema_id(self._registry, event, topic_prefix=self._prefix))
+            self._encoders[event] = encoder
+        return encoder
 
     def _produced(self, topic: str) -> Counter:
         counter = self._counters.get(topic)
@@ -65,17 +77,7 @@ class KafkaEventLog:
         """
         if not events:
             return []
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        answers: list[Appended | Exception | None] = [None] * len(events)
-        remaining = [len(events)]
-
-        def report(i: int, err: KafkaError | None, msg: Message) -> None:  # on the poller thread
-            answers[i] = _answer(err, msg)
-            remaining[0] -= 1
-            if remaining[0] == 0:
-                loop.call_soon_threadsafe(_wake, done)
-
+        answers, report, done = _settle(len(events))
         for i, event in enumerate(events):
             serializer = self._serializer(event.route().topic)
             value = serializer.serialize(event)
@@ -97,6 +99,44 @@ class KafkaEventLog:
         await done
         return [answer for answer in answers if answer is not None]
 
+    async def append_frame(
+        self, event: type[Event], frame: pl.DataFrame, headers: Headers | None = None
+    ) -> list[Appended | Exception]:
+        """``append`` for a frame of ``event`` rows (the batch codec's columns): encoded in one call, then one
+        ``produce`` per record of the values, keys and event-time timestamps worked out as columns. The answers
+        come in the order Kafka gave them (records of one partition in order), not necessarily the rows'."""
+        if not frame.height:
+            return []
+        route = event.route()
+        topic = self._prefix + route.topic
+        values = self._encoder(event).encode(frame)
+        keys = frame.get_column(route.key).cast(pl.Binary).to_list()
+        micros = frame.get_column("envelope").struct.field("occurred_at").dt.epoch("us").to_numpy()
+        # What event_time_ms gives: datetime.timestamp() (µs / 10**6 as a float), times 1000, truncated.
+        stamps = ((micros / 1e6) * 1000).astype(np.int64).tolist()
+        record_headers = _with_trace(headers)
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        answers: list[Appended | Exception] = []
+        count = len(values)
+
+        def report(err: KafkaError | None, msg: Message) -> None:  # on the poller thread; one callback for all
+            answers.append(_answer(err, msg))
+            if len(answers) == count:
+                loop.call_soon_threadsafe(_wake, done)
+
+        produce = self._producer.produce
+        for key, value, at in zip(keys, values, stamps, strict=True):
+            while True:
+                try:
+                    produce(topic, key=key, value=value, headers=record_headers, timestamp=at, on_delivery=report)
+                    break
+                except BufferError:  # the local queue is full: let delivery reports drain it
+                    await asyncio.sleep(0.002)
+        self._produced(route.topic).inc(count)
+        await done
+        return answers
+
     def close(self, timeout_s: float = 30.0) -> int:
         """Flush what is queued and stop; the number of events still undelivered (0 when all made it)."""
         remaining: int = self._producer.flush(timeout_s)
@@ -107,6 +147,25 @@ class KafkaEventLog:
     def _serve_reports(self) -> None:
         while not self._closing.is_set():
             self._producer.poll(0.05)
+
+
+def _settle(
+    count: int,
+) -> tuple[list[Appended | Exception | None], Callable[[int, KafkaError | None, Message], None], asyncio.Future[None]]:
+    """The answers of ``count`` records, the delivery report that fills them (on the poller thread), and a future
+    the last report settles: one wake-up of the event loop per batch, not one per record."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    answers: list[Appended | Exception | None] = [None] * count
+    remaining = [count]
+
+    def report(i: int, err: KafkaError | None, msg: Message) -> None:
+        answers[i] = _answer(err, msg)
+        remaining[0] -= 1
+        if remaining[0] == 0:
+            loop.call_soon_threadsafe(_wake, done)
+
+    return answers, report, done
 
 
 def _with_trace(given: Headers | None) -> list[tuple[str, bytes]] | None:

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Sequence
 from decimal import Decimal
@@ -35,9 +36,12 @@ from domain.venue.venues import Venues
 from schemas.events import Direction, Event, OrderFilled, SignalGenerated, TickIngested
 from schemas.settings import TradecoreSettings
 from streams.host.processor import Output, UnreadableSnapshot
+from streams.models.errors import ModelFileError
 from streams.strategy.follower import FollowedAccount, SignalFollower
 
 if TYPE_CHECKING:  # one field per limit, ``risk_<limit>``, made at import from the limits' definition
+    from streams.models.store import LoadedModel
+
     _RiskDefaults = TradecoreSettings
 else:
     _RiskDefaults = create_model(
@@ -66,6 +70,11 @@ class ProcessorSettings(_RiskDefaults):
         default_factory=list,
         description='Instruments executed at the real exchange by `tradecore live-venue`, as JSON: ["BTCUSDT"]; '
         "none by default (all simulated).",
+    )
+    signals_model: Path | None = Field(
+        None,
+        description="Model file (`tradecore train`) the signals processor scores each closed bar with, as "
+        "model(<sha256>) signals; none by default.",
     )
     strategy_accounts: list[FollowedAccount] = Field(
         default_factory=list,
@@ -192,26 +201,50 @@ class SignalsProcessor:
     broadcast: tuple[str, ...] = ()
 
     def __init__(self, settings: ProcessorSettings) -> None:
-        self._settings = settings
-        self.engine = SignalEngine(SignalConfig())
+        self.engine = signal_engine(SignalConfig(), settings.signals_model)
 
     def reset(self) -> None:
         self.engine.reset()
 
     def spawn(self) -> SignalsProcessor:
-        return SignalsProcessor(self._settings)
+        twin = copy.copy(self)  # the same configuration and model (loaded once), a state of its own
+        twin.engine = SignalEngine(self.engine.config, self.engine.model)
+        return twin
 
     def snapshot(self) -> bytes:
         return self.engine.to_snapshot()
 
     def restore(self, data: bytes) -> None:
         try:
-            self.engine = SignalEngine.from_snapshot(data)
+            self.engine = SignalEngine.from_snapshot(data, self.engine.model)
         except SignalsSnapshotError as err:
             raise UnreadableSnapshot(str(err)) from err
 
     def handle(self, topic: str, event: Event) -> Sequence[Output]:
         return self.engine.handle(event) if isinstance(event, TickIngested) else []
+
+
+def signal_engine(config: SignalConfig, model_file: Path | None) -> SignalEngine:
+    """The signal engine of ``config``, scoring with the model in ``model_file`` when one is given.
+
+    Raises:
+        ModelFileError: the file is not a model this engine can use, or was trained on other bars than ``config``'s.
+    """
+    model = None if model_file is None else load_model(model_file)
+    if model is not None and model.features.bar_interval != config.bar_interval:
+        trained, cut = (c.model_dump(mode="json")["bar_interval"] for c in (model.features, config))
+        raise ModelFileError(
+            f"the model {model_file} was trained on {trained} bars, the signals processor cuts {cut}",
+            hint=f"set TRADECORE_SIGNALS_BAR_INTERVAL={trained} (--param bar_interval={trained} in a backtest)",
+        )
+    return SignalEngine(config, model)
+
+
+def load_model(path: Path) -> LoadedModel:
+    """The model file, loaded by ``streams.models.store`` (imported here: scikit-learn only where a model runs)."""
+    from streams.models.store import load
+
+    return load(path)
 
 
 class StrategyProcessor:

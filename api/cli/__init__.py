@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from api.cli import (
+    alerts,
     backtest,
     db,
     demo,
@@ -19,6 +20,7 @@ from api.cli import (
     server,
     stack,
     topics,
+    train,
     users,
     worker,
 )
@@ -31,5 +33,5 @@ app.add_typer(users.app, name="users")
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(instruments.app, name="instruments")
 # Commands of their own at the top level: `tradecore api`, `tradecore worker`, …
-for single in (server, worker, readmodels, replay, backtest, live_venue, demo):
+for single in (server, worker, readmodels, replay, backtest, train, live_venue, alerts, demo):
     app.add_typer(single.app)

@@ -28,9 +28,29 @@ def backtest(
         "backtest-report"
     ),
     keep: Annotated[bool, typer.Option(help="Keep the run's topics (its whole event log) for audit.")] = False,
+    sweep: Annotated[
+        list[str] | None,
+        typer.Option(help="NAME=V1,V2,..., repeatable: run the grid of these values in process (no Kafka)."),
+    ] = None,
+    walk_forward: Annotated[
+        int | None, typer.Option(help="With --sweep: K folds in time; choose on each, score on the next.")
+    ] = None,
+    jobs: Annotated[int | None, typer.Option(help="With --sweep: worker processes (default: one per CPU).")] = None,
+    top: Annotated[int, typer.Option(help="With --sweep: equity curves of the best N points in the report.")] = 5,
 ) -> None:
     """Replay recorded ticks through the live processors in a namespace of their own; report trades, PnL, Sharpe,
-    max drawdown and win rate (printed, and written as Parquet and an HTML page with the equity curve)."""
+    max drawdown and win rate (printed, and written as Parquet and an HTML page with the equity curve). With
+    --sweep: the grid of parameters, each point replayed in process, into sweep.parquet and report.html."""
+    params = dict(p.split("=", 1) for p in (param or []) if "=" in p)
+    if len(params) != len(param or []):
+        raise fail("--param takes k=v", code=2)
+    if sweep:
+        from api.cli.sweep import run_sweep
+
+        run_sweep(data, instrument, strategy, params, account, out, sweep, walk_forward, jobs, top)
+        return
+    if walk_forward is not None or jobs is not None:
+        raise fail("--walk-forward and --jobs go with --sweep NAME=V1,V2,...", code=2)
     import asyncio
     import tempfile
 
@@ -49,9 +69,6 @@ def backtest(
     from streams.kafka.topics import delete_namespace
     from streams.settings import KafkaSettings
 
-    params = dict(p.split("=", 1) for p in (param or []) if "=" in p)
-    if len(params) != len(param or []):
-        raise fail("--param takes k=v", code=2)
     job = run.Backtest(data, instrument, strategy, params, account, keep)
     registry = RegistrySettings()
     settings = run.namespace(KafkaSettings())

@@ -14,7 +14,13 @@ app = Commands()
 @app.command("worker")
 def worker(
     names: Annotated[list[str] | None, typer.Argument(help="Processors to run (default: all).")] = None,
-    instance: Annotated[str, typer.Option(help="Stable slot id; the transactional id derives from it.")] = "0",
+    instance: Annotated[
+        str,
+        typer.Option(
+            help="Stable slot id, one per running instance: the transactional id and group membership derive from "
+            "it. Several instances: one process each, --instance 0, 1, ... (docs/DEPLOY.md)."
+        ),
+    ] = "0",
     input_prefix: Annotated[
         str | None, typer.Option(help="Namespace to read from (default TRADECORE_TOPIC_PREFIX): replays, audits.")
     ] = None,

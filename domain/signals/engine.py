@@ -24,6 +24,12 @@ indicator is not signalled before it is warmed up, nor — where its strength is
 is; a crossing that happens meanwhile is not signalled later. The VWAP crossing restarts with each UTC-day session.
 ``values`` holds every indicator value that is warmed up at that bar (never NaN): close, ema_fast, ema_slow, rsi,
 bb_upper, bb_middle, bb_lower, atr, vwap.
+
+With a model (``Scorer``, ``domain.signals.features``), every closed bar whose features are warmed up is also scored:
+one ``model(<sha256 of the model file>)`` signal per bar, after the crossings, LONG when the model gives the next
+bar's close better than even odds of being higher, SHORT when worse, FLAT at exactly even; strength |2 score - 1|;
+``values`` holds the close, the features and ``score``. The model's id and score ride in the existing fields — the
+indicator's name carries its parameters, as ``ema_cross(12,26)`` does — so SignalGenerated needs no new version.
 """
 
 from __future__ import annotations
@@ -32,12 +38,14 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
 
 from domain.derive import Sequences, derived_envelope
 from domain.signals.bars import DAY_US, Bar, BarBuilder
 from domain.signals.config import SignalConfig
 from domain.signals.errors import SnapshotError
+from domain.signals.features import FEATURES, FeatureSet, Scorer
 from domain.signals.indicators import (
     AverageTrueRange,
     BollingerBands,
@@ -59,8 +67,9 @@ SHORT = Direction.SHORT
 class SignalEngine:
     """Ticks in, signals out: per-instrument bars, indicators and crossings, with the state to snapshot."""
 
-    def __init__(self, config: SignalConfig) -> None:
+    def __init__(self, config: SignalConfig, model: Scorer | None = None) -> None:
         self.config = config
+        self.model = model
         self.sequences = Sequences()
         self._instruments: dict[str, _Instrument] = {}
 
@@ -68,14 +77,18 @@ class SignalEngine:
         """Fold ``tick`` in; the signals of the bar it closed, if it is the first tick of a later bar."""
         state = self._instruments.get(tick.instrument)
         if state is None:
-            state = self._instruments[tick.instrument] = _Instrument(self.config)
+            state = self._instruments[tick.instrument] = _Instrument(self.config, self.model)
         bar = state.bars.add(tick)
         if bar is None:
             return []
         found = state.on_bar(bar)
-        if not found:
+        scored = self._score(state, bar)
+        if not found and scored is None:
             return []
-        values = state.values(bar.close)
+        values = state.values(bar.close) if found else {}
+        emitted = [(detection, values) for detection in found]
+        if scored is not None:
+            emitted.append(scored)
         instrument = tick.instrument
         return [
             SignalGenerated(
@@ -84,10 +97,23 @@ class SignalEngine:
                 indicator=indicator,
                 direction=direction,
                 strength=strength,
-                values=dict(values),
+                values=dict(signal_values),
             )
-            for indicator, direction, strength in found
+            for (indicator, direction, strength), signal_values in emitted
         ]
+
+    def _score(self, state: _Instrument, bar: Bar) -> tuple[Detection, dict[str, float]] | None:
+        """The model's signal for ``bar``, once its features are warmed up (None without a model)."""
+        model = self.model
+        if model is None or state.features is None:
+            return None
+        row = state.features.update(bar)
+        if row is None:
+            return None
+        score = float(model.score(np.array([row], dtype=np.float64))[0])
+        direction = LONG if score > 0.5 else SHORT if score < 0.5 else Direction.FLAT
+        values = {"close": bar.close, **dict(zip(FEATURES, row, strict=True)), "score": score}
+        return (f"model({model.model_id})", direction, abs(2.0 * score - 1.0)), values
 
     def reset(self) -> None:
         """Forget all state, sequences included (to rebuild it by replaying the ticks)."""
@@ -108,12 +134,15 @@ class SignalEngine:
             "sequences": self.sequences.last,
             "instruments": {name: state.state() for name, state in self._instruments.items()},
         }
+        if self.model is not None:  # only then: a snapshot without a model keeps the bytes it always had
+            document["model"] = self.model.model_id
         # repr of a float round-trips exactly; sorted keys make the bytes independent of arrival order.
         return json.dumps(document, sort_keys=True, separators=(",", ":"), allow_nan=True).encode()
 
     @classmethod
-    def from_snapshot(cls, data: bytes) -> SignalEngine:
-        """The engine ``to_snapshot`` saved, with the config it ran with; raises ``SnapshotError`` if unreadable."""
+    def from_snapshot(cls, data: bytes, model: Scorer | None = None) -> SignalEngine:
+        """The engine ``to_snapshot`` saved, with the config it ran with; raises ``SnapshotError`` if unreadable or
+        saved with another model than ``model`` (its features would continue another model's)."""
         try:
             document = json.loads(data)
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
@@ -125,11 +154,17 @@ class SignalEngine:
                 f"signal-engine snapshot version {document.get('version')!r} is not readable here",
                 hint=f"this version reads version {SNAPSHOT_VERSION}; rebuild the state by replaying the ticks",
             )
+        saved_model = document.get("model")
+        if saved_model != (None if model is None else model.model_id):
+            raise SnapshotError(
+                f"the snapshot was taken with model {saved_model}, not {None if model is None else model.model_id}",
+                hint="rebuild the state by replaying the ticks with the model now configured",
+            )
         try:
-            engine = cls(SignalConfig(**document["config"]))
+            engine = cls(SignalConfig(**document["config"]), model)
             engine.sequences.last = {str(name): int(last) for name, last in document["sequences"].items()}
             for name, state in document["instruments"].items():
-                instrument = engine._instruments[name] = _Instrument(engine.config)
+                instrument = engine._instruments[name] = _Instrument(engine.config, model)
                 instrument.restore(state)
         except (KeyError, TypeError, ValueError, ValidationError, AttributeError) as error:
             raise SnapshotError(f"damaged signal-engine snapshot: {error!r}") from None
@@ -146,6 +181,7 @@ class _Instrument:
         "crossings",
         "ema_fast",
         "ema_slow",
+        "features",
         "names",
         "overbought",
         "oversold",
@@ -153,7 +189,7 @@ class _Instrument:
         "vwap",
     )
 
-    def __init__(self, config: SignalConfig) -> None:
+    def __init__(self, config: SignalConfig, model: Scorer | None = None) -> None:
         self.names = _names(config)
         self.oversold = config.rsi_oversold
         self.overbought = config.rsi_overbought
@@ -166,6 +202,8 @@ class _Instrument:
         self.vwap = SessionVwap()
         # ema, rsi below oversold, rsi above overbought, upper band, lower band, vwap
         self.crossings = tuple(Crossing() for _ in range(6))
+        # The model's features use the indicator periods it was trained with, which need not be the crossings'.
+        self.features = None if model is None else FeatureSet(model.features)
 
     def on_bar(self, bar: Bar) -> list[Detection]:
         """Update every indicator with a closed bar; the crossings it made."""
@@ -222,7 +260,7 @@ class _Instrument:
         return {name: value for name, value in candidates if value == value}
 
     def state(self) -> dict[str, Any]:
-        return {
+        state: dict[str, Any] = {
             "bars": self.bars.state(),
             "ema_fast": self.ema_fast.state(),
             "ema_slow": self.ema_slow.state(),
@@ -232,6 +270,9 @@ class _Instrument:
             "vwap": self.vwap.state(),
             "crossings": [crossing.side for crossing in self.crossings],
         }
+        if self.features is not None:
+            state["features"] = self.features.state()
+        return state
 
     def restore(self, state: Mapping[str, Any]) -> None:
         self.bars.restore(state["bars"])
@@ -246,6 +287,8 @@ class _Instrument:
             raise ValueError(f"{len(sides)} crossing states, expected {len(self.crossings)}")
         for crossing, side in zip(self.crossings, sides, strict=True):
             crossing.side = int(side)
+        if self.features is not None:
+            self.features.restore(state["features"])
 
 
 def _names(config: SignalConfig) -> tuple[str, str, str, str]:

@@ -294,3 +294,33 @@ class Crossing:
     def reset(self) -> None:
         """Forget the side (a new session: the level restarted)."""
         self.side = 0
+
+
+class PastCloses:
+    """The last ``depth`` + 1 closes, for the return over any window up to ``depth`` bars."""
+
+    __slots__ = ("_closes", "depth")
+
+    def __init__(self, depth: int) -> None:
+        self.depth = depth
+        self._closes: list[float] = []
+
+    def update(self, close: float) -> None:
+        """Take in a bar's close, dropping the oldest beyond ``depth`` + 1."""
+        closes = self._closes
+        closes.append(close)
+        if len(closes) > self.depth + 1:
+            del closes[0]
+
+    def change(self, bars: int) -> float:
+        """The relative change of the close over the last ``bars`` bars; NaN until ``bars`` + 1 closes were seen."""
+        closes = self._closes
+        if len(closes) <= bars:
+            return NAN
+        return closes[-1] / closes[-1 - bars] - 1.0
+
+    def state(self) -> list[Any]:
+        return list(self._closes)
+
+    def restore(self, state: list[Any]) -> None:
+        self._closes = [float(c) for c in state]

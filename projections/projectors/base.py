@@ -3,14 +3,14 @@
 A projector never commits: the runner hands it a ``Writer`` on the batch's transaction and writes the projector's
 checkpoint in that same transaction. Two shapes cover the read models:
 
-Events reach projectors as the dicts the deserializer reads (``EventDeserializer.read``), not as the event
-dataclasses: building those costs a third of the decoding, and a fold only looks values up. Each projector names
-the events it reads; the runner does not decode an event no projector of its reads (it still checkpoints it).
+Events reach projectors as the batch decoder's frames (``schemas.batch``), one per event type, each row with its
+place in the batch and in the log (``projectors.columns``). Each projector names the events it reads.
 
-* ``AppendProjector``: one row per event (an audit trail, fills), written with COPY;
+* ``AppendProjector``: one row per event (an audit trail, fills), its columns computed as polars expressions and
+  written with one binary COPY (Arrow to the Postgres binary format by pgpq): no Python per row;
 * ``FoldProjector``: one row per key, the fold of every event of that key so far; the rows a batch touches are
-  loaded once, folded in memory, and written back with one COPY into a staging table and one
-  ``INSERT ... ON CONFLICT DO UPDATE``.
+  loaded once, folded in memory event by event (as the dicts the per-record deserializer reads), and written back
+  with one COPY into a staging table and one ``INSERT ... ON CONFLICT DO UPDATE``.
 
 Rows must not depend on how events of *different* partitions interleave (a rebuild reads them in another
 interleaving than the live run did): each fold either reads one partition per key, or merges order-independently.
@@ -27,22 +27,31 @@ from decimal import Decimal
 from typing import Any, ClassVar
 from uuid import UUID
 
+import polars as pl
 import psycopg
+from pgpq import ArrowToPostgresBinaryEncoder
+from pgpq.encoders import LargeStringEncoderBuilder
+from pgpq.schema import Jsonb
 from psycopg import sql
 from psycopg.rows import dict_row
 from sqlalchemy import Table
 
+from projections.projectors.columns import SOURCE, dicts
+from schemas.batch import INDEX
 from schemas.events import EVENT_TYPES
 
 Row = dict[str, Any]
+Frames = Mapping[str, pl.DataFrame]
+"""A batch's events for one projector: event name -> its rows (``projectors.columns``), each in log order."""
 
 
 @dataclass(frozen=True, slots=True)
 class Record:
     """A decoded event and where it sits in the log (topic without the namespace prefix).
 
-    ``type`` is the event's name (``OrderFilled``); ``event`` its fields as the deserializer reads them with the
-    current schema: ``Decimal``, UTC ``datetime``, ``UUID``, enums as their ``str`` value, the envelope a dict.
+    ``type`` is the event's name (``OrderFilled``); ``event`` its fields as the per-record deserializer reads them
+    with the current schema (``Decimal``, UTC ``datetime``, enums as their ``str`` value, maps and the envelope
+    dicts), but the envelope's ``event_id`` as text; and its row's ``index``, ``topic``, ``partition``, ``offset``.
     """
 
     topic: str
@@ -69,6 +78,7 @@ class Writer:
         self.schema = schema
         self.reject = reject
         self.changed: dict[str, list[Row]] | None = {} if collect else None
+        self.appended: dict[str, list[pl.DataFrame]] | None = {} if collect else None  # the same, as frames
         self._staged: set[str] = set()
 
     def _note(self, table: Table, rows: Sequence[Row]) -> None:
@@ -78,11 +88,36 @@ class Writer:
     def name(self, table: Table) -> sql.Composable:
         return sql.Identifier(self.schema, table.name)
 
-    def append(self, table: Table, rows: Sequence[Row]) -> None:
-        """COPY ``rows`` into ``table``."""
-        if rows:
-            self._copy(self.name(table), table, rows)
-            self._note(table, rows)
+    def append(self, table: Table, rows: pl.DataFrame) -> None:
+        """COPY ``rows`` (a column per column of ``table``, any order; a missing one is NULL) into ``table``.
+
+        Binary, encoded from Arrow by pgpq in one call: no Python per row or per value."""
+        if rows.is_empty():
+            return
+        shaped = rows.select(
+            [
+                (pl.col(c.name) if c.name in rows.columns else pl.lit(None)).cast(_pl_type(c)).alias(c.name)
+                for c in table.columns
+            ]
+        )
+        arrow = shaped.to_arrow()
+        encoders = {
+            field.name: LargeStringEncoderBuilder.new_with_output(field, Jsonb())
+            if _pg_type(table.c[field.name]) == "jsonb"
+            else ArrowToPostgresBinaryEncoder.infer_encoder(field)
+            for field in arrow.schema
+        }
+        encoder = ArrowToPostgresBinaryEncoder.new_with_encoders(arrow.schema, encoders)
+        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+            self.name(table), sql.SQL(", ").join(sql.Identifier(c.name) for c in table.columns)
+        )
+        with self.conn.cursor() as cur, cur.copy(statement) as copy:
+            copy.write(encoder.write_header())
+            for batch in arrow.to_batches():
+                copy.write(encoder.write_batch(batch))
+            copy.write(encoder.finish())
+        if self.appended is not None:
+            self.appended.setdefault(table.name, []).append(shaped)
 
     def _copy(self, target: sql.Composable, table: Table, rows: Sequence[Row]) -> None:
         """COPY ``rows`` into ``target``, a table of ``table``'s shape; a column a row lacks is NULL.
@@ -164,27 +199,36 @@ class Projector(ABC):
     tables: ClassVar[tuple[Table, ...]]
 
     @abstractmethod
-    def project(self, records: Sequence[Record], writer: Writer) -> None:
-        """Write what ``records`` (in log order per partition) change; ``writer.reject`` a record it cannot use."""
+    def project(self, frames: Frames, writer: Writer) -> None:
+        """Write what the events of ``frames`` change; ``writer.reject`` a record it cannot use."""
+
+
+def records(frames: Frames) -> list[Record]:
+    """The events of ``frames`` one by one, in batch order (log order per partition), for a fold."""
+    found = [
+        (row[INDEX], Record(row["topic"], row["partition"], row["offset"], name, row))
+        for name, frame in frames.items()
+        for row in dicts(frame)
+    ]
+    found.sort(key=lambda pair: pair[0])
+    return [record for _, record in found]
 
 
 class AppendProjector(Projector):
-    """One row per event it reads, appended."""
+    """One row per event it reads, appended: its columns are expressions over the event's frame."""
 
     @abstractmethod
-    def row(self, record: Record) -> Row:
-        """The row ``record`` adds."""
+    def columns(self, event: str, frame: pl.DataFrame) -> list[pl.Expr]:
+        """The columns of the rows events named ``event`` add (``frame``: their decoded rows), but the source's."""
 
-    def project(self, records: Sequence[Record], writer: Writer) -> None:
-        rows = []
-        for record in records:
-            try:
-                row = self.row(record)
-            except Exception as err:  # one bad event must not stop the read model
-                writer.reject(record, f"{self.name}: {type(err).__name__}: {err}")
-                continue
-            rows.append({"topic": record.topic, "partition": record.partition, "offset": record.offset, **row})
-        writer.append(self.tables[0], rows)
+    def project(self, frames: Frames, writer: Writer) -> None:
+        parts = [
+            frame.select(pl.col(INDEX), *map(pl.col, SOURCE), *self.columns(event, frame))
+            for event, frame in frames.items()
+            if not frame.is_empty()
+        ]
+        if parts:
+            writer.append(self.tables[0], pl.concat(parts, how="vertical_relaxed").sort(INDEX).drop(INDEX))
 
 
 class FoldProjector(Projector):
@@ -198,9 +242,9 @@ class FoldProjector(Projector):
     def fold(self, row: Row | None, key: tuple[Hashable, ...], record: Record) -> Row:
         """The row of ``key`` after ``record``, from the row before it (None when there is none yet)."""
 
-    def project(self, records: Sequence[Record], writer: Writer) -> None:
+    def project(self, frames: Frames, writer: Writer) -> None:
         keyed = []
-        for record in records:
+        for record in records(frames):
             try:
                 keyed += [(key, record) for key in self.keys(record)]
             except Exception as err:  # one bad event must not stop the read model
@@ -260,6 +304,25 @@ _PG_TYPES = {
     "DateTime": "timestamptz",
     "JSONB": "jsonb",
 }
+
+
+_PL_TYPES: dict[str, pl.DataType] = {
+    "text": pl.String(),
+    "int4": pl.Int32(),
+    "int8": pl.Int64(),
+    "float8": pl.Float64(),
+    "bool": pl.Boolean(),
+    "timestamptz": pl.Datetime("us", "UTC"),
+    "jsonb": pl.String(),
+}
+
+
+def _pl_type(column: Any) -> pl.DataType:
+    """The polars type a column's values are COPYed from: numeric keeps the frame's exact decimal (any scale)."""
+    found = _pg_type(column)
+    if found == "numeric":
+        return pl.Decimal(38, column.type.scale)
+    return _PL_TYPES[found]
 
 
 def _pg_type(column: Any) -> str:

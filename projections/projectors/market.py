@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Hashable, Iterable, Mapping
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+import polars as pl
+
 from domain.positions.position import Position, mark_to_market
 from projections import tables
-from projections.projectors.base import FoldProjector, Projector, Record, Row, Writer
+from projections.projectors.base import FoldProjector, Frames, Projector, Record, Row, Writer, records
+from schemas.batch import INDEX
+
+PRICE = pl.Decimal(38, 8)
 
 TIMEFRAMES: dict[str, timedelta] = {
     "1s": timedelta(seconds=1),
@@ -17,80 +22,82 @@ TIMEFRAMES: dict[str, timedelta] = {
     "5m": timedelta(minutes=5),
     "1h": timedelta(hours=1),
 }
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def tick_price(tick: Mapping[str, Any]) -> Decimal | None:
-    """The price a tick (a TickIngested's fields) says an instrument trades at: its last trade, else the mid of its
-    quote, else none."""
-    last: Decimal | None = tick["last"]
-    if last is not None:
-        return last
-    bid: Decimal | None = tick["bid"]
-    ask: Decimal | None = tick["ask"]
-    if bid is not None and ask is not None:
-        return (bid + ask) / 2  # exact: one more decimal place at most
-    return None
+def price_column(ticks: pl.DataFrame) -> pl.Expr:
+    """The price a tick says an instrument trades at: its last trade, else the mid of its quote (exact: one more
+    decimal place at most), else null."""
+    exact = pl.Decimal(38, 9)
+    mid = (pl.col("bid").cast(exact) + pl.col("ask").cast(exact)) / 2
+    return pl.when(pl.col("last").is_not_null()).then(pl.col("last").cast(exact)).otherwise(mid)
 
 
-def bucket(at: datetime, timeframe: timedelta) -> datetime:
-    """The start of the ``timeframe`` bucket holding event time ``at`` (buckets aligned on the Unix epoch)."""
-    return at - (at - _EPOCH) % timeframe
+class CandlesProjector(Projector):
+    """OHLCV per instrument and timeframe, by event time; an instrument's ticks are in one partition: log order.
 
-
-class CandlesProjector(FoldProjector):
-    """OHLCV per instrument and timeframe, by event time; an instrument's ticks are in one partition: log order."""
+    A batch's ticks are aggregated per candle as columns (first, max, min, last, sum, count); only the candles the
+    batch touches are then merged, one by one, with their rows so far — what folding tick by tick would give.
+    """
 
     name = "candles"
     topics = ("ticks",)
     events = frozenset({"TickIngested"})
     tables = (tables.candles,)
 
-    def __init__(self) -> None:
-        self._last: tuple[str, datetime, list[tuple[Hashable, ...]]] | None = None
-
-    def keys(self, record: Record) -> Iterable[tuple[Hashable, ...]]:
-        tick = record.event
-        if tick_price(tick) is None:
-            return ()
-        instrument = tick["instrument"]
-        second = bucket(tick["envelope"]["occurred_at"], TIMEFRAMES["1s"])
-        # Ticks come in bursts: the next one is most often in the same second, so in the same four candles.
-        if self._last is not None and self._last[0] == instrument and self._last[1] == second:
-            return self._last[2]
-        found: list[tuple[Hashable, ...]] = [
-            (instrument, name, bucket(second, span)) for name, span in TIMEFRAMES.items()
+    def project(self, frames: Frames, writer: Writer) -> None:
+        ticks = frames.get("TickIngested")
+        if ticks is None:
+            return
+        traded = pl.col("last").is_not_null() & pl.col("last_size").is_not_null()
+        priced = (
+            ticks.sort(INDEX)
+            .select(
+                pl.col("instrument"),
+                price_column(ticks).alias("price"),
+                pl.when(traded)
+                .then(pl.col("last_size").cast(PRICE))
+                .otherwise(pl.lit(Decimal(0), PRICE))
+                .alias("volume"),
+                pl.col("envelope").struct.field("occurred_at").dt.epoch("us").alias("at"),
+            )
+            .filter(pl.col("price").is_not_null())
+        )
+        if priced.is_empty():
+            return
+        spans = [
+            priced.with_columns(
+                pl.lit(name).alias("timeframe"),
+                (pl.col("at") - pl.col("at") % (span // timedelta(microseconds=1))).alias("bucket"),
+            )
+            for name, span in TIMEFRAMES.items()
         ]
-        self._last = (instrument, second, found)
-        return found
-
-    def fold(self, row: Row | None, key: tuple[Hashable, ...], record: Record) -> Row:
-        tick = record.event
-        price = tick_price(tick)
-        assert price is not None
-        volume = tick["last_size"] if tick["last"] is not None and tick["last_size"] is not None else Decimal(0)
-        if row is None:
-            instrument, timeframe, start = key
-            return {
-                "instrument": instrument,
-                "timeframe": timeframe,
-                "bucket_start": start,
-                "open": price,
-                "high": price,
-                "low": price,
-                "close": price,
-                "volume": volume,
-                "ticks": 1,
-            }
-        # The row is the batch's own copy (loaded or made for it): change it in place.
-        if price > row["high"]:
-            row["high"] = price
-        elif price < row["low"]:
-            row["low"] = price
-        row["close"] = price
-        row["volume"] += volume
-        row["ticks"] += 1
-        return row
+        found = (
+            pl.concat(spans)
+            .group_by("instrument", "timeframe", "bucket", maintain_order=True)
+            .agg(
+                pl.col("price").first().alias("open"),
+                pl.col("price").max().alias("high"),
+                pl.col("price").min().alias("low"),
+                pl.col("price").last().alias("close"),
+                pl.col("volume").sum().alias("volume"),
+                pl.len().alias("ticks"),
+            )
+            .with_columns(pl.col("bucket").cast(pl.Datetime("us", "UTC")).alias("bucket_start"))
+            .drop("bucket")
+        )
+        batch = found.to_dicts()
+        before = writer.load(tables.candles, [(c["instrument"], c["timeframe"], c["bucket_start"]) for c in batch])
+        rows = []
+        for candle in batch:
+            row = before.get((candle["instrument"], candle["timeframe"], candle["bucket_start"]))
+            if row is not None:
+                candle["open"] = row["open"]
+                candle["high"] = max(row["high"], candle["high"])
+                candle["low"] = min(row["low"], candle["low"])
+                candle["volume"] += row["volume"]
+                candle["ticks"] += row["ticks"]
+            rows.append(candle)
+        writer.upsert(tables.candles, rows)
 
 
 class SignalsLatestProjector(FoldProjector):
@@ -154,21 +161,25 @@ class PnlProjector(Projector):
     events = frozenset({"PositionChanged", "TickIngested"})
     tables = (tables.pnl, tables.marks)
 
-    def project(self, records: Sequence[Record], writer: Writer) -> None:
+    def project(self, frames: Frames, writer: Writer) -> None:
         latest_marks: dict[str, Row] = {}
         latest_positions: dict[tuple[str, str], Mapping[str, Any]] = {}
-        for record in records:
-            event = record.event
-            if record.type == "TickIngested":
-                price = tick_price(event)
-                if price is not None:
-                    latest_marks[event["instrument"]] = {
-                        "instrument": event["instrument"],
-                        "price": price,
-                        "marked_at": event["envelope"]["occurred_at"],
-                    }
-            else:
-                latest_positions[(event["account_id"], event["instrument"])] = event
+        ticks = frames.get("TickIngested")
+        if ticks is not None:  # each instrument's last priced tick of the batch, found as columns
+            last_ticks = (
+                ticks.sort(INDEX)
+                .select(
+                    pl.col("instrument"),
+                    price_column(ticks).alias("price"),
+                    pl.col("envelope").struct.field("occurred_at").alias("marked_at"),
+                )
+                .filter(pl.col("price").is_not_null())
+                .group_by("instrument", maintain_order=True)
+                .last()
+            )
+            latest_marks = {mark["instrument"]: mark for mark in last_ticks.to_dicts()}
+        for record in records({k: v for k, v in frames.items() if k == "PositionChanged"}):
+            latest_positions[(record.event["account_id"], record.event["instrument"])] = record.event
         if not latest_marks and not latest_positions:
             return
         writer.upsert(tables.marks, list(latest_marks.values()))

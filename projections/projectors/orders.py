@@ -15,10 +15,13 @@ from collections.abc import Hashable, Iterable
 from decimal import Decimal
 from typing import ClassVar
 
+import polars as pl
+
 from domain.lifecycle import INITIAL, InvalidTransition, OrderStatus, Trigger, completes, settle
 from domain.risk.limits import LIMITS
 from projections import tables
-from projections.projectors.base import AppendProjector, FoldProjector, Record, Row, events_with, payload
+from projections.projectors.base import AppendProjector, FoldProjector, Record, Row, events_with
+from projections.projectors.columns import envelope, payload
 
 ORDER_TOPICS = ("orders", "orders.checked", "executions")
 ORDER_EVENTS = events_with("order_id", ORDER_TOPICS)  # every event of an order names its order, account, instrument
@@ -98,22 +101,25 @@ class OrderEventsProjector(AppendProjector):
     events = ORDER_EVENTS
     tables = (tables.order_events,)
 
-    def row(self, record: Record) -> Row:
-        event = record.event
-        envelope = event["envelope"]
-        return {
-            "order_id": event["order_id"],
-            "account_id": event["account_id"],
-            "event_id": str(envelope["event_id"]),
-            "event_type": envelope["event_type"],
-            "occurred_at": envelope["occurred_at"],
-            "recorded_at": envelope["recorded_at"],
-            "correlation_id": envelope["correlation_id"],
-            "causation_id": envelope["causation_id"],
-            "aggregate_id": envelope["aggregate_id"],
-            "sequence": envelope["sequence"],
-            "payload": payload(event),
-        }
+    def columns(self, event: str, frame: pl.DataFrame) -> list[pl.Expr]:
+        return [
+            pl.col("order_id"),
+            pl.col("account_id"),
+            *(
+                envelope(name)
+                for name in (
+                    "event_id",
+                    "event_type",
+                    "occurred_at",
+                    "recorded_at",
+                    "correlation_id",
+                    "causation_id",
+                    "aggregate_id",
+                    "sequence",
+                )
+            ),
+            payload(frame).alias("payload"),
+        ]
 
 
 class FillsProjector(AppendProjector):
@@ -122,24 +128,14 @@ class FillsProjector(AppendProjector):
     events = frozenset({"OrderFilled"})
     tables = (tables.fills,)
 
-    def row(self, record: Record) -> Row:
-        fill = record.event
-        return {
-            "fill_id": fill["fill_id"],
-            "order_id": fill["order_id"],
-            "account_id": fill["account_id"],
-            "instrument": fill["instrument"],
-            "side": fill["side"],
-            "price": fill["fill_price"],
-            "quantity": fill["fill_quantity"],
-            "cumulative_quantity": fill["cumulative_quantity"],
-            "leaves_quantity": fill["leaves_quantity"],
-            "liquidity": fill["liquidity"],
-            "fee": fill["fee"],
-            "fee_currency": fill["fee_currency"],
-            "is_final": fill["is_final"],
-            "occurred_at": fill["envelope"]["occurred_at"],
-        }
+    def columns(self, event: str, frame: pl.DataFrame) -> list[pl.Expr]:
+        return [
+            *map(pl.col, ("fill_id", "order_id", "account_id", "instrument", "side")),
+            pl.col("fill_price").alias("price"),
+            pl.col("fill_quantity").alias("quantity"),
+            *map(pl.col, ("cumulative_quantity", "leaves_quantity", "liquidity", "fee", "fee_currency", "is_final")),
+            envelope("occurred_at"),
+        ]
 
 
 class RiskRejectionsProjector(AppendProjector):
@@ -151,17 +147,13 @@ class RiskRejectionsProjector(AppendProjector):
     events = frozenset(kinds)
     tables = (tables.risk_rejections,)
 
-    def row(self, record: Record) -> Row:
-        event = record.event
-        return {
-            "order_id": event["order_id"],
-            "account_id": event["account_id"],
-            "instrument": event["instrument"],
-            "kind": self.kinds[record.type],
-            "reason_code": event["reason_code"],
-            "reason": event["reason"],
-            "occurred_at": event["envelope"]["occurred_at"],
-        }
+    def columns(self, event: str, frame: pl.DataFrame) -> list[pl.Expr]:
+        return [
+            *map(pl.col, ("order_id", "account_id", "instrument")),
+            pl.lit(self.kinds[event]).alias("kind"),
+            *map(pl.col, ("reason_code", "reason")),
+            envelope("occurred_at"),
+        ]
 
 
 class RiskLimitsProjector(FoldProjector):

@@ -36,6 +36,7 @@ from streams.replay.reader import TopicReader
 
 STRATEGIES = {"follow": "follow one indicator's signals with a fixed clip (streams/strategy/follower.py)"}
 STRATEGY_PARAMS = {"indicator": "ema_cross", "quantity": "0.01"}
+MODEL_PARAM = "model"  # a model file for the signals processor (indicator=model follows its signals)
 
 
 class BacktestError(StreamsError):
@@ -56,7 +57,7 @@ class Backtest:
         if self.strategy not in STRATEGIES:
             raise BacktestError(f"unknown strategy {self.strategy!r}", hint=f"known: {', '.join(STRATEGIES)}")
         signal_fields = set(SignalConfig.model_fields)
-        unknown = sorted(set(self.params) - set(STRATEGY_PARAMS) - signal_fields)
+        unknown = sorted(set(self.params) - set(STRATEGY_PARAMS) - signal_fields - {MODEL_PARAM})
         if unknown:
             raise BacktestError(
                 f"unknown --param {', '.join(unknown)}",
@@ -77,7 +78,26 @@ class Backtest:
             raise BacktestError(
                 f"--param: {problems}", hint="durations as ISO 8601 (bar_interval=PT1M) or HH:MM:SS"
             ) from err
-        return env
+        return env | self._model_env(chosen["indicator"])
+
+    def _model_env(self, indicator: str) -> dict[str, str]:
+        """The model file for the signals processor, loaded once here so a bad one fails before the ticks go in."""
+        path = self.params.get(MODEL_PARAM)
+        if path is None:
+            if indicator == "model":
+                raise BacktestError("indicator=model needs the model file", hint="add --param model=PATH")
+            return {}
+        from streams.models.store import load  # scikit-learn only when a model runs
+
+        model = load(Path(path))
+        trained = model.features.model_dump(mode="json")["bar_interval"]
+        cut = SignalConfig.model_validate({k: v for k, v in self.params.items() if k == "bar_interval"}).bar_interval
+        if model.features.bar_interval != cut:
+            raise BacktestError(
+                f"the model was trained on {trained} bars, the backtest would cut {cut} bars",
+                hint=f"add --param bar_interval={trained}",
+            )
+        return {"TRADECORE_SIGNALS_MODEL": str(Path(path).resolve())}
 
 
 def namespace(base: KafkaSettings) -> KafkaSettings:

@@ -15,28 +15,24 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal
 
 import polars as pl
-from pydantic import ValidationError
 
+from commands import tick_frames
 from commands.decide import Stamp
-from commands.errors import CommandRejected
 from commands.gateway import CommandGateway
-from commands.models import IngestTicks, Tick
-from commands.validation import validate_ticks
+from commands.models import Tick
+from commands.tick_frames import TickAt
 from streams.errors import StreamsError
+from streams.ingest import rows
+from streams.ingest.rows import PRICE_FIELDS, Converted, Rejected
 
 Kind = Literal["quotes", "trades", "bars"]
-PRICE_FIELDS = ("bid", "ask", "last", "bid_size", "ask_size", "last_size")
-SCALE = 8  # decimal places of prices and sizes in the events (decimal(18, 8))
-_QUANTUM = Decimal(1).scaleb(-SCALE)
-_TICK_PATH = re.compile(r"^ticks\[(\d+)\]")
 
 
 class IngestFileError(StreamsError):
@@ -84,14 +80,6 @@ LAYOUTS: tuple[Layout, ...] = (
         columns=("timestamp", "bid", "ask", "volume"),
     ),
 )
-
-
-@dataclass(frozen=True)
-class Rejected:
-    """A row that did not become a tick, and why."""
-
-    line: int  # 1-based line of a CSV (header included), or 1-based row of a parquet file
-    reason: str
 
 
 @dataclass
@@ -180,8 +168,16 @@ def _normalise(frame: pl.DataFrame, layout: Layout) -> pl.DataFrame:
     for name, column in layout.prices.items():
         value = pl.col(column)
         if frame.schema[column].is_float():
-            # The shortest text that reads back as the same float: the decimal the recorder wrote.
-            value = value.map_elements(repr, return_dtype=pl.Utf8)
+            # The shortest text that reads back as the same float: the decimal the recorder wrote. polars writes the
+            # digits repr writes (the same Decimal, digit for digit) at column speed; NaN and infinities as repr
+            # spells them, for the reason a row is refused.
+            value = (
+                pl.when(value.is_nan())
+                .then(pl.lit("nan"))
+                .when(value.is_infinite())
+                .then(pl.when(value > 0).then(pl.lit("inf")).otherwise(pl.lit("-inf")))
+                .otherwise(value.cast(pl.Utf8))
+            )
         columns.append(value.cast(pl.Utf8).alias(name))
     return frame.select(columns)
 
@@ -209,47 +205,18 @@ def bar_layout(layout: Layout, frame: pl.DataFrame, interval: timedelta | None) 
     return replace(layout, shift=interval)
 
 
-# -- rows to ticks -----------------------------------------------------------------------------------------------
 def ticks(
     frame: pl.DataFrame, instrument: str, venue: str | None, first_line: int, report: Report
-) -> Iterator[tuple[int, Tick | Rejected]]:
-    """Each row with its line: a Tick, or the reason it is not one (bad number, bad time, out of range).
-
-    Digits past the events' 8 decimal places are rounded away (half even) and counted in ``report.rounded``: in
-    recorded files they are the noise of a float that went through arithmetic (``0.031035000000000004``).
-    """
-    for i, row in enumerate(frame.iter_rows(named=True)):
-        line = first_line + i
-        when = row["time"]
-        if when is None:
-            yield line, Rejected(line, f"time {row['raw_time']!r} is not a time this layout reads")
-            continue
-        values: dict[str, Decimal] = {}
-        bad = None
-        for name in PRICE_FIELDS:
-            text = row.get(name)
-            if text is None or text == "":
-                continue
-            try:
-                value = Decimal(text)
-            except InvalidOperation:
-                bad = f"{name} {text!r} is not a number"
-                break
-            if not value.is_finite():
-                bad = f"{name} {text!r} is not a finite number"
-                break
-            if -int(value.as_tuple().exponent) > SCALE:
-                value = value.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
-                report.rounded += 1
-            values[name] = value
-        if bad is not None:
-            yield line, Rejected(line, bad)
-            continue
-        try:
-            yield line, Tick(instrument=instrument, venue=venue, exchange_ts=when.replace(tzinfo=UTC), **values)
-        except ValidationError as err:
-            reason = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
-            yield line, Rejected(line, reason)
+) -> list[tuple[int, Tick | Rejected]]:
+    """Each row with its line, in row order: a Tick, or the reason it is not one — the rows `ingest` converts, as
+    objects, for the in-process readers of a file (sweeps, training) that feed processors event by event."""
+    converted = rows.convert(frame, instrument, venue, first_line)
+    report.rounded += converted.rounded
+    found: list[tuple[int, Tick | Rejected]] = [(r.line, r) for r in converted.rejected]
+    for row in converted.ticks.iter_rows(named=True):
+        line = row.pop(rows.LINE)
+        found.append((line, Tick.model_validate(row)))
+    return sorted(found, key=lambda pair: pair[0])
 
 
 # -- appending ---------------------------------------------------------------------------------------------------
@@ -262,18 +229,20 @@ async def ingest(
     layout: Layout | None = None,
     speed: float | None = None,
     on_error: Literal["skip", "stop"] = "skip",
-    batch: int = 2000,
+    batch: int = 10_000,
     bar_interval: timedelta | None = None,
     progress: Callable[[int, int], None] | None = None,
     correlation_id: str | None = None,
     rebase: bool = False,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Report:
-    """Append the file's ticks to ``ticks``.
+    """Append the file's ticks to ``ticks``, ``batch`` rows at a time: each chunk becomes a tick frame, is validated,
+    numbered and encoded as columns (``CommandGateway.ingest_tick_frame``) and produced.
 
     ``speed``: None for as fast as possible; else replay with the recorded inter-arrival times divided by ``speed``
     (1.0 is real time). ``rebase``: shift every time so the file starts now (a recording replayed as a live feed,
     so that orders placed meanwhile meet fresh reference prices). ``progress(rows_done, rows_total)`` is called
-    after each append.
+    after each append. ``clock``: what time it is (each batch's ``recorded_at``).
     """
     frame, layout = read(path, layout)
     layout = bar_layout(layout, frame, bar_interval)
@@ -281,7 +250,7 @@ async def ingest(
     if rebase and frame.height:
         first = frame["time"].drop_nulls().min()
         if isinstance(first, datetime):
-            frame = frame.with_columns(pl.col("time") + pl.duration(microseconds=_us(datetime.now(UTC) - first)))
+            frame = frame.with_columns(pl.col("time") + pl.duration(microseconds=_us(clock() - first)))
     if instrument not in gateway.instruments:
         raise IngestFileError(
             f"unknown instrument {instrument}", hint=f"known: {', '.join(sorted(gateway.instruments))}"
@@ -290,23 +259,35 @@ async def ingest(
     source = f"file:{path.name}"[:64]
     first_line = 2 if layout.header and path.suffix.lower() == ".csv" else 1
     started = time.monotonic()
-    done = 0
-    async for chunk in _paced(ticks(frame, instrument, venue, first_line, report), speed, batch):
-        good = [(line, t) for line, t in chunk if isinstance(t, Tick)]
-        for _, t in chunk:
-            if isinstance(t, Rejected):
-                _reject(report, t, on_error)
-        good = _validated(gateway, source, good, report, on_error)
-        if good:
-            stamp = Stamp(at=datetime.now(UTC), correlation_id=correlation_id or f"ingest-{path.name}")
-            await gateway.ingest_ticks(IngestTicks(source=source, ticks=[t for _, t in good]), stamp)
-            report.appended += len(good)
-            first, last = good[0][1].exchange_ts, good[-1][1].exchange_ts
-            report.first_event_time = report.first_event_time or first
-            report.last_event_time = last
-        done += len(chunk)
+
+    def tick_at(lines: pl.Series) -> TickAt:
+        """Row i of a tick frame as the per-row rules make it (its values as written), to word a violation."""
+
+        def at(i: int) -> Tick:
+            line = int(lines[i])
+            tick = rows.tick_of(frame.row(line - first_line, named=True), line, instrument, venue, Converted(frame))
+            assert isinstance(tick, Tick)  # the row became a tick once already
+            return tick
+
+        return at
+
+    async for start, stop in _paced(frame.get_column("time"), speed, batch):
+        chunk = rows.convert(frame.slice(start, stop - start), instrument, venue, first_line + start)
+        report.rounded += chunk.rounded
+        for rejected in chunk.rejected:
+            _reject(report, rejected, on_error)
+        good = _validated(gateway, chunk.ticks, tick_at(chunk.ticks.get_column(rows.LINE)), report, on_error)
+        if good.height:
+            stamp = Stamp(at=clock(), correlation_id=correlation_id or f"ingest-{path.name}")
+            lines = good.get_column(rows.LINE)
+            ticks = good.drop(rows.LINE)
+            await gateway.ingest_tick_frame(ticks, source, stamp, tick_at(lines))
+            report.appended += good.height
+            times = ticks.get_column("exchange_ts")
+            report.first_event_time = report.first_event_time or times[0]
+            report.last_event_time = times[-1]
         if progress is not None:
-            progress(done, report.rows)
+            progress(stop, report.rows)
     report.seconds = time.monotonic() - started
     return report
 
@@ -321,48 +302,41 @@ def _reject(report: Report, rejected: Rejected, on_error: str) -> None:
 
 
 def _validated(
-    gateway: CommandGateway, source: str, rows: list[tuple[int, Tick]], report: Report, on_error: str
-) -> list[tuple[int, Tick]]:
+    gateway: CommandGateway, ticks: pl.DataFrame, tick_at: TickAt, report: Report, on_error: str
+) -> pl.DataFrame:
     """The rows the API's own tick validation accepts; the others are rejected with its messages."""
-    if not rows:
-        return rows
-    try:
-        validate_ticks(IngestTicks(source=source, ticks=[t for _, t in rows]), gateway.instruments)
-        return rows
-    except CommandRejected as err:
-        bad: dict[int, list[str]] = {}
-        for violation in err.violations:
-            match = _TICK_PATH.match(violation.field)
-            if match is not None:
-                bad.setdefault(int(match.group(1)), []).append(violation.message)
-        for index in sorted(bad):
-            _reject(report, Rejected(rows[index][0], "; ".join(bad[index])), on_error)
-        return [row for index, row in enumerate(rows) if index not in bad]
+    bad = tick_frames.violations(ticks, gateway.instruments, tick_at)
+    lines = ticks.get_column(rows.LINE)
+    for index in sorted(bad):
+        _reject(report, Rejected(int(lines[index]), "; ".join(v.message for v in bad[index])), on_error)
+    if not bad:
+        return ticks
+    return ticks.with_row_index("_row").filter(~pl.col("_row").is_in(list(bad))).drop("_row")
 
 
-async def _paced(
-    rows: Iterator[tuple[int, Tick | Rejected]], speed: float | None, batch: int
-) -> AsyncIterator[list[tuple[int, Tick | Rejected]]]:
-    """Rows in chunks of at most ``batch``; with a ``speed``, each chunk when its first tick is due."""
-    chunk: list[tuple[int, Tick | Rejected]] = []
+async def _paced(times: pl.Series, speed: float | None, batch: int) -> AsyncIterator[tuple[int, int]]:
+    """Row ranges of at most ``batch`` rows; with a ``speed``, each range when its first row is due."""
+    if speed is None:
+        for start in range(0, len(times), batch):
+            yield start, min(start + batch, len(times))
+        return
+    start = 0
     origin: tuple[float, datetime] | None = None
-    for line, row in rows:
-        if speed is not None and isinstance(row, Tick):
+    for row, at in enumerate(times.to_list()):
+        if at is not None:
             if origin is None:
-                origin = (time.monotonic(), row.exchange_ts)
-            due = origin[0] + (row.exchange_ts - origin[1]).total_seconds() / speed
-            wait = due - time.monotonic()
+                origin = (time.monotonic(), at)
+            wait = origin[0] + (at - origin[1]).total_seconds() / speed - time.monotonic()
             if wait > 0.001:
-                if chunk:
-                    yield chunk
-                    chunk = []
+                if row > start:
+                    yield start, row
+                    start = row
                 await asyncio.sleep(wait)
-        chunk.append((line, row))
-        if len(chunk) >= batch:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+        if row + 1 - start >= batch:
+            yield start, row + 1
+            start = row + 1
+    if start < len(times):
+        yield start, len(times)
 
 
 def parse_speed(text: str) -> float | None:

@@ -1,24 +1,24 @@
 """Where replayed rows go: JSON lines to a stream, or a CSV or Parquet file written with polars.
 
-Rows arrive in batches; CSV is appended batch by batch, Parquet is written once at the end (polars writes a whole
-frame; batches are kept as columnar frames meanwhile, far smaller than the rows). ``close`` writes what was read
+Rows arrive as frames, one per batch; CSV is appended frame by frame, Parquet is written once at the end (polars
+writes a whole frame; the batches are kept as they came meanwhile). ``close`` writes what was read
 so far, so an interrupted replay still leaves a valid file of the rows before the interruption.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Protocol, TextIO
 
 import polars as pl
 
 from streams.replay.errors import ReplayError
-from streams.replay.rows import frame, json_line
+from streams.replay.rows import json_line
 
 
 class Sink(Protocol):
-    def write(self, rows: Sequence[Mapping[str, Any]]) -> None: ...
+    def write(self, rows: pl.DataFrame) -> None: ...
 
     def close(self) -> None: ...
 
@@ -29,8 +29,8 @@ class JsonLines:
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
 
-    def write(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        self._stream.writelines(json_line(r) + "\n" for r in rows)
+    def write(self, rows: pl.DataFrame) -> None:
+        self._stream.writelines(json_line(r) + "\n" for r in rows.iter_rows(named=True))
         self._stream.flush()
 
     def close(self) -> None:
@@ -45,14 +45,14 @@ class CsvFile:
         self._file = path.open("w", newline="")
         self._header = True
 
-    def write(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        if rows:
-            frame(rows, self._schema).write_csv(self._file, include_header=self._header)
+    def write(self, rows: pl.DataFrame) -> None:
+        if not rows.is_empty():
+            rows.write_csv(self._file, include_header=self._header)
             self._header = False
 
     def close(self) -> None:
         if self._header:  # no rows: still a header, so the file says what it would hold
-            frame([], self._schema).write_csv(self._file, include_header=True)
+            pl.DataFrame(schema=dict(self._schema)).write_csv(self._file, include_header=True)
         self._file.close()
 
 
@@ -64,12 +64,12 @@ class ParquetFile:
         self._schema = schema
         self._frames: list[pl.DataFrame] = []
 
-    def write(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        if rows:
-            self._frames.append(frame(rows, self._schema))
+    def write(self, rows: pl.DataFrame) -> None:
+        if not rows.is_empty():
+            self._frames.append(rows)
 
     def close(self) -> None:
-        frames = self._frames or [frame([], self._schema)]
+        frames = self._frames or [pl.DataFrame(schema=dict(self._schema))]
         pl.concat(frames, rechunk=True).write_parquet(self._path)
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import polars as pl
@@ -25,7 +25,9 @@ from schemas.contract_errors import UnknownEventError
 from schemas.events import Envelope, events_on
 from streams.host.handler import EVENTS_OF
 from streams.replay.errors import ReplayError
-from streams.replay.reader import Record
+
+if TYPE_CHECKING:  # the reader makes frames with this module's columns
+    from streams.replay.reader import Record
 
 DECIMAL = pl.Decimal(38, 8)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -135,6 +137,7 @@ class RowFilter:
 
     def __init__(self, conditions: Iterable[str], known: Mapping[str, pl.DataType]) -> None:
         self._wanted: dict[str, set[Any]] = {}
+        self._known = known
         for condition in conditions:
             name, sep, value = condition.partition("=")
             name = name.strip()
@@ -149,6 +152,13 @@ class RowFilter:
 
     def __call__(self, row: Mapping[str, Any]) -> bool:
         return all(_text(row.get(name)) in values for name, values in self._wanted.items())
+
+    def expression(self) -> pl.Expr:
+        """The filter over a frame's columns (true for every row when there are no conditions)."""
+        found = pl.lit(True)
+        for name, values in self._wanted.items():
+            found = found & _text_of(name, self._known[name]).is_in(sorted(values)).fill_null(False)
+        return found
 
 
 def _parse(value: str, dtype: pl.DataType, name: str) -> Any:
@@ -168,6 +178,23 @@ def _text(value: Any) -> str | None:
     if isinstance(value, datetime):
         return value.isoformat()
     return str(value)
+
+
+def _text_of(name: str, dtype: pl.DataType) -> pl.Expr:
+    """``_text`` of a column's values, as an expression."""
+    column = pl.col(name)
+    if dtype == DECIMAL:  # Decimal.normalize() in 'f' form: no trailing zeros, no bare point
+        return column.cast(pl.String).str.strip_chars_end("0").str.strip_chars_end(".")
+    if isinstance(dtype, pl.Datetime):  # datetime.isoformat(): fractions only when there are any
+        whole = column.dt.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+        return (
+            pl.when(column.dt.microsecond() == 0)
+            .then(whole)
+            .otherwise(column.dt.strftime("%Y-%m-%dT%H:%M:%S%.6f+00:00"))
+        )
+    if dtype == pl.Boolean():
+        return pl.when(column).then(pl.lit("True")).otherwise(pl.lit("False"))
+    return column.cast(pl.String)
 
 
 def frame(rows: Sequence[Mapping[str, Any]], schema: Mapping[str, pl.DataType]) -> pl.DataFrame:

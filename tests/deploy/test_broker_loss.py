@@ -57,6 +57,7 @@ class Flow:
     api: ApiServer
     rate_per_s: float = 40.0
     acked: dict[str, str] = field(default_factory=dict)  # client order id -> order id, for every 2xx
+    acked_at: list[float] = field(default_factory=list)  # when each 2xx came (time.monotonic())
     refused: Counter[int] = field(default_factory=Counter)  # status -> count, for everything else
     slowest_s: float = 0.0
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -85,6 +86,7 @@ class Flow:
                 else:
                     if answer.is_success:
                         self.acked[str(body["client_order_id"])] = answer.json()["order_id"]
+                        self.acked_at.append(time.monotonic())
                     else:
                         self.refused[answer.status_code] += 1
                 elapsed = time.monotonic() - started
@@ -127,8 +129,10 @@ def test_one_broker_killed_and_restarted_loses_and_duplicates_no_acknowledged_or
             with Flow(api) as flow:
                 time.sleep(8)
                 psutil.Process(broker_pid(stack, "kafka-2")).kill()
+                killed = time.monotonic()
                 time.sleep(20)
                 stack.up(brokers=3, report=lambda _: None)
+                back = time.monotonic()
                 time.sleep(8)
             assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-3000:]
             assert projector.poll() is None, (tmp_path / "projector.log").read_text()[-3000:]
@@ -139,7 +143,13 @@ def test_one_broker_killed_and_restarted_loses_and_duplicates_no_acknowledged_or
                     str(e["client_order_id"]) for e in events_of(reader, f"{prefix}orders", {"OrderPlaced"})
                 )
                 acked = set(flow.acked)
-                assert len(acked) > 500, f"too few orders went through to prove anything: {flow.refused}"
+                # Orders went through while the broker was down and after it came back (counts, not a rate: how
+                # many a loaded machine manages varies).
+                during = sum(killed <= t < back for t in flow.acked_at)
+                after = sum(t >= back for t in flow.acked_at)
+                assert during >= 20 and after >= 20, (
+                    f"too few orders to prove anything: {during}, {after}, {flow.refused}"
+                )
                 assert acked - set(placed) == set(), "acknowledged orders missing from the log"
                 assert [c for c, n in placed.items() if n > 1] == [], "orders appended more than once"
                 decided = wait_for_decisions(reader, prefix, set(flow.acked.values()), timeout_s=120)

@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import io
 import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+import fastavro
+import polars as pl
+
 from commands.gateway import Appended, Claim, Earlier, Headers, Placed
 from commands.refs import OrderRef
+from schemas import avsc, codec
+from schemas.batch import BatchEncoder
+from schemas.batch.framing import HEADER
 from schemas.events import Event
 
 
@@ -136,6 +143,53 @@ class MemoryEventLog:
         await asyncio.sleep(0)  # an append is a round trip: let other tasks run, as they would while Kafka answers
         return answers
 
+    async def append_frame(
+        self, event: type[Event], frame: pl.DataFrame, headers: Headers | None = None
+    ) -> list[Appended | Exception]:
+        """The frame's rows as events, appended as ``append`` does: encoded by the batch codec and read back record
+        by record with fastavro, so the events are what a reader of the bytes gets."""
+        schema = fastavro.parse_schema(avsc.expanded(event.__name__))
+        bodies = (io.BytesIO(value[HEADER:]) for value in BatchEncoder(event, 1).encode(frame))
+        events = [codec.from_avro(event, fastavro.schemaless_reader(body, schema, schema)) for body in bodies]
+        return await self.append(events, [headers] * len(events))
+
     def events(self, topic: str) -> list[Event]:
         """Every event of ``topic`` (before the prefix), partition by partition."""
         return [record.event for part in self.topics.get(self.topic_prefix + topic, []) for record in part]
+
+
+_FRAMED = bytes([0, 0, 0, 0, 1])  # magic byte, schema id 1
+
+
+class EncodingEventLog(MemoryEventLog):
+    """The in-memory log, keeping the record values (schema id 1) each path writes: fastavro per event as
+    ``EventSerializer`` writes them, the batch codec per frame; ``frames`` counts the frames appended."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: list[bytes] = []
+        self.frames = 0
+        self._framed = False  # append called by append_frame: its values are recorded already
+
+    async def append(
+        self, events: Sequence[Event], headers: Sequence[Headers | None] | None = None
+    ) -> list[Appended | Exception]:
+        if not self._framed:
+            for event in events:
+                body = io.BytesIO()
+                fastavro.schemaless_writer(
+                    body, fastavro.parse_schema(avsc.expanded(type(event).__name__)), codec.to_avro(event)
+                )
+                self.values.append(_FRAMED + body.getvalue())
+        return await super().append(events, headers)
+
+    async def append_frame(
+        self, event: type[Event], frame: pl.DataFrame, headers: Headers | None = None
+    ) -> list[Appended | Exception]:
+        self.frames += 1
+        self.values += BatchEncoder(event, 1).encode(frame)
+        self._framed = True
+        try:
+            return await super().append_frame(event, frame, headers)
+        finally:
+            self._framed = False

@@ -1,0 +1,1 @@
+"""Research on recorded data: the processors replayed in process (no Kafka), parameter sweeps, walk-forward."""
