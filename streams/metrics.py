@@ -66,6 +66,11 @@ RESTARTS = Counter(
     "tradecore_processor_restarts", "Times a processor started over from its committed offsets.", ["processor"]
 )
 REPLAYED = Counter("tradecore_replayed_events", "Input records replayed to rebuild a processor's state.", ["processor"])
+CHECKPOINTS = Counter(
+    "tradecore_checkpoints",
+    "Partition checkpoints: written, restored, absent (full replay), unreadable (full replay; see the log).",
+    ["processor", "outcome"],
+)
 ORDERS = Counter(
     "tradecore_orders",
     "Orders by outcome: risk's decision (accepted, rejected with its reason code) and the venue's end "
@@ -144,6 +149,9 @@ class ProcessorMetrics:
 
     def replayed(self, records: int) -> None:
         REPLAYED.labels(self.processor).inc(records)
+
+    def checkpoint(self, outcome: str, count: int = 1) -> None:
+        CHECKPOINTS.labels(self.processor, outcome).inc(count)
 
     def lag(self, topic: str, partition: int, records: int) -> None:
         labels = (topic[self._cut :], str(partition))

@@ -12,24 +12,30 @@
 
 from __future__ import annotations
 
+import copy
+import json
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, create_model
 
 from domain.instruments import DEFAULT_FILE, InstrumentRegistry
 from domain.positions.book import PositionBook
+from domain.positions.errors import SnapshotError as PositionsSnapshotError
 from domain.risk.engine import RiskEngine
+from domain.risk.errors import SnapshotError as RiskSnapshotError
 from domain.risk.limits import LIMITS, Kind, RiskLimits
 from domain.signals.config import SignalConfig
 from domain.signals.engine import SignalEngine
+from domain.signals.errors import SnapshotError as SignalsSnapshotError
+from domain.venue.errors import SnapshotError as VenueSnapshotError
 from domain.venue.venue import VenueConfig
 from domain.venue.venues import Venues
-from schemas.events import Event, OrderFilled, SignalGenerated, TickIngested
+from schemas.events import Direction, Event, OrderFilled, SignalGenerated, TickIngested
 from schemas.settings import TradecoreSettings
-from streams.host.processor import Output
+from streams.host.processor import Output, UnreadableSnapshot
 from streams.models.errors import ModelFileError
 from streams.strategy.follower import FollowedAccount, SignalFollower
 
@@ -94,6 +100,7 @@ class RiskProcessor:
     broadcast: tuple[str, ...] = ("ticks",)
 
     def __init__(self, settings: ProcessorSettings) -> None:
+        self._settings = settings
         self._limits = settings.default_limits()
         self._instruments = InstrumentRegistry.from_file(settings.instruments_file)
         self.reset()
@@ -104,6 +111,18 @@ class RiskProcessor:
     def handle(self, topic: str, event: Event) -> Sequence[Output]:
         return self.engine.handle(event)
 
+    def spawn(self) -> RiskProcessor:
+        return RiskProcessor(self._settings)
+
+    def snapshot(self) -> bytes:
+        return self.engine.to_snapshot()
+
+    def restore(self, data: bytes) -> None:
+        try:
+            self.engine = RiskEngine.from_snapshot(data, default_limits=self._limits, instruments=self._instruments)
+        except RiskSnapshotError as err:
+            raise UnreadableSnapshot(str(err)) from err
+
 
 class ExecutionProcessor:
     name: str = "execution"
@@ -111,6 +130,7 @@ class ExecutionProcessor:
     broadcast: tuple[str, ...] = ()
 
     def __init__(self, settings: ProcessorSettings) -> None:
+        self._settings = settings
         self._instruments = InstrumentRegistry.from_file(settings.instruments_file)
         self._config = settings.venue()
         self.reset()
@@ -121,17 +141,49 @@ class ExecutionProcessor:
     def handle(self, topic: str, event: Event) -> Sequence[Output]:
         return self.venues.handle(event)
 
+    def spawn(self) -> ExecutionProcessor:
+        return ExecutionProcessor(self._settings)
+
+    def snapshot(self) -> bytes:
+        return self.venues.to_snapshot()
+
+    def restore(self, data: bytes) -> None:
+        try:
+            self.venues = Venues.from_snapshot(data, self._instruments, self._config)
+        except VenueSnapshotError as err:
+            raise UnreadableSnapshot(str(err)) from err
+
 
 class PositionsProcessor:
     name: str = "positions"
     partitioned: tuple[str, ...] = ("executions.by-account",)
     broadcast: tuple[str, ...] = ()
 
+    FORMAT = "tradecore.positions-processor/1"
+
     def __init__(self, settings: ProcessorSettings) -> None:
+        self._settings = settings
         self.reset()
 
     def reset(self) -> None:
         self.books: dict[str, PositionBook] = {}
+
+    def spawn(self) -> PositionsProcessor:
+        return PositionsProcessor(self._settings)
+
+    def snapshot(self) -> bytes:
+        # Each book's own canonical JSON, embedded as a value: sorted keys make the whole canonical too.
+        books = {account: json.loads(book.to_snapshot()) for account, book in self.books.items()}
+        return _canonical({"format": self.FORMAT, "books": books})
+
+    def restore(self, data: bytes) -> None:
+        document = _document(data, self.FORMAT)
+        try:
+            self.books = {
+                account: PositionBook.from_snapshot(_canonical(book)) for account, book in document["books"].items()
+            }
+        except (PositionsSnapshotError, KeyError, AttributeError) as err:
+            raise UnreadableSnapshot(f"positions: {err!r}") from err
 
     def handle(self, topic: str, event: Event) -> Sequence[Output]:
         if not isinstance(event, OrderFilled):
@@ -153,6 +205,20 @@ class SignalsProcessor:
 
     def reset(self) -> None:
         self.engine.reset()
+
+    def spawn(self) -> SignalsProcessor:
+        twin = copy.copy(self)  # the same configuration and model (loaded once), a state of its own
+        twin.engine = SignalEngine(self.engine.config, self.engine.model)
+        return twin
+
+    def snapshot(self) -> bytes:
+        return self.engine.to_snapshot()
+
+    def restore(self, data: bytes) -> None:
+        try:
+            self.engine = SignalEngine.from_snapshot(data, self.engine.model)
+        except SignalsSnapshotError as err:
+            raise UnreadableSnapshot(str(err)) from err
 
     def handle(self, topic: str, event: Event) -> Sequence[Output]:
         return self.engine.handle(event) if isinstance(event, TickIngested) else []
@@ -186,7 +252,10 @@ class StrategyProcessor:
     partitioned: tuple[str, ...] = ("signals",)
     broadcast: tuple[str, ...] = ()
 
+    FORMAT = "tradecore.strategy-processor/1"
+
     def __init__(self, settings: ProcessorSettings) -> None:
+        self._settings = settings
         self._accounts = settings.strategy_accounts
         self._instruments = InstrumentRegistry.from_file(settings.instruments_file)
         self.reset()
@@ -196,3 +265,35 @@ class StrategyProcessor:
 
     def handle(self, topic: str, event: Event) -> Sequence[Output]:
         return self.follower.handle(event) if isinstance(event, SignalGenerated) else []
+
+    def spawn(self) -> StrategyProcessor:
+        return StrategyProcessor(self._settings)
+
+    def snapshot(self) -> bytes:
+        # The follower's whole state: the direction last traded per (account, instrument).
+        held = sorted([account, instrument, d.value] for (account, instrument), d in self.follower.direction.items())
+        return _canonical({"format": self.FORMAT, "direction": held})
+
+    def restore(self, data: bytes) -> None:
+        document = _document(data, self.FORMAT)
+        self.reset()
+        try:
+            self.follower.direction = {(a, i): Direction(d) for a, i, d in document["direction"]}
+        except (KeyError, ValueError, TypeError) as err:
+            raise UnreadableSnapshot(f"strategy: {err!r}") from err
+
+
+def _canonical(document: object) -> bytes:
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _document(data: bytes, expected: str) -> dict[str, Any]:
+    """A snapshot's JSON object, if of the ``expected`` format."""
+    try:
+        document = json.loads(data)
+    except ValueError as err:
+        raise UnreadableSnapshot(f"not JSON: {err}") from err
+    if not isinstance(document, dict) or document.get("format") != expected:
+        format_ = document.get("format") if isinstance(document, dict) else None
+        raise UnreadableSnapshot(f"not a {expected} snapshot (format {format_!r})")
+    return document

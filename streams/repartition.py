@@ -21,3 +21,13 @@ class ExecutionsByAccount:
 
     def reset(self) -> None:
         """Stateless."""
+
+    def spawn(self) -> ExecutionsByAccount:
+        return ExecutionsByAccount()
+
+    def snapshot(self) -> bytes:
+        """Stateless: a checkpoint holds only where its partition's input stands."""
+        return b""
+
+    def restore(self, data: bytes) -> None:
+        """Stateless."""

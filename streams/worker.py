@@ -11,6 +11,7 @@ from schemas.serde import register_all
 from schemas.settings import RegistrySettings
 from streams import tracing
 from streams.errors import StreamsError
+from streams.host.config import CheckpointSettings
 from streams.host.processor import Processor
 from streams.host.runner import HostConfig, ProcessorHost
 from streams.kafka import KafkaSettings
@@ -72,6 +73,7 @@ def run(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     processor_settings = ProcessorSettings()
+    config = CheckpointSettings().apply(config)
     hosts = [ProcessorHost(PROCESSORS[n](processor_settings), settings, client, config) for n in names or PROCESSORS]
     failed: list[str] = []
 

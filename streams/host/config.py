@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+from pydantic import Field
+
+from schemas.settings import TradecoreSettings
 
 
 @dataclass(frozen=True)
@@ -17,6 +21,11 @@ class HostConfig:
     grace_ms: int = 300  # how long a partitioned input must sit at the end of its log before the others go on
     broadcast_grace_ms: int = 0  # the same for broadcast inputs (reference data: ticks never hold an order back)
     # (a broadcast record itself waits for no grace period: it is taken once the others have nothing more fetched)
+    # A checkpointed processor writes each partition's state once it has taken this many records since the last
+    # checkpoint, or this long after it took the first of them (whichever comes first), in the batch's transaction.
+    checkpoint_records: int = 20_000
+    checkpoint_ms: int = 30_000
+    restore_checkpoints: bool = True  # False: ignore every checkpoint and rebuild from the beginning
 
 
 @dataclass
@@ -26,5 +35,24 @@ class HostStats:
     dead_lettered: int = 0
     commits: int = 0
     restarts: int = 0
-    replayed: int = 0
+    replayed: int = 0  # input records folded by rebuilds
+    checkpoints: dict[str, int] = field(default_factory=dict)  # by outcome: written, restored, absent, unreadable
     by_topic: dict[str, int] = field(default_factory=dict)
+
+
+class CheckpointSettings(TradecoreSettings):
+    """How often `tradecore worker` checkpoints each partition's state (``TRADECORE_CHECKPOINT_*``)."""
+
+    checkpoint_records: int = Field(
+        HostConfig.checkpoint_records,
+        ge=1,
+        description="Checkpoint a partition once it has taken this many records since its last checkpoint.",
+    )
+    checkpoint_ms: int = Field(
+        HostConfig.checkpoint_ms,
+        ge=1,
+        description="... or once this long has passed since the last checkpoint with records taken since.",
+    )
+
+    def apply(self, config: HostConfig) -> HostConfig:
+        return replace(config, checkpoint_records=self.checkpoint_records, checkpoint_ms=self.checkpoint_ms)

@@ -2,7 +2,7 @@
 
 The group consumer holds this instance's share of the partitioned inputs; after each (re)assignment the host
 rebuilds (``on_assigned``) before anything more is fetched, then ``go_live`` opens the broadcast consumer, which
-reads every partition of the broadcast inputs from the committed offsets.
+reads every partition of the broadcast inputs from the least position of this instance's tasks.
 """
 
 from __future__ import annotations
@@ -134,9 +134,10 @@ class Fetcher:
         if self._broadcast is not None:
             self._broadcast.close()
             self._broadcast = None
-        if broadcast:
+        taken = [TopicPartition(t, p, starts[(t, p)]) for t, p in broadcast if (t, p) in starts]
+        if taken:  # an instance holding no partition has no use for the broadcast inputs
             self._broadcast = consumer(self._settings, f"{self._group}-broadcast-{self._config.instance}")
-            self._broadcast.assign([TopicPartition(t, p, starts[(t, p)]) for t, p in broadcast])
+            self._broadcast.assign(taken)
 
     # -- where the inputs stand -----------------------------------------------------------------------------------
     def exhausted(self, source: Source) -> bool:

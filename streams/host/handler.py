@@ -8,7 +8,6 @@ replay only the processor's state changes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 
 from opentelemetry.trace import Status, StatusCode
 
@@ -19,6 +18,7 @@ from schemas.serde import EventDeserializer, EventSerializer
 from streams.host.config import HostStats
 from streams.host.inputs import Inputs
 from streams.host.processor import Forward, Output, Processor, event_time_ms
+from streams.host.tasks import Task
 from streams.host.transaction import HostTransaction
 from streams.kafka import tracing
 from streams.kafka.logreader import RawRecord
@@ -55,8 +55,8 @@ class RecordHandler:
         self._encoders: dict[str, EventSerializer] = {}
         self.tracing = False  # whether spans are recorded: the host asks at the start of each session
 
-    def handle(self, record: RawRecord, txn: HostTransaction | None) -> None:
-        """Fold ``record`` into the processor's state; live (``txn`` given) write what it derives into ``txn``."""
+    def handle(self, record: RawRecord, txn: HostTransaction | None, tasks: list[Task]) -> None:
+        """Fold ``record`` into the state of ``tasks``; live (``txn`` given) write what it derives into ``txn``."""
         live = txn is not None
         topic = record.topic
         name = self._inputs.name(topic)
@@ -71,14 +71,16 @@ class RecordHandler:
             event: Event | None = self._decoders[topic].deserialize(record.value)
         except EventDecodeError as err:
             event, kind, reason = None, "undecodable", f"undecodable: {err}"
-        outputs: Sequence[Output] = ()
+        outputs: list[Output] = []
         if event is not None:
-            try:
-                outputs = self._processor.handle(name, event)
-                reason = ""
-            except Exception as err:  # a record this processor cannot handle must not stop the pipeline
-                kind = type(err).__name__
-                reason = f"{kind}: {err}"
+            reason = ""
+            for task in tasks:
+                try:
+                    outputs += task.processor.handle(name, event)
+                except Exception as err:  # a record this processor cannot handle must not stop the pipeline
+                    kind = type(err).__name__
+                    reason = f"{kind}: {err}"
+            if reason:
                 log.warning(
                     "%s: dead-lettering %s[%d]@%d: %s",
                     self._processor.name,
@@ -94,7 +96,7 @@ class RecordHandler:
             return
         self._stats.consumed += 1
         self._metrics.consumed(topic, record.timestamp_ms)
-        txn.take(record)
+        txn.take(record, tasks)
         # What this record causes carries its trace on: in headers only, so payloads replay byte-identical.
         headers = tracing.handed_on(span, consumed)
         if reason:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from schemas.events import Event
 
@@ -38,6 +38,31 @@ class Processor(Protocol):
 
     def reset(self) -> None:
         """Forget all state; the host rebuilds it by replaying the inputs."""
+        ...
+
+
+class UnreadableSnapshot(Exception):
+    """A checkpoint's state this code cannot read (another format or version): the host replays in full instead."""
+
+
+@runtime_checkable
+class Checkpointed(Processor, Protocol):
+    """A processor whose state can be kept per input partition and checkpointed (``streams.host.checkpoints``).
+
+    The host runs one ``spawn`` per co-partitioned input partition (a task): each gets that partition's records
+    and every broadcast record, so its state is that partition's alone and moves with it between instances.
+    """
+
+    def spawn(self) -> Checkpointed:
+        """A fresh processor of the same configuration, with no state."""
+        ...
+
+    def snapshot(self) -> bytes:
+        """The whole state as bytes: equal states give equal bytes."""
+        ...
+
+    def restore(self, data: bytes) -> None:
+        """Continue from the state ``snapshot`` wrote; raises ``UnreadableSnapshot`` for anything else."""
         ...
 
 

@@ -1,4 +1,4 @@
-"""Rebuilding a processor's state: its inputs folded from the beginning up to the committed offsets.
+"""Rebuilding a task's state: its inputs folded from its checkpoint (or the beginning) up to the committed offsets.
 
 Live, a processor with several inputs interleaves them by event time (``streams.host.merge``), but when an input
 lags (an upstream processor catching up) live order can differ from the event-time order a replay would take. So
@@ -15,13 +15,14 @@ from collections.abc import Callable, Iterator, Mapping
 
 from streams.host.inputs import Inputs
 from streams.host.merge import Source
+from streams.host.tasks import Task
 from streams.host.transaction import StartOver
-from streams.kafka import OFFSET_BEGINNING, KafkaSettings
+from streams.kafka import KafkaSettings
 from streams.kafka.logreader import LogReader, Position, RawRecord
 
 
 class Rebuild:
-    """Replays a processor's inputs into ``fold`` (which hands each record to the processor).
+    """Replays a task's inputs into ``fold`` (which hands each record to the task's processor).
 
     Parameters:
         settings: where Kafka is.
@@ -29,7 +30,7 @@ class Rebuild:
         inputs: the processor's inputs.
         journal: its journal topic, or None when it has one input.
         batch_max: records per read at most.
-        fold: applies one record to the processor's state.
+        fold: applies one record to a task's state.
     """
 
     def __init__(
@@ -39,7 +40,7 @@ class Rebuild:
         inputs: Inputs,
         journal: str | None,
         batch_max: int,
-        fold: Callable[[RawRecord], None],
+        fold: Callable[[RawRecord, Task], None],
     ) -> None:
         self._settings = settings
         self._readers = readers
@@ -48,65 +49,88 @@ class Rebuild:
         self._batch_max = batch_max
         self._fold = fold
 
-    def replay(self, stops: Mapping[Position, int], sources: set[Source]) -> int:
-        """Fold every record below ``stops``: in the journal's order, then the rest by event time; how many.
+    def replay(self, task: Task, starts: Mapping[Position, int], stops: Mapping[Position, int], journal: int) -> int:
+        """Fold the task's records from ``starts`` (its broadcast inputs: from its own positions) up to ``stops``:
+        in the order of its journal from offset ``journal`` on, then the rest by event time; how many.
+
+        A broadcast input is followed only as far as the journal says (it is the task's own position that was
+        committed, not the group's); the partitioned ones up to their committed offsets.
 
         Raises:
             StartOver: the journal names records past the committed offsets (it cannot be followed).
         """
-        wanted = {tp: stop for tp, stop in stops.items() if stop > 0}
+        wanted = {tp: stop for tp, stop in stops.items() if stop > starts.get(tp, 0)}
+        begin = {tp: max(starts.get(tp, 0), 0) for tp in wanted}
+        if self._journal is not None and task.broadcast:
+            reader = LogReader(self._settings, self._readers.format("ends"))
+            try:
+                ends = reader.ends(list(task.broadcast))
+            finally:
+                reader.close()
+            wanted.update({tp: end for tp, end in ends.items() if end > task.broadcast[tp]})
+            begin.update({tp: task.broadcast[tp] for tp in ends})
         if not wanted:
             return 0
         reader = LogReader(self._settings, self._readers.format("replay"))
-        reader.assign(dict.fromkeys(wanted, OFFSET_BEGINNING))
+        reader.assign({tp: begin[tp] for tp in wanted})
         batches = reader.read(wanted, max_records=self._batch_max)
         buffers: dict[Position, deque[RawRecord]] = {tp: deque() for tp in wanted}
         count = 0
         try:
-            for tp, runs in self._journaled(set(wanted)):
+            for tp, runs in self._journaled(task, journal):
                 for _ in range(runs):
-                    while not buffers[tp]:
-                        if reader.finished(tp):
+                    while not buffers.get(tp):
+                        if tp not in buffers or reader.finished(tp):
                             raise StartOver(f"the journal goes past the committed offset of {tp[0]}[{tp[1]}]")
                         for record in next(batches, []):
                             buffers[(record.topic, record.partition)].append(record)
-                    self._fold(buffers[tp].popleft())
+                    record = buffers[tp].popleft()
+                    if tp in task.broadcast:
+                        task.broadcast[tp] = record.offset + 1
+                    self._fold(record, task)
                     count += 1
+            # The broadcast inputs end where the journal left them: what else was read of them is live's to take.
+            for tp in task.broadcast:
+                if tp in buffers:
+                    reader.end(tp, task.broadcast[tp])
+                    buffers[tp].clear()
+            sources = {(self._inputs.rank[t], p) for t, p in task.positions}
             merger = self._inputs.merger(sources)
             for buffer in buffers.values():
                 for record in buffer:
                     merger.add(self._inputs.stamped(record))
             while True:
                 for stamped in merger.release(lambda source: reader.finished(self._position(source))):
-                    self._fold(stamped.item)
+                    self._fold(stamped.item, task)
                     count += 1
                 batch = next(batches, None)
                 if batch is None and merger.buffered() == 0:
                     return count
                 for record in batch or ():
-                    merger.add(self._inputs.stamped(record))
+                    if (record.topic, record.partition) not in task.broadcast:
+                        merger.add(self._inputs.stamped(record))
         finally:
             reader.close()
 
     def _position(self, source: Source) -> Position:
         return self._inputs.topics[source[0]], source[1]
 
-    def _journaled(self, owned: set[Position]) -> Iterator[tuple[Position, int]]:
-        """The committed journal's runs over ``owned`` partitions, in the order they were processed."""
+    def _journaled(self, task: Task, start: int) -> Iterator[tuple[Position, int]]:
+        """The task's committed journal runs from offset ``start`` on, in the order they were processed."""
         if self._journal is None:
             return
         reader = LogReader(self._settings, self._readers.format("journal"))
         try:
-            position = (self._journal, 0)
+            position = (self._journal, task.key)
             # Everything committed before this rebuild began lies below the high watermark (read_committed steps
             # over the markers and aborted records up to there).
             high = reader.ends([position])[position]
-            reader.assign({position: OFFSET_BEGINNING})
+            reader.assign({position: start})
             for batch in reader.read({position: high}, max_records=self._batch_max):
                 for record in batch:
                     for topic, partition, runs in json.loads(record.value or b"[]"):
                         key = (self._inputs.prefix + topic, partition)
-                        if key in owned:
+                        if task.covers(key):
                             yield key, runs
         finally:
             reader.close()

@@ -4,8 +4,11 @@ Each batch is one Kafka transaction holding the batch's outputs, its dead letter
 consumed, so a crash anywhere leaves no duplicate and no gap for ``read_committed`` readers
 (``streams.host.transaction``). A batch is committed as soon as the input goes idle (a pass finds nothing more to
 take), else after ``batch_ms`` or ``batch_max`` records: a lone record's outputs are visible at once, a backlog is
-taken in large transactions. The processor's state lives only in memory: on (re)assignment the host replays the
-inputs from the beginning up to the committed offsets (``streams.host.rebuild``) — the log is the store.
+taken in large transactions. State is kept per input partition (``streams.host.tasks``) and checkpointed, every
+``checkpoint_records`` records or ``checkpoint_ms``, in the transaction it covers (``streams.host.checkpoints``):
+on assignment a task loads its partition's latest checkpoint and replays only the tail after it
+(``streams.host.rebuild``), following its journal; without a readable checkpoint it replays from the beginning.
+A task whose partition stays with this instance across a rebalance keeps its state and replays nothing.
 
 The parts: ``Fetcher`` (``streams.host.fetch``) fetches the live input and says when an input is at its end;
 ``RecordHandler`` (``streams.host.handler``) applies the processor to a record; ``HostTransaction`` holds the open
@@ -13,7 +16,8 @@ batch; ``Rebuild`` folds the log into fresh state. A transaction that cannot be 
 producer, consumer and state, and start over from the committed offsets with a new producer — whose
 ``init_transactions`` fences the old one and settles its transaction.
 
-One instance per processor when it has broadcast inputs: their positions are committed in the processor's group.
+Broadcast inputs are positioned per task (journal and checkpoints), never in the group: any number of instances
+share the partitioned inputs.
 """
 
 from __future__ import annotations
@@ -22,14 +26,17 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from schemas.registry import SchemaRegistry
+from streams.host import checkpoints
 from streams.host.config import HostConfig, HostStats
 from streams.host.fetch import Fetcher
 from streams.host.handler import RecordHandler
 from streams.host.inputs import Inputs
-from streams.host.processor import Processor
+from streams.host.processor import Checkpointed, Processor, UnreadableSnapshot
 from streams.host.rebuild import Rebuild
+from streams.host.tasks import Task, Tasks
 from streams.host.transaction import HostTransaction, StartOver
 from streams.kafka import KafkaSettings, tracing
 from streams.kafka.logreader import Position
@@ -64,6 +71,9 @@ class ProcessorHost:
         self.topics = Inputs(self.inputs, processor.partitioned, processor.broadcast)
         # Only several inputs leave a choice of order to remember.
         self.journal = f"{self.outputs}{processor.name}.journal" if len(self.topics.topics) > 1 else None
+        self.checkpoints = (
+            f"{self.outputs}{processor.name}.checkpoints" if isinstance(processor, Checkpointed) else None
+        )
         self.handler = RecordHandler(processor, self.topics, self.outputs, registry, self.stats, self.metrics)
         self.rebuild = Rebuild(
             settings,
@@ -71,13 +81,16 @@ class ProcessorHost:
             self.topics,
             self.journal,
             self.config.batch_max,
-            lambda record: self.handler.handle(record, None),
+            lambda record, task: self.handler.handle(record, None, [task]),
         )
+        self.tasks = Tasks(processor, self.topics)
+        self.live = threading.Event()  # set once a rebuild is done and the host reads live (for tests and probes)
 
     def run(self, stop: threading.Event, on_idle: Callable[[], None] | None = None) -> None:
         """Process until ``stop`` is set; commits what is in flight before returning."""
         while not stop.is_set():
             try:
+                self.tasks = Tasks(self.processor, self.topics)
                 _Session(self).run(stop, on_idle)
             except StartOver as why:
                 self.stats.restarts += 1
@@ -98,7 +111,11 @@ class _Session:
             host.journal,
             host.inputs,
             host.metrics,
+            broadcast=host.topics.broadcast,
+            checkpoints=host.checkpoints,
         )
+        self._tasks = host.tasks
+        self._counting = threading.Lock()
         self._merger = host.topics.merger(set())
         self._fetcher = Fetcher(
             host.settings,
@@ -119,7 +136,7 @@ class _Session:
                     self._merger.add(self._host.topics.stamped(record))
                 processed = 0
                 for stamped in self._merger.release(self._fetcher.exhausted, self._fetcher.caught_up):
-                    self._host.handler.handle(stamped.item, self._txn)
+                    self._host.handler.handle(stamped.item, self._txn, self._tasks.take(stamped.item))
                     processed += 1
                     if self._txn.taken >= self._config.batch_max:
                         self._commit()  # bounded transactions; the merger keeps the rest in order
@@ -147,8 +164,38 @@ class _Session:
         return _IDLE_WAIT_S
 
     def _commit(self) -> None:
-        self._txn.commit(self._fetcher.group)
+        self._txn.commit(self._fetcher.group, self._checkpoints if self._checkpoint_due() else None)
         self._host.stats.commits += 1
+
+    def _checkpoint_due(self) -> bool:
+        return self._host.checkpoints is not None and any(self._due(task) for task in self._tasks)
+
+    def _due(self, task: Task) -> bool:
+        """Whether ``task`` has taken ``checkpoint_records`` since its last checkpoint, or any that long ago."""
+        if task.taken >= self._config.checkpoint_records:
+            return True
+        return task.taken > 0 and time.monotonic() - task.checkpointed_at >= self._config.checkpoint_ms / 1000
+
+    def _checkpoints(self) -> list[tuple[int, checkpoints.Record]]:
+        """A checkpoint of each task due one: its state as of this transaction."""
+        host, positions = self._host, self._txn.positions()
+        out: list[tuple[int, checkpoints.Record]] = []
+        for task in self._tasks:
+            if not self._due(task) or (host.journal is not None and task.journal_next is None):
+                continue  # (a checkpoint must say where its journal goes on; it knows once an entry is delivered)
+            assert isinstance(task.processor, Checkpointed)
+            covered = {tp: positions[tp] for tp in task.positions if tp in positions} | task.broadcast
+            point = checkpoints.Checkpoint(
+                task.key,
+                task.processor.snapshot(),
+                {(host.topics.name(t), p): o for (t, p), o in covered.items()},
+                task.journal_next,
+            )
+            out += [(task.key, record) for record in checkpoints.records(point)]
+            task.taken, task.checkpointed_at = 0, time.monotonic()
+            host.stats.checkpoints["written"] = host.stats.checkpoints.get("written", 0) + 1
+            host.metrics.checkpoint("written")
+        return out
 
     def _revoked(self) -> None:
         if self._txn.open:
@@ -156,18 +203,97 @@ class _Session:
         self._merger = self._host.topics.merger(set())
 
     def _rebuild(self, assignment: list[Position]) -> None:
-        """Fold the inputs from the beginning up to the committed offsets into fresh state, then go live."""
+        """Give each newly assigned partition its state — its checkpoint and the tail after it — then go live."""
         host = self._host
-        host.processor.reset()
+        host.live.clear()
+        began = time.monotonic()
         broadcast = self._fetcher.broadcast_partitions()
-        owned = assignment + broadcast
-        stops = self._fetcher.committed(owned)
-        sources = {(host.topics.rank[t], p) for t, p in owned}
-        self._txn.committed = dict(stops)
+        stops = self._fetcher.committed(assignment)
+        # A partition that stays here keeps its state if that is what was committed (its last batch was).
+        positions = self._txn.positions()
+        keep = [
+            task.key
+            for task in self._tasks
+            if self._tasks.checkpointed and all(stops.get(tp) == positions.get(tp) for tp in task.positions)
+        ]
+        fresh = self._tasks.assign(assignment, broadcast, keep)
         host.metrics.forget_lag()
-        replayed = host.rebuild.replay(stops, sources)
+        # Partitions are independent: their checkpoints are loaded and their tails replayed side by side (the
+        # readers mostly wait on Kafka, so one after another would add up their round trips).
+        before = host.stats.checkpoints.get("restored", 0)
+        with ThreadPoolExecutor(max(len(fresh), 1), thread_name_prefix=f"{host.processor.name}-rebuild") as pool:
+            replayed = sum(pool.map(lambda task: self._bring_up(task, stops), fresh))
+        restored = host.stats.checkpoints.get("restored", 0) - before
         host.stats.replayed += replayed
         host.metrics.replayed(replayed)
+        live_from = {**stops, **self._tasks.broadcast_starts()}
+        self._txn.committed = dict(live_from)
+        sources = {(host.topics.rank[t], p) for t, p in live_from}
         self._merger = host.topics.merger(sources)
-        self._fetcher.go_live(stops, broadcast)
-        log.info("%s: rebuilt state from %d records; live from %s", host.processor.name, replayed, stops)
+        self._fetcher.go_live(live_from, broadcast)
+        host.live.set()
+        log.info(
+            "%s: rebuilt state from %d records in %.1f s (%d partition(s) rebuilt, %d from checkpoints, %d kept); "
+            "live from %s",
+            host.processor.name,
+            replayed,
+            time.monotonic() - began,
+            len(fresh),
+            restored,
+            len(self._tasks.by_key) - len(fresh),
+            live_from,
+        )
+
+    def _bring_up(self, task: Task, stops: dict[Position, int]) -> int:
+        """Restore ``task`` from its partition's latest checkpoint, if any can be, and replay the tail after it."""
+        host = self._host
+        found = None
+        if host.checkpoints is not None and host.config.restore_checkpoints:
+            reader = f"{host.group}-checkpoints-{host.config.instance}-{task.key}"
+            found = checkpoints.load(host.settings, reader, host.checkpoints, task.key)
+        starts, journal = self._restore(task, found, stops)
+        return host.rebuild.replay(task, starts, {tp: stops[tp] for tp in task.positions}, journal)
+
+    def _restore(
+        self,
+        task: Task,
+        found: checkpoints.Checkpoint | checkpoints.Unreadable | None,
+        stops: dict[Position, int],
+    ) -> tuple[dict[Position, int], int]:
+        """Where ``task``'s replay starts: its checkpoint's positions if it could be restored, else the beginning."""
+        host = self._host
+        name = host.processor.name
+        full: tuple[dict[Position, int], int] = ({}, 0)
+        if host.checkpoints is None:
+            return full
+        why = "none written"
+        if isinstance(found, checkpoints.Checkpoint):
+            offsets = {(host.inputs + t, p): o for (t, p), o in found.offsets.items()}
+            ahead = [tp for tp in task.positions if offsets.get(tp, 0) > stops.get(tp, 0)]
+            if ahead:
+                found = checkpoints.Unreadable(f"it is ahead of the committed offsets of {ahead}")
+            else:
+                try:
+                    assert isinstance(task.processor, Checkpointed)
+                    task.processor.restore(found.state)
+                except UnreadableSnapshot as err:
+                    found = checkpoints.Unreadable(f"its state cannot be read: {err}")
+                else:
+                    task.broadcast.update({tp: o for tp, o in offsets.items() if tp in task.broadcast})
+                    task.journal_next = found.journal
+                    self._count("restored")
+                    return {tp: offsets.get(tp, 0) for tp in task.positions}, found.journal or 0
+        if isinstance(found, checkpoints.Unreadable):
+            why = str(found)
+            self._count("unreadable")
+            self._tasks.reset(task)
+            log.warning("%s: ignoring the checkpoint of partition %d (%s); replaying it in full", name, task.key, why)
+        else:
+            self._count("absent")
+        return full
+
+    def _count(self, outcome: str) -> None:
+        with self._counting:  # tasks are brought up in threads
+            stats = self._host.stats.checkpoints
+            stats[outcome] = stats.get(outcome, 0) + 1
+        self._host.metrics.checkpoint(outcome)

@@ -1,5 +1,6 @@
 """The host's open batch: one Kafka transaction holding a batch's outputs, its dead letters, the input offsets it
-consumed and (with several inputs) its journal entry — the order it took its records in.
+consumed, (with several inputs) each task's journal entry — the order it took its records in, to the task's
+journal partition — and, when one is due, the tasks' checkpoints (``streams.host.checkpoints``).
 
 Commits follow ``streams.kafka.transactions``: a transaction that cannot be settled raises ``StartOver``, and the
 host drops producer, consumer and state and rebuilds from the committed offsets with a new producer.
@@ -9,9 +10,12 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Collection
 from typing import Any
 
-from streams.kafka import Consumer, KafkaSettings
+from streams.host.checkpoints import Record
+from streams.host.tasks import Task
+from streams.kafka import Consumer, KafkaError, KafkaSettings, Message
 from streams.kafka.logreader import Position, RawRecord
 from streams.kafka.transactions import TransactionalProducer, TransactionUnsettled
 from streams.metrics import ProcessorMetrics
@@ -31,6 +35,9 @@ class HostTransaction:
         journal: the processor's journal topic, or None when it has one input (no choice of order to remember).
         inputs_prefix: the inputs' namespace, left out of the journal's topic names.
         metrics: where commits and aborts are counted.
+        broadcast: the broadcast input topics: their positions are the tasks' own (in journal and checkpoints),
+            never committed in the group, which instances share.
+        checkpoints: the processor's checkpoints topic, or None when it keeps none.
     """
 
     def __init__(
@@ -41,6 +48,8 @@ class HostTransaction:
         journal: str | None,
         inputs_prefix: str,
         metrics: ProcessorMetrics,
+        broadcast: Collection[str] = (),
+        checkpoints: str | None = None,
     ) -> None:
         self._producer = TransactionalProducer(
             settings,
@@ -58,30 +67,41 @@ class HostTransaction:
         self._journal = journal
         self._prefix = inputs_prefix
         self._metrics = metrics
+        self._broadcast = frozenset(broadcast)
+        self._checkpoint_topic = checkpoints
         self.opened = 0.0  # when the open transaction began (monotonic clock)
         self.taken = 0  # input records it holds
         self.committed: dict[Position, int] = {}  # per input partition, the offset committed last
         self._staged: dict[Position, int] = {}
-        self._runs: list[list[Any]] = []  # the journal entry: [topic, partition, count] runs, in the order taken
+        # Each task's journal entry: [topic, partition, count] runs, in the order taken.
+        self._runs: dict[int, tuple[Task, list[list[Any]]]] = {}
 
     @property
     def open(self) -> bool:
         return self._producer.open
 
-    def take(self, record: RawRecord) -> None:
-        """Count ``record`` as consumed in this transaction (beginning it if none is open)."""
+    def take(self, record: RawRecord, tasks: list[Task]) -> None:
+        """Count ``record`` as consumed in this transaction by ``tasks`` (beginning it if none is open)."""
         if not self._producer.open:
             self._producer.begin()
             self.opened, self.taken = time.monotonic(), 0
         self.taken += 1
         position = (record.topic, record.partition)
         self._staged[position] = record.offset + 1
-        if self._journal is not None:
-            name = record.topic[len(self._prefix) :]
-            if self._runs and self._runs[-1][0] == name and self._runs[-1][1] == record.partition:
-                self._runs[-1][2] += 1
+        name = record.topic[len(self._prefix) :]
+        for task in tasks:
+            task.taken += 1
+            if self._journal is None:
+                continue
+            runs = self._runs.setdefault(task.key, (task, []))[1]
+            if runs and runs[-1][0] == name and runs[-1][1] == record.partition:
+                runs[-1][2] += 1
             else:
-                self._runs.append([name, record.partition, 1])
+                runs.append([name, record.partition, 1])
+
+    def positions(self) -> dict[Position, int]:
+        """Per input partition, the offset after the last record taken (committed or in this transaction)."""
+        return {**self.committed, **self._staged}
 
     def send(
         self,
@@ -93,25 +113,42 @@ class HostTransaction:
     ) -> None:
         self._producer.send(topic, key, value, timestamp, headers)
 
-    def commit(self, group: Consumer) -> None:
-        """Commit the open transaction with the offsets taken, as ``group``'s.
+    def commit(self, group: Consumer, checkpoints: Callable[[], list[tuple[int, Record]]] | None = None) -> None:
+        """Commit the open transaction with the offsets taken, as ``group``'s, and the ``checkpoints`` given
+        (``(partition, record)`` pairs, asked for once every journal entry is written and its offset known).
 
         Raises:
             StartOver: it could not be settled.
         """
-        if self._journal is not None and self._runs:
-            entry = json.dumps(self._runs, separators=(",", ":")).encode()
-            self._producer.send(self._journal, None, entry, 0, partition=0)
+        if self._journal is not None:
+            for partition, (task, runs) in sorted(self._runs.items()):
+                entry = json.dumps(runs, separators=(",", ":")).encode()
+                self._producer.send(self._journal, None, entry, 0, partition=partition, on_delivery=_note_end(task))
+        offsets = {tp: o for tp, o in self._staged.items() if tp[0] not in self._broadcast}
         try:
-            self._producer.commit(self._staged, group)
+            if checkpoints is not None and self._checkpoint_topic is not None:
+                self._producer.flush()  # the journal entries' offsets are what a checkpoint follows on from
+                for partition, (key, value, headers) in checkpoints():
+                    self._producer.send(self._checkpoint_topic, key, value, 0, headers, partition=partition)
+            self._producer.commit(offsets, group)
         except TransactionUnsettled as unsettled:
             if unsettled.aborted:
                 self._metrics.transaction("aborted")
             raise StartOver(str(unsettled)) from unsettled
         self.committed.update(self._staged)
         self._staged = {}
-        self._runs = []
+        self._runs = {}
         self._metrics.transaction("committed")
 
     def close(self) -> None:
         self._producer.close()
+
+
+def _note_end(task: Task) -> Callable[[KafkaError | None, Message], None]:
+    """A delivery callback that keeps where ``task``'s journal goes on after this entry."""
+
+    def delivered(error: KafkaError | None, message: Message) -> None:
+        if error is None:
+            task.journal_next = int(message.offset()) + 1
+
+    return delivered

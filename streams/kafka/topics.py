@@ -25,6 +25,7 @@ class TopicSpec:
     key: str
     holds: str
     internal: bool = False  # written and read by processors only (e.g. a repartition), no event types of its own
+    compacted: bool = False  # only the latest record of each key matters (a processor's checkpoints)
 
 
 TOPICS: tuple[TopicSpec, ...] = (
@@ -60,6 +61,18 @@ TOPICS: tuple[TopicSpec, ...] = (
         internal=True,
     ),
     TopicSpec("deadletter", "source topic", "records that could not be decoded or processed, with the reason"),
+    # Internal, compacted: each processor's latest state per input partition (streams.host.checkpoints), written in
+    # the transaction it covers; a restart loads it and replays only the tail after it.
+    *(
+        TopicSpec(
+            f"{name}.checkpoints",
+            "input partition (manifest), partition/chunk (chunks)",
+            f"{name}'s state per input partition and the offsets it covers",
+            internal=True,
+            compacted=True,
+        )
+        for name in ("risk", "execution", "executions-by-account", "positions", "signals", "strategy")
+    ),
 )
 
 
@@ -77,7 +90,18 @@ class TopicLayout:
         replication = min(3, brokers)
         return cls(partitions, replication, max(1, replication - 1))
 
-    def config(self) -> dict[str, str]:
+    def config(self, spec: TopicSpec | None = None) -> dict[str, str]:
+        """What every topic gets, and (given its spec) what this one gets besides."""
+        # Checkpoints: only each key's latest counts. Segments roll every 10 minutes so that the cleaner can drop
+        # superseded checkpoints (it never touches the active segment); loading reads back from the end anyway.
+        compacted = (
+            {"cleanup.policy": "compact", "segment.ms": "600000", "min.cleanable.dirty.ratio": "0.1"}
+            if spec is not None and spec.compacted
+            else {}
+        )
+        return self._base() | compacted
+
+    def _base(self) -> dict[str, str]:
         # The log is the system of record: never delete by age or size.
         return {
             "retention.ms": "-1",
@@ -112,7 +136,10 @@ def ensure_topics(
     raced: list[str] = []
     if missing:
         futures = client.create_topics(
-            [NewTopic(name, layout.partitions, layout.replication_factor, config=layout.config()) for name in missing],
+            [
+                NewTopic(name, layout.partitions, layout.replication_factor, config=layout.config(wanted[name]))
+                for name in missing
+            ],
             operation_timeout=timeout_s,
         )
         for name, future in futures.items():
@@ -141,7 +168,7 @@ def ensure_topics(
                 hint="set TRADECORE_PARTITIONS to match, or recreate the topic in a new namespace "
                 "(TRADECORE_TOPIC_PREFIX) and replay into it",
             )
-    outcomes.extend(_align_configs(client, existing, layout, timeout_s))
+    outcomes.extend(_align_configs(client, {name: layout.config(wanted[name]) for name in existing}, timeout_s))
     return sorted(outcomes, key=lambda o: o.topic)
 
 
@@ -164,13 +191,13 @@ def _await_leaders(client: AdminClient, names: list[str], timeout_s: float) -> N
         time.sleep(0.1)
 
 
-def _align_configs(client: AdminClient, names: list[str], layout: TopicLayout, timeout_s: float) -> list[TopicOutcome]:
-    if not names:
+def _align_configs(client: AdminClient, configs: dict[str, dict[str, str]], timeout_s: float) -> list[TopicOutcome]:
+    if not configs:
         return []
-    wanted = layout.config()
-    described = client.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, n) for n in names])
+    described = client.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, n) for n in configs])
     outcomes = []
     for resource, future in described.items():
+        wanted = configs[resource.name]
         current = {key: entry.value for key, entry in future.result().items()}
         drift = {key: value for key, value in wanted.items() if current.get(key) != value}
         if not drift:

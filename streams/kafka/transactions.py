@@ -14,10 +14,10 @@ The policy
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from streams.errors import StreamsError
 from streams.kafka.clients import producer
@@ -65,16 +65,24 @@ class TransactionalProducer:
         timestamp: int,
         headers: list[tuple[str, bytes]] | None = None,
         partition: int = -1,
+        on_delivery: Callable[[KafkaError | None, Message], None] | None = None,
     ) -> None:
-        """Add a record to the open transaction (waiting for room when the local queue is full)."""
+        """Add a record to the open transaction (waiting for room when the local queue is full); ``on_delivery``
+        is called with its offset once the broker has it (by ``flush``, at the latest by ``commit``)."""
+        extra: dict[str, Any] = {} if on_delivery is None else {"on_delivery": on_delivery}
         while True:
             try:
                 self._producer.produce(
-                    topic, key=key, value=value, headers=headers, timestamp=timestamp, partition=partition
+                    topic, key=key, value=value, headers=headers, timestamp=timestamp, partition=partition, **extra
                 )
                 return
             except BufferError:
                 self._producer.poll(0.05)
+
+    def flush(self) -> None:
+        """Wait until the broker has every record sent so far (their delivery callbacks called); the transaction
+        stays open."""
+        self._producer.flush(TIMEOUT_S)
 
     def commit(self, offsets: Mapping[tuple[str, int], int] | None = None, group: Consumer | None = None) -> None:
         """Commit what was sent, and ``offsets`` as ``group``'s consumed positions in the same transaction.
