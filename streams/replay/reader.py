@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -248,15 +249,8 @@ class TopicReader:
         wanted = {p: r for p, r in ranges.items() if r[1] > r[0]}
         if not wanted:
             return
-        self._reader.assign({(self.name, p): start for p, (start, _) in wanted.items()})
-        try:
+        with self._assigned(wanted):
             yield from self._read(wanted, order, progress, until, None if key is None else key.encode())
-        except ReplayError:
-            raise
-        except StreamsError as err:
-            raise ReplayError(f"reading {self.name} failed: {err}") from err
-        finally:
-            self._reader.assign({})
 
     def _read(
         self,
@@ -308,8 +302,7 @@ class TopicReader:
         decoder = FrameDecoder(self.topic, writers(self._registry))
         stops = {(self.name, p): stop for p, (_, stop) in wanted.items()}
         merge = TimeMerge(wanted)
-        self._reader.assign({(self.name, p): start for p, (start, _) in wanted.items()})
-        try:
+        with self._assigned(wanted):
             fetched: list[RawRecord] = []
             for batch in self._reader.read(
                 stops, max_records=CHUNK, wait_s=0.02, progress=progress, stall_s=2 * TIMEOUT_S
@@ -336,6 +329,14 @@ class TopicReader:
             rest = merge.release(dict.fromkeys(wanted, True))
             if rest is not None:
                 yield rest
+
+    @contextmanager
+    def _assigned(self, wanted: dict[int, tuple[int, int]]) -> Iterator[None]:
+        """The partitions of ``wanted`` assigned from their starts while the body reads; a Kafka failure as a
+        ReplayError naming the topic."""
+        self._reader.assign({(self.name, p): start for p, (start, _) in wanted.items()})
+        try:
+            yield
         except ReplayError:
             raise
         except StreamsError as err:
