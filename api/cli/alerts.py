@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -17,6 +18,11 @@ if TYPE_CHECKING:
 app = Commands()
 
 
+class Start(StrEnum):
+    LATEST = "latest"
+    EARLIEST = "earliest"
+
+
 @app.command("alerts")
 def alerts(
     rules: Annotated[Path, typer.Option(help="The rules file (TOML): which events alert which URL, how often.")],
@@ -27,6 +33,10 @@ def alerts(
         int | None,
         typer.Option(help="Port of /metrics (TRADECORE_METRICS_PORT; default 9390; 0: off).", min=0),
     ] = None,
+    start: Annotated[
+        Start,
+        typer.Option(help="Where a group with no position yet begins: latest (from now on) or earliest (history)."),
+    ] = Start.LATEST,
 ) -> None:
     """Send a signed webhook for each event the rules name, until SIGTERM/SIGINT; the secret comes from
     TRADECORE_ALERTS_SECRET. A position is committed only once its alerts were taken (2xx) or dead-lettered."""
@@ -65,6 +75,7 @@ def alerts(
         parsed,
         sender,
         group=group or f"{settings.topic_prefix}alerts",
+        start="earliest" if start is Start.EARLIEST else "latest",
         lag_probe=probe,
     )
     names = ", ".join(rule.name for rule in parsed.rules)

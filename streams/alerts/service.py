@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import Literal, Protocol
 
 from schemas.contract_errors import EventDecodeError
 from schemas.events import Event
@@ -50,6 +50,8 @@ class AlertService:
 
     Parameters:
         group: the consumer group whose committed offsets are the delivery position.
+        start: where a group with no position yet begins: ``latest`` (alert on what happens from now on — a new
+            deployment does not page for the whole history) or ``earliest`` (every event in the log).
         lag_probe: measures projection lag (needed only by projection_lag rules).
         clock: unix time in seconds (projection lag is measured, not read from the log).
     """
@@ -62,6 +64,7 @@ class AlertService:
         sender: Sender,
         *,
         group: str,
+        start: Literal["latest", "earliest"] = "latest",
         lag_probe: LagProbe | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -96,6 +99,7 @@ class AlertService:
                 # A static member: a restart after a crash takes its partitions back at once instead of waiting
                 # out the dead member's session, and a second instance started by mistake is fenced, not split in.
                 "group.instance.id": f"{group}-service",
+                "auto.offset.reset": start,
             }
             self._consumer = kafka.consumer(settings, group, **overrides)
             self._consumer.subscribe(sorted(self._wanted), on_assign=self._assigned, on_revoke=self._revoked)

@@ -43,9 +43,11 @@ def receiver() -> Iterator[Receiver]:
     found.stop()
 
 
-def _start_alerts(endpoints: Endpoints, prefix: str, rules: Path, log: Path, port: int) -> subprocess.Popen[bytes]:
+def _start_alerts(
+    endpoints: Endpoints, prefix: str, rules: Path, log: Path, port: int, start: str = "earliest"
+) -> subprocess.Popen[bytes]:
     env = {**endpoints.as_env(), "TRADECORE_TOPIC_PREFIX": prefix, "TRADECORE_ALERTS_SECRET": SECRET}
-    command = ["alerts", "--rules", str(rules), "--metrics-port", str(port)]
+    command = ["alerts", "--rules", str(rules), "--metrics-port", str(port), "--start", start]
     return launch.start("alerts", command, log, env).process
 
 
@@ -252,3 +254,30 @@ min_interval_s = 3600
     order = {str(f.envelope.event_id): i for i, f in enumerate(fills)}
     firsts = list(dict.fromkeys(keys))
     assert firsts == sorted(firsts, key=order.__getitem__)
+
+
+def test_a_new_alerts_deployment_alerts_from_now_on_not_on_the_history(
+    topics: KafkaSettings, registry_settings: RegistrySettings, endpoints: Endpoints, receiver: Receiver, tmp_path: Path
+) -> None:
+    log = Log(topics, registry_settings)
+    old = event_at(order_filled, OrderFilled, 0, account_id="ACC-1", fill_id="old")
+    log.write(old)
+    rules = tmp_path / "rules.toml"
+    rules.write_text(f'[rules.fills]\nevents = ["fill"]\nurl = "{receiver.url()}"\n')
+    alerts_log, port = tmp_path / "alerts.log", launch.free_port()
+    process = _start_alerts(endpoints, topics.topic_prefix, rules, alerts_log, port, start="latest")
+    new: set[str] = set()
+    try:
+        # Fills keep coming until one alerts: when the group first takes its partitions is not observable.
+        deadline = time.monotonic() + 90
+        while not receiver.taken():
+            assert process.poll() is None and time.monotonic() < deadline, alerts_log.read_text()[-2000:]
+            fill = event_at(order_filled, OrderFilled, len(new) + 1, account_id="ACC-1", fill_id=f"new-{len(new)}")
+            log.write(fill)
+            new.add(str(fill.envelope.event_id))
+            time.sleep(2)
+    finally:
+        launch.stop(process)
+    taken = {r.key for r in receiver.taken()}
+    assert taken and taken <= new, "only fills written after the service started alert"
+    assert str(old.envelope.event_id) not in taken
