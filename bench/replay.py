@@ -198,7 +198,7 @@ def main() -> None:
         history.append(("executions.by-account", fill(n, ACCOUNT, "BTCUSDT")))
     write(settings, history, registry)
 
-    decoder = AvroDeserializer(SchemaRegistryClient({"url": RegistrySettings().url}))
+    decoder = AvroDeserializer(SchemaRegistryClient({"url": RegistrySettings().url, "timeout": 30}))
     context = SerializationContext(settings.topic_prefix + "executions", MessageField.VALUE)
     schema = columns("executions")
     everything = list(range(settings.partitions))

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry import Schema
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -15,6 +15,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from schemas.settings import RegistrySettings
 from streams import kafka
 from streams.settings import KafkaSettings
+from tests.support import confluent
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +40,7 @@ def test_record_produced_is_decoded_by_a_consumer_in_another_process(
     topics: KafkaSettings, registry_settings: RegistrySettings
 ) -> None:
     topic = topics.topic_prefix + "ticks"
-    serialize = AvroSerializer(SchemaRegistryClient({"url": registry_settings.url}), TICK)
+    serialize = AvroSerializer(confluent.registry(registry_settings.url), TICK)
     sent = [
         {
             "instrument": "BTCUSDT",
@@ -80,7 +81,7 @@ def test_record_produced_is_decoded_by_a_consumer_in_another_process(
 def test_registry_refuses_a_backward_incompatible_version(
     topics: KafkaSettings, registry_settings: RegistrySettings
 ) -> None:
-    client = SchemaRegistryClient({"url": registry_settings.url})
+    client = confluent.registry(registry_settings.url)
     subject = topics.topic_prefix + "ticks-value"
     client.register_schema(subject, Schema(TICK, "AVRO"))
     client.set_compatibility(subject, "BACKWARD_TRANSITIVE")

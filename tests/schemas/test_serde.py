@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Message
-from confluent_kafka.schema_registry import Schema, SchemaRegistryClient, topic_record_subject_name_strategy
+from confluent_kafka.schema_registry import Schema, topic_record_subject_name_strategy
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -31,6 +31,7 @@ from schemas.settings import RegistrySettings
 from streams import kafka
 from streams.kafka.registry import registry_client
 from streams.settings import KafkaSettings
+from tests.support import confluent
 from tests.support import events as examples
 
 pytestmark = pytest.mark.integration
@@ -134,7 +135,7 @@ def test_an_event_written_with_an_older_schema_is_read_by_todays_code(
 ) -> None:
     client = registry_client(registry_settings)
     # confluent-kafka's own client and serializer write the older version, as an earlier release did
-    raw = SchemaRegistryClient({"url": registry_settings.url})
+    raw = confluent.registry(registry_settings.url)
     topic = topics.topic_prefix + "orders"
     subject = subject_name(topic, CancelRequested)
     # CancelRequested as an earlier release wrote it: no reason, and an envelope without causation_id. Today's
@@ -208,7 +209,7 @@ def test_register_all_sets_backward_transitive_on_every_subject_and_is_idempoten
     assert again == first
     assert [r.event for r in first] == list(EVENT_TYPES)
     assert first[0].subject == f"{prefix}orders-tradecore.events.OrderPlaced"
-    client = SchemaRegistryClient({"url": registry_settings.url})
+    client = confluent.registry(registry_settings.url)
     for registration in first:
         assert client.get_compatibility(registration.subject) == "BACKWARD_TRANSITIVE"
         assert client.get_versions(registration.subject) == [1]
@@ -223,7 +224,7 @@ def test_processes_starting_together_on_a_fresh_namespace_all_register(
     with ThreadPoolExecutor(6) as pool:
         outcomes = list(pool.map(lambda _: register_all(registry_client(registry_settings), prefix), range(6)))
     assert all(outcome == outcomes[0] for outcome in outcomes)
-    client = SchemaRegistryClient({"url": registry_settings.url})
+    client = confluent.registry(registry_settings.url)
     for registration in outcomes[0]:
         assert client.get_compatibility(registration.subject) == "BACKWARD_TRANSITIVE"
         assert client.get_versions(registration.subject) == [1]
@@ -233,7 +234,7 @@ def test_the_registry_refuses_a_version_that_could_not_read_the_ones_before(
     kafka_settings: KafkaSettings, registry_settings: RegistrySettings
 ) -> None:
     register_all(registry_client(registry_settings), kafka_settings.topic_prefix)
-    client = SchemaRegistryClient({"url": registry_settings.url})
+    client = confluent.registry(registry_settings.url)
     subject = subject_name(kafka_settings.topic_prefix + "orders", OrderPlaced)
     added_required: dict[str, Any] = json.loads(avsc.schema_str("OrderPlaced"))
     added_required["fields"].append({"name": "venue", "type": "string", "doc": "no default"})
@@ -246,7 +247,7 @@ def test_the_registry_refuses_a_version_that_could_not_read_the_ones_before(
 def test_register_all_names_the_event_whose_registered_history_it_cannot_read(
     kafka_settings: KafkaSettings, registry_settings: RegistrySettings
 ) -> None:
-    raw = SchemaRegistryClient({"url": registry_settings.url})
+    raw = confluent.registry(registry_settings.url)
     subject = subject_name(kafka_settings.topic_prefix + "orders", OrderPlaced)
     history: dict[str, Any] = json.loads(avsc.schema_str("OrderPlaced"))
     next(field for field in history["fields"] if field["name"] == "quantity")["type"] = "boolean"

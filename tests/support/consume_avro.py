@@ -7,13 +7,14 @@ import json
 import sys
 
 from confluent_kafka import Consumer
-from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from tests.support import confluent
+
 
 def main(bootstrap: str, registry_url: str, topic: str, count: int) -> None:
-    deserialize = AvroDeserializer(SchemaRegistryClient({"url": registry_url, "timeout": 30}))
+    deserialize = AvroDeserializer(confluent.registry(registry_url))
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,

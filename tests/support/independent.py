@@ -6,14 +6,15 @@ import time
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
-from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
+
+from tests.support import confluent
 
 
 class IndependentReader:
     def __init__(self, bootstrap: str, registry_url: str) -> None:
-        self._deserialize = AvroDeserializer(SchemaRegistryClient({"url": registry_url, "timeout": 30}))
+        self._deserialize = AvroDeserializer(confluent.registry(registry_url))
         self._consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
@@ -15,6 +14,7 @@ from schemas.settings import RegistrySettings
 from streams.kafka.registry import registry_client
 from streams.settings import KafkaSettings
 from tests.schemas.batch import reference
+from tests.support import confluent
 from tests.support import events as examples
 
 pytestmark = pytest.mark.integration
@@ -37,7 +37,7 @@ def test_every_batch_encoded_event_decodes_with_confluent_kafkas_avro_deserializ
         encoder = BatchEncoder(cls, registry.schema_id(client, cls, topic_prefix=prefix))
         values = encoder.encode(reference.frame(nodes.parse(avsc.expanded(name)), records))
 
-        reader = AvroDeserializer(SchemaRegistryClient({"url": registry_settings.url}), avsc.schema_str(name))
+        reader = AvroDeserializer(confluent.registry(registry_settings.url), avsc.schema_str(name))
         context = SerializationContext(topic, MessageField.VALUE)
         assert [reader(value, context) for value in values] == records, name
         # and they are the bytes the per-record path writes
