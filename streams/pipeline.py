@@ -35,11 +35,16 @@ def wait_until_settled(
     quiet_s: float = 3.0,
     timeout_s: float = 1800.0,
 ) -> None:
-    """Return once every processor's group has committed up to the end of each of its inputs, and nothing has
-    moved for ``quiet_s`` (an input ending in a transaction marker counts as consumed)."""
+    """Return once every processor's group has committed up to the end of each of its partitioned inputs, and
+    nothing has moved for ``quiet_s`` (an input ending in a transaction marker counts as consumed).
+
+    Broadcast inputs (ticks into risk) are not asked: their positions live in each task's checkpoints, not in the
+    group, and nothing is derived from them alone — an order that needs a tick is held by the host's merge until
+    the tick is read, so once every partitioned input is committed to its end, every output is written.
+    """
     processors = [build(ProcessorSettings()) for build in PROCESSORS.values()]
     consumer = kafka.consumer(settings, f"{settings.topic_prefix}backtest-observer")
-    inputs = {p.name: [settings.topic_prefix + t for t in (*p.partitioned, *p.broadcast)] for p in processors}
+    inputs = {p.name: [settings.topic_prefix + t for t in p.partitioned] for p in processors}
     partitions = {
         topic: list(consumer.list_topics(topic, timeout=30).topics[topic].partitions)
         for topic in {t for ts in inputs.values() for t in ts}
