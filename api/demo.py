@@ -183,6 +183,9 @@ def exchange_answers(timeout_s: float = 5.0) -> bool:
     quotes). Asked on a thread of its own: an offline machine can hang in name resolution, which no asyncio
     timeout interrupts."""
     answered: list[bool] = []
+    # ccxt's asyncio half takes seconds to import (lazily, streams.exchanges): imported here, before the clock
+    # starts, so that a loaded machine's import is not taken for an exchange that does not answer.
+    import ccxt.async_support  # noqa: F401
 
     async def probe() -> None:
         client = connect_async(LIVE_EXCHANGE, ExchangeSettings(exchange_timeout_ms=int(timeout_s * 1000)), LIVE_OPTIONS)
