@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import io
 import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import fastavro
 import polars as pl
@@ -148,7 +150,7 @@ class MemoryEventLog:
     ) -> list[Appended | Exception]:
         """The frame's rows as events, appended as ``append`` does: encoded by the batch codec and read back record
         by record with fastavro, so the events are what a reader of the bytes gets."""
-        schema = fastavro.parse_schema(avsc.expanded(event.__name__))
+        schema = _parsed(event.__name__)
         bodies = (io.BytesIO(value[HEADER:]) for value in BatchEncoder(event, 1).encode(frame))
         events = [codec.from_avro(event, fastavro.schemaless_reader(body, schema, schema)) for body in bodies]
         return await self.append(events, [headers] * len(events))
@@ -159,6 +161,12 @@ class MemoryEventLog:
 
 
 _FRAMED = bytes([0, 0, 0, 0, 1])  # magic byte, schema id 1
+
+
+@functools.cache
+def _parsed(name: str) -> Any:
+    """fastavro's parsed writer schema of event ``name``, once per type (parsing per event cost more than writing)."""
+    return fastavro.parse_schema(avsc.expanded(name))
 
 
 class EncodingEventLog(MemoryEventLog):
@@ -177,9 +185,7 @@ class EncodingEventLog(MemoryEventLog):
         if not self._framed:
             for event in events:
                 body = io.BytesIO()
-                fastavro.schemaless_writer(
-                    body, fastavro.parse_schema(avsc.expanded(type(event).__name__)), codec.to_avro(event)
-                )
+                fastavro.schemaless_writer(body, _parsed(type(event).__name__), codec.to_avro(event))
                 self.values.append(_FRAMED + body.getvalue())
         return await super().append(events, headers)
 
