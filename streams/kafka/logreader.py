@@ -205,8 +205,11 @@ class LogReader:
 
     def bounds(self, position: Position, timeout_s: float = 30) -> tuple[int, int]:
         """The first offset ``position`` still holds and its high watermark."""
+        retrying = _until_leaders_answer(timeout_s)
         try:
-            low, high = self._consumer.get_watermark_offsets(TopicPartition(*position), timeout=timeout_s)
+            # A partition whose leader is not elected yet (a topic just made) or is moving answers NOT_LEADER for a
+            # moment: asked again, as ``ends`` does (a CI run's verify-processors failed on a fresh topic).
+            low, high = retrying(self._consumer.get_watermark_offsets, TopicPartition(*position), timeout=timeout_s)
         except KafkaException as err:
             raise StreamsError(f"could not read where {position[0]}[{position[1]}] starts and ends: {err}") from err
         return int(low), int(high)
@@ -224,9 +227,7 @@ class LogReader:
             self._admin = admin(self._settings)
         # A leader moving (a broker failing over) answers with a retriable error such as UNKNOWN_LEADER_EPOCH for
         # a moment: asked again until timeout_s, so that a failover does not stop the projector or a rebuild.
-        retrying = Retrying(
-            retry=retry_if_exception(_retriable), stop=stop_after_delay(timeout_s), wait=wait_fixed(0.5), reraise=True
-        )
+        retrying = _until_leaders_answer(timeout_s)
         try:
             return retrying(self._ends_once, self._admin, wanted, timeout_s)
         except KafkaException as err:
@@ -269,6 +270,13 @@ _LEADER_MOVING = frozenset(
         KafkaError._TRANSPORT,
     }
 )
+
+
+def _until_leaders_answer(timeout_s: float) -> Retrying:
+    """Ask again every half second, for up to ``timeout_s``, while the answer is a leader moving or not yet there."""
+    return Retrying(
+        retry=retry_if_exception(_retriable), stop=stop_after_delay(timeout_s), wait=wait_fixed(0.5), reraise=True
+    )
 
 
 def _retriable(err: BaseException) -> bool:

@@ -82,3 +82,29 @@ def test_a_leader_that_never_settles_gives_up_after_the_timeout() -> None:
     finally:
         reader.close()
     assert 2 <= admin.asked < 100
+
+
+class _Consumer:
+    """Answers ``get_watermark_offsets`` with NOT_LEADER first (a topic whose leader is not elected yet)."""
+
+    def __init__(self, refusals: int) -> None:
+        self.refusals = refusals
+        self.asked = 0
+
+    def get_watermark_offsets(self, *_: Any, **__: Any) -> tuple[int, int]:
+        self.asked += 1
+        if self.asked <= self.refusals:
+            raise KafkaException(KafkaError(KafkaError.NOT_LEADER_FOR_PARTITION))
+        return 0, 42
+
+    def close(self) -> None:
+        pass
+
+
+def test_where_a_fresh_partition_starts_and_ends_is_asked_again_until_its_leader_answers() -> None:
+    reader = LogReader(KafkaSettings(bootstrap_servers="127.0.0.1:1", topic_prefix="t."), "bounds-test")
+    real, reader._consumer = reader._consumer, _Consumer(refusals=2)  # type: ignore[assignment]
+    try:
+        assert reader.bounds(("t.ticks", 1), timeout_s=10) == (0, 42)
+    finally:
+        real.close()
