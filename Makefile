@@ -5,26 +5,36 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: help venv dashboard chromium stack-up stack-down stack-status topics demo test unit lint compose-check clean
+.PHONY: help venv lock dashboard chromium stack-up stack-down stack-status topics demo test unit lint compose-check clean
 
 help:
 	@echo "make demo          the whole loop on the local stack, then the API until Ctrl-C (ARGS=--once: exit)"
 	@echo "make test          venv + stack + lint + the whole test suite against the real stack"
 	@echo "make unit          the tests that need no stack (pytest -m 'not integration'), on both cores"
 	@echo "make dashboard     the dashboard's front-end library (npm ci; run by make venv)"
+	@echo "make lock          re-pin every dependency (requirements.lock) after changing pyproject.toml"
 	@echo "make stack-down    stop the local stack (data kept; 'tradecore stack down --purge' deletes it)"
 
-# The venv is rebuilt whenever pyproject.toml changes (the stamp carries its hash). Bytecode is compiled at install:
-# with PYTHONDONTWRITEBYTECODE set, every process (each `tradecore` a test starts) would otherwise recompile ccxt.
-$(STAMP): pyproject.toml
+# The venv is rebuilt whenever pyproject.toml or requirements.lock changes (the stamp carries their hash), with every
+# dependency at the version the lock names: a fresh clone installs what CI last passed with, not whatever was released
+# since (a new hypothesis once turned CI's mypy red with no change of ours). `make lock` re-resolves after a change
+# to pyproject.toml's dependencies. Bytecode is compiled at install: with PYTHONDONTWRITEBYTECODE set, every process
+# (each `tradecore` a test starts) would otherwise recompile ccxt.
+$(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found — install Python 3.11 (or: make PYTHON=/path/to/python3.11)"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip uv
-	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -e '.[dev,bench]'
+	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -c requirements.lock -e '.[dev,bench]'
 	@rm -f $(VENV)/.installed-* && touch $@
+
+# setuptools is left to the venv (ccxt asks for any recent one; the venv's own is kept, as without a lock).
+lock:
+	@test -x $(BIN)/uv || { echo "error: no $(BIN)/uv — run make venv first"; exit 1; }
+	$(BIN)/uv pip compile --quiet --python-version 3.11 --extra dev --extra bench pyproject.toml -o requirements.lock \
+		--custom-compile-command "make lock" --no-emit-package setuptools
 
 venv: $(STAMP) dashboard
 
@@ -75,15 +85,21 @@ compose-check:
 schemas-check: venv
 	$(BIN)/python -m schemas.check
 
+# The unit tests first, on both cores as in `make unit` but with every property test's full count of examples; then
+# the integration tests, one at a time (they start workers, APIs and brokers of their own and kill them on a clock).
 test: venv chromium stack-up lint compose-check schemas-check
-	$(BIN)/pytest $(PYTEST_ARGS)
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest -m "not integration" -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/pytest -m integration $(PYTEST_ARGS)
 
 # No stack: tests/conftest.py fails any test that reaches Kafka, Postgres or the registry without the marker.
-# The unit profile runs a fifth of each property test's examples (tests/conftest.py); `make test` runs them all.
+# The unit profile runs a fifth of each property test's examples, and of the rows of the whole-file replays
+# (tests/conftest.py, tests/support/properties.py); `make test` runs them all.
 # Bytecode is cached (__pycache__, git-ignored) even where PYTHONDONTWRITEBYTECODE is set: otherwise each worker, and
 # each `tradecore` a test starts, compiles our sources and assertion-rewrites every test module again, every run.
+# --dist loadgroup: a module marked xdist_group (the whole market feeds, the risk tests' generated day) runs on one
+# worker, which builds its costly data once instead of each worker building it.
 unit: venv
-	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest -m "not integration" -n 2 --hypothesis-profile=unit $(PYTEST_ARGS)
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest -m "not integration" -n 2 --dist loadgroup --hypothesis-profile=unit $(PYTEST_ARGS)
 
 clean: stack-down
 	rm -rf $(VENV)

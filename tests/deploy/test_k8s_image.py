@@ -28,3 +28,11 @@ def test_the_image_is_built_from_every_package_the_project_installs() -> None:
     assert top_level <= copied, f"deploy/Dockerfile does not copy {sorted(top_level - copied)}"
     # The build reads the project's metadata, and pyproject names README.md as the package readme.
     assert {"pyproject.toml", "README.md"} <= copied
+
+
+def test_the_image_installs_the_versions_the_lock_pins() -> None:
+    """The image gets what `make test` passed with (make venv installs under requirements.lock), not whatever was
+    released since."""
+    build_stage = (ROOT / "deploy" / "Dockerfile").read_text().split("\nFROM ")[1]
+    assert "requirements.lock" in copied_into_build_stage()
+    assert re.search(r"^RUN .*pip install -c requirements\.lock \.$", build_stage, flags=re.MULTILINE), build_stage
