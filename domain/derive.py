@@ -8,6 +8,10 @@ and its id from its place in its own stream, so replaying the same log derives b
 * ``correlation_id`` = the trigger's; ``causation_id`` = the trigger's ``event_id``;
 * ``sequence``     = gap-free per (topic, aggregate), counted by the processor that owns the aggregate;
 * ``event_id``     = derived from (topic, aggregate, sequence) by ``event_id_for``.
+
+A processor keeps an aggregate's count only while it may still derive events for it (see docs/STREAMS.md, "What state
+is kept, and for how long"); an answer about an aggregate it holds no count for is numbered by
+``untracked_sequence``.
 """
 
 from __future__ import annotations
@@ -38,6 +42,20 @@ def derived_envelope(event: type[Event], trigger: Event, aggregate_id: str, sequ
         aggregate_id=aggregate_id,
         sequence=sequence,
     )
+
+
+UNTRACKED = 1 << 32
+"""Above any count a processor keeps for one aggregate: where the numbers of untracked answers start."""
+
+
+def untracked_sequence(trigger: Event) -> int:
+    """The sequence of an event about an aggregate the processor holds no count for (never seen, or forgotten).
+
+    Numbering from 1 would repeat the sequence, and so the event id, of the aggregate's first event. The trigger's own
+    sequence is unique in the trigger's stream (the same aggregate's requests, numbered by whoever wrote them), so
+    ``UNTRACKED`` plus it is unique too, and the same in every replay.
+    """
+    return UNTRACKED + trigger.envelope.sequence
 
 
 @dataclass

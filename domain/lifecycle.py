@@ -22,7 +22,9 @@ sample histories.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
+from datetime import timedelta
 from decimal import Decimal
 from enum import StrEnum
 from types import MappingProxyType
@@ -46,6 +48,11 @@ class OrderStatus(StrEnum):
 OPEN = frozenset({OrderStatus.PENDING, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED})
 TERMINAL = frozenset(OrderStatus) - OPEN
 INITIAL = OrderStatus.PENDING  # what OrderPlaced makes an order; OrderPlaced itself is no transition
+
+ORDER_MEMORY = timedelta(hours=24)
+"""How long, in event time, processors remember an order in a TERMINAL status (and a client order id) before it leaves
+their state: a venue's session (FIX asks client order ids to be unique within a trading day). docs/STREAMS.md, "What
+state is kept, and for how long"."""
 
 
 class Trigger(StrEnum):
@@ -159,12 +166,16 @@ def settle(status: OrderStatus, event: Event | Trigger) -> OrderStatus:
         InvalidTransition: the event fits nowhere in this order's lifecycle: neither from a status it can reach (an
             event read early) nor from one it has passed (an event read late): the history contradicts itself.
     """
-    try:
-        return next_status(status, event)
-    except InvalidTransition:
-        cause = event if isinstance(event, Trigger) else trigger(event)
-        if cause is None:
-            raise
+    cause = event if isinstance(event, Trigger) else trigger(event)
+    if cause is None:
+        raise InvalidTransition(f"{type(event).__name__} is not an order lifecycle event")
+    return _settled(status, cause)
+
+
+@functools.cache  # a pure function of two small enums; a projection asks it for every event it folds
+def _settled(status: OrderStatus, cause: Trigger) -> OrderStatus:
+    if (status, cause) in TABLE:
+        return TABLE[(status, cause)]
     if cause is Trigger.PLACED:  # the order's first event: every status comes after it
         return status
     for later in reachable(status):

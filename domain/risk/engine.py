@@ -37,13 +37,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from decimal import localcontext
 from functools import singledispatchmethod
 from types import MappingProxyType
 
-from domain.derive import Sequences, derived_envelope
+from domain.derive import Sequences, derived_envelope, untracked_sequence
 from domain.instruments import Instrument
+from domain.lifecycle import ORDER_MEMORY, completes
 from domain.risk import rules
 from domain.risk.amounts import CONTEXT
 from domain.risk.errors import NotARiskInputError
@@ -86,11 +87,21 @@ class RiskEngine:
         The limits of an account until a ``RiskLimitsSet`` arrives for it.
     instruments:
         The instrument registry: what is tradable, with its quantity and price rules and quote currency.
+    order_memory:
+        How long, in an account's event time, its client order ids stay taken and its finished orders stay known
+        (their sequences on ``orders.checked``); configuration, like the limits: a replay must be given the same.
     """
 
-    def __init__(self, default_limits: RiskLimits, instruments: Mapping[str, Instrument]) -> None:
+    def __init__(
+        self,
+        default_limits: RiskLimits,
+        instruments: Mapping[str, Instrument],
+        *,
+        order_memory: timedelta = ORDER_MEMORY,
+    ) -> None:
         self.default_limits = default_limits
         self.instruments = instruments
+        self.order_memory = order_memory
         self._state = EngineState(references={}, sequences={}, accounts={})
         self._sequences = Sequences(self._state.sequences)
 
@@ -117,10 +128,15 @@ class RiskEngine:
 
     @classmethod
     def from_snapshot(
-        cls, data: bytes, *, default_limits: RiskLimits, instruments: Mapping[str, Instrument]
+        cls,
+        data: bytes,
+        *,
+        default_limits: RiskLimits,
+        instruments: Mapping[str, Instrument],
+        order_memory: timedelta = ORDER_MEMORY,
     ) -> RiskEngine:
         """An engine that continues exactly where the one that wrote ``data`` stood; raises ``SnapshotError``."""
-        engine = cls(default_limits, instruments)
+        engine = cls(default_limits, instruments, order_memory=order_memory)
         with localcontext(CONTEXT):
             engine._state = decode(data)
         engine._sequences = Sequences(engine._state.sequences)
@@ -147,6 +163,7 @@ class RiskEngine:
     @_handle.register
     def _placed(self, event: OrderPlaced) -> list[Event]:
         account = self._account(event.account_id)
+        now = self._advance(account, event)
         candidate = Candidate(
             order_id=event.order_id,
             client_order_id=event.client_order_id,
@@ -164,8 +181,8 @@ class RiskEngine:
             reference=reference_at(self._state.references.get(event.instrument, ()), event.envelope.occurred_at),
         )
         rejection = rules.first_failure(rules.NEW_ORDER_CHECKS, candidate)
-        account.client_order_ids.add(event.client_order_id)
-        sequence = self._sequences.next(event.order_id)
+        account.placed(event.client_order_id, now)
+        sequence = self._next(account, event.order_id, event, now)
         if rejection is not None:
             return [
                 OrderRejected(
@@ -206,14 +223,18 @@ class RiskEngine:
 
     @_handle.register
     def _cancel_requested(self, event: CancelRequested) -> list[Event]:
-        order = self._open_order(event.account_id, event.order_id)
+        account = self._account(event.account_id)
+        now = self._advance(account, event)
+        order = account.open_orders.get(event.order_id)
         # Route by the instrument risk knows the order trades when it has it: that is where execution holds it.
         instrument = order.instrument if order is not None else event.instrument
-        return [self._cancel(event, event.order_id, event.account_id, instrument, event.reason)]
+        sequence = self._next(account, event.order_id, event, now)
+        return [self._cancel(event, event.order_id, event.account_id, instrument, event.reason, sequence)]
 
     @_handle.register
     def _amend_requested(self, event: AmendRequested) -> list[Event]:
         account = self._account(event.account_id)
+        now = self._advance(account, event)
         order = account.open_orders.get(event.order_id)
         if order is None:
             rejection: Rejection | None = Rejection(
@@ -224,7 +245,7 @@ class RiskEngine:
         else:
             rejection = self._check_amend(event, account, order)
         kind = AmendAccepted if rejection is None else AmendRejected
-        envelope = derived_envelope(kind, event, event.order_id, self._sequences.next(event.order_id))
+        envelope = derived_envelope(kind, event, event.order_id, self._next(account, event.order_id, event, now))
         if rejection is not None:
             return [
                 AmendRejected(
@@ -281,23 +302,35 @@ class RiskEngine:
     @_handle.register
     def _limits_set(self, event: RiskLimitsSet) -> list[Event]:
         limits = RiskLimits.from_event(event)
-        self._account(event.account_id).limits = limits
+        account = self._account(event.account_id)
+        self._advance(account, event)
+        account.limits = limits
         return []
 
     @_handle.register
     def _kill_switch(self, event: KillSwitchToggled) -> list[Event]:
         account = self._account(event.account_id)
+        self._advance(account, event)
         account.kill_switch = event.engaged
         if not event.engaged:
             return []
         return [
-            self._cancel(event, order.order_id, event.account_id, order.instrument, KILL_SWITCH_REASON)
+            self._cancel(
+                event,
+                order.order_id,
+                event.account_id,
+                order.instrument,
+                KILL_SWITCH_REASON,
+                self._sequences.next(order.order_id),
+            )
             for order in account.open_orders.values()
         ]
 
-    def _cancel(self, trigger: Event, order_id: str, account_id: str, instrument: str, reason: str | None) -> Event:
+    def _cancel(
+        self, trigger: Event, order_id: str, account_id: str, instrument: str, reason: str | None, sequence: int
+    ) -> Event:
         return CancelAccepted(
-            envelope=derived_envelope(CancelAccepted, trigger, order_id, self._sequences.next(order_id)),
+            envelope=derived_envelope(CancelAccepted, trigger, order_id, sequence),
             order_id=order_id,
             account_id=account_id,
             instrument=instrument,
@@ -323,20 +356,20 @@ class RiskEngine:
         order = self._open_order(event.account_id, event.order_id)
         if order is not None:
             account = self._state.accounts[event.account_id]
-            if event.is_final or event.leaves_quantity <= 0:
-                account.forget(order.order_id)
+            if completes(event.is_final, event.leaves_quantity):
+                account.forget(order.order_id, self._now(account, event))
             else:
                 account.track(replace(order, leaves=event.leaves_quantity))
         return []
 
     @_handle.register
     def _cancelled(self, event: OrderCancelled) -> list[Event]:
-        self._done(event.account_id, event.order_id)
+        self._done(event, event.account_id, event.order_id)
         return []
 
     @_handle.register
     def _expired(self, event: OrderExpired) -> list[Event]:
-        self._done(event.account_id, event.order_id)
+        self._done(event, event.account_id, event.order_id)
         return []
 
     @_handle.register
@@ -349,7 +382,7 @@ class RiskEngine:
         if order is not None:
             account = self._state.accounts[event.account_id]
             if event.leaves_quantity <= 0:
-                account.forget(order.order_id)
+                account.forget(order.order_id, self._now(account, event))
             else:
                 limit_price = event.limit_price if order.order_type is OrderType.LIMIT else None
                 account.track(amended(order, event.quantity, limit_price, event.leaves_quantity))
@@ -384,6 +417,40 @@ class RiskEngine:
         account = self._state.accounts.get(account_id)
         return None if account is None else account.open_orders.get(order_id)
 
-    def _done(self, account_id: str, order_id: str) -> None:
+    def _done(self, event: Event, account_id: str, order_id: str) -> None:
         if self._open_order(account_id, order_id) is not None:
-            self._state.accounts[account_id].forget(order_id)
+            account = self._state.accounts[account_id]
+            account.forget(order_id, self._now(account, event))
+
+    # --- what is kept, and for how long --------------------------------------------------------------------------
+
+    def _advance(self, account: AccountRisk, event: Event) -> datetime:
+        """The account's event time after ``event`` (an input on ``orders``), once what it no longer needs is gone.
+
+        Runs before the input is decided, so whether a client order id is still taken depends only on the account's
+        inputs up to this one: the same log forgets the same things, replayed whole or from a checkpoint.
+        """
+        now = account.advance(event.envelope.occurred_at)
+        for order_id in account.forget_before(now - self.order_memory):
+            del self._state.sequences[order_id]
+        return now
+
+    @staticmethod
+    def _now(account: AccountRisk, event: Event) -> datetime:
+        """When an execution report finished an order, in the account's event time (its own, if it has none yet)."""
+        return event.envelope.occurred_at if account.now is None else account.now
+
+    def _next(self, account: AccountRisk, order_id: str, trigger: Event, now: datetime) -> int:
+        """The sequence on ``orders.checked`` of what ``trigger`` derives for ``order_id``.
+
+        Risk counts the stream of an order it holds: working, placed now, or finished within the order memory (and
+        then remembered for another order memory). An order it holds no count for — never seen by this account, or
+        forgotten — gets a number from the request itself, above any count and unique with it: numbering from 1
+        again would give the answer the event id of the order's first decision.
+        """
+        if order_id in account.open_orders:
+            return self._sequences.next(order_id)
+        if order_id in account.finished or isinstance(trigger, OrderPlaced):
+            account.touch(order_id, now)
+            return self._sequences.next(order_id)
+        return untracked_sequence(trigger)

@@ -1,9 +1,12 @@
 """The engine's state as bytes and back, for a host to checkpoint: canonical JSON, so equal states give equal bytes.
 
-Decimals are strings (exact, exponent and all), times integer microseconds since the epoch (UTC), sets sorted lists,
-and maps whose order matters (working orders, in the order they were accepted) lists of records. Derived totals are
-not stored: loading tracks the orders again. Configuration (default limits, instruments) is not state and is not
-stored either: the host passes it again, and must pass the same for a replay to decide the same.
+Decimals are strings (exact, exponent and all), times integer microseconds since the epoch (UTC), and maps whose order
+matters (working orders, in the order they were accepted; client order ids and finished orders, oldest first) lists
+of records. Format 2 added the account's event time, the times of client order ids and the finished orders (the order
+memory); a format-1 snapshot holds no times to forget by, so it is refused and the host replays the log instead.
+Derived totals are not stored: loading tracks the orders again. Configuration (default limits, instruments, the order
+memory) is not state and is not stored either: the host passes it again, and must pass the same for a replay to decide
+the same.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from domain.risk.limits import RiskLimits
 from domain.risk.state import AccountRisk, OpenOrder, RealizedPnl, Reference
 from schemas.events import OrderType, Side
 
-FORMAT = "tradecore.risk/1"
+FORMAT = "tradecore.risk/2"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -96,7 +99,9 @@ def _account(account: AccountRisk) -> dict[str, Any]:
     return {
         "limits": None if account.limits is None else {k: _plain(v) for k, v in asdict(account.limits).items()},
         "kill_switch": account.kill_switch,
-        "client_order_ids": sorted(account.client_order_ids),
+        "now": None if account.now is None else _micros(account.now),
+        "client_order_ids": [[cid, _micros(at)] for cid, at in account.client_order_ids.items()],
+        "finished": [[order_id, _micros(at)] for order_id, at in account.finished.items()],
         "accepted_at": [_micros(at) for at in account.accepted_at],
         "positions": {symbol: str(quantity) for symbol, quantity in account.positions.items()},
         "realized": {
@@ -137,7 +142,9 @@ def _read_account(account_id: str, account: Mapping[str, Any]) -> AccountRisk:
         account_id=account_id,
         limits=_read_limits(account["limits"]),
         kill_switch=bool(account["kill_switch"]),
-        client_order_ids=set(account["client_order_ids"]),
+        now=None if account["now"] is None else _time(account["now"]),
+        client_order_ids={str(cid): _time(at) for cid, at in account["client_order_ids"]},
+        finished={str(order_id): _time(at) for order_id, at in account["finished"]},
         accepted_at=deque(_time(at) for at in account["accepted_at"]),
         positions={symbol: Decimal(quantity) for symbol, quantity in account["positions"].items()},
         realized={

@@ -1,5 +1,10 @@
 """What risk knows, folded from events: the reference price per instrument, and per account its limits, kill switch,
-client order ids, recent acceptances, working orders, positions and realized PnL.
+recent client order ids, recent acceptances, working orders, recently finished orders, positions and realized PnL.
+
+What grows with history is forgotten once no rule needs it (``AccountRisk.forget_before``): client order ids and
+finished orders are kept for the order memory (``lifecycle.ORDER_MEMORY`` by default) of the account's event time
+(docs/STREAMS.md, "What state is kept, and for how long"), so an account's state is bounded by what it did in that
+window and what is still working.
 
 Totals that every check needs (working quantity per instrument and side, open notional per quote currency) are kept
 up to date as orders change, so a check costs the same with ten working orders as with ten thousand; they are exact
@@ -132,8 +137,16 @@ class AccountRisk:
     limits: RiskLimits | None = None
     """Set by ``RiskLimitsSet``; ``None`` means the engine's defaults."""
     kill_switch: bool = False
-    client_order_ids: set[str] = field(default_factory=set)
-    """Every client order id an order of the account was placed with, whatever became of the order."""
+    now: datetime | None = None
+    """The account's event time: the latest ``occurred_at`` of its inputs on ``orders`` (stamped by the server's clock,
+    so it only moves forward by what really passed; execution reports carry exchange times and do not move it)."""
+    client_order_ids: dict[str, datetime] = field(default_factory=dict)
+    """Client order ids the account placed orders with, whatever became of them, each with the account's event time
+    when it was last placed; oldest first. Kept for the order memory."""
+    finished: dict[str, datetime] = field(default_factory=dict)
+    """Orders of the account risk holds a sequence for that are not working (rejected, done, or asked about after),
+    with the account's event time of the last such event; oldest first. Kept for the order memory, so a late cancel
+    or amend continues the order's stream of ``orders.checked``."""
     accepted_at: deque[datetime] = field(default_factory=deque)
     """Event times of the orders accepted in the trailing second (older ones are dropped on the next acceptance)."""
     positions: dict[str, Decimal] = field(default_factory=dict)
@@ -155,11 +168,44 @@ class AccountRisk:
         self._orders[order.order_id] = order
         self._add(order, 1)
 
-    def forget(self, order_id: str) -> None:
-        """Stop tracking an order: it is done. Unknown ids are ignored."""
+    def forget(self, order_id: str, at: datetime) -> None:
+        """Stop tracking an order: it is done (at event time ``at``). Unknown ids are ignored."""
         order = self._orders.pop(order_id, None)
         if order is not None:
             self._add(order, -1)
+            self.touch(order_id, at)
+
+    def advance(self, at: datetime) -> datetime:
+        """The account saw an input on ``orders`` at event time ``at``; its event time now."""
+        if self.now is None or at > self.now:
+            self.now = at
+        return self.now
+
+    def placed(self, client_order_id: str, at: datetime) -> None:
+        """``client_order_id`` was used at the account's event time ``at`` (it moves to the back: newest)."""
+        self.client_order_ids.pop(client_order_id, None)
+        self.client_order_ids[client_order_id] = at
+
+    def touch(self, order_id: str, at: datetime) -> None:
+        """Risk derived an event for ``order_id``, not working, at event time ``at`` (newest now)."""
+        self.finished.pop(order_id, None)
+        self.finished[order_id] = at
+
+    def forget_before(self, cutoff: datetime) -> list[str]:
+        """Forget client order ids and finished orders last seen at or before ``cutoff``; the order ids forgotten.
+
+        Both maps are in the order of the account's event time, which never goes back, so this stops at the first
+        entry it keeps: the cost is the entries forgotten, not the entries kept.
+        """
+        ids = self.client_order_ids
+        while ids and next(iter(ids.values())) <= cutoff:
+            del ids[next(iter(ids))]
+        gone: list[str] = []
+        while self.finished and next(iter(self.finished.values())) <= cutoff:
+            order_id = next(iter(self.finished))
+            del self.finished[order_id]
+            gone.append(order_id)
+        return gone
 
     def _add(self, order: OpenOrder, sign: int) -> None:
         key = (order.instrument, order.side)
@@ -179,6 +225,7 @@ class AccountRisk:
 
     def accept(self, order: OpenOrder, at: datetime) -> None:
         """An order was accepted at event time ``at``: track it and count it towards the order rate."""
+        self.finished.pop(order.order_id, None)
         self.track(order)
         while self.accepted_at and self.accepted_at[0] <= at - RATE_WINDOW:
             self.accepted_at.popleft()

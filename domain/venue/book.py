@@ -1,9 +1,15 @@
-"""The venue's state for one instrument: the touch, our resting orders in price-time priority, and what is done."""
+"""The venue's state for one instrument: the touch, our resting orders in price-time priority, and what is done.
+
+Finished orders are remembered for the order memory of the venue's event time (``Book.forget_before``), so a late
+cancel or amend still hears how the order ended; after that the order is unknown again (docs/STREAMS.md, "What
+state is kept, and for how long").
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -70,12 +76,18 @@ class Outcome(StrEnum):
 
 @dataclass
 class Book:
-    """The touch, our resting (GTC LIMIT) orders by id, how each finished order ended, and the arrival counter."""
+    """The touch, our resting (GTC LIMIT) orders by id, how each recently finished order ended and when (oldest
+    first), the arrival counter, and the venue's event time: the latest ``occurred_at`` of its orders (ticks carry
+    exchange times and do not move it)."""
 
     touch: Touch = field(default_factory=Touch)
     resting: dict[str, WorkingOrder] = field(default_factory=dict)
-    done: dict[str, Outcome] = field(default_factory=dict)
+    done: dict[str, tuple[Outcome, datetime]] = field(default_factory=dict)
     arrivals: int = 0
+    now: datetime | None = None
+    answered: dict[str, datetime] = field(default_factory=dict)
+    """Orders the venue never held (risk refused them) that it answered a cancel or amend of, holding a count on
+    ``executions``: when it last did, oldest first."""
 
     def knows(self, order_id: str) -> bool:
         return order_id in self.resting or order_id in self.done
@@ -88,9 +100,38 @@ class Book:
     def rest(self, order: WorkingOrder) -> None:
         self.resting[order.order_id] = order
 
-    def close(self, order: WorkingOrder, outcome: Outcome) -> None:
+    def close(self, order: WorkingOrder, outcome: Outcome, at: datetime) -> None:
         self.resting.pop(order.order_id, None)
-        self.done[order.order_id] = outcome
+        self.done[order.order_id] = (outcome, at)
+
+    def advance(self, at: datetime) -> datetime:
+        """The venue took an order input at event time ``at``; its event time now."""
+        if self.now is None or at > self.now:
+            self.now = at
+        return self.now
+
+    def answer(self, order_id: str, at: datetime) -> None:
+        """The venue answered about ``order_id``, which it never held, at its event time ``at`` (newest now)."""
+        self.answered.pop(order_id, None)
+        self.answered[order_id] = at
+
+    def forget_before(self, cutoff: datetime) -> list[str]:
+        """Forget the finished and answered orders of at or before ``cutoff``; their ids. Both are in the order of the
+        venue's event time, which never goes back, so this stops at the first one it keeps."""
+        gone: list[str] = []
+        while self.done:
+            order_id, (_, at) = next(iter(self.done.items()))
+            if at > cutoff:
+                break
+            del self.done[order_id]
+            gone.append(order_id)
+        while self.answered:
+            order_id, at = next(iter(self.answered.items()))
+            if at > cutoff:
+                break
+            del self.answered[order_id]
+            gone.append(order_id)
+        return gone
 
     def in_priority(self, side: Side) -> list[tuple[Decimal, WorkingOrder]]:
         """(limit, order) of the resting orders of ``side``: best limit first (highest BUY), then earliest arrival."""
@@ -105,8 +146,10 @@ class Book:
         return {
             "touch": {"bid": _level_dict(self.touch.bid), "ask": _level_dict(self.touch.ask)},
             "resting": [_order_dict(o) for o in sorted(self.resting.values(), key=lambda o: o.priority)],
-            "done": {order_id: outcome.value for order_id, outcome in sorted(self.done.items())},
+            "done": [[order_id, outcome.value, _micros(at)] for order_id, (outcome, at) in self.done.items()],
             "arrivals": self.arrivals,
+            "now": None if self.now is None else _micros(self.now),
+            "answered": [[order_id, _micros(at)] for order_id, at in self.answered.items()],
         }
 
     @classmethod
@@ -117,9 +160,23 @@ class Book:
         return cls(
             touch=Touch(bid=_level(touch["bid"]), ask=_level(touch["ask"])),
             resting={o.order_id: o for o in resting},
-            done={str(order_id): Outcome(outcome) for order_id, outcome in data["done"].items()},
+            done={str(order_id): (Outcome(outcome), _time(at)) for order_id, outcome, at in data["done"]},
             arrivals=int(data["arrivals"]),
+            now=None if data["now"] is None else _time(data["now"]),
+            answered={str(order_id): _time(at) for order_id, at in data["answered"]},
         )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _micros(at: datetime) -> int:
+    return (at - _EPOCH) // _MICROSECOND
+
+
+def _time(micros: int) -> datetime:
+    return _EPOCH + int(micros) * _MICROSECOND
 
 
 def _optional(value: Decimal | None) -> str | None:

@@ -8,7 +8,9 @@ from typing import Any
 from domain.derive import Sequences
 from domain.venue.errors import SnapshotError
 
-FORMAT = 1
+FORMAT = 2
+"""2: finished orders carry the time they finished, and the venue its event time (the order memory); a format-1
+snapshot has no times to forget by, so it is refused and the host replays the log instead."""
 
 
 def dumps(snapshot: dict[str, Any]) -> bytes:

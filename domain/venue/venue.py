@@ -37,10 +37,12 @@ Fills
 
 Cancels and amends
     A cancel of a resting order cancels what is left (``OrderCancelled``, its reason the request's, or "requested
-    by owner"); of an unknown or finished order, or of another account's order, ``CancelRejected``. An amend
-    replaces the quantity and/or limit price of a resting order (``OrderAmended``: leaves = new quantity - filled),
-    sends it to the back of the time queue, and matches it at once against the touch as a new arrival would be
-    (TAKER), so a price made marketable fills; an amend of an unknown or finished order, of another account's
+    by owner"); of an unknown or finished order, or of another account's order, ``CancelRejected`` ("unknown
+    order", "order already filled", ...). A finished order is remembered for ``order_memory`` of the venue's event
+    time (its orders' times, not the ticks'); after that it is an unknown order again, and a late cancel hears so.
+    An amend replaces the quantity and/or limit price of a resting order (``OrderAmended``: leaves = new quantity
+    - filled), sends it to the back of the time queue, and matches it at once against the touch as a new arrival
+    would be (TAKER), so a price made marketable fills; an amend of an unknown or finished order, of another account's
     order, or to a quantity not above what is filled is ``OrderAmendRejected``.
 
 Stamps
@@ -49,22 +51,24 @@ Stamps
     instruments of a processor). Nothing else is read.
 
 State
-    ``to_snapshot``/``from_snapshot``: the touch, resting orders, finished orders, the arrival counter and the
-    sequences, as deterministic JSON (sorted keys, Decimals as strings). The config is not in it: it is the
-    host's to give, like the instrument.
+    ``to_snapshot``/``from_snapshot``: the touch, resting orders, recently finished orders, the arrival counter, the
+    venue's event time and the sequences, as deterministic JSON (sorted keys, Decimals as strings). The config is
+    not in it: it is the host's to give, like the instrument.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from domain.derive import Sequences, derived_envelope
+from domain.derive import UNTRACKED, Sequences, derived_envelope, untracked_sequence
 from domain.instruments import Instrument
+from domain.lifecycle import ORDER_MEMORY
 from domain.venue import matching, snapshot
 from domain.venue.book import Book, Level, Outcome, Touch, WorkingOrder
 from domain.venue.errors import DuplicateOrderError, InvalidOrderError, SnapshotError, WrongInstrumentError
@@ -89,6 +93,10 @@ from schemas.events import (
 
 Rule = Callable[[Side, Decimal, Decimal], bool]  # (side, limit, price) -> does the price fill the order?
 
+# The venue remembers finished orders this share of the order memory longer than risk (an hour a day): the venue's
+# event time is every account's on the instrument, and may run ahead of an account's by the servers' clock skew.
+_MARGIN = 1 / 24
+
 
 class VenueConfig(BaseModel):
     """How the simulated venue prices what it fills, and which instruments go to the live venue instead."""
@@ -103,6 +111,12 @@ class VenueConfig(BaseModel):
     )
     taker_fee_bps: Decimal = Field(
         Decimal(0), gt=-10_000, lt=10_000, description="Fee on fills against the touch at arrival or amend (TAKER)."
+    )
+    order_memory: timedelta = Field(
+        ORDER_MEMORY,
+        gt=timedelta(0),
+        description="How long, in the venue's event time, a finished order is remembered: until then a late cancel "
+        "or amend hears how it ended (and its id cannot be accepted again); after, it is an unknown order.",
     )
     live_instruments: frozenset[str] = Field(
         frozenset(),
@@ -140,11 +154,12 @@ class SimulatedVenue:
 
     @_derive.register
     def _order_accepted(self, event: OrderAccepted) -> list[Event]:
+        self._advance(event)
         order = self._working(event)
         self.book.stamp_arrival(order)
         derived = self._take(event, order)
         if order.leaves == 0:
-            self.book.close(order, Outcome.FILLED)
+            self.book.close(order, Outcome.FILLED, self._now(event))
         elif order.order_type is OrderType.LIMIT and order.time_in_force is TimeInForce.GTC:
             self.book.rest(order)
         else:
@@ -153,11 +168,12 @@ class SimulatedVenue:
 
     @_derive.register
     def _cancel_accepted(self, event: CancelAccepted) -> list[Event]:
+        self._advance(event)
         order = self.book.resting.get(event.order_id)
         refusal = self._refusal(event.order_id, event.account_id, order)
         if order is None or refusal:
             return [self._cancel_rejected(event, refusal)]
-        self.book.close(order, Outcome.CANCELLED)
+        self.book.close(order, Outcome.CANCELLED, self._now(event))
         cancelled = OrderCancelled(
             envelope=self._envelope(OrderCancelled, event, order.order_id),
             order_id=order.order_id,
@@ -170,6 +186,7 @@ class SimulatedVenue:
 
     @_derive.register
     def _amend_accepted(self, event: AmendAccepted) -> list[Event]:
+        self._advance(event)
         order = self.book.resting.get(event.order_id)
         refusal = self._refusal(event.order_id, event.account_id, order)
         if order is None or refusal:
@@ -193,7 +210,7 @@ class SimulatedVenue:
         )
         derived: list[Event] = [amended, *self._take(event, order)]
         if order.leaves == 0:
-            self.book.close(order, Outcome.FILLED)
+            self.book.close(order, Outcome.FILLED, self._now(event))
         return derived
 
     @_derive.register
@@ -241,7 +258,7 @@ class SimulatedVenue:
             level.take(quantity)
             derived.append(self._fill(trigger, order, limit, quantity, Liquidity.MAKER))
             if order.leaves == 0:
-                self.book.close(order, Outcome.FILLED)
+                self.book.close(order, Outcome.FILLED, self._now(trigger))
         return derived
 
     @staticmethod
@@ -251,7 +268,41 @@ class SimulatedVenue:
     # --- the events ----------------------------------------------------------------------------------------------
 
     def _envelope(self, event: type[Event], trigger: Event, order_id: str) -> Envelope:
-        return derived_envelope(event, trigger, order_id, self.sequences.next(order_id))
+        return derived_envelope(event, trigger, order_id, self._sequence(trigger, order_id))
+
+    def _sequence(self, trigger: Event, order_id: str) -> int:
+        """The next number of ``order_id``'s stream on ``executions``.
+
+        The venue cannot tell an order it never held from one it forgot; risk's request can: risk numbers from the
+        request (``untracked_sequence``) an order it holds no count for. So an order neither holds is numbered from
+        the request too (from 1 again, the answer would take the event id of the order's first report), and one
+        risk still holds but the venue never did (risk refused it) is counted from 1 and remembered for the order
+        memory. The venue keeps finished orders a little longer than risk (``_MARGIN``), so an order risk still
+        holds is never one the venue forgot.
+        """
+        if self.book.knows(order_id) or isinstance(trigger, OrderAccepted):
+            return self.sequences.next(order_id)
+        if order_id not in self.sequences.last and trigger.envelope.sequence > UNTRACKED:
+            return untracked_sequence(trigger)
+        if order_id in self.book.answered or order_id not in self.sequences.last:  # not another venue's order
+            self.book.answer(order_id, self._now(trigger))
+        return self.sequences.next(order_id)
+
+    # --- what is kept, and for how long --------------------------------------------------------------------------
+
+    def _advance(self, event: Event) -> None:
+        """Move the venue's event time to an order input's, and forget what finished an order memory before it.
+
+        Runs before the input is worked, and depends only on the inputs so far: the same log forgets the same
+        orders, replayed whole or from a snapshot.
+        """
+        now = self.book.advance(event.envelope.occurred_at)
+        memory = self.config.order_memory
+        for order_id in self.book.forget_before(now - memory - memory * _MARGIN):
+            self.sequences.last.pop(order_id, None)
+
+    def _now(self, trigger: Event) -> datetime:
+        return trigger.envelope.occurred_at if self.book.now is None else self.book.now
 
     def _fill(
         self, trigger: Event, order: WorkingOrder, price: Decimal, quantity: Decimal, liquidity: Liquidity
@@ -277,7 +328,7 @@ class SimulatedVenue:
         )
 
     def _expired(self, trigger: Event, order: WorkingOrder) -> OrderExpired:
-        self.book.close(order, Outcome.EXPIRED)
+        self.book.close(order, Outcome.EXPIRED, self._now(trigger))
         return OrderExpired(
             envelope=self._envelope(OrderExpired, trigger, order.order_id),
             order_id=order.order_id,
@@ -300,8 +351,8 @@ class SimulatedVenue:
     def _refusal(self, order_id: str, account_id: str, order: WorkingOrder | None) -> str:
         """Why a cancel or amend of ``order_id`` cannot be carried out; empty when it can."""
         if order is None:
-            outcome = self.book.done.get(order_id)
-            return "unknown order" if outcome is None else f"order already {outcome.value}"
+            done = self.book.done.get(order_id)
+            return "unknown order" if done is None else f"order already {done[0].value}"
         if order.account_id != account_id:
             return "order belongs to another account"
         return ""

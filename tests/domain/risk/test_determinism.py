@@ -17,6 +17,7 @@ from decimal import ROUND_FLOOR, Decimal, localcontext
 from typing import Any
 
 import fastavro
+import pytest
 
 from domain.risk import NEW_ORDER_CHECKS, RiskEngine
 from schemas import codec
@@ -39,6 +40,9 @@ from tests.domain.risk.scenario import (
     registry,
     tick,
 )
+
+# One xdist worker runs this module (`make unit` passes --dist loadgroup): the generated day is built once.
+pytestmark = pytest.mark.xdist_group("risk-generated-day")
 
 ORDERS = 10_000
 ACCOUNTS = [f"acc-{n}" for n in range(1, 7)]

@@ -125,9 +125,15 @@ def mixed_ticks() -> tuple[TickIngested, ...]:
 # --- orders, cancels, amends, as risk forwards them -------------------------------------------------------------
 
 
-def _envelope(cls: type[Event], name: str, at: datetime) -> Any:
+def _envelope(cls: type[Event], name: str, at: datetime, sequence: int = 1) -> Any:
     return examples.envelope(
-        cls, event_id=uuid.uuid5(_IDS, name), occurred_at=at, recorded_at=at, correlation_id=name, aggregate_id=ACCOUNT
+        cls,
+        event_id=uuid.uuid5(_IDS, name),
+        occurred_at=at,
+        recorded_at=at,
+        correlation_id=name,
+        aggregate_id=ACCOUNT,
+        sequence=sequence,
     )
 
 
@@ -155,9 +161,12 @@ def accepted(
     )
 
 
-def cancel(order_id: str, *, at: datetime, account: str = ACCOUNT, reason: str | None = None) -> CancelAccepted:
+def cancel(
+    order_id: str, *, at: datetime, account: str = ACCOUNT, reason: str | None = None, sequence: int = 2
+) -> CancelAccepted:
+    """A cancel risk forwarded; ``sequence``: its place in the order's stream on orders.checked (after the accept)."""
     return examples.cancel_accepted(
-        envelope=_envelope(CancelAccepted, f"cancel/{order_id}/{at.isoformat()}", at),
+        envelope=_envelope(CancelAccepted, f"cancel/{order_id}/{at.isoformat()}", at, sequence),
         order_id=order_id,
         account_id=account,
         reason=reason,
@@ -171,9 +180,10 @@ def amend(
     quantity: str | None = None,
     limit: Decimal | str | None = None,
     account: str = ACCOUNT,
+    sequence: int = 2,
 ) -> AmendAccepted:
     return examples.amend_accepted(
-        envelope=_envelope(AmendAccepted, f"amend/{order_id}/{at.isoformat()}/{quantity}/{limit}", at),
+        envelope=_envelope(AmendAccepted, f"amend/{order_id}/{at.isoformat()}/{quantity}/{limit}", at, sequence),
         order_id=order_id,
         account_id=account,
         new_quantity=None if quantity is None else Decimal(quantity),

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
+from domain.derive import UNTRACKED
 from domain.instruments import InstrumentRegistry
 from domain.venue.errors import (
     DuplicateOrderError,
@@ -14,7 +17,7 @@ from domain.venue.errors import (
     WrongInstrumentError,
 )
 from domain.venue.venues import Venues
-from schemas.events import CancelRejected, Event, OrderFilled, OrderType, Side, TimeInForce
+from schemas.events import CancelRejected, Event, OrderCancelled, OrderFilled, OrderType, Side, TimeInForce
 from tests.domain.venue import market as m
 from tests.support import events as examples
 
@@ -77,12 +80,27 @@ def test_a_venue_refuses_another_instruments_event() -> None:
 
 def test_the_venues_share_one_sequence_per_order_so_event_ids_never_repeat() -> None:
     venues = Venues(INSTRUMENTS, m.CONFIG)
-    (on_btc,) = venues.handle(examples.cancel_accepted(order_id="lost"))
-    (on_xbt,) = venues.handle(examples.cancel_accepted(order_id="lost", instrument="XBTUSD"))
+    venues.handle(m.accepted("ord-1", Side.BUY, "1", limit=Decimal(30000), at=datetime(2021, 1, 8, tzinfo=UTC)))
+    first = examples.cancel_accepted(order_id="ord-1", instrument="XBTUSD")
+    (on_xbt,) = venues.handle(first)  # sent to the wrong instrument: XBTUSD's venue does not know it
+    (on_btc,) = venues.handle(replace(first, envelope=replace(first.envelope, sequence=2), instrument="BTCUSDT"))
 
-    assert isinstance(on_btc, CancelRejected) and isinstance(on_xbt, CancelRejected)
-    assert (on_btc.envelope.sequence, on_xbt.envelope.sequence) == (1, 2)
+    assert isinstance(on_xbt, CancelRejected) and isinstance(on_btc, OrderCancelled)
+    assert (on_xbt.envelope.sequence, on_btc.envelope.sequence) == (1, 2)
     assert on_btc.envelope.event_id != on_xbt.envelope.event_id
+
+
+def test_answers_about_an_order_neither_risk_nor_the_venues_hold_are_numbered_from_the_request() -> None:
+    venues = Venues(INSTRUMENTS, m.CONFIG)
+    first = examples.cancel_accepted(order_id="lost")
+    first = replace(first, envelope=replace(first.envelope, sequence=UNTRACKED + 2))  # risk holds no count either
+    second = replace(first, envelope=replace(first.envelope, sequence=UNTRACKED + 3), instrument="XBTUSD")
+
+    answers = [*venues.handle(first), *venues.handle(second)]
+
+    # From 1, they could take the event ids of the reports of an order the venue forgot.
+    assert [a.envelope.sequence for a in answers] == [2 * UNTRACKED + 2, 2 * UNTRACKED + 3]
+    assert not venues.sequences.last
 
 
 def test_the_venues_snapshot_round_trips_mid_stream() -> None:
