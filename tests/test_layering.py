@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.support.imports import importers, package_graph
+
+# One worker runs these (`make unit` passes --dist loadgroup), so it parses each source once for all four of them.
+pytestmark = pytest.mark.xdist_group("source-imports")
 
 # Who may import whom. commands/ reads domain's instruments and derived ids (the write side uses the domain, as
 # an application layer does); projections/ reaches Kafka only through the edge, streams.kafka.
@@ -45,7 +50,7 @@ def test_confluent_kafka_is_imported_by_the_kafka_edge_alone() -> None:
     assert outside_edge == set()
 
 
-def _domain_imports() -> dict[str, set[str]]:
+def _domain_imports() -> dict[str, frozenset[str]]:
     from tests.support.imports import ROOT, imported_modules, sources
 
     return {str(p.relative_to(ROOT)): imported_modules(p) for p in sources("domain")}

@@ -272,10 +272,17 @@ _LEADER_MOVING = frozenset(
 )
 
 
+LEADER_RETRY_S = 0.5  # how long to wait before asking again while a leader is moving or not yet elected
+
+
 def _until_leaders_answer(timeout_s: float) -> Retrying:
-    """Ask again every half second, for up to ``timeout_s``, while the answer is a leader moving or not yet there."""
+    """Ask again every ``LEADER_RETRY_S``, for up to ``timeout_s``, while the answer is a leader moving or not yet
+    there."""
     return Retrying(
-        retry=retry_if_exception(_retriable), stop=stop_after_delay(timeout_s), wait=wait_fixed(0.5), reraise=True
+        retry=retry_if_exception(_retriable),
+        stop=stop_after_delay(timeout_s),
+        wait=wait_fixed(LEADER_RETRY_S),
+        reraise=True,
     )
 
 

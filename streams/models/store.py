@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import skops.io as sio
 from pydantic import ValidationError
 from threadpoolctl import threadpool_limits
 
@@ -74,6 +73,8 @@ def dumps(estimator: Any, features: SignalConfig) -> bytes:
         "signals": features.model_dump(mode="json"),
         "estimator": estimator,
     }
+    import skops.io as sio  # imported here, not above: skops imports all of scikit-learn (about 2 s)
+
     return _normalised(sio.dumps(document))
 
 
@@ -90,6 +91,8 @@ def load(path: Path) -> LoadedModel:
         data = path.read_bytes()
     except OSError as err:
         raise ModelFileError(f"cannot read the model file {path}: {err.strerror or err}") from None
+    import skops.io as sio  # as in dumps: only where a model file is read
+
     try:
         untrusted = set(sio.get_untrusted_types(data=data))
     except Exception as err:  # skops raises what zipfile and json raise on a file that is not one of its dumps

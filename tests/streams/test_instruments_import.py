@@ -2,32 +2,28 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from api.cli import app
 from domain.errors import MarketNotUsable
 from domain.instruments import DECIMAL_PLACES, InstrumentRegistry, from_market
 from tests.support.fake_exchange import cli_options, serve
-
-TRADECORE = str(Path(sys.executable).with_name("tradecore"))
 
 
 def test_import_from_exchange_info_gives_binance_filters(tmp_path: Path) -> None:
     out = tmp_path / "instruments.toml"
     symbols = ["--symbols", "BTC/USDT", "--symbols", "ETHBTC"]
     with serve() as (exchange, url):
-        done = subprocess.run(
-            [TRADECORE, "instruments", "import", "binance", *symbols, *cli_options(url), "--out", str(out)],
-            capture_output=True,
-            text=True,
-            timeout=120,
+        # In process: the `tradecore` command's own code, without paying for a Python start and ccxt's import.
+        done = CliRunner().invoke(
+            app, ["instruments", "import", "binance", *symbols, *cli_options(url), "--out", str(out)]
         )
         paths = [path for _, path, _ in exchange.requests]
-    assert done.returncode == 0, done.stderr
+    assert done.exit_code == 0, done.output
     assert paths == ["/api/v3/exchangeInfo"], "markets only: no futures, margin or currency endpoints"
     registry = InstrumentRegistry.from_file(out)  # the very format the API and risk read
     btc, eth = registry["BTCUSDT"], registry["ETHBTC"]
@@ -41,13 +37,8 @@ def test_import_from_exchange_info_gives_binance_filters(tmp_path: Path) -> None
 
 def test_unknown_symbol_is_named() -> None:
     with serve() as (_exchange, url):
-        done = subprocess.run(
-            [TRADECORE, "instruments", "import", "binance", "--symbols", "DOGE/EUR", *cli_options(url)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-    assert done.returncode == 1
+        done = CliRunner().invoke(app, ["instruments", "import", "binance", "--symbols", "DOGE/EUR", *cli_options(url)])
+    assert done.exit_code == 1
     assert "binance has no market DOGE/EUR" in done.stderr
 
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 from collections import defaultdict
 from pathlib import Path
 
@@ -13,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("schemas", "domain", "commands", "streams", "projections", "api", "deploy")
 
 
-def imported_modules(path: Path) -> set[str]:
+@functools.cache  # the layering tests ask four times about every source: each is parsed once
+def imported_modules(path: Path) -> frozenset[str]:
     """Every module a source file imports, at any depth (deferred imports inside functions count too)."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
@@ -22,7 +24,7 @@ def imported_modules(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return found
+    return frozenset(found)
 
 
 def sources(package: str) -> list[Path]:

@@ -15,10 +15,16 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import polars as pl
+import pytest
 
 from schemas.events import TickIngested, new_envelope
 from streams.ingest.recorded import BINANCE_QUOTES, BINANCE_TRADES, market_file
+from tests.support.properties import example_count
 
+# The tests replaying a whole feed through the engine: one xdist worker runs them all (`make unit` passes
+# --dist loadgroup), so the FTX feed (180,000 ticks, 3 s of CPU to build; a fifth of it in `make unit`) and the
+# signals it gives are computed once, not once per worker.
+WHOLE_FEEDS = pytest.mark.xdist_group("whole-market-feeds")
 # histdata.com stamps EURUSD in EST without daylight saving all year: a fixed UTC-05:00, never EDT.
 HISTDATA_OFFSET = timedelta(hours=-5)
 COLUMNS = ("ts", "bid", "ask", "last", "last_size")
@@ -73,8 +79,11 @@ def ftx_btcperp() -> Feed:
 
     FTX reports volume in USD; the close print carries it as a quantity of ``volume / close`` BTC, so the session
     VWAP is the volume-weighted mean of closes.
+
+    The default profile (`make test`) replays the whole month; `make unit`'s replays its first fifth (six days), as
+    it runs a fifth of each property's examples.
     """
-    bars = ftx_bars()
+    bars = ftx_bars().head(example_count(ftx_bars().height))
     steps = {"open": 0, "high": 15, "low": 30, "close": 45}
     prints = [
         bars.select(

@@ -13,8 +13,10 @@ from domain.signals import SignalConfig, SignalEngine
 from domain.signals.bars import Bar, BarBuilder
 from schemas.events import TickIngested
 from tests.domain.signals import reference
-from tests.domain.signals.market import CASES, Case, histdata_eurusd
+from tests.domain.signals.market import CASES, WHOLE_FEEDS, Case, histdata_eurusd
 from tests.support.events import tick_ingested
+
+pytestmark = WHOLE_FEEDS
 
 RTOL = 1e-9
 T0 = datetime(2024, 3, 1, 12, 30, 15, tzinfo=UTC)  # a whole second

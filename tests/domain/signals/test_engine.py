@@ -16,8 +16,10 @@ from domain.signals import SignalConfig, SignalEngine
 from schemas import codec
 from schemas.events import SignalGenerated, TickIngested
 from tests.domain.signals import reference
-from tests.domain.signals.market import CASES, Case
+from tests.domain.signals.market import CASES, WHOLE_FEEDS, Case
 from tests.domain.signals.replay import config, emitted, expected, expected_signals, signals_by_bar
+
+pytestmark = WHOLE_FEEDS
 
 RTOL = 1e-9
 # strength is a score in [0, 1], often a small difference of two nearly equal averages over the ATR; its error is

@@ -9,8 +9,10 @@ import pytest
 
 from domain.signals import SignalConfig, SignalEngine, SnapshotError
 from schemas.events import SignalGenerated, TickIngested
-from tests.domain.signals.market import CASES, Case
+from tests.domain.signals.market import CASES, WHOLE_FEEDS, Case
 from tests.domain.signals.replay import config, emitted
+
+pytestmark = WHOLE_FEEDS
 
 
 def run(engine: SignalEngine, ticks: list[TickIngested]) -> list[SignalGenerated]:
@@ -79,3 +81,15 @@ def test_a_snapshot_with_damaged_instrument_state_is_refused() -> None:
 
     with pytest.raises(SnapshotError, match="crossing"):
         SignalEngine.from_snapshot(json.dumps(document).encode())
+
+
+def test_the_state_does_not_grow_with_the_ticks_taken() -> None:
+    """Per instrument, the open bar and each indicator's window: a tenth of the feed or all of it, the same size."""
+    case = CASES[0]
+    ticks = case.feed.ticks
+    early, late = SignalEngine(config(case)), SignalEngine(config(case))
+    run(early, ticks[: len(ticks) // 10])
+    run(late, ticks)
+
+    assert len(ticks) >= 2_000
+    assert len(late.to_snapshot()) <= 1.1 * len(early.to_snapshot())

@@ -4,23 +4,38 @@ from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import fastavro
 import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas import avsc
 from schemas.batch import nodes
 from schemas.events import EVENT_TYPES
+from tests.support.properties import example_count
 
 # One schema id per event, as a registry would hand out; any ids do.
 SCHEMA_IDS = {name: 100 + i for i, name in enumerate(EVENT_TYPES)}
 _MIN_TIME = datetime(1, 1, 1, tzinfo=UTC)
 _MAX_TIME = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+
+
+def of_every_event_type(test: Callable[[str, Any], None]) -> Callable[..., None]:
+    """A property test run once per event type (``name``), drawing that type's records from ``data``."""
+    drawn = given(data=st.data())(test)
+    tuned = settings(
+        max_examples=example_count(25),
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )(drawn)
+    marked: Callable[..., None] = pytest.mark.parametrize("name", sorted(EVENT_TYPES))(tuned)
+    return marked
 
 
 def writers(extra: Mapping[int, str] | None = None) -> Any:

@@ -23,13 +23,7 @@ def rows(frame: Any) -> list[dict[str, Any]]:
     return [{k: v for k, v in row.items() if k != INDEX} for row in frame.to_dicts()]
 
 
-@pytest.mark.parametrize("name", sorted(EVENT_TYPES))
-@settings(
-    max_examples=example_count(25),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-@given(data=st.data())
+@reference.of_every_event_type
 def test_a_batch_of_any_event_type_decodes_as_fastavro_reads_it(name: str, data: Any) -> None:
     records = data.draw(st.lists(reference.events(name), min_size=1, max_size=4))
     schema = avsc.expanded(name)

@@ -6,7 +6,6 @@ from typing import Any
 
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas import avsc, codec
@@ -14,16 +13,9 @@ from schemas.batch import BatchEncodeError, BatchEncoder, nodes
 from schemas.events import EVENT_TYPES, TickIngested
 from tests.schemas.batch import reference
 from tests.support import events as examples
-from tests.support.properties import example_count
 
 
-@pytest.mark.parametrize("name", sorted(EVENT_TYPES))
-@settings(
-    max_examples=example_count(25),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-@given(data=st.data())
+@reference.of_every_event_type
 def test_a_batch_of_any_event_type_encodes_byte_for_byte_as_fastavro(name: str, data: Any) -> None:
     records = data.draw(st.lists(reference.events(name), min_size=1, max_size=4))
     schema = avsc.expanded(name)

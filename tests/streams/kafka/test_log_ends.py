@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from streams.kafka import KafkaError, KafkaException, KafkaSettings
+from streams.kafka import KafkaError, KafkaException, KafkaSettings, logreader
 from streams.kafka.logreader import LogEndUnknown, LogReader
 
 
@@ -39,6 +39,12 @@ class _Admin:
         return answers
 
 
+@pytest.fixture
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scripted broker answers at once: ask again after 10 ms, not the half second a real leader election gets."""
+    monkeypatch.setattr(logreader, "LEADER_RETRY_S", 0.01)
+
+
 def reader_with(admin: _Admin) -> LogReader:
     reader = LogReader(KafkaSettings(bootstrap_servers="127.0.0.1:1", topic_prefix="t."), "ends-test")
     reader._admin = admin  # type: ignore[assignment]  # the broker's answers, scripted
@@ -49,6 +55,7 @@ def reader_with(admin: _Admin) -> LogReader:
     "moving",
     [KafkaError.FENCED_LEADER_EPOCH, KafkaError.UNKNOWN_LEADER_EPOCH, KafkaError.NOT_LEADER_FOR_PARTITION],
 )
+@pytest.mark.usefixtures("quick_retries")
 def test_a_leader_moving_is_asked_again_until_it_answers(moving: int) -> None:
     admin = _Admin(moving, moving)
     reader = reader_with(admin)
@@ -101,6 +108,7 @@ class _Consumer:
         pass
 
 
+@pytest.mark.usefixtures("quick_retries")
 def test_where_a_fresh_partition_starts_and_ends_is_asked_again_until_its_leader_answers() -> None:
     reader = LogReader(KafkaSettings(bootstrap_servers="127.0.0.1:1", topic_prefix="t."), "bounds-test")
     real, reader._consumer = reader._consumer, _Consumer(refusals=2)  # type: ignore[assignment]

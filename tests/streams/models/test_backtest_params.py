@@ -9,7 +9,9 @@ import pytest
 
 from streams.backtest.run import Backtest, BacktestError
 from streams.models.errors import ModelFileError
-from tests.streams.models.support import QUOTES, model_file
+from tests.streams.models.support import QUOTES, SCIKIT_LEARN, model_file
+
+pytestmark = SCIKIT_LEARN
 
 
 def job(**params: str) -> Backtest:

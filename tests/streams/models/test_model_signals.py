@@ -16,7 +16,9 @@ from streams.models import store
 from streams.models.errors import ModelFileError
 from streams.processors import ProcessorSettings, SignalsProcessor
 from tests.domain.signals.market import binance_btcusdt
-from tests.streams.models.support import CONFIG, model_file
+from tests.streams.models.support import CONFIG, SCIKIT_LEARN, model_file
+
+pytestmark = SCIKIT_LEARN
 
 TICKS = binance_btcusdt().ticks
 

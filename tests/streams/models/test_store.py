@@ -6,21 +6,25 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
-import skops.io as sio
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer
 
 from domain.signals.features import FEATURES
-from streams.models import store, training
+from streams.models import store
 from streams.models.errors import ModelFileError
-from tests.streams.models.support import CONFIG, binance, model_file
+from tests.streams.models.support import CONFIG, SCIKIT_LEARN, binance, model_file
+
+if TYPE_CHECKING:
+    from streams.models.training import Kind
+
+# skops and scikit-learn are imported in the tests that use them, not when the module is collected (support.py).
+pytestmark = SCIKIT_LEARN
 
 
 @pytest.mark.parametrize("kind", ["logistic", "gbm"])
-def test_training_with_the_same_seed_writes_the_same_bytes(kind: training.Kind, tmp_path: Path) -> None:
+def test_training_with_the_same_seed_writes_the_same_bytes(kind: Kind, tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     first = model_file(tmp_path / "a", kind, seed=3)
@@ -41,6 +45,10 @@ def test_the_id_is_the_sha256_of_the_file_and_a_changed_model_has_another(tmp_pa
 
 
 def test_a_file_with_types_skops_does_not_trust_is_refused(tmp_path: Path) -> None:
+    import skops.io as sio
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
     # The classic attack on a pickled model: a step that calls os.system when the model is used.
     hostile = make_pipeline(FunctionTransformer(os.system))
     path = tmp_path / "hostile.skops"
@@ -55,16 +63,19 @@ def test_a_file_with_types_skops_does_not_trust_is_refused(tmp_path: Path) -> No
     [
         (b"", "not a skops model file"),
         (b"PK\x03\x04 half a zip", "not a skops model file"),
-        (sio.dumps({"format": "someone-else"}), "not a tradecore model"),
-        (sio.dumps({"format": store.FORMAT, "version": 99}), "format version 99"),
-        (sio.dumps({"format": store.FORMAT, "version": 1, "features": ["rsi"]}), "trained on features"),
+        # A document: written by skops in the test.
+        ({"format": "someone-else"}, "not a tradecore model"),
+        ({"format": store.FORMAT, "version": 99}, "format version 99"),
+        ({"format": store.FORMAT, "version": 1, "features": ["rsi"]}, "trained on features"),
     ],
 )
 def test_a_file_that_is_not_one_of_our_models_is_refused_with_the_reason(
-    content: bytes, message: str, tmp_path: Path
+    content: bytes | dict[str, Any], message: str, tmp_path: Path
 ) -> None:
+    import skops.io as sio
+
     path = tmp_path / "model.skops"
-    path.write_bytes(content)
+    path.write_bytes(content if isinstance(content, bytes) else sio.dumps(content))
     with pytest.raises(ModelFileError, match=message):
         store.load(path)
 

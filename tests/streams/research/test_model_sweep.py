@@ -11,7 +11,9 @@ from streams.backtest.run import BacktestError
 from streams.ingest.recorded import BINANCE_QUOTES, market_file
 from streams.models.store import load
 from streams.research import grid, replay
-from tests.streams.models.support import model_file
+from tests.streams.models.support import SCIKIT_LEARN, model_file
+
+pytestmark = SCIKIT_LEARN
 
 
 def test_the_sweep_runs_the_model_and_the_strategy_follows_its_signals(tmp_path: Path) -> None:
