@@ -1,53 +1,75 @@
-"""Recovery benchmark (issue 11, item 7, in part): how soon a restarted risk host is live again, from its checkpoints
-(and the tail after them) and by a full replay of its history, beside the raw time to read that history.
+"""Recovery benchmark (issue 11, item 7, in part): how soon a restarted risk or signals host is live again, and how
+much memory it holds then, from its checkpoints (and the tail after them) and by a full replay of its history, beside
+the raw time to read that history.
 
-    .venv/bin/python bench/recovery.py --records 100000 1000000   # one namespace per history size
-    .venv/bin/python bench/recovery.py --quick                     # 20,000 records, one repeat
+    .venv/bin/python bench/recovery.py --records 100000                          # risk, 3 repeats
+    .venv/bin/python bench/recovery.py --records 1000000 --repeat 1
+    .venv/bin/python bench/recovery.py --processor signals --records 100000
+    .venv/bin/python bench/recovery.py --quick                                   # 20,000 records, one repeat
 
-For each history size: a fresh namespace ``bench-recovery-<run>.`` gets a trading session over the real Binance
-BTCUSDT quotes (``tests.support.market_log``: orders, cancels and about one tick per dozen orders); a risk host
-(``streams.host.runner.ProcessorHost``, in this process, as `tradecore worker risk` hosts it, checkpoint settings
-at their defaults) takes all of it live. Then, ``--repeat`` times each:
+For each history size: a fresh namespace ``bench-recovery-<run>.`` gets a history (``bench/recovery_history.py``):
+for risk, days of trading over the real Binance BTCUSDT quotes (orders, cancels, ticks, and the execution reports the
+simulated venue derives, on ``executions.by-account``), about 50,000 records per day of event time; for signals,
+the quotes as ticks, lap after lap. A host (``streams.host.runner.ProcessorHost``, as `tradecore worker <processor>`
+hosts it, checkpointing every ``--checkpoint-records`` records per partition, 20,000 by default) takes all of it live
+(its 30 s checkpoint timer does not fire once it is idle, so the last records taken are the restart's tail).
+Then, ``--repeat`` times each:
 
 * restart from checkpoints: a new host on the same group, timed from ``run`` to live (the ``live`` event: every
   partition restored and its tail replayed, the consumers reading on) — group join included;
 * full replay: the same with ``restore_checkpoints=False`` (what every restart did before checkpoints);
 * reference: a ``read_committed`` reader reading the whole history once, without decoding (the floor of any replay).
 
-Medians (min-max) of wall time and this process's CPU time; the last stdout line is JSON.
+Every host runs in a process of its own (spawned, so it holds nothing of the benchmark's): its wall and CPU time from
+``run`` to live, and its resident set size (RSS) once live, are the host's alone. Medians (min-max); the load average
+at the start and end of the run; the last stdout line is JSON.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 if __package__ in (None, ""):  # run as a script: the repository root, not bench/, first on the path
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from schemas.serde import register_all
+from bench.recovery_history import risk_history, ticks_history
+from schemas.events import Event
+from schemas.serde import EventSerializer, register_all
 from schemas.settings import RegistrySettings
 from streams import kafka
+from streams.host.processor import Processor, event_time_ms
 from streams.host.runner import HostConfig, ProcessorHost
 from streams.kafka.logreader import LogReader
 from streams.kafka.registry import registry_client
 from streams.kafka.topics import TopicLayout, cluster_size, delete_namespace, ensure_topics
-from streams.processors import ProcessorSettings, RiskProcessor
+from streams.processors import ProcessorSettings, RiskProcessor, SignalsProcessor
 from streams.settings import KafkaSettings
-from tests.support.log import append
-from tests.support.market_log import session
+
+PROCESSORS: dict[str, Callable[[ProcessorSettings], Processor]] = {"risk": RiskProcessor, "signals": SignalsProcessor}
+INPUTS = {"risk": ("orders", "ticks", "executions.by-account"), "signals": ("ticks",)}
 
 
-def restart(settings: KafkaSettings, client: Any, config: HostConfig, until_consumed: int = 0) -> dict[str, float]:
-    """Start a risk host; once live (and, with ``until_consumed``, once it took that many records) stop it."""
-    host = ProcessorHost(RiskProcessor(ProcessorSettings()), settings, client, config)
+def restart(processor: str, settings: KafkaSettings, config: HostConfig, until_consumed: int = 0) -> dict[str, float]:
+    """Start a host; once live (and, with ``until_consumed``, once it took that many records) measure it and stop it.
+
+    Run in a process of its own: the CPU time and the RSS are the host's.
+    """
+    client = registry_client(RegistrySettings())
+    host = ProcessorHost(PROCESSORS[processor](ProcessorSettings()), settings, client, config)
     stop = threading.Event()
     wall, cpu = time.monotonic(), time.process_time()
     thread = threading.Thread(target=host.run, args=(stop,))
@@ -56,15 +78,47 @@ def restart(settings: KafkaSettings, client: Any, config: HostConfig, until_cons
     live_s, live_cpu = time.monotonic() - wall, time.process_time() - cpu
     while host.stats.consumed < until_consumed:
         time.sleep(0.5)
+    rss = psutil.Process().memory_info().rss
     stop.set()
     thread.join(120)
-    return {"wall_s": live_s, "cpu_s": live_cpu, "replayed": host.stats.replayed, "consumed": host.stats.consumed}
+    return {
+        "wall_s": live_s,
+        "cpu_s": live_cpu,
+        "rss_mb": rss / 2**20,
+        "replayed": host.stats.replayed,
+        "consumed": host.stats.consumed,
+    }
 
 
-def read_all(settings: KafkaSettings) -> dict[str, float]:
+def in_own_process(processor: str, settings: KafkaSettings, config: HostConfig, until: int = 0) -> dict[str, float]:
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(restart, processor, settings, config, until).result()
+
+
+def append(settings: KafkaSettings, client: Any, history: Iterable[tuple[str, str, Event]]) -> int:
+    """Every (topic, key, event) to its topic; the number appended. An event's bytes are those of its own topic
+    (``executions.by-account`` holds the bytes of ``executions``: the repartitioner forwards them unchanged)."""
+    register_all(client, settings.topic_prefix)
+    serializers: dict[str, EventSerializer] = {}
+    producer = kafka.producer(settings)
+    count = 0
+    for topic, key, event in history:
+        route = event.route().topic
+        ser = serializers.get(route)
+        if ser is None:
+            ser = serializers[route] = EventSerializer(client, route, topic_prefix=settings.topic_prefix)
+        value = ser.serialize(event)
+        producer.produce(settings.topic_prefix + topic, key=key.encode(), value=value, timestamp=event_time_ms(event))
+        producer.poll(0)
+        count += 1
+    assert producer.flush(120) == 0
+    return count
+
+
+def read_all(processor: str, settings: KafkaSettings) -> dict[str, float]:
     reader = LogReader(settings, f"bench-recovery-read-{secrets.token_hex(4)}")
     wall, cpu = time.monotonic(), time.process_time()
-    positions = reader.partitions([settings.topic_prefix + "orders", settings.topic_prefix + "ticks"])
+    positions = reader.partitions([settings.topic_prefix + topic for topic in INPUTS[processor]])
     stops = reader.ends(positions)
     reader.assign(dict.fromkeys(positions, 0))
     count = sum(len(batch) for batch in reader.read(stops, max_records=5000))
@@ -81,19 +135,32 @@ def cell(row: dict[str, Any], mode: str) -> str:
     if mode not in row:
         return "—"
     m = row[mode]
-    return f"{m['wall_s']['median']:.1f} s ({m['cpu_s']['median']:.1f} s), {m['replayed']:,} replayed"
+    wall, cpu, rss = m["wall_s"], m["cpu_s"]["median"], m["rss_mb"]["median"]
+    return (
+        f"{wall['median']:.1f} s ({cpu:.1f} s CPU), {wall['min']:.1f}-{wall['max']:.1f} s, "
+        f"{m['replayed']:,} replayed, RSS {rss:.0f} MB"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--processor", choices=sorted(PROCESSORS), default="risk")
     parser.add_argument("--records", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--checkpoint-records",
+        type=int,
+        default=HostConfig.checkpoint_records,
+        help="checkpoint interval of the host that takes the history live (what the restart's tail is bounded by)",
+    )
     parser.add_argument("--full-replay-max", type=int, default=1_000_000, help="no full replay above this size")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     if args.quick:
         args.records, args.repeat = [20_000], 1
     client = registry_client(RegistrySettings())
+    history = risk_history if args.processor == "risk" else ticks_history
+    load = [os.getloadavg()]
     results = []
     for records in args.records:
         settings = KafkaSettings(topic_prefix=f"bench-recovery-{secrets.token_hex(4)}.")
@@ -104,34 +171,37 @@ def main() -> None:
         )
         register_all(client, settings.topic_prefix)
         try:
-            log = session(int(records / 1.18))  # orders and cancels, with about one tick per 12 orders
-            print(f"{records:,}: appending {len(log):,} records", file=sys.stderr)
-            append(settings, client, log)
-            first = restart(settings, client, HostConfig(), until_consumed=len(log))
+            print(f"{records:,}: appending the {args.processor} history", file=sys.stderr)
+            appended = append(settings, client, history(records))
+            taking = HostConfig(checkpoint_records=args.checkpoint_records)
+            first = in_own_process(args.processor, settings, taking, until=appended)
             print(f"  taken live: {first}", file=sys.stderr)
-            row: dict[str, Any] = {"records": len(log)}
+            row: dict[str, Any] = {"records": appended, "taken_live_rss_mb": first["rss_mb"]}
             modes = {"checkpoint": HostConfig(), "full": HostConfig(restore_checkpoints=False)}
             for mode, config in modes.items():
                 if mode == "full" and records > args.full_replay_max:
                     continue
-                runs = [restart(settings, client, config) for _ in range(args.repeat)]
+                runs = [in_own_process(args.processor, settings, config) for _ in range(args.repeat)]
                 print(f"  {mode}: {runs}", file=sys.stderr)
                 row[mode] = {
                     "wall_s": summary(runs, "wall_s"),
                     "cpu_s": summary(runs, "cpu_s"),
+                    "rss_mb": summary(runs, "rss_mb"),
                     "replayed": runs[0]["replayed"],
                 }
-            reads = [read_all(settings) for _ in range(args.repeat)]
+            reads = [read_all(args.processor, settings) for _ in range(args.repeat)]
             row["read"] = {"wall_s": summary(reads, "wall_s"), "cpu_s": summary(reads, "cpu_s")}
             results.append(row)
         finally:
             delete_namespace(kafka.admin(settings), settings.topic_prefix)
-    print("| history | restart from checkpoint: wall (CPU), replayed | full replay: wall (CPU) | read history |")
+    load.append(os.getloadavg())
+    print(f"{args.processor}; load average (1, 5, 15 min) at the start {load[0]}, at the end {load[1]}")
+    print("| history | from checkpoints: wall (CPU), min-max, replayed, RSS | full replay: the same | read history |")
     print("|---|---|---|---|")
     for row in results:
-        read = f"{row['read']['wall_s']['median']:.1f} s"
+        read = f"{row['read']['wall_s']['median']:.1f} s ({row['read']['cpu_s']['median']:.1f} s CPU)"
         print(f"| {row['records']:,} | {cell(row, 'checkpoint')} | {cell(row, 'full')} | {read} |")
-    print(json.dumps(results))
+    print(json.dumps({"processor": args.processor, "load": load, "results": results}))
 
 
 if __name__ == "__main__":

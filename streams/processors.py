@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Sequence
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, create_model
 
 from domain.instruments import DEFAULT_FILE, InstrumentRegistry
+from domain.lifecycle import ORDER_MEMORY
 from domain.positions.book import PositionBook
 from domain.positions.errors import SnapshotError as PositionsSnapshotError
 from domain.risk.engine import RiskEngine
@@ -63,6 +65,12 @@ class ProcessorSettings(_RiskDefaults):
     ``domain.risk.limits.RiskLimits``, the engine's until an account's RiskLimitsSet."""
 
     instruments_file: Path = Field(DEFAULT_FILE, description="TOML file of tradable instruments.")
+    order_memory: timedelta = Field(
+        ORDER_MEMORY,
+        gt=timedelta(0),
+        description="Risk and venue: how long, in event time, a client order id stays taken and a finished order "
+        "stays known (ISO 8601, e.g. PT24H, or seconds).",
+    )
     venue_slippage_bps: Decimal = Field(Decimal(1), description="Simulated venue: market-order slippage in bp.")
     venue_maker_fee_bps: Decimal = Field(Decimal(1), description="Simulated venue: maker fee in bp.")
     venue_taker_fee_bps: Decimal = Field(Decimal(5), description="Simulated venue: taker fee in bp.")
@@ -91,6 +99,7 @@ class ProcessorSettings(_RiskDefaults):
             maker_fee_bps=self.venue_maker_fee_bps,
             taker_fee_bps=self.venue_taker_fee_bps,
             live_instruments=frozenset(self.venue_live_instruments),
+            order_memory=self.order_memory,
         )
 
 
@@ -106,7 +115,7 @@ class RiskProcessor:
         self.reset()
 
     def reset(self) -> None:
-        self.engine = RiskEngine(self._limits, self._instruments)
+        self.engine = RiskEngine(self._limits, self._instruments, order_memory=self._settings.order_memory)
 
     def handle(self, topic: str, event: Event) -> Sequence[Output]:
         return self.engine.handle(event)
@@ -119,7 +128,12 @@ class RiskProcessor:
 
     def restore(self, data: bytes) -> None:
         try:
-            self.engine = RiskEngine.from_snapshot(data, default_limits=self._limits, instruments=self._instruments)
+            self.engine = RiskEngine.from_snapshot(
+                data,
+                default_limits=self._limits,
+                instruments=self._instruments,
+                order_memory=self._settings.order_memory,
+            )
         except RiskSnapshotError as err:
             raise UnreadableSnapshot(str(err)) from err
 

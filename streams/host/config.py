@@ -37,6 +37,8 @@ class HostStats:
     restarts: int = 0
     replayed: int = 0  # input records folded by rebuilds
     checkpoints: dict[str, int] = field(default_factory=dict)  # by outcome: written, restored, absent, unreadable
+    rebuilt: dict[int, int] = field(default_factory=dict)  # per task (input partition): times it was brought up
+    live_after_s: float = 0.0  # the last rebuild: from its partitions' assignment to live
     by_topic: dict[str, int] = field(default_factory=dict)
 
 

@@ -1,8 +1,20 @@
 """The live input of a hosted processor: fetching, knowing when an input has been read to its end, lag.
 
-The group consumer holds this instance's share of the partitioned inputs; after each (re)assignment the host
-rebuilds (``on_assigned``) before anything more is fetched, then ``go_live`` opens the broadcast consumer, which
-reads every partition of the broadcast inputs from the least position of this instance's tasks.
+Which partitions an instance holds is decided by the consumer group over the *lead* input (the first partitioned
+one) alone; partition ``p`` of the other partitioned inputs goes with the lead's partition ``p`` (they are
+co-partitioned: one task takes them together). Kafka's assignors balance topic-partitions, not partition numbers —
+cooperative-sticky, given all three of risk's inputs, split one task's partitions among instances — so the group
+sees only the lead, as Kafka Streams' own assignor sees tasks. The peers are read by a second consumer, assigned
+by hand, beside the broadcast inputs; their offsets are still committed as the group's, in each transaction.
+
+The group's assignment is cooperative-sticky (incremental): a rebalance takes away only the partitions that move
+(``on_revoked`` is called with them before they go, while this instance still owns them in the group's generation)
+and adds only the new ones; every other partition stays assigned and keeps being fetched. After each change the
+host rebuilds what it must (``on_assigned``) before anything more is fetched, then ``go_live`` puts the lead
+partitions back where the host's state stands and opens the second consumer from there: peers from the same
+committed offsets, broadcast inputs from the least position of this instance's tasks. Partitions lost without a
+revocation (this member was dropped from the group) cannot be committed for any more: the host starts over
+(``StartOver``).
 """
 
 from __future__ import annotations
@@ -14,19 +26,25 @@ from collections.abc import Callable, Mapping
 from streams.host.config import HostConfig
 from streams.host.inputs import Inputs
 from streams.host.merge import Source
+from streams.host.transaction import StartOver
 from streams.kafka import Consumer, KafkaException, KafkaSettings, Message, TopicPartition, consumer
 from streams.kafka.logreader import Position, RawRecord
 from streams.metrics import ProcessorMetrics
 
 log = logging.getLogger("tradecore.streams")
 
+# Static membership: an instance restarted under the same --instance within this long takes its partitions back
+# without a rebalance (a SIGKILLed worker's supervisor restarts it in seconds); one gone for longer has its
+# partitions moved to the others.
+SESSION_TIMEOUT_MS = 20000
+
 # Waiting on two consumers: each in turns of _TURN_S, so that a record on either is noticed within that.
 _TURN_S = 0.005
 
 
 class Fetcher:
-    """Fetches this instance's input records as they come; calls ``on_assigned`` with the partitions it was given
-    and ``on_revoked`` before they are taken away."""
+    """Fetches this instance's input records as they come; calls ``on_assigned`` with all the partitions it holds
+    once its assignment changed, and ``on_revoked`` before any are taken away."""
 
     def __init__(
         self,
@@ -36,7 +54,7 @@ class Fetcher:
         inputs: Inputs,
         metrics: ProcessorMetrics,
         on_assigned: Callable[[list[Position]], None],
-        on_revoked: Callable[[], None],
+        on_revoked: Callable[[list[Position]], None],
     ) -> None:
         self._settings = settings
         self._group = group
@@ -49,28 +67,39 @@ class Fetcher:
             settings,
             group,
             **{
-                "partition.assignment.strategy": "range",
+                # Incremental: a rebalance moves only the partitions that change owner; the others run on.
+                "partition.assignment.strategy": "cooperative-sticky",
                 "auto.offset.reset": "earliest",
                 # Static membership: a restarted instance takes its partitions back at once instead of waiting
-                # for the killed one's session to time out.
+                # for the killed one's session to time out (the id is the processor's group and --instance).
                 "group.instance.id": f"{group}-{config.instance}",
-                "session.timeout.ms": 15000,
+                "session.timeout.ms": SESSION_TIMEOUT_MS,
+                # A revocation reaches the host through the consumer's queue, behind every record prefetched before
+                # it: with librdkafka's defaults (100,000 records a partition, 64 MB) a busy instance worked through
+                # a whole backlog before letting a joiner have its share. About a batch ahead is enough.
+                "queued.min.messages": config.batch_max,
+                "queued.max.messages.kbytes": 256,
             },
         )
-        self._broadcast: Consumer | None = None
-        self._assignment: list[Position] = []
+        self._lead = inputs.partitioned[0]
+        self._side: Consumer | None = None  # the peers of the lead's partitions and the broadcast inputs
+        self._assignment: set[Position] = set()  # the lead's partitions
         self._rebuild_due = False
+        self._lost: list[Position] = []
+        self.assigned_at = 0.0  # when the last partitions were added (monotonic clock): live is timed from there
         self._starts: dict[Position, int] = {}  # where live reading began, per partition
         self._idle_since: dict[Source, float] = {}
         self._asked_high: dict[Position, tuple[float, int]] = {}
         self._lag_due = 0.0
-        self.group.subscribe(inputs.partitioned, on_assign=self._assigned, on_revoke=self._revoked)
+        self.group.subscribe(
+            [self._lead], on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._lost_partitions
+        )
 
     def fetch(self, wait_s: float) -> list[RawRecord]:
         """Every record both consumers hold now; if there is none, wait up to ``wait_s`` for the first to arrive.
 
         Never waits while anything is there (consume() would wait out its timeout for a full batch). librdkafka
-        cannot wait on two consumers at once, so with a broadcast consumer each is waited on in short turns.
+        cannot wait on two consumers at once, so with the second consumer each is waited on in short turns.
         """
         return [
             RawRecord.of(msg)
@@ -83,35 +112,53 @@ class Fetcher:
         first: list[Message] = []
         batch_max = self._config.batch_max
         while True:
-            assigned_before = self._rebuild_due
-            messages = list(self.group.consume(batch_max, 0))
-            if assigned_before or not self._rebuild_due:
-                # A record polled before this consume() assigned anew is dropped: it comes again from the committed
-                # offsets. What the consumer returned after an assignment starts there: keep it.
-                messages = first + messages
+            messages = first + list(self.group.consume(batch_max, 0))
+            if self._lost:
+                raise StartOver(f"partitions {sorted(self._lost)} were lost to the group (this member was dropped)")
             if self._rebuild_due:
+                # go_live puts every partition back where the host's state stands: what was fetched before comes
+                # again from there (and a revoked partition's records are its new owner's).
                 self._rebuild_due = False
-                self._on_assigned(self._assignment)
-            if self._broadcast is not None:
-                messages += self._broadcast.consume(batch_max, 0)
+                messages = []
+                self._on_assigned(self._held(self._assignment))
+            if self._side is not None:
+                messages += self._side.consume(batch_max, 0)
             left = deadline - time.monotonic()
             if messages or left <= 0:
                 return messages
-            turn = left if self._broadcast is None else min(left, _TURN_S)
+            turn = left if self._side is None else min(left, _TURN_S)
             polled = self.group.poll(turn)
             first = [] if polled is None else [polled]
-            if first or self._rebuild_due or self._broadcast is None:
+            if first or self._rebuild_due or self._lost or self._side is None:
                 continue  # drain the rest (and rebuild first if the assignment changed)
-            polled = self._broadcast.poll(min(max(deadline - time.monotonic(), 0.0), _TURN_S))
+            polled = self._side.poll(min(max(deadline - time.monotonic(), 0.0), _TURN_S))
             if polled is not None:
-                return [polled, *self._broadcast.consume(batch_max, 0)]
+                return [polled, *self._side.consume(batch_max, 0)]
 
-    def _assigned(self, _: Consumer, partitions: list[TopicPartition]) -> None:
-        self._assignment = [(p.topic, p.partition) for p in partitions]
+    def _assigned(self, group: Consumer, partitions: list[TopicPartition]) -> None:
+        group.incremental_assign(partitions)
+        if partitions:
+            self._assignment |= {(p.topic, p.partition) for p in partitions}
+            self._rebuild_due = True
+            self.assigned_at = time.monotonic()
+
+    def _revoked(self, group: Consumer, partitions: list[TopicPartition]) -> None:
+        # Still ours until this returns: the host commits (or, failing, aborts) what it took of them first.
+        self._on_revoked(self._held({(p.topic, p.partition) for p in partitions}))
+        group.incremental_unassign(partitions)
+        self._assignment -= {(p.topic, p.partition) for p in partitions}
         self._rebuild_due = True
 
-    def _revoked(self, _: Consumer, partitions: list[TopicPartition]) -> None:
-        self._on_revoked()
+    def _lost_partitions(self, group: Consumer, partitions: list[TopicPartition]) -> None:
+        # Another member may own them already: nothing taken of them may be committed now (the group generation
+        # in send_offsets_to_transaction would refuse it anyway).
+        group.incremental_unassign(partitions)
+        self._assignment -= {(p.topic, p.partition) for p in partitions}
+        self._lost += [(p.topic, p.partition) for p in partitions]
+
+    def _held(self, lead: set[Position]) -> list[Position]:
+        """The partitions of every partitioned input that go with the lead's partitions ``lead``."""
+        return sorted((topic, p) for _, p in lead for topic in self._inputs.partitioned)
 
     # -- what a rebuild needs -------------------------------------------------------------------------------------
     def broadcast_partitions(self) -> list[Position]:
@@ -128,16 +175,19 @@ class Fetcher:
         return {(c.topic, c.partition): max(c.offset, 0) for c in found}
 
     def go_live(self, starts: Mapping[Position, int], broadcast: list[Position]) -> None:
-        """Read on from ``starts``: the group's partitions go on where they were assigned, the broadcast ones are
-        read from there by a consumer of their own."""
+        """Read on from ``starts``: the lead's partitions from there (those that stayed assigned too: records
+        fetched past it were dropped), their peers and the broadcast inputs by a consumer of their own."""
         self._starts = dict(starts)
-        if self._broadcast is not None:
-            self._broadcast.close()
-            self._broadcast = None
-        taken = [TopicPartition(t, p, starts[(t, p)]) for t, p in broadcast if (t, p) in starts]
+        for t, p in sorted(self._assignment):
+            self.group.seek(TopicPartition(t, p, starts[(t, p)]))
+        if self._side is not None:
+            self._side.close()
+            self._side = None
+        peers = [(t, p) for t, p in self._held(self._assignment) if t != self._lead]
+        taken = [TopicPartition(t, p, starts[(t, p)]) for t, p in peers + broadcast if (t, p) in starts]
         if taken:  # an instance holding no partition has no use for the broadcast inputs
-            self._broadcast = consumer(self._settings, f"{self._group}-broadcast-{self._config.instance}")
-            self._broadcast.assign(taken)
+            self._side = consumer(self._settings, f"{self._group}-side-{self._config.instance}")
+            self._side.assign(taken)
 
     # -- where the inputs stand -----------------------------------------------------------------------------------
     def exhausted(self, source: Source) -> bool:
@@ -154,7 +204,7 @@ class Fetcher:
         """Everything the log holds for this input has been fetched (position() steps over commit markers)."""
         rank, partition = source
         topic = self._inputs.topics[rank]
-        reader = self._broadcast if self._inputs.is_broadcast(rank) else self.group
+        reader = self.group if topic == self._lead else self._side
         assert reader is not None
         tp = TopicPartition(topic, partition)
         high = self._high_watermark(reader, tp)
@@ -192,7 +242,7 @@ class Fetcher:
             return
         self._lag_due = now + 1.0
         for (topic, partition), done in committed.items():
-            reader = self._broadcast if self._inputs.is_broadcast(self._inputs.rank[topic]) else self.group
+            reader = self.group if topic == self._lead else self._side
             if reader is None:
                 continue
             tp = TopicPartition(topic, partition)
@@ -208,5 +258,5 @@ class Fetcher:
 
     def close(self) -> None:
         self.group.close()
-        if self._broadcast is not None:
-            self._broadcast.close()
+        if self._side is not None:
+            self._side.close()

@@ -1,4 +1,4 @@
-"""One input record through the processor: decoded, handled, and what it derives written to the open transaction.
+"""One decoded input record through the processor: handled, and what it derives written to the open transaction.
 
 Live, the outputs (or the record itself, dead-lettered with the reason, when it does not decode or the processor
 cannot handle it) go into the host's transaction, carrying on the trace the record's producer started; in a
@@ -11,11 +11,10 @@ import logging
 
 from opentelemetry.trace import Status, StatusCode
 
-from schemas.contract_errors import EventDecodeError
-from schemas.events import Event
 from schemas.registry import SchemaRegistry
-from schemas.serde import EventDeserializer, EventSerializer
+from schemas.serde import EventSerializer
 from streams.host.config import HostStats
+from streams.host.decoding import Decoded
 from streams.host.inputs import Inputs
 from streams.host.processor import Forward, Output, Processor, event_time_ms
 from streams.host.tasks import Task
@@ -25,9 +24,6 @@ from streams.kafka.logreader import RawRecord
 from streams.metrics import ProcessorMetrics, observe_output
 
 log = logging.getLogger("tradecore.streams")
-
-# Internal topics carry another topic's events unchanged.
-EVENTS_OF = {"executions.by-account": "executions"}
 
 
 class RecordHandler:
@@ -48,16 +44,13 @@ class RecordHandler:
         self._registry = registry
         self._stats = stats
         self._metrics = metrics
-        self._decoders = {
-            topic: EventDeserializer(registry, EVENTS_OF.get(name, name), topic_prefix=inputs.prefix)
-            for topic, name in ((t, inputs.name(t)) for t in inputs.topics)
-        }
         self._encoders: dict[str, EventSerializer] = {}
         self.tracing = False  # whether spans are recorded: the host asks at the start of each session
 
-    def handle(self, record: RawRecord, txn: HostTransaction | None, tasks: list[Task]) -> None:
-        """Fold ``record`` into the state of ``tasks``; live (``txn`` given) write what it derives into ``txn``."""
+    def handle(self, decoded: Decoded, txn: HostTransaction | None, tasks: list[Task]) -> None:
+        """Fold ``decoded`` into the state of ``tasks``; live (``txn`` given) write what it derives into ``txn``."""
         live = txn is not None
+        record, event = decoded.record, decoded.event
         topic = record.topic
         name = self._inputs.name(topic)
         # Live records continue the trace their producer started; a replay only rebuilds state, so it has none.
@@ -67,10 +60,8 @@ class RecordHandler:
             if live and self.tracing
             else None
         )
-        try:
-            event: Event | None = self._decoders[topic].deserialize(record.value)
-        except EventDecodeError as err:
-            event, kind, reason = None, "undecodable", f"undecodable: {err}"
+        if event is None:
+            kind, reason = "undecodable", f"undecodable: {decoded.reason}"
         outputs: list[Output] = []
         if event is not None:
             reason = ""

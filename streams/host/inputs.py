@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING
 
 from streams.host.merge import Merger, Source, Stamped
-from streams.kafka.logreader import RawRecord
+
+if TYPE_CHECKING:  # the decoder knows the inputs: this module needs its records' type only for annotations
+    from streams.host.decoding import Decoded
 
 
 class Inputs:
@@ -26,9 +29,10 @@ class Inputs:
     def is_broadcast(self, rank: int) -> bool:
         return rank in self._broadcast_ranks
 
-    def merger(self, sources: Collection[Source]) -> Merger[RawRecord]:
+    def merger(self, sources: Collection[Source]) -> Merger[Decoded]:
         """Interleaves records of ``sources`` by event time (``streams.host.merge``)."""
         return Merger(set(sources), broadcast=self._broadcast_ranks)
 
-    def stamped(self, record: RawRecord) -> Stamped[RawRecord]:
-        return Stamped(record.timestamp_ms, self.rank[record.topic], record.partition, record.offset, record)
+    def stamped(self, decoded: Decoded) -> Stamped[Decoded]:
+        record = decoded.record
+        return Stamped(record.timestamp_ms, self.rank[record.topic], record.partition, record.offset, decoded)

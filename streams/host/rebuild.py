@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
+from streams.host.decoding import Decoded
 from streams.host.inputs import Inputs
 from streams.host.merge import Source
 from streams.host.tasks import Task
@@ -30,7 +31,8 @@ class Rebuild:
         inputs: the processor's inputs.
         journal: its journal topic, or None when it has one input.
         batch_max: records per read at most.
-        fold: applies one record to a task's state.
+        decode: decodes a batch of records at once (``streams.host.decoding``), as live does.
+        fold: applies one decoded record to a task's state.
     """
 
     def __init__(
@@ -40,13 +42,15 @@ class Rebuild:
         inputs: Inputs,
         journal: str | None,
         batch_max: int,
-        fold: Callable[[RawRecord, Task], None],
+        decode: Callable[[Sequence[RawRecord]], list[Decoded]],
+        fold: Callable[[Decoded, Task], None],
     ) -> None:
         self._settings = settings
         self._readers = readers
         self._inputs = inputs
         self._journal = journal
         self._batch_max = batch_max
+        self._decode = decode
         self._fold = fold
 
     def replay(self, task: Task, starts: Mapping[Position, int], stops: Mapping[Position, int], journal: int) -> int:
@@ -73,8 +77,8 @@ class Rebuild:
             return 0
         reader = LogReader(self._settings, self._readers.format("replay"))
         reader.assign({tp: begin[tp] for tp in wanted})
-        batches = reader.read(wanted, max_records=self._batch_max)
-        buffers: dict[Position, deque[RawRecord]] = {tp: deque() for tp in wanted}
+        batches = (self._decode(batch) for batch in reader.read(wanted, max_records=self._batch_max))
+        buffers: dict[Position, deque[Decoded]] = {tp: deque() for tp in wanted}
         count = 0
         try:
             for tp, runs in self._journaled(task, journal):
@@ -82,12 +86,12 @@ class Rebuild:
                     while not buffers.get(tp):
                         if tp not in buffers or reader.finished(tp):
                             raise StartOver(f"the journal goes past the committed offset of {tp[0]}[{tp[1]}]")
-                        for record in next(batches, []):
-                            buffers[(record.topic, record.partition)].append(record)
-                    record = buffers[tp].popleft()
+                        for decoded in next(batches, []):
+                            buffers[(decoded.record.topic, decoded.record.partition)].append(decoded)
+                    decoded = buffers[tp].popleft()
                     if tp in task.broadcast:
-                        task.broadcast[tp] = record.offset + 1
-                    self._fold(record, task)
+                        task.broadcast[tp] = decoded.record.offset + 1
+                    self._fold(decoded, task)
                     count += 1
             # The broadcast inputs end where the journal left them: what else was read of them is live's to take.
             for tp in task.broadcast:
@@ -97,8 +101,8 @@ class Rebuild:
             sources = {(self._inputs.rank[t], p) for t, p in task.positions}
             merger = self._inputs.merger(sources)
             for buffer in buffers.values():
-                for record in buffer:
-                    merger.add(self._inputs.stamped(record))
+                for decoded in buffer:
+                    merger.add(self._inputs.stamped(decoded))
             while True:
                 for stamped in merger.release(lambda source: reader.finished(self._position(source))):
                     self._fold(stamped.item, task)
@@ -106,9 +110,9 @@ class Rebuild:
                 batch = next(batches, None)
                 if batch is None and merger.buffered() == 0:
                     return count
-                for record in batch or ():
-                    if (record.topic, record.partition) not in task.broadcast:
-                        merger.add(self._inputs.stamped(record))
+                for decoded in batch or ():
+                    if (decoded.record.topic, decoded.record.partition) not in task.broadcast:
+                        merger.add(self._inputs.stamped(decoded))
         finally:
             reader.close()
 

@@ -8,13 +8,17 @@ taken in large transactions. State is kept per input partition (``streams.host.t
 ``checkpoint_records`` records or ``checkpoint_ms``, in the transaction it covers (``streams.host.checkpoints``):
 on assignment a task loads its partition's latest checkpoint and replays only the tail after it
 (``streams.host.rebuild``), following its journal; without a readable checkpoint it replays from the beginning.
-A task whose partition stays with this instance across a rebalance keeps its state and replays nothing.
+Rebalances are incremental (cooperative-sticky, ``streams.host.fetch``): a partition that stays with this instance
+keeps its task, its state and its place, and replays nothing; a revoked partition's open work is committed before
+it goes (or, failing that, the host starts over and the transaction is aborted), so its new owner starts from
+exactly the committed offsets, checkpoints and journal.
 
 The parts: ``Fetcher`` (``streams.host.fetch``) fetches the live input and says when an input is at its end;
-``RecordHandler`` (``streams.host.handler``) applies the processor to a record; ``HostTransaction`` holds the open
-batch; ``Rebuild`` folds the log into fresh state. A transaction that cannot be settled makes the host drop
-producer, consumer and state, and start over from the committed offsets with a new producer — whose
-``init_transactions`` fences the old one and settles its transaction.
+``InputDecoder`` (``streams.host.decoding``) decodes each fetched batch at once; ``RecordHandler``
+(``streams.host.handler``) applies the processor to a record; ``HostTransaction`` holds the open batch; ``Rebuild``
+folds the log into fresh state. A transaction that cannot be settled makes the host drop producer, consumer and state,
+and start over from the committed offsets with a new producer — whose ``init_transactions`` fences the old one and
+settles its transaction.
 
 Broadcast inputs are positioned per task (journal and checkpoints), never in the group: any number of instances
 share the partitioned inputs.
@@ -31,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from schemas.registry import SchemaRegistry
 from streams.host import checkpoints
 from streams.host.config import HostConfig, HostStats
+from streams.host.decoding import InputDecoder
 from streams.host.fetch import Fetcher
 from streams.host.handler import RecordHandler
 from streams.host.inputs import Inputs
@@ -74,6 +79,7 @@ class ProcessorHost:
         self.checkpoints = (
             f"{self.outputs}{processor.name}.checkpoints" if isinstance(processor, Checkpointed) else None
         )
+        self.decoder = InputDecoder(self.topics, registry)
         self.handler = RecordHandler(processor, self.topics, self.outputs, registry, self.stats, self.metrics)
         self.rebuild = Rebuild(
             settings,
@@ -81,7 +87,8 @@ class ProcessorHost:
             self.topics,
             self.journal,
             self.config.batch_max,
-            lambda record, task: self.handler.handle(record, None, [task]),
+            self.decoder.decode,
+            lambda decoded, task: self.handler.handle(decoded, None, [task]),
         )
         self.tasks = Tasks(processor, self.topics)
         self.live = threading.Event()  # set once a rebuild is done and the host reads live (for tests and probes)
@@ -115,6 +122,9 @@ class _Session:
             checkpoints=host.checkpoints,
         )
         self._tasks = host.tasks
+        self._moving: frozenset[int] = frozenset()  # tasks being revoked: checkpointed in the commit before
+        self._gone: set[int] = set()  # tasks revoked since the last rebuild
+        self._closing = False  # the consumer is being closed: no more commits (a revocation then is not a move)
         self._counting = threading.Lock()
         self._merger = host.topics.merger(set())
         self._fetcher = Fetcher(
@@ -132,11 +142,11 @@ class _Session:
         try:
             while not stop.is_set():
                 records = self._fetcher.fetch(self._wait_s())
-                for record in records:
-                    self._merger.add(self._host.topics.stamped(record))
+                for decoded in self._host.decoder.decode(records):
+                    self._merger.add(self._host.topics.stamped(decoded))
                 processed = 0
                 for stamped in self._merger.release(self._fetcher.exhausted, self._fetcher.caught_up):
-                    self._host.handler.handle(stamped.item, self._txn, self._tasks.take(stamped.item))
+                    self._host.handler.handle(stamped.item, self._txn, self._tasks.take(stamped.item.record))
                     processed += 1
                     if self._txn.taken >= self._config.batch_max:
                         self._commit()  # bounded transactions; the merger keeps the rest in order
@@ -147,11 +157,14 @@ class _Session:
                 ):
                     self._commit()
                 self._fetcher.observe_lag(self._txn.committed, not self._txn.open and self._merger.buffered() == 0)
-                if not records and not processed and on_idle is not None:
-                    on_idle()
+                if not records and not processed:
+                    self._checkpoint_idle()
+                    if on_idle is not None:
+                        on_idle()
             if self._txn.open:
                 self._commit()
         finally:
+            self._closing = True
             self._fetcher.close()
             self._txn.close()
 
@@ -163,16 +176,34 @@ class _Session:
             return _HELD_WAIT_S  # records wait on a grace period: look again soon
         return _IDLE_WAIT_S
 
-    def _commit(self) -> None:
+    def _commit(self, moving: frozenset[int] = frozenset()) -> None:
+        """Commit the open batch, with the checkpoints due (every task of ``moving`` is due one if it took any
+        record since its last)."""
+        self._moving = moving
         self._txn.commit(self._fetcher.group, self._checkpoints if self._checkpoint_due() else None)
         self._host.stats.commits += 1
+
+    def _checkpoint_idle(self) -> None:
+        """An idle input still gets its tasks checkpointed once ``checkpoint_ms`` has passed, in a transaction of
+        their own: otherwise the records taken since the last checkpoint stay the tail every restart replays, for as
+        long as the input stays quiet (a checkpoint was only ever written in a commit that took records)."""
+        host = self._host
+        if self._txn.open or host.checkpoints is None:
+            return
+        if any(self._due(t) and (host.journal is None or t.journal_next is not None) for t in self._tasks):
+            self._txn.begin()
+            self._commit()
+
+    def _checkpoint_due_for(self, keys: frozenset[int]) -> bool:
+        return self._host.checkpoints is not None and any(t.taken > 0 for t in self._tasks if t.key in keys)
 
     def _checkpoint_due(self) -> bool:
         return self._host.checkpoints is not None and any(self._due(task) for task in self._tasks)
 
     def _due(self, task: Task) -> bool:
-        """Whether ``task`` has taken ``checkpoint_records`` since its last checkpoint, or any that long ago."""
-        if task.taken >= self._config.checkpoint_records:
+        """Whether ``task`` has taken ``checkpoint_records`` since its last checkpoint, or any that long ago, or
+        any and is moving to another instance."""
+        if task.taken >= self._config.checkpoint_records or (task.taken > 0 and task.key in self._moving):
             return True
         return task.taken > 0 and time.monotonic() - task.checkpointed_at >= self._config.checkpoint_ms / 1000
 
@@ -197,25 +228,42 @@ class _Session:
             host.metrics.checkpoint("written")
         return out
 
-    def _revoked(self) -> None:
-        if self._txn.open:
-            self._commit()
-        self._merger = self._host.topics.merger(set())
+    def _revoked(self, partitions: list[Position]) -> None:
+        """Called before ``partitions`` go to another instance (this one is still their owner in the group's
+        generation): the open batch is committed with their offsets, checkpoints and journal entries, so the next
+        owner starts exactly where this one stopped. A commit that fails raises ``StartOver``: the new producer's
+        ``init_transactions`` aborts the batch, and the next owner starts from the previous commit."""
+        if self._closing:
+            return
+        # Each moving task is checkpointed in that commit (beginning one if none is open), so the next owner
+        # replays next to nothing.
+        moving = frozenset(task.key for task in self._tasks if set(task.positions) & set(partitions))
+        self._gone |= moving  # (even if given back before the next rebuild: another may have taken records since)
+        if self._txn.open or self._checkpoint_due_for(moving):
+            self._txn.begin()
+            self._commit(moving)
 
     def _rebuild(self, assignment: list[Position]) -> None:
         """Give each newly assigned partition its state — its checkpoint and the tail after it — then go live."""
         host = self._host
         host.live.clear()
         began = time.monotonic()
+        if self._txn.open:
+            self._commit()  # partitions can be added without any revoked: what the batch took is committed first
         broadcast = self._fetcher.broadcast_partitions()
-        stops = self._fetcher.committed(assignment)
-        # A partition that stays here keeps its state if that is what was committed (its last batch was).
-        positions = self._txn.positions()
-        keep = [
+        # A task whose partitions stayed assigned all along keeps its state: its last batch is committed (above,
+        # or when others were revoked) and nobody else commits for a partition this member holds. Only the
+        # others ask the group where they stand.
+        held = set(assignment)
+        keep = {
             task.key
             for task in self._tasks
-            if self._tasks.checkpointed and all(stops.get(tp) == positions.get(tp) for tp in task.positions)
-        ]
+            if self._tasks.checkpointed and task.key not in self._gone and held.issuperset(task.positions)
+        }
+        self._gone = set()
+        positions = self._txn.positions()
+        stops = {tp: positions[tp] for tp in assignment if self._tasks.key(tp) in keep}
+        stops |= self._fetcher.committed([tp for tp in assignment if tp not in stops])
         fresh = self._tasks.assign(assignment, broadcast, keep)
         host.metrics.forget_lag()
         # Partitions are independent: their checkpoints are loaded and their tails replayed side by side (the
@@ -232,15 +280,22 @@ class _Session:
         self._merger = host.topics.merger(sources)
         self._fetcher.go_live(live_from, broadcast)
         host.live.set()
+        for task in fresh:
+            host.stats.rebuilt[task.key] = host.stats.rebuilt.get(task.key, 0) + 1
+        if fresh:
+            host.stats.live_after_s = time.monotonic() - self._fetcher.assigned_at
         log.info(
             "%s: rebuilt state from %d records in %.1f s (%d partition(s) rebuilt, %d from checkpoints, %d kept); "
-            "live from %s",
+            "rebuilt %s, kept %s; live %.2f s after the last assignment, from %s",
             host.processor.name,
             replayed,
             time.monotonic() - began,
             len(fresh),
             restored,
             len(self._tasks.by_key) - len(fresh),
+            sorted(task.key for task in fresh),
+            sorted(set(self._tasks.by_key) - {task.key for task in fresh}),
+            time.monotonic() - self._fetcher.assigned_at,
             live_from,
         )
 

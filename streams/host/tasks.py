@@ -53,7 +53,7 @@ class Tasks:
         kept = {key: self.by_key[key] for key in keep if key in self.by_key}
         groups: dict[int, list[Position]] = {}
         for position in assignment:
-            groups.setdefault(position[1] if self.checkpointed else 0, []).append(position)
+            groups.setdefault(self.key(position), []).append(position)
         fresh = []
         self.by_key = {}
         for key, positions in sorted(groups.items()):
@@ -64,6 +64,10 @@ class Tasks:
             self.by_key[key] = task
         self._by_position = {position: task for task in self.by_key.values() for position in task.positions}
         return fresh
+
+    def key(self, position: Position) -> int:
+        """The task that takes a partitioned input's ``position``."""
+        return position[1] if self.checkpointed else 0
 
     def reset(self, task: Task) -> None:
         """Drop what ``task`` holds (a checkpoint that could not be restored): it starts from nothing."""

@@ -80,11 +80,15 @@ class HostTransaction:
     def open(self) -> bool:
         return self._producer.open
 
-    def take(self, record: RawRecord, tasks: list[Task]) -> None:
-        """Count ``record`` as consumed in this transaction by ``tasks`` (beginning it if none is open)."""
+    def begin(self) -> None:
+        """Begin a transaction unless one is open (one with no record in it can still carry checkpoints)."""
         if not self._producer.open:
             self._producer.begin()
             self.opened, self.taken = time.monotonic(), 0
+
+    def take(self, record: RawRecord, tasks: list[Task]) -> None:
+        """Count ``record`` as consumed in this transaction by ``tasks`` (beginning it if none is open)."""
+        self.begin()
         self.taken += 1
         position = (record.topic, record.partition)
         self._staged[position] = record.offset + 1

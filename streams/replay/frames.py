@@ -20,7 +20,7 @@ import polars as pl
 
 from schemas.batch import INDEX, BatchDecoder, WriterLookup
 from schemas.events import events_on
-from streams.host.handler import EVENTS_OF
+from streams.host.decoding import EVENTS_OF
 from streams.kafka.logreader import RawRecord
 from streams.replay.rows import DECIMAL, RECORD_COLUMNS, columns
 

@@ -30,7 +30,7 @@ from schemas.registry import SchemaRegistry
 from schemas.serde import EventDeserializer
 from streams import kafka
 from streams.errors import StreamsError
-from streams.host.handler import EVENTS_OF
+from streams.host.decoding import EVENTS_OF
 from streams.host.merge import Merger, Stamped
 from streams.kafka import Consumer, KafkaSettings, TopicPartition
 from streams.kafka.logreader import LogReader, RawRecord

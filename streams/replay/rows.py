@@ -23,7 +23,7 @@ import polars as pl
 
 from schemas.contract_errors import UnknownEventError
 from schemas.events import Envelope, events_on
-from streams.host.handler import EVENTS_OF
+from streams.host.decoding import EVENTS_OF
 from streams.replay.errors import ReplayError
 
 if TYPE_CHECKING:  # the reader makes frames with this module's columns

@@ -31,12 +31,15 @@ RESTORED = re.compile(
 )
 
 
-def start(endpoints: Endpoints, prefix: str, log: Path, instance: str = "0") -> subprocess.Popen[bytes]:
+def start(
+    endpoints: Endpoints, prefix: str, log: Path, instance: str = "0", **settings: str
+) -> subprocess.Popen[bytes]:
     env = {
         **endpoints.as_env(),
         "TRADECORE_TOPIC_PREFIX": prefix,
         "TRADECORE_CHECKPOINT_RECORDS": "300",
         "TRADECORE_CHECKPOINT_MS": "600000",
+        **settings,
     }
     return launch.start("worker", ["worker", "risk", "--instance", instance], log, env).process
 
@@ -96,6 +99,35 @@ def test_a_killed_worker_goes_live_replaying_only_the_tail(
     assert second < len(events) / 5, second
     assert "ignoring the checkpoint" not in log.read_text()
     assert decisions(topics) == expected  # and nothing twice
+
+
+def test_a_worker_whose_input_went_quiet_checkpoints_it_and_restarts_replaying_nothing(
+    topics: KafkaSettings, registry_settings: RegistrySettings, endpoints: Endpoints, tmp_path: Path
+) -> None:
+    client = registry_client(registry_settings)
+    events = session(1500, accounts=24)
+    decided = [isinstance(e, (OrderPlaced, CancelRequested)) for e in events]
+    log = tmp_path / "worker.log"
+    # Checkpoints by time alone (3 s), none by count: what the worker took last stays the tail until one is written.
+    worker = start(
+        endpoints, topics.topic_prefix, log, TRADECORE_CHECKPOINT_RECORDS="1000000", TRADECORE_CHECKPOINT_MS="3000"
+    )
+    try:
+        half = len(events) // 2
+        append(topics, client, events[:half])
+        wait_for(lambda: decisions(topics) >= sum(decided[:half]), 150, "risk did not decide the orders")
+        append(topics, client, events[half:])  # taken within 3 s of any checkpoint the first half got
+        wait_for(lambda: decisions(topics) >= sum(decided), 60, "risk did not decide the last orders")
+        time.sleep(3 + 4)  # quiet for longer than the checkpoint interval
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+        worker = start(endpoints, topics.topic_prefix, log)
+        wait_for(lambda: len(rebuilds(log)) >= 2, 90, "the restarted worker did not go live")
+    finally:
+        launch.stop(worker)
+    assert rebuilds(log)[1] == 0  # every partition from its checkpoint, no tail
+    assert [int(n) for n in RESTORED.findall(log.read_text())][1] == 6
+    assert decisions(topics) == sum(decided)
 
 
 def test_a_single_instance_goes_live_after_two_shared_the_partitions(
