@@ -49,7 +49,7 @@ def loads(body: bytes) -> Any:
     return json.loads(body, object_pairs_hook=_no_duplicates, parse_float=_number, parse_constant=JsonNumberText)
 
 
-class _StrictJsonRequest(Request):
+class StrictJsonRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             self._json = loads(await self.body())
@@ -57,13 +57,18 @@ class _StrictJsonRequest(Request):
 
 
 class StrictJsonRoute(APIRoute):
-    """A route whose JSON body is read by ``loads``."""
+    """A route whose JSON body is read by ``loads`` (by ``request_class``'s ``json``)."""
+
+    request_class: type[Request] = StrictJsonRequest
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        request_class = self.request_class
 
         async def strict(request: Request) -> Response:
-            return await handler(_StrictJsonRequest(request.scope, request.receive))
+            # One that is already of the class may have read the body (which only the instance keeps): kept.
+            reading = request if isinstance(request, request_class) else request_class(request.scope, request.receive)
+            return await handler(reading)
 
         return strict
 

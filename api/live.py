@@ -13,7 +13,7 @@ import contextlib
 import functools
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +28,6 @@ log = logging.getLogger("tradecore.api.live")
 
 CLIENT_BACKLOG = 10_000  # changes queued for one slow client before it is dropped (it reconnects and catches up)
 FETCH_MAX = 5_000  # changes read per query
-Admits = Callable[[str | None], bool]  # whether a client may see a change of this account (None: market data)
 
 
 @dataclass(frozen=True)
@@ -65,14 +64,40 @@ class Behind(Exception):
     """The client asked for changes the feed no longer keeps (or never had): it must reload, then follow."""
 
 
-@dataclass(eq=False)
-class Subscription:
-    admits: Admits
+@dataclass(frozen=True)
+class Audience:
+    """Which changes a client is sent: the kinds it asked for, of the accounts it may read (all of them, or its own),
+    narrowed to one account when it asked for one. Clients with equal audiences get the very same changes, so the
+    fan-out filters once per audience, not once per client."""
+
     kinds: frozenset[str]
-    queue: asyncio.Queue[Change | None] = field(default_factory=lambda: asyncio.Queue(CLIENT_BACKLOG))
+    every_account: bool
+    accounts: frozenset[str]
+    account_id: str | None = None
 
     def wants(self, change: Change) -> bool:
-        return change.kind in self.kinds and self.admits(change.account_id)
+        if change.kind not in self.kinds:
+            return False
+        account = change.account_id
+        if account is None:  # market data: everyone's
+            return True
+        return (self.every_account or account in self.accounts) and self.account_id in (None, account)
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One client's place in the feed: its queue brings the changes of each read, as one list, or None at the end."""
+
+    audience: Audience
+    queue: asyncio.Queue[list[Change] | None] = field(default_factory=asyncio.Queue)
+    pending: int = 0  # changes queued and not yet taken: a client this far behind is dropped
+
+    def take(self, changes: list[Change]) -> None:
+        self.pending -= len(changes)
+
+    def end(self) -> None:
+        """Close the client's stream (it reconnects with its last id)."""
+        self.queue.put_nowait(None)
 
 
 class LiveFeed:
@@ -99,19 +124,18 @@ class LiveFeed:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         for sub in self._subscriptions:  # end every stream: its client reconnects to another worker or to us
-            with contextlib.suppress(asyncio.QueueFull):
-                sub.queue.put_nowait(None)
+            sub.end()
 
     @contextlib.asynccontextmanager
     async def subscribe(
-        self, admits: Admits, kinds: frozenset[str], after: int | None
+        self, audience: Audience, after: int | None
     ) -> AsyncIterator[tuple[int, list[Change], Subscription]]:
         """Follow the feed: (where the client is once it has what it missed, what it missed after ``after``, the
         subscription whose queue brings every change after that).
 
         The queue may bring changes up to ``after`` again (a client ahead of this process): skip those.
         Raises Behind when ``after`` is older than the feed keeps, or newer than it has (another feed's id)."""
-        sub = Subscription(admits, kinds)
+        sub = Subscription(audience)
         self._subscriptions.add(sub)  # from here on every change past `position` reaches the queue
         upto = self.position
         try:
@@ -132,7 +156,7 @@ class LiveFeed:
             if after < upto and (oldest is None or oldest > after + 1):
                 raise Behind(f"changes after {after} are no longer kept (the oldest kept is {oldest})")
             rows = (await conn.execute(_after(after).where(_t.c.id <= upto).limit(None))).all()
-        return [c for c in map(_change, rows) if sub.wants(c)]
+        return [c for c in map(_change, rows) if sub.audience.wants(c)]
 
     async def _listen(self) -> None:
         """Hold the LISTEN connection, reconnecting when it drops; each notification wakes the fan-out."""
@@ -172,17 +196,27 @@ class LiveFeed:
             self._renumbered()
         async with self._engine.connect() as conn:
             rows = (await conn.execute(_after(self.position))).all()
-        for change in map(_change, rows):
-            for sub in list(self._subscriptions):
-                if not sub.wants(change):
-                    continue
-                if sub.queue.qsize() >= CLIENT_BACKLOG - 1:  # too slow: end its stream; it resumes from its last id
-                    self._subscriptions.discard(sub)
-                    sub.queue.put_nowait(None)
-                else:
-                    sub.queue.put_nowait(change)
-            self.position = change.id
+        changes = [_change(row) for row in rows]
+        if changes:
+            self._hand_out(changes)
+            self.position = changes[-1].id
         return len(rows) == FETCH_MAX
+
+    def _hand_out(self, changes: list[Change]) -> None:
+        """Each subscriber's share of ``changes``, filtered once per audience and queued as one list."""
+        shares: dict[Audience, list[Change]] = {}
+        for sub in list(self._subscriptions):
+            share = shares.get(sub.audience)
+            if share is None:
+                share = shares[sub.audience] = [c for c in changes if sub.audience.wants(c)]
+            if not share:
+                continue
+            if sub.pending + len(share) > CLIENT_BACKLOG:  # too slow: end its stream; it resumes from its last id
+                self._subscriptions.discard(sub)
+                sub.end()
+            else:
+                sub.pending += len(share)
+                sub.queue.put_nowait(share)
 
     async def _last_id(self) -> int:
         async with self._engine.connect() as conn:
@@ -196,8 +230,7 @@ class LiveFeed:
         self.position = 0
         for sub in list(self._subscriptions):
             self._subscriptions.discard(sub)
-            with contextlib.suppress(asyncio.QueueFull):
-                sub.queue.put_nowait(None)
+            sub.end()
 
 
 _t = tables.live_changes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, WithJsonSchema, create_model
@@ -10,6 +11,12 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from domain.lifecycle import OrderStatus
 from projections import tables
+
+
+class WaitFor(StrEnum):
+    """What ``?wait=`` waits for: risk's decision on the PENDING order (ACCEPTED, or REJECTED with the reason)."""
+
+    ACCEPTED = OrderStatus.ACCEPTED.value
 
 
 class EventRef(BaseModel):

@@ -15,6 +15,10 @@ Measured, each ``--repeat`` times (median and min-max reported):
   Every request is a distinct valid order (unique client_order_id, ``--accounts`` accounts, BTCUSDT LIMIT GTC).
 * ticks/s through ``POST /v1/ticks`` in batches (``--tick-batches``), real Binance quotes cycled;
 * ticks/s through ``streams.eventlog.KafkaEventLog.append`` directly, events from ``commands.decide.ingest_ticks``;
+* the reference the issue 16 targets name: a bare FastAPI endpoint parsing the same bodies with the same pydantic
+  model (``bench/bare_orders.py``, uvicorn with ``tradecore api``'s settings) under the same closed loop — server
+  CPU per request beside the API's per accepted order, and their ratio;
+* encoding one group commit's ``OrderPlaced`` record by record against the batch encoder (same bytes), per event;
 * the reference: a raw ``confluent_kafka.Producer`` with the project's producer config (``streams.kafka.producer``:
   idempotent, acks=all, linger 5 ms, lz4) producing the pre-serialized values and keys of the same events to topics
   of the same layout — its max rate for OrderPlaced and TickIngested records, and its ack latency at the same loads.
@@ -37,6 +41,7 @@ import statistics
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -52,6 +57,7 @@ from confluent_kafka import Producer
 if __package__ in (None, ""):  # run as a script: the repository root, not bench/, first on the path
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
+from bench.bare_orders import BareServer
 from bench.common import (
     ROOT,
     ApiServer,
@@ -80,9 +86,12 @@ from bench.common import (
 from streams.errors import MarketDataMissing
 from streams.ingest.recorded import BINANCE_QUOTES, market_file
 
-# The issue's targets (issue 3).
+# The issues' targets (issue 3; issue 16 item 3 for the server CPU per order, its ratio to the bare endpoint and the
+# p99 at 1,000 orders/s, which it sets at 20 ms).
 TARGET_ORDERS_PER_S = 5_000
-TARGET_P99_MS_AT_1000 = 10.0
+TARGET_P99_MS_AT_1000 = 20.0
+TARGET_SERVER_CPU_MS = 0.4
+TARGET_CPU_VS_BARE = 1.5
 TARGET_TICKS_PER_S = 200_000
 TARGET_TICKS_VS_RAW = 0.5
 
@@ -383,6 +392,77 @@ def _serialized(serializer: Any, events: Sequence[Any]) -> list[tuple[bytes, byt
     return [(serializer.serialize(e), serializer.key(e)) for e in events]
 
 
+GROUP_COMMIT_SIZES = (1, 8, 32, 128)
+
+
+def group_commit_encoding(orders: Orders, repeat: int) -> dict[str, dict[str, float]]:
+    """Encoding the OrderPlaced events of one group commit, µs of CPU per event, one core, at batch sizes the route
+    sees: record by record (``EventSerializer``, what the event log does) against the batch encoder
+    (``schemas.batch``) over a frame of the same events, the frame's building included; median of ``repeat``."""
+    from commands import decide
+    from commands.decide import Stamp
+    from commands.models import PlaceOrder
+    from schemas import avsc, codec
+    from schemas.batch import BatchEncoder, nodes
+    from schemas.events import OrderPlaced
+    from schemas.serde import EventSerializer
+    from schemas.settings import RegistrySettings
+    from streams.kafka.registry import registry_client
+    from streams.settings import KafkaSettings
+
+    serializer = EventSerializer(
+        registry_client(RegistrySettings()), "orders", topic_prefix=KafkaSettings().topic_prefix
+    )
+    node = nodes.parse(avsc.expanded("OrderPlaced"))
+    assert isinstance(node, nodes.Record)
+    dtypes = {field.name: nodes.dtype(field.node) for field in node.fields}
+    stamp = Stamp(at=datetime.now(UTC), correlation_id="bench")
+    events = [
+        decide.place_order(PlaceOrder.model_validate_json(body), stamp) for body in orders.take(max(GROUP_COMMIT_SIZES))
+    ]
+    schema_id = int.from_bytes(serializer.serialize(events[0])[1:5], "big")  # the registry's, as the log writes it
+    encoder = BatchEncoder(OrderPlaced, schema_id)
+
+    def batch(group: Sequence[OrderPlaced]) -> list[bytes]:
+        rows = [_row(node, codec.to_avro(event)) for event in group]
+        return encoder.encode(pl.DataFrame(rows, schema=dtypes, orient="row"))
+
+    out: dict[str, dict[str, float]] = {}
+    for size in GROUP_COMMIT_SIZES:
+        group = events[:size]
+        assert batch(group) == [serializer.serialize(event) for event in group]  # the same bytes, or no figure
+        rounds = max(5, 200 // size)
+        timings: dict[str, list[float]] = {"per_record_us": [], "batch_encoder_us": []}
+        for _ in range(repeat):
+            for key, encode in (
+                ("per_record_us", lambda g: [serializer.serialize(e) for e in g]),
+                ("batch_encoder_us", batch),
+            ):
+                started = time.process_time()
+                for _ in range(rounds):
+                    encode(group)
+                timings[key].append(1e6 * (time.process_time() - started) / rounds / size)
+        out[str(size)] = {key: statistics.median(values) for key, values in timings.items()}
+    return out
+
+
+def _row(node: Any, value: Any) -> Any:
+    """A fastavro value as the batch encoder's column holds it: uuids and enums as text, maps as key/value lists."""
+    from schemas.batch import nodes
+
+    if value is None:
+        return None
+    if isinstance(node, nodes.Optional):
+        return _row(node.value, value)
+    if isinstance(node, nodes.Record):
+        return {field.name: _row(field.node, value[field.name]) for field in node.fields}
+    if isinstance(node, nodes.Map):
+        return [{"key": key, "value": _row(node.values, item)} for key, item in value.items()]
+    if isinstance(value, uuid.UUID) or isinstance(node, nodes.Enum):
+        return str(value)
+    return value
+
+
 async def eventlog_ticks(batches: list[Sequence[Any]], duration: float) -> dict[str, Any]:
     """KafkaEventLog.append of whole batches, one after another (as the API appends a batch), for ``duration``."""
     from schemas.settings import RegistrySettings
@@ -514,6 +594,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             server.stop()
             server = None
             del guard.roots["api"]
+        results["bare"] = bare_phase(args, vegeta, orders, guard, run_dir)
         results["disturbed_measurements_kept"] = guard.disturbed
     finally:
         if server is not None:
@@ -537,6 +618,12 @@ def direct_phase(args: argparse.Namespace, orders: Orders, ticks: Ticks, guard: 
         f"encoded {pools.encode_ticks_per_s:,.0f} ticks/s (EventSerializer alone, one core); "
         f"record values: TickIngested {pools.tick_bytes:.0f} B, OrderPlaced {pools.order_bytes:.0f} B"
     )
+    encoding = group_commit_encoding(orders, max(3, args.repeat))
+    for size, figures in encoding.items():
+        log(
+            f"  OrderPlaced of a group commit of {size}: {figures['per_record_us']:.1f} µs CPU per event record by "
+            f"record, {figures['batch_encoder_us']:.1f} µs with the batch encoder (frame included)"
+        )
     producer = kafka.producer(KafkaSettings())
     topic_orders, topic_ticks = prefix + "reference.orders", prefix + "reference.ticks"
     orders_, ticks_ = pools.order_records, pools.tick_records
@@ -581,6 +668,7 @@ def direct_phase(args: argparse.Namespace, orders: Orders, ticks: Ticks, guard: 
             )
     producer.flush(30)
     summary: dict[str, Any] = {
+        "group_commit_encoding": encoding,
         "build_ticks_per_s": pools.build_ticks_per_s,
         "encode_ticks_per_s": pools.encode_ticks_per_s,
         "record_bytes": {"TickIngested": pools.tick_bytes, "OrderPlaced": pools.order_bytes},
@@ -702,16 +790,17 @@ def api_phase(
         }
         | {
             "cpu": cpu_of("max"),
-            "server_cpu_ms_per_order": spread(
-                [1000 * r["cpu"]["api"] / r["accepted_per_s"] if r["accepted_per_s"] else None for r in runs["max"]]
-            ),
+            "server_cpu_ms_per_order": spread([_cpu_ms(r) for r in runs["max"]]),
         },
         "loads": {
             str(load): {
                 key: spread([r[key] for r in runs[f"load_{load}"]])
                 for key in ("sent_per_s", "accepted_per_s", "p50_ms", "p99_ms", "p999_ms", "max_ms", "errors", "in_log")
             }
-            | {"cpu": cpu_of(f"load_{load}")}
+            | {
+                "cpu": cpu_of(f"load_{load}"),
+                "server_cpu_ms_per_order": spread([_cpu_ms(r) for r in runs[f"load_{load}"]]),
+            }
             for load in args.loads
         },
         "ticks": {
@@ -722,6 +811,65 @@ def api_phase(
         "profile": profile,
         "runs": runs,
     }
+
+
+def bare_phase(args: argparse.Namespace, vegeta: Vegeta, orders: Orders, guard: Guard, run_dir: Path) -> dict[str, Any]:
+    """The reference: the bare FastAPI+pydantic endpoint (``bench/bare_orders.py``) under the same closed loop and
+    the same bodies as ``POST /v1/orders``, each worker count; its server CPU per request."""
+    summary: dict[str, Any] = {}
+    for workers in args.workers:
+        server = BareServer(workers, run_dir)
+        server.start()
+        assert server.proc is not None
+        guard.roots["api"] = [server.proc.pid]
+        url = f"{server.url}/v1/orders"
+
+        def attack(name: str, duration: float, server: BareServer = server, url: str = url) -> dict[str, Any]:
+            server.settle()
+            count = int(MAX_CLOSED_LOOP_RATE * duration)
+            out = vegeta.attack(
+                name,
+                post_targets(url, orders.take(count)),
+                count,
+                token=None,
+                rate=0,
+                duration=duration,
+                workers=args.concurrency,
+                max_workers=args.concurrency,
+                cpu_roots=guard.roots,
+            )
+            if out.get("targets_exhausted"):
+                raise BenchError(f"{name}: the bare endpoint took more than {MAX_CLOSED_LOOP_RATE}/s; raise the cap")
+            return out
+
+        try:
+            attack(f"bare-w{workers}-warmup", 2)
+            runs = []
+            for rep in range(args.repeat):
+                name = f"bare-w{workers}-r{rep}"
+                out = guard.run(name, functools.partial(attack, name, args.duration))
+                runs.append(out)
+                log(
+                    f"  bare FastAPI+pydantic endpoint, {workers} worker(s), closed loop: "
+                    f"{out['accepted_per_s']:,.0f} answered/s, p50 {out['p50_ms']:.1f} ms, "
+                    f"server CPU {_cpu_ms(out) or 0:.3f} ms per request, cpu {out['cpu']}"
+                )
+        finally:
+            server.stop()
+            del guard.roots["api"]
+        summary[str(workers)] = {
+            "accepted_per_s": spread([r["accepted_per_s"] for r in runs]),
+            "server_cpu_ms_per_request": spread([_cpu_ms(r) for r in runs]),
+            "errors": spread([r["errors"] for r in runs]),
+            "cpu": {name: statistics.median(r["cpu"][name] for r in runs) for name in runs[0]["cpu"]},
+            "runs": runs,
+        }
+    return summary
+
+
+def _cpu_ms(attack: dict[str, Any]) -> float | None:
+    """Server CPU per accepted request, ms: the server's cores over the accepted rate."""
+    return 1000 * attack["cpu"]["api"] / attack["accepted_per_s"] if attack.get("accepted_per_s") else None
 
 
 def profile_server(
@@ -772,13 +920,29 @@ def verdict(results: dict[str, Any]) -> None:
                 load: ratio(v["p99_ms"]["median"], direct["raw_latency"].get(load, {}).get("p99_ms", {}).get("median"))
                 for load, v in api["loads"].items()
             },
+            "server_cpu_vs_bare": ratio(
+                api["max"]["server_cpu_ms_per_order"]["median"],
+                results["bare"][key]["server_cpu_ms_per_request"]["median"],
+            ),
         }
     best = results["api"][best_key]
     best_ticks = max((t["per_s"]["median"] or 0) for t in best["ticks"].values())
     p99_1000 = best["loads"].get("1000", {}).get("p99_ms", {}).get("median")
     results["ratios"] = ratios
     results["best_workers"] = int(best_key)
+    cpu_ms = best["max"]["server_cpu_ms_per_order"]["median"]
+    cpu_vs_bare = ratios[f"workers={best_key}"]["server_cpu_vs_bare"]
     results["targets"] = {
+        "server_cpu_ms_per_order": {
+            "target": TARGET_SERVER_CPU_MS,
+            "measured": cpu_ms,
+            "met": None if cpu_ms is None else cpu_ms <= TARGET_SERVER_CPU_MS,
+        },
+        "server_cpu_vs_bare": {
+            "target": TARGET_CPU_VS_BARE,
+            "measured": cpu_vs_bare,
+            "met": None if cpu_vs_bare is None else cpu_vs_bare <= TARGET_CPU_VS_BARE,
+        },
         "orders_per_s": {
             "target": TARGET_ORDERS_PER_S,
             "measured": best["max"]["accepted_per_s"]["median"],
@@ -829,6 +993,13 @@ def table(results: dict[str, Any]) -> str:
         )
     lines.append(f"  (building them: {direct['build_ticks_per_s']:,.0f} ticks/s for pydantic + validate + decide)")
     lines.append(f"  (encoding them: {direct['encode_ticks_per_s']:,.0f} ticks/s for EventSerializer alone, one core)")
+    lines += ["", "Encoding the OrderPlaced of one group commit, µs of CPU per event, one core (same bytes)"]
+    for size, figures in direct["group_commit_encoding"].items():
+        slower = fmt(ratio(figures["batch_encoder_us"], figures["per_record_us"]), 1)
+        lines.append(
+            f"  {int(size):>4} per commit: record by record {figures['per_record_us']:7.1f}   batch encoder "
+            f"{figures['batch_encoder_us']:7.1f}  (x{slower})"
+        )
     for key, api in results["api"].items():
         lines += ["", f"API server, {key} worker(s) — tradecore api, uvicorn, real stack"]
         m = api["max"]
@@ -838,20 +1009,28 @@ def table(results: dict[str, Any]) -> str:
             f"  (closed loop, {cfg['concurrency']} in flight; p50 {fmt(m['p50_ms']['median'], 1)} ms, "
             f"p99 {fmt(m['p99_ms']['median'], 1)} ms, errors {fmt(m['errors']['median'])})"
         )
+        bare = results["bare"][key]
         lines.append(
-            f"    server CPU per accepted order {fmt_spread(m['server_cpu_ms_per_order'], 2)} ms; "
+            f"    server CPU per accepted order {fmt_spread(m['server_cpu_ms_per_order'], 3)} ms; "
             f"cpu cores: {_cpu(m['cpu'])}"
+        )
+        versus = fmt(results["ratios"][f"workers={key}"]["server_cpu_vs_bare"], 2)
+        lines.append(
+            f"  reference: bare FastAPI+pydantic endpoint (bench/bare_orders.py), same loop and bodies: "
+            f"{fmt_spread(bare['accepted_per_s'])} answered/s, server CPU "
+            f"{fmt_spread(bare['server_cpu_ms_per_request'], 3)} ms per request -> orders x{versus} the bare CPU"
         )
         lines.append(
             f"  {'offered/s':>9} {'sent/s':>7} {'accepted/s':>10} {'errors':>6}  {'p50 ms':<22} {'p99 ms':<22} "
-            f"{'p99.9 ms':<22} {'p99/raw':>7}  cpu cores"
+            f"{'p99.9 ms':<22} {'p99/raw':>7} {'CPU ms':>6}  cpu cores"
         )
         for load, v in api["loads"].items():
             raw_p99 = direct["raw_latency"].get(load, {}).get("p99_ms", {}).get("median")
             lines.append(
                 f"  {int(load):>9} {fmt(v['sent_per_s']['median']):>7} {fmt(v['accepted_per_s']['median']):>10} "
                 f"{fmt(v['errors']['median']):>6}  {fmt_ms(v['p50_ms']):<22} {fmt_ms(v['p99_ms']):<22} "
-                f"{fmt_ms(v['p999_ms']):<22} {fmt(ratio(v['p99_ms']['median'], raw_p99), 1):>7}  {_cpu(v['cpu'])}"
+                f"{fmt_ms(v['p999_ms']):<22} {fmt(ratio(v['p99_ms']['median'], raw_p99), 1):>7} "
+                f"{fmt(v['server_cpu_ms_per_order']['median'], 3):>6}  {_cpu(v['cpu'])}"
             )
         for size, t in api["ticks"].items():
             lines.append(
@@ -874,6 +1053,8 @@ def table(results: dict[str, Any]) -> str:
                     lines.append(f"  {100 * share:5.1f}%  {name}")
     lines += ["", f"Issue targets (best worker count: {results['best_workers']})"]
     names = {
+        "server_cpu_ms_per_order": "server CPU per accepted order (ms)",
+        "server_cpu_vs_bare": "server CPU per order / bare endpoint's",
         "orders_per_s": "accepted POST /v1/orders per second",
         "p99_ms_at_1000_per_s": "p99 at 1,000 orders/s offered (ms)",
         "ticks_per_s": "ticks ingested per second (HTTP)",
@@ -885,7 +1066,8 @@ def table(results: dict[str, Any]) -> str:
 
 def compact(results: dict[str, Any]) -> dict[str, Any]:
     """The figures without the individual runs."""
-    out = {k: v for k, v in results.items() if k not in ("direct", "api")}
+    out = {k: v for k, v in results.items() if k not in ("direct", "api", "bare")}
+    out["bare"] = {k: {kk: vv for kk, vv in v.items() if kk != "runs"} for k, v in results["bare"].items()}
     out["direct"] = {k: v for k, v in results["direct"].items() if k != "runs"}
     out["api"] = {k: {kk: vv for kk, vv in v.items() if kk != "runs"} for k, v in results["api"].items()}
     return out

@@ -24,8 +24,8 @@ projection), as an operator runs them, plus this script's load generators and ob
 2. ``GET /v1/positions?limit=50`` at ``--positions-rate`` requests/s for ``--duration`` seconds with vegeta, each
    request with the token of one of ``--dashboards`` traders reading their own account (positions seeded by real
    MARKET orders filled by the execution processor on three instruments); p50/p99/p99.9, achieved rate, errors,
-   server CPU per request. Reference, same run: the same two SQL statements (the page and its checkpoint) through
-   one raw psycopg connection at the same rate.
+   server CPU per request. Reference, same run: the same SQL statement (the page with its checkpoint, as the route
+   compiles it) through one raw psycopg connection at the same rate.
 
 Medians over ``--repeat`` runs (min-max). The CPU of every component is recorded; ``bench.common.Guard`` waits for
 other processes to go quiet before each measurement and repeats one they disturbed.
@@ -413,34 +413,31 @@ def seed_positions(url: str, feed: str, dashboards: dict[str, tuple[str, str]], 
 
 
 def raw_positions(conninfo: str, schema: str, accounts: list[str], rate: int, duration: float) -> dict[str, Any]:
-    """What ``GET /v1/positions?limit=50`` asks Postgres — the page (keyset order, one row more than the page to
-    know whether there is a next) and the projection's checkpoint — over one psycopg connection, paced."""
+    """What ``GET /v1/positions?limit=50`` asks Postgres — the one statement of the page (keyset order, one row more
+    than the page to know whether there is a next) and the projection's checkpoint, exactly as the route compiles
+    it — over one psycopg connection, prepared, paced."""
     import psycopg
 
-    page = (
-        "SELECT account_id, instrument, quantity, average_price, realized_pnl, fees_paid, cost_method, "
-        f'last_fill_id, updated_at FROM "{schema}".positions WHERE account_id IN (%s) '
-        "ORDER BY account_id, instrument LIMIT %s"
-    )
-    checkpoint = (
-        f'SELECT topic, partition, "offset", updated_at FROM "{schema}".projection_checkpoints '
-        "WHERE projection = 'positions' ORDER BY topic, partition"
-    )
+    from projections import statements, tables
+
+    sql = statements.read(schema, tables.positions, (("account_id", "any"),), paged=True, after=False).sql
+
+    def params(i: int) -> dict[str, Any]:
+        return {"p0": [accounts[i % len(accounts)]], "projection": "positions", "limit": POSITIONS_PAGE + 1}
+
     count = int(rate * duration)
     latency = np.zeros(count)
     rows = 0
     with psycopg.connect(conninfo, autocommit=True) as conn:
         for i in range(50):  # prepared statements and caches, as a warm server has them
-            conn.execute(page, (accounts[i % len(accounts)], POSITIONS_PAGE + 1)).fetchall()
-            conn.execute(checkpoint).fetchall()
+            conn.execute(sql, params(i), prepare=True).fetchall()
         start = time.monotonic()
         for i in range(count):
             delay = start + i / rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
             t = time.perf_counter()
-            rows += len(conn.execute(page, (accounts[i % len(accounts)], POSITIONS_PAGE + 1)).fetchall())
-            conn.execute(checkpoint).fetchall()
+            rows += len(conn.execute(sql, params(i), prepare=True).fetchall())
             latency[i] = time.perf_counter() - t
         elapsed = time.monotonic() - start
     return {
@@ -864,7 +861,7 @@ def _positions_lines(results: dict[str, Any]) -> list[str]:
             f"        cpu: {_cpu(stat['cpu'])}",
         ]
     lines += [
-        f"  raw psycopg, the same two statements, one connection, at {fmt(raw['achieved_per_s']['median'])}/s: "
+        f"  raw psycopg, the same statement, one connection, at {fmt(raw['achieved_per_s']['median'])}/s: "
         f"p50 {common.fmt_spread(raw['p50_ms'], 3)}  p99 {common.fmt_spread(raw['p99_ms'], 3)}  "
         f"p99.9 {common.fmt_spread(raw['p999_ms'], 3)} ms",
         f"  API p99 / raw p99: x{fmt(common.ratio(light['p99_ms']['median'], raw['p99_ms']['median']), 1)} at "

@@ -5,20 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import functools
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, DateTime, Integer, Select, Table, and_, select, tuple_
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+import psycopg
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import DateTime, Integer, Table
 
-from projections import tables
+from projections import statements, tables
 from projections.errors import ProjectionError
+from projections.statements import Condition
 
 _POLL_MIN_S = 0.005
 _POLL_MAX_S = 0.1
@@ -81,14 +82,11 @@ class Position:
 
 
 class ReadModels:
-    """The read models of one namespace's schema."""
+    """The read models of one namespace's schema, read through a psycopg pool (``projections.readpool``) with
+    statements compiled once per shape (``projections.statements``) and prepared on each connection."""
 
-    def __init__(self, engine: AsyncEngine, schema: str) -> None:
-        # Autocommit: a read needs no transaction. Under READ COMMITTED each statement takes its own snapshot anyway,
-        # so a BEGIN before the first and the ROLLBACK when the connection goes back to the pool were two more
-        # round trips to Postgres per request that changed nothing. Each read takes the checkpoint before the rows,
-        # so the rows hold at least everything up to the checkpoint the answer carries.
-        self._engine = engine.execution_options(schema_translate_map={None: schema}, isolation_level="AUTOCOMMIT")
+    def __init__(self, pool: AsyncConnectionPool[AsyncConnection[Any]], schema: str) -> None:
+        self._pool = pool
         self.schema = schema
 
     async def page(
@@ -96,55 +94,47 @@ class ReadModels:
         projection: str,
         table: Table,
         *,
-        where: Sequence[ColumnElement[bool]] = (),
+        where: Sequence[Condition] = (),
         cursor: str | None = None,
         limit: int = 100,
     ) -> Page:
         """Rows of ``table`` matching ``where`` in primary-key order, ``limit`` at most, after ``cursor``."""
-        pk = list(table.primary_key.columns)
-        query: Select[Any] = select(table).where(*where).order_by(*pk).limit(limit + 1)
+        bound = {**statements.params(where), "projection": projection, "limit": limit + 1}
         if cursor is not None:
-            query = query.where(tuple_(*pk) > tuple_(*_decode_cursor(cursor, table)))
-        async with self._engine.connect() as conn:
-            checkpoint = await self._checkpoint(conn, projection)
-            rows = [dict(r) for r in (await conn.execute(query)).mappings()]
+            bound.update({f"k{i}": value for i, value in enumerate(_decode_cursor(cursor, table))})
+        statement = statements.read(self.schema, table, statements.shape(where), paged=True, after=cursor is not None)
+        checkpoint, rows = await self._read(projection, statement, bound)
         more = len(rows) > limit
         rows = rows[:limit]
-        following = _encode_cursor([rows[-1][c.name] for c in pk]) if more else None
-        return Page([_document(r) for r in rows], following, checkpoint)
+        following = _encode_cursor([rows[-1][name] for name in statement.key]) if more else None
+        return Page(rows, following, checkpoint)
 
-    async def one(self, projection: str, table: Table, where: Sequence[ColumnElement[bool]]) -> Page:
-        """The row matching ``where`` (an empty page when there is none)."""
-        async with self._engine.connect() as conn:
-            checkpoint = await self._checkpoint(conn, projection)
-            row = (await conn.execute(select(table).where(*where))).mappings().first()
-        return Page([] if row is None else [_document(dict(row))], None, checkpoint)
+    async def rows(self, projection: str, table: Table, where: Sequence[Condition]) -> Page:
+        """Every row matching ``where``, in no particular order (one page, no cursor)."""
+        statement = statements.read(self.schema, table, statements.shape(where), paged=False, after=False)
+        checkpoint, rows = await self._read(
+            projection, statement, {**statements.params(where), "projection": projection}
+        )
+        return Page(rows, None, checkpoint)
 
     async def trail(self, order_id: str) -> Page:
         """Every event of an order, in the order they were caused: request, risk, venue; each in log order."""
-        t = tables.order_events
-        async with self._engine.connect() as conn:
-            checkpoint = await self._checkpoint(conn, "order_events")
-            rows = [dict(r) for r in (await conn.execute(select(t).where(t.c.order_id == order_id))).mappings()]
-        rows.sort(key=lambda r: (STAGES.get(r["topic"], 9), r["occurred_at"], r["partition"], r["offset"]))
-        return Page([_document(r) for r in rows], None, checkpoint)
+        page = await self.rows("order_events", tables.order_events, [Condition("order_id", "=", order_id)])
+        page.items.sort(key=lambda r: (STAGES.get(r["topic"], 9), r["occurred_at"], r["partition"], r["offset"]))
+        return page
 
     async def passed(self, projection: str, position: Position) -> bool:
         """Whether ``projection`` has read past ``position`` (one look, autocommit: it sees the latest commit)."""
-        c = tables.projection_checkpoints.c
-        query = select(c.offset).where(
-            and_(c.projection == projection, c.topic == position.topic, c.partition == position.partition)
-        )
-        async with self._engine.connect() as conn:
-            offset = (await conn.execute(query)).scalar()
-        return offset is not None and offset > position.offset
+        bound = {"projection": projection, "topic": position.topic, "partition": position.partition}
+        found = await self._fetch(statements.passed(self.schema), bound)
+        return bool(found) and found[0][0] > position.offset
 
     async def wait_for(self, projection: str, position: Position, timeout_s: float) -> bool:
         """Whether ``projection`` has read past ``position`` within ``timeout_s``.
 
         Each look takes a pooled connection and gives it back before sleeping: a waiting client must not hold one
-        of the connections every command and query shares. The pause grows to ``_POLL_MAX_S`` so that many waiting
-        clients do not turn into a flood of queries.
+        of the connections every query shares. The pause grows to ``_POLL_MAX_S`` so that many waiting clients do
+        not turn into a flood of queries.
         """
         deadline = time.monotonic() + timeout_s
         pause = _POLL_MIN_S
@@ -156,33 +146,43 @@ class ReadModels:
             pause = min(pause * 2, _POLL_MAX_S)
         return True
 
-    async def _checkpoint(self, conn: AsyncConnection, projection: str) -> Checkpoint:
-        rows = (await conn.execute(_checkpoint_query(projection))).all()
-        offsets = [{"topic": r.topic, "partition": r.partition, "offset": r.offset} for r in rows]
-        return Checkpoint(projection, offsets, max((r.updated_at for r in rows), default=None))
+    async def _fetch(self, sql: str, bound: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """The rows of one prepared statement. Connections are not pinged before each use (a round trip per read):
+        when one turns out broken (Postgres restarted), every idle one is checked and the read runs once more."""
+        try:
+            return await self._fetch_once(sql, bound)
+        except psycopg.OperationalError:
+            await self._pool.check()
+            return await self._fetch_once(sql, bound)
 
+    async def _fetch_once(self, sql: str, bound: dict[str, Any]) -> list[tuple[Any, ...]]:
+        async with self._pool.connection() as conn:
+            return await (await conn.execute(sql, bound, prepare=True)).fetchall()
 
-@functools.cache
-def _checkpoint_query(projection: str) -> Select[Any]:
-    """A projection's checkpoint rows; built once per projection (every answer carries its checkpoint)."""
-    c = tables.projection_checkpoints.c
-    return (
-        select(c.topic, c.partition, c.offset, c.updated_at)
-        .where(c.projection == projection)
-        .order_by(c.topic, c.partition)
-    )
+    async def _read(
+        self, projection: str, statement: statements.Statement, bound: dict[str, Any]
+    ) -> tuple[Checkpoint, list[dict[str, Any]]]:
+        """The checkpoint and the rows as the answers carry them: numerics arrive as Postgres's exact text
+        (``readpool``), timestamps become ISO 8601 here."""
+        found = await self._fetch(statement.sql, bound)
+        offsets, updated_at = found[0][0], found[0][1]
+        checkpoint = Checkpoint(projection, offsets, _json(updated_at))
+        columns, timestamps = statement.columns, statement.timestamps
+        key = columns.index(statement.key[0])
+        rows: list[dict[str, Any]] = []
+        for row in found:
+            values = list(row[2:])
+            if values[key] is None:  # no row matched: the checkpoint's row, with nulls
+                break
+            for i in timestamps:
+                if values[i] is not None:
+                    values[i] = values[i].isoformat()
+            rows.append(dict(zip(columns, values, strict=True)))
+        return checkpoint, rows
 
 
 def _json(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return format(value, "f")  # exact, never a float
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
-def _document(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _json(v) for k, v in row.items()}
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def _encode_cursor(values: list[Any]) -> str:
@@ -205,4 +205,7 @@ def _typed(kind: Any, value: Any) -> Any:
         return datetime.fromisoformat(str(value))
     if isinstance(kind, Integer):
         return int(value)
-    return str(value)
+    text = str(value)
+    if "\x00" in text:  # Postgres text cannot hold NUL: the statement would fail, a 5xx for the client's mistake
+        raise ValueError("a key holds NUL")
+    return text

@@ -5,30 +5,24 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from enum import StrEnum
 from typing import Annotated, Any
 
+import msgspec
 from fastapi import APIRouter, Path, Query, Response
-from pydantic import BaseModel
 
 from api.auth import Principal
 from api.bodies import StrictJsonRoute
 from api.deps import PRINTABLE, CommandStamp, IdempotencyKey, ServicesDep, Trader
-from api.models import EventRef, OrderAck
+from api.models import EventRef, OrderAck, WaitFor
+from api.place_route import PlaceOrderRoute
 from api.problems import documented
 from commands.gateway import UnknownOrder
 from commands.models import AmendOrder, CancelOrder, PlaceOrder
 from commands.refs import OrderRef
-from domain.lifecycle import INITIAL, OrderStatus
+from domain.lifecycle import INITIAL
 from streams.kafka import tracing
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"], route_class=StrictJsonRoute)
-
-
-class WaitFor(StrEnum):
-    """What ``?wait=`` waits for: risk's decision on the PENDING order (ACCEPTED, or REJECTED with the reason)."""
-
-    ACCEPTED = OrderStatus.ACCEPTED.value
 
 
 OrderId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9\-]+$", description="The order's id.")]
@@ -46,14 +40,15 @@ async def once(
     services: ServicesDep,
     principal: Principal,
     key: str | None,
-    request: BaseModel | str,
+    request: Callable[[], str],
     compute: Callable[[], Awaitable[tuple[int, dict[str, Any]]]],
 ) -> dict[str, Any]:
-    """Run ``compute`` once per Idempotency-Key of this caller; without a key, just run it."""
+    """Run ``compute`` once per Idempotency-Key of this caller; without a key, just run it. ``request()`` is the
+    request as text, made only when there is a key to tie it to."""
     if key is None:
         return (await compute())[1]
-    payload = request if isinstance(request, str) else request.model_dump_json()
-    _, body = await services.idempotency.run(principal.name, key, hashlib.sha256(payload.encode()).hexdigest(), compute)
+    digest = hashlib.sha256(request().encode()).hexdigest()
+    _, body = await services.idempotency.run(principal.name, key, digest, compute)
     return body
 
 
@@ -69,22 +64,11 @@ def _owner_check(principal: Principal, services: ServicesDep) -> Callable[[Order
     return authorize
 
 
-@router.post(
-    "",
-    status_code=202,
-    response_model=OrderAck,
-    responses={
-        **documented(400, 409, 413, *_ERRORS),
-        200: {"description": "With ?wait=ACCEPTED: risk accepted or rejected the order in time", "model": OrderAck},
-    },
-    summary="Place an order",
-)
 async def place_order(
     command: PlaceOrder,
     principal: Trader,
     services: ServicesDep,
     stamp: CommandStamp,
-    response: Response,
     idempotency_key: IdempotencyKey = None,
     wait: Annotated[
         WaitFor | None,
@@ -93,7 +77,7 @@ async def place_order(
             "REJECTED with its reason; still 202 PENDING if risk has not decided in time."
         ),
     ] = None,
-) -> dict[str, Any]:
+) -> Response:
     """Append OrderPlaced to `orders`. A repeat (same `client_order_id` for the account, or the same
     Idempotency-Key) returns the first outcome and appends nothing."""
     principal.require_account(command.account_id)
@@ -105,14 +89,38 @@ async def place_order(
         ack = OrderAck(order_id=placed.order_id, status=INITIAL, event=EventRef(**asdict(placed.appended)))
         return 202, ack.model_dump()
 
-    body = await once(services, principal, idempotency_key, "POST /v1/orders " + command.model_dump_json(), compute)
-    response.headers["Location"] = f"/v1/orders/{body['order_id']}"
+    body = await once(
+        services, principal, idempotency_key, lambda: "POST /v1/orders " + command.model_dump_json(), compute
+    )
+    status = 202
     if wait is not None:
         decision = await services.outcomes.wait(body["order_id"], services.order_wait_timeout_s)
         if decision is not None:
-            response.status_code = 200
+            status = 200
             body = {**body, "status": decision.status, "reason_code": decision.reason_code, "reason": decision.reason}
-    return body
+    # The body is an OrderAck's fields already: encoded as it is, not validated against the model again.
+    return Response(
+        msgspec.json.encode(body),
+        status_code=status,
+        media_type="application/json",
+        headers={"Location": f"/v1/orders/{body['order_id']}"},
+    )
+
+
+# Added, not decorated, to give it its own route class; before the routes below, so the document keeps its order.
+router.add_api_route(
+    "",
+    place_order,
+    methods=["POST"],
+    status_code=202,
+    response_model=OrderAck,
+    responses={
+        **documented(400, 409, 413, *_ERRORS),
+        200: {"description": "With ?wait=ACCEPTED: risk accepted or rejected the order in time", "model": OrderAck},
+    },
+    summary="Place an order",
+    route_class_override=PlaceOrderRoute,
+)
 
 
 @router.delete(
@@ -140,7 +148,9 @@ async def cancel_order(
         ack = OrderAck(order_id=order_id, status="CANCEL_REQUESTED", event=EventRef(**asdict(done.appended)))
         return 202, ack.model_dump()
 
-    return await once(services, principal, idempotency_key, f"DELETE {order_id} {command.model_dump_json()}", compute)
+    return await once(
+        services, principal, idempotency_key, lambda: f"DELETE {order_id} {command.model_dump_json()}", compute
+    )
 
 
 @router.patch(
@@ -165,4 +175,6 @@ async def amend_order(
         ack = OrderAck(order_id=order_id, status="AMEND_REQUESTED", event=EventRef(**asdict(done.appended)))
         return 202, ack.model_dump()
 
-    return await once(services, principal, idempotency_key, f"PATCH {order_id} {command.model_dump_json()}", compute)
+    return await once(
+        services, principal, idempotency_key, lambda: f"PATCH {order_id} {command.model_dump_json()}", compute
+    )

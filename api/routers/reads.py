@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel
-from sqlalchemy import ARRAY, Column, ColumnElement, String, Table, any_, literal
+from pydantic_core import to_json
+from sqlalchemy import Table
 
 from api.auth import Principal
 from api.deps import PRINTABLE, Reader, ServicesDep
@@ -36,6 +37,7 @@ from projections import tables
 from projections.errors import ProjectionError
 from projections.projectors.market import TIMEFRAMES
 from projections.queries import Page, Position
+from projections.statements import Condition
 
 router = APIRouter(prefix="/v1", tags=["queries"])
 
@@ -97,21 +99,26 @@ async def _caught_up(services: ServicesDep, principal: Principal, projection: st
             raise ReadModelBehind(f"the {projection} read model has not read past {min_offset} yet; retry shortly")
 
 
-def _scope(principal: Principal, column: Column[Any], account_id: str | None) -> list[ColumnElement[bool]]:
+def _scope(principal: Principal, account_id: str | None) -> list[Condition]:
     """The account filter a caller gets: theirs only, unless they read every account."""
     if account_id is not None:
         if not principal.may_read(account_id):
             raise Forbidden(f"{principal.name} may not read account {account_id}")
-        return [column == account_id]
+        return [Condition("account_id", "=", account_id)]
     if principal.reads_every_account:
         return []
-    # `= ANY(array)`: one parameter whatever the number of accounts, so the statement compiles once; an IN list's
-    # expanding parameter is rendered into the SQL again on every execution.
-    return [column == any_(literal(sorted(principal.accounts), ARRAY(String)))]
+    return [Condition("account_id", "any", sorted(principal.accounts))]
 
 
-def _equal(table: Table, **filters: Any) -> list[ColumnElement[bool]]:
-    return [table.c[name] == value for name, value in filters.items() if value is not None]
+def _equal(**filters: Any) -> list[Condition]:
+    return [Condition(name, "=", value) for name, value in filters.items() if value is not None]
+
+
+def _answer(document: dict[str, Any]) -> Response:
+    # The route's response_model documents the answer; the rows are already rendered as it declares them (exact
+    # decimals as text, ISO 8601 times), so validating them again through the model would change nothing. The
+    # bytes are pydantic-core's, as the model's own serializer wrote them.
+    return Response(to_json(document), media_type="application/json")
 
 
 async def _page(
@@ -119,9 +126,9 @@ async def _page(
     principal: Principal,
     projection: str,
     table: Table,
-    where: list[ColumnElement[bool]],
+    where: list[Condition],
     paging: Paging,
-) -> dict[str, Any]:
+) -> Response:
     await _caught_up(services, principal, projection, paging.min_offset)
     try:
         page: Page = await services.read_models.page(
@@ -129,7 +136,7 @@ async def _page(
         )
     except ProjectionError as err:
         raise InvalidQuery(str(err)) from err
-    return page.document()
+    return _answer(page.document())
 
 
 @router.get("/orders", summary="List orders", response_model=page_model(Order), responses=_RESPONSES, tags=["orders"])
@@ -140,11 +147,10 @@ async def list_orders(
     account_id: Filter = None,
     instrument: Filter = None,
     status: Annotated[OrderStatus | None, Query()] = None,
-) -> dict[str, Any]:
+) -> Response:
     """Orders in their current state, by order id; `next` pages on."""
-    t = tables.orders
-    where = _scope(principal, t.c.account_id, account_id) + _equal(t, instrument=instrument, status=status)
-    return await _page(services, principal, "orders", t, where, paging)
+    where = _scope(principal, account_id) + _equal(instrument=instrument, status=status)
+    return await _page(services, principal, "orders", tables.orders, where, paging)
 
 
 @router.get(
@@ -154,15 +160,13 @@ async def list_orders(
     responses=_ONE_ORDER,
     tags=["orders"],
 )
-async def get_order(
-    order_id: Id, principal: Reader, services: ServicesDep, min_offset: MinOffset = None
-) -> dict[str, Any]:
+async def get_order(order_id: Id, principal: Reader, services: ServicesDep, min_offset: MinOffset = None) -> Response:
     """The order as its events left it: status, filled and leaves quantity, limit, reason."""
     await _caught_up(services, principal, "orders", min_offset)
-    page = await services.read_models.one("orders", tables.orders, [tables.orders.c.order_id == order_id])
+    page = await services.read_models.rows("orders", tables.orders, _equal(order_id=order_id))
     if not page.items or not principal.may_read(page.items[0]["account_id"]):
         raise NotFound(f"no order {order_id} (yet: pass ?min_offset= to wait for your own)")
-    return {**page.items[0], "checkpoint": page.checkpoint.document()}
+    return _answer({**page.items[0], "checkpoint": page.checkpoint.document()})
 
 
 @router.get(
@@ -172,16 +176,14 @@ async def get_order(
     responses=_ONE_ORDER,
     tags=["orders"],
 )
-async def order_trail(
-    order_id: Id, principal: Reader, services: ServicesDep, min_offset: MinOffset = None
-) -> dict[str, Any]:
+async def order_trail(order_id: Id, principal: Reader, services: ServicesDep, min_offset: MinOffset = None) -> Response:
     """Every event of the order — request, risk's decision, the venue's fills and cancels — in the order they were
     caused, each with its event id, correlation id, causation id and where it is in the log."""
     await _caught_up(services, principal, "order_events", min_offset)
     page = await services.read_models.trail(order_id)
     if not page.items or not principal.may_read(page.items[0]["account_id"]):
         raise NotFound(f"no events of order {order_id}")
-    return page.document()
+    return _answer(page.document())
 
 
 @router.get("/fills", summary="List fills", response_model=page_model(Fill), responses=_RESPONSES)
@@ -192,11 +194,10 @@ async def list_fills(
     account_id: Filter = None,
     order_id: Filter = None,
     instrument: Filter = None,
-) -> dict[str, Any]:
+) -> Response:
     """Fills in log order, with price, quantity, liquidity and fee."""
-    t = tables.fills
-    where = _scope(principal, t.c.account_id, account_id) + _equal(t, order_id=order_id, instrument=instrument)
-    return await _page(services, principal, "fills", t, where, paging)
+    where = _scope(principal, account_id) + _equal(order_id=order_id, instrument=instrument)
+    return await _page(services, principal, "fills", tables.fills, where, paging)
 
 
 def _per_account_and_instrument(
@@ -210,8 +211,8 @@ def _per_account_and_instrument(
         paging: Pages,
         account_id: Filter = None,
         instrument: Filter = None,
-    ) -> dict[str, Any]:
-        where = _scope(principal, table.c.account_id, account_id) + _equal(table, instrument=instrument)
+    ) -> Response:
+        where = _scope(principal, account_id) + _equal(instrument=instrument)
         return await _page(services, principal, projection, table, where, paging)
 
     router.get(
@@ -251,16 +252,15 @@ async def list_candles(
     timeframe: Annotated[Literal["1s", "1m", "5m", "1h"], Query(description=f"One of {', '.join(TIMEFRAMES)}.")],
     start: Annotated[datetime | None, Query(alias="from", description="First bucket start, inclusive.")] = None,
     end: Annotated[datetime | None, Query(alias="to", description="Last bucket start, exclusive.")] = None,
-) -> dict[str, Any]:
+) -> Response:
     """Open, high, low, close (last trade, else mid quote), volume (traded size) and tick count per bucket of
     event time, oldest first."""
-    t = tables.candles
-    where = _equal(t, instrument=instrument, timeframe=timeframe)
+    where = _equal(instrument=instrument, timeframe=timeframe)
     if start is not None:
-        where.append(t.c.bucket_start >= start)
+        where.append(Condition("bucket_start", ">=", start))
     if end is not None:
-        where.append(t.c.bucket_start < end)
-    return await _page(services, principal, "candles", t, where, paging)
+        where.append(Condition("bucket_start", "<", end))
+    return await _page(services, principal, "candles", tables.candles, where, paging)
 
 
 @router.get(
@@ -275,11 +275,10 @@ async def list_signals(
     paging: Pages,
     instrument: Filter = None,
     indicator: Filter = None,
-) -> dict[str, Any]:
+) -> Response:
     """Direction, strength and indicator values of the latest signal."""
-    t = tables.signals_latest
-    where = _equal(t, instrument=instrument, indicator=indicator)
-    return await _page(services, principal, "signals_latest", t, where, paging)
+    where = _equal(instrument=instrument, indicator=indicator)
+    return await _page(services, principal, "signals_latest", tables.signals_latest, where, paging)
 
 
 @router.get(
@@ -296,11 +295,10 @@ async def list_rejections(
     account_id: Filter = None,
     instrument: Filter = None,
     reason_code: Filter = None,
-) -> dict[str, Any]:
+) -> Response:
     """Each rejection with its reason code and text, in log order."""
-    t = tables.risk_rejections
-    where = _scope(principal, t.c.account_id, account_id) + _equal(t, instrument=instrument, reason_code=reason_code)
-    return await _page(services, principal, "risk_rejections", t, where, paging)
+    where = _scope(principal, account_id) + _equal(instrument=instrument, reason_code=reason_code)
+    return await _page(services, principal, "risk_rejections", tables.risk_rejections, where, paging)
 
 
 @router.get(
@@ -312,7 +310,7 @@ async def list_rejections(
 )
 async def list_risk_limits(
     principal: Reader, services: ServicesDep, paging: Pages, account_id: Filter = None
-) -> dict[str, Any]:
+) -> Response:
     """Each account's limits and kill switch, as its last RiskLimitsSet and KillSwitchToggled left them."""
-    t = tables.risk_limits
-    return await _page(services, principal, "risk_limits", t, _scope(principal, t.c.account_id, account_id), paging)
+    where = _scope(principal, account_id)
+    return await _page(services, principal, "risk_limits", tables.risk_limits, where, paging)

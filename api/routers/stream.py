@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import PRINTABLE, Reader, ServicesDep
 from api.errors import Forbidden
-from api.live import Behind, LiveFeed, Subscription, sse
+from api.live import Audience, Behind, LiveFeed, Subscription, sse
 from api.problems import documented
 from projections.live import KINDS
 
@@ -75,29 +75,26 @@ async def stream(
     if account_id is not None and not principal.may_read(account_id):
         raise Forbidden(f"{principal.name} may not read account {account_id}")
 
-    def admits(account: str | None) -> bool:
-        if account is None:
-            return True
-        return principal.may_read(account) and account_id in (None, account)
-
-    kinds = frozenset(kind or KINDS.values())
+    audience = Audience(
+        frozenset(kind or KINDS.values()), principal.reads_every_account, principal.accounts, account_id
+    )
     return StreamingResponse(
-        _events(services.live, admits, kinds, last_event_id),
+        _events(services.live, audience, last_event_id),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 
 
-async def _events(feed: LiveFeed, admits: Any, kinds: frozenset[str], after: int | None) -> AsyncIterator[str]:
+async def _events(feed: LiveFeed, audience: Audience, after: int | None) -> AsyncIterator[str]:
     try:
-        async with feed.subscribe(admits, kinds, after) as (start, missed, sub):
+        async with feed.subscribe(audience, after) as (start, missed, sub):
             yield sse("ready", start, {"checkpoint": start})
             for change in missed:
                 yield change.event
             async for text in _follow(sub, start):
                 yield text
     except Behind as err:
-        async with feed.subscribe(admits, kinds, None) as (start, _, sub):
+        async with feed.subscribe(audience, None) as (start, _, sub):
             yield sse("reset", start, {"checkpoint": start, "detail": str(err)})
             async for text in _follow(sub, start):
                 yield text
@@ -107,19 +104,20 @@ async def _follow(sub: Subscription, after: int) -> AsyncIterator[str]:
     """The changes ``sub`` receives past ``after``, as they come, with a keep-alive comment when there are none."""
     while True:
         try:
-            change = await asyncio.wait_for(sub.queue.get(), KEEPALIVE_S)
+            async with asyncio.timeout(KEEPALIVE_S):  # a timer, not a task per wait as wait_for makes
+                changes = await sub.queue.get()
         except TimeoutError:
             yield ": keepalive\n\n"
             continue
         # What queued up meanwhile goes out in the same write: one send per wake-up, not one per change.
         texts = []
-        while change is not None:
-            if change.id > after:
-                texts.append(change.event)
+        while changes is not None:
+            sub.take(changes)
+            texts += [change.event for change in changes if change.id > after]
             if sub.queue.empty():
                 break
-            change = sub.queue.get_nowait()
+            changes = sub.queue.get_nowait()
         if texts:
             yield "".join(texts)
-        if change is None:  # dropped (too slow) or shutting down: the client reconnects with its last id
+        if changes is None:  # dropped (too slow) or shutting down: the client reconnects with its last id
             return

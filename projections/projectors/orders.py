@@ -10,87 +10,44 @@ the venue says (executions, one partition per order, read in log order) override
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Hashable, Iterable
-from decimal import Decimal
 from typing import ClassVar
 
 import polars as pl
 
-from domain.lifecycle import INITIAL, InvalidTransition, OrderStatus, Trigger, completes, settle
 from domain.risk.limits import LIMITS
 from projections import tables
-from projections.projectors.base import AppendProjector, FoldProjector, Record, Row, events_with
+from projections.projectors import order_fold
+from projections.projectors.base import (
+    AppendProjector,
+    FoldProjector,
+    Frames,
+    Projector,
+    Record,
+    Row,
+    Writer,
+    events_with,
+)
 from projections.projectors.columns import envelope, payload
 
 ORDER_TOPICS = ("orders", "orders.checked", "executions")
 ORDER_EVENTS = events_with("order_id", ORDER_TOPICS)  # every event of an order names its order, account, instrument
 
-log = logging.getLogger(__name__)
 
+class OrdersProjector(Projector):
+    """Each order's current state: a batch's events reduced per order as columns (``order_fold``), then merged."""
 
-def _trigger(record: Record) -> Trigger | None:
-    event = record.event
-    done = record.type == "OrderFilled" and completes(event["is_final"], event["leaves_quantity"])
-    return Trigger.of(record.type, completes=done)
-
-
-class OrdersProjector(FoldProjector):
     name = "orders"
     topics = ORDER_TOPICS
     events = ORDER_EVENTS
     tables = (tables.orders,)
 
-    def keys(self, record: Record) -> Iterable[tuple[Hashable, ...]]:
-        return ((record.event["order_id"],),)
-
-    def fold(self, row: Row | None, key: tuple[Hashable, ...], record: Record) -> Row:
-        event, kind = record.event, record.type
-        at = event["envelope"]["occurred_at"]
-        row = (
-            dict(row)
-            if row is not None
-            else {
-                "order_id": event["order_id"],
-                "account_id": event["account_id"],
-                "instrument": event["instrument"],
-                "status": INITIAL,
-                "filled_quantity": Decimal(0),
-                "updated_at": at,
-                "events": 0,
-            }
-        )
-        row["events"] += 1
-        row["updated_at"] = max(row["updated_at"], at)
-        cause = _trigger(record)
-        if cause is not None:
-            try:
-                row["status"] = settle(OrderStatus(row["status"]), cause)
-            except InvalidTransition as err:  # impossible from our processors; the other events still count
-                log.warning("order %s: %s", event["order_id"], err)
-        if kind in ("OrderPlaced", "OrderAccepted"):
-            for field in ("client_order_id", "side", "order_type", "time_in_force"):
-                if row.get(field) is None:
-                    row[field] = event[field]
-            if row.get("amended_at") is None:  # an amend the venue applied outranks the request
-                row["quantity"], row["limit_price"] = event["quantity"], event["limit_price"]
-            if row.get("leaves_quantity") is None:
-                row["leaves_quantity"] = event["quantity"]
-            if kind == "OrderPlaced":
-                row["placed_at"] = at
-        elif kind == "OrderRejected":
-            row["reason_code"], row["reason"] = event["reason_code"], event["reason"]
-        elif kind == "OrderFilled":
-            row["filled_quantity"] = max(row["filled_quantity"], event["cumulative_quantity"])
-            row["leaves_quantity"] = event["leaves_quantity"]
-        elif kind in ("OrderCancelled", "OrderExpired"):
-            row["leaves_quantity"] = Decimal(0)
-            row["reason"] = event["reason"]
-        elif kind == "OrderAmended":
-            row["quantity"], row["limit_price"] = event["quantity"], event["limit_price"]
-            row["leaves_quantity"] = event["leaves_quantity"]
-            row["amended_at"] = at
-        return row
+    def project(self, frames: Frames, writer: Writer) -> None:
+        found = order_fold.changes(frames)
+        if found.is_empty():
+            return
+        current = writer.load(tables.orders, [(order_id,) for order_id in found["order_id"]])
+        writer.upsert(tables.orders, order_fold.fold(current, found))
 
 
 class OrderEventsProjector(AppendProjector):

@@ -195,6 +195,34 @@ def test_a_trader_amends_and_cancels_an_order_from_its_audit_trail(desk: ApiServ
     expect(page.locator("#amend-form")).to_be_hidden()  # nothing left to amend or cancel
 
 
+def test_a_busy_blotter_shows_the_newest_orders_and_says_how_many_more_there_are(desk: ApiServer, page: Page) -> None:
+    sign_in(page, desk, "alice")
+    with desk.client("alice") as client:
+        for i in range(205):  # more than the 200 rows a table shows
+            order = {
+                "account_id": "ACC-A5",
+                "client_order_id": f"busy-{uuid.uuid4().hex[:10]}",
+                "instrument": "BTCUSDT",
+                "side": "SELL" if i % 2 else "BUY",
+                "order_type": "LIMIT",
+                "time_in_force": "GTC",
+                "quantity": "0.1",
+                "limit_price": str(BID - 100 if i % 2 == 0 else ASK + 100),  # rests
+            }
+            answer = client.post("/v1/orders", json=order)
+            assert answer.status_code == 202, answer.text
+    last = answer.json()["order_id"]
+    expect(order_row(page, last).locator(".status")).to_have_text("ACCEPTED", timeout=LIVE_S)
+    expect(page.locator("#orders tbody tr")).to_have_count(200)
+    expect(page.locator("#orders-count")).to_have_text(re.compile(r"^The newest 200 of \d+ orders; filter to find"))
+    # The filter narrows what the cap is taken from: this account's orders alone.
+    page.locator("#q-account").fill("ACC-A5")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("#orders tbody tr", has_not_text="ACC-A5")).to_have_count(0, timeout=LIVE_S)
+    expect(page.locator("#orders tbody tr")).to_have_count(200)
+    assert page.evaluate("window.notReloaded") is True
+
+
 def test_a_viewer_reads_every_account_but_has_no_order_form(desk: ApiServer, page: Page) -> None:
     ack = place(desk, "bob", "ACC-B1")
     sign_in(page, desk, "vera")

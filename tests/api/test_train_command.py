@@ -10,6 +10,9 @@ from typer.testing import CliRunner
 from api.cli import app
 from streams.ingest.recorded import BINANCE_QUOTES, market_file
 from streams.models import store
+from tests.streams.models.support import SCIKIT_LEARN
+
+pytestmark = SCIKIT_LEARN
 
 QUOTES = str(market_file(BINANCE_QUOTES))
 

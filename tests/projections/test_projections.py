@@ -3,9 +3,7 @@ SIGKILLed again and again it still leaves exactly that, and `tradecore verify` a
 
 from __future__ import annotations
 
-import shutil
 import signal
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from projections.runner import checkpoints, lag
 from tests.projections.conftest import Pipeline
 from tests.projections.folds import FOLDS, ORDER_EVENTS
 from tests.support.pipeline import start_projector, topic_ends, tradecore
+from tests.support.scratch import server_dir
 from tests.support.workers import run_with_kills
 
 pytestmark = pytest.mark.integration
@@ -104,31 +103,30 @@ def test_verify_names_a_row_that_differs_and_exits_non_zero(fresh: Pipeline, tmp
 
 def test_a_postgres_stop_and_start_mid_run_loses_nothing(fresh: Pipeline, tmp_path: Path) -> None:
     # A throwaway server of our own: stopping the shared stack's Postgres would break everyone else's tests.
-    stack = StackSettings(stack_dir=Path(tempfile.mkdtemp(prefix="pg-restart-")))
-    stack.stack_dir.chmod(0o755)  # pgserver runs the server as its own user when we are root
-    url = postgres.url(postgres.start(stack))
-    own = fresh.on(url)
-    proc = start_projector(
-        fresh.endpoints, fresh.prefix, tmp_path / "project.log", "--batch-size", "40", DATABASE_URL=url
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not own.rows_or_none("order_events"):
-            assert time.monotonic() < deadline and proc.poll() is None, (tmp_path / "project.log").read_text()
-            time.sleep(0.2)
-        assert not own.caught_up(), "the stop must land mid-run"
-        postgres.stop(stack)
-        time.sleep(3)  # the runner meets a dead server for a while
-        assert proc.poll() is None, "the runner must wait for Postgres, not die"
-        postgres.start(stack)
-        own.wait_caught_up()
-        assert "Postgres" in (tmp_path / "project.log").read_text(), "the outage must have been met"
-        assert_equals_folds(own)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(60)
-        postgres.stop(stack)
-        shutil.rmtree(stack.stack_dir, ignore_errors=True)
+    with server_dir("pg-restart-") as directory:
+        stack = StackSettings(stack_dir=directory)
+        url = postgres.url(postgres.start(stack))
+        own = fresh.on(url)
+        proc = start_projector(
+            fresh.endpoints, fresh.prefix, tmp_path / "project.log", "--batch-size", "40", DATABASE_URL=url
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while not own.rows_or_none("order_events"):
+                assert time.monotonic() < deadline and proc.poll() is None, (tmp_path / "project.log").read_text()
+                time.sleep(0.2)
+            assert not own.caught_up(), "the stop must land mid-run"
+            postgres.stop(stack)
+            time.sleep(3)  # the runner meets a dead server for a while
+            assert proc.poll() is None, "the runner must wait for Postgres, not die"
+            postgres.start(stack)
+            own.wait_caught_up()
+            assert "Postgres" in (tmp_path / "project.log").read_text(), "the outage must have been met"
+            assert_equals_folds(own)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+            postgres.stop(stack)
 
 
 def test_two_runners_at_once_still_leave_each_event_projected_once(fresh: Pipeline, tmp_path: Path) -> None:

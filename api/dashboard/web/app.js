@@ -4,6 +4,7 @@ import { Candles } from "./chart.js";
 
 const $ = (id) => document.getElementById(id);
 const ROWS = 1000; // rows each panel loads; the live feed adds to them
+const SHOWN = 200; // rows each table shows, newest first: a frame redraws a table whole, so its cost stays bounded
 const OPEN = new Set(["PENDING", "ACCEPTED", "PARTIALLY_FILLED"]);
 // An order's status only moves up this rank (as the orders read model folds it), whichever news arrives first.
 const RANK = { PENDING: 0, ACCEPTED: 1, PARTIALLY_FILLED: 2, FILLED: 3, CANCELLED: 3, EXPIRED: 3, REJECTED: 3 };
@@ -15,7 +16,7 @@ let stream = null; // the AbortController of the live feed
 let selected = null; // the order whose audit trail is shown
 let tracked = null; // {order_id, statuses} of the ticket's last order
 let chart = null;
-let dirty = false;
+const dirty = new Set(); // the tables to draw in the next frame
 // When each fill arrived from the stream and when it was in the page (browser clock, ms), for bench/dashboard.py:
 // fill_id -> Date.now().
 window.tradecoreArrived = new Map();
@@ -79,7 +80,9 @@ function renderOrders() {
   const f = filters();
   const rows = [...state.orders.values()].filter((o) => visible(o, f));
   rows.sort((a, b) => (a.updated_at < b.updated_at ? 1 : -1));
-  fillTable("orders", rows, (o) => {
+  $("orders-count").textContent = rows.length > SHOWN
+    ? `The newest ${SHOWN} of ${rows.length} orders; filter to find the others.` : "";
+  fillTable("orders", rows.slice(0, SHOWN), (o) => {
     const tr = document.createElement("tr");
     tr.dataset.order = o.order_id;
     const open = document.createElement("button");
@@ -213,23 +216,29 @@ async function loadTable(path, into, key, checkpointId, query = {}) {
 
 const pnlKey = (r) => `${r.account_id}|${r.instrument}`;
 
-function renderRest() {
+function renderFills() {
   const fills = [...state.fills.values()].sort((a, b) => (a.occurred_at < b.occurred_at ? 1 : -1));
-  fillTable("fills", fills.slice(0, 200), (f) => {
+  fillTable("fills", fills.slice(0, SHOWN), (f) => {
     const tr = document.createElement("tr");
     tr.dataset.fill = f.fill_id;
     tr.append(cell(time(f.occurred_at)), cell(f.order_id.slice(0, 8)), cell(f.account_id), sideCell(f.side),
       cell(f.quantity), cell(f.price), cell(f.liquidity), cell(`${f.fee} ${f.fee_currency}`));
     return tr;
   });
+}
+
+function renderPnl() {
   fillTable("pnl", [...state.pnl.values()], (p) => {
     const tr = document.createElement("tr");
     tr.append(cell(p.account_id), cell(p.instrument), cell(p.quantity), cell(p.average_price), cell(p.mark_price),
       cell(p.realized_pnl), cell(p.unrealized_pnl), cell(p.fees_paid), cell(p.total_pnl));
     return tr;
   });
+}
+
+function renderRejections() {
   const rejections = [...state.rejections.values()].sort((a, b) => (a.occurred_at < b.occurred_at ? 1 : -1));
-  fillTable("rejections", rejections.slice(0, 200), (r) => {
+  fillTable("rejections", rejections.slice(0, SHOWN), (r) => {
     const tr = document.createElement("tr");
     tr.append(cell(time(r.occurred_at)), cell(r.order_id.slice(0, 8)), cell(r.account_id), cell(r.kind),
       cell(r.reason_code), cell(r.reason));
@@ -240,6 +249,9 @@ function renderRest() {
   $("rejection-counts").textContent = Object.keys(counts).length
     ? "Rejections by reason: " + Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(", ")
     : "No rejections.";
+}
+
+function renderLimits() {
   fillTable("limits", [...state.limits.values()], (l) => {
     const tr = document.createElement("tr");
     tr.append(cell(l.account_id), cell(l.max_order_quantity), cell(l.max_order_notional),
@@ -248,6 +260,9 @@ function renderRest() {
     return tr;
   });
 }
+
+const TABLES = { orders: renderOrders, fills: renderFills, pnl: renderPnl, rejections: renderRejections,
+  limits: renderLimits };
 
 async function killSwitch(event) {
   event.preventDefault();
@@ -281,33 +296,37 @@ function onChange(kind, message, id) {
     if (!known || known.events <= row.events) state.orders.set(row.order_id, row);
     if (tracked && tracked.order_id === row.order_id) advance(row.status, row.reason);
     if (selected === row.order_id && !$("detail").hidden) showDetail(row.order_id);
+    render("orders");
   } else if (kind === "fill") {
     window.tradecoreArrived.set(row.fill_id, Date.now());
     state.fills.set(fillKey(row), row);
     chart?.fill(row);
-    render(); // its frame is requested first, so the time below is taken once the row is in the table
+    render("fills"); // its frame is requested first, so the time below is taken once the row is in the table
     requestAnimationFrame(() => window.tradecoreSeen.set(row.fill_id, Date.now()));
   } else if (kind === "pnl") {
     state.pnl.set(pnlKey(row), row);
+    render("pnl");
   } else if (kind === "rejection") {
     state.rejections.set(fillKey(row), row);
+    render("rejections");
   } else if (kind === "limits") {
     state.limits.set(row.account_id, row);
+    render("limits");
   } else if (kind === "candle") {
     chart?.candle(row);
   } else if (kind === "signal") {
     chart?.signal(row);
   }
-  render();
 }
 
-function render() {
-  if (dirty) return;
-  dirty = true;
+// Draw the named tables (all of them when none is named) in the next frame, each once however many changes came.
+function render(...tables) {
+  const first = dirty.size === 0;
+  for (const name of tables.length ? tables : Object.keys(TABLES)) dirty.add(name);
+  if (!first) return;
   requestAnimationFrame(() => {
-    dirty = false;
-    renderOrders();
-    renderRest();
+    for (const name of dirty) TABLES[name]();
+    dirty.clear();
   });
 }
 

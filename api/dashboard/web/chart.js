@@ -48,7 +48,12 @@ export class Candles {
   fill(row) {
     if (row.instrument !== this.instrument) return;
     this.fills.push(row);
-    this.drawFills();
+    if (this.drawing) return; // markers are laid out whole: once a frame, however many fills came
+    this.drawing = true;
+    requestAnimationFrame(() => {
+      this.drawing = false;
+      this.drawFills();
+    });
   }
 
   signal(row) {

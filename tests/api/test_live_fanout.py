@@ -1,0 +1,73 @@
+"""The live feed's fan-out in one API process: who is sent which change, and a client too slow to keep up."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from api import live
+from api.live import Audience, Change, LiveFeed
+
+KINDS = frozenset({"order", "fill", "candle"})
+
+
+def _change(n: int, kind: str, account: str | None) -> Change:
+    return Change(n, kind, account, "2026-12-04T00:00:00+00:00", {"n": n})
+
+
+CHANGES = [
+    _change(1, "order", "ACC-1"),
+    _change(2, "fill", "ACC-2"),
+    _change(3, "candle", None),
+    _change(4, "order", "ACC-2"),
+    _change(5, "fill", "ACC-1"),
+]
+
+
+def _ids(audience: Audience) -> list[int]:
+    return [c.id for c in CHANGES if audience.wants(c)]
+
+
+def test_a_trader_is_sent_their_own_accounts_and_market_data_a_viewer_everything() -> None:
+    assert _ids(Audience(KINDS, False, frozenset({"ACC-1"}))) == [1, 3, 5]
+    assert _ids(Audience(KINDS, True, frozenset())) == [1, 2, 3, 4, 5]
+    assert _ids(Audience(KINDS, True, frozenset(), account_id="ACC-2")) == [2, 3, 4]
+    assert _ids(Audience(frozenset({"fill"}), True, frozenset())) == [2, 5]
+    # Asking for an account one may not read narrows to nothing of it (the route refuses it before, with a 403).
+    assert _ids(Audience(KINDS, False, frozenset({"ACC-1"}), account_id="ACC-2")) == [3]
+
+
+def _feed() -> LiveFeed:
+    engine = create_async_engine("postgresql+psycopg://nobody@localhost/none")  # never connected: no fetch here
+    return LiveFeed(engine, "postgresql+psycopg://nobody@localhost/none", "public")
+
+
+def test_clients_of_one_audience_get_the_same_share_and_a_client_too_far_behind_is_ended() -> None:
+    async def run() -> None:
+        feed = _feed()
+        trader = Audience(KINDS, False, frozenset({"ACC-1"}))
+        async with (
+            feed.subscribe(trader, None) as (_, _, first),
+            feed.subscribe(trader, None) as (_, _, second),
+            feed.subscribe(Audience(KINDS, True, frozenset()), None) as (_, _, viewer),
+        ):
+            feed._hand_out(CHANGES)
+            shares = [first.queue.get_nowait(), second.queue.get_nowait(), viewer.queue.get_nowait()]
+            assert [[c.id for c in share] for share in shares] == [[1, 3, 5], [1, 3, 5], [1, 2, 3, 4, 5]]
+            assert shares[0] is shares[1]  # filtered once for the audience
+            first.take(shares[0])
+            viewer.take(shares[2])
+
+            # `second` never takes what it was given (3 changes): it may fall behind by up to CLIENT_BACKLOG changes,
+            # and its stream ends when the next share would take it past that.
+            flood = [_change(10 + i, "candle", None) for i in range(live.CLIENT_BACKLOG - 3)]
+            feed._hand_out(flood)
+            assert second.queue.get_nowait() == flood and second.queue.empty()
+            feed._hand_out([_change(99_998, "candle", None)])
+            assert second.queue.get_nowait() is None  # the end of its stream: it reconnects with its last id
+            feed._hand_out([_change(99_999, "candle", None)])
+            assert second.queue.empty()  # no longer fanned out to
+            assert [len(first.queue.get_nowait()) for _ in range(3)] == [len(flood), 1, 1]
+
+    asyncio.run(run())
