@@ -3,7 +3,6 @@ test's own (the shared stack's server is never stopped)."""
 
 from __future__ import annotations
 
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,16 +15,15 @@ from deploy.local import postgres
 from deploy.local.settings import StackSettings
 from deploy.local.stack import Endpoints
 from tests.support.api_server import api_server
+from tests.support.scratch import server_dir
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def own_postgres() -> Iterator[StackSettings]:
-    # Short and world-traversable: pgserver runs the server as its own user, and socket paths are limited.
-    with tempfile.TemporaryDirectory(prefix="pg-", dir="/tmp") as directory:
-        Path(directory).chmod(0o755)
-        settings = StackSettings(stack_dir=Path(directory))
+    with server_dir("pg-") as directory:
+        settings = StackSettings(stack_dir=directory)
         postgres.start(settings)
         try:
             yield settings

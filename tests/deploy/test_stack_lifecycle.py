@@ -19,6 +19,7 @@ from streams import kafka as kafka_clients
 from streams.kafka.topics import TOPICS, TopicLayout, cluster_size, ensure_topics
 from streams.settings import KafkaSettings
 from tests.support.ports import free_port_block
+from tests.support.scratch import server_dir
 
 pytestmark = pytest.mark.integration
 
@@ -33,17 +34,18 @@ def processes_under(directory: Path) -> list[psutil.Process]:
 
 
 @pytest.fixture(scope="module")
-def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+def scratch() -> Iterator[LocalStack]:
     base = free_port_block((0, 1, 100, 101, 200, 201, 300, 301))
-    settings = StackSettings(
-        stack_dir=tmp_path_factory.mktemp("stack") / ".stack",
-        kafka_port=base,
-        registry_port=base + 300,
-        registry_management_port=base + 301,
-    )
-    stack = LocalStack(settings, environ={})
-    yield stack
-    stack.down(report=lambda _: None)
+    with server_dir("stack-") as directory:
+        settings = StackSettings(
+            stack_dir=directory / ".stack",
+            kafka_port=base,
+            registry_port=base + 300,
+            registry_management_port=base + 301,
+        )
+        stack = LocalStack(settings, environ={})
+        yield stack
+        stack.down(report=lambda _: None)
 
 
 @pytest.fixture(scope="module")

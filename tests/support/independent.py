@@ -21,6 +21,9 @@ class IndependentReader:
                 "group.id": "independent-reader",
                 "enable.auto.commit": False,
                 "isolation.level": "read_committed",
+                # Brokers answer an idle fetch at once instead of holding it for 500 ms: a watermark look-up queues
+                # behind the fetch in flight, and reading ends at a fetch that finds only a commit marker.
+                "fetch.wait.max.ms": 20,
             }
         )
 
@@ -45,7 +48,7 @@ class IndependentReader:
         out = []
         deadline = time.monotonic() + 30
         while True:
-            msg = self._consumer.poll(0.5)
+            msg = self._consumer.poll(0.1)
             if msg is None:
                 # Transactional topics hold commit markers too: done when the position passes the end.
                 [position] = self._consumer.position([TopicPartition(topic, partition)])

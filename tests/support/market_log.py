@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import polars as pl
 
@@ -17,6 +18,30 @@ from streams.ingest.recorded import BINANCE_QUOTES, market_file
 
 QUOTES = market_file(BINANCE_QUOTES)
 CENT = Decimal("0.01")
+
+
+def quote_tick(quote: dict[str, Any], at: datetime, sequence: int) -> TickIngested:
+    """A recorded BTCUSDT quote as the ``sequence``-th tick of the instrument, dated ``at``."""
+    tick_id = derive.event_id_for(TickIngested, "BTCUSDT", sequence)
+    return TickIngested(
+        envelope=new_envelope(
+            TickIngested,
+            event_id=tick_id,
+            occurred_at=at,
+            recorded_at=at,
+            correlation_id=str(tick_id),
+            aggregate_id="BTCUSDT",
+            sequence=sequence,
+        ),
+        instrument="BTCUSDT",
+        venue="BINANCE",
+        bid=Decimal(str(quote["bid"])).quantize(CENT),
+        ask=Decimal(str(quote["ask"])).quantize(CENT),
+        bid_size=Decimal(str(quote["bid_size"])).quantize(Decimal("0.000001")),
+        ask_size=Decimal(str(quote["ask_size"])).quantize(Decimal("0.000001")),
+        exchange_ts=at,
+        source="recorded",
+    )
 
 
 def session(orders: int, seed: int = 11, accounts: int = 40) -> list[Event]:
@@ -32,28 +57,7 @@ def session(orders: int, seed: int = 11, accounts: int = 40) -> list[Event]:
         for sequence, q in enumerate(quotes, start=1 + lap * len(quotes)):
             at = q["timestamp"] + timedelta(days=lap)
             bid, ask = Decimal(str(q["bid"])).quantize(CENT), Decimal(str(q["ask"])).quantize(CENT)
-            tick_id = derive.event_id_for(TickIngested, "BTCUSDT", sequence)
-            log.append(
-                TickIngested(
-                    envelope=new_envelope(
-                        TickIngested,
-                        event_id=tick_id,
-                        occurred_at=at,
-                        recorded_at=at,
-                        correlation_id=str(tick_id),
-                        aggregate_id="BTCUSDT",
-                        sequence=sequence,
-                    ),
-                    instrument="BTCUSDT",
-                    venue="BINANCE",
-                    bid=bid,
-                    ask=ask,
-                    bid_size=Decimal(str(q["bid_size"])).quantize(Decimal("0.000001")),
-                    ask_size=Decimal(str(q["ask_size"])).quantize(Decimal("0.000001")),
-                    exchange_ts=at,
-                    source="recorded",
-                )
-            )
+            log.append(quote_tick(q, at, sequence))
             for k in range(per_quote):
                 if placed >= orders:
                     break
