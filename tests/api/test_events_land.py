@@ -18,8 +18,10 @@ def test_a_placed_order_is_an_order_placed_event_where_the_api_says(
     api: ApiServer, reader: IndependentReader, account: str
 ) -> None:
     body = order(account)
+    sent = datetime.now(UTC)
     with api.client("alice") as http:
         answer = http.post("/v1/orders", json=body, headers={"X-Correlation-ID": "corr-42"})
+    answered = datetime.now(UTC)
     assert answer.status_code == 202
     ack = answer.json()
     assert ack["status"] == "PENDING"
@@ -41,7 +43,9 @@ def test_a_placed_order_is_an_order_placed_event_where_the_api_says(
     assert envelope["event_type"] == "OrderPlaced"
     assert envelope["aggregate_id"] == ack["order_id"] and envelope["sequence"] == 1
     assert envelope["correlation_id"] == "corr-42"
-    assert abs((datetime.now(UTC) - envelope["recorded_at"]).total_seconds()) < 60
+    # Stamped by the API while it handled this request (one clock, microseconds on the wire), however slow the
+    # machine: a bound on "now" after reading the record back failed a loaded CI run at 62 s.
+    assert sent <= envelope["recorded_at"] <= answered
 
 
 def test_cancel_and_amend_follow_the_order_in_its_stream(
