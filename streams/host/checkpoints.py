@@ -82,16 +82,22 @@ def records(checkpoint: Checkpoint) -> list[Record]:
     return out
 
 
-def load(settings: KafkaSettings, reader: str, topic: str, partition: int) -> Checkpoint | Unreadable | None:
-    """The latest committed checkpoint of ``partition`` (None if none was written)."""
+def load(
+    settings: KafkaSettings, reader: str, topic: str, partition: int, stall_s: float | None = None
+) -> Checkpoint | Unreadable | None:
+    """The latest committed checkpoint of ``partition`` (None if none was written).
+
+    Raises:
+        ReadStalled: reading made no progress for ``stall_s`` (when given).
+    """
     log = LogReader(settings, reader)
     try:
-        return _latest(log, (topic, partition))
+        return _latest(log, (topic, partition), stall_s)
     finally:
         log.close()
 
 
-def _latest(log: LogReader, position: Position) -> Checkpoint | Unreadable | None:
+def _latest(log: LogReader, position: Position, stall_s: float | None) -> Checkpoint | Unreadable | None:
     """Reads back from the end in growing windows until a complete checkpoint (or the start) is found."""
     # A leader moving (a broker failing over) cannot say where the partition ends for a moment: asked again.
     retrying = Retrying(
@@ -104,7 +110,9 @@ def _latest(log: LogReader, position: Position) -> Checkpoint | Unreadable | Non
         if start >= high:
             return None
         log.assign({position: start})
-        read = [(r.key, r.value, r.headers or []) for batch in log.read({position: high}) for r in batch]
+        read = [
+            (r.key, r.value, r.headers or []) for batch in log.read({position: high}, stall_s=stall_s) for r in batch
+        ]
         latest = latest_of(position[1], read)
         if (latest is not None and not isinstance(latest, Incomplete)) or start == low:
             return latest

@@ -138,12 +138,14 @@ class Fetcher:
     def _assigned(self, group: Consumer, partitions: list[TopicPartition]) -> None:
         group.incremental_assign(partitions)
         if partitions:
+            log.info("%s: assigned %s of %s", self._group, sorted(p.partition for p in partitions), self._lead)
             self._assignment |= {(p.topic, p.partition) for p in partitions}
             self._rebuild_due = True
             self.assigned_at = time.monotonic()
 
     def _revoked(self, group: Consumer, partitions: list[TopicPartition]) -> None:
         # Still ours until this returns: the host commits (or, failing, aborts) what it took of them first.
+        log.info("%s: revoked %s of %s", self._group, sorted(p.partition for p in partitions), self._lead)
         self._on_revoked(self._held({(p.topic, p.partition) for p in partitions}))
         group.incremental_unassign(partitions)
         self._assignment -= {(p.topic, p.partition) for p in partitions}
@@ -212,6 +214,26 @@ class Fetcher:
         # Nothing fetched yet (an empty partition) leaves the position unset: it is where we started.
         at = position.offset if position.offset >= 0 else self._starts.get((topic, partition), 0)
         return high is not None and high >= 0 and at >= high
+
+    def unfetched(self) -> list[str]:
+        """The partitions this instance holds whose log goes on past what it has fetched (their end known), each as
+        ``topic[p]: position/end``: what a consumer that stopped fetching leaves unread."""
+        readers = [(self.group, sorted(self._assignment))]
+        if self._side is not None:
+            readers.append((self._side, sorted((tp.topic, tp.partition) for tp in self._side.assignment())))
+        out = []
+        for reader, positions in readers:
+            for topic, partition in positions:
+                tp = TopicPartition(topic, partition)
+                try:  # asked, not cached: a consumer that fetches nothing keeps its cached end as it was
+                    _, high = reader.get_watermark_offsets(tp, timeout=5)
+                except KafkaException:
+                    continue  # a broker failing over cannot say: the next check asks again
+                [position] = reader.position([tp])
+                at = position.offset if position.offset >= 0 else self._starts.get((topic, partition), 0)
+                if 0 <= at < high:
+                    out.append(f"{topic}[{partition}]: {at}/{high}")
+        return out
 
     def _high_watermark(self, reader: Consumer, tp: TopicPartition) -> int:
         """The partition's end: librdkafka's cached value once a fetch reported it, else asked (and kept briefly)."""

@@ -33,6 +33,7 @@ class Rebuild:
         batch_max: records per read at most.
         decode: decodes a batch of records at once (``streams.host.decoding``), as live does.
         fold: applies one decoded record to a task's state.
+        stall_s: how long a read may make no progress before it raises ``ReadStalled``.
     """
 
     def __init__(
@@ -44,6 +45,7 @@ class Rebuild:
         batch_max: int,
         decode: Callable[[Sequence[RawRecord]], list[Decoded]],
         fold: Callable[[Decoded, Task], None],
+        stall_s: float,
     ) -> None:
         self._settings = settings
         self._readers = readers
@@ -52,6 +54,7 @@ class Rebuild:
         self._batch_max = batch_max
         self._decode = decode
         self._fold = fold
+        self._stall_s = stall_s
 
     def replay(self, task: Task, starts: Mapping[Position, int], stops: Mapping[Position, int], journal: int) -> int:
         """Fold the task's records from ``starts`` (its broadcast inputs: from its own positions) up to ``stops``:
@@ -77,7 +80,9 @@ class Rebuild:
             return 0
         reader = LogReader(self._settings, self._readers.format("replay"))
         reader.assign({tp: begin[tp] for tp in wanted})
-        batches = (self._decode(batch) for batch in reader.read(wanted, max_records=self._batch_max))
+        batches = (
+            self._decode(batch) for batch in reader.read(wanted, max_records=self._batch_max, stall_s=self._stall_s)
+        )
         buffers: dict[Position, deque[Decoded]] = {tp: deque() for tp in wanted}
         count = 0
         try:
@@ -130,7 +135,7 @@ class Rebuild:
             # over the markers and aborted records up to there).
             high = reader.ends([position])[position]
             reader.assign({position: start})
-            for batch in reader.read({position: high}, max_records=self._batch_max):
+            for batch in reader.read({position: high}, max_records=self._batch_max, stall_s=self._stall_s):
                 for record in batch:
                     for topic, partition, runs in json.loads(record.value or b"[]"):
                         key = (self._inputs.prefix + topic, partition)

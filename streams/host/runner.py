@@ -44,7 +44,7 @@ from streams.host.rebuild import Rebuild
 from streams.host.tasks import Task, Tasks
 from streams.host.transaction import HostTransaction, StartOver
 from streams.kafka import KafkaSettings, tracing
-from streams.kafka.logreader import Position
+from streams.kafka.logreader import Position, ReadStalled
 from streams.metrics import ProcessorMetrics
 
 __all__ = ["HostConfig", "HostStats", "ProcessorHost"]
@@ -89,6 +89,7 @@ class ProcessorHost:
             self.config.batch_max,
             self.decoder.decode,
             lambda decoded, task: self.handler.handle(decoded, None, [task]),
+            self.config.stall_ms / 1000,
         )
         self.tasks = Tasks(processor, self.topics)
         self.live = threading.Event()  # set once a rebuild is done and the host reads live (for tests and probes)
@@ -126,6 +127,8 @@ class _Session:
         self._gone: set[int] = set()  # tasks revoked since the last rebuild
         self._closing = False  # the consumer is being closed: no more commits (a revocation then is not a move)
         self._counting = threading.Lock()
+        self._moved_at = time.monotonic()  # when a record was last taken, or the inputs were last found all read
+        self._stall_checked = 0.0
         self._merger = host.topics.merger(set())
         self._fetcher = Fetcher(
             host.settings,
@@ -157,7 +160,10 @@ class _Session:
                 ):
                     self._commit()
                 self._fetcher.observe_lag(self._txn.committed, not self._txn.open and self._merger.buffered() == 0)
-                if not records and not processed:
+                if processed:
+                    self._moved_at = time.monotonic()
+                elif not records:
+                    self._check_stalled()
                     self._checkpoint_idle()
                     if on_idle is not None:
                         on_idle()
@@ -167,6 +173,23 @@ class _Session:
             self._closing = True
             self._fetcher.close()
             self._txn.close()
+
+    def _check_stalled(self) -> None:
+        """Start over if no record was taken for ``stall_ms`` though the inputs hold some (fetched and held, or not
+        fetched at all): a consumer wedged by a broker failing over is replaced instead of idling for ever
+        (tests/deploy/test_broker_loss.py once saw risk stop taking orders after a broker came back)."""
+        now = time.monotonic()
+        stall_s = self._config.stall_ms / 1000
+        if now - self._moved_at < stall_s or now - self._stall_checked < 1.0:
+            return
+        self._stall_checked = now
+        waiting = self._fetcher.unfetched()
+        if self._merger.buffered():
+            waiting.append(f"{self._merger.buffered()} record(s) fetched and held")
+        if not waiting:
+            self._moved_at = now  # idle: everything there is has been taken
+            return
+        raise StartOver(f"no record taken for {now - self._moved_at:.0f} s though the inputs hold some: {waiting}")
 
     def _wait_s(self) -> float:
         """How long the next fetch may wait for a first record."""
@@ -280,6 +303,7 @@ class _Session:
         self._merger = host.topics.merger(sources)
         self._fetcher.go_live(live_from, broadcast)
         host.live.set()
+        self._moved_at = time.monotonic()
         for task in fresh:
             host.stats.rebuilt[task.key] = host.stats.rebuilt.get(task.key, 0) + 1
         if fresh:
@@ -303,11 +327,14 @@ class _Session:
         """Restore ``task`` from its partition's latest checkpoint, if any can be, and replay the tail after it."""
         host = self._host
         found = None
-        if host.checkpoints is not None and host.config.restore_checkpoints:
-            reader = f"{host.group}-checkpoints-{host.config.instance}-{task.key}"
-            found = checkpoints.load(host.settings, reader, host.checkpoints, task.key)
-        starts, journal = self._restore(task, found, stops)
-        return host.rebuild.replay(task, starts, {tp: stops[tp] for tp in task.positions}, journal)
+        try:
+            if host.checkpoints is not None and host.config.restore_checkpoints:
+                reader = f"{host.group}-checkpoints-{host.config.instance}-{task.key}"
+                found = checkpoints.load(host.settings, reader, host.checkpoints, task.key, host.config.stall_ms / 1000)
+            starts, journal = self._restore(task, found, stops)
+            return host.rebuild.replay(task, starts, {tp: stops[tp] for tp in task.positions}, journal)
+        except ReadStalled as stalled:  # a reader wedged by a broker failing over: new clients, from the commits
+            raise StartOver(f"bringing up partition {task.key}: {stalled}") from stalled
 
     def _restore(
         self,

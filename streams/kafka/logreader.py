@@ -27,6 +27,10 @@ class LogEndUnknown(StreamsError):
     """Kafka did not say where the partitions end within the time given (brokers down, or leaders moving)."""
 
 
+class ReadStalled(StreamsError):
+    """``LogReader.read`` made no progress for the ``stall_s`` it was given."""
+
+
 @dataclass(frozen=True, slots=True)
 class RawRecord:
     topic: str  # the full name, prefix included
@@ -121,7 +125,7 @@ class LogReader:
         ``end`` cuts a partition short and ``hold``/``release`` pause one while the caller catches up.
 
         Raises:
-            StreamsError: Kafka failed, or (with ``stall_s``) no partition moved for that long.
+            StreamsError: Kafka failed; ``ReadStalled`` (with ``stall_s``): no partition moved for that long.
         """
         self._stops = {tp: stop for tp, stop in stops.items() if stop > max(self._starts.get(tp, 0), 0)}
         self._asked = dict(self._stops)
@@ -156,7 +160,7 @@ class LogReader:
                     for (t, p), s in self._stops.items()
                     if not self.finished((t, p))
                 }
-                raise StreamsError(f"reading made no progress for {stall_s:.0f}s; stuck at {behind}")
+                raise ReadStalled(f"reading made no progress for {stall_s:.0f}s; stuck at {behind}")
             yield records  # empty too: the caller may have records to release now that a partition finished
         if progress is not None and self._read_so_far() > told:
             progress(self._read_so_far() - told)  # the last partitions were cut short by ``end``

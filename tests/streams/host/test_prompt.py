@@ -7,6 +7,7 @@ performance measurement: bench/processors.py measures latency.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -49,18 +50,29 @@ class Checker:
         self.seen = []
 
 
-@pytest.fixture
-def hosted(topics: KafkaSettings, registry_settings: RegistrySettings) -> Iterator[tuple[ProcessorHost, Checker]]:
+@contextlib.contextmanager
+def hosting(
+    topics: KafkaSettings, registry_settings: RegistrySettings, config: HostConfig
+) -> Iterator[tuple[ProcessorHost, Checker]]:
+    """A ``Checker`` hosted under ``config`` in a thread of this process, stopped afterwards."""
     client = registry_client(registry_settings)
     register_all(client, topics.topic_prefix)
     checker = Checker()
-    host = ProcessorHost(checker, topics, client, HostConfig(batch_ms=LONG_MS, grace_ms=LONG_MS))
+    host = ProcessorHost(checker, topics, client, config)
     stop = threading.Event()
     thread = threading.Thread(target=host.run, args=(stop,))
     thread.start()
-    yield host, checker
-    stop.set()
-    thread.join(60)
+    try:
+        yield host, checker
+    finally:
+        stop.set()
+        thread.join(60)
+
+
+@pytest.fixture
+def hosted(topics: KafkaSettings, registry_settings: RegistrySettings) -> Iterator[tuple[ProcessorHost, Checker]]:
+    with hosting(topics, registry_settings, HostConfig(batch_ms=LONG_MS, grace_ms=LONG_MS)) as hosted:
+        yield hosted
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float) -> bool:
