@@ -86,6 +86,15 @@ class Fleet:
         for (name, instance), worker in self.running.items():
             assert worker.poll() is None, f"{name} --instance {instance} died on its own"
 
+    def tails(self, lines: int = 8) -> str:
+        """What each running instance logged last (client chatter left out): what a failed wait shows."""
+        out = []
+        for name, instance in sorted(self.running):
+            logged = self.log(name, instance).read_text(errors="replace").splitlines()
+            said = [line for line in logged if not line.startswith("%") and "httpx" not in line][-lines:]
+            out.append(f"--- {name} --instance {instance}\n" + "\n".join(said))
+        return "\n".join(out)
+
 
 def progress(topics: KafkaSettings, client: SchemaRegistry, name: str) -> Callable[[], float]:
     """The share of ``name``'s partitioned inputs (all in the log before it starts) its group has committed."""
@@ -99,7 +108,7 @@ def until(fleet: Fleet, condition: Callable[[], bool], timeout_s: float, what: s
     deadline = time.monotonic() + timeout_s
     while not condition():
         fleet.alive()
-        assert time.monotonic() < deadline, what
+        assert time.monotonic() < deadline, f"{what}\n{fleet.tails()}"
         time.sleep(0.3)
 
 
