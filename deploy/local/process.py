@@ -1,4 +1,4 @@
-"""Detached child processes that outlive the CLI and are recognised again by pid *and* start time."""
+"""Detached child processes that outlive the CLI and are recognised again by pid *and* command line."""
 
 from __future__ import annotations
 
@@ -18,20 +18,29 @@ import psutil
 
 @dataclass(frozen=True)
 class ProcessRecord:
-    """A process the stack started; the start time guards against the pid being reused by another program."""
+    """A process the stack started; its command line guards against the pid being reused by another program.
+
+    Not its start time: Linux reports a process's start time as its distance from boot added to the wall clock's
+    *current* idea of the boot time, so an adjustment of the clock (NTP) moves it. `tradecore stack down` once took a
+    running Kafka and registry for other programs that way, left them running, and the next `stack up` found their
+    ports taken. ``create_time`` is kept for records written before ``argv`` was, which it still identifies.
+    """
 
     name: str
     pid: int
     create_time: float
     log: str
+    argv: tuple[str, ...] = ()
 
     def live(self) -> psutil.Process | None:
         """The process if it is still the one we started and has not exited."""
         try:
             proc = psutil.Process(self.pid)
-            if abs(proc.create_time() - self.create_time) > 0.5 or proc.status() == psutil.STATUS_ZOMBIE:
+            if proc.status() == psutil.STATUS_ZOMBIE:
                 return None
-            return proc
+            if self.argv:
+                return proc if tuple(proc.cmdline()) == self.argv else None
+            return proc if abs(proc.create_time() - self.create_time) <= 0.5 else None
         except psutil.Error:
             return None
 
@@ -40,7 +49,13 @@ class ProcessRecord:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ProcessRecord:
-        return cls(name=data["name"], pid=int(data["pid"]), create_time=float(data["create_time"]), log=data["log"])
+        return cls(
+            name=data["name"],
+            pid=int(data["pid"]),
+            create_time=float(data["create_time"]),
+            log=data["log"],
+            argv=tuple(data.get("argv", ())),
+        )
 
 
 def _raise_open_files(wanted: int) -> None:
@@ -79,7 +94,13 @@ def spawn(
             start_new_session=True,
             preexec_fn=None if open_files is None else lambda: _raise_open_files(open_files),
         )
-    return ProcessRecord(name=name, pid=child.pid, create_time=psutil.Process(child.pid).create_time(), log=str(log))
+    return ProcessRecord(
+        name=name,
+        pid=child.pid,
+        create_time=psutil.Process(child.pid).create_time(),
+        log=str(log),
+        argv=tuple(argv),
+    )
 
 
 def terminate(records: Sequence[ProcessRecord], *, grace_s: float = 30.0) -> list[str]:

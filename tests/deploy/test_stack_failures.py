@@ -71,8 +71,17 @@ def test_too_old_java_names_the_version_needed(tmp_path: Path) -> None:
 
 def test_a_recorded_pid_now_owned_by_another_program_is_not_ours() -> None:
     me = psutil.Process()
+    assert ProcessRecord("x", me.pid, me.create_time(), "log", tuple(me.cmdline())).live() is not None
+    assert ProcessRecord("x", me.pid, me.create_time(), "log", ("/usr/bin/java", "-jar", "other.jar")).live() is None
+    # Records written before the command line was kept: the start time decides.
     assert ProcessRecord("x", me.pid, me.create_time(), "log").live() is not None
     assert ProcessRecord("x", me.pid, me.create_time() - 3600, "log").live() is None
+
+
+def test_a_process_of_ours_is_still_ours_after_the_clock_moves() -> None:
+    """The wall clock stepped by an hour moves every process's reported start time by as much."""
+    me = psutil.Process()
+    assert ProcessRecord("x", me.pid, me.create_time() - 3600, "log", tuple(me.cmdline())).live() is not None
 
 
 def test_stale_pid_records_are_reported_stopped_not_running(tmp_path: Path) -> None:
