@@ -28,7 +28,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_f
 
 from streams.errors import StreamsError
 from streams.kafka import KafkaSettings
-from streams.kafka.logreader import LogReader, Position
+from streams.kafka.logreader import BOUNDED, LogReader, Position
 
 FORMAT = "tradecore.checkpoint"
 VERSION = 1
@@ -90,7 +90,7 @@ def load(
     Raises:
         ReadStalled: reading made no progress for ``stall_s`` (when given).
     """
-    log = LogReader(settings, reader)
+    log = LogReader(settings, reader, **BOUNDED)
     try:
         return _latest(log, (topic, partition), stall_s)
     finally:

@@ -188,7 +188,11 @@ class Fetcher:
         peers = [(t, p) for t, p in self._held(self._assignment) if t != self._lead]
         taken = [TopicPartition(t, p, starts[(t, p)]) for t, p in peers + broadcast if (t, p) in starts]
         if taken:  # an instance holding no partition has no use for the broadcast inputs
-            self._side = consumer(self._settings, f"{self._group}-side-{self._config.instance}")
+            # Prefetch bounded as the group's is (by bytes here: a dozen partitions of peers and broadcast inputs at
+            # librdkafka's 64 MB each held a host catching up on a backlog at 1.5 GB).
+            self._side = consumer(
+                self._settings, f"{self._group}-side-{self._config.instance}", **{"queued.max.messages.kbytes": 4096}
+            )
             self._side.assign(taken)
 
     # -- where the inputs stand -----------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from streams.host.merge import Source
 from streams.host.tasks import Task
 from streams.host.transaction import StartOver
 from streams.kafka import KafkaSettings
-from streams.kafka.logreader import LogReader, Position, RawRecord
+from streams.kafka.logreader import BOUNDED, LogReader, Position, RawRecord
 
 
 class Rebuild:
@@ -78,7 +78,7 @@ class Rebuild:
             begin.update({tp: task.broadcast[tp] for tp in ends})
         if not wanted:
             return 0
-        reader = LogReader(self._settings, self._readers.format("replay"))
+        reader = LogReader(self._settings, self._readers.format("replay"), **BOUNDED)
         reader.assign({tp: begin[tp] for tp in wanted})
         batches = (
             self._decode(batch) for batch in reader.read(wanted, max_records=self._batch_max, stall_s=self._stall_s)
@@ -128,7 +128,7 @@ class Rebuild:
         """The task's committed journal runs from offset ``start`` on, in the order they were processed."""
         if self._journal is None:
             return
-        reader = LogReader(self._settings, self._readers.format("journal"))
+        reader = LogReader(self._settings, self._readers.format("journal"), **BOUNDED)
         try:
             position = (self._journal, task.key)
             # Everything committed before this rebuild began lies below the high watermark (read_committed steps

@@ -49,6 +49,17 @@ class RawRecord:
         )
 
 
+BOUNDED: dict[str, object] = {
+    # The broker answers a fetch that finds nothing at once instead of holding it for 500 ms: a bounded read ends in
+    # such fetches (commit markers past its last record, a partition read to its stop), one per pass.
+    "fetch.wait.max.ms": 20,
+    # Prefetch at most 4 MB a partition (librdkafka's default, 64 MB and 100,000 records a partition, held a reader of
+    # a dozen partitions' backlog at a gigabyte).
+    "queued.max.messages.kbytes": 4096,
+}
+"""Overrides for a ``LogReader`` that reads up to known offsets and stops (a rebuild, a checkpoint)."""
+
+
 class LogReader:
     """Reads partitions from start offsets; ``seek`` moves them; ``ends`` says where each one ends now."""
 
