@@ -214,10 +214,7 @@ class Fetcher:
         assert reader is not None
         tp = TopicPartition(topic, partition)
         high = self._high_watermark(reader, tp)
-        [position] = reader.position([tp])
-        # Nothing fetched yet (an empty partition) leaves the position unset: it is where we started.
-        at = position.offset if position.offset >= 0 else self._starts.get((topic, partition), 0)
-        return high is not None and high >= 0 and at >= high
+        return high is not None and high >= 0 and self._fetched_to(reader, tp) >= high
 
     def unfetched(self) -> list[str]:
         """The partitions this instance holds whose log goes on past what it has fetched (their end known), each as
@@ -233,11 +230,16 @@ class Fetcher:
                     _, high = reader.get_watermark_offsets(tp, timeout=5)
                 except KafkaException:
                     continue  # a broker failing over cannot say: the next check asks again
-                [position] = reader.position([tp])
-                at = position.offset if position.offset >= 0 else self._starts.get((topic, partition), 0)
+                at = self._fetched_to(reader, tp)
                 if 0 <= at < high:
                     out.append(f"{topic}[{partition}]: {at}/{high}")
         return out
+
+    def _fetched_to(self, reader: Consumer, tp: TopicPartition) -> int:
+        """The offset after the last record ``reader`` fetched of ``tp`` (position() steps over commit markers)."""
+        [position] = reader.position([tp])
+        # Nothing fetched yet (an empty partition) leaves the position unset: it is where we started.
+        return int(position.offset) if position.offset >= 0 else self._starts.get((tp.topic, tp.partition), 0)
 
     def _high_watermark(self, reader: Consumer, tp: TopicPartition) -> int:
         """The partition's end: librdkafka's cached value once a fetch reported it, else asked (and kept briefly)."""

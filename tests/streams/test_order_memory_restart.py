@@ -10,7 +10,6 @@ from datetime import timedelta
 
 import pytest
 
-from schemas.registry import SchemaRegistry
 from schemas.serde import register_all
 from schemas.settings import RegistrySettings
 from streams import kafka
@@ -20,7 +19,7 @@ from streams.kafka.registry import registry_client
 from streams.processors import ProcessorSettings
 from streams.settings import KafkaSettings
 from streams.worker import PROCESSORS
-from tests.streams.host.test_checkpoints import run_until_quiet, snapshots, split
+from tests.streams.host.test_checkpoints import hosts, restart_both_ways, run_until_quiet, snapshots, split
 from tests.support.log import append
 from tests.support.market_log import session
 
@@ -28,10 +27,6 @@ pytestmark = pytest.mark.integration
 
 # The session spans 46 s of event time: a memory of 5 s makes both processors forget most of it as it goes.
 SETTINGS = ProcessorSettings(order_memory=timedelta(seconds=5))
-
-
-def hosts(topics: KafkaSettings, client: SchemaRegistry, config: HostConfig) -> list[ProcessorHost]:
-    return [ProcessorHost(make(SETTINGS), topics, client, config) for make in PROCESSORS.values()]
 
 
 def test_what_is_forgotten_is_the_same_from_a_checkpoint_as_by_a_full_replay(
@@ -42,14 +37,10 @@ def test_what_is_forgotten_is_the_same_from_a_checkpoint_as_by_a_full_replay(
     log = session(600, accounts=12)
     first, second = split(log)
     append(topics, client, first)
-    run_until_quiet(hosts(topics, client, HostConfig(checkpoint_records=20, checkpoint_ms=200, batch_max=200)))
-    append(topics, client, second)
-    run_until_quiet(hosts(topics, client, HostConfig(checkpoint_records=10**9, checkpoint_ms=10**9)))
-
-    restored = hosts(topics, client, HostConfig())
-    replayed = hosts(topics, client, HostConfig(restore_checkpoints=False))
-    run_until_quiet(restored)
-    run_until_quiet(replayed)
+    run_until_quiet(
+        hosts(topics, client, HostConfig(checkpoint_records=20, checkpoint_ms=200, batch_max=200), SETTINGS)
+    )
+    restored, replayed = restart_both_ways(topics, client, second, SETTINGS)
     for fast, full in zip(restored, replayed, strict=True):
         assert snapshots(fast) == snapshots(full), fast.processor.name
 

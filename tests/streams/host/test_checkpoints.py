@@ -37,8 +37,24 @@ SETTINGS = ProcessorSettings(
 QUIET_S = 4.0
 
 
-def hosts(topics: KafkaSettings, client: SchemaRegistry, config: HostConfig) -> list[ProcessorHost]:
-    return [ProcessorHost(make(SETTINGS), topics, client, config) for make in PROCESSORS.values()]
+def hosts(
+    topics: KafkaSettings, client: SchemaRegistry, config: HostConfig, settings: ProcessorSettings = SETTINGS
+) -> list[ProcessorHost]:
+    return [ProcessorHost(make(settings), topics, client, config) for make in PROCESSORS.values()]
+
+
+def restart_both_ways(
+    topics: KafkaSettings, client: SchemaRegistry, tail: list[Event], settings: ProcessorSettings = SETTINGS
+) -> tuple[list[ProcessorHost], list[ProcessorHost]]:
+    """Append ``tail`` and let every processor take it writing no checkpoint (so all of it is the tail after the last
+    one); then every processor restarted from its checkpoints, and again by a full replay, each run until quiet."""
+    append(topics, client, tail)
+    run_until_quiet(hosts(topics, client, HostConfig(checkpoint_records=10**9, checkpoint_ms=10**9), settings))
+    restored = hosts(topics, client, HostConfig(), settings)
+    replayed = hosts(topics, client, HostConfig(restore_checkpoints=False), settings)
+    run_until_quiet(restored)
+    run_until_quiet(replayed)
+    return restored, replayed
 
 
 def run_until_quiet(running: list[ProcessorHost], timeout_s: float = 150) -> None:
@@ -92,13 +108,7 @@ def test_a_checkpoint_and_its_tail_rebuild_the_state_a_full_replay_does(
     # Strategy sees the few signals of the session late, if at all: the other five must have checkpointed.
     assert all(written[name] for name in PROCESSORS if name != "strategy"), written
     # ... then none while the second half does: it is the tail after the last checkpoint.
-    append(topics, client, second)
-    run_until_quiet(hosts(topics, client, HostConfig(checkpoint_records=10**9, checkpoint_ms=10**9)))
-
-    restored = hosts(topics, client, HostConfig())
-    replayed = hosts(topics, client, HostConfig(restore_checkpoints=False))
-    run_until_quiet(restored)
-    run_until_quiet(replayed)
+    restored, replayed = restart_both_ways(topics, client, second)
     for fast, full in zip(restored, replayed, strict=True):
         name = fast.processor.name
         assert fast.stats.consumed == 0 and full.stats.consumed == 0, "nothing was left to take live"
