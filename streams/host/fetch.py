@@ -91,6 +91,7 @@ class Fetcher:
         self._idle_since: dict[Source, float] = {}
         self._asked_high: dict[Position, tuple[float, int]] = {}
         self._lag_due = 0.0
+        self.joined = False  # the group has given this member an assignment (an empty one too)
         self.group.subscribe(
             [self._lead], on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._lost_partitions
         )
@@ -137,6 +138,7 @@ class Fetcher:
 
     def _assigned(self, group: Consumer, partitions: list[TopicPartition]) -> None:
         group.incremental_assign(partitions)
+        self.joined = True
         if partitions:
             log.info("%s: assigned %s of %s", self._group, sorted(p.partition for p in partitions), self._lead)
             self._assignment |= {(p.topic, p.partition) for p in partitions}

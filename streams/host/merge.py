@@ -62,6 +62,10 @@ class Merger(Generic[T]):
     def buffered(self) -> int:
         return sum(len(b) for b in self._buffers.values())
 
+    def empty(self) -> list[Source]:
+        """The sources with nothing buffered: what a held record may be waiting on."""
+        return sorted(s for s, b in self._buffers.items() if not b)
+
     def related(self, a: Source, b: Source) -> bool:
         """Whether records of ``a`` and ``b`` are ordered against each other."""
         if self._broadcast is None or a[0] in self._broadcast or b[0] in self._broadcast:

@@ -39,6 +39,7 @@ from streams.host.decoding import InputDecoder
 from streams.host.fetch import Fetcher
 from streams.host.handler import RecordHandler
 from streams.host.inputs import Inputs
+from streams.host.merge import Source
 from streams.host.processor import Checkpointed, Processor, UnreadableSnapshot
 from streams.host.rebuild import Rebuild
 from streams.host.tasks import Task, Tasks
@@ -129,6 +130,7 @@ class _Session:
         self._counting = threading.Lock()
         self._moved_at = time.monotonic()  # when a record was last taken, or the inputs were last found all read
         self._stall_checked = 0.0
+        self._stall_warned = 0.0
         self._merger = host.topics.merger(set())
         self._fetcher = Fetcher(
             host.settings,
@@ -177,19 +179,41 @@ class _Session:
     def _check_stalled(self) -> None:
         """Start over if no record was taken for ``stall_ms`` though the inputs hold some (fetched and held, or not
         fetched at all): a consumer wedged by a broker failing over is replaced instead of idling for ever
-        (tests/deploy/test_broker_loss.py once saw risk stop taking orders after a broker came back)."""
+        (tests/deploy/test_broker_loss.py once saw risk stop taking orders after a broker came back). Before that,
+        every quarter of ``stall_ms`` it logs what it waits on (and an instance the group never gave an assignment
+        says so)."""
         now = time.monotonic()
         stall_s = self._config.stall_ms / 1000
-        if now - self._moved_at < stall_s or now - self._stall_checked < 1.0:
+        idle = now - self._moved_at
+        if idle < stall_s / 4 or now - self._stall_checked < 1.0:
             return
         self._stall_checked = now
+        if not self._fetcher.joined:
+            self._warn(f"no assignment from the consumer group {self._host.group} after {idle:.0f} s")
+            return
         waiting = self._fetcher.unfetched()
         if self._merger.buffered():
             waiting.append(f"{self._merger.buffered()} record(s) fetched and held")
+            waiting += [f"{self._host.topics.topics[r]}[{p}] not yet read to its end" for r, p in self._held_on()]
         if not waiting:
             self._moved_at = now  # idle: everything there is has been taken
             return
-        raise StartOver(f"no record taken for {now - self._moved_at:.0f} s though the inputs hold some: {waiting}")
+        if idle >= stall_s:
+            raise StartOver(f"no record taken for {idle:.0f} s though the inputs hold some: {waiting}")
+        self._warn(
+            f"no record taken for {idle:.0f} s though the inputs hold some: {waiting} (starting over at "
+            f"{stall_s:.0f} s)"
+        )
+
+    def _warn(self, what: str) -> None:
+        """Say what the host waits on, every quarter of ``stall_ms`` at most."""
+        if time.monotonic() - self._stall_warned >= self._config.stall_ms / 4000:
+            self._stall_warned = time.monotonic()
+            log.warning("%s: %s", self._host.processor.name, what)
+
+    def _held_on(self) -> list[Source]:
+        """The empty sources that fetched records wait on: not read to the end of their log."""
+        return [source for source in self._merger.empty() if not self._fetcher.caught_up(source)]
 
     def _wait_s(self) -> float:
         """How long the next fetch may wait for a first record."""

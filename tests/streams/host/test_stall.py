@@ -8,6 +8,7 @@ a wedged consumer looks like from outside: assigned, and fetching nothing.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -67,6 +68,7 @@ def test_a_consumer_that_stops_fetching_is_replaced_and_the_waiting_order_decide
     topics: KafkaSettings,
     registry_settings: RegistrySettings,
     wedged_once: list[int],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     host, checker = hosted
     client = registry_client(registry_settings)
@@ -76,7 +78,11 @@ def test_a_consumer_that_stops_fetching_is_replaced_and_the_waiting_order_decide
 
     append(topics, client, order_placed(envelope=envelope(type(order_placed()), aggregate_id="order-1")))
     # Not taken while wedged; taken by the clients the host starts over with once STALL_MS has passed.
+    caplog.set_level(logging.WARNING, logger="tradecore.streams")
     assert wait_for(lambda: host.stats.restarts == 1, STALL_MS / 1000 + 30), "the wedged consumer was not replaced"
+    # Before starting over, it said what it waited on: the order's partition, not read.
+    said = [r.getMessage() for r in caplog.records if "no record taken" in r.getMessage()]
+    assert any("(starting over at 3 s)" in s and f"{topics.topic_prefix}orders[" in s for s in said), said
     assert wait_for(lambda: "orders:order-1" in checker.seen, 60), checker.seen
     assert checked_keys(topics, registry_settings) == ["order-1"]
     assert host.stats.restarts == 1  # the new clients were not taken for wedged: they took the order
