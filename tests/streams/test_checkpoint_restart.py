@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import signal
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +21,7 @@ from streams.kafka.registry import registry_client
 from streams.settings import KafkaSettings
 from tests.support.log import append
 from tests.support.market_log import session
+from tests.support.workers import said
 
 pytestmark = pytest.mark.integration
 
@@ -31,9 +31,7 @@ RESTORED = re.compile(
 )
 
 
-def start(
-    endpoints: Endpoints, prefix: str, log: Path, instance: str = "0", **settings: str
-) -> subprocess.Popen[bytes]:
+def start(endpoints: Endpoints, prefix: str, log: Path, instance: str = "0", **settings: str) -> launch.Service:
     env = {
         **endpoints.as_env(),
         "TRADECORE_TOPIC_PREFIX": prefix,
@@ -41,7 +39,7 @@ def start(
         "TRADECORE_CHECKPOINT_MS": "600000",
         **settings,
     }
-    return launch.start("worker", ["worker", "risk", "--instance", instance], log, env).process
+    return launch.start("worker", ["worker", "risk", "--instance", instance], log, env)
 
 
 def decisions(settings: KafkaSettings) -> int:
@@ -56,10 +54,13 @@ def decisions(settings: KafkaSettings) -> int:
         reader.close()
 
 
-def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+def wait_for(condition: Callable[[], bool], timeout_s: float, what: str, *workers: launch.Service) -> None:
+    """Wait for ``condition`` while ``workers`` run; a failed wait shows what each of them said last."""
     deadline = time.monotonic() + timeout_s
     while not condition():
-        assert time.monotonic() < deadline, what
+        for worker in workers:
+            assert worker.running(), f"{what}: the worker exited {worker.process.returncode}\n{said(worker.log)}"
+        assert time.monotonic() < deadline, "\n".join([what, *(f"--- {w.log.name}\n{said(w.log)}" for w in workers)])
         time.sleep(1.0)
 
 
@@ -80,16 +81,16 @@ def test_a_killed_worker_goes_live_replaying_only_the_tail(
     log = tmp_path / "worker.log"
     worker = start(endpoints, topics.topic_prefix, log)
     try:
-        wait_for(lambda: decisions(topics) >= sum(decided[:tail]), 150, "risk did not decide the orders")
+        wait_for(lambda: decisions(topics) >= sum(decided[:tail]), 150, "risk did not decide the orders", worker)
         append(topics, client, events[tail:])
         expected = sum(decided)
-        wait_for(lambda: decisions(topics) >= expected, 60, "risk did not decide the last orders")
-        worker.send_signal(signal.SIGKILL)
-        worker.wait()
+        wait_for(lambda: decisions(topics) >= expected, 60, "risk did not decide the last orders", worker)
+        worker.process.send_signal(signal.SIGKILL)
+        worker.process.wait()
         worker = start(endpoints, topics.topic_prefix, log)
-        wait_for(lambda: len(rebuilds(log)) >= 2, 90, "the restarted worker did not go live")
+        wait_for(lambda: len(rebuilds(log)) >= 2, 90, "the restarted worker did not go live", worker)
     finally:
-        launch.stop(worker)
+        worker.stop()
     first, second = rebuilds(log)[:2]
     assert first == 0  # nothing committed before the first start
     # Every partition comes back from its checkpoint, and only the tail after it is replayed (how long a tail depends
@@ -115,16 +116,16 @@ def test_a_worker_whose_input_went_quiet_checkpoints_it_and_restarts_replaying_n
     try:
         half = len(events) // 2
         append(topics, client, events[:half])
-        wait_for(lambda: decisions(topics) >= sum(decided[:half]), 150, "risk did not decide the orders")
+        wait_for(lambda: decisions(topics) >= sum(decided[:half]), 150, "risk did not decide the orders", worker)
         append(topics, client, events[half:])  # taken within 3 s of any checkpoint the first half got
-        wait_for(lambda: decisions(topics) >= sum(decided), 60, "risk did not decide the last orders")
+        wait_for(lambda: decisions(topics) >= sum(decided), 60, "risk did not decide the last orders", worker)
         time.sleep(3 + 4)  # quiet for longer than the checkpoint interval
-        worker.send_signal(signal.SIGKILL)
-        worker.wait()
+        worker.process.send_signal(signal.SIGKILL)
+        worker.process.wait()
         worker = start(endpoints, topics.topic_prefix, log)
-        wait_for(lambda: len(rebuilds(log)) >= 2, 90, "the restarted worker did not go live")
+        wait_for(lambda: len(rebuilds(log)) >= 2, 90, "the restarted worker did not go live", worker)
     finally:
-        launch.stop(worker)
+        worker.stop()
     assert rebuilds(log)[1] == 0  # every partition from its checkpoint, no tail
     assert [int(n) for n in RESTORED.findall(log.read_text())][1] == 6
     assert decisions(topics) == sum(decided)
@@ -139,24 +140,25 @@ def test_a_single_instance_goes_live_after_two_shared_the_partitions(
     expected = sum(isinstance(e, (OrderPlaced, CancelRequested)) for e in events)
     append(topics, client, events[:half])
     prefix = topics.topic_prefix
-    pair = [start(endpoints, prefix, tmp_path / f"worker-{i}.log", str(i)) for i in ("0", "1")]
+    logs = [tmp_path / f"worker-{i}.log" for i in "01"]
+    pair = [start(endpoints, prefix, log, str(i)) for i, log in enumerate(logs)]
     try:
         # Both take ticks and orders while the second half comes in: both write their tasks' journals and checkpoints.
-        wait_for(lambda: all(rebuilds(tmp_path / f"worker-{i}.log") for i in "01"), 90, "the pair did not go live")
+        wait_for(lambda: all(rebuilds(log) for log in logs), 90, "the pair did not go live", *pair)
         append(topics, client, events[half:])
-        wait_for(lambda: decisions(topics) >= expected, 150, "the pair did not decide every order")
+        wait_for(lambda: decisions(topics) >= expected, 150, "the pair did not decide every order", *pair)
     finally:
         for worker in pair:
-            launch.stop(worker)
+            worker.stop()
     single_log = tmp_path / "single.log"
     single = start(endpoints, prefix, single_log)
     try:
-        wait_for(lambda: bool(rebuilds(single_log)), 90, "a single instance did not go live")
+        wait_for(lambda: bool(rebuilds(single_log)), 90, "a single instance did not go live", single)
         more = session(2200, accounts=24, seed=12)
         extra = [e for e in more if isinstance(e, OrderPlaced)][-5:]
         append(topics, client, extra)
-        wait_for(lambda: decisions(topics) >= expected + len(extra), 60, "the single instance does not decide")
+        wait_for(lambda: decisions(topics) >= expected + len(extra), 60, "the single instance does not decide", single)
     finally:
-        launch.stop(single)
+        single.stop()
     assert "starting over" not in single_log.read_text()
     assert decisions(topics) == expected + len(extra)

@@ -33,6 +33,7 @@ from tests.streams.host.test_rebalance import rebuilds
 from tests.streams.test_crash_and_replay import Tail, by_id, quiet, replay_into
 from tests.support.log import append
 from tests.support.market_log import session
+from tests.support.workers import said
 
 pytestmark = pytest.mark.integration
 
@@ -88,12 +89,10 @@ class Fleet:
 
     def tails(self, lines: int = 8) -> str:
         """What each running instance logged last (client chatter left out): what a failed wait shows."""
-        out = []
-        for name, instance in sorted(self.running):
-            logged = self.log(name, instance).read_text(errors="replace").splitlines()
-            said = [line for line in logged if not line.startswith("%") and "httpx" not in line][-lines:]
-            out.append(f"--- {name} --instance {instance}\n" + "\n".join(said))
-        return "\n".join(out)
+        return "\n".join(
+            f"--- {name} --instance {instance}\n" + said(self.log(name, instance), lines)
+            for name, instance in sorted(self.running)
+        )
 
 
 def progress(topics: KafkaSettings, client: SchemaRegistry, name: str) -> Callable[[], float]:

@@ -32,6 +32,13 @@ def start_worker_with_metrics(
     return worker.process, f"{worker.url}/metrics"
 
 
+def said(log: Path, lines: int = 12) -> str:
+    """What a worker logged last, client chatter (librdkafka's ``%`` lines, HTTP requests) left out: what a failed
+    wait shows, so that a run that failed once says where the worker stood."""
+    logged = log.read_text(errors="replace").splitlines() if log.exists() else []
+    return "\n".join([line for line in logged if not line.startswith("%") and "httpx" not in line][-lines:])
+
+
 def run_with_kills(
     start: Callable[[], subprocess.Popen[bytes]],
     done: Callable[[], bool],
