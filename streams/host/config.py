@@ -43,6 +43,7 @@ class HostStats:
     checkpoints: dict[str, int] = field(default_factory=dict)  # by outcome: written, restored, absent, unreadable
     rebuilt: dict[int, int] = field(default_factory=dict)  # per task (input partition): times it was brought up
     live_after_s: float = 0.0  # the last rebuild: from its partitions' assignment to live
+    held_max: int = 0  # the most fetched records that waited at once for their turn (in the merger)
     by_topic: dict[str, int] = field(default_factory=dict)
 
 

@@ -182,6 +182,8 @@ class Fetcher:
         """Read on from ``starts``: the lead's partitions from there (those that stayed assigned too: records
         fetched past it were dropped), their peers and the broadcast inputs by a consumer of their own."""
         self._starts = dict(starts)
+        # (a partition that stayed assigned may have been paused for the merger before: it starts afresh)
+        self.group.resume([TopicPartition(t, p) for t, p in sorted(self._assignment)])
         for t, p in sorted(self._assignment):
             self.group.seek(TopicPartition(t, p, starts[(t, p)]))
         if self._side is not None:
@@ -210,13 +212,26 @@ class Fetcher:
 
     def caught_up(self, source: Source) -> bool:
         """Everything the log holds for this input has been fetched (position() steps over commit markers)."""
+        reader, tp = self._reader_of(source)
+        high = self._high_watermark(reader, tp)
+        return high is not None and high >= 0 and self._fetched_to(reader, tp) >= high
+
+    def pause(self, source: Source) -> None:
+        """Fetch no more of ``source`` until ``resume`` (enough of it waits in the merger)."""
+        reader, tp = self._reader_of(source)
+        reader.pause([tp])
+
+    def resume(self, source: Source) -> None:
+        reader, tp = self._reader_of(source)
+        reader.resume([tp])
+
+    def _reader_of(self, source: Source) -> tuple[Consumer, TopicPartition]:
+        """The consumer that fetches ``source``, and its partition."""
         rank, partition = source
         topic = self._inputs.topics[rank]
         reader = self.group if topic == self._lead else self._side
         assert reader is not None
-        tp = TopicPartition(topic, partition)
-        high = self._high_watermark(reader, tp)
-        return high is not None and high >= 0 and self._fetched_to(reader, tp) >= high
+        return reader, TopicPartition(topic, partition)
 
     def unfetched(self) -> list[str]:
         """The partitions this instance holds whose log goes on past what it has fetched (their end known), each as

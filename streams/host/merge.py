@@ -62,6 +62,13 @@ class Merger(Generic[T]):
     def buffered(self) -> int:
         return sum(len(b) for b in self._buffers.values())
 
+    def sources(self) -> list[Source]:
+        return list(self._buffers)
+
+    def held(self, source: Source) -> int:
+        """How many records of ``source`` are buffered."""
+        return len(self._buffers[source])
+
     def empty(self) -> list[Source]:
         """The sources with nothing buffered: what a held record may be waiting on."""
         return sorted(s for s, b in self._buffers.items() if not b)

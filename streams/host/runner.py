@@ -132,6 +132,7 @@ class _Session:
         self._stall_checked = 0.0
         self._stall_warned = 0.0
         self._merger = host.topics.merger(set())
+        self._paused: set[Source] = set()  # sources not fetched while the merger holds enough of them
         self._fetcher = Fetcher(
             host.settings,
             host.group,
@@ -149,12 +150,14 @@ class _Session:
                 records = self._fetcher.fetch(self._wait_s())
                 for decoded in self._host.decoder.decode(records):
                     self._merger.add(self._host.topics.stamped(decoded))
+                self._bound_buffers()
                 processed = 0
                 for stamped in self._merger.release(self._fetcher.exhausted, self._fetcher.caught_up):
                     self._host.handler.handle(stamped.item, self._txn, self._tasks.take(stamped.item.record))
                     processed += 1
                     if self._txn.taken >= self._config.batch_max:
                         self._commit()  # bounded transactions; the merger keeps the rest in order
+                self._resume_drained()
                 # Commit once the input goes idle (nothing more was there to take) — what is processed becomes
                 # visible at once — or when the batch has been open batch_ms while records keep coming.
                 if self._txn.open and (
@@ -175,6 +178,24 @@ class _Session:
             self._closing = True
             self._fetcher.close()
             self._txn.close()
+
+    def _bound_buffers(self) -> None:
+        """Pause each source the merger holds ``batch_max`` records of. Live, an input that fetches faster than
+        another (ticks against a backlog of orders) is buffered while the other catches up: unpaused, a host taking
+        a 1M-record backlog held 1.4 GB of them."""
+        limit = self._config.batch_max
+        stats = self._host.stats
+        stats.held_max = max(stats.held_max, self._merger.buffered())
+        for source in self._merger.sources():
+            if source not in self._paused and self._merger.held(source) >= limit:
+                self._fetcher.pause(source)
+                self._paused.add(source)
+
+    def _resume_drained(self) -> None:
+        """Fetch again each paused source the merger has released down to half the bound."""
+        for source in [s for s in self._paused if self._merger.held(s) <= self._config.batch_max // 2]:
+            self._fetcher.resume(source)
+            self._paused.discard(source)
 
     def _check_stalled(self) -> None:
         """Start over if no record was taken for ``stall_ms`` though the inputs hold some (fetched and held, or not
@@ -325,6 +346,7 @@ class _Session:
         self._txn.committed = dict(live_from)
         sources = {(host.topics.rank[t], p) for t, p in live_from}
         self._merger = host.topics.merger(sources)
+        self._paused = set()  # go_live fetches every partition afresh
         self._fetcher.go_live(live_from, broadcast)
         host.live.set()
         self._moved_at = time.monotonic()

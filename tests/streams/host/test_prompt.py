@@ -16,6 +16,7 @@ import pytest
 from confluent_kafka import TopicPartition
 
 from schemas.events import Event
+from schemas.registry import SchemaRegistry
 from schemas.serde import register_all
 from schemas.settings import RegistrySettings
 from streams import kafka
@@ -84,13 +85,18 @@ def wait_for(condition: Callable[[], bool], timeout_s: float) -> bool:
     return False
 
 
+def until_live(topics: KafkaSettings, client: SchemaRegistry, checker: Checker) -> None:
+    """Append a tick and wait until the host took it: its group joined and its state rebuilt."""
+    append(topics, client, tick_ingested(envelope=envelope(type(tick_ingested()), aggregate_id="tick-live")))
+    assert wait_for(lambda: checker.seen == ["ticks:tick-live"], 120), checker.seen
+
+
 def test_an_order_is_decided_and_committed_at_once_while_the_other_inputs_are_quiet(
     hosted: tuple[ProcessorHost, Checker], topics: KafkaSettings, registry_settings: RegistrySettings
 ) -> None:
     host, checker = hosted
     client = registry_client(registry_settings)
-    append(topics, client, tick_ingested(envelope=envelope(type(tick_ingested()), aggregate_id="tick-1")))
-    assert wait_for(lambda: checker.seen == ["ticks:tick-1"], 120), checker.seen  # group joined, state rebuilt
+    until_live(topics, client, checker)
     assert wait_for(lambda: host.stats.commits >= 1, PROMPT_S), "an idle batch waited for batch_ms"
 
     # The ticks (broadcast) and the other orders partitions stay quiet: the order's is the only one with anything to

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from deploy import launch
 from deploy.local.stack import Endpoints
 from schemas.events import CancelRequested, OrderPlaced
 from schemas.settings import RegistrySettings
@@ -55,16 +54,24 @@ def test_a_joining_instance_moves_only_its_share(
     first = start(endpoints, topics.topic_prefix, first_log, "0")
     joiner = None
     try:
-        wait_for(lambda: decisions(topics) >= sum(decided[:half]), 120, "the first instance did not decide")
+        wait_for(lambda: decisions(topics) >= sum(decided[:half]), 120, "the first instance did not decide", first)
         joiner = start(endpoints, topics.topic_prefix, joiner_log, "1")
-        wait_for(lambda: bool(rebuilds(joiner_log)) and len(rebuilds(first_log)) >= 2, 90, "the joiner did not join")
+        wait_for(
+            lambda: bool(rebuilds(joiner_log)) and len(rebuilds(first_log)) >= 2,
+            90,
+            "the joiner did not join",
+            first,
+            joiner,
+        )
         # Both decide the second half, each its own partitions' orders.
         append(topics, client, events[half:])
-        wait_for(lambda: decisions(topics) >= sum(decided), 120, "the pair did not decide the second half")
+        wait_for(
+            lambda: decisions(topics) >= sum(decided), 120, "the pair did not decide the second half", first, joiner
+        )
     finally:
         for worker in (first, joiner):
             if worker is not None:
-                launch.stop(worker)
+                worker.stop()
 
     start_up, *after = rebuilds(first_log)
     assert start_up["rebuilt"] == PARTITIONS

@@ -19,8 +19,8 @@ from streams.host.runner import HostConfig, ProcessorHost
 from streams.kafka.registry import registry_client
 from streams.settings import KafkaSettings
 from tests.streams.host.test_journal import append
-from tests.streams.host.test_prompt import Checker, hosting, wait_for
-from tests.support.events import envelope, order_placed, tick_ingested
+from tests.streams.host.test_prompt import Checker, hosting, until_live, wait_for
+from tests.support.events import envelope, order_placed
 from tests.support.independent import IndependentReader
 
 pytestmark = pytest.mark.integration
@@ -72,8 +72,7 @@ def test_a_consumer_that_stops_fetching_is_replaced_and_the_waiting_order_decide
 ) -> None:
     host, checker = hosted
     client = registry_client(registry_settings)
-    append(topics, client, tick_ingested(envelope=envelope(type(tick_ingested()), aggregate_id="tick-1")))
-    assert wait_for(lambda: "ticks:tick-1" in checker.seen, 120), checker.seen  # live (ticks are not wedged)
+    until_live(topics, client, checker)  # (ticks are not wedged)
     assert wedged_once and wedged_once[0] > 0, "the first session held no partition to wedge"
 
     append(topics, client, order_placed(envelope=envelope(type(order_placed()), aggregate_id="order-1")))
