@@ -28,6 +28,7 @@ at the start and end of the run; the last stdout line is JSON.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import secrets
@@ -41,16 +42,18 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import psutil
 
 if __package__ in (None, ""):  # run as a script: the repository root, not bench/, first on the path
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from bench.recovery_history import risk_history, ticks_history
-from schemas.events import Event
+from bench.recovery_history import risk_history, ticks_frames
+from schemas.events import Event, TickIngested
 from schemas.serde import EventSerializer, register_all
 from schemas.settings import RegistrySettings
 from streams import kafka
+from streams.eventlog import KafkaEventLog
 from streams.host.processor import Processor, event_time_ms
 from streams.host.runner import HostConfig, ProcessorHost
 from streams.kafka.logreader import LogReader
@@ -115,6 +118,24 @@ def append(settings: KafkaSettings, client: Any, history: Iterable[tuple[str, st
     return count
 
 
+def append_frames(settings: KafkaSettings, client: Any, frames: Iterable[pl.DataFrame]) -> int:
+    """Every frame of ticks to ``ticks``, a frame at a time (the batch codec, as `tradecore ingest file` writes);
+    the number appended."""
+    register_all(client, settings.topic_prefix)
+    log = KafkaEventLog(settings, client)
+    count = 0
+    try:
+        for frame in frames:
+            answers = asyncio.run(log.append_frame(TickIngested, frame))
+            failed = [a for a in answers if isinstance(a, Exception)]
+            assert not failed, failed[:3]
+            count += len(answers)
+            print(f"  {count:,} ticks appended", file=sys.stderr)
+    finally:
+        assert log.close() == 0
+    return count
+
+
 def read_all(processor: str, settings: KafkaSettings) -> dict[str, float]:
     reader = LogReader(settings, f"bench-recovery-read-{secrets.token_hex(4)}")
     wall, cpu = time.monotonic(), time.process_time()
@@ -159,7 +180,6 @@ def main() -> None:
     if args.quick:
         args.records, args.repeat = [20_000], 1
     client = registry_client(RegistrySettings())
-    history = risk_history if args.processor == "risk" else ticks_history
     load = [os.getloadavg()]
     results = []
     for records in args.records:
@@ -172,7 +192,10 @@ def main() -> None:
         register_all(client, settings.topic_prefix)
         try:
             print(f"{records:,}: appending the {args.processor} history", file=sys.stderr)
-            appended = append(settings, client, history(records))
+            if args.processor == "risk":
+                appended = append(settings, client, risk_history(records))
+            else:
+                appended = append_frames(settings, client, ticks_frames(records))
             taking = HostConfig(checkpoint_records=args.checkpoint_records)
             first = in_own_process(args.processor, settings, taking, until=appended)
             print(f"  taken live: {first}", file=sys.stderr)
