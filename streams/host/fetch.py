@@ -160,6 +160,10 @@ class Fetcher:
         self._assignment -= {(p.topic, p.partition) for p in partitions}
         self._lost += [(p.topic, p.partition) for p in partitions]
 
+    def holds_any(self) -> bool:
+        """Whether the group gave this instance any partition."""
+        return bool(self._assignment)
+
     def _held(self, lead: set[Position]) -> list[Position]:
         """The partitions of every partitioned input that go with the lead's partitions ``lead``."""
         return sorted((topic, p) for _, p in lead for topic in self._inputs.partitioned)

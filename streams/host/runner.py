@@ -131,6 +131,7 @@ class _Session:
         self._moved_at = time.monotonic()  # when a record was last taken, or the inputs were last found all read
         self._stall_checked = 0.0
         self._stall_warned = 0.0
+        self._said_idle = False
         self._merger = host.topics.merger(set())
         self._paused: set[Source] = set()  # sources not fetched while the merger holds enough of them
         self._fetcher = Fetcher(
@@ -211,6 +212,14 @@ class _Session:
         self._stall_checked = now
         if not self._fetcher.joined:
             self._warn(f"no assignment from the consumer group {self._host.group} after {idle:.0f} s")
+            return
+        if not self._fetcher.holds_any():
+            # (an instance beyond the partition count holds none, rightly: said once a session, not every time)
+            if not self._said_idle:
+                self._said_idle = True
+                log.info(
+                    "%s: holds no partition %.0f s after subscribing to its group", self._host.processor.name, idle
+                )
             return
         waiting = self._fetcher.unfetched()
         if self._merger.buffered():
