@@ -81,6 +81,7 @@ def restart(processor: str, settings: KafkaSettings, config: HostConfig, until_c
     live_s, live_cpu = time.monotonic() - wall, time.process_time() - cpu
     while host.stats.consumed < until_consumed:
         time.sleep(0.5)
+    took_s, took_cpu = time.monotonic() - wall, time.process_time() - cpu
     rss = psutil.Process().memory_info().rss
     stop.set()
     thread.join(120)
@@ -90,6 +91,9 @@ def restart(processor: str, settings: KafkaSettings, config: HostConfig, until_c
         "rss_mb": rss / 2**20,
         "replayed": host.stats.replayed,
         "consumed": host.stats.consumed,
+        "took_s": took_s,  # to live and then through ``until_consumed`` records
+        "took_cpu_s": took_cpu,
+        "held_max": host.stats.held_max,
     }
 
 
