@@ -16,7 +16,8 @@ exactly the committed offsets, checkpoints and journal.
 The parts: ``Fetcher`` (``streams.host.fetch``) fetches the live input and says when an input is at its end;
 ``InputDecoder`` (``streams.host.decoding``) decodes each fetched batch at once; ``RecordHandler``
 (``streams.host.handler``) applies the processor to a record; ``HostTransaction`` holds the open batch; ``Rebuild``
-folds the log into fresh state. A transaction that cannot be settled makes the host drop producer, consumer and state,
+folds the log into fresh state; ``Watchdog`` (``streams.host.watchdog``) starts over a host that takes nothing though
+its inputs hold records. A transaction that cannot be settled makes the host drop producer, consumer and state,
 and start over from the committed offsets with a new producer — whose ``init_transactions`` fences the old one and
 settles its transaction.
 
@@ -44,6 +45,7 @@ from streams.host.processor import Checkpointed, Processor, UnreadableSnapshot
 from streams.host.rebuild import Rebuild
 from streams.host.tasks import Task, Tasks
 from streams.host.transaction import HostTransaction, StartOver
+from streams.host.watchdog import Watchdog
 from streams.kafka import KafkaSettings, tracing
 from streams.kafka.logreader import Position, ReadStalled
 from streams.metrics import ProcessorMetrics
@@ -128,10 +130,6 @@ class _Session:
         self._gone: set[int] = set()  # tasks revoked since the last rebuild
         self._closing = False  # the consumer is being closed: no more commits (a revocation then is not a move)
         self._counting = threading.Lock()
-        self._moved_at = time.monotonic()  # when a record was last taken, or the inputs were last found all read
-        self._stall_checked = 0.0
-        self._stall_warned = 0.0
-        self._said_idle = False
         self._merger = host.topics.merger(set())
         self._paused: set[Source] = set()  # sources not fetched while the merger holds enough of them
         self._fetcher = Fetcher(
@@ -143,6 +141,7 @@ class _Session:
             on_assigned=self._rebuild,
             on_revoked=self._revoked,
         )
+        self._watchdog = Watchdog(host.processor.name, host.group, host.config.stall_ms, self._fetcher, host.topics)
         host.handler.tracing = tracing.recording()
 
     def run(self, stop: threading.Event, on_idle: Callable[[], None] | None) -> None:
@@ -167,9 +166,9 @@ class _Session:
                     self._commit()
                 self._fetcher.observe_lag(self._txn.committed, not self._txn.open and self._merger.buffered() == 0)
                 if processed:
-                    self._moved_at = time.monotonic()
+                    self._watchdog.moved()
                 elif not records:
-                    self._check_stalled()
+                    self._watchdog.check(self._merger)
                     self._checkpoint_idle()
                     if on_idle is not None:
                         on_idle()
@@ -196,53 +195,6 @@ class _Session:
             elif source not in self._paused and held >= limit:
                 self._fetcher.pause(source)
                 self._paused.add(source)
-
-    def _check_stalled(self) -> None:
-        """Start over if no record was taken for ``stall_ms`` though the inputs hold some (fetched and held, or not
-        fetched at all): a consumer wedged by a broker failing over is replaced instead of idling for ever
-        (tests/deploy/test_broker_loss.py once saw risk stop taking orders after a broker came back). Before that,
-        every quarter of ``stall_ms`` it logs what it waits on (and an instance the group never gave an assignment
-        says so)."""
-        now = time.monotonic()
-        stall_s = self._config.stall_ms / 1000
-        idle = now - self._moved_at
-        if idle < stall_s / 4 or now - self._stall_checked < 1.0:
-            return
-        self._stall_checked = now
-        if not self._fetcher.joined:
-            self._warn(f"no assignment from the consumer group {self._host.group} after {idle:.0f} s")
-            return
-        if not self._fetcher.holds_any():
-            # (an instance beyond the partition count holds none, rightly: said once a session, not every time)
-            if not self._said_idle:
-                self._said_idle = True
-                log.info(
-                    "%s: holds no partition %.0f s after subscribing to its group", self._host.processor.name, idle
-                )
-            return
-        waiting = self._fetcher.unfetched()
-        if self._merger.buffered():
-            waiting.append(f"{self._merger.buffered()} record(s) fetched and held")
-            waiting += [f"{self._host.topics.topics[r]}[{p}] not yet read to its end" for r, p in self._held_on()]
-        if not waiting:
-            self._moved_at = now  # idle: everything there is has been taken
-            return
-        if idle >= stall_s:
-            raise StartOver(f"no record taken for {idle:.0f} s though the inputs hold some: {waiting}")
-        self._warn(
-            f"no record taken for {idle:.0f} s though the inputs hold some: {waiting} (starting over at "
-            f"{stall_s:.0f} s)"
-        )
-
-    def _warn(self, what: str) -> None:
-        """Say what the host waits on, every quarter of ``stall_ms`` at most."""
-        if time.monotonic() - self._stall_warned >= self._config.stall_ms / 4000:
-            self._stall_warned = time.monotonic()
-            log.warning("%s: %s", self._host.processor.name, what)
-
-    def _held_on(self) -> list[Source]:
-        """The empty sources that fetched records wait on: not read to the end of their log."""
-        return [source for source in self._merger.empty() if not self._fetcher.caught_up(source)]
 
     def _wait_s(self) -> float:
         """How long the next fetch may wait for a first record."""
@@ -357,7 +309,7 @@ class _Session:
         self._paused = set()  # go_live fetches every partition afresh
         self._fetcher.go_live(live_from, broadcast)
         host.live.set()
-        self._moved_at = time.monotonic()
+        self._watchdog.moved()
         for task in fresh:
             host.stats.rebuilt[task.key] = host.stats.rebuilt.get(task.key, 0) + 1
         if fresh:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 
 from schemas.serde import EventSerializer
 from schemas.settings import RegistrySettings
@@ -33,6 +34,12 @@ def hosted(topics: KafkaSettings, registry_settings: RegistrySettings) -> Iterat
         yield hosted
 
 
+def lag(processor: str, topic: str, partitions: int) -> float:
+    """The host's consumer lag over ``topic``'s partitions, as its metrics report it."""
+    labels = [{"processor": processor, "topic": topic, "partition": str(p)} for p in range(partitions)]
+    return sum(REGISTRY.get_sample_value("tradecore_consumer_lag", label) or 0 for label in labels)
+
+
 def test_ticks_waiting_behind_an_open_transaction_are_fetched_no_further_than_the_bound(
     hosted: tuple[ProcessorHost, Checker], topics: KafkaSettings, registry_settings: RegistrySettings
 ) -> None:
@@ -49,6 +56,9 @@ def test_ticks_waiting_behind_an_open_transaction_are_fetched_no_further_than_th
     writer.begin_transaction()
     writer.produce(orders.topic, key=orders.key(order), value=orders.serialize(order), timestamp=event_time_ms(order))
     assert writer.flush(30) == 0
+    # Once the host has fetched past it, it knows that partition's log goes on (its lag shows it): only then is it
+    # held back, not merely quiet.
+    assert wait_for(lambda: lag(checker.name, "orders", topics.partitions) >= 1, 60), "the host did not see the order"
     ticks = [
         tick_ingested(
             envelope=envelope(
