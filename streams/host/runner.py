@@ -167,8 +167,9 @@ class _Session:
                 self._fetcher.observe_lag(self._txn.committed, not self._txn.open and self._merger.buffered() == 0)
                 if processed:
                     self._watchdog.moved()
-                elif not records:
+                else:  # (records may keep coming and all wait in the merger: that is a stall too)
                     self._watchdog.check(self._merger)
+                if not records and not processed:
                     self._checkpoint_idle()
                     if on_idle is not None:
                         on_idle()

@@ -138,7 +138,9 @@ def test_exactly_once_while_instances_come_and_go(
         risk = progress(topics, client, "risk")
         for instance in (0, 1, 2):
             fleet.start("risk", instance)
-        until(fleet, lambda: bool(fleet.working("risk")) and risk() > 0, 120, "risk did not start deciding")
+        # All three hold their share before the faults begin: a latecomer's join would otherwise coincide with the
+        # kill and the fourth's join, and no instance would be seen keeping its partitions through a rebalance.
+        until(fleet, lambda: len(fleet.working("risk")) == 3 and risk() > 0, 120, "risk did not start deciding")
         killed = fleet.working("risk")[0]
         shares[f"risk --instance {killed} SIGKILLed"] = risk()
         fleet.kill("risk", killed)
