@@ -196,9 +196,10 @@ def wait_ready(cluster: Sequence[KafkaNode], records: Sequence[ProcessRecord], t
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         for node, record in zip(cluster, records, strict=True):
-            if record.live() is None:
+            gone = record.gone()
+            if gone is not None:
                 raise StackError(
-                    f"{node.name} exited during start-up; the end of {node.log}:\n{tail(node.log)}",
+                    f"{node.name} exited during start-up ({gone}); the end of {node.log}:\n{tail(node.log)}",
                     hint="fix what the log says; if it names a stale or corrupt log dir, "
                     "`tradecore stack down --purge` starts afresh",
                 )

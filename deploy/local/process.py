@@ -34,15 +34,28 @@ class ProcessRecord:
 
     def live(self) -> psutil.Process | None:
         """The process if it is still the one we started and has not exited."""
+        return self._inspect()[0]
+
+    def gone(self) -> str | None:
+        """Why ``live`` finds nothing (for an error message), or None while the process runs."""
+        return self._inspect()[1]
+
+    def _inspect(self) -> tuple[psutil.Process | None, str | None]:
         try:
             proc = psutil.Process(self.pid)
             if proc.status() == psutil.STATUS_ZOMBIE:
-                return None
+                return None, f"pid {self.pid} has exited"
             if self.argv:
-                return proc if tuple(proc.cmdline()) == self.argv else None
-            return proc if abs(proc.create_time() - self.create_time) <= 0.5 else None
-        except psutil.Error:
-            return None
+                cmdline = tuple(proc.cmdline())
+                if cmdline != self.argv:
+                    return None, f"pid {self.pid} runs another command: {' '.join(cmdline)[:200]}"
+            elif abs(proc.create_time() - self.create_time) > 0.5:
+                return None, f"pid {self.pid} is another process (started at another time)"
+            return proc, None
+        except psutil.NoSuchProcess:
+            return None, f"pid {self.pid} has exited"
+        except psutil.Error as err:
+            return None, f"pid {self.pid} cannot be inspected: {err}"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -72,8 +72,9 @@ def wait_ready(settings: StackSettings, record: ProcessRecord, timeout_s: float)
     deadline = time.monotonic() + timeout_s
     log = Path(record.log)
     while time.monotonic() < deadline:
-        if record.live() is None:
-            raise StackError(f"the schema registry exited during start-up; the end of {log}:\n{tail(log)}")
+        gone = record.gone()
+        if gone is not None:
+            raise StackError(f"the schema registry exited during start-up ({gone}); the end of {log}:\n{tail(log)}")
         if healthy(url(settings)):
             return
         time.sleep(0.5)

@@ -78,6 +78,15 @@ def test_a_recorded_pid_now_owned_by_another_program_is_not_ours() -> None:
     assert ProcessRecord("x", me.pid, me.create_time() - 3600, "log").live() is None
 
 
+def test_a_process_that_is_not_ours_or_gone_says_why() -> None:
+    """What a failed start-up reports: the stack saw no process of ours, and why."""
+    me = psutil.Process()
+    assert ProcessRecord("x", me.pid, me.create_time(), "log", tuple(me.cmdline())).gone() is None
+    other = ProcessRecord("x", me.pid, me.create_time(), "log", ("/usr/bin/java", "-jar", "other.jar")).gone()
+    assert other is not None and other.startswith(f"pid {me.pid} runs another command: ") and "python" in other
+    assert ProcessRecord("x", 2**22 - 1, 1.0, "log", ("java",)).gone() == f"pid {2**22 - 1} has exited"
+
+
 def test_a_process_of_ours_is_still_ours_after_the_clock_moves() -> None:
     """The wall clock stepped by an hour moves every process's reported start time by as much."""
     me = psutil.Process()
