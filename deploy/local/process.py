@@ -23,7 +23,9 @@ class ProcessRecord:
     Not its start time: Linux reports a process's start time as its distance from boot added to the wall clock's
     *current* idea of the boot time, so an adjustment of the clock (NTP) moves it. `tradecore stack down` once took a
     running Kafka and registry for other programs that way, left them running, and the next `stack up` found their
-    ports taken. ``create_time`` is kept for records written before ``argv`` was, which it still identifies.
+    ports taken. ``create_time`` is kept for records written before ``argv`` was, which it still identifies, and for
+    the instant after spawning when the kernel reports an empty command line (``spawn`` returns as soon as
+    ``execve`` closed the child's close-on-exec pipe, before the new program's arguments are laid out).
     """
 
     name: str
@@ -45,8 +47,9 @@ class ProcessRecord:
             proc = psutil.Process(self.pid)
             if proc.status() == psutil.STATUS_ZOMBIE:
                 return None, f"pid {self.pid} has exited"
-            if self.argv:
-                cmdline = tuple(proc.cmdline())
+            # A process in the middle of execve reads an empty command line; just spawned, its start time is sure.
+            cmdline = tuple(proc.cmdline()) if self.argv else ()
+            if cmdline:
                 if cmdline != self.argv:
                     return None, f"pid {self.pid} runs another command: {' '.join(cmdline)[:200]}"
             elif abs(proc.create_time() - self.create_time) > 0.5:

@@ -87,6 +87,16 @@ def test_a_process_that_is_not_ours_or_gone_says_why() -> None:
     assert ProcessRecord("x", 2**22 - 1, 1.0, "log", ("java",)).gone() == f"pid {2**22 - 1} has exited"
 
 
+def test_a_process_caught_inside_execve_is_ours_by_its_start_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI saw a freshly spawned registry taken for 'another command' because its command line read empty mid-exec."""
+    me = psutil.Process()
+    monkeypatch.setattr(psutil.Process, "cmdline", lambda self: [])
+    assert ProcessRecord("x", me.pid, me.create_time(), "log", ("java", "-jar", "registry.jar")).gone() is None
+    assert ProcessRecord("x", me.pid, me.create_time() - 3600, "log", ("java",)).gone() == (
+        f"pid {me.pid} is another process (started at another time)"
+    )
+
+
 def test_a_process_of_ours_is_still_ours_after_the_clock_moves() -> None:
     """The wall clock stepped by an hour moves every process's reported start time by as much."""
     me = psutil.Process()
