@@ -40,6 +40,7 @@ SESSION_TIMEOUT_MS = 20000
 
 # Waiting on two consumers: each in turns of _TURN_S, so that a record on either is noticed within that.
 _TURN_S = 0.005
+_LEAVE_S = 10.0  # how long a host starting over waits for its consumer to leave the group
 
 
 class Fetcher:
@@ -58,6 +59,7 @@ class Fetcher:
     ) -> None:
         self._settings = settings
         self._group = group
+        self._member = f"{group}-{config.instance}"  # its static id in the group, and its name in the log
         self._config = config
         self._inputs = inputs
         self._metrics = metrics
@@ -72,7 +74,7 @@ class Fetcher:
                 "auto.offset.reset": "earliest",
                 # Static membership: a restarted instance takes its partitions back at once instead of waiting
                 # for the killed one's session to time out (the id is the processor's group and --instance).
-                "group.instance.id": f"{group}-{config.instance}",
+                "group.instance.id": self._member,
                 "session.timeout.ms": SESSION_TIMEOUT_MS,
                 # A revocation reaches the host through the consumer's queue, behind every record prefetched before
                 # it: with librdkafka's defaults (100,000 records a partition, 64 MB) a busy instance worked through
@@ -140,18 +142,20 @@ class Fetcher:
         group.incremental_assign(partitions)
         self.joined = True
         if partitions:
-            log.info("%s: assigned %s of %s", self._group, sorted(p.partition for p in partitions), self._lead)
+            log.info("%s: assigned %s of %s", self._member, sorted(p.partition for p in partitions), self._lead)
             self._assignment |= {(p.topic, p.partition) for p in partitions}
             self._rebuild_due = True
             self.assigned_at = time.monotonic()
 
     def _revoked(self, group: Consumer, partitions: list[TopicPartition]) -> None:
         # Still ours until this returns: the host commits (or, failing, aborts) what it took of them first.
-        log.info("%s: revoked %s of %s", self._group, sorted(p.partition for p in partitions), self._lead)
-        self._on_revoked(self._held({(p.topic, p.partition) for p in partitions}))
-        group.incremental_unassign(partitions)
-        self._assignment -= {(p.topic, p.partition) for p in partitions}
-        self._rebuild_due = True
+        log.info("%s: revoked %s of %s", self._member, sorted(p.partition for p in partitions), self._lead)
+        try:
+            self._on_revoked(self._held({(p.topic, p.partition) for p in partitions}))
+        finally:  # (a commit that failed still gives them up: the group goes on only once they are unassigned)
+            group.incremental_unassign(partitions)
+            self._assignment -= {(p.topic, p.partition) for p in partitions}
+            self._rebuild_due = True
 
     def _lost_partitions(self, group: Consumer, partitions: list[TopicPartition]) -> None:
         # Another member may own them already: nothing taken of them may be committed now (the group generation
@@ -305,7 +309,24 @@ class Fetcher:
                 behind = 0
             self._metrics.lag(topic, partition, behind)
 
-    def close(self) -> None:
+    def close(self, *, leave: bool = False) -> None:
+        """Close both consumers. ``leave``: leave the group first, so that it rebalances at once.
+
+        Closing alone, a static member stays in the group (its partitions wait ``session.timeout.ms`` for the
+        same instance to come back), and the consumer that comes back under its id is handed the assignment the
+        group last gave it, with no rebalance. That is right for a process restarting; not for a host starting
+        over because its standing in the group is in doubt: come-and-go saw execution-0's revocation commit
+        refused (ILLEGAL_GENERATION) mid-rebalance, its new consumer handed back half the partitions, and the
+        joiner the other half was meant for hold none for good, as the rebalance that would move them never came.
+        """
+        if leave:
+            # librdkafka sends a static member's LeaveGroup once its partitions are unassigned, unless it is
+            # closing by then: the revocation is served here, until it drops its member id as it sends the request
+            # (the close then waits for the answer).
+            self.group.unsubscribe()
+            deadline = time.monotonic() + _LEAVE_S
+            while self.group.memberid() and time.monotonic() < deadline:
+                self.group.poll(0.05)
         self.group.close()
         if self._side is not None:
             self._side.close()

@@ -145,6 +145,7 @@ class _Session:
         host.handler.tracing = tracing.recording()
 
     def run(self, stop: threading.Event, on_idle: Callable[[], None] | None) -> None:
+        leave = False
         try:
             while not stop.is_set():
                 records = self._fetcher.fetch(self._wait_s())
@@ -175,9 +176,12 @@ class _Session:
                         on_idle()
             if self._txn.open:
                 self._commit()
+        except StartOver:
+            leave = True  # this member's standing in the group is in doubt: the group rebalances without it
+            raise
         finally:
             self._closing = True
-            self._fetcher.close()
+            self._fetcher.close(leave=leave)
             self._txn.close()
 
     def _bound_buffers(self) -> None:
