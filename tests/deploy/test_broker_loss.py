@@ -28,7 +28,7 @@ from tests.support.api_server import ApiServer, api_server
 from tests.support.independent import IndependentReader
 from tests.support.pipeline import start_projector
 from tests.support.ports import free_port_block
-from tests.support.workers import start_worker
+from tests.support.workers import said, start_worker
 
 pytestmark = pytest.mark.integration
 
@@ -153,7 +153,11 @@ def test_one_broker_killed_and_restarted_loses_and_duplicates_no_acknowledged_or
                 assert acked - set(placed) == set(), "acknowledged orders missing from the log"
                 assert [c for c, n in placed.items() if n > 1] == [], "orders appended more than once"
                 decided = wait_for_decisions(reader, prefix, set(flow.acked.values()), timeout_s=120)
-                assert set(flow.acked.values()) - set(decided) == set(), "orders risk never decided"
+                undecided = set(flow.acked.values()) - set(decided)
+                assert undecided == set(), (
+                    f"{len(undecided)} order(s) risk never decided; the worker's last lines:\n"
+                    + said(tmp_path / "worker.log", 30)
+                )
                 assert [o for o, n in decided.items() if n > 1] == [], "orders decided more than once"
             finally:
                 reader.close()
