@@ -196,9 +196,7 @@ class SimulatedVenue:
             filled = matching.scaled(order.filled)
             reason = f"new quantity {matching.scaled(quantity)} is not above the filled quantity {filled}"
             return [self._amend_rejected(event, reason)]
-        order.quantity = quantity
-        order.limit_price = order.limit_price if event.new_limit_price is None else event.new_limit_price
-        self.book.stamp_arrival(order)
+        self.book.amend(order, quantity, order.limit_price if event.new_limit_price is None else event.new_limit_price)
         amended = OrderAmended(
             envelope=self._envelope(OrderAmended, event, order.order_id),
             order_id=order.order_id,
@@ -251,7 +249,7 @@ class SimulatedVenue:
         """Fill resting orders of ``side`` that ``level`` reaches under ``rule``, as MAKER at their limit prices."""
         if level is None:
             return []
-        reached = [(limit, order) for limit, order in self.book.in_priority(side) if rule(side, limit, level.price)]
+        reached = self.book.in_priority(side, lambda limit: rule(side, limit, level.price))
         shares = matching.allocate([order.leaves for _, order in reached], level.size)
         derived: list[Event] = []
         for (limit, order), quantity in zip(reached, shares, strict=False):  # the shares go to the first in priority
