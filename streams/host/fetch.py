@@ -319,14 +319,16 @@ class Fetcher:
         refused (ILLEGAL_GENERATION) mid-rebalance, its new consumer handed back half the partitions, and the
         joiner the other half was meant for hold none for good, as the rebalance that would move them never came.
         """
-        if leave:
-            # librdkafka sends a static member's LeaveGroup once its partitions are unassigned, unless it is
-            # closing by then: the revocation is served here, until it drops its member id as it sends the request
-            # (the close then waits for the answer).
-            self.group.unsubscribe()
-            deadline = time.monotonic() + _LEAVE_S
-            while self.group.memberid() and time.monotonic() < deadline:
-                self.group.poll(0.05)
-        self.group.close()
-        if self._side is not None:
-            self._side.close()
+        try:
+            if leave:
+                # librdkafka sends a static member's LeaveGroup once its partitions are unassigned, unless it is
+                # closing by then: the revocation is served here, until it drops its member id as it sends the
+                # request (the close then waits for the answer).
+                self.group.unsubscribe()
+                deadline = time.monotonic() + _LEAVE_S
+                while self.group.memberid() and time.monotonic() < deadline:
+                    self.group.poll(0.05)
+        finally:  # (a leave that failed is a session timeout later: the consumers are closed all the same)
+            self.group.close()
+            if self._side is not None:
+                self._side.close()
