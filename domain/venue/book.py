@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -162,18 +162,17 @@ class Book:
 
     def in_priority(
         self, side: Side, reached: Callable[[Decimal], bool] | None = None
-    ) -> list[tuple[Decimal, WorkingOrder]]:
+    ) -> Iterator[tuple[Decimal, WorkingOrder]]:
         """(limit, order) of the resting orders of ``side`` (those whose limit is ``reached``, if given): best limit
         first (highest BUY), then earliest arrival. ``reached`` must hold for every limit better than one it holds
-        for (a price that reaches a limit reaches every better one): the walk stops at the first limit not reached."""
-        found: list[tuple[Decimal, WorkingOrder]] = []
+        for (a price that reaches a limit reaches every better one): the walk stops at the first limit not reached.
+        Lazy: take what is wanted before changing the book."""
         for _, _, order_id in self._queues[side]:
             order = self.resting[order_id]
             assert order.limit_price is not None  # (only priced orders are queued)
             if reached is not None and not reached(order.limit_price):
-                break
-            found.append((order.limit_price, order))
-        return found
+                return
+            yield order.limit_price, order
 
     def _enqueue(self, order: WorkingOrder) -> None:
         if order.limit_price is not None:

@@ -249,7 +249,13 @@ class SimulatedVenue:
         """Fill resting orders of ``side`` that ``level`` reaches under ``rule``, as MAKER at their limit prices."""
         if level is None:
             return []
-        reached = self.book.in_priority(side, lambda limit: rule(side, limit, level.price))
+        reached: list[tuple[Decimal, WorkingOrder]] = []
+        left = level.size
+        for limit, order in self.book.in_priority(side, lambda limit: rule(side, limit, level.price)):
+            if left is not None and left <= 0:
+                break  # the level's size is all shared out: the orders behind get nothing (matching.allocate)
+            reached.append((limit, order))
+            left = None if left is None else left - order.leaves
         shares = matching.allocate([order.leaves for _, order in reached], level.size)
         derived: list[Event] = []
         for (limit, order), quantity in zip(reached, shares, strict=False):  # the shares go to the first in priority
