@@ -84,16 +84,35 @@ class Audience:
         return (self.every_account or account in self.accounts) and self.account_id in (None, account)
 
 
+@dataclass(frozen=True)
+class Share:
+    """An audience's changes of one read, in feed order, and their server-sent events as the bytes every client of
+    that audience is sent: joined and encoded once, not once per client."""
+
+    changes: list[Change]
+
+    @functools.cached_property
+    def payload(self) -> bytes:
+        return "".join(change.event for change in self.changes).encode()
+
+    def since(self, after: int) -> bytes:
+        """The events of the changes past ``after``: all of them, unless the client is ahead of this process (another
+        worker sent it some already)."""
+        if not self.changes or self.changes[0].id > after:
+            return self.payload
+        return "".join(change.event for change in self.changes if change.id > after).encode()
+
+
 @dataclass(eq=False)
 class Subscription:
-    """One client's place in the feed: its queue brings the changes of each read, as one list, or None at the end."""
+    """One client's place in the feed: its queue brings its share of each read, or None at the end."""
 
     audience: Audience
-    queue: asyncio.Queue[list[Change] | None] = field(default_factory=asyncio.Queue)
+    queue: asyncio.Queue[Share | None] = field(default_factory=asyncio.Queue)
     pending: int = 0  # changes queued and not yet taken: a client this far behind is dropped
 
-    def take(self, changes: list[Change]) -> None:
-        self.pending -= len(changes)
+    def take(self, share: Share) -> None:
+        self.pending -= len(share.changes)
 
     def end(self) -> None:
         """Close the client's stream (it reconnects with its last id)."""
@@ -203,19 +222,19 @@ class LiveFeed:
         return len(rows) == FETCH_MAX
 
     def _hand_out(self, changes: list[Change]) -> None:
-        """Each subscriber's share of ``changes``, filtered once per audience and queued as one list."""
-        shares: dict[Audience, list[Change]] = {}
+        """Each subscriber's share of ``changes``, filtered once per audience and queued as one ``Share``."""
+        shares: dict[Audience, Share] = {}
         for sub in list(self._subscriptions):
             share = shares.get(sub.audience)
             if share is None:
-                share = shares[sub.audience] = [c for c in changes if sub.audience.wants(c)]
-            if not share:
+                share = shares[sub.audience] = Share([c for c in changes if sub.audience.wants(c)])
+            if not share.changes:
                 continue
-            if sub.pending + len(share) > CLIENT_BACKLOG:  # too slow: end its stream; it resumes from its last id
+            if sub.pending + len(share.changes) > CLIENT_BACKLOG:  # too slow: end its stream; it resumes from its id
                 self._subscriptions.discard(sub)
                 sub.end()
             else:
-                sub.pending += len(share)
+                sub.pending += len(share.changes)
                 sub.queue.put_nowait(share)
 
     async def _last_id(self) -> int:

@@ -85,7 +85,7 @@ async def stream(
     )
 
 
-async def _events(feed: LiveFeed, audience: Audience, after: int | None) -> AsyncIterator[str]:
+async def _events(feed: LiveFeed, audience: Audience, after: int | None) -> AsyncIterator[str | bytes]:
     try:
         async with feed.subscribe(audience, after) as (start, missed, sub):
             yield sse("ready", start, {"checkpoint": start})
@@ -100,24 +100,26 @@ async def _events(feed: LiveFeed, audience: Audience, after: int | None) -> Asyn
                 yield text
 
 
-async def _follow(sub: Subscription, after: int) -> AsyncIterator[str]:
+async def _follow(sub: Subscription, after: int) -> AsyncIterator[str | bytes]:
     """The changes ``sub`` receives past ``after``, as they come, with a keep-alive comment when there are none."""
     while True:
         try:
             async with asyncio.timeout(KEEPALIVE_S):  # a timer, not a task per wait as wait_for makes
-                changes = await sub.queue.get()
+                share = await sub.queue.get()
         except TimeoutError:
             yield ": keepalive\n\n"
             continue
-        # What queued up meanwhile goes out in the same write: one send per wake-up, not one per change.
-        texts = []
-        while changes is not None:
-            sub.take(changes)
-            texts += [change.event for change in changes if change.id > after]
+        # What queued up meanwhile goes out in the same write: one send per wake-up, not one per change; each share's
+        # bytes were encoded once for its whole audience.
+        chunks = []
+        while share is not None:
+            sub.take(share)
+            chunks.append(share.since(after))
             if sub.queue.empty():
                 break
-            changes = sub.queue.get_nowait()
-        if texts:
-            yield "".join(texts)
-        if changes is None:  # dropped (too slow) or shutting down: the client reconnects with its last id
+            share = sub.queue.get_nowait()
+        sent = b"".join(chunks)
+        if sent:
+            yield sent
+        if share is None:  # dropped (too slow) or shutting down: the client reconnects with its last id
             return

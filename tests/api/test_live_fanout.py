@@ -54,8 +54,9 @@ def test_clients_of_one_audience_get_the_same_share_and_a_client_too_far_behind_
         ):
             feed._hand_out(CHANGES)
             shares = [first.queue.get_nowait(), second.queue.get_nowait(), viewer.queue.get_nowait()]
-            assert [[c.id for c in share] for share in shares] == [[1, 3, 5], [1, 3, 5], [1, 2, 3, 4, 5]]
+            assert [[c.id for c in share.changes] for share in shares] == [[1, 3, 5], [1, 3, 5], [1, 2, 3, 4, 5]]
             assert shares[0] is shares[1]  # filtered once for the audience
+            assert shares[0].since(0) is shares[1].since(0)  # and encoded once: the same bytes to each of its clients
             first.take(shares[0])
             viewer.take(shares[2])
 
@@ -63,11 +64,21 @@ def test_clients_of_one_audience_get_the_same_share_and_a_client_too_far_behind_
             # and its stream ends when the next share would take it past that.
             flood = [_change(10 + i, "candle", None) for i in range(live.CLIENT_BACKLOG - 3)]
             feed._hand_out(flood)
-            assert second.queue.get_nowait() == flood and second.queue.empty()
+            assert second.queue.get_nowait().changes == flood and second.queue.empty()
             feed._hand_out([_change(99_998, "candle", None)])
             assert second.queue.get_nowait() is None  # the end of its stream: it reconnects with its last id
             feed._hand_out([_change(99_999, "candle", None)])
             assert second.queue.empty()  # no longer fanned out to
-            assert [len(first.queue.get_nowait()) for _ in range(3)] == [len(flood), 1, 1]
+            assert [len(first.queue.get_nowait().changes) for _ in range(3)] == [len(flood), 1, 1]
 
     asyncio.run(run())
+
+
+def test_a_client_is_sent_each_change_of_its_share_once_as_server_sent_events() -> None:
+    share = live.Share([c for c in CHANGES if c.kind != "candle"])
+    events = share.since(0).decode().split("\n\n")[:-1]
+    assert [e.splitlines()[:2] for e in events] == [[f"event: {c.kind}", f"id: {c.id}"] for c in share.changes]
+    assert all(e.splitlines()[2].startswith('data: {"checkpoint":') for e in events)
+    # A client ahead of this process (another worker sent it changes up to 2) is sent only what comes after.
+    assert share.since(2) == b"".join(c.event.encode() for c in share.changes if c.id > 2)
+    assert share.since(5) == b""
