@@ -38,6 +38,12 @@ def test_a_trader_is_sent_their_own_accounts_and_market_data_a_viewer_everything
     assert _ids(Audience(KINDS, False, frozenset({"ACC-1"}), account_id="ACC-2")) == [3]
 
 
+def _shared(sub: live.Subscription) -> live.Share:
+    share = sub.queue.get_nowait()
+    assert share is not None, "the stream ended"
+    return share
+
+
 def _feed() -> LiveFeed:
     engine = create_async_engine("postgresql+psycopg://nobody@localhost/none")  # never connected: no fetch here
     return LiveFeed(engine, "postgresql+psycopg://nobody@localhost/none", "public")
@@ -53,7 +59,7 @@ def test_clients_of_one_audience_get_the_same_share_and_a_client_too_far_behind_
             feed.subscribe(Audience(KINDS, True, frozenset()), None) as (_, _, viewer),
         ):
             feed._hand_out(CHANGES)
-            shares = [first.queue.get_nowait(), second.queue.get_nowait(), viewer.queue.get_nowait()]
+            shares = [_shared(first), _shared(second), _shared(viewer)]
             assert [[c.id for c in share.changes] for share in shares] == [[1, 3, 5], [1, 3, 5], [1, 2, 3, 4, 5]]
             assert shares[0] is shares[1]  # filtered once for the audience
             assert shares[0].since(0) is shares[1].since(0)  # and encoded once: the same bytes to each of its clients
@@ -64,12 +70,12 @@ def test_clients_of_one_audience_get_the_same_share_and_a_client_too_far_behind_
             # and its stream ends when the next share would take it past that.
             flood = [_change(10 + i, "candle", None) for i in range(live.CLIENT_BACKLOG - 3)]
             feed._hand_out(flood)
-            assert second.queue.get_nowait().changes == flood and second.queue.empty()
+            assert _shared(second).changes == flood and second.queue.empty()
             feed._hand_out([_change(99_998, "candle", None)])
             assert second.queue.get_nowait() is None  # the end of its stream: it reconnects with its last id
             feed._hand_out([_change(99_999, "candle", None)])
             assert second.queue.empty()  # no longer fanned out to
-            assert [len(first.queue.get_nowait().changes) for _ in range(3)] == [len(flood), 1, 1]
+            assert [len(_shared(first).changes) for _ in range(3)] == [len(flood), 1, 1]
 
     asyncio.run(run())
 
