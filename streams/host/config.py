@@ -22,9 +22,12 @@ class HostConfig:
     broadcast_grace_ms: int = 0  # the same for broadcast inputs (reference data: ticks never hold an order back)
     # (a broadcast record itself waits for no grace period: it is taken once the others have nothing more fetched)
     # A checkpointed processor writes each partition's state once it has taken this many records since the last
-    # checkpoint, or this long after it took the first of them (whichever comes first), in the batch's transaction.
+    # checkpoint, or this long after it took the first of them, or once processing them took its share of
+    # checkpoint_work_ms (whichever comes first), in the batch's transaction. The last bounds what a restart replays
+    # by its cost, whatever a record costs and however fast records come: an instance's tasks share it equally.
     checkpoint_records: int = 20_000
     checkpoint_ms: int = 30_000
+    checkpoint_work_ms: int = 2_000
     restore_checkpoints: bool = True  # False: ignore every checkpoint and rebuild from the beginning
     # Liveness: an instance that has taken no record for this long while its inputs hold records it has not fetched
     # (or a rebuild whose reads made no progress for this long) starts over with new clients. Longer than a
@@ -60,6 +63,17 @@ class CheckpointSettings(TradecoreSettings):
         ge=1,
         description="... or once this long has passed since the last checkpoint with records taken since.",
     )
+    checkpoint_work_ms: int = Field(
+        HostConfig.checkpoint_work_ms,
+        ge=1,
+        description="... or once processing the records taken since took this long, shared among the instance's "
+        "partitions: about the processing a restart replays at most.",
+    )
 
     def apply(self, config: HostConfig) -> HostConfig:
-        return replace(config, checkpoint_records=self.checkpoint_records, checkpoint_ms=self.checkpoint_ms)
+        return replace(
+            config,
+            checkpoint_records=self.checkpoint_records,
+            checkpoint_ms=self.checkpoint_ms,
+            checkpoint_work_ms=self.checkpoint_work_ms,
+        )

@@ -8,6 +8,7 @@ replay only the processor's state changes.
 from __future__ import annotations
 
 import logging
+import time
 
 from opentelemetry.trace import Status, StatusCode
 
@@ -66,11 +67,13 @@ class RecordHandler:
         if event is not None:
             reason = ""
             for task in tasks:
+                began = time.perf_counter()
                 try:
                     outputs += task.processor.handle(name, event)
                 except Exception as err:  # a record this processor cannot handle must not stop the pipeline
                     kind = type(err).__name__
                     reason = f"{kind}: {err}"
+                task.work_s += time.perf_counter() - began  # (a replay of this record would redo it)
             if reason:
                 log.warning(
                     "%s: dead-lettering %s[%d]@%d: %s",

@@ -234,11 +234,16 @@ class _Session:
         return self._host.checkpoints is not None and any(self._due(task) for task in self._tasks)
 
     def _due(self, task: Task) -> bool:
-        """Whether ``task`` has taken ``checkpoint_records`` since its last checkpoint, or any that long ago, or
-        any and is moving to another instance."""
-        if task.taken >= self._config.checkpoint_records or (task.taken > 0 and task.key in self._moving):
+        """Whether ``task`` has taken ``checkpoint_records`` since its last checkpoint, or any that long ago, or any
+        whose processing (or the replay that brought it up) took its share of ``checkpoint_work_ms``, or any and is
+        moving to another instance."""
+        config = self._config
+        if task.taken >= config.checkpoint_records or (task.taken > 0 and task.key in self._moving):
             return True
-        return task.taken > 0 and time.monotonic() - task.checkpointed_at >= self._config.checkpoint_ms / 1000
+        share_s = config.checkpoint_work_ms / 1000 / max(1, len(self._tasks.by_key))
+        return task.taken > 0 and (
+            task.work_s >= share_s or time.monotonic() - task.checkpointed_at >= config.checkpoint_ms / 1000
+        )
 
     def _checkpoints(self) -> list[tuple[int, checkpoints.Record]]:
         """A checkpoint of each task due one: its state as of this transaction."""
@@ -256,7 +261,7 @@ class _Session:
                 task.journal_next,
             )
             out += [(task.key, record) for record in checkpoints.records(point)]
-            task.taken, task.checkpointed_at = 0, time.monotonic()
+            task.taken, task.work_s, task.checkpointed_at = 0, 0.0, time.monotonic()
             host.stats.checkpoints["written"] = host.stats.checkpoints.get("written", 0) + 1
             host.metrics.checkpoint("written")
         return out

@@ -28,6 +28,7 @@ class Task:
     positions: list[Position]  # the partitioned inputs' partitions it takes
     broadcast: dict[Position, int] = field(default_factory=dict)  # the next offset it takes, per broadcast partition
     taken: int = 0  # records taken since its last checkpoint
+    work_s: float = 0.0  # the time its processor took over the records since its last checkpoint: what a restart redoes
     checkpointed_at: float = field(default_factory=time.monotonic)  # its last checkpoint, or its start
     journal_next: int | None = None  # the offset after its last journal entry, once known
 

@@ -49,7 +49,8 @@ def restart_both_ways(
     """Append ``tail`` and let every processor take it writing no checkpoint (so all of it is the tail after the last
     one); then every processor restarted from its checkpoints, and again by a full replay, each run until quiet."""
     append(topics, client, tail)
-    run_until_quiet(hosts(topics, client, HostConfig(checkpoint_records=10**9, checkpoint_ms=10**9), settings))
+    never = HostConfig(checkpoint_records=10**9, checkpoint_ms=10**9, checkpoint_work_ms=10**9)
+    run_until_quiet(hosts(topics, client, never, settings))
     restored = hosts(topics, client, HostConfig(), settings)
     replayed = hosts(topics, client, HostConfig(restore_checkpoints=False), settings)
     run_until_quiet(restored)
@@ -137,3 +138,25 @@ def test_a_checkpoint_and_its_tail_rebuild_the_state_a_full_replay_does(
     assert "ignoring the checkpoint of partition" in caplog.text
     assert again.stats.replayed == risk.stats.replayed
     assert snapshots(again) == snapshots(risk)
+
+
+def test_a_task_checkpoints_once_its_records_cost_its_share_of_the_work_budget(
+    topics: KafkaSettings, registry_settings: RegistrySettings
+) -> None:
+    """Neither the record count nor the clock is due: the processing time of the records since the last checkpoint
+    (what a restart would redo) is, so a restart replays next to nothing."""
+    client = registry_client(registry_settings)
+    register_all(client, topics.topic_prefix)
+    append(topics, client, session(600, accounts=12))
+    risk = PROCESSORS["risk"]
+    by_work = HostConfig(checkpoint_records=10**9, checkpoint_ms=10**9, checkpoint_work_ms=1)
+    taking = ProcessorHost(risk(SETTINGS), topics, client, by_work)
+    run_until_quiet([taking])
+    assert taking.stats.consumed > 0 and taking.stats.checkpoints.get("written", 0) > 0, taking.stats
+    restored = ProcessorHost(risk(SETTINGS), topics, client, HostConfig())
+    replayed = ProcessorHost(risk(SETTINGS), topics, client, HostConfig(restore_checkpoints=False))
+    run_until_quiet([restored])
+    run_until_quiet([replayed])
+    assert restored.stats.checkpoints.get("restored", 0) == len(restored.tasks.by_key) > 1
+    assert restored.stats.replayed < replayed.stats.replayed / 20, (restored.stats.replayed, replayed.stats.replayed)
+    assert snapshots(restored) == snapshots(replayed)
