@@ -17,7 +17,7 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_fixed
 
 from streams.errors import StreamsError
-from streams.kafka.clients import admin, consumer
+from streams.kafka.clients import consumer, shared_admin
 from streams.kafka.settings import KafkaSettings
 
 Position = tuple[str, int]  # (full topic name, partition)
@@ -66,7 +66,6 @@ class LogReader:
     def __init__(self, settings: KafkaSettings, name: str, **overrides: object) -> None:
         self._settings = settings
         self._consumer = consumer(settings, f"{name}-unused-group", **overrides)
-        self._admin: AdminClient | None = None  # made on the first ``ends``: most readers never ask
         self._starts: dict[Position, int] = {}
         # What ``read`` has left: per partition, the next offset to read and the offset it stops at.
         self._next: dict[Position, int] = {}
@@ -238,13 +237,11 @@ class LogReader:
         wanted = [TopicPartition(t, p) for t, p in (self._starts if positions is None else positions)]
         if not wanted:
             return {}
-        if self._admin is None:
-            self._admin = admin(self._settings)
         # A leader moving (a broker failing over) answers with a retriable error such as UNKNOWN_LEADER_EPOCH for
         # a moment: asked again until timeout_s, so that a failover does not stop the projector or a rebuild.
         retrying = _until_leaders_answer(timeout_s)
         try:
-            return retrying(self._ends_once, self._admin, wanted, timeout_s)
+            return retrying(self._ends_once, shared_admin(self._settings), wanted, timeout_s)
         except KafkaException as err:
             raise LogEndUnknown(f"could not ask Kafka where the partitions end: {err}") from err
 

@@ -45,10 +45,9 @@ def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(logreader, "LEADER_RETRY_S", 0.01)
 
 
-def reader_with(admin: _Admin) -> LogReader:
-    reader = LogReader(KafkaSettings(bootstrap_servers="127.0.0.1:1", topic_prefix="t."), "ends-test")
-    reader._admin = admin  # type: ignore[assignment]  # the broker's answers, scripted
-    return reader
+def reader_with(admin: _Admin, monkeypatch: pytest.MonkeyPatch) -> LogReader:
+    monkeypatch.setattr(logreader, "shared_admin", lambda settings: admin)  # the broker's answers, scripted
+    return LogReader(KafkaSettings(bootstrap_servers="127.0.0.1:1", topic_prefix="t."), "ends-test")
 
 
 @pytest.mark.parametrize(
@@ -56,9 +55,9 @@ def reader_with(admin: _Admin) -> LogReader:
     [KafkaError.FENCED_LEADER_EPOCH, KafkaError.UNKNOWN_LEADER_EPOCH, KafkaError.NOT_LEADER_FOR_PARTITION],
 )
 @pytest.mark.usefixtures("quick_retries")
-def test_a_leader_moving_is_asked_again_until_it_answers(moving: int) -> None:
+def test_a_leader_moving_is_asked_again_until_it_answers(moving: int, monkeypatch: pytest.MonkeyPatch) -> None:
     admin = _Admin(moving, moving)
-    reader = reader_with(admin)
+    reader = reader_with(admin, monkeypatch)
     try:
         assert reader.ends([("t.orders", 0), ("t.orders", 1)], timeout_s=10) == {
             ("t.orders", 0): 42,
@@ -69,9 +68,9 @@ def test_a_leader_moving_is_asked_again_until_it_answers(moving: int) -> None:
     assert admin.asked == 3
 
 
-def test_an_error_that_will_not_pass_is_raised_at_once_naming_the_cause() -> None:
+def test_an_error_that_will_not_pass_is_raised_at_once_naming_the_cause(monkeypatch: pytest.MonkeyPatch) -> None:
     admin = _Admin(KafkaError.TOPIC_AUTHORIZATION_FAILED)
-    reader = reader_with(admin)
+    reader = reader_with(admin, monkeypatch)
     try:
         with pytest.raises(LogEndUnknown, match="could not ask Kafka where the partitions end"):
             reader.ends([("t.orders", 0)], timeout_s=10)
@@ -80,9 +79,9 @@ def test_an_error_that_will_not_pass_is_raised_at_once_naming_the_cause() -> Non
     assert admin.asked == 1
 
 
-def test_a_leader_that_never_settles_gives_up_after_the_timeout() -> None:
+def test_a_leader_that_never_settles_gives_up_after_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     admin = _Admin(*[KafkaError.FENCED_LEADER_EPOCH] * 100)
-    reader = reader_with(admin)
+    reader = reader_with(admin, monkeypatch)
     try:
         with pytest.raises(LogEndUnknown, match="FENCED_LEADER_EPOCH"):
             reader.ends([("t.orders", 0)], timeout_s=1.2)
