@@ -60,18 +60,22 @@ def risk_history(records: int) -> Iterator[tuple[str, str, Event]]:
     day = 0
     while written < records:
         # About 0.85 input records per order and cancel, the rest ticks and execution reports.
-        event = None
-        for event in session(int(min(RECORDS_PER_DAY, records - written) * 0.55), seed=day):
-            event = _moved(event, timedelta(days=day))
+        for event in _day(session(int(min(RECORDS_PER_DAY, records - written) * 0.55), seed=day), day, risk):
             for record in run(event):
                 yield record
                 written += 1
-        closing = [] if event is None else _close_out(risk, event.envelope.occurred_at, day)
-        for cancel in closing:
-            for record in run(cancel):
-                yield record
-                written += 1
         day += 1
+
+
+def _day(events: list[Event], day: int, risk: RiskEngine) -> Iterator[Event]:
+    """A session's events moved to ``day``, then its close-out: drawn lazily, so the cancels are of the orders risk
+    holds working once it has taken the whole day."""
+    last = None
+    for event in events:
+        last = _moved(event, timedelta(days=day))
+        yield last
+    if last is not None:
+        yield from _close_out(risk, last.envelope.occurred_at, day)
 
 
 def _close_out(risk: RiskEngine, after: datetime, day: int) -> list[Event]:
