@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any, get_args
 
 from fastapi import Depends, Header, Request
 from fastapi.security import OAuth2PasswordBearer
@@ -82,6 +83,12 @@ def require(*roles: Role):  # type: ignore[no-untyped-def]
         return principal
 
     return check
+
+
+def dependency(alias: Any) -> Callable[..., Any]:
+    """The function an ``Annotated[..., Depends(f)]`` alias below names (for the routes that call them directly)."""
+    found: Callable[..., Any] = get_args(alias)[1].dependency
+    return found
 
 
 ServicesDep = Annotated[Services, Depends(_services)]

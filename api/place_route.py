@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Coroutine
-from typing import Any, get_args
+from typing import Any
 
 from fastapi import Request, Response
 
 from api.bodies import StrictJsonRequest, StrictJsonRoute
-from api.deps import CommandStamp, CurrentPrincipal, Trader, bearer
+from api.deps import CommandStamp, CurrentPrincipal, Trader, bearer, dependency
 from api.models import WaitFor
 from api.place_body import decode
 
@@ -35,12 +35,6 @@ class _PlaceOrderRequest(StrictJsonRequest):
             # FastAPI validates what this returns against PlaceOrder: a PlaceOrder passes as it is.
             self._json = decode(await self.body()) or await super().json()
         return self._json
-
-
-def _dependency(alias: Any) -> Callable[..., Any]:
-    """The function an ``Annotated[..., Depends(f)]`` alias of ``api.deps`` names."""
-    found: Callable[..., Any] = get_args(alias)[1].dependency
-    return found
 
 
 def _json_body(request: Request) -> bool:
@@ -68,7 +62,7 @@ class PlaceOrderRoute(StrictJsonRoute):
         endpoint = self.endpoint
         if tuple(inspect.signature(endpoint).parameters) != _PARAMETERS:  # the floor passes exactly these
             raise TypeError(f"{endpoint.__name__} takes {_PARAMETERS}; update {__name__} with it")
-        allowed, principal_of, stamp_of = _dependency(Trader), _dependency(CurrentPrincipal), _dependency(CommandStamp)
+        allowed, principal_of, stamp_of = dependency(Trader), dependency(CurrentPrincipal), dependency(CommandStamp)
 
         async def floor(request: Request) -> Response:
             placing = _PlaceOrderRequest(request.scope, request.receive)

@@ -6,9 +6,10 @@ admins read every account. Market data (candles, signals) is open to every role.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel
@@ -18,6 +19,7 @@ from sqlalchemy import Table
 from api.auth import Principal
 from api.deps import PRINTABLE, Reader, ServicesDep
 from api.errors import Forbidden, InvalidQuery, NotFound, ReadModelBehind
+from api.list_route import ListRoute
 from api.models import (
     Candle,
     Fill,
@@ -40,6 +42,7 @@ from projections.queries import Page, Position
 from projections.statements import Condition
 
 router = APIRouter(prefix="/v1", tags=["queries"])
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Awaitable[Response]])
 
 _WAITED = (
     (422, "A filter, cursor or min_offset is not valid"),
@@ -121,6 +124,17 @@ def _answer(document: dict[str, Any]) -> Response:
     return Response(to_json(document), media_type="application/json")
 
 
+def _listed(path: str, **documentation: Any) -> Callable[[Endpoint], Endpoint]:
+    """``router.get`` for a hot list route, with the route class that answers plainly valid requests at the
+    framework's floor (``api.list_route``)."""
+
+    def add(endpoint: Endpoint) -> Endpoint:
+        router.add_api_route(path, endpoint, methods=["GET"], route_class_override=ListRoute, **documentation)
+        return endpoint
+
+    return add
+
+
 async def _page(
     services: ServicesDep,
     principal: Principal,
@@ -139,7 +153,7 @@ async def _page(
     return _answer(page.document())
 
 
-@router.get("/orders", summary="List orders", response_model=page_model(Order), responses=_RESPONSES, tags=["orders"])
+@_listed("/orders", summary="List orders", response_model=page_model(Order), responses=_RESPONSES, tags=["orders"])
 async def list_orders(
     principal: Reader,
     services: ServicesDep,
@@ -186,7 +200,7 @@ async def order_trail(order_id: Id, principal: Reader, services: ServicesDep, mi
     return _answer(page.document())
 
 
-@router.get("/fills", summary="List fills", response_model=page_model(Fill), responses=_RESPONSES)
+@_listed("/fills", summary="List fills", response_model=page_model(Fill), responses=_RESPONSES)
 async def list_fills(
     principal: Reader,
     services: ServicesDep,
@@ -215,7 +229,7 @@ def _per_account_and_instrument(
         where = _scope(principal, account_id) + _equal(instrument=instrument)
         return await _page(services, principal, projection, table, where, paging)
 
-    router.get(
+    _listed(
         path,
         summary=summary,
         description=description,

@@ -202,3 +202,15 @@ def test_the_order_list_filters_by_status(seeded: ApiServer) -> None:
         return [item["order_id"] for item in answer.json()["items"]]
 
     assert (found("PARTIALLY_FILLED"), found("FILLED")) == (["ord-1"], [])
+
+
+def test_list_parameters_the_floor_leaves_to_fastapi_answer_as_fastapi_does(seeded: ApiServer) -> None:
+    """A parameter given twice, or one its validator refuses, is judged by FastAPI (``api.list_route``): the last
+    of two values wins, a bad value is a 422 naming it — as before the floor."""
+    with seeded.client("vera") as vera:
+        twice = vera.get("/v1/positions", params=[("instrument", "BTCUSDT"), ("instrument", "XBTUSD")])
+        assert twice.content == _positions(("ACC-B1", "XBTUSD"), following=None)
+        bad = [vera.get("/v1/positions", params=params) for params in ({"limit": 0}, {"instrument": ""})]
+        statuses = [vera.get("/v1/orders", params={"status": "SOMETIMES"}).status_code]
+    assert [answer.status_code for answer in bad] + statuses == [422, 422, 422]
+    assert [answer.json()["errors"][0]["field"] for answer in bad] == ["limit", "instrument"]
