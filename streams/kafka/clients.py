@@ -19,8 +19,8 @@ def shared_admin(settings: KafkaSettings) -> AdminClient:
     """The process's one admin client for ``settings``' cluster, for the look-ups that many short-lived readers make
     (where partitions end). A client made per reader meets librdkafka's start-up race: a request sent while the
     bootstrap connection is being retired for the broker it named waits for the client's one-second timer — 1 or
-    3 s for one reader in three when a restart's six partitions made theirs side by side. (Thread-safe; processes
-    here are spawned, never forked, so none inherits it.)"""
+    3 s for one reader in three when a restart's six partitions made theirs side by side. (Processes here are
+    spawned, never forked, so none inherits it; its callers serialize their calls: ``logreader._LIST_OFFSETS``.)"""
     return _admin_of(settings.bootstrap_servers)
 
 

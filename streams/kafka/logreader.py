@@ -8,6 +8,7 @@ these partitions, from where they were assigned up to these offsets, in batches.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -58,6 +59,14 @@ BOUNDED: dict[str, object] = {
     "queued.max.messages.kbytes": 4096,
 }
 """Overrides for a ``LogReader`` that reads up to known offsets and stops (a rebuild, a checkpoint)."""
+
+
+# One ListOffsets at a time through the process's shared admin client, as a precaution: a fresh-clone `make test` died
+# of a segmentation fault inside confluent-kafka 2.16.1's `AdminClient.list_offsets` while a verify run's hosts brought
+# their tasks up side by side, several threads calling it on the one client at once (and two closing consumers). Not
+# reproduced alone (8 threads x 300 calls; with consumers opened, read and closed and collections run beside them).
+# Serialized, a restart's six look-ups wait a few milliseconds more (1-7 ms each).
+_LIST_OFFSETS = threading.Lock()
 
 
 class LogReader:
@@ -247,12 +256,13 @@ class LogReader:
 
     @staticmethod
     def _ends_once(client: AdminClient, wanted: list[TopicPartition], timeout_s: float) -> dict[Position, int]:
-        futures = client.list_offsets(
-            {tp: OffsetSpec.latest() for tp in wanted},
-            isolation_level=IsolationLevel.READ_UNCOMMITTED,
-            request_timeout=timeout_s,
-        )
-        return {(tp.topic, tp.partition): int(future.result().offset) for tp, future in futures.items()}
+        with _LIST_OFFSETS:
+            futures = client.list_offsets(
+                {tp: OffsetSpec.latest() for tp in wanted},
+                isolation_level=IsolationLevel.READ_UNCOMMITTED,
+                request_timeout=timeout_s,
+            )
+            return {(tp.topic, tp.partition): int(future.result().offset) for tp, future in futures.items()}
 
     def reached(self, stops: Mapping[Position, int]) -> bool:
         """Whether every partition named has been read up to its stop (transaction markers included)."""
