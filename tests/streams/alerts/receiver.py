@@ -22,6 +22,7 @@ class Receiver:
     def __init__(self) -> None:
         self.requests: list[Received] = []
         self.failing = 0  # answer 500 to this many requests next
+        self.fail_once_taken: int | None = None  # answer 500 to everything once this many were taken
         self.broken_paths: set[str] = set()  # always 500 here
         self.delay_s = 0.0
         self.port = 0
@@ -76,6 +77,9 @@ class Receiver:
                 return 404
             if self.failing > 0:
                 self.failing -= 1
+                return 500
+            taken = sum(1 for r in self.requests if r.status == 200)
+            if self.fail_once_taken is not None and taken >= self.fail_once_taken:
                 return 500
             return 200
 

@@ -70,6 +70,10 @@ def _wait(
         time.sleep(0.2)
 
 
+def _failed_since(receiver: Receiver, seen: int) -> bool:
+    return any(r.status == 500 for r in receiver.requests[seen:])
+
+
 def _alert_dead_letters(settings: KafkaSettings) -> list[tuple[bytes | None, dict[str, bytes]]]:
     consumer = Consumer(
         {
@@ -227,14 +231,14 @@ min_interval_s = 3600
     process = _start_alerts(endpoints, topics.topic_prefix, rules, alerts_log, port)
     try:
         for share in (8, 20):
-            _wait(lambda n=share: len(receiver.taken()) >= n, f"{share} alerts taken", process, alerts_log, 90)
-            # Killed while an alert is in flight: its receiver answers 500s, so it is neither taken nor given up.
-            receiver.failing, seen = 10**6, len(receiver.requests)
-            _wait(lambda n=seen: any(r.status == 500 for r in receiver.requests[n:]), "a 500", process, alerts_log, 30)
+            # Killed while an alert is in flight: once `share` are taken the receiver answers 500s, so the next is
+            # neither taken nor given up — the receiver trips itself, however fast the service delivers.
+            receiver.fail_once_taken, seen = share, len(receiver.requests)
+            _wait(lambda n=seen: _failed_since(receiver, n), f"a 500 after {share} taken", process, alerts_log, 90)
             process.send_signal(signal.SIGKILL)
             process.wait(30)
             kills += 1
-            receiver.failing = 0
+            receiver.fail_once_taken = None
             process = _start_alerts(endpoints, topics.topic_prefix, rules, alerts_log, port)
         every = {str(f.envelope.event_id) for f in fills}
         _wait(lambda: {r.key for r in receiver.taken()} >= every, "every alert taken", process, alerts_log, 90)
