@@ -6,6 +6,8 @@ the raw time to read that history.
     .venv/bin/python bench/recovery.py --records 1000000 --repeat 1
     .venv/bin/python bench/recovery.py --processor signals --records 100000
     .venv/bin/python bench/recovery.py --quick                                   # 20,000 records, one repeat
+    .venv/bin/python bench/recovery.py --records 10000000 --repeat 1 --keep      # keeps the namespace, names it
+    .venv/bin/python bench/recovery.py --namespace bench-recovery-1a2b3c4d. --repeat 5 --only checkpoint
 
 For each history size: a fresh namespace ``bench-recovery-<run>.`` gets a history (``bench/recovery_history.py``):
 for risk, days of trading over the real Binance BTCUSDT quotes (orders, cancels, ticks, and the execution reports the
@@ -20,6 +22,11 @@ Then, ``--repeat`` times each:
 * full replay: the same with ``restore_checkpoints=False`` (what every restart did before checkpoints);
 * reference: a ``read_committed`` reader reading the whole history once, without decoding (the floor of any replay).
 
+``--keep`` leaves the namespace (its history and checkpoints) in place and names it; ``--namespace`` restarts on such
+a kept namespace again without writing or taking anything (a 10M history takes ≈ 45 minutes to write and take live).
+``--memory`` adds where the restarted host's memory is once live: Python's own allocations (``tracemalloc``, by
+file) and the anonymous and file-backed parts of its RSS.
+
 Every host runs in a process of its own (spawned, so it holds nothing of the benchmark's): its wall and CPU time from
 ``run`` to live, and its resident set size (RSS) once live, are the host's alone. Medians (min-max); the load average
 at the start and end of the run; the last stdout line is JSON.
@@ -29,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import json
 import os
 import secrets
@@ -36,6 +44,7 @@ import statistics
 import sys
 import threading
 import time
+import tracemalloc
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -66,11 +75,47 @@ PROCESSORS: dict[str, Callable[[ProcessorSettings], Processor]] = {"risk": RiskP
 INPUTS = {"risk": ("orders", "ticks", "executions.by-account"), "signals": ("ticks",)}
 
 
-def restart(processor: str, settings: KafkaSettings, config: HostConfig, until_consumed: int = 0) -> dict[str, float]:
+def memory_parts(traced: bool) -> dict[str, Any]:
+    """This process's RSS split: anonymous and file-backed (``/proc/self/status``), what glibc's malloc holds in use
+    and free (``mallinfo2``), and, when ``tracemalloc`` runs, Python's own allocations by file (the top ten)."""
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    parts: dict[str, Any] = {k: int(status[k].split()[0]) / 1024 for k in ("RssAnon", "RssFile", "RssShmem")}
+    info = _mallinfo2()
+    parts |= {"malloc_in_use_mb": info.uordblks / 2**20, "malloc_free_mb": info.fordblks / 2**20}
+    parts["malloc_mmapped_mb"] = info.hblkhd / 2**20
+    if traced:
+        snapshot = tracemalloc.take_snapshot()
+        parts["python_mb"] = sum(s.size for s in snapshot.statistics("filename")) / 2**20
+        parts["python_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
+        parts["python_top"] = [
+            (str(s.traceback), round(s.size / 2**20, 1)) for s in snapshot.statistics("filename")[:10]
+        ]
+    return parts
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks")
+    ] + [("keepcost", ctypes.c_size_t)]
+
+
+def _mallinfo2() -> _MallInfo2:
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallinfo2.restype = _MallInfo2
+    info: _MallInfo2 = libc.mallinfo2()
+    return info
+
+
+def restart(
+    processor: str, settings: KafkaSettings, config: HostConfig, until_consumed: int = 0, traced: bool = False
+) -> dict[str, Any]:
     """Start a host; once live (and, with ``until_consumed``, once it took that many records) measure it and stop it.
 
     Run in a process of its own: the CPU time and the RSS are the host's.
     """
+    if traced:
+        tracemalloc.start()
     client = registry_client(RegistrySettings())
     host = ProcessorHost(PROCESSORS[processor](ProcessorSettings()), settings, client, config)
     stop = threading.Event()
@@ -83,9 +128,11 @@ def restart(processor: str, settings: KafkaSettings, config: HostConfig, until_c
         time.sleep(0.5)
     took_s, took_cpu = time.monotonic() - wall, time.process_time() - cpu
     rss = psutil.Process().memory_info().rss
+    parts = memory_parts(traced)
     stop.set()
     thread.join(120)
     return {
+        "memory": parts,
         "wall_s": live_s,
         "cpu_s": live_cpu,
         "rss_mb": rss / 2**20,
@@ -97,9 +144,11 @@ def restart(processor: str, settings: KafkaSettings, config: HostConfig, until_c
     }
 
 
-def in_own_process(processor: str, settings: KafkaSettings, config: HostConfig, until: int = 0) -> dict[str, float]:
+def in_own_process(
+    processor: str, settings: KafkaSettings, config: HostConfig, until: int = 0, traced: bool = False
+) -> dict[str, Any]:
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(restart, processor, settings, config, until).result()
+        return pool.submit(restart, processor, settings, config, until, traced).result()
 
 
 def append(settings: KafkaSettings, client: Any, history: Iterable[tuple[str, str, Event]]) -> int:
@@ -167,6 +216,49 @@ def cell(row: dict[str, Any], mode: str) -> str:
     )
 
 
+def history(args: argparse.Namespace, client: Any, records: int) -> tuple[KafkaSettings, int, float]:
+    """A fresh namespace with ``records`` of history, taken live by a checkpointing host: its settings, the records
+    appended and that host's RSS."""
+    settings = KafkaSettings(topic_prefix=f"bench-recovery-{secrets.token_hex(4)}.")
+    ensure_topics(
+        kafka.admin(settings),
+        TopicLayout.for_cluster(cluster_size(kafka.admin(settings)), settings.partitions),
+        settings.topic_prefix,
+    )
+    register_all(client, settings.topic_prefix)
+    print(f"{records:,}: appending the {args.processor} history to {settings.topic_prefix}", file=sys.stderr)
+    if args.processor == "risk":
+        appended = append(settings, client, risk_history(records))
+    else:
+        appended = append_frames(settings, client, ticks_frames(records))
+    taking = HostConfig(checkpoint_records=args.checkpoint_records)
+    first = in_own_process(args.processor, settings, taking, until=appended)
+    print(f"  taken live: {first}", file=sys.stderr)
+    return settings, appended, first["rss_mb"]
+
+
+def restarts(args: argparse.Namespace, settings: KafkaSettings, records: int) -> dict[str, Any]:
+    """``--repeat`` restarts of each mode asked for, and as many reads of the history."""
+    row: dict[str, Any] = {"records": records}
+    modes = {"checkpoint": HostConfig(), "full": HostConfig(restore_checkpoints=False)}
+    for mode, config in modes.items():
+        if mode not in args.only or (mode == "full" and records > args.full_replay_max):
+            continue
+        runs = [in_own_process(args.processor, settings, config, traced=args.memory) for _ in range(args.repeat)]
+        print(f"  {mode}: {runs}", file=sys.stderr)
+        row[mode] = {
+            "wall_s": summary(runs, "wall_s"),
+            "cpu_s": summary(runs, "cpu_s"),
+            "rss_mb": summary(runs, "rss_mb"),
+            "replayed": runs[0]["replayed"],
+            "memory": [r["memory"] for r in runs],
+        }
+    reads = [read_all(args.processor, settings) for _ in range(args.repeat)]
+    row["read"] = {"wall_s": summary(reads, "wall_s"), "cpu_s": summary(reads, "cpu_s")}
+    row["records"] = row["records"] or int(reads[0]["records"])
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--processor", choices=sorted(PROCESSORS), default="risk")
@@ -179,6 +271,10 @@ def main() -> None:
         help="checkpoint interval of the host that takes the history live (what the restart's tail is bounded by)",
     )
     parser.add_argument("--full-replay-max", type=int, default=1_000_000, help="no full replay above this size")
+    parser.add_argument("--only", nargs="+", choices=["checkpoint", "full"], default=["checkpoint", "full"])
+    parser.add_argument("--keep", action="store_true", help="leave each history's namespace in place, named")
+    parser.add_argument("--namespace", nargs="+", default=[], help="restart on these kept namespaces instead")
+    parser.add_argument("--memory", action="store_true", help="where each restarted host's memory is, once live")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     if args.quick:
@@ -186,41 +282,18 @@ def main() -> None:
     client = registry_client(RegistrySettings())
     load = [os.getloadavg()]
     results = []
-    for records in args.records:
-        settings = KafkaSettings(topic_prefix=f"bench-recovery-{secrets.token_hex(4)}.")
-        ensure_topics(
-            kafka.admin(settings),
-            TopicLayout.for_cluster(cluster_size(kafka.admin(settings)), settings.partitions),
-            settings.topic_prefix,
-        )
-        register_all(client, settings.topic_prefix)
+    if args.namespace:
+        for prefix in args.namespace:
+            results.append(restarts(args, KafkaSettings(topic_prefix=prefix), 0))
+    for records in [] if args.namespace else args.records:
+        settings, appended, taken_rss = history(args, client, records)
         try:
-            print(f"{records:,}: appending the {args.processor} history", file=sys.stderr)
-            if args.processor == "risk":
-                appended = append(settings, client, risk_history(records))
-            else:
-                appended = append_frames(settings, client, ticks_frames(records))
-            taking = HostConfig(checkpoint_records=args.checkpoint_records)
-            first = in_own_process(args.processor, settings, taking, until=appended)
-            print(f"  taken live: {first}", file=sys.stderr)
-            row: dict[str, Any] = {"records": appended, "taken_live_rss_mb": first["rss_mb"]}
-            modes = {"checkpoint": HostConfig(), "full": HostConfig(restore_checkpoints=False)}
-            for mode, config in modes.items():
-                if mode == "full" and records > args.full_replay_max:
-                    continue
-                runs = [in_own_process(args.processor, settings, config) for _ in range(args.repeat)]
-                print(f"  {mode}: {runs}", file=sys.stderr)
-                row[mode] = {
-                    "wall_s": summary(runs, "wall_s"),
-                    "cpu_s": summary(runs, "cpu_s"),
-                    "rss_mb": summary(runs, "rss_mb"),
-                    "replayed": runs[0]["replayed"],
-                }
-            reads = [read_all(args.processor, settings) for _ in range(args.repeat)]
-            row["read"] = {"wall_s": summary(reads, "wall_s"), "cpu_s": summary(reads, "cpu_s")}
-            results.append(row)
+            results.append(restarts(args, settings, appended) | {"taken_live_rss_mb": taken_rss})
         finally:
-            delete_namespace(kafka.admin(settings), settings.topic_prefix)
+            if args.keep:
+                print(f"  kept: --namespace {settings.topic_prefix}", file=sys.stderr)
+            else:
+                delete_namespace(kafka.admin(settings), settings.topic_prefix)
     load.append(os.getloadavg())
     print(f"{args.processor}; load average (1, 5, 15 min) at the start {load[0]}, at the end {load[1]}")
     print("| history | from checkpoints: wall (CPU), min-max, replayed, RSS | full replay: the same | read history |")
