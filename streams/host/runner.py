@@ -45,6 +45,7 @@ from streams.host.processor import Checkpointed, Processor, UnreadableSnapshot
 from streams.host.rebuild import Rebuild
 from streams.host.tasks import Task, Tasks
 from streams.host.transaction import HostTransaction, StartOver
+from streams.host.trim import release_freed_memory
 from streams.host.watchdog import Watchdog
 from streams.kafka import KafkaSettings, tracing
 from streams.kafka.logreader import Position, ReadStalled
@@ -317,6 +318,8 @@ class _Session:
         sources = {(host.topics.rank[t], p) for t, p in live_from}
         self._merger = host.topics.merger(sources)
         self._paused = set()  # go_live fetches every partition afresh
+        if fresh:
+            release_freed_memory()  # the rebuild's readers and buffers are gone: their peak need not stay resident
         self._fetcher.go_live(live_from, broadcast)
         host.live.set()
         self._watchdog.moved()
