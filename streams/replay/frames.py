@@ -37,17 +37,15 @@ class FrameDecoder:
 
     def frame(self, raws: Sequence[RawRecord]) -> pl.DataFrame:
         """``raws`` as rows in their order, each with the event's columns, or the error and the raw value."""
-        values = [raw.value for raw in raws]
+        _, partitions, offsets, stamps, keys, values, _ = zip(*raws, strict=True) if raws else ((),) * 7
         decoded = self._decoder.decode(values)
         place = pl.DataFrame(
             {
                 "topic": pl.Series([self.topic] * len(raws), dtype=pl.String),
-                "partition": pl.Series([raw.partition for raw in raws], dtype=pl.Int32),
-                "offset": pl.Series([raw.offset for raw in raws], dtype=pl.Int64),
-                "timestamp": pl.Series([raw.timestamp_ms for raw in raws], dtype=pl.Int64).cast(
-                    RECORD_COLUMNS["timestamp"]
-                ),
-                "key": _keys([raw.key for raw in raws]),
+                "partition": pl.Series(partitions, dtype=pl.Int32),
+                "offset": pl.Series(offsets, dtype=pl.Int64),
+                "timestamp": pl.Series(stamps, dtype=pl.Int64).cast(RECORD_COLUMNS["timestamp"]),
+                "key": _keys(keys),
             }
         ).with_row_index(INDEX)
         parts = [self._events(found) for found in decoded.frames.values()]
@@ -93,7 +91,7 @@ def _map_json(entries: pl.Series) -> str:
     return json.dumps(dict(sorted((e["key"], e["value"]) for e in entries.to_list())))
 
 
-def _keys(keys: list[bytes | None]) -> pl.Series:
+def _keys(keys: Sequence[bytes | None]) -> pl.Series:
     raw = pl.Series(keys, dtype=pl.Binary)
     try:
         return raw.cast(pl.String)
