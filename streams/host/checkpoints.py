@@ -110,9 +110,11 @@ def _latest(log: LogReader, position: Position, stall_s: float | None) -> Checkp
         if start >= high:
             return None
         log.assign({position: start})
-        read = [
+        # Taken as they come, not gathered first: a window holds older checkpoints' chunks too, and six partitions
+        # restored side by side had each held its whole window (10-20 MB apiece, the restart's peak).
+        read = (
             (r.key, r.value, r.headers or []) for batch in log.read({position: high}, stall_s=stall_s) for r in batch
-        ]
+        )
         latest = latest_of(position[1], read)
         if (latest is not None and not isinstance(latest, Incomplete)) or start == low:
             return latest
