@@ -94,6 +94,22 @@ class Writer:
         Binary, encoded from Arrow by pgpq in one call: no Python per row or per value."""
         if rows.is_empty():
             return
+        shaped = self._copy_frame(self.name(table), table, rows)
+        if self.appended is not None:
+            self.appended.setdefault(table.name, []).append(shaped)
+
+    def upsert_frame(self, table: Table, rows: pl.DataFrame) -> None:
+        """``upsert`` for rows given as columns (as ``append`` takes them): no Python per row on the way in."""
+        if rows.is_empty():
+            return
+        stage = self._stage(table)
+        shaped = self._copy_frame(stage, table, rows)
+        self._merge(table, stage)
+        if self.changed is not None:
+            self._note(table, shaped.to_dicts())
+
+    def _copy_frame(self, target: sql.Composable, table: Table, rows: pl.DataFrame) -> pl.DataFrame:
+        """COPY ``rows`` into ``target``, a table of ``table``'s shape, as ``append`` does; the rows as copied."""
         shaped = rows.select(
             [
                 (pl.col(c.name) if c.name in rows.columns else pl.lit(None)).cast(_pl_type(c)).alias(c.name)
@@ -109,15 +125,14 @@ class Writer:
         }
         encoder = ArrowToPostgresBinaryEncoder.new_with_encoders(arrow.schema, encoders)
         statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
-            self.name(table), sql.SQL(", ").join(sql.Identifier(c.name) for c in table.columns)
+            target, sql.SQL(", ").join(sql.Identifier(c.name) for c in table.columns)
         )
         with self.conn.cursor() as cur, cur.copy(statement) as copy:
             copy.write(encoder.write_header())
             for batch in arrow.to_batches():
                 copy.write(encoder.write_batch(batch))
             copy.write(encoder.finish())
-        if self.appended is not None:
-            self.appended.setdefault(table.name, []).append(shaped)
+        return shaped
 
     def _copy(self, target: sql.Composable, table: Table, rows: Sequence[Row]) -> None:
         """COPY ``rows`` into ``target``, a table of ``table``'s shape; a column a row lacks is NULL.
@@ -139,15 +154,53 @@ class Writer:
         if not wanted:
             return {}
         pk = [c.name for c in table.primary_key.columns]
+        with self.conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(*self._by_keys(table, wanted))
+            return {tuple(row[name] for name in pk): row for row in cur.fetchall()}
+
+    def load_frame(self, table: Table, keys: Iterable[tuple[Any, ...]]) -> pl.DataFrame:
+        """``load`` as columns (``frame_schema``), in no particular order.
+
+        Decimals come as their text and times as epoch microseconds, made columns by polars: a ``Decimal`` and a
+        ``datetime`` made per value cost more than the rest of the orders' fold."""
+        wanted = list(keys)
+        schema = frame_schema(table)
+        if not wanted:
+            return pl.DataFrame(schema=schema)
+        sent = {name: _SENT.get(type(dtype)) for name, dtype in schema.items()}
+        columns = [
+            sql.Identifier(name) if how is None else sql.SQL(how[1]).format(sql.Identifier(name))
+            for name, how in sent.items()
+        ]
+        with self.conn.cursor() as cur:
+            cur.execute(*self._by_keys(table, wanted, columns))
+            found = pl.DataFrame(
+                cur.fetchall(),
+                schema={n: schema[n] if how is None else how[0] for n, how in sent.items()},
+                orient="row",
+            )
+        return found.with_columns(
+            pl.from_epoch(name, "us").dt.replace_time_zone("UTC")
+            if isinstance(dtype, pl.Datetime)
+            else pl.col(name).cast(dtype)
+            for name, dtype in schema.items()
+            if sent[name] is not None
+        )
+
+    def _by_keys(
+        self, table: Table, keys: list[tuple[Any, ...]], columns: Sequence[sql.Composable] | None = None
+    ) -> tuple[sql.Composed, list[list[Any]]]:
+        """The statement that selects ``columns`` (every column of ``table``, by default) of ``table``'s rows by
+        primary key, and its parameters."""
+        pk = [c.name for c in table.primary_key.columns]
         types = [_pg_type(table.c[name]) + "[]" for name in pk]
-        statement = sql.SQL("SELECT * FROM {} WHERE ({}) IN (SELECT * FROM unnest({}))").format(
+        statement = sql.SQL("SELECT {} FROM {} WHERE ({}) IN (SELECT * FROM unnest({}))").format(
+            sql.SQL(", ").join(columns or [sql.Identifier(c.name) for c in table.columns]),
             self.name(table),
             sql.SQL(", ").join(map(sql.Identifier, pk)),
             sql.SQL(", ").join(sql.SQL("%s::" + t) for t in types),
         )
-        with self.conn.cursor(row_factory=dict_row) as cur:
-            cur.execute(statement, [list(column) for column in zip(*wanted, strict=True)])
-            return {tuple(row[name] for name in pk): row for row in cur.fetchall()}
+        return statement, [list(column) for column in zip(*keys, strict=True)]
 
     def load_where(self, table: Table, column: str, values: Sequence[Any]) -> dict[tuple[Any, ...], Row]:
         """The rows of ``table`` whose ``column`` is among ``values``, by primary key."""
@@ -163,6 +216,13 @@ class Writer:
         """Insert ``rows``, or replace the rows with their primary keys: COPY to a staging table, one INSERT."""
         if not rows:
             return
+        stage = self._stage(table)
+        self._copy(stage, table, rows)
+        self._merge(table, stage)
+        self._note(table, rows)
+
+    def _stage(self, table: Table) -> sql.Composable:
+        """The session's staging table of ``table``'s shape (emptied at commit)."""
         stage = sql.Identifier(f"stage_{table.name}")
         if table.name not in self._staged:
             self.conn.execute(
@@ -171,7 +231,10 @@ class Writer:
                 )
             )
             self._staged.add(table.name)
-        self._copy(stage, table, rows)
+        return stage
+
+    def _merge(self, table: Table, stage: sql.Composable) -> None:
+        """The staged rows into ``table``, replacing those with their primary keys; the stage emptied."""
         columns = [c.name for c in table.columns]
         names = sql.SQL(", ").join(map(sql.Identifier, columns))
         pk = [c.name for c in table.primary_key.columns]
@@ -187,7 +250,6 @@ class Writer:
             )
         )
         self.conn.execute(sql.SQL("TRUNCATE {}").format(stage))
-        self._note(table, rows)
 
 
 class Projector(ABC):
@@ -315,6 +377,18 @@ _PL_TYPES: dict[str, pl.DataType] = {
     "timestamptz": pl.Datetime("us", "UTC"),
     "jsonb": pl.String(),
 }
+
+
+# How ``load_frame`` has Postgres send a column of these types: as what, by which SQL.
+_SENT: dict[type[pl.DataType], tuple[pl.DataType, str]] = {
+    pl.Decimal: (pl.String(), "{}::text"),
+    pl.Datetime: (pl.Int64(), "(extract(epoch FROM {}) * 1000000)::int8"),
+}
+
+
+def frame_schema(table: Table) -> dict[str, pl.DataType]:
+    """The polars types of ``table``'s columns, as ``Writer.append`` and ``Writer.upsert_frame`` COPY them."""
+    return {c.name: _pl_type(c) for c in table.columns}
 
 
 def _pl_type(column: Any) -> pl.DataType:

@@ -1,5 +1,5 @@
 """The ``orders`` read model folded a batch at a time: a batch's events of each order reduced to one change, as
-columns, then merged with the order's row — Python per order touched, not per event.
+columns, then joined with the orders' current rows and merged as columns — no Python per event or per order.
 
 The reduction is what folding the order's events one by one gives (``tests/projections/test_order_fold.py`` holds
 it to that on every interleaving of sample histories and every split into batches):
@@ -18,14 +18,13 @@ it to that on every interleaving of sample histories and every split into batche
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any
 
 import polars as pl
 
 from domain.lifecycle import INITIAL, UNCHANGING, InvalidTransition, OrderStatus, Trigger, settle
-from projections.projectors.base import Frames, Row
+from projections import tables
+from projections.projectors.base import Frames, frame_schema
 from projections.projectors.columns import envelope
 from schemas.batch import INDEX
 
@@ -96,57 +95,77 @@ def changes(frames: Frames) -> pl.DataFrame:
     )
 
 
-def merged(row: Row | None, change: Mapping[str, Any]) -> Row:
-    """``row`` (None for an order not seen before) after the events ``change`` reduces."""
-    if row is None:
-        row = {
-            "order_id": change["order_id"],
-            "account_id": change["account_id"],
-            "instrument": change["instrument"],
-            "filled_quantity": Decimal(0),
-            "updated_at": change["updated_at"],
-            "events": 0,
-        }
-    else:
-        row = dict(row)
-    row["events"] += change["events"]
-    row["updated_at"] = max(row["updated_at"], change["updated_at"])
-    row["status"] = _settled(_STATUSES[row.get("status", INITIAL)], change["triggers"], change["order_id"])
-    for name in DESCRIPTIVE:
-        if row.get(name) is None:
-            row[name] = change[name]
-    if change["amended"]:
-        row["quantity"], row["limit_price"] = change["amended_quantity"], change["amended_price"]
-        row["amended_at"] = change["amended_at"]
-    elif change["requested"] and row.get("amended_at") is None:
-        row["quantity"], row["limit_price"] = change["requested_quantity"], change["requested_price"]
-    if change["leaves_quantity"] is not None:
-        row["leaves_quantity"] = change["leaves_quantity"]
-    elif change["requested"] and row.get("leaves_quantity") is None:
-        row["leaves_quantity"] = change["first_quantity"]
-    if change["placed_at"] is not None:
-        row["placed_at"] = change["placed_at"]
-    if change["filled_quantity"] is not None:
-        row["filled_quantity"] = max(row["filled_quantity"], change["filled_quantity"])
-    if change["rejected"]:
-        row["reason_code"] = change["reason_code"]
-    if change["reasoned"]:
-        row["reason"] = change["reason"]
-    return row
+def fold(current: pl.DataFrame, found: pl.DataFrame) -> pl.DataFrame:
+    """The rows of the orders ``found`` (``changes``) after it, from ``current`` (their rows so far, in
+    ``tables.orders``' columns; an order not there is new), in ``found``'s order and ``tables.orders``' columns:
+    each order's row merged with what the batch's events change, as columns."""
+    schema = frame_schema(tables.orders)
+    row = current.select(pl.col(name).alias(f"{_WAS}{name}") for name in schema)
+    joined = found.join(row, left_on="order_id", right_on=f"{_WAS}order_id", how="left", maintain_order="left")
+    was = _was
+    # What a request leaves: its quantity, unless the venue has said what is left (a fill, an amend, the end).
+    leaves = pl.when(pl.col("requested") & was("leaves_quantity").is_null()).then("first_quantity")
+    zero = pl.lit(Decimal(0)).cast(_AMOUNT)
+    amended, requested = pl.col("amended"), pl.col("requested")
+    keeps_request = requested & was("amended_at").is_null()  # a request after an amend changes nothing of it
+    merged = joined.with_columns(
+        (was("events").fill_null(0) + pl.col("events")).alias("events"),
+        pl.max_horizontal(was("updated_at"), "updated_at").alias("updated_at"),
+        _statuses(joined),
+        *(pl.coalesce(was(name), name).alias(name) for name in DESCRIPTIVE),
+        pl.when(amended)
+        .then("amended_quantity")
+        .when(keeps_request)
+        .then("requested_quantity")
+        .otherwise(was("quantity"))
+        .alias("quantity"),
+        pl.when(amended)
+        .then("amended_price")
+        .when(keeps_request)
+        .then("requested_price")
+        .otherwise(was("limit_price"))
+        .alias("limit_price"),
+        pl.when(amended).then("amended_at").otherwise(was("amended_at")).alias("amended_at"),
+        pl.coalesce("leaves_quantity", leaves.otherwise(was("leaves_quantity"))).alias("leaves_quantity"),
+        pl.coalesce("placed_at", was("placed_at")).alias("placed_at"),
+        pl.max_horizontal(was("filled_quantity").fill_null(zero), "filled_quantity").alias("filled_quantity"),
+        pl.when("rejected").then("reason_code").otherwise(was("reason_code")).alias("reason_code"),
+        pl.when("reasoned").then("reason").otherwise(was("reason")).alias("reason"),
+    )
+    return merged.select(*schema)
 
 
-def fold(rows: Mapping[tuple[Any, ...], Row], found: pl.DataFrame) -> list[Row]:
-    """The rows of the orders ``found`` (``changes``) after it, from ``rows`` (the current ones, by order id)."""
-    return [merged(rows.get((change["order_id"],)), change) for change in found.iter_rows(named=True)]
+_WAS = "was_"  # the current row's columns, beside the change's
 
 
-def _settled(status: OrderStatus, triggers: Iterable[str], order_id: str) -> OrderStatus:
+def _was(name: str) -> pl.Expr:
+    return pl.col(f"{_WAS}{name}")
+
+
+def _statuses(joined: pl.DataFrame) -> pl.Expr:
+    """Each order's status: its triggers settled from its current status (the initial one for a new order), worked
+    out once per distinct (status, run of triggers)."""
+    runs = pl.concat_list(_was("status").fill_null(INITIAL.value), "triggers").list.join(_SEP)
+    keys = joined.select(runs.unique()).to_series().to_list()
+    statuses = {key: _settled(key, joined, runs) for key in keys}
+    return runs.replace_strict(statuses, return_dtype=pl.String).alias("status")
+
+
+_SEP = "\x1f"
+
+
+def _settled(key: str, joined: pl.DataFrame, runs: pl.Expr) -> str:
+    """The status a run (a status, then triggers, ``_SEP``-joined) settles in; an impossible transition is logged
+    with every order of that run, and the other triggers still count."""
+    first, *triggers = key.split(_SEP)
+    status = _STATUSES[first]
     for name in triggers:
         try:
             status = settle(status, _TRIGGERS[name])
         except InvalidTransition as err:  # impossible from our processors; the other events still count
-            log.warning("order %s: %s", order_id, err)
-    return status
+            orders = joined.filter(runs == key).get_column("order_id").to_list()
+            log.warning("orders %s: %s", ", ".join(orders), err)
+    return status.value
 
 
 def _normalised(name: str, frame: pl.DataFrame) -> pl.DataFrame:

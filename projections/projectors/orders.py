@@ -46,8 +46,8 @@ class OrdersProjector(Projector):
         found = order_fold.changes(frames)
         if found.is_empty():
             return
-        current = writer.load(tables.orders, [(order_id,) for order_id in found["order_id"]])
-        writer.upsert(tables.orders, order_fold.fold(current, found))
+        current = writer.load_frame(tables.orders, [(order_id,) for order_id in found["order_id"]])
+        writer.upsert_frame(tables.orders, order_fold.fold(current, found))
 
 
 class OrderEventsProjector(AppendProjector):

@@ -12,7 +12,9 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from projections import tables
 from projections.projectors import order_fold
+from projections.projectors.base import frame_schema
 from schemas import avsc
 from schemas.batch import INDEX, BatchDecoder
 from schemas.codec import to_avro
@@ -110,7 +112,9 @@ class _Log:
 def _folded(batches: list[list[Placed]]) -> dict[tuple[Any, ...], dict[str, Any]]:
     rows: dict[tuple[Any, ...], dict[str, Any]] = {}
     for batch in batches:
-        rows.update({(row["order_id"],): row for row in order_fold.fold(rows, order_fold.changes(_frames(batch)))})
+        current = pl.DataFrame(list(rows.values()), schema=frame_schema(tables.orders))
+        folded = order_fold.fold(current, order_fold.changes(_frames(batch))).to_dicts()
+        rows.update({(row["order_id"],): row for row in folded})
     return rows
 
 
