@@ -25,7 +25,6 @@ import heapq
 from collections import deque
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -89,12 +88,16 @@ class Merger(Generic[T]):
         head: reference data is taken as soon as every source it is ordered against has nothing more fetched,
         without waiting out their grace periods (live: at the end of the log).
         """
-        heads = [(b[0], s) for s, b in self._buffers.items() if b]
+        buffers = self._buffers
+        # Heads as plain tuples of the order's fields: compared in C, not by the dataclass's generated __lt__.
+        heads = [(*_key(b[0]), s) for s, b in buffers.items() if b]
         heapq.heapify(heads)
         # Nothing is added while releasing, so whether an empty source is exhausted is asked once per pass.
         asked: dict[tuple[Source, bool], bool] = {}
         # Sources whose head must wait: so must every later head ordered against them.
         held: list[Source] = []
+        # What a head may wait on: the sources with nothing buffered (more empty out as the pass releases).
+        empty = {s for s, b in buffers.items() if not b}
 
         def done(source: Source, at_once: bool) -> bool:
             if (source, at_once) not in asked:
@@ -102,22 +105,23 @@ class Merger(Generic[T]):
             return asked[(source, at_once)]
 
         while heads:
-            _head, source = heapq.heappop(heads)
+            *_, source = heapq.heappop(heads)
             at_once = self._broadcast is not None and source[0] in self._broadcast
-            if any(self.related(source, h) for h in held) or not self._safe(source, partial(done, at_once=at_once)):
+            if any(self.related(source, h) for h in held) or not self._safe(source, empty, at_once, done):
                 held.append(source)
                 continue
-            yield self._buffers[source].popleft()
-            if self._buffers[source]:
-                heapq.heappush(heads, (self._buffers[source][0], source))
+            buffer = buffers[source]
+            yield buffer.popleft()
+            if buffer:
+                heapq.heappush(heads, (*_key(buffer[0]), source))
+            else:
+                empty.add(source)
 
-    def _safe(self, source: Source, exhausted: Callable[[Source], bool]) -> bool:
+    def _safe(self, source: Source, empty: set[Source], at_once: bool, done: Callable[[Source, bool], bool]) -> bool:
         # A buffered head is at or after this one, or it would have been popped first (or held, checked above).
         # Every related empty source is asked (no short cut): live, asking is what starts its idle clock.
-        return all(
-            [
-                other == source or bool(buffer) or exhausted(other)
-                for other, buffer in self._buffers.items()
-                if self.related(source, other)
-            ]
-        )
+        return all([done(other, at_once) for other in empty if other != source and self.related(source, other)])
+
+
+def _key(record: Stamped[T]) -> tuple[int, int, int, int]:
+    return record.timestamp, record.rank, record.partition, record.offset
