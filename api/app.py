@@ -34,6 +34,7 @@ from schemas.settings import RegistrySettings
 from streams import tracing
 from streams.kafka import KafkaSettings
 from streams.replay.pointintime import AccountHistory
+from streams.runtime import tune_collector
 
 DESCRIPTION = """
 Commands enter here and become Avro events on Kafka. Every command answers **202 Accepted** with where its
@@ -59,6 +60,7 @@ def create_app(
     registry: RegistrySettings | None = None,
     database: DatabaseSettings | None = None,
 ) -> FastAPI:
+    tune_collector()  # each uvicorn worker process makes its app here
     api = api or ApiSettings()  # jwt_secret comes from the environment
     kafka = kafka or KafkaSettings()
     registry = registry or RegistrySettings()

@@ -45,6 +45,7 @@ from schemas import avsc, codec
 from schemas.batch import BatchDecoder, BatchEncoder, wire
 from schemas.events import TickIngested, new_envelope
 from streams.ingest.recorded import market_file
+from streams.runtime import tune_collector
 
 QUOTES = market_file("binance-btcusdt-quotes-2021-01-08.parquet")
 SCHEMA_ID = 7  # any id: the codec is measured alone, the registry is not asked
@@ -196,6 +197,7 @@ def table(r: dict[str, Any]) -> str:
 
 
 def main() -> int:
+    tune_collector()  # as every tradecore process does (streams.runtime)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ticks", type=int, default=50_000)
     parser.add_argument("--batch", type=int, default=10_000)

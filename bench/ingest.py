@@ -292,6 +292,9 @@ def table(r: dict[str, Any]) -> str:
 
 
 def main() -> int:
+    from streams.runtime import tune_collector
+
+    tune_collector()  # as every tradecore process does
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--laps", type=int, default=200, help="times the Binance quotes are laid end to end")
     parser.add_argument("--bar-laps", type=int, default=3, help="times the FTX bars are laid end to end")

@@ -823,6 +823,9 @@ def compact(results: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from streams.runtime import tune_collector
+
+    tune_collector()  # as every tradecore process does
     args = parse_args(argv)
     return common.report(lambda: run(args), table, compact)
 

@@ -59,6 +59,7 @@ from schemas.settings import RegistrySettings  # noqa: E402
 from streams import kafka  # noqa: E402
 from streams.kafka.registry import registry_client  # noqa: E402
 from streams.kafka.topics import TopicLayout, cluster_size, delete_namespace, ensure_topics  # noqa: E402
+from streams.runtime import tune_collector  # noqa: E402
 from streams.settings import KafkaSettings  # noqa: E402
 
 START = datetime(2024, 3, 1, tzinfo=UTC)
@@ -193,6 +194,7 @@ def median(values: list[float]) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
+    tune_collector()  # as every tradecore process does (streams.runtime)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=200_000, help="Events in the flow (about).")
     parser.add_argument("--accounts", type=int, default=20)

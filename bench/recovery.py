@@ -69,6 +69,7 @@ from streams.kafka.logreader import LogReader
 from streams.kafka.registry import registry_client
 from streams.kafka.topics import TopicLayout, cluster_size, delete_namespace, ensure_topics
 from streams.processors import ProcessorSettings, RiskProcessor, SignalsProcessor
+from streams.runtime import tune_collector
 from streams.settings import KafkaSettings
 
 PROCESSORS: dict[str, Callable[[ProcessorSettings], Processor]] = {"risk": RiskProcessor, "signals": SignalsProcessor}
@@ -114,6 +115,7 @@ def restart(
 
     Run in a process of its own: the CPU time and the RSS are the host's.
     """
+    tune_collector()  # as every tradecore process does (streams.runtime)
     if traced:
         tracemalloc.start()
     client = registry_client(RegistrySettings())

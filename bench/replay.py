@@ -53,6 +53,7 @@ from streams.replay.pointintime import AccountHistory
 from streams.replay.reader import TopicReader
 from streams.replay.rows import RowFilter, columns
 from streams.replay.topic import ReplaySummary, replay
+from streams.runtime import tune_collector
 from streams.settings import KafkaSettings
 
 START = datetime(2021, 1, 8, tzinfo=UTC)
@@ -161,6 +162,7 @@ def timed(run: Callable[[], int], repeat: int, label: str) -> tuple[float, int]:
 
 
 def main() -> None:
+    tune_collector()  # as every tradecore process does (streams.runtime)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=100_000, help="OrderFilled events on the replayed topic")
     parser.add_argument("--account-orders", type=int, default=5_000, help="orders in the point-in-time account")

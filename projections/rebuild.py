@@ -34,6 +34,7 @@ from projections.runner import Offsets, ProjectionRunner, RunnerConfig, TopicPar
 from schemas.settings import RegistrySettings
 from streams.kafka import KafkaSettings
 from streams.kafka.registry import registry_client
+from streams.runtime import tune_collector
 
 Progress = Callable[[int, int], None]  # (events read so far in this call, events to read in all)
 
@@ -203,6 +204,7 @@ def _in_processes(parts: list[_Part], into: _Into, progress: Progress | None, to
 
 
 def _worker(index: int, part: _Part, into: _Into, reports: multiprocessing.Queue[tuple[str, int, Any]]) -> None:
+    tune_collector()  # a spawned process: nothing of the parent's set-up
     try:
         read = _replay_part(part, into, lambda done, _: reports.put(("batch", index, done)), 0)
     except Exception as err:  # handed to the parent, which raises it

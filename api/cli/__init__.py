@@ -24,8 +24,17 @@ from api.cli import (
     users,
     worker,
 )
+from streams.runtime import tune_collector
 
 app = typer.Typer(help="tradecore: an event-sourced trading core on Kafka.", no_args_is_help=True)
+
+
+@app.callback()
+def _process() -> None:
+    """tradecore: an event-sourced trading core on Kafka."""
+    tune_collector()
+
+
 app.add_typer(stack.app, name="stack")
 app.add_typer(topics.app, name="topics")
 app.add_typer(db.app, name="db")
