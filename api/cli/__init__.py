@@ -31,7 +31,7 @@ app = typer.Typer(help="tradecore: an event-sourced trading core on Kafka.", no_
 
 @app.callback()
 def _process() -> None:
-    """tradecore: an event-sourced trading core on Kafka."""
+    """Before any command: the process set-up every tradecore process shares."""
     tune_collector()
 
 

@@ -103,10 +103,10 @@ def fold(current: pl.DataFrame, found: pl.DataFrame) -> pl.DataFrame:
     row = current.select(pl.col(name).alias(f"{_WAS}{name}") for name in schema)
     joined = found.join(row, left_on="order_id", right_on=f"{_WAS}order_id", how="left", maintain_order="left")
     was = _was
-    # What a request leaves: its quantity, unless the venue has said what is left (a fill, an amend, the end).
-    leaves = pl.when(pl.col("requested") & was("leaves_quantity").is_null()).then("first_quantity")
     zero = pl.lit(Decimal(0)).cast(_AMOUNT)
     amended, requested = pl.col("amended"), pl.col("requested")
+    # What a request leaves: its quantity, unless the venue has said what is left (a fill, an amend, the end).
+    leaves = pl.when(requested & was("leaves_quantity").is_null()).then("first_quantity")
     keeps_request = requested & was("amended_at").is_null()  # a request after an amend changes nothing of it
     merged = joined.with_columns(
         (was("events").fill_null(0) + pl.col("events")).alias("events"),
