@@ -65,6 +65,7 @@ from streams import kafka
 from streams.eventlog import KafkaEventLog
 from streams.host.processor import Processor, event_time_ms
 from streams.host.runner import HostConfig, ProcessorHost
+from streams.host.trim import libc
 from streams.kafka.logreader import LogReader
 from streams.kafka.registry import registry_client
 from streams.kafka.topics import TopicLayout, cluster_size, delete_namespace, ensure_topics
@@ -102,9 +103,10 @@ class _MallInfo2(ctypes.Structure):
 
 
 def _mallinfo2() -> _MallInfo2:
-    libc = ctypes.CDLL("libc.so.6")
-    libc.mallinfo2.restype = _MallInfo2
-    info: _MallInfo2 = libc.mallinfo2()
+    c = libc()
+    assert c is not None, "--memory reads glibc's mallinfo2"
+    c.mallinfo2.restype = _MallInfo2
+    info: _MallInfo2 = c.mallinfo2()
     return info
 
 
@@ -284,18 +286,18 @@ def main() -> None:
     client = registry_client(RegistrySettings())
     load = [os.getloadavg()]
     results = []
-    if args.namespace:
-        for prefix in args.namespace:
-            results.append(restarts(args, KafkaSettings(topic_prefix=prefix), 0))
-    for records in [] if args.namespace else args.records:
-        settings, appended, taken_rss = history(args, client, records)
-        try:
-            results.append(restarts(args, settings, appended) | {"taken_live_rss_mb": taken_rss})
-        finally:
-            if args.keep:
-                print(f"  kept: --namespace {settings.topic_prefix}", file=sys.stderr)
-            else:
-                delete_namespace(kafka.admin(settings), settings.topic_prefix)
+    if args.namespace:  # kept histories: restarted only
+        results = [restarts(args, KafkaSettings(topic_prefix=prefix), 0) for prefix in args.namespace]
+    else:
+        for records in args.records:
+            settings, appended, taken_rss = history(args, client, records)
+            try:
+                results.append(restarts(args, settings, appended) | {"taken_live_rss_mb": taken_rss})
+            finally:
+                if args.keep:
+                    print(f"  kept: --namespace {settings.topic_prefix}", file=sys.stderr)
+                else:
+                    delete_namespace(kafka.admin(settings), settings.topic_prefix)
     load.append(os.getloadavg())
     print(f"{args.processor}; load average (1, 5, 15 min) at the start {load[0]}, at the end {load[1]}")
     print("| history | from checkpoints: wall (CPU), min-max, replayed, RSS | full replay: the same | read history |")

@@ -22,13 +22,19 @@ log = logging.getLogger("tradecore.streams")
 
 
 @functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
+def libc() -> ctypes.CDLL | None:
+    """The C library this process runs on, if one is found."""
     name = ctypes.util.find_library("c")
-    if name is None:
-        return None
     try:
-        trim = ctypes.CDLL(name).malloc_trim
-    except (OSError, AttributeError):
+        return None if name is None else ctypes.CDLL(name)
+    except OSError:
+        return None
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    trim = getattr(libc(), "malloc_trim", None)
+    if trim is None:
         return None
     trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
     function: Callable[[int], int] = trim

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import platform
-
 import psutil
-import pytest
 
 from streams.host.trim import release_freed_memory
 
 MB = 2**20
 
 
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
 def test_memory_freed_below_a_live_allocation_leaves_the_resident_set_once_released() -> None:
     process = psutil.Process()
     # 100,000 buffers of 2 kB come from malloc (not Python's small-object allocator); one allocated after them keeps
