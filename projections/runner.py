@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,6 +98,10 @@ class ProjectionRunner:
         # The live schema's runner feeds GET /v1/stream; a rebuild's or a verify's (shadow, scratch) feeds no one.
         self._live = schema == namespace.live_schema(self._prefix)
         self._conn: psycopg.Connection[Any] | None = None
+        # Batches are written by a thread of their own while the next one is read and decoded: Postgres's COPY and
+        # commit are mostly waiting, decoding mostly not. One batch at a time is in writing, in log order.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="projection-writer")
+        self._writing: Future[None] | None = None
         self._assigned = False
         self._reader = LogReader(settings, f"{self._prefix}projections")
         self._dead_letters = producer(settings)
@@ -114,15 +119,18 @@ class ProjectionRunner:
         while not stop.is_set():
             self._step()
             if report is not None and time.monotonic() - last >= report_every_s:
+                self._settle()  # the lag is read from the checkpoints the writer moves
                 rate = (self.stats.events - counted) / (time.monotonic() - last)
                 report(f"{self.stats.events:,} records, {rate:,.0f}/s; lag {self._lag_line()}")
                 last, counted = time.monotonic(), self.stats.events
+        self._settle()
 
     def run_to(self, ends: Mapping[TopicPartition, int]) -> None:
         """Project until every partition has been read up to ``ends`` (e.g. where the topics ended at the start)."""
         self._resume()
         full = {(self._prefix + t, p): o for (t, p), o in ends.items()}
-        while not self._reader.reached(full):
+        # Read to the ends, then see the last batch written: a write that failed sends the reader back.
+        while not self._reader.reached(full) or not self._settle():
             self._step()
 
     def _lag_line(self) -> str:
@@ -138,6 +146,7 @@ class ProjectionRunner:
         return _unprefixed(self._prefix, self._reader.ends((self._prefix + t, p) for t, p in self.partitions))
 
     def close(self) -> None:
+        self._writer.shutdown(wait=True)
         self._reader.close()
         self._dead_letters.flush(30)
         if self._conn is not None:
@@ -158,29 +167,36 @@ class ProjectionRunner:
     def _step(self) -> None:
         raw = self._poll()
         if not raw:
+            self._settle()
             return
         batch = self._decode(raw)
+        if self._settle():
+            self._writing = self._writer.submit(self._write, batch)
+
+    def _settle(self) -> bool:
+        """Wait for the batch being written. False if it was not: the checkpoints moved under this runner or Postgres
+        failed, and the reader is back at the committed checkpoints (what was read beyond them is read again)."""
+        writing, self._writing = self._writing, None
+        if writing is None:
+            return True
         try:
-            self._write(batch)
+            writing.result()
         except _Moved:
             self.stats.restarts += 1
             log.warning("checkpoints in %s moved under this runner: carrying on from the database's", self.schema)
             self._resume()
-            return
+            return False
         except psycopg.OperationalError as err:
             self.stats.restarts += 1
             log.warning("Postgres failed (%s): reconnecting, then resuming from the committed checkpoints", err)
             self._disconnect()
             self._resume()
-            return
-        self.stats.events += len(raw)
-        self.stats.batches += 1
-        if self._on_batch is not None:
-            self._on_batch(len(raw))
+            return False
+        return True
 
     def _decode(self, raw: Sequence[RawRecord]) -> _Batch:
         """The batch's events, decoded topic by topic in one call each; a record that does not decode is
-        dead-lettered (and checkpointed like the others)."""
+        dead-lettered when the batch is written (and checkpointed like the others)."""
         topics = [msg.topic[len(self._prefix) :] for msg in raw]
         batch = _Batch(
             raw,
@@ -193,8 +209,9 @@ class ProjectionRunner:
             if not len(places):
                 continue
             decoded = decoder.decode([raw[i].value for i in places.tolist()])
-            for item in decoded.malformed:
-                self._dead_letter(raw[int(places[item.index])], f"undecodable: {item.reason}")
+            batch.undecodable += [
+                (raw[int(places[item.index])], f"undecodable: {item.reason}") for item in decoded.malformed
+            ]
             for event, frame in decoded.frames.items():  # an event is written to one topic only
                 at = places[frame[INDEX].to_numpy()]
                 batch.frames[event] = (
@@ -221,6 +238,8 @@ class ProjectionRunner:
             if tracing.recording()
             else []
         )  # fmt: skip
+        for msg, reason in batch.undecodable:
+            self._dead_letter(msg, reason)
         with conn.transaction():
             self._check_checkpoints(conn)
             writer = Writer(conn, self.schema, reject, collect=self._live)
@@ -257,6 +276,10 @@ class ProjectionRunner:
         for name, moved in advanced.items():
             self._positions[name].update(moved)
         self._observe(raw, advanced)
+        self.stats.events += len(raw)
+        self.stats.batches += 1
+        if self._on_batch is not None:
+            self._on_batch(len(raw))
 
     def _observe(self, batch: Sequence[RawRecord], advanced: Mapping[str, Offsets]) -> None:
         """Rows per projection, and how far behind the log (in event time) each one is after this batch."""
@@ -368,6 +391,7 @@ class _Batch:
     partitions: np.ndarray
     offsets: np.ndarray
     frames: dict[str, pl.DataFrame] = field(default_factory=dict)  # ``projectors.columns``'s frames
+    undecodable: list[tuple[RawRecord, str]] = field(default_factory=list)  # and why
 
     def select(self, topics: Iterable[str], starts: Offsets, stops: Offsets | None) -> tuple[Offsets, np.ndarray]:
         """For a projector of ``topics`` checkpointed at ``starts`` (and bounded by ``stops``): where each of its
