@@ -15,7 +15,8 @@ positions, signals and strategy:
 * the host: ``streams.host.runner.ProcessorHost`` in this process (a thread), exactly as ``tradecore worker``
   hosts it (transactions, merger, journal), reading its inputs from offset 0 in a fresh consumer group; timed from
   the first record consumed to the commit of the transaction holding the last one — start-up (group join) is left
-  out;
+  out — and how much of that it waited for input while its merger held records ("host held s": grace periods at
+  the ends of partitions, a slower input), which the raw loop, merging nothing, never does;
 * the reference: a raw loop in this process — a ``read_committed`` consumer assigned to the same input partitions,
   the same batch decoding as the host (``streams.host.decoding.InputDecoder``: each consumed batch at once), the
   same ``processor.handle`` and ``EventSerializer``, and a plain idempotent producer (no transactions, no offsets
@@ -201,6 +202,7 @@ def host_run(name: str, client: Any, inputs: Inputs, output: str, batch_ms: int,
     thread.start()
     first = last_commit = None
     commits = 0
+    held_at_first = held_at_commit = 0.0
     settle_s = batch_ms / 1000 + 0.5
     try:
         while not stop.is_set():
@@ -208,9 +210,9 @@ def host_run(name: str, client: Any, inputs: Inputs, output: str, batch_ms: int,
             now = time.perf_counter()
             stats = host.stats
             if first is None and stats.consumed > 0:
-                first = now
+                first, held_at_first = now, stats.held_wait_s
             if stats.commits != commits:
-                commits, last_commit = stats.commits, now
+                commits, last_commit, held_at_commit = stats.commits, now, stats.held_wait_s
             if stats.consumed >= total and last_commit is not None and now - last_commit > settle_s:
                 break
             if time.monotonic() - started > 900:
@@ -231,6 +233,7 @@ def host_run(name: str, client: Any, inputs: Inputs, output: str, batch_ms: int,
         "restarts": s.restarts,
         "seconds": seconds,
         "per_s": s.consumed / seconds,
+        "held_wait_s": held_at_commit - held_at_first,
     }
 
 
@@ -378,6 +381,8 @@ def throughput_phase(
             "raw_outputs": raw[0]["outputs"],
             "host_seconds": common.spread([r["seconds"] for r in host]),
             "host_commits": common.spread([r["commits"] for r in host]),
+            # of host_seconds, waiting for input while the merger held records (grace periods, a slower input)
+            "host_held_wait_s": common.spread([r["held_wait_s"] for r in host]),
             "raw_us_per_record": {
                 part: statistics.median(r["us_per_record"][part] for r in raw) for part in raw[0]["us_per_record"]
             },
@@ -789,7 +794,7 @@ def table(results: dict[str, Any]) -> str:
         f"{cfg['grace_ms']}; raw: "
         "consume → decode → handle → encode → produce, no transactions)",
         f"  {'processor':<22} {'records':>8} {'host/s':<24} {'raw/s':<24} {'host/raw':>8}  {'outputs h/r':<15} "
-        f"{'raw µs/record: decode compute encode kafka+loop':<48} cpu host run",
+        f"{'raw µs/record: decode compute encode kafka+loop':<48} {'host held s':>11}  cpu host run",
     ]
     for name, p in results["throughput"]["processors"].items():
         us = p["raw_us_per_record"]
@@ -797,7 +802,7 @@ def table(results: dict[str, Any]) -> str:
             f"  {name:<22} {p['records']:>8,} {fmt_spread(p['host_per_s']):<24} {fmt_spread(p['raw_per_s']):<24} "
             f"{fmt(p['host_vs_raw'], 2):>8}  {p['host_outputs']:>6,}/{p['raw_outputs']:<8,} "
             f"{us['decode']:>14.1f} {us['compute']:>7.1f} {us['encode']:>6.1f} {us['kafka_and_loop']:>10.1f}"
-            f"{'':<8} {_cpu(p['cpu_host'])}"
+            f"{'':<8} {fmt(p['host_held_wait_s']['median'], 2):>11}  {_cpu(p['cpu_host'])}"
         )
     for batch_ms, loads in results["latency"].items():
         lines += [

@@ -47,6 +47,9 @@ class HostStats:
     rebuilt: dict[int, int] = field(default_factory=dict)  # per task (input partition): times it was brought up
     live_after_s: float = 0.0  # the last rebuild: from its partitions' assignment to live
     held_max: int = 0  # the most fetched records that waited at once for their turn (in the merger)
+    # Seconds spent waiting for input while the merger held records: for a grace period to run out (an input at the
+    # end of its log) or for a slower input to catch up — the cost of the event-time merge a plain loop does not pay.
+    held_wait_s: float = 0.0
     by_topic: dict[str, int] = field(default_factory=dict)
 
 

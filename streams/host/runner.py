@@ -149,7 +149,11 @@ class _Session:
         leave = False
         try:
             while not stop.is_set():
+                held = not self._txn.open and self._merger.buffered() > 0
+                began = time.monotonic()
                 records = self._fetcher.fetch(self._wait_s())
+                if held:
+                    self._host.stats.held_wait_s += time.monotonic() - began
                 for decoded in self._host.decoder.decode(records):
                     self._merger.add(self._host.topics.stamped(decoded))
                 self._host.stats.held_max = max(self._host.stats.held_max, self._merger.buffered())
