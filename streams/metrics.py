@@ -66,6 +66,12 @@ RESTARTS = Counter(
     "tradecore_processor_restarts", "Times a processor started over from its committed offsets.", ["processor"]
 )
 REPLAYED = Counter("tradecore_replayed_events", "Input records replayed to rebuild a processor's state.", ["processor"])
+HELD_WAIT = Counter(
+    "tradecore_merge_held_wait_seconds",
+    "Seconds a processor waited for input while its event-time merge held records back: for an input at the end of "
+    "its log to sit there its grace period, or for a slower input to catch up.",
+    ["processor"],
+)
 CHECKPOINTS = Counter(
     "tradecore_checkpoints",
     "Partition checkpoints: written, restored, absent (full replay), unreadable (full replay; see the log).",
@@ -149,6 +155,9 @@ class ProcessorMetrics:
 
     def replayed(self, records: int) -> None:
         REPLAYED.labels(self.processor).inc(records)
+
+    def held_wait(self, seconds: float) -> None:
+        HELD_WAIT.labels(self.processor).inc(seconds)
 
     def checkpoint(self, outcome: str, count: int = 1) -> None:
         CHECKPOINTS.labels(self.processor, outcome).inc(count)

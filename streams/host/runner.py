@@ -153,7 +153,9 @@ class _Session:
                 began = time.monotonic()
                 records = self._fetcher.fetch(self._wait_s())
                 if held:
-                    self._host.stats.held_wait_s += time.monotonic() - began
+                    waited = time.monotonic() - began
+                    self._host.stats.held_wait_s += waited
+                    self._host.metrics.held_wait(waited)
                 for decoded in self._host.decoder.decode(records):
                     self._merger.add(self._host.topics.stamped(decoded))
                 self._host.stats.held_max = max(self._host.stats.held_max, self._merger.buffered())

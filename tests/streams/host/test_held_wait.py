@@ -1,5 +1,6 @@
 """The host says how long it waited with records held for their turn: the event-time merge's cost, which a plain
-consume loop does not pay (bench/processors.py reports it beside each host's rate)."""
+consume loop does not pay (bench/processors.py reports it beside each host's rate; operators see it as
+``tradecore_merge_held_wait_seconds_total``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import threading
 import time
 
 import pytest
+from prometheus_client import REGISTRY
 
 from schemas.serde import register_all
 from schemas.settings import RegistrySettings
@@ -27,6 +29,11 @@ def test_a_quote_held_for_the_quiet_orders_input_is_counted_as_held_time_and_one
     client = registry_client(registry_settings)
     register_all(client, topics.topic_prefix)
     recorder = Recorder()  # the venue's inputs: accepted orders and ticks, co-partitioned
+
+    def exported() -> float | None:
+        return REGISTRY.get_sample_value("tradecore_merge_held_wait_seconds_total", {"processor": recorder.name})
+
+    before = exported() or 0.0
     host = ProcessorHost(recorder, topics, client, HostConfig(grace_ms=GRACE_MS, batch_ms=50))
     stop = threading.Event()
     thread = threading.Thread(target=host.run, args=(stop,))
@@ -40,6 +47,7 @@ def test_a_quote_held_for_the_quiet_orders_input_is_counted_as_held_time_and_one
         assert recorder.seen == ["ticks:tick-1"]
         held = host.stats.held_wait_s
         assert GRACE_MS / 1000 / 2 <= held < 60, held
+        assert (exported() or 0.0) - before >= GRACE_MS / 1000 / 2  # what an operator's dashboard sees
 
         # The orders input has been idle for its grace since: the next quote is taken at once, and waits no more.
         append(topics, client, tick_ingested(envelope=envelope(type(tick_ingested()), aggregate_id="tick-2")))
