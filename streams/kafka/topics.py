@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
+    ClusterMetadata,
     ConfigEntry,
     ConfigResource,
     NewTopic,
@@ -153,8 +154,7 @@ def ensure_topics(
                     raise
                 raced.append(name)  # created by someone else since we looked: checked below like the others
 
-        _await_leaders(client, missing, timeout_s)
-        metadata = client.list_topics(timeout=timeout_s)
+        metadata = led(client, missing, timeout_s)
 
     existing = [name for name in wanted if name in metadata.topics and (name not in missing or name in raced)]
     for name in existing:
@@ -172,11 +172,15 @@ def ensure_topics(
     return sorted(outcomes, key=lambda o: o.topic)
 
 
-def _await_leaders(client: AdminClient, names: list[str], timeout_s: float) -> None:
-    """Return once every partition of ``names`` has a leader: a created topic is one a producer can use now."""
+def led(client: AdminClient, names: Iterable[str], timeout_s: float = 30) -> ClusterMetadata:
+    """The cluster's metadata once a listing names every one of ``names`` with a leader for each partition: a
+    created topic is one a producer can use now. Each broker applies the controller's metadata log at its own pace
+    and any of them may answer a listing, so a later listing may still miss a topic this one named."""
+    names = list(names)
     deadline = time.monotonic() + timeout_s
     while True:
-        topics = client.list_topics(timeout=timeout_s).topics
+        metadata = client.list_topics(timeout=timeout_s)
+        topics = metadata.topics
         pending = [
             n
             for n in names
@@ -185,7 +189,7 @@ def _await_leaders(client: AdminClient, names: list[str], timeout_s: float) -> N
             or any(p.leader < 0 for p in topics[n].partitions.values())
         ]
         if not pending:
-            return
+            return metadata
         if time.monotonic() > deadline:
             raise StreamsError(f"topics created but without a leader after {timeout_s:.0f}s: {', '.join(pending)}")
         time.sleep(0.1)

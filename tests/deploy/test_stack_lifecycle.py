@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
-from confluent_kafka.admin import AdminClient, ClusterMetadata, ConfigResource
+from confluent_kafka.admin import ConfigResource
 
 from deploy.local import kafka
 from deploy.local.settings import StackSettings
 from deploy.local.stack import Endpoints, LocalStack
 from streams import kafka as kafka_clients
-from streams.kafka.topics import TOPICS, TopicLayout, cluster_size, ensure_topics
+from streams.kafka.topics import TOPICS, TopicLayout, cluster_size, ensure_topics, led
 from streams.settings import KafkaSettings
 from tests.support.ports import free_port_block
 from tests.support.scratch import server_dir
@@ -63,26 +62,12 @@ def test_up_starts_three_brokers_postgres_and_the_registry(scratch: LocalStack, 
     assert f"DATABASE_URL={first_up.database_url}\n" in env
 
 
-def listing_all(client: AdminClient, names: list[str], timeout_s: float = 30) -> ClusterMetadata:
-    """The cluster's metadata once it lists every one of ``names``. Each broker applies the controller's metadata
-    log at its own pace, and a listing is answered by any of them: one may not know a topic another has just told
-    ``ensure_topics`` is there (a CI run read such a listing)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        metadata = client.list_topics(timeout=10)
-        missing = [name for name in names if name not in metadata.topics]
-        if not missing or time.monotonic() > deadline:
-            assert not missing, f"not listed after {timeout_s:.0f}s: {missing}"
-            return metadata
-        time.sleep(0.1)
-
-
 def test_topics_on_three_brokers_are_replicated_three_times_with_min_isr_two(first_up: Endpoints) -> None:
     settings = KafkaSettings(bootstrap_servers=first_up.kafka_bootstrap)
     client = kafka_clients.admin(settings)
     layout = TopicLayout.for_cluster(cluster_size(client), settings.partitions)
     ensure_topics(client, layout)
-    metadata = listing_all(client, [spec.name for spec in TOPICS])
+    metadata = led(client, [spec.name for spec in TOPICS])  # the listing ensure_topics waited for may not be the next
     for spec in TOPICS:
         partitions = metadata.topics[spec.name].partitions
         assert len(partitions) == 6
