@@ -28,11 +28,6 @@ log = logging.getLogger("tradecore.api.live")
 
 CLIENT_BACKLOG = 10_000  # changes queued for one slow client before it is dropped (it reconnects and catches up)
 FETCH_MAX = 5_000  # changes read per query
-# After a fan-out, the next waits this long: under a steady flow of commits (the projector commits tens of times a
-# second) each client gets one write per interval carrying all of them, instead of one per commit; a change after a
-# quiet spell goes out at once. Measured with 200 clients (bench/dashboard.py): the writes to the clients' sockets and
-# the ASGI layers around them took a third of the API's event loop, and the POST /v1/orders beside them waited on it.
-INTERVAL_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -127,8 +122,7 @@ class Subscription:
 class LiveFeed:
     """The feed of one read-model schema, fanned out to this process's clients."""
 
-    def __init__(self, engine: AsyncEngine, database_url: str, schema: str, interval_s: float = INTERVAL_S) -> None:
-        self._interval_s = interval_s
+    def __init__(self, engine: AsyncEngine, database_url: str, schema: str) -> None:
         self._engine = engine.execution_options(schema_translate_map={None: schema}, isolation_level="AUTOCOMMIT")
         self._conninfo = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
         self._schema = schema
@@ -212,7 +206,6 @@ class LiveFeed:
                 log.warning("live feed: reading changes failed (%s); retrying", err)
                 await asyncio.sleep(1)
                 self._wake.set()
-            await asyncio.sleep(self._interval_s)  # what commits meanwhile goes out together
 
     async def _fetch(self) -> bool:
         """Hand the changes after ``position`` to their subscribers; whether there may be more."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from api import live
@@ -89,49 +88,3 @@ def test_a_client_is_sent_each_change_of_its_share_once_as_server_sent_events() 
     # A client ahead of this process (another worker sent it changes up to 2) is sent only what comes after.
     assert share.since(2) == b"".join(c.event.encode() for c in share.changes if c.id > 2)
     assert share.since(5) == b""
-
-
-def test_commits_in_a_flow_reach_a_client_together_and_a_lone_commit_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The fan-out's interval: a change after a quiet spell is sent at once; the commits that follow it within the
-    interval are sent to each client together, in one share (one write), not one write per commit."""
-
-    async def run() -> None:
-        engine = create_async_engine("postgresql+psycopg://nobody@localhost/none")
-        feed = LiveFeed(engine, "postgresql+psycopg://nobody@localhost/none", "public", interval_s=0.3)
-        committed: list[Change] = []  # what the projector committed and the feed has not read yet
-
-        async def fetch() -> bool:  # the database's answer: every change committed since the last read
-            if committed:
-                feed._hand_out(list(committed))
-                committed.clear()
-            return False
-
-        def commit(change: Change) -> None:
-            committed.append(change)
-            feed._wake.set()  # what the projector's NOTIFY does
-
-        monkeypatch.setattr(feed, "_fetch", fetch)
-        fan_out = asyncio.create_task(feed._fan_out())
-        loop = asyncio.get_running_loop()
-        try:
-            async with feed.subscribe(Audience(KINDS, True, frozenset()), None) as (_, _, sub):
-                began = loop.time()
-                commit(_change(1, "fill", "ACC-1"))
-                lone = await asyncio.wait_for(sub.queue.get(), 5)
-                assert lone is not None and [c.id for c in lone.changes] == [1]
-                assert loop.time() - began < 0.2  # not held for the interval
-
-                for n in range(2, 12):  # ten commits, 10 ms apart, within the interval that follows
-                    commit(_change(n, "fill", "ACC-1"))
-                    await asyncio.sleep(0.01)
-                shares: list[list[int]] = []
-                while sum(map(len, shares)) < 10:
-                    share = await asyncio.wait_for(sub.queue.get(), 5)
-                    assert share is not None
-                    shares.append([c.id for c in share.changes])
-                assert [n for ids in shares for n in ids] == list(range(2, 12))
-                assert len(shares) <= 2  # one write per interval (two if a slow machine stretched the ten commits)
-        finally:
-            fan_out.cancel()
-
-    asyncio.run(run())
