@@ -8,43 +8,50 @@ Sign-ins count failures only (``SignInLimits``), so a user who signs in often is
 
 Counters live in this process (``MemoryStorage``); with several API processes each enforces the limit on its
 own share, so the effective limit is the limit times the workers. A shared limit needs a shared storage
-(``limits`` supports Redis).
-
-The per-request limits count in ``limits.aio``'s storage, on the event loop: the thread-safe one starts a thread to
-expire its counters whenever its last has ended (10 ms after it began), so nearly every order at 100 a second
-started one, and the event loop waited for each to start — 7 % of its time at 100 orders/s (py-spy), more when
-the machine is busy. Sign-ins, counted from the password check's worker thread, keep the thread-safe storage.
+(``limits`` supports Redis). Its in-memory storage sweeps expired counters from a thread it starts anew 10 ms after
+the last one ended — at 100 orders a second a thread per request, which the API's event loop waited to start (7 % of
+its time, py-spy); here it sweeps at most once a second (``_Storage``).
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import time
 
 import limits
-import limits.aio.storage
-import limits.aio.strategies
 from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
+from limits.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
+from limits.strategies import RateLimiter as Strategy
 
 from api.errors import RateLimited
+
+
+class _Storage(MemoryStorage):
+    """``limits``' in-memory storage, sweeping expired counters at most once a second rather than 10 ms after each
+    sweep ends. A counter past its expiry is dropped when next read anyway: the sweep only frees the keys nobody asks
+    for again, which can wait a second."""
+
+    SWEEP_S = 1.0
+
+    def _MemoryStorage__schedule_expiry(self) -> None:  # the base class's private schedule, which its counters call
+        if not self.timer.is_alive():
+            self.timer = threading.Timer(self.SWEEP_S, self._MemoryStorage__expire_events)  # type: ignore[attr-defined]
+            self.timer.daemon = True  # a pending sweep does not hold the process up on exit
+            self.timer.start()
 
 
 class RateLimiter:
     def __init__(self, rate: str, scope: str, *, exact: bool = False) -> None:
         self._item = limits.parse(rate)
-        strategy: type[limits.aio.strategies.RateLimiter] = (
-            limits.aio.strategies.MovingWindowRateLimiter
-            if exact
-            else limits.aio.strategies.SlidingWindowCounterRateLimiter
-        )
-        self._limiter = strategy(limits.aio.storage.MemoryStorage())
+        strategy: type[Strategy] = MovingWindowRateLimiter if exact else SlidingWindowCounterRateLimiter
+        self._limiter = strategy(_Storage())
         self._scope = scope
 
-    async def hit(self, key: str) -> None:
+    def hit(self, key: str) -> None:
         """Count one request for ``key``; RateLimited (429, with Retry-After) once the window is full."""
-        if not await self._limiter.hit(self._item, self._scope, key):
-            reset = (await self._limiter.get_window_stats(self._item, self._scope, key)).reset_time
+        if not self._limiter.hit(self._item, self._scope, key):
+            reset = self._limiter.get_window_stats(self._item, self._scope, key).reset_time
             retry_after = max(1, math.ceil(reset - time.time()))
             raise RateLimited(f"{self._scope} {key} is over its limit of {self._item}", retry_after_s=retry_after)
 
@@ -63,7 +70,7 @@ class SignInLimits:
     def __init__(self, per_name: str, per_address: str) -> None:
         self._per_name = limits.parse_many(per_name)
         self._per_address = limits.parse_many(per_address)
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._limiter = MovingWindowRateLimiter(_Storage())
 
     def _checks(self, name: str, address: str) -> list[tuple[limits.RateLimitItem, tuple[str, ...], str]]:
         return [(item, ("name", address, name), f"{name} from {address}") for item in self._per_name] + [

@@ -11,7 +11,7 @@ Storage and the log are ports (``CommandStore``, ``EventLog``) so that this modu
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -234,7 +234,7 @@ class CommandGateway:
         order_id: str,
         command: CancelOrder,
         stamp: Stamp,
-        authorize: Callable[[OrderRef], Awaitable[None]],
+        authorize: Callable[[OrderRef], None],
         headers: Headers | None = None,
     ) -> Requested:
         async with self.store.unit() as unit:
@@ -249,7 +249,7 @@ class CommandGateway:
         order_id: str,
         command: AmendOrder,
         stamp: Stamp,
-        authorize: Callable[[OrderRef], Awaitable[None]],
+        authorize: Callable[[OrderRef], None],
         headers: Headers | None = None,
     ) -> Requested:
         async with self.store.unit() as unit:
@@ -325,9 +325,9 @@ class CommandGateway:
         raise next(answer for answer in answers if isinstance(answer, Exception))
 
     @staticmethod
-    async def _owned(unit: CommandUnit, order_id: str, authorize: Callable[[OrderRef], Awaitable[None]]) -> OrderRef:
+    async def _owned(unit: CommandUnit, order_id: str, authorize: Callable[[OrderRef], None]) -> OrderRef:
         order = await unit.order(order_id)
         if order is None:
             raise UnknownOrder(f"no order {order_id}")
-        await authorize(order)
+        authorize(order)
         return order

@@ -7,7 +7,6 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from api.auth import Principal, Role
@@ -70,7 +69,7 @@ class AccountStateAsOf(BaseModel):
     ),
     summary="Positions and open orders as of a moment",
 )
-async def account_state(
+def account_state(
     account_id: AccountId,
     principal: Reader,
     services: ServicesDep,
@@ -83,7 +82,7 @@ async def account_state(
     positions as the positions processor published them at that moment, and the orders still open then."""
     if not principal.may_read(account_id):
         raise Forbidden(f"{principal.name} may not read account {account_id}")
-    await services.history_limiter.hit(principal.name)
+    services.history_limiter.hit(principal.name)
     now = datetime.now(UTC)
     if as_of is None:
         as_of = now
@@ -92,8 +91,7 @@ async def account_state(
     elif as_of > now:
         raise InvalidQuery(f"as_of {as_of.isoformat()} is in the future (now is {now.isoformat()})")
     try:
-        # Folding the log reads Kafka and blocks: a worker thread's job, not the event loop's.
-        state = await run_in_threadpool(services.history.state, account_id, as_of.astimezone(UTC))
+        state = services.history.state(account_id, as_of.astimezone(UTC))
     except (ReplayError, RegistryUnavailableError) as err:
         raise HistoryUnavailable(f"the log could not be read: {err}") from err
     return AccountStateAsOf(

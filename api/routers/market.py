@@ -72,7 +72,7 @@ async def ingest_ticks(
     per batch and the events encoded in one call.
     """
     body = await tick_bodies.read(request, source)
-    await services.ticks_limiter.hit(principal.name)
+    services.ticks_limiter.hit(principal.name)
     if body.ticks is not None:
         appended = await services.gateway.ingest_tick_frame(body.ticks, body.source, stamp, body.tick_at)
     else:

@@ -52,14 +52,14 @@ async def once(
     return body
 
 
-def _owner_check(principal: Principal, services: ServicesDep) -> Callable[[OrderRef], Awaitable[None]]:
-    async def authorize(order: OrderRef) -> None:
+def _owner_check(principal: Principal, services: ServicesDep) -> Callable[[OrderRef], None]:
+    def authorize(order: OrderRef) -> None:
         # An order the caller may not read does not exist for them, as on GET: order ids are derived from the
         # account and client order id, so a 403 naming the account would confirm who trades what.
         if not principal.may_read(order.account_id):
             raise UnknownOrder(f"no order {order.order_id}")
         principal.require_account(order.account_id)
-        await services.account_limiter.hit(order.account_id)
+        services.account_limiter.hit(order.account_id)
 
     return authorize
 
@@ -81,7 +81,7 @@ async def place_order(
     """Append OrderPlaced to `orders`. A repeat (same `client_order_id` for the account, or the same
     Idempotency-Key) returns the first outcome and appends nothing."""
     principal.require_account(command.account_id)
-    await services.account_limiter.hit(command.account_id)
+    services.account_limiter.hit(command.account_id)
 
     async def compute() -> tuple[int, dict[str, Any]]:
         # The order may be appended in another request's batch (group commit): it takes its own trace along.
