@@ -58,11 +58,13 @@ class RunnerConfig:
     batch_max: int = 5000  # records per transaction at most
     poll_s: float = 0.05  # how long a read waits for more records
     # How long a batch may wait to fill up: a transaction and a decode cost about as much for ten records as for
-    # thousands, so catching up goes in full batches; a lone record waits this long at most. Under a steady trickle
-    # this sets the batches a second: at 100 orders/s (bench/dashboard.py) the projector took 0.51 cores at 20 ms,
-    # its time in the fixed costs of each batch's queries; at 100 ms (the processors' own batch_ms) the whole
-    # pipeline took 0.58 cores instead of 0.79.
-    linger_s: float = 0.1
+    # thousands, so catching up goes in full batches; a lone record waits this long at most.
+    linger_s: float = 0.02
+    # The same under a trickle (the batch before was not full), where it sets the batches a second: at 100 orders/s
+    # (bench/dashboard.py) the projector took 0.51 cores at 20 ms, most of it the fixed costs of each batch's
+    # queries; at 100 ms (the processors' own batch_ms) the whole pipeline took 0.58 cores instead of 0.79. Not while
+    # catching up: the last batch of a backlog would wait it out for records that are not coming.
+    trickle_linger_s: float = 0.1
 
 
 class ProjectionRunner:
@@ -88,6 +90,7 @@ class ProjectionRunner:
         self.settings = settings
         self.schema = schema
         self.config = config or RunnerConfig()
+        self._trickle = False  # whether the last batch polled was not full: records trickle in, no backlog
         self.stats = RunnerStats()
         self._counted: dict[str, int] = {}  # rows already added to the rows metric, per projection
         self._conninfo = conninfo
@@ -157,14 +160,17 @@ class ProjectionRunner:
 
     # -- one batch -----------------------------------------------------------------------------------------------
     def _poll(self) -> list[RawRecord]:
-        """Up to ``batch_max`` records: what comes within ``poll_s``, topped up for at most ``linger_s``."""
-        raw = self._reader.batch(self.config.batch_max, self.config.poll_s)
-        deadline = time.monotonic() + self.config.linger_s
-        while raw and len(raw) < self.config.batch_max and time.monotonic() < deadline:
-            more = self._reader.batch(self.config.batch_max - len(raw), max(0.0, deadline - time.monotonic()))
+        """Up to ``batch_max`` records: what comes within ``poll_s``, topped up for at most ``linger_s`` (or
+        ``trickle_linger_s`` when the batch before was not full)."""
+        config = self.config
+        raw = self._reader.batch(config.batch_max, config.poll_s)
+        deadline = time.monotonic() + (config.trickle_linger_s if self._trickle else config.linger_s)
+        while raw and len(raw) < config.batch_max and time.monotonic() < deadline:
+            more = self._reader.batch(config.batch_max - len(raw), max(0.0, deadline - time.monotonic()))
             if not more:
                 break
             raw += more
+        self._trickle = len(raw) < config.batch_max
         return raw
 
     def _step(self) -> None:
