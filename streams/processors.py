@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+import polars as pl
 from pydantic import Field, create_model
 
 from domain.instruments import DEFAULT_FILE, InstrumentRegistry
@@ -29,9 +30,11 @@ from domain.positions.errors import SnapshotError as PositionsSnapshotError
 from domain.risk.engine import RiskEngine
 from domain.risk.errors import SnapshotError as RiskSnapshotError
 from domain.risk.limits import LIMITS, Kind, RiskLimits
+from domain.signals.bars import Ints
 from domain.signals.config import SignalConfig
 from domain.signals.engine import SignalEngine
 from domain.signals.errors import SnapshotError as SignalsSnapshotError
+from domain.signals.frames import by_instrument
 from domain.venue.errors import SnapshotError as VenueSnapshotError
 from domain.venue.venue import VenueConfig
 from domain.venue.venues import Venues
@@ -236,6 +239,20 @@ class SignalsProcessor:
 
     def handle(self, topic: str, event: Event) -> Sequence[Output]:
         return self.engine.handle(event) if isinstance(event, TickIngested) else []
+
+    def handle_frame(
+        self, topic: str, frame: pl.DataFrame, events: Callable[[list[int]], Sequence[Event]]
+    ) -> list[tuple[int, Sequence[Output] | Exception]]:
+        found: list[tuple[int, Sequence[Output] | Exception]] = []
+        for instrument, positions, ticks in by_instrument(frame):
+
+            def triggers(rows: list[int], positions: Ints = positions) -> Sequence[TickIngested]:
+                return cast(Sequence[TickIngested], events(positions[rows].tolist()))  # a frame of ticks
+
+            found += [
+                (int(positions[row]), out) for row, out in self.engine.handle_columns(instrument, ticks, triggers)
+            ]
+        return sorted(found, key=lambda item: item[0])  # (instruments' rows interleave)
 
 
 def signal_engine(config: SignalConfig, model_file: Path | None) -> SignalEngine:

@@ -35,14 +35,14 @@ indicator's name carries its parameters, as ``ema_cross(12,26)`` does — so Sig
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
 
 from domain.derive import Sequences, derived_envelope
-from domain.signals.bars import DAY_US, Bar, BarBuilder
+from domain.signals.bars import DAY_US, Bar, BarBuilder, TickColumns
 from domain.signals.config import SignalConfig
 from domain.signals.errors import SnapshotError
 from domain.signals.features import FEATURES, FeatureSet, Scorer
@@ -60,6 +60,7 @@ SNAPSHOT_FORMAT = "tradecore.signals.engine"
 SNAPSHOT_VERSION = 1
 
 Detection = tuple[str, Direction, float]  # indicator, direction, strength
+Emitted = tuple[Detection, dict[str, float]]  # a detection and the values its signal carries
 LONG = Direction.LONG
 SHORT = Direction.SHORT
 
@@ -79,8 +80,38 @@ class SignalEngine:
         if state is None:
             state = self._instruments[tick.instrument] = _Instrument(self.config, self.model)
         bar = state.bars.add(tick)
-        if bar is None:
+        return [] if bar is None else self._signals(self._detections(state, bar), tick)
+
+    def handle_columns(
+        self, instrument: str, ticks: TickColumns, triggers: Callable[[list[int]], Sequence[TickIngested]]
+    ) -> list[tuple[int, list[SignalGenerated] | Exception]]:
+        """Fold a batch of ``instrument``'s ticks in, as ``handle`` would one after another: per tick that closed a
+        bar with signals, its position in ``ticks`` and the signals — or the exception their computation raised
+        (``handle`` would have raised it for that tick). ``triggers`` gives the ticks at some positions as events:
+        it is asked once, for the ticks whose bars signal, which the signals derive from."""
+        state = self._instruments.get(instrument)
+        if state is None:
+            state = self._instruments[instrument] = _Instrument(self.config, self.model)
+        found: list[tuple[int, list[Emitted] | Exception]] = []
+        for position, bar in state.bars.add_columns(ticks):
+            try:
+                emitted = self._detections(state, bar)
+            except Exception as err:  # the host dead-letters the tick, as it would have from ``handle``
+                found.append((position, err))
+                continue
+            if emitted:
+                found.append((position, emitted))
+        if not found:
             return []
+        signalling = [position for position, emitted in found if not isinstance(emitted, Exception)]
+        events = dict(zip(signalling, triggers(signalling), strict=True))
+        return [
+            (position, emitted if isinstance(emitted, Exception) else self._signals(emitted, events[position]))
+            for position, emitted in found
+        ]
+
+    def _detections(self, state: _Instrument, bar: Bar) -> list[Emitted]:
+        """What ``bar`` signals: each detection with the values it carries."""
         found = state.on_bar(bar)
         scored = self._score(state, bar)
         if not found and scored is None:
@@ -89,6 +120,10 @@ class SignalEngine:
         emitted = [(detection, values) for detection in found]
         if scored is not None:
             emitted.append(scored)
+        return emitted
+
+    def _signals(self, emitted: list[Emitted], tick: TickIngested) -> list[SignalGenerated]:
+        """The signals of ``emitted``, derived from ``tick``, which closed their bar."""
         instrument = tick.instrument
         return [
             SignalGenerated(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
+
+import polars as pl
 
 from schemas.events import Event
 
@@ -38,6 +40,24 @@ class Processor(Protocol):
 
     def reset(self) -> None:
         """Forget all state; the host rebuilds it by replaying the inputs."""
+        ...
+
+
+@runtime_checkable
+class Columnar(Processor, Protocol):
+    """A processor that also takes a batch of one input partition's records as columns (``streams.host.frames``).
+
+    The host hands it a fetched batch's valid records of one event type as the frame ``schemas.batch`` decodes
+    (column ``index`` dropped), in offset order; it must leave the state, and give the outputs, that ``handle``
+    would give record by record — it only skips making an event per record.
+    """
+
+    def handle_frame(
+        self, topic: str, frame: pl.DataFrame, events: Callable[[list[int]], Sequence[Event]]
+    ) -> list[tuple[int, Sequence[Output] | Exception]]:
+        """Per row of ``frame`` that derives something, in row order: its position and its outputs, or the exception
+        ``handle`` would have raised for it (the host dead-letters that record). ``events(rows)``: those rows as
+        events, for the few a rule needs whole."""
         ...
 
 
