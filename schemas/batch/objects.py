@@ -28,6 +28,7 @@ E = TypeVar("E", bound=Event)
 Column = Callable[[pl.Series], list[Any]]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # fastavro's own: its timestamps are this plus a timedelta
+_CANONICAL_UUID = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
 
 class EventBuilder:
@@ -37,7 +38,9 @@ class EventBuilder:
         """Raises ``SchemaDriftError`` if ``cls`` differs from its schema (every field is then filled)."""
         codec.prepare(cls)
         self.cls = cls
-        self._build = _record(cls, nodes.parse(avsc.expanded(cls.__name__)))
+        node = nodes.parse(avsc.expanded(cls.__name__))
+        self._build = _record(cls, node)
+        self._uuids = _uuid_columns(node, None)
 
     def events(self, frame: pl.DataFrame) -> list[Event | str]:
         """One event per row of ``frame``, in row order (other columns, like the batch's ``index``, are ignored);
@@ -48,6 +51,17 @@ class EventBuilder:
         except (ValueError, TypeError, KeyError):
             # Rare (the bytes are malformed): find the rows at fault one by one, the others still build.
             return [self._one(frame.slice(row, 1)) for row in range(frame.height)]
+
+    def refused(self, frame: pl.DataFrame) -> dict[int, str]:
+        """The rows of ``frame`` the class refuses, by position, with what ``events`` gives in their place — found
+        without building the others: of a decoded value only a uuid can be refused, and one in the canonical form
+        never is (``UUID`` takes it), so only rows with another form are built to see."""
+        if not self._uuids or frame.height == 0:
+            return {}
+        odd = pl.any_horizontal(~column.str.contains(_CANONICAL_UUID).fill_null(True) for column in self._uuids)
+        suspects = frame.select(odd.arg_true()).to_series().to_list()
+        found = {row: self._one(frame.slice(row, 1)) for row in suspects}
+        return {row: reason for row, reason in found.items() if isinstance(reason, str)}
 
     def _one(self, row: pl.DataFrame) -> Event | str:
         try:
@@ -70,6 +84,19 @@ def _record(cls: type, node: nodes.Record) -> Callable[[pl.DataFrame], list[Any]
         return list(itertools.starmap(make, zip(*columns, strict=True)))
 
     return build
+
+
+def _uuid_columns(node: nodes.Record, parent: pl.Expr | None) -> list[pl.Expr]:
+    """Expressions for every uuid field of ``node``'s frame, nested records' included (null where optional)."""
+    found: list[pl.Expr] = []
+    for field in node.fields:
+        column = pl.col(field.name) if parent is None else parent.struct.field(field.name)
+        inner = field.node.value if isinstance(field.node, nodes.Optional) else field.node
+        if isinstance(inner, nodes.Record):
+            found += _uuid_columns(inner, column)
+        elif isinstance(inner, nodes.Leaf) and inner.kind == "uuid":
+            found.append(column)
+    return found
 
 
 def _maker(cls: type, names: list[str]) -> Callable[..., Any]:
