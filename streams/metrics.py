@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -128,6 +128,20 @@ class ProcessorMetrics:
         self._lagging: set[tuple[str, str]] = set()
 
     def consumed(self, topic: str, event_time_ms: int) -> None:
+        counted, latency = self._consumed_children(topic)
+        counted.inc()
+        latency.observe(max(time.time() - event_time_ms / 1000, 0.0))
+
+    def consumed_run(self, topic: str, event_times_ms: Sequence[int]) -> None:
+        """``consumed`` for each of a run of records of ``topic``, at once."""
+        counted, latency = self._consumed_children(topic)
+        counted.inc(len(event_times_ms))
+        now_ms = time.time() * 1000
+        observe = latency.observe
+        for event_time_ms in event_times_ms:
+            observe(max(now_ms - event_time_ms, 0.0) / 1000)
+
+    def _consumed_children(self, topic: str) -> tuple[Counter, Histogram]:
         children = self._consumed.get(topic)
         if children is None:
             name = topic[self._cut :]
@@ -135,8 +149,7 @@ class ProcessorMetrics:
                 EVENTS_CONSUMED.labels(self.processor, name),
                 PROCESSING_LATENCY.labels(self.processor, name),
             )
-        children[0].inc()
-        children[1].observe(max(time.time() - event_time_ms / 1000, 0.0))
+        return children
 
     def produced(self, topic: str) -> None:
         child = self._produced.get(topic)

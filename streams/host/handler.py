@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.trace import Span, Status, StatusCode
 
 from schemas.registry import SchemaRegistry
 from schemas.serde import EventSerializer
@@ -61,11 +62,9 @@ class RecordHandler:
             if live and self.tracing
             else None
         )
-        if event is None:
-            kind, reason = "undecodable", f"undecodable: {decoded.reason}"
+        kind, reason = ("undecodable", f"undecodable: {decoded.reason}") if event is None else ("", "")
         outputs: list[Output] = []
         if event is not None:
-            reason = ""
             for task in tasks:
                 began = time.perf_counter()
                 try:
@@ -75,24 +74,46 @@ class RecordHandler:
                     reason = f"{kind}: {err}"
                 task.work_s += time.perf_counter() - began  # (a replay of this record would redo it)
             if reason:
-                log.warning(
-                    "%s: dead-lettering %s[%d]@%d: %s",
-                    self._processor.name,
-                    topic,
-                    record.partition,
-                    record.offset,
-                    reason,
-                )
-        for output in outputs:
-            if not isinstance(output, Forward):
-                observe_output(output, live=live)
+                self.failed(record, reason)
+        self.observe(outputs, live)
         if txn is None:
             return
         self._stats.consumed += 1
         self._metrics.consumed(topic, record.timestamp_ms)
         txn.take(record, tasks)
+        self.write(txn, record, outputs, reason, kind, span)
+
+    def failed(self, record: RawRecord, reason: str) -> None:
+        """Log that the processor could not handle ``record`` (it is dead-lettered)."""
+        log.warning(
+            "%s: dead-lettering %s[%d]@%d: %s",
+            self._processor.name,
+            record.topic,
+            record.partition,
+            record.offset,
+            reason,
+        )
+
+    @staticmethod
+    def observe(outputs: Sequence[Output], live: bool) -> None:
+        """What the outputs tell operators (``streams.metrics.observe_output``)."""
+        for output in outputs:
+            if not isinstance(output, Forward):
+                observe_output(output, live=live)
+
+    def write(
+        self,
+        txn: HostTransaction,
+        record: RawRecord,
+        outputs: Sequence[Output],
+        reason: str,
+        kind: str,
+        span: Span | None = None,
+    ) -> None:
+        """Write into ``txn`` what the taken ``record`` derived: its outputs — or, given ``reason``, the record itself,
+        dead-lettered with it — carrying on the trace of ``span`` or, without one, the record's own."""
         # What this record causes carries its trace on: in headers only, so payloads replay byte-identical.
-        headers = tracing.handed_on(span, consumed)
+        headers = tracing.handed_on(span, record.headers)
         if reason:
             if span is not None:
                 span.set_status(Status(StatusCode.ERROR, reason))

@@ -38,6 +38,7 @@ from streams.host import checkpoints
 from streams.host.config import HostConfig, HostStats
 from streams.host.decoding import InputDecoder
 from streams.host.fetch import Fetcher
+from streams.host.frames import FrameTaker
 from streams.host.handler import RecordHandler
 from streams.host.inputs import Inputs
 from streams.host.merge import Source
@@ -85,6 +86,11 @@ class ProcessorHost:
         )
         self.decoder = InputDecoder(self.topics, registry)
         self.handler = RecordHandler(processor, self.topics, self.outputs, registry, self.stats, self.metrics)
+        self.frames = (
+            FrameTaker(self.topics, registry, self.handler, self.stats, self.metrics)
+            if FrameTaker.fits(processor, self.topics)
+            else None
+        )
         self.rebuild = Rebuild(
             settings,
             f"{self.group}-{{}}-{self.config.instance}",
@@ -144,6 +150,7 @@ class _Session:
         )
         self._watchdog = Watchdog(host.processor.name, host.group, host.config.stall_ms, self._fetcher, host.topics)
         host.handler.tracing = tracing.recording()
+        self._frames = None if host.handler.tracing else host.frames  # spans are per record
 
     def run(self, stop: threading.Event, on_idle: Callable[[], None] | None) -> None:
         leave = False
@@ -156,10 +163,15 @@ class _Session:
                     waited = time.monotonic() - began
                     self._host.stats.held_wait_s += waited
                     self._host.metrics.held_wait(waited)
-                for decoded in self._host.decoder.decode(records):
+                singles = records
+                if self._frames is not None and records:
+                    singles = self._frames.take(records, self._txn, self._tasks)  # (no merge: one input)
+                processed = len(records) - len(singles)
+                if self._txn.open and self._txn.taken >= self._config.batch_max:
+                    self._commit()
+                for decoded in self._host.decoder.decode(singles):
                     self._merger.add(self._host.topics.stamped(decoded))
                 self._host.stats.held_max = max(self._host.stats.held_max, self._merger.buffered())
-                processed = 0
                 for stamped in self._merger.release(self._fetcher.exhausted, self._fetcher.caught_up):
                     self._host.handler.handle(stamped.item, self._txn, self._tasks.take(stamped.item.record))
                     processed += 1

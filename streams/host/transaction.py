@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from streams.host.checkpoints import Record
@@ -102,6 +102,17 @@ class HostTransaction:
                 runs[-1][2] += 1
             else:
                 runs.append([name, record.partition, 1])
+
+    def take_run(self, records: Sequence[RawRecord], tasks: list[Task]) -> None:
+        """``take`` each of ``records``, a run of one partition in offset order, at once (a host with one input keeps
+        no journal, so the run's last offset is all there is to stage)."""
+        assert self._journal is None, "a journal records the order of each record taken: take them one by one"
+        self.begin()
+        self.taken += len(records)
+        last = records[-1]
+        self._staged[(last.topic, last.partition)] = last.offset + 1
+        for task in tasks:
+            task.taken += len(records)
 
     def positions(self) -> dict[Position, int]:
         """Per input partition, the offset after the last record taken (committed or in this transaction)."""

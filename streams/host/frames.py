@@ -1,0 +1,140 @@
+"""A fetched run of one input partition's records taken at once, as columns, through a ``Columnar`` processor.
+
+A processor with one partitioned input and no broadcast input merges nothing: each partition's records are taken
+in offset order, on their own. When it is ``Columnar`` and its input carries one event type, a run of at least
+``SMALL`` records of a partition in one fetch goes to ``handle_frame`` as one frame instead of record by record:
+the values decoded at once (``schemas.batch``), no event made but for the rows a rule asks for, the offsets taken in
+one step, and only what the run derives written one by one. What is written equals the per-record path's
+(``streams.host.handler``): a value that does not decode, or whose event does not build, is dead-lettered with the
+same reason while the rest go on; an exception the processor meets for one row dead-letters that record.
+
+Smaller runs — a trickle, where the frame's fixed cost outweighs the records' — go record by record, as do all
+records while spans are recorded (each record gets its own).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import cast
+
+import polars as pl
+
+from schemas.batch import INDEX, BatchDecoder
+from schemas.batch.objects import EventBuilder
+from schemas.batch.registry import writers
+from schemas.events import Event, events_on
+from schemas.registry import SchemaRegistry
+from streams.host.config import HostStats
+from streams.host.decoding import EVENTS_OF, SMALL
+from streams.host.handler import RecordHandler
+from streams.host.inputs import Inputs
+from streams.host.processor import Columnar, Output, Processor
+from streams.host.tasks import Task, Tasks
+from streams.host.transaction import HostTransaction
+from streams.kafka.logreader import RawRecord
+from streams.metrics import ProcessorMetrics
+
+Outcome = tuple[Sequence[Output], str, str]  # outputs, and the reason and kind of a dead letter
+
+
+class FrameTaker:
+    """Takes runs of ``inputs``' one topic as frames, writing through ``handler``."""
+
+    def __init__(
+        self,
+        inputs: Inputs,
+        registry: SchemaRegistry,
+        handler: RecordHandler,
+        stats: HostStats,
+        metrics: ProcessorMetrics,
+        small: int = SMALL,
+    ) -> None:
+        (self._topic,) = inputs.topics
+        self._name = inputs.name(self._topic)
+        (event,) = events_on(EVENTS_OF.get(self._name, self._name))
+        self._event = event.__name__
+        self._decoder = BatchDecoder(writers(registry), (event,))
+        self._builder = EventBuilder(event)
+        self._handler = handler
+        self._stats = stats
+        self._metrics = metrics
+        self._small = small
+
+    @staticmethod
+    def fits(processor: Processor, inputs: Inputs) -> bool:
+        """Whether ``processor`` over ``inputs`` can take frames: columnar, one input topic of one event type."""
+        if not isinstance(processor, Columnar) or len(inputs.topics) != 1 or inputs.broadcast:
+            return False
+        name = inputs.name(inputs.topics[0])
+        return len(events_on(EVENTS_OF.get(name, name))) == 1
+
+    def take(self, records: list[RawRecord], txn: HostTransaction, tasks: Tasks) -> list[RawRecord]:
+        """Take each partition's run of at least ``small`` of ``records`` as a frame; the others are left to take
+        one by one (returned in fetch order).
+
+        Raises:
+            RegistryUnavailableError: the registry could not be asked for a writer's schema; retry.
+        """
+        runs: dict[int, list[RawRecord]] = {}
+        for record in records:
+            runs.setdefault(record.partition, []).append(record)
+        if all(len(run) < self._small for run in runs.values()):
+            return records
+        rest: list[RawRecord] = []
+        for run in runs.values():
+            takers = tasks.take(run[0])  # (one task takes a partition of the one input; asking changes nothing)
+            if len(run) < self._small or len(takers) != 1:
+                rest += run
+            else:
+                self._take_run(run, txn, takers[0])
+        return rest
+
+    def _take_run(self, run: list[RawRecord], txn: HostTransaction, task: Task) -> None:
+        outcomes = self._outcomes(run, task)
+        txn.take_run(run, [task])
+        self._stats.consumed += len(run)
+        self._stats.framed += len(run)
+        self._metrics.consumed_run(self._topic, [record.timestamp_ms for record in run])
+        for place in sorted(outcomes):
+            outputs, reason, kind = outcomes[place]
+            self._handler.write(txn, run[place], outputs, reason, kind)
+
+    def _outcomes(self, run: list[RawRecord], task: Task) -> dict[int, Outcome]:
+        """What each record of ``run`` that derives anything derives, by its place in the run."""
+        batch = self._decoder.decode([record.value for record in run])
+        topic = self._topic
+        outcomes: dict[int, Outcome] = {
+            bad.index: ((), f"undecodable: {topic}: {bad.reason}", "undecodable") for bad in batch.malformed
+        }
+        frame = batch.frames.get(self._event)
+        if frame is None:
+            return outcomes
+        refused = self._builder.refused(frame)
+        if refused:
+            places = frame.get_column(INDEX).to_list()
+            for row, reason in refused.items():
+                outcomes[places[row]] = ((), f"undecodable: {topic}: {reason}", "undecodable")
+            frame = frame.filter(~pl.int_range(pl.len()).is_in(list(refused)))
+        place_of = frame.get_column(INDEX).to_list()
+        good = frame.drop(INDEX)
+
+        def events(rows: list[int]) -> Sequence[Event]:
+            return cast(list[Event], self._builder.events(good[rows]))  # (refused rows are gone: all build)
+
+        processor = task.processor
+        assert isinstance(processor, Columnar)
+        began = time.perf_counter()
+        found = processor.handle_frame(self._name, good, events)
+        task.work_s += time.perf_counter() - began  # (a replay of these records would redo it)
+        for row, derived in found:
+            place = place_of[row]
+            if isinstance(derived, Exception):
+                kind = type(derived).__name__
+                reason = f"{kind}: {derived}"
+                self._handler.failed(run[place], reason)
+                outcomes[place] = ((), reason, kind)
+            else:
+                self._handler.observe(derived, True)
+                outcomes[place] = (derived, "", "")
+        return outcomes

@@ -1,0 +1,136 @@
+"""A host taking each fetched run of a partition as one frame (the signals processor, ``streams.host.frames``)
+writes exactly what it writes taking the same records one by one: the same signals, byte for byte and in the same
+order per partition, and the same dead letters with the same reasons — for values that do not decode and for an
+event id that is no uuid — while a uuid in an odd but valid form goes through."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from schemas.events import Event
+from schemas.serde import EventSerializer, register_all
+from schemas.settings import RegistrySettings
+from streams import kafka
+from streams.host.processor import event_time_ms
+from streams.host.runner import HostConfig, ProcessorHost
+from streams.kafka.registry import registry_client
+from streams.kafka.topics import TopicLayout, cluster_size, ensure_topics
+from streams.processors import ProcessorSettings, SignalsProcessor
+from streams.settings import KafkaSettings
+from tests.domain.signals.market import binance_btcusdt, histdata_eurusd
+
+pytestmark = pytest.mark.integration
+
+Written = dict[int, list[tuple[bytes | None, bytes | None, dict[str, bytes]]]]
+
+
+def odd_but_valid(value: bytes, event: Event) -> bytes:
+    """``value`` with its event id written ``{{…}}`` around the bare hex: the same length, and ``UUID`` takes it."""
+    canonical = str(event.envelope.event_id).encode()
+    return value.replace(canonical, b"{{" + event.envelope.event_id.hex.encode() + b"}}")
+
+
+def not_a_uuid(value: bytes, event: Event) -> bytes:
+    canonical = str(event.envelope.event_id).encode()
+    return value.replace(canonical, b"z" * len(canonical))
+
+
+def written(settings: KafkaSettings, topic: str) -> Written:
+    """Every committed record of ``topic``, per partition in offset order."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "group.id": f"frames-{uuid.uuid4()}",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+        }
+    )
+    found: Written = {}
+    try:
+        for partition in consumer.list_topics(topic, timeout=30).topics[topic].partitions:
+            place = TopicPartition(topic, partition, 0)
+            low, high = consumer.get_watermark_offsets(place, timeout=30)
+            records = found.setdefault(partition, [])
+            if high <= low:
+                continue
+            consumer.assign([place])
+            # The high watermark counts the transactions' commit markers too: read until the position passes it.
+            deadline = time.monotonic() + 60
+            while consumer.position([place])[0].offset < high and time.monotonic() < deadline:
+                messages = [m for m in consumer.consume(500, 0.2) if m.error() is None]
+                records += [(m.key(), m.value(), dict(m.headers() or [])) for m in messages]
+    finally:
+        consumer.close()
+    return found
+
+
+def run_host(settings: KafkaSettings, client: Any, output: str, total: int, frames: bool) -> ProcessorHost:
+    host = ProcessorHost(
+        SignalsProcessor(ProcessorSettings()),
+        settings,
+        client,
+        HostConfig(input_prefix=settings.topic_prefix, output_prefix=output, batch_ms=50),
+    )
+    if not frames:
+        host.frames = None
+    stop = threading.Event()
+    thread = threading.Thread(target=host.run, args=(stop,))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 180
+        while host.stats.consumed < total and time.monotonic() < deadline and thread.is_alive():
+            time.sleep(0.05)
+        assert host.stats.consumed == total
+    finally:
+        stop.set()
+        thread.join(60)
+    return host
+
+
+def test_runs_taken_as_frames_write_what_records_taken_one_by_one_write(
+    topics: KafkaSettings, registry_settings: RegistrySettings
+) -> None:
+    client = registry_client(registry_settings)
+    prefix = topics.topic_prefix
+    admin = kafka.admin(topics)
+    layout = TopicLayout.for_cluster(cluster_size(admin), topics.partitions)
+    outputs = {"framed": prefix + "framed.", "single": prefix + "single."}
+    for namespace in (prefix, *outputs.values()):
+        ensure_topics(admin, layout, namespace)
+        register_all(client, namespace)
+    serializer = EventSerializer(client, "ticks", topic_prefix=prefix)
+    producer = kafka.producer(topics)
+    ticks = [*binance_btcusdt().ticks, *histdata_eurusd().ticks[:3_000]]
+    for i, tick in enumerate(ticks):
+        value = serializer.serialize(tick)
+        if i % 997 == 5:
+            value = not_a_uuid(value, tick)
+        elif i % 997 == 9:
+            value = odd_but_valid(value, tick)
+        elif i % 997 == 11:
+            value = value[:-3]  # truncated
+        producer.produce(serializer.topic, value, serializer.key(tick), timestamp=event_time_ms(tick))
+        if i % 1000 == 0:
+            producer.poll(0)
+    assert producer.flush(60) == 0
+
+    hosts = {kind: run_host(topics, client, output, len(ticks), kind == "framed") for kind, output in outputs.items()}
+
+    assert hosts["framed"].stats.framed > len(ticks) // 2, "most records were taken as frames"
+    assert hosts["single"].stats.framed == 0
+    signals = {kind: written(topics, output + "signals") for kind, output in outputs.items()}
+    assert sum(len(records) for records in signals["single"].values()) > 100
+    assert signals["framed"] == signals["single"]
+    dead = {kind: written(topics, output + "deadletter") for kind, output in outputs.items()}
+    assert dead["framed"] == dead["single"]
+    reasons = [headers["tradecore.reason"].decode() for records in dead["framed"].values() for _, _, headers in records]
+    poisoned = len([i for i in range(len(ticks)) if i % 997 in (5, 11)])
+    assert len(reasons) == poisoned, reasons
+    assert all(reason.startswith("undecodable: ") for reason in reasons), reasons
+    assert any("badly formed hexadecimal UUID string" in reason for reason in reasons), reasons
