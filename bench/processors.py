@@ -19,10 +19,11 @@ positions, signals and strategy:
   the ends of partitions, a slower input), which the raw loop, merging nothing, never does;
 * the reference: a raw loop in this process — a ``read_committed`` consumer assigned to the same input partitions,
   the same batch decoding as the host (``streams.host.decoding.InputDecoder``: each consumed batch at once), the
-  same ``processor.handle`` and ``EventSerializer``, and a plain idempotent producer (no transactions, no offsets
-  committed), in consume order (no event-time merge); timed from the first record consumed to the last output
-  acknowledged. Its per-record time is split into decode, compute, encode and Kafka client (consume + produce
-  calls).
+  same ``processor.handle`` — or, for a processor the host hands frames (signals, ``streams.host.frames``), each
+  partition's run as one frame through the same ``handle_frame`` — the same ``EventSerializer``, and a plain
+  idempotent producer (no transactions, no offsets committed), in consume order (no event-time merge); timed from
+  the first record consumed to the last output acknowledged. Its per-record time is split into decode, compute,
+  encode and Kafka client (consume + produce calls).
 
 Latency: a ``tradecore worker risk`` process (``--batch-ms`` as given) over a fresh namespace with fresh ticks for
 reference prices; OrderPlaced records produced by a raw producer at a constant rate (``--loads``); a
@@ -242,6 +243,7 @@ def raw_run(name: str, client: Any, inputs: Inputs, output: str) -> dict[str, An
     from schemas.serde import EventSerializer
     from streams import kafka
     from streams.host.decoding import InputDecoder
+    from streams.host.frames import FrameTaker
     from streams.host.inputs import Inputs as HostInputs
     from streams.host.processor import Forward, event_time_ms
     from streams.kafka.logreader import RawRecord
@@ -253,7 +255,9 @@ def raw_run(name: str, client: Any, inputs: Inputs, output: str) -> dict[str, An
     namespace = inputs.namespace[name]
     processor = MAKERS[name](ProcessorSettings())
     topics = [namespace + t for t in processor.partitioned + processor.broadcast]
-    decoder = InputDecoder(HostInputs(namespace, processor.partitioned, processor.broadcast), client)
+    host_inputs = HostInputs(namespace, processor.partitioned, processor.broadcast)
+    decoder = InputDecoder(host_inputs, client)
+    frames = RawFrames(processor, host_inputs, client) if FrameTaker.fits(processor, host_inputs) else None
     encoders: dict[str, EventSerializer] = {}
     consumer = kafka.consumer(settings, f"{output}raw-{name}")
     assignment = [
@@ -277,17 +281,32 @@ def raw_run(name: str, client: Any, inputs: Inputs, output: str) -> dict[str, An
             if first is None and messages:
                 first = perf()
             t0 = perf()
-            decoded = decoder.decode([RawRecord.of(msg) for msg in messages if msg.error() is None])
-            decode_s += perf() - t0
-            for item in decoded:
-                consumed += 1
-                msg, event = item.record, item.event
-                if event is None:
-                    undecodable += 1
-                    continue
-                t1 = perf()
-                outputs = processor.handle(msg.topic[len(namespace) :], event)
-                compute_s += perf() - t1
+            records = [RawRecord.of(msg) for msg in messages if msg.error() is None]
+            if frames is not None:  # as the host does: each partition's run as one frame
+                runs: dict[tuple[str, int], list[RawRecord]] = {}
+                for record in records:
+                    runs.setdefault((record.topic, record.partition), []).append(record)
+                derived = []
+                for run in runs.values():
+                    found, took = frames.derive(run)
+                    derived += found
+                    decode_s += took[0]
+                    compute_s += took[1]
+                    consumed += len(run)
+                undecodable = frames.undecodable
+            else:
+                derived = []
+                decoded = decoder.decode(records)
+                decode_s += perf() - t0
+                for item in decoded:
+                    consumed += 1
+                    if item.event is None:
+                        undecodable += 1
+                        continue
+                    t1 = perf()
+                    derived.append((item.record, processor.handle(item.record.topic[len(namespace) :], item.event)))
+                    compute_s += perf() - t1
+            for msg, outputs in derived:
                 for out in outputs:
                     t3 = perf()
                     if isinstance(out, Forward):
@@ -334,6 +353,47 @@ def raw_run(name: str, client: Any, inputs: Inputs, output: str) -> dict[str, An
             "kafka_and_loop": 1e6 * kafka_s / consumed,
         },
     }
+
+
+class RawFrames:
+    """The raw loop's take of a partition's run as one frame, as ``streams.host.frames`` takes it: the same batch
+    decoding, the same check of the uuids, ``handle_frame``; no transaction, no metrics, no dead letters written."""
+
+    def __init__(self, processor: Any, inputs: Any, client: Any) -> None:
+        from schemas.batch import BatchDecoder
+        from schemas.batch.objects import EventBuilder
+        from schemas.batch.registry import writers
+        from schemas.events import events_on
+
+        (topic,) = inputs.topics
+        self.name = inputs.name(topic)
+        (event,) = events_on(self.name)
+        self.event = event.__name__
+        self.processor = processor
+        self.decoder = BatchDecoder(writers(client), (event,))
+        self.builder = EventBuilder(event)
+        self.undecodable = 0
+
+    def derive(self, run: list[Any]) -> tuple[list[tuple[Any, Any]], tuple[float, float]]:
+        """What each record of ``run`` derives, as (record, outputs); and the seconds spent decoding and computing."""
+        import polars as pl
+
+        from schemas.batch import INDEX
+
+        perf = time.perf_counter
+        began = perf()
+        batch = self.decoder.decode([record.value for record in run])
+        frame = batch.frames[self.event]
+        refused = self.builder.refused(frame)
+        self.undecodable += len(batch.malformed) + len(refused)
+        if refused:
+            frame = frame.filter(~pl.int_range(pl.len()).is_in(list(refused)))
+        places = frame.get_column(INDEX).to_list()
+        good = frame.drop(INDEX)
+        decoded = perf()
+        found = self.processor.handle_frame(self.name, good, lambda rows: self.builder.events(good[rows]))
+        derived = [(run[places[row]], outputs) for row, outputs in found if not isinstance(outputs, Exception)]
+        return derived, (decoded - began, perf() - decoded)
 
 
 def throughput_phase(
@@ -716,8 +776,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "partitions": layout.partitions,
             "replication_factor": layout.replication_factor,
             "host": "streams.host.runner.ProcessorHost in this process (a thread), batch_ms and grace_ms as given",
-            "raw": "read_committed Consumer -> InputDecoder (batch) -> processor.handle -> EventSerializer -> "
-            "idempotent Producer (acks=all, lz4, linger 2 ms), no transactions, consume order",
+            "raw": "read_committed Consumer -> InputDecoder (batch) -> processor.handle (signals: each partition's run "
+            "as a frame -> handle_frame) -> EventSerializer -> idempotent Producer (acks=all, lz4, linger 2 ms), "
+            "no transactions, consume order",
             "latency_worker": "tradecore worker risk (a process), --batch-ms per setting",
             "quick": args.quick,
         },
