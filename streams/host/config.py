@@ -50,7 +50,7 @@ class HostStats:
     # Seconds spent waiting for input while the merger held records: for a grace period to run out (an input at the
     # end of its log) or for a slower input to catch up — the cost of the event-time merge a plain loop does not pay.
     held_wait_s: float = 0.0
-    framed: int = 0  # records taken as frames (``streams.host.frames``), not one by one
+    framed: int = 0  # records taken, or folded by rebuilds, as frames (``streams.host.frames``), not one by one
     by_topic: dict[str, int] = field(default_factory=dict)
 
 

@@ -15,7 +15,7 @@ records while spans are recorded (each record gets its own).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import cast
 
 import polars as pl
@@ -71,27 +71,47 @@ class FrameTaker:
 
     def take(self, records: list[RawRecord], txn: HostTransaction, tasks: Tasks) -> list[RawRecord]:
         """Take each partition's run of at least ``small`` of ``records`` as a frame; the others are left to take
-        one by one (returned in fetch order).
+        one by one (returned).
 
         Raises:
             RegistryUnavailableError: the registry could not be asked for a writer's schema; retry.
         """
+        rest: list[RawRecord] = []
+        for run, task in self._runs(records, tasks.take):
+            if task is None:
+                rest += run
+            else:
+                self._take_run(run, txn, task)
+        return rest
+
+    def fold(self, records: list[RawRecord], task: Task) -> list[RawRecord]:
+        """A rebuild's ``take``: each run of at least ``small`` of ``records`` folded into ``task``'s state as a
+        frame, nothing written; the others are left to fold one by one (returned)."""
+        rest: list[RawRecord] = []
+        for run, taker in self._runs(records, lambda _: [task]):
+            if taker is None:
+                rest += run
+            else:
+                self._outcomes(run, taker, live=False)
+                self._stats.framed += len(run)
+        return rest
+
+    def _runs(
+        self, records: list[RawRecord], takers: Callable[[RawRecord], list[Task]]
+    ) -> Iterator[tuple[list[RawRecord], Task | None]]:
+        """``records`` by partition, each run with the task to take it as a frame (None: take it one by one)."""
         runs: dict[int, list[RawRecord]] = {}
         for record in records:
             runs.setdefault(record.partition, []).append(record)
-        if all(len(run) < self._small for run in runs.values()):
-            return records
-        rest: list[RawRecord] = []
         for run in runs.values():
-            takers = tasks.take(run[0])  # (one task takes a partition of the one input; asking changes nothing)
-            if len(run) < self._small or len(takers) != 1:
-                rest += run
-            else:
-                self._take_run(run, txn, takers[0])
-        return rest
+            if len(run) < self._small:
+                yield run, None
+                continue
+            found = takers(run[0])  # (one task takes a partition of the one input; asking changes nothing)
+            yield run, found[0] if len(found) == 1 else None
 
     def _take_run(self, run: list[RawRecord], txn: HostTransaction, task: Task) -> None:
-        outcomes = self._outcomes(run, task)
+        outcomes = self._outcomes(run, task, live=True)
         txn.take_run(run, [task])
         self._stats.consumed += len(run)
         self._stats.framed += len(run)
@@ -100,7 +120,7 @@ class FrameTaker:
             outputs, reason, kind = outcomes[place]
             self._handler.write(txn, run[place], outputs, reason, kind)
 
-    def _outcomes(self, run: list[RawRecord], task: Task) -> dict[int, Outcome]:
+    def _outcomes(self, run: list[RawRecord], task: Task, live: bool) -> dict[int, Outcome]:
         """What each record of ``run`` that derives anything derives, by its place in the run."""
         batch = self._decoder.decode([record.value for record in run])
         topic = self._topic
@@ -135,6 +155,6 @@ class FrameTaker:
                 self._handler.failed(run[place], reason)
                 outcomes[place] = ((), reason, kind)
             else:
-                self._handler.observe(derived, True)
+                self._handler.observe(derived, live)
                 outcomes[place] = (derived, "", "")
         return outcomes

@@ -34,6 +34,8 @@ class Rebuild:
         decode: decodes a batch of records at once (``streams.host.decoding``), as live does.
         fold: applies one decoded record to a task's state.
         stall_s: how long a read may make no progress before it raises ``ReadStalled``.
+        fold_runs: for a processor with one input taking frames (``streams.host.frames``): folds a read batch's
+            runs into a task's state as frames and returns the records left to fold one by one.
     """
 
     def __init__(
@@ -46,6 +48,7 @@ class Rebuild:
         decode: Callable[[Sequence[RawRecord]], list[Decoded]],
         fold: Callable[[Decoded, Task], None],
         stall_s: float,
+        fold_runs: Callable[[list[RawRecord], Task], list[RawRecord]] | None = None,
     ) -> None:
         self._settings = settings
         self._readers = readers
@@ -55,6 +58,7 @@ class Rebuild:
         self._decode = decode
         self._fold = fold
         self._stall_s = stall_s
+        self._fold_runs = fold_runs
 
     def replay(self, task: Task, starts: Mapping[Position, int], stops: Mapping[Position, int], journal: int) -> int:
         """Fold the task's records from ``starts`` (its broadcast inputs: from its own positions) up to ``stops``:
@@ -80,6 +84,11 @@ class Rebuild:
             return 0
         reader = LogReader(self._settings, self._readers.format("replay"), **BOUNDED)
         reader.assign({tp: begin[tp] for tp in wanted})
+        if self._fold_runs is not None and self._journal is None:
+            try:
+                return self._replay_runs(reader, task, wanted)
+            finally:
+                reader.close()
         batches = (
             self._decode(batch) for batch in reader.read(wanted, max_records=self._batch_max, stall_s=self._stall_s)
         )
@@ -120,6 +129,18 @@ class Rebuild:
                         merger.add(self._inputs.stamped(decoded))
         finally:
             reader.close()
+
+    def _replay_runs(self, reader: LogReader, task: Task, wanted: Mapping[Position, int]) -> int:
+        """One input, no journal: each batch's runs folded as frames, the rest record by record (a partition's
+        records are folded in offset order either way; there is no other input to interleave)."""
+        assert self._fold_runs is not None
+        count = 0
+        for batch in reader.read(wanted, max_records=self._batch_max, stall_s=self._stall_s):
+            rest = self._fold_runs(batch, task)
+            for decoded in self._decode(rest):
+                self._fold(decoded, task)
+            count += len(batch)
+        return count
 
     def _position(self, source: Source) -> Position:
         return self._inputs.topics[source[0]], source[1]

@@ -49,7 +49,7 @@ from streams.host.transaction import HostTransaction, StartOver
 from streams.host.trim import release_freed_memory
 from streams.host.watchdog import Watchdog
 from streams.kafka import KafkaSettings, tracing
-from streams.kafka.logreader import Position, ReadStalled
+from streams.kafka.logreader import Position, RawRecord, ReadStalled
 from streams.metrics import ProcessorMetrics
 
 __all__ = ["HostConfig", "HostStats", "ProcessorHost"]
@@ -100,9 +100,14 @@ class ProcessorHost:
             self.decoder.decode,
             lambda decoded, task: self.handler.handle(decoded, None, [task]),
             self.config.stall_ms / 1000,
+            self._fold_runs if self.frames is not None else None,
         )
         self.tasks = Tasks(processor, self.topics)
         self.live = threading.Event()  # set once a rebuild is done and the host reads live (for tests and probes)
+
+    def _fold_runs(self, records: list[RawRecord], task: Task) -> list[RawRecord]:
+        """A rebuild's runs folded as frames while the host takes frames; the records left to fold one by one."""
+        return records if self.frames is None else self.frames.fold(records, task)
 
     def run(self, stop: threading.Event, on_idle: Callable[[], None] | None = None) -> None:
         """Process until ``stop`` is set; commits what is in flight before returning."""
