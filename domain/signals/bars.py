@@ -289,13 +289,19 @@ def _bar_of(
     return Bar(start_us, first / unit * 0.5, high / unit * 0.5, low / unit * 0.5, close / unit * 0.5, volume, notional)
 
 
+def _grouped(rows: Ints, starts: Ints) -> tuple[Ints, Ints]:
+    """For ``rows`` (ascending positions), the segment each falls in, and where in ``rows`` each segment's run of
+    them begins."""
+    segments = np.searchsorted(starts, rows, side="right") - 1
+    return segments, np.flatnonzero(np.concatenate(([True], segments[1:] != segments[:-1])))
+
+
 def _segment_prices(price2: Ints, counted: Flags, starts: Ints) -> dict[int, tuple[int, int, int, int]]:
     """Per segment holding counted ticks: the first, highest, lowest and last doubled price."""
     rows = np.flatnonzero(counted)
     if len(rows) == 0:
         return {}
-    segments = np.searchsorted(starts, rows, side="right") - 1
-    firsts = np.flatnonzero(np.concatenate(([True], segments[1:] != segments[:-1])))
+    segments, firsts = _grouped(rows, starts)
     lasts = np.concatenate((firsts[1:], [len(rows)])) - 1
     prices = price2[rows]
     found = zip(
@@ -313,8 +319,7 @@ def _segment_sums(ticks: TickColumns, trades: Flags, starts: Ints) -> dict[int, 
     rows = np.flatnonzero(trades)
     if len(rows) == 0:
         return {}
-    segments = np.searchsorted(starts, rows, side="right") - 1
-    firsts = np.flatnonzero(np.concatenate(([True], segments[1:] != segments[:-1])))
+    segments, firsts = _grouped(rows, starts)
     sizes = ticks.size[rows].astype(object)  # Python integers: a notional overflows 64 bits
     notionals = ticks.last[rows].astype(object) * sizes
     found = zip(np.add.reduceat(sizes, firsts).tolist(), np.add.reduceat(notionals, firsts).tolist(), strict=True)

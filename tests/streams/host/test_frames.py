@@ -79,9 +79,7 @@ def run_host(
         SignalsProcessor(ProcessorSettings()),
         settings,
         client,
-        HostConfig(
-            input_prefix=settings.topic_prefix, output_prefix=output, batch_ms=50, restore_checkpoints=restore
-        ),
+        HostConfig(input_prefix=settings.topic_prefix, output_prefix=output, batch_ms=50, restore_checkpoints=restore),
     )
     if not frames:
         host.frames = None
