@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Connection, Table, delete, func, inspect, select
 
 from api import store
 from projections import namespace
@@ -86,7 +86,7 @@ def survey(prefix: str, settings: KafkaSettings, registry: RegistrySettings, dat
             schemas = namespace.namespace_schemas(conn, prefix)
             rows = sum(
                 conn.execute(select(func.count()).select_from(t).where(t.c.namespace == prefix)).scalar_one()
-                for t in WRITE_SIDE
+                for t in _write_side(conn)
             )
     finally:
         db.dispose()
@@ -106,7 +106,14 @@ def delete_all(
         with _talking_to("deleting the read models and write-side rows failed"), db.begin() as conn:
             for schema in holdings.schemas:
                 namespace.drop(conn, schema)
-            for table in WRITE_SIDE:
+            for table in _write_side(conn):
                 conn.execute(delete(table).where(table.c.namespace == holdings.prefix))
     finally:
         db.dispose()
+
+
+def _write_side(conn: Connection) -> list[Table]:
+    """The write side's tables that exist: none before its migrations ran (a stack where no command was taken yet
+    holds no rows to count or delete, and is no error)."""
+    present = inspect(conn)
+    return [table for table in WRITE_SIDE if present.has_table(table.name, schema=table.schema)]

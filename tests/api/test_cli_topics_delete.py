@@ -133,3 +133,36 @@ def test_a_prefix_naming_more_than_a_namespace_is_refused(
     assert done.returncode == 1
     assert says in done.stderr, done.stderr
     assert [_contents(endpoints, db, p) for p in (doomed, kept)] == before
+
+
+def test_a_namespace_is_surveyed_and_deleted_where_the_write_side_was_never_migrated(
+    endpoints: Endpoints, db: Engine
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    from api import namespaces
+    from projections.settings import DatabaseSettings
+
+    name = f"unmigrated_{uuid.uuid4().hex[:8]}"
+    with db.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    fresh = make_url(endpoints.database_url).set(database=name).render_as_string(hide_password=False)
+    prefix = f"test-{uuid.uuid4().hex[:10]}."
+    where = (
+        KafkaSettings(bootstrap_servers=endpoints.kafka_bootstrap),
+        RegistrySettings(url=endpoints.schema_registry_url),
+        DatabaseSettings(url=fresh),
+    )
+    try:
+        admin = kafka.admin(where[0])
+        ensure_topics(admin, TopicLayout.for_cluster(cluster_size(admin), 1), prefix)
+
+        holdings = namespaces.survey(prefix, *where)
+        assert holdings.write_rows == 0 and holdings.topics
+        namespaces.delete_all(holdings, *where)
+
+        assert not namespaces.survey(prefix, *where).topics
+    finally:
+        drop_namespace(endpoints.kafka_bootstrap, prefix)
+        with db.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
