@@ -347,6 +347,10 @@ def clients_measures(load: OrderLoad, viewer: str, count: int, duration: float, 
 
 # -- the run -------------------------------------------------------------------------------------------------------
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    from tests.support.browser import MISSING, installed
+
+    if installed() is None:
+        raise BenchError(MISSING)  # before anything is started: the first measure needs the browser
     bench = BenchRun.begin("dashboard")
     add_user(bench.users_file, "trader", PASSWORD, [Role.TRADER], ACCOUNTS)
     add_user(bench.users_file, "viewer", PASSWORD, [Role.VIEWER], [])

@@ -21,9 +21,18 @@ FLAGS = [
 ]
 
 
-def chromium() -> str:
+MISSING = "chromium is not installed: `make chromium` (apt-get install chromium)"
+
+
+def installed() -> str | None:
+    """Where chromium is, or None when it is not installed."""
     found = shutil.which("chromium") or CHROMIUM
-    assert Path(found).exists(), "chromium is not installed: `make chromium` (apt-get install chromium)"
+    return found if Path(found).exists() else None
+
+
+def chromium() -> str:
+    found = installed()
+    assert found is not None, MISSING
     return found
 
 
