@@ -38,6 +38,7 @@ FIELDS = frozenset(Tick.model_fields)
 _ID = r"^[A-Za-z0-9._:\-]{1,64}$"  # commands.models.Id
 _TIME = r"^\d{4}-\d\d-\d\dT([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$"
 _ID_TEXT = re.compile(_ID)
+_PARSED = "exchange_ts parsed"  # (a name no tick field has)
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,10 @@ def _as_text(frame: pl.DataFrame) -> pl.DataFrame | None:
 
 def _frame(text: pl.DataFrame) -> pl.DataFrame | None:
     """The tick frame of text columns whose every value is in the canonical form, else None."""
+    if "instrument" not in text.columns or "exchange_ts" not in text.columns:
+        return None
+    # The times parsed once: the check asks that each parsed, the frame keeps them.
+    timed = text.with_columns(_time(pl.col("exchange_ts")).alias(_PARSED))
     plain = pl.lit(True)
     for name in text.columns:
         value = pl.col(name)
@@ -157,12 +162,12 @@ def _frame(text: pl.DataFrame) -> pl.DataFrame | None:
         elif name == "venue":
             plain &= value.is_null() | value.str.contains(_ID)
         elif name == "exchange_ts":
-            plain &= value.is_not_null() & value.str.contains(_TIME) & _time(value).is_not_null()
+            plain &= value.is_not_null() & value.str.contains(_TIME) & pl.col(_PARSED).is_not_null()
         else:
             plain &= tick_frames.plain_decimal(value, positive=name in tick_frames.PRICES)
-    if "instrument" not in text.columns or "exchange_ts" not in text.columns or not text.select(plain.all()).item():
+    if not timed.select(plain.all()).item():
         return None
-    return tick_frames.tick_frame(text.with_columns(_time(pl.col("exchange_ts"))))
+    return tick_frames.tick_frame(timed.with_columns(pl.col(_PARSED).alias("exchange_ts")))
 
 
 def _time(text: pl.Expr) -> pl.Expr:
