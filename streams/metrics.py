@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 from schemas.events import (
@@ -136,10 +138,8 @@ class ProcessorMetrics:
         """``consumed`` for each of a run of records of ``topic``, at once."""
         counted, latency = self._consumed_children(topic)
         counted.inc(len(event_times_ms))
-        now_ms = time.time() * 1000
-        observe = latency.observe
-        for event_time_ms in event_times_ms:
-            observe(max(now_ms - event_time_ms, 0.0) / 1000)
+        lags = (time.time() * 1000 - np.asarray(event_times_ms, dtype=np.float64)) / 1000
+        observe_all(latency, np.maximum(lags, 0.0))
 
     def _consumed_children(self, topic: str) -> tuple[Counter, Histogram]:
         children = self._consumed.get(topic)
@@ -196,6 +196,21 @@ _OUTCOMES: dict[type[Event], Callable[[Any], tuple[str, str] | None]] = {
     OrderExpired: lambda e: ("expired", ""),
 }
 _orders: dict[tuple[str, str], Counter] = {}
+
+
+def observe_all(histogram: Histogram, amounts: npt.NDArray[np.float64]) -> None:
+    """``histogram.observe`` of each of ``amounts``, counted per bucket by numpy: one call per record cost a host
+    taking a run as a frame 6 % of its time (a lock and a bucket search per record). It adds to the buckets and sum
+    ``observe`` adds to (prometheus_client's own attributes; tests/streams/test_metrics_bulk.py compares the two)."""
+    if not len(amounts):
+        return
+    histogram._raise_if_not_observable()  # type: ignore[no-untyped-call]
+    bounds = histogram._upper_bounds  # (ends with +Inf: every amount has a bucket)
+    counts = np.bincount(np.searchsorted(bounds, amounts, side="left"), minlength=len(bounds))
+    histogram._sum.inc(float(amounts.sum()))
+    for bucket, count in zip(histogram._buckets, counts.tolist(), strict=True):
+        if count:
+            bucket.inc(count)
 
 
 def observe_output(event: Event, *, live: bool) -> None:
