@@ -70,7 +70,8 @@ def test_processor_metrics_move_as_orders_are_decided_filled_and_dead_lettered(f
     producer = kafka.producer(KafkaSettings(bootstrap_servers=api.endpoints.kafka_bootstrap))
     producer.produce(api.topic_prefix + "orders", key=b"ACC-A7", value=b"not an event")
     # Avro, but not an event of `orders`.
-    ticks = EventSerializer(registry_client(RegistrySettings(url=api.endpoints.schema_registry_url)), "ticks")
+    client = registry_client(RegistrySettings(url=api.endpoints.schema_registry_url))
+    ticks = EventSerializer(client, "ticks", topic_prefix=api.topic_prefix)  # (the namespace's subjects)
     producer.produce(api.topic_prefix + "orders", key=b"ACC-A7", value=ticks.serialize(tick_ingested()))
     assert producer.flush(30) == 0
 
