@@ -356,42 +356,25 @@ def raw_run(name: str, client: Any, inputs: Inputs, output: str) -> dict[str, An
 
 
 class RawFrames:
-    """The raw loop's take of a partition's run as one frame, as ``streams.host.frames`` takes it: the same batch
-    decoding, the same check of the uuids, ``handle_frame``; no transaction, no metrics, no dead letters written."""
+    """The raw loop's take of a partition's run as one frame, as ``streams.host.frames`` takes it: the same
+    ``RunDecoder``, ``handle_frame``; no transaction, no metrics, no dead letters written."""
 
     def __init__(self, processor: Any, inputs: Any, client: Any) -> None:
-        from schemas.batch import BatchDecoder
-        from schemas.batch.objects import EventBuilder
-        from schemas.batch.registry import writers
-        from schemas.events import events_on
+        from streams.host.frames import RunDecoder
 
-        (topic,) = inputs.topics
-        self.name = inputs.name(topic)
-        (event,) = events_on(self.name)
-        self.event = event.__name__
+        self.name = inputs.name(inputs.topics[0])
         self.processor = processor
-        self.decoder = BatchDecoder(writers(client), (event,))
-        self.builder = EventBuilder(event)
+        self.decoder = RunDecoder(inputs, client)
         self.undecodable = 0
 
     def derive(self, run: list[Any]) -> tuple[list[tuple[Any, Any]], tuple[float, float]]:
         """What each record of ``run`` derives, as (record, outputs); and the seconds spent decoding and computing."""
-        import polars as pl
-
-        from schemas.batch import INDEX
-
         perf = time.perf_counter
         began = perf()
-        batch = self.decoder.decode([record.value for record in run])
-        frame = batch.frames[self.event]
-        refused = self.builder.refused(frame)
-        self.undecodable += len(batch.malformed) + len(refused)
-        if refused:
-            frame = frame.filter(~pl.int_range(pl.len()).is_in(list(refused)))
-        places = frame.get_column(INDEX).to_list()
-        good = frame.drop(INDEX)
+        good, places, bad = self.decoder.decode(run)
+        self.undecodable += len(bad)
         decoded = perf()
-        found = self.processor.handle_frame(self.name, good, lambda rows: self.builder.events(good[rows]))
+        found = self.processor.handle_frame(self.name, good, self.decoder.events(good)) if good.height else []
         derived = [(run[places[row]], outputs) for row, outputs in found if not isinstance(outputs, Exception)]
         return derived, (decoded - began, perf() - decoded)
 

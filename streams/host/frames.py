@@ -38,6 +38,41 @@ from streams.metrics import ProcessorMetrics
 Outcome = tuple[Sequence[Output], str, str]  # outputs, and the reason and kind of a dead letter
 
 
+class RunDecoder:
+    """A run of records of ``inputs``' one topic decoded at once into the frame ``handle_frame`` takes."""
+
+    def __init__(self, inputs: Inputs, registry: SchemaRegistry) -> None:
+        (self._topic,) = inputs.topics
+        name = inputs.name(self._topic)
+        (event,) = events_on(EVENTS_OF.get(name, name))
+        self._event = event.__name__
+        self._decoder = BatchDecoder(writers(registry), (event,))
+        self._builder = EventBuilder(event)
+
+    def decode(self, run: Sequence[RawRecord]) -> tuple[pl.DataFrame, list[int], dict[int, str]]:
+        """The rows whose events build (column ``index`` dropped), each row's place in ``run``, and why each other
+        place's value is no event (a value that does not decode, an event its class refuses).
+
+        Raises:
+            RegistryUnavailableError: the registry could not be asked for a writer's schema; retry.
+        """
+        batch = self._decoder.decode([record.value for record in run])
+        bad = {item.index: f"{self._topic}: {item.reason}" for item in batch.malformed}
+        frame = batch.frames.get(self._event)
+        if frame is None:
+            return pl.DataFrame(), [], bad
+        refused = self._builder.refused(frame)
+        if refused:
+            places = frame.get_column(INDEX).to_list()
+            bad.update({places[row]: f"{self._topic}: {reason}" for row, reason in refused.items()})
+            frame = frame.filter(~pl.int_range(pl.len()).is_in(list(refused)))
+        return frame.drop(INDEX), frame.get_column(INDEX).to_list(), bad
+
+    def events(self, good: pl.DataFrame) -> Callable[[list[int]], Sequence[Event]]:
+        """``handle_frame``'s ``events``: rows of ``good`` as events (refused rows are gone from it: all build)."""
+        return lambda rows: cast(list[Event], self._builder.events(good[rows]))
+
+
 class FrameTaker:
     """Takes runs of ``inputs``' one topic as frames, writing through ``handler``."""
 
@@ -52,10 +87,7 @@ class FrameTaker:
     ) -> None:
         (self._topic,) = inputs.topics
         self._name = inputs.name(self._topic)
-        (event,) = events_on(EVENTS_OF.get(self._name, self._name))
-        self._event = event.__name__
-        self._decoder = BatchDecoder(writers(registry), (event,))
-        self._builder = EventBuilder(event)
+        self.decoder = RunDecoder(inputs, registry)
         self._handler = handler
         self._stats = stats
         self._metrics = metrics
@@ -122,30 +154,14 @@ class FrameTaker:
 
     def _outcomes(self, run: list[RawRecord], task: Task, live: bool) -> dict[int, Outcome]:
         """What each record of ``run`` that derives anything derives, by its place in the run."""
-        batch = self._decoder.decode([record.value for record in run])
-        topic = self._topic
-        outcomes: dict[int, Outcome] = {
-            bad.index: ((), f"undecodable: {topic}: {bad.reason}", "undecodable") for bad in batch.malformed
-        }
-        frame = batch.frames.get(self._event)
-        if frame is None:
+        good, place_of, bad = self.decoder.decode(run)
+        outcomes: dict[int, Outcome] = {place: ((), f"undecodable: {why}", "undecodable") for place, why in bad.items()}
+        if good.height == 0:
             return outcomes
-        refused = self._builder.refused(frame)
-        if refused:
-            places = frame.get_column(INDEX).to_list()
-            for row, reason in refused.items():
-                outcomes[places[row]] = ((), f"undecodable: {topic}: {reason}", "undecodable")
-            frame = frame.filter(~pl.int_range(pl.len()).is_in(list(refused)))
-        place_of = frame.get_column(INDEX).to_list()
-        good = frame.drop(INDEX)
-
-        def events(rows: list[int]) -> Sequence[Event]:
-            return cast(list[Event], self._builder.events(good[rows]))  # (refused rows are gone: all build)
-
         processor = task.processor
         assert isinstance(processor, Columnar)
         began = time.perf_counter()
-        found = processor.handle_frame(self._name, good, events)
+        found = processor.handle_frame(self._name, good, self.decoder.events(good))
         task.work_s += time.perf_counter() - began  # (a replay of these records would redo it)
         for row, derived in found:
             place = place_of[row]

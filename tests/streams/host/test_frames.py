@@ -11,7 +11,6 @@ import uuid
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from schemas.events import Event
 from schemas.serde import EventSerializer, register_all
@@ -19,6 +18,7 @@ from schemas.settings import RegistrySettings
 from streams import kafka
 from streams.host.processor import event_time_ms
 from streams.host.runner import HostConfig, ProcessorHost
+from streams.kafka.logreader import LogReader
 from streams.kafka.registry import registry_client
 from streams.kafka.topics import TopicLayout, cluster_size, ensure_topics
 from streams.processors import ProcessorSettings, SignalsProcessor
@@ -43,31 +43,18 @@ def not_a_uuid(value: bytes, event: Event) -> bytes:
 
 def written(settings: KafkaSettings, topic: str) -> Written:
     """Every committed record of ``topic``, per partition in offset order."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.bootstrap_servers,
-            "group.id": f"frames-{uuid.uuid4()}",
-            "isolation.level": "read_committed",
-            "enable.auto.commit": False,
-        }
-    )
-    found: Written = {}
+    reader = LogReader(settings, f"test-frames-{uuid.uuid4().hex[:8]}")
     try:
-        for partition in consumer.list_topics(topic, timeout=30).topics[topic].partitions:
-            place = TopicPartition(topic, partition, 0)
-            low, high = consumer.get_watermark_offsets(place, timeout=30)
-            records = found.setdefault(partition, [])
-            if high <= low:
-                continue
-            consumer.assign([place])
-            # The high watermark counts the transactions' commit markers too: read until the position passes it.
-            deadline = time.monotonic() + 60
-            while consumer.position([place])[0].offset < high and time.monotonic() < deadline:
-                messages = [m for m in consumer.consume(500, 0.2) if m.error() is None]
-                records += [(m.key(), m.value(), dict(m.headers() or [])) for m in messages]
+        positions = reader.partitions([topic])
+        stops = reader.ends(positions)
+        reader.assign(dict.fromkeys(positions, 0))
+        found: Written = {partition: [] for _, partition in positions}
+        for batch in reader.read(stops, max_records=5000):
+            for record in batch:
+                found[record.partition].append((record.key, record.value, dict(record.headers or [])))
+        return found
     finally:
-        consumer.close()
-    return found
+        reader.close()
 
 
 def run_host(

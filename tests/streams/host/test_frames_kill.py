@@ -17,10 +17,10 @@ from schemas.serde import EventSerializer, register_all
 from schemas.settings import RegistrySettings
 from streams import kafka
 from streams.host.processor import event_time_ms
-from streams.kafka.logreader import LogReader
 from streams.kafka.registry import registry_client
 from streams.settings import KafkaSettings
 from tests.domain.signals.market import binance_btcusdt, ftx_btcperp, histdata_eurusd
+from tests.streams.host.test_frames import written
 from tests.support.workers import said, start_worker
 
 pytestmark = pytest.mark.integration
@@ -28,14 +28,7 @@ pytestmark = pytest.mark.integration
 
 def committed(settings: KafkaSettings, topic: str) -> list[bytes]:
     """Every committed value of ``topic``."""
-    reader = LogReader(settings, "test-frames-kill")
-    try:
-        positions = reader.partitions([topic])
-        stops = reader.ends(positions)
-        reader.assign(dict.fromkeys(positions, 0))
-        return [record.value or b"" for batch in reader.read(stops, max_records=5000) for record in batch]
-    finally:
-        reader.close()
+    return [value or b"" for records in written(settings, topic).values() for _, value, _ in records]
 
 
 def test_a_framed_signals_worker_killed_mid_stream_commits_every_signal_exactly_once(
