@@ -13,6 +13,7 @@ from streams import tracing
 from streams.errors import StreamsError
 from streams.host.config import CheckpointSettings
 from streams.host.processor import Processor
+from streams.host.pulse import Pulse
 from streams.host.runner import HostConfig, ProcessorHost
 from streams.kafka import KafkaSettings
 from streams.kafka.registry import registry_client
@@ -89,10 +90,12 @@ def run(
     threads = [threading.Thread(target=host, args=(h,), name=h.processor.name) for h in hosts]
     for thread in threads:
         thread.start()
+    pulse = Pulse()
     while any(t.is_alive() for t in threads):
         stop.wait(report_every_s)
-        for h in hosts:
+        for h, thread in zip(hosts, threads, strict=True):
             s = h.stats
+            pulse.check(h.processor.name, s, thread)
             report(
                 f"{h.processor.name}: consumed {s.consumed}, produced {s.produced}, dead-lettered {s.dead_lettered}, "
                 f"commits {s.commits}, restarts {s.restarts}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 
 from pydantic import Field
@@ -51,6 +52,9 @@ class HostStats:
     # end of its log) or for a slower input to catch up — the cost of the event-time merge a plain loop does not pay.
     held_wait_s: float = 0.0
     framed: int = 0  # records taken, or folded by rebuilds, as frames (``streams.host.frames``), not one by one
+    # When the host's loop last came round (monotonic clock): a host thread blocked in a call that does not return
+    # cannot notice it itself (``streams.worker`` says where it waits).
+    pulse: float = field(default_factory=time.monotonic)
     by_topic: dict[str, int] = field(default_factory=dict)
 
 

@@ -27,7 +27,7 @@ from streams.host.config import HostConfig
 from streams.host.inputs import Inputs
 from streams.host.merge import Source
 from streams.host.transaction import StartOver
-from streams.kafka import Consumer, KafkaException, KafkaSettings, Message, TopicPartition, consumer
+from streams.kafka import Consumer, KafkaError, KafkaException, KafkaSettings, Message, TopicPartition, consumer
 from streams.kafka.logreader import Position, RawRecord
 from streams.metrics import ProcessorMetrics
 
@@ -41,6 +41,8 @@ SESSION_TIMEOUT_MS = 20000
 # Waiting on two consumers: each in turns of _TURN_S, so that a record on either is noticed within that.
 _TURN_S = 0.005
 _LEAVE_S = 10.0  # how long a host starting over waits for its consumer to leave the group
+_ASK_S = 5.0  # how long the watchdog's look-up of a partition's end may wait
+_SAY_EVERY_S = 60.0  # a consumer error of one kind is logged at most this often
 
 
 class Fetcher:
@@ -95,6 +97,7 @@ class Fetcher:
         self._asked_high: dict[Position, tuple[float, int]] = {}
         self._lag_due = 0.0
         self.joined = False  # the group has given this member an assignment (an empty one too)
+        self._said_errors: dict[int, float] = {}  # consumer error code -> when it was last logged
         self.group.subscribe(
             [self._lead], on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._lost_partitions
         )
@@ -105,11 +108,25 @@ class Fetcher:
         Never waits while anything is there (consume() would wait out its timeout for a full batch). librdkafka
         cannot wait on two consumers at once, so with the second consumer each is waited on in short turns.
         """
-        return [
-            RawRecord.of(msg)
-            for msg in self._messages(wait_s)
-            if msg.error() is None and msg.topic() in self._inputs.rank
-        ]
+        records = []
+        for msg in self._messages(wait_s):
+            error = msg.error()
+            if error is not None:
+                self._failed(error)
+            elif msg.topic() in self._inputs.rank:
+                records.append(RawRecord.of(msg))
+        return records
+
+    def _failed(self, error: KafkaError) -> None:
+        """An error a consumer handed over instead of a record: a fatal one (the client is of no further use —
+        a static member fenced, say) starts the host over with new clients; any other is said, once a minute per
+        kind at most (librdkafka retries it)."""
+        if error.fatal():
+            raise StartOver(f"the consumer failed: {error.str()}")
+        now = time.monotonic()
+        if now - self._said_errors.get(error.code(), -_SAY_EVERY_S) >= _SAY_EVERY_S:
+            self._said_errors[error.code()] = now
+            log.warning("%s: the consumer reports %s (retrying)", self._member, error.str())
 
     def _messages(self, wait_s: float) -> list[Message]:
         deadline = time.monotonic() + wait_s
@@ -243,19 +260,22 @@ class Fetcher:
         return reader, TopicPartition(topic, partition)
 
     def unfetched(self) -> list[str]:
-        """The partitions this instance holds whose log goes on past what it has fetched (their end known), each as
-        ``topic[p]: position/end``: what a consumer that stopped fetching leaves unread."""
+        """The partitions this instance holds whose log goes on past what it has fetched, each as
+        ``topic[p]: position/end``, and those whose end the brokers cannot say: what a consumer that stopped fetching
+        leaves unread, or may. The first end that cannot be learnt ends the list: one is enough to say the inputs may
+        hold records, and with a wedged client each ask may wait out its timeout (``_ASK_S``: risk's two dozen input
+        partitions would keep one check busy for two minutes)."""
         readers = [(self.group, sorted(self._assignment))]
         if self._side is not None:
             readers.append((self._side, sorted((tp.topic, tp.partition) for tp in self._side.assignment())))
-        out = []
+        out: list[str] = []
         for reader, positions in readers:
             for topic, partition in positions:
                 tp = TopicPartition(topic, partition)
                 try:  # asked, not cached: a consumer that fetches nothing keeps its cached end as it was
-                    _, high = reader.get_watermark_offsets(tp, timeout=5)
-                except KafkaException:
-                    continue  # a broker failing over cannot say: the next check asks again
+                    _, high = reader.get_watermark_offsets(tp, timeout=_ASK_S)
+                except KafkaException as err:  # a broker failing over, or a client wedged: not proof of idleness
+                    return [*out, f"{topic}[{partition}]: end unknown ({err.args[0].str()})"]
                 at = self._fetched_to(reader, tp)
                 if 0 <= at < high:
                     out.append(f"{topic}[{partition}]: {at}/{high}")

@@ -161,6 +161,7 @@ class _Session:
         leave = False
         try:
             while not stop.is_set():
+                self._host.stats.pulse = time.monotonic()
                 held = not self._txn.open and self._merger.buffered() > 0
                 began = time.monotonic()
                 records = self._fetcher.fetch(self._wait_s())

@@ -22,6 +22,7 @@ import pytest
 
 from deploy.local.settings import StackSettings
 from deploy.local.stack import Endpoints, LocalStack
+from streams.host.config import HostConfig
 from streams.settings import KafkaSettings
 from tests.api.conftest import order
 from tests.support.api_server import ApiServer, api_server
@@ -152,7 +153,10 @@ def test_one_broker_killed_and_restarted_loses_and_duplicates_no_acknowledged_or
                 )
                 assert acked - set(placed) == set(), "acknowledged orders missing from the log"
                 assert [c for c, n in placed.items() if n > 1] == [], "orders appended more than once"
-                decided = wait_for_decisions(reader, prefix, set(flow.acked.values()), timeout_s=120)
+                # A consumer wedged by the failover is the host's watchdog's to replace, once it has taken nothing
+                # for stall_ms (streams.host.watchdog): the wait allows for that and a rebuild after it.
+                wait_s = HostConfig().stall_ms / 1000 + 60
+                decided = wait_for_decisions(reader, prefix, set(flow.acked.values()), timeout_s=wait_s)
                 undecided = set(flow.acked.values()) - set(decided)
                 assert undecided == set(), (
                     f"{len(undecided)} order(s) risk never decided; the worker's last lines:\n"
