@@ -11,6 +11,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import groupby
+from operator import itemgetter
 from typing import NamedTuple
 
 from confluent_kafka import IsolationLevel, KafkaError, KafkaException, Message, TopicPartition
@@ -51,6 +53,8 @@ class RawRecord(NamedTuple):
             msg.topic(), msg.partition(), msg.offset(), msg.timestamp()[1], msg.key(), msg.value(), msg.headers()
         )
 
+
+_POSITION = itemgetter(0, 1)  # a RawRecord's (topic, partition)
 
 BOUNDED: dict[str, object] = {
     # The broker answers a fetch that finds nothing at once instead of holding it for 500 ms: a bounded read ends in
@@ -118,14 +122,12 @@ class LogReader:
             messages = [] if first is None else [first, *self._consumer.consume(max_records - 1, 0)]
         except KafkaException as err:
             raise StreamsError(f"reading from Kafka failed: {err}") from err
-        records = []
-        for msg in messages:
-            error = msg.error()
-            if error is not None:
-                if error.fatal():
+        records = [RawRecord.of(msg) for msg in messages if msg.error() is None]
+        if len(records) < len(messages):
+            for msg in messages:
+                error = msg.error()
+                if error is not None and error.fatal():  # (others, e.g. the end of a partition, are informational)
                     raise StreamsError(f"reading {msg.topic()} failed: {error.str()}")
-                continue  # e.g. the end of a partition: informational
-            records.append(RawRecord.of(msg))
         return records
 
     def read(
@@ -160,15 +162,18 @@ class LogReader:
         moved = time.monotonic()
         told = self._read_so_far()  # what ``progress`` has been told (``end`` between batches counts next time)
         while not all(self.finished(tp) for tp in self._stops):
-            records = []
-            for record in self.batch(max_records, wait_s):
-                tp = (record.topic, record.partition)
+            records: list[RawRecord] = []
+            # A fetch hands over runs of one partition in offset order: each run is checked against its stop at
+            # its last record, not record by record (a replay's per-record Python, after the decode).
+            for tp, grouped in groupby(self.batch(max_records, wait_s), _POSITION):
+                run = list(grouped)
                 stop = self._stops.get(tp)
-                if stop is None or record.offset >= stop:
+                if stop is None or run[-1].offset >= stop:
                     self._pause(tp)  # past its stop (or a partition not asked for): fetch no more of it
-                    continue
-                self._next[tp] = max(self._next[tp], record.offset + 1)
-                records.append(record)
+                    run = [] if stop is None else [r for r in run if r.offset < stop]
+                if run:
+                    self._next[tp] = max(self._next[tp], run[-1].offset + 1)
+                    records += run
             self._step_over_markers()
             advanced, told = self._read_so_far() - told, self._read_so_far()
             if advanced:
