@@ -368,7 +368,7 @@ class CompleteMerge:
         self._ends = {(tp.topic, tp.partition): consumer.get_watermark_offsets(tp, timeout=30)[1] for tp in assignment}
         self._merger = inputs.merger({(inputs.rank[t], p) for t, p in self._ends})
 
-    def take(self, decoded: list[Any], consumer: Any, *, complete: bool) -> Any:
+    def take(self, decoded: list[Any], consumer: Any, *, complete: bool) -> list[Any]:
         """What ``decoded`` releases, with what the merger held, in order; ``complete``: every input record has been
         fetched, so everything held goes (a partition's end may be a commit marker the position has not passed)."""
         for item in decoded:
