@@ -247,7 +247,7 @@ def raw_run(name: str, client: Any, inputs: Inputs, output: str) -> dict[str, An
     from streams.host.frames import FrameTaker
     from streams.host.inputs import Inputs as HostInputs
     from streams.host.processor import Forward, event_time_ms
-    from streams.kafka.logreader import RawRecord
+    from streams.kafka.logreader import RawRecord, raw_records
     from streams.processors import ProcessorSettings
     from streams.settings import KafkaSettings
     from streams.worker import PROCESSORS as MAKERS
@@ -283,7 +283,7 @@ def raw_run(name: str, client: Any, inputs: Inputs, output: str) -> dict[str, An
             if first is None and messages:
                 first = perf()
             t0 = perf()
-            records = [RawRecord.of(msg) for msg in messages if msg.error() is None]
+            records = raw_records(messages)
             if frames is not None:  # as the host does: each partition's run as one frame
                 runs: dict[tuple[str, int], list[RawRecord]] = {}
                 for record in records:

@@ -30,7 +30,7 @@ from streams.alerts.delivery import Outcome
 from streams.alerts.errors import AlertsError, Interrupted
 from streams.alerts.rules import Rule, Rules
 from streams.alerts.throttle import Throttle
-from streams.kafka.logreader import Position, RawRecord
+from streams.kafka.logreader import Position, RawRecord, raw_records
 from streams.kafka.topics import TopicLayout, TopicSpec, cluster_size, ensure_topics
 
 log = logging.getLogger("tradecore.alerts")
@@ -153,7 +153,8 @@ class AlertService:
                 raise AlertsError(f"reading {msg.topic()} failed: {error.str()}")
             log.warning("reading %s: %s", msg.topic(), error.str())
             return None
-        return RawRecord.of(msg)
+        [record] = raw_records([msg])
+        return record
 
     def _handle(self, record: RawRecord) -> None:
         """Send every alert of ``record``, then count it handled; committed at once if it alerted anyone."""

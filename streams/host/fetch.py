@@ -28,7 +28,7 @@ from streams.host.inputs import Inputs
 from streams.host.merge import Source
 from streams.host.transaction import StartOver
 from streams.kafka import Consumer, KafkaError, KafkaException, KafkaSettings, Message, TopicPartition, consumer
-from streams.kafka.logreader import Position, RawRecord
+from streams.kafka.logreader import Position, RawRecord, raw_records
 from streams.metrics import ProcessorMetrics
 
 log = logging.getLogger("tradecore.streams")
@@ -108,14 +108,15 @@ class Fetcher:
         Never waits while anything is there (consume() would wait out its timeout for a full batch). librdkafka
         cannot wait on two consumers at once, so with the second consumer each is waited on in short turns.
         """
-        records = []
-        for msg in self._messages(wait_s):
-            error = msg.error()
-            if error is not None:
-                self._failed(error)
-            elif msg.topic() in self._inputs.rank:
-                records.append(RawRecord.of(msg))
-        return records
+        messages = self._messages(wait_s)
+        records = raw_records(messages)
+        if len(records) < len(messages):
+            for msg in messages:
+                error = msg.error()
+                if error is not None:
+                    self._failed(error)
+        rank = self._inputs.rank
+        return [record for record in records if record.topic in rank]
 
     def _failed(self, error: KafkaError) -> None:
         """An error a consumer handed over instead of a record: a fatal one (the client is of no further use —

@@ -46,15 +46,23 @@ class RawRecord(NamedTuple):
     value: bytes | None
     headers: list[tuple[str, bytes]] | None = None  # W3C traceparent among them, when the writer was traced
 
-    @classmethod
-    def of(cls, msg: Message) -> RawRecord:
-        """The record a consumer returned (one without an error)."""
-        return cls(
-            msg.topic(), msg.partition(), msg.offset(), msg.timestamp()[1], msg.key(), msg.value(), msg.headers()
-        )
+
+def raw_records(messages: Iterable[Message]) -> list[RawRecord]:
+    """The records among what a consumer returned (the messages without an error), in order.
+
+    One comprehension making each tuple with ``tuple.__new__``: the named tuple's own constructor and a classmethod
+    around it were two Python calls a record, a third of the time (0.52 against 0.34 µs; a replay's largest share
+    of per-record Python after the decode)."""
+    new = tuple.__new__
+    return [
+        new(RawRecord, (m.topic(), m.partition(), m.offset(), m.timestamp()[1], m.key(), m.value(), m.headers()))
+        for m in messages
+        if m.error() is None
+    ]
 
 
-_POSITION = itemgetter(0, 1)  # a RawRecord's (topic, partition)
+RUN_OF = itemgetter(0, 1)
+"""A RawRecord's (topic, partition): what a fetched batch's runs of one partition are grouped by."""
 
 BOUNDED: dict[str, object] = {
     # The broker answers a fetch that finds nothing at once instead of holding it for 500 ms: a bounded read ends in
@@ -122,7 +130,7 @@ class LogReader:
             messages = [] if first is None else [first, *self._consumer.consume(max_records - 1, 0)]
         except KafkaException as err:
             raise StreamsError(f"reading from Kafka failed: {err}") from err
-        records = [RawRecord.of(msg) for msg in messages if msg.error() is None]
+        records = raw_records(messages)
         if len(records) < len(messages):
             for msg in messages:
                 error = msg.error()
@@ -165,7 +173,7 @@ class LogReader:
             records: list[RawRecord] = []
             # A fetch hands over runs of one partition in offset order: each run is checked against its stop at
             # its last record, not record by record (a replay's per-record Python, after the decode).
-            for tp, grouped in groupby(self.batch(max_records, wait_s), _POSITION):
+            for tp, grouped in groupby(self.batch(max_records, wait_s), RUN_OF):
                 run = list(grouped)
                 stop = self._stops.get(tp)
                 if stop is None or run[-1].offset >= stop:
