@@ -77,9 +77,13 @@ def healthy(database_url: str) -> bool:
         return False
 
 
-def stop(settings: StackSettings) -> bool:
-    """Fast shutdown of our server (open sessions are rolled back); whether one was running."""
+def stop(settings: StackSettings, *, crash: bool = False) -> bool:
+    """Fast shutdown of our server (open sessions are rolled back); whether one was running.
+
+    ``crash``: an immediate shutdown instead — the server quits as if it had died, no shutdown checkpoint, WAL not yet
+    flushed lost (the next start recovers from what is on disk): what recovery tests need."""
     if running(settings) is None:
         return False
-    pgserver.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir(settings), user=_SYSTEM_USER)
+    mode = "immediate" if crash else "fast"
+    pgserver.pg_ctl(["-w", "-m", mode, "stop"], pgdata=data_dir(settings), user=_SYSTEM_USER)
     return True
