@@ -107,6 +107,7 @@ _PL_OF: dict[str, Any] = {
     "boolean": pl.Boolean,
     "timestamp with time zone": pl.Datetime("us", "UTC"),
     "jsonb": pl.String,
+    "json": pl.String,
 }
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import (
     Table,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSON, JSONB
 from sqlalchemy.types import TypeEngine
 
 from domain.lifecycle import OrderStatus
@@ -94,7 +94,7 @@ order_events = Table(
     Column("causation_id", String),
     Column("aggregate_id", String, nullable=False),
     Column("sequence", BigInteger, nullable=False),
-    Column("payload", JSONB, nullable=False),
+    Column("payload", JSON, nullable=False),  # as written, never searched inside: json, not jsonb (revision 0004)
     PrimaryKeyConstraint("topic", "partition", "offset"),
 )
 

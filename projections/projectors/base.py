@@ -365,6 +365,7 @@ _PG_TYPES = {
     "Boolean": "bool",
     "DateTime": "timestamptz",
     "JSONB": "jsonb",
+    "JSON": "json",
 }
 
 
@@ -376,6 +377,7 @@ _PL_TYPES: dict[str, pl.DataType] = {
     "bool": pl.Boolean(),
     "timestamptz": pl.Datetime("us", "UTC"),
     "jsonb": pl.String(),
+    "json": pl.String(),
 }
 
 

@@ -3,6 +3,7 @@ of their own."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 
@@ -12,7 +13,7 @@ from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from projections import namespace
-from projections.tables import metadata, orders
+from projections.tables import metadata, order_events, orders
 
 
 @pytest.mark.integration
@@ -72,6 +73,34 @@ def test_order_statuses_are_rewritten_to_the_one_spelling_and_held_to_it(db: Eng
             mapped.execute(
                 orders.insert(), [{**row, "order_id": "o2", "status": "accepted", "updated_at": datetime.now(UTC)}]
             )
+    finally:
+        with db.begin() as conn:
+            namespace.drop(conn, schema)
+
+
+@pytest.mark.integration
+def test_audit_trail_payloads_become_json_and_keep_what_they_held(db: Engine) -> None:
+    schema = f"probe_{uuid.uuid4().hex[:8]}"
+    config = namespace._alembic(db, schema)
+    payload = {"order_id": "o1", "quantity": "0.00100000", "limit_price": None}
+    try:
+        command.upgrade(config, "0003")
+        with db.begin() as conn:  # a schema built before revision 0004, its payloads jsonb, one row in it
+            table = f"{namespace.quoted(schema)}.order_events"
+            conn.execute(text(f"ALTER TABLE {table} ALTER COLUMN payload TYPE jsonb USING payload::jsonb"))
+            conn.execute(
+                text(
+                    f"INSERT INTO {table} VALUES ('orders', 0, 7, 'o1', 'acc-1', 'e1', 'OrderPlaced', now(), now(), "
+                    "'c1', NULL, 'o1', 1, CAST(:payload AS jsonb))"
+                ),
+                {"payload": json.dumps(payload)},
+            )
+        command.upgrade(config, "head")
+        found = inspect(db).get_columns("order_events", schema=schema)
+        assert [c["type"].compile(db.dialect) for c in found if c["name"] == "payload"] == ["JSON"]
+        with db.begin() as conn:
+            mapped = conn.execution_options(schema_translate_map={None: schema})
+            assert mapped.execute(order_events.select()).mappings().one()["payload"] == payload
     finally:
         with db.begin() as conn:
             namespace.drop(conn, schema)
