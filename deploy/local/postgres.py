@@ -80,8 +80,8 @@ def healthy(database_url: str) -> bool:
 def stop(settings: StackSettings, *, crash: bool = False) -> bool:
     """Fast shutdown of our server (open sessions are rolled back); whether one was running.
 
-    ``crash``: an immediate shutdown instead — the server quits as if it had died, no shutdown checkpoint, WAL not yet
-    flushed lost (the next start recovers from what is on disk): what recovery tests need."""
+    ``crash``: an immediate shutdown instead — the server quits as if it had died: no shutdown checkpoint, and the WAL
+    not yet flushed is lost (the next start recovers from what is on disk): what recovery tests need."""
     if running(settings) is None:
         return False
     mode = "immediate" if crash else "fast"
