@@ -57,7 +57,9 @@ class CsvFile:
         self._file.close()
 
 
-SPILL_ROWS = 1_000_000  # rows a Parquet replay holds in memory before it sets them aside on disk
+# Rows a Parquet replay holds in memory before it sets them aside on disk. A replay of 2,000,000 fills peaked at
+# 1,959 MB held whole, 1,614 MB setting aside every 1,000,000, 910 MB every 250,000 (11.0 / 11.5 / 11.6 s).
+SPILL_ROWS = 250_000
 
 
 class ParquetFile:
