@@ -74,6 +74,12 @@ HELD_WAIT = Counter(
     "its log to sit there its grace period, or for a slower input to catch up.",
     ["processor"],
 )
+REFETCHED = Counter(
+    "tradecore_refetched_records",
+    "Records a consumer handed over again after the host had taken them (dropped, not processed twice); any is a "
+    "client fault worth reporting.",
+    ["processor", "topic"],
+)
 CHECKPOINTS = Counter(
     "tradecore_checkpoints",
     "Partition checkpoints: written, restored, absent (full replay), unreadable (full replay; see the log).",
@@ -171,6 +177,9 @@ class ProcessorMetrics:
 
     def held_wait(self, seconds: float) -> None:
         HELD_WAIT.labels(self.processor).inc(seconds)
+
+    def refetched(self, topic: str, records: int) -> None:
+        REFETCHED.labels(self.processor, topic[self._cut :]).inc(records)
 
     def checkpoint(self, outcome: str, count: int = 1) -> None:
         CHECKPOINTS.labels(self.processor, outcome).inc(count)

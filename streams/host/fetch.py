@@ -23,6 +23,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from itertools import groupby
+from operator import itemgetter, lt
 
 from streams.host.config import HostConfig
 from streams.host.inputs import Inputs
@@ -44,6 +45,7 @@ _TURN_S = 0.005
 _LEAVE_S = 10.0  # how long a host starting over waits for its consumer to leave the group
 _ASK_S = 5.0  # how long the watchdog's look-up of a partition's end may wait
 _SAY_EVERY_S = 60.0  # a consumer error of one kind is logged at most this often
+OFFSET = itemgetter(2)  # a RawRecord's offset
 
 
 class Fetcher:
@@ -94,6 +96,7 @@ class Fetcher:
         self._lost: list[Position] = []
         self.assigned_at = 0.0  # when the last partitions were added (monotonic clock): live is timed from there
         self._starts: dict[Position, int] = {}  # where live reading began, per partition
+        self._taken: dict[Position, int] = {}  # per partition: past the last record taken since going live
         self._arrived: dict[Source, float] = {}  # when a record of each input partition last came
         self._live_at = 0.0  # when live reading last began: an input nothing came of since has sat at its end since
         self._asked_high: dict[Position, tuple[float, int]] = {}
@@ -119,11 +122,52 @@ class Fetcher:
                     self._failed(error)
         rank = self._inputs.rank
         records = [record for record in records if record.topic in rank]
-        if records:
-            now, arrived = time.monotonic(), self._arrived
-            for (topic, partition), _ in groupby(records, RUN_OF):  # (runs of one partition, in C)
-                arrived[(rank[topic], partition)] = now
+        return self._taken_once(records) if records else records
+
+    def _taken_once(self, records: list[RawRecord]) -> list[RawRecord]:
+        """``records`` less any at an offset this instance took before since going live (none, unless a consumer
+        rewinds on its own); notes when each input partition last gave a record.
+
+        Exactly-once rests on each record being handled once per go-live, and librdkafka has re-delivered records
+        after pause/resume/seek more than once in its history (confluentinc/librdkafka#2593, #4637, #4686): what
+        comes again is dropped, counted (``tradecore_refetched_records``) and said. Checked a run of one partition
+        at a time, in C (``map``) but for the rare run that goes back."""
+        now, arrived, rank, taken = time.monotonic(), self._arrived, self._inputs.rank, self._taken
+        ends: dict[Position, int] = {}
+        for position, run in groupby(records, RUN_OF):
+            offsets = list(map(OFFSET, run))
+            if offsets[0] < ends.get(position, taken.get(position, 0)) or not all(map(lt, offsets, offsets[1:])):
+                return self._drop_taken(records, now)
+            ends[position] = offsets[-1] + 1
+            arrived[(rank[position[0]], position[1])] = now
+        taken.update(ends)
         return records
+
+    def _drop_taken(self, records: list[RawRecord], now: float) -> list[RawRecord]:
+        taken, rank = self._taken, self._inputs.rank
+        kept: list[RawRecord] = []
+        again: dict[Position, list[int]] = {}
+        for record in records:
+            position = (record.topic, record.partition)
+            self._arrived[(rank[record.topic], record.partition)] = now
+            if record.offset < taken.get(position, 0):
+                again.setdefault(position, []).append(record.offset)
+            else:
+                taken[position] = record.offset + 1
+                kept.append(record)
+        for (topic, partition), offsets in again.items():
+            self._metrics.refetched(topic, len(offsets))
+            log.warning(
+                "%s: dropped %d records of %s[%d] handed over again (offsets %d..%d, already taken to %d)",
+                self._member,
+                len(offsets),
+                topic,
+                partition,
+                min(offsets),
+                max(offsets),
+                taken[(topic, partition)] - 1,
+            )
+        return kept
 
     def _failed(self, error: KafkaError) -> None:
         """An error a consumer handed over instead of a record: a fatal one (the client is of no further use —
@@ -216,6 +260,7 @@ class Fetcher:
         """Read on from ``starts``: the lead's partitions from there (those that stayed assigned too: records
         fetched past it were dropped), their peers and the broadcast inputs by a consumer of their own."""
         self._starts = dict(starts)
+        self._taken = dict(starts)
         self._live_at = time.monotonic()
         self._arrived.clear()  # (what came before was dropped: it comes again from ``starts``)
         # (a partition that stayed assigned may have been paused for the merger before: it starts afresh)
