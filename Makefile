@@ -5,7 +5,10 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | sha1sum | cut -c1-12)
+NATIVE := schemas/batch/native
+NATIVE_SOURCES := $(NATIVE)/Cargo.toml $(NATIVE)/Cargo.lock $(NATIVE)/pyproject.toml $(NATIVE)/tradecore_avro.pyi \
+	$(wildcard $(NATIVE)/src/*.rs)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock $(NATIVE_SOURCES) | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
 .PHONY: help venv lock dashboard chromium stack-up stack-down stack-status topics demo test unit lint compose-check clean
@@ -23,11 +26,15 @@ help:
 # since (a new hypothesis once turned CI's mypy red with no change of ours). `make lock` re-resolves after a change
 # to pyproject.toml's dependencies. Bytecode is compiled at install: with PYTHONDONTWRITEBYTECODE set, every process
 # (each `tradecore` a test starts) would otherwise recompile ccxt.
-$(STAMP): pyproject.toml requirements.lock
+# The batch decoder's Rust reader (schemas/batch/native) is built here too, by cargo through maturin (pyo3 from
+# crates.io, pinned by its Cargo.lock): rebuilt when its sources change (the stamp carries their hash too).
+$(STAMP): pyproject.toml requirements.lock $(NATIVE_SOURCES)
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found — install Python 3.11 (or: make PYTHON=/path/to/python3.11)"; exit 1; }
+	@command -v cargo >/dev/null || { echo "error: cargo not found — install Rust (https://rustup.rs) to build the Avro decoder"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip uv
 	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -c requirements.lock -e '.[dev,bench]'
+	$(BIN)/uv pip install -q --python $(BIN)/python --reinstall-package tradecore-avro ./$(NATIVE)
 	@rm -f $(VENV)/.installed-* && touch $@
 
 # setuptools is left to the venv (ccxt asks for any recent one; the venv's own is kept, as without a lock).

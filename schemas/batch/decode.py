@@ -11,9 +11,9 @@ import polars as pl
 
 from schemas import avsc
 from schemas.batch import framing, nodes
-from schemas.batch.container import ContainerReader
 from schemas.batch.decoder import BodyReader
 from schemas.batch.errors import BatchSchemaError
+from schemas.batch.native import NativeReader, Verdicts
 from schemas.batch.wire import Cursor
 from schemas.events import Event
 
@@ -96,7 +96,7 @@ class BatchDecoder:
             body = BodyReader(writer, reader)
         except BatchSchemaError as err:  # the registry let an incompatible version through
             return f"schema id {schema_id} cannot be read as today's {name}: {err}"
-        fast = ContainerReader(json.loads(text), writer) if ContainerReader.applies(writer, reader) else None
+        fast = NativeReader(writer, name) if NativeReader.applies(writer, reader) else None
         return _Plan(name, body, fast)
 
 
@@ -106,20 +106,16 @@ class _Plan:
 
     name: str
     body: BodyReader
-    fast: ContainerReader | None
+    fast: NativeReader | None
 
 
-def _read(plan: _Plan, framed: framing.Framed, rows: np.ndarray) -> tuple[pl.DataFrame, Cursor]:
-    """The good records' columns and the cursor saying which records are good (and why the others are not)."""
-    starts, ends = framed.body_starts[rows], framed.ends[rows]
+def _read(plan: _Plan, framed: framing.Framed, rows: np.ndarray) -> tuple[pl.DataFrame, Cursor | Verdicts]:
+    """The good records' columns and the verdicts saying which records are good (and why the others are not)."""
     if plan.fast is not None:
-        cursor = Cursor(framed.padded, starts, ends)
-        plan.fast.skim(cursor)
-        _refuse_trailing(cursor, plan.name)
-        frame = plan.fast.read(framed.padded, starts, cursor)
-        if frame is not None:
-            return frame, cursor
-    cursor = Cursor(framed.padded, starts, ends)
+        found = plan.fast.read(framed, rows)
+        if found is not None:
+            return found
+    cursor = Cursor(framed.padded, framed.body_starts[rows], framed.ends[rows])
     frame = plan.body.read(cursor, framed.binary)
     _refuse_trailing(cursor, plan.name)
     return frame.filter(pl.Series(cursor.ok)), cursor

@@ -18,7 +18,8 @@ HEADER = 5
 class Framed:
     """A batch of values laid end to end, each value's body located and its schema id read."""
 
-    padded: Bytes  # the values end to end, then zero padding for reads past the end
+    data: bytes  # the values end to end, then zero padding for reads past the end
+    padded: Bytes  # the same bytes as an array
     binary: pl.Series  # the buffer as a one-element binary column, for slicing strings out of it
     body_starts: Ints
     ends: Ints
@@ -35,7 +36,8 @@ def split(values: Sequence[bytes | None]) -> Framed:
     buffer = b"".join(present)
     ends = np.cumsum(lengths)
     starts = ends - lengths
-    raw = np.frombuffer(buffer + bytes(PAD), dtype=np.uint8)
+    data = buffer + bytes(PAD)
+    raw = np.frombuffer(data, dtype=np.uint8)
     header = raw[np.minimum(starts[:, None] + np.arange(HEADER), len(raw) - 1)]
     schema_ids = header[:, 1:].astype(np.int64) @ (256 ** np.arange(3, -1, -1, dtype=np.int64))
     short = lengths <= HEADER
@@ -49,4 +51,4 @@ def split(values: Sequence[bytes | None]) -> Framed:
     for index in np.flatnonzero(unmagic).tolist():
         reasons[index] = f"first byte is {header[index, 0]:#04x}, not the Confluent magic byte 0x00"
     schema_ids = np.where(short | unmagic, -1, schema_ids)
-    return Framed(raw, pl.Series([buffer], dtype=pl.Binary), starts + HEADER, ends, schema_ids, reasons)
+    return Framed(data, raw, pl.Series([buffer], dtype=pl.Binary), starts + HEADER, ends, schema_ids, reasons)
