@@ -81,6 +81,7 @@ lint: venv
 	$(BIN)/ruff check schemas commands domain streams projections api deploy tests bench
 	$(BIN)/mypy
 	$(BIN)/mypy --explicit-package-bases bench/*.py
+	cd $(NATIVE) && cargo fmt --check && cargo clippy --quiet --release -- -D warnings
 
 compose-check:
 	bash deploy/install-compose-plugin.sh

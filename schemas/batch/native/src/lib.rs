@@ -24,7 +24,8 @@ struct Op {
     kind: u8,
     optional: bool,
     label: String,
-    arg: i64, // DECIMAL: precision; ENUM: the number of symbols
+    arg: i64,    // DECIMAL: precision; ENUM: the number of symbols
+    bound: u128, // DECIMAL: 10^precision, the least magnitude beyond it
 }
 
 enum Values {
@@ -209,7 +210,7 @@ impl Reader<'_> {
                 let mut wide = [fill; 16];
                 wide[16 - bytes.len()..].copy_from_slice(bytes);
                 let unscaled = i128::from_be_bytes(wide);
-                if unscaled.unsigned_abs() >= 10u128.pow(op.arg as u32) {
+                if unscaled.unsigned_abs() >= op.bound {
                     return Err(Stop::GiveBack);
                 }
                 v.push(unscaled);
@@ -324,6 +325,7 @@ fn decode<'py>(
             optional: kind & OPTIONAL != 0,
             label,
             arg,
+            bound: 10u128.saturating_pow(arg.clamp(0, 38) as u32),
         })
         .collect();
     if let Some(op) = ops.iter().find(|op| op.kind > ENUM) {
