@@ -144,6 +144,7 @@ class Fetcher:
         return records
 
     def _drop_taken(self, records: list[RawRecord], now: float) -> list[RawRecord]:
+        """``_taken_once`` record by record, for a fetch in which some partition went back."""
         taken, rank = self._taken, self._inputs.rank
         kept: list[RawRecord] = []
         again: dict[Position, list[int]] = {}
