@@ -13,6 +13,7 @@ the GIL for 1 µs a record, and the numpy pass that had to check every record fo
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,7 +83,7 @@ class NativeReader:
         reason: list[str | None] = [None] * len(rows)
         for row, why in malformed:
             reason[row] = why
-        leaves = iter(columns)
+        leaves: Iterator[Buffers] = iter(columns)
         frame = pl.DataFrame([_series(f.name, f.node, leaves, int(ok.sum())) for f in self.node.fields])
         return frame, Verdicts(ok, reason)
 
@@ -105,12 +106,12 @@ def _flatten(node: nodes.Node, label: str, ops: list[tuple[int, str, int]], opti
         raise TypeError(f"{label}: the native reader takes no {type(node).__name__}")
 
 
-def _series(name: str, node: nodes.Node, leaves: object, n: int) -> pl.Series:
+def _series(name: str, node: nodes.Node, leaves: Iterator[Buffers], n: int) -> pl.Series:
     """The column of ``node`` from the next leaves' buffers."""
     if isinstance(node, nodes.Record):
         fields = [_series(f.name, f.node, leaves, n) for f in node.fields]
         return pl.DataFrame(fields).to_struct(name)
-    valid, values, offsets = next(leaves)  # type: ignore[call-overload]
+    valid, values, offsets = next(leaves)
     bits = None if valid is None else pa.py_buffer(np.packbits(np.frombuffer(valid, np.uint8), bitorder="little"))
     inner = node.value if isinstance(node, nodes.Optional) else node
     if isinstance(inner, nodes.Decimal):
