@@ -32,7 +32,10 @@ reference prices; OrderPlaced records produced by a raw producer at a constant r
 time → the time its record (reference) and its decision (risk) became visible.
 
 Every measurement records the CPU of each component (the worker or this process, Kafka, the registry, the rest of
-the machine): 2 cores are shared. Progress goes to stderr, the table to stdout, the last stdout line is JSON.
+the machine) over the whole measurement, set-up included: 2 cores are shared. A throughput run also records this
+process's CPU over its timed loop alone (first record to last commit or flush), per record: the loop's own cost,
+which the measurement's average dilutes with its set-up. Progress goes to stderr, the table to stdout, the last
+stdout line is JSON.
 """
 
 from __future__ import annotations
@@ -205,6 +208,7 @@ def host_run(name: str, client: Any, inputs: Inputs, output: str, batch_ms: int,
     first = last_commit = None
     commits = 0
     held_at_first = held_at_commit = 0.0
+    cpu_at_first = cpu_at_commit = 0.0  # this process's CPU (the host's thread and librdkafka's) at those moments
     settle_s = batch_ms / 1000 + 0.5
     try:
         while not stop.is_set():
@@ -212,9 +216,10 @@ def host_run(name: str, client: Any, inputs: Inputs, output: str, batch_ms: int,
             now = time.perf_counter()
             stats = host.stats
             if first is None and stats.consumed > 0:
-                first, held_at_first = now, stats.held_wait_s
+                first, held_at_first, cpu_at_first = now, stats.held_wait_s, time.process_time()
             if stats.commits != commits:
                 commits, last_commit, held_at_commit = stats.commits, now, stats.held_wait_s
+                cpu_at_commit = time.process_time()
             if stats.consumed >= total and last_commit is not None and now - last_commit > settle_s:
                 break
             if time.monotonic() - started > 900:
@@ -236,6 +241,7 @@ def host_run(name: str, client: Any, inputs: Inputs, output: str, batch_ms: int,
         "seconds": seconds,
         "per_s": s.consumed / seconds,
         "held_wait_s": held_at_commit - held_at_first,
+        "cpu_s": cpu_at_commit - cpu_at_first,
     }
 
 
@@ -274,6 +280,7 @@ def raw_run(name: str, client: Any, inputs: Inputs, output: str) -> dict[str, An
     decode_s = compute_s = encode_s = 0.0
     perf = time.perf_counter
     first = None
+    cpu_at_first = 0.0
     deadline = time.monotonic() + 900
     try:
         while consumed < total:
@@ -281,7 +288,7 @@ def raw_run(name: str, client: Any, inputs: Inputs, output: str) -> dict[str, An
                 raise common.BenchError(f"{name}: the raw loop consumed {consumed:,} of {total:,} records in 15 min")
             messages = consumer.consume(2000, 0.5)
             if first is None and messages:
-                first = perf()
+                first, cpu_at_first = perf(), time.process_time()
             t0 = perf()
             records = raw_records(messages)
             if frames is not None:  # as the host does: each partition's run as one frame
@@ -335,7 +342,7 @@ def raw_run(name: str, client: Any, inputs: Inputs, output: str) -> dict[str, An
             producer.poll(0)
         if producer.flush(120):
             raise common.BenchError(f"{name}: the raw loop's outputs were not all acknowledged within 120 s")
-        end = perf()
+        end, cpu_at_end = perf(), time.process_time()
     finally:
         consumer.close()
     assert first is not None
@@ -348,6 +355,7 @@ def raw_run(name: str, client: Any, inputs: Inputs, output: str) -> dict[str, An
         "undecodable": undecodable,
         "seconds": seconds,
         "per_s": consumed / seconds,
+        "cpu_s": cpu_at_end - cpu_at_first,
         "us_per_record": {
             "decode": 1e6 * decode_s / consumed,
             "compute": 1e6 * compute_s / consumed,
@@ -463,6 +471,9 @@ def throughput_phase(
             "raw_us_per_record": {
                 part: statistics.median(r["us_per_record"][part] for r in raw) for part in raw[0]["us_per_record"]
             },
+            # CPU of this process over the timed loop alone (first record to the end), per record
+            "host_cpu_us_per_record": statistics.median(1e6 * r["cpu_s"] / r["records"] for r in host),
+            "raw_cpu_us_per_record": statistics.median(1e6 * r["cpu_s"] / r["records"] for r in raw),
             "cpu_host": {k: statistics.median(r["cpu"][k] for r in host) for k in host[0]["cpu"]},
             "cpu_raw": {k: statistics.median(r["cpu"][k] for r in raw) for k in raw[0]["cpu"]},
         }
@@ -872,7 +883,8 @@ def table(results: dict[str, Any]) -> str:
         f"{cfg['grace_ms']}; raw: "
         "consume → decode → handle → encode → produce, no transactions)",
         f"  {'processor':<22} {'records':>8} {'host/s':<24} {'raw/s':<24} {'host/raw':>8}  {'outputs h/r':<15} "
-        f"{'raw µs/record: decode compute encode kafka+loop':<48} {'host held s':>11}  cpu host run",
+        f"{'raw µs/record: decode compute encode kafka+loop':<48} {'host held s':>11}  "
+        f"{'CPU µs/record h/r':<18} cpu over the host's measurement, set-up included",
     ]
     for name, p in results["throughput"]["processors"].items():
         us = p["raw_us_per_record"]
@@ -880,7 +892,8 @@ def table(results: dict[str, Any]) -> str:
             f"  {name:<22} {p['records']:>8,} {fmt_spread(p['host_per_s']):<24} {fmt_spread(p['raw_per_s']):<24} "
             f"{fmt(p['host_vs_raw'], 2):>8}  {p['host_outputs']:>6,}/{p['raw_outputs']:<8,} "
             f"{us['decode']:>14.1f} {us['compute']:>7.1f} {us['encode']:>6.1f} {us['kafka_and_loop']:>10.1f}"
-            f"{'':<8} {fmt(p['host_held_wait_s']['median'], 2):>11}  {_cpu(p['cpu_host'])}"
+            f"{'':<8} {fmt(p['host_held_wait_s']['median'], 2):>11}  "
+            f"{p['host_cpu_us_per_record']:>7.1f}/{p['raw_cpu_us_per_record']:<10.1f} {_cpu(p['cpu_host'])}"
         )
     for batch_ms, loads in results["latency"].items():
         lines += [
