@@ -84,7 +84,8 @@ class NativeReader:
         for row, why in malformed:
             reason[row] = why
         leaves: Iterator[Buffers] = iter(columns)
-        frame = pl.DataFrame([_series(f.name, f.node, leaves, int(ok.sum())) for f in self.node.fields])
+        good = int(ok.sum())
+        frame = pl.DataFrame([_series(f.name, f.node, leaves, good) for f in self.node.fields])
         return frame, Verdicts(ok, reason)
 
 
