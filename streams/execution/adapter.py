@@ -126,29 +126,42 @@ class LiveVenueAdapter:
         producer = TransactionalProducer(
             self.settings, f"{self.settings.topic_prefix}live-venue-{self.client.id}", "live-venue", **{"linger.ms": 2}
         )
-        if not self._markets:
-            self._call(self.client.load_markets)
-            self._markets = self._symbols()
-        ends = self._rebuild()
-        orders = LogReader(self.settings, f"{self.settings.topic_prefix}live-venue-{self.client.id}")
-        orders.assign(ends)
         try:
-            self._commit(producer, self._settle_open())
-            polled = reported = time.monotonic()
-            while not stop.is_set():
-                derived: list[Event] = []
-                for record in orders.batch(200, min(self.poll_interval_s, 0.2)):
-                    derived += self._on_record(record)
-                if time.monotonic() - polled >= self.poll_interval_s:
-                    derived += self._poll_open()
-                    polled = time.monotonic()
-                self._commit(producer, derived)
-                if report is not None and time.monotonic() - reported >= report_every_s:
-                    report(self.stats)
-                    reported = time.monotonic()
+            if not self._markets:
+                self._call(self.client.load_markets)
+                self._markets = self._symbols()
+            ends = self._rebuild()
+            orders = LogReader(self.settings, f"{self.settings.topic_prefix}live-venue-{self.client.id}")
+            orders.assign(ends)
+            try:
+                self._work(producer, orders, stop, report, report_every_s)
+            finally:
+                orders.close()
         finally:
-            orders.close()
-            producer.close()
+            producer.close()  # (its transactions' thread with it)
+
+    def _work(
+        self,
+        producer: TransactionalProducer,
+        orders: LogReader,
+        stop: threading.Event,
+        report: Callable[[AdapterStats], None] | None,
+        report_every_s: float,
+    ) -> None:
+        """Settle what was left open, then take orders and poll the venue until ``stop``."""
+        self._commit(producer, self._settle_open())
+        polled = reported = time.monotonic()
+        while not stop.is_set():
+            derived: list[Event] = []
+            for record in orders.batch(200, min(self.poll_interval_s, 0.2)):
+                derived += self._on_record(record)
+            if time.monotonic() - polled >= self.poll_interval_s:
+                derived += self._poll_open()
+                polled = time.monotonic()
+            self._commit(producer, derived)
+            if report is not None and time.monotonic() - reported >= report_every_s:
+                report(self.stats)
+                reported = time.monotonic()
 
     def _symbols(self) -> dict[str, str]:
         by_id = getattr(self.client, "markets_by_id", {}) or {}

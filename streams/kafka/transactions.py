@@ -9,12 +9,25 @@ The policy
       everything it derived since its last commit and starts over from what the log holds, with a new producer.
       The new producer's ``init_transactions`` fences the old one (the same ``transactional.id``) and settles
       whatever it left open, so no zombie writes after that point. A fenced producer is unsettled the same way.
+    * A call that does not come back within ``SETTLE_S`` is given up on, its transaction unsettled the same way.
+      librdkafka's ``send_offsets_to_transaction`` can ignore its timeout (confluentinc/librdkafka#5456: the
+      coordinator request's timeout is never checked) and hang for good once the group coordinator's broker is gone
+      (#5511): tests/deploy/test_broker_loss.py saw risk's host blocked in it for minutes after a broker was killed.
+      A thread stuck in C cannot be interrupted, so a commit runs on a thread of its own and the caller waits up to
+      ``SETTLE_S`` for each of its calls into librdkafka; a stuck one is left behind with its producer, which the
+      next producer's ``init_transactions`` fences: whatever it does if it ever comes back, the broker refuses.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
+import threading
+import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as NotBack
+from functools import partial
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -27,6 +40,7 @@ log = logging.getLogger("tradecore.streams")
 
 COMMIT_ATTEMPTS = 5
 TIMEOUT_S = 60
+SETTLE_S = TIMEOUT_S + 15  # a librdkafka call given TIMEOUT_S that has not come back by then is not coming back
 
 
 class TransactionUnsettled(StreamsError):
@@ -35,6 +49,52 @@ class TransactionUnsettled(StreamsError):
     def __init__(self, message: str, *, aborted: bool) -> None:
         super().__init__(message)
         self.aborted = aborted  # the broker was told to abort it (else its outcome may be unknown)
+
+
+class _Stuck(Exception):
+    """A step of a call did not come back in time."""
+
+
+class _Caller:
+    """Runs calls one at a time on a daemon thread of its own, so that one that never returns strands that thread
+    only (a daemon thread does not hold the process at exit). A call marks its steps (``step``); each must come back
+    within the bound given, however many a call makes."""
+
+    def __init__(self, name: str) -> None:
+        self._calls: queue.SimpleQueue[tuple[Callable[[], object], Future[object]] | None] = queue.SimpleQueue()
+        self._step = (0.0, "")  # when the call in hand began its current step, and which
+        threading.Thread(target=self._serve, name=name, daemon=True).start()
+
+    def _serve(self) -> None:
+        while (job := self._calls.get()) is not None:
+            call, future = job
+            try:
+                future.set_result(call())
+            except BaseException as exc:  # handed to the caller, whatever it is
+                future.set_exception(exc)
+
+    def step(self, name: str) -> None:
+        """Called by the call in hand as it begins a step (a blocking call into librdkafka)."""
+        self._step = (time.monotonic(), name)
+
+    def call(self, call: Callable[[], object], step_s: float) -> None:
+        """Run ``call``, raising what it raises, or ``_Stuck`` naming the step that has not come back within
+        ``step_s`` (it then holds this caller's thread for as long as it blocks: queue nothing more)."""
+        future: Future[object] = Future()
+        self._step = (time.monotonic(), "the call")
+        self._calls.put((call, future))
+        while True:
+            began, name = self._step
+            try:
+                future.result(max(began + step_s - time.monotonic(), 0.0))
+                return
+            except NotBack:
+                if self._step[0] == began:
+                    raise _Stuck(name) from None
+
+    def close(self) -> None:
+        """End the thread once the call in hand, if any, returns."""
+        self._calls.put(None)
 
 
 class TransactionalProducer:
@@ -52,6 +112,8 @@ class TransactionalProducer:
         self.open = False  # a transaction has begun and is not yet committed
         self._producer = producer(settings, **{"transactional.id": transactional_id, **overrides})
         self._producer.init_transactions(TIMEOUT_S)  # fences an earlier writer and settles what it left open
+        self._caller = _Caller(f"{name}-transactions")
+        self._stuck = False  # a call was given up on: the producer is left to be fenced
 
     def begin(self) -> None:
         self._producer.begin_transaction()
@@ -90,12 +152,33 @@ class TransactionalProducer:
         Raises:
             TransactionUnsettled: under the policy of this module; the producer is of no further use.
         """
+        # (asked here: the group consumer is the calling thread's — from another, while that one is in a rebalance
+        # callback, it does not answer)
+        metadata = None if offsets is None or group is None else group.consumer_group_metadata()
         try:
-            if offsets is not None and group is not None:
+            self._caller.call(partial(self._commit, offsets, metadata), SETTLE_S)
+        except _Stuck as stuck:
+            self._stuck = True
+            log.error(
+                "%s: %s did not come back within %d s (librdkafka#5456, #5511); leaving this producer to be fenced",
+                self.name,
+                stuck,
+                SETTLE_S,
+            )
+            raise TransactionUnsettled(f"{stuck} did not come back within {SETTLE_S} s", aborted=False) from None
+        self.open = False
+
+    def _commit(self, offsets: Mapping[tuple[str, int], int] | None, metadata: object | None) -> None:
+        """``commit``'s work, on the caller's thread (``metadata``: the group's, when there are offsets to commit)."""
+        step = self._caller.step
+        try:
+            if offsets is not None and metadata is not None:
                 positions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
-                self._producer.send_offsets_to_transaction(positions, group.consumer_group_metadata(), TIMEOUT_S)
+                step("send_offsets_to_transaction")
+                self._producer.send_offsets_to_transaction(positions, metadata, TIMEOUT_S)
             for attempt in range(COMMIT_ATTEMPTS):
                 try:
+                    step("commit_transaction")
                     self._producer.commit_transaction(TIMEOUT_S)
                     break
                 except KafkaException as exc:
@@ -107,10 +190,13 @@ class TransactionalProducer:
             error = exc.args[0]
             aborted = bool(error.txn_requires_abort())
             if aborted:
+                step("abort_transaction")
                 self._producer.abort_transaction(TIMEOUT_S)
             raise TransactionUnsettled(str(error), aborted=aborted) from exc
-        self.open = False
 
     def close(self, timeout_s: float = 10) -> None:
-        """Wait up to ``timeout_s`` for queued records to be delivered (an open transaction is left to be fenced)."""
-        self._producer.flush(timeout_s)
+        """Wait up to ``timeout_s`` for queued records to be delivered (an open transaction is left to be fenced);
+        a producer with a call stuck in it is left as it is."""
+        self._caller.close()
+        if not self._stuck:
+            self._producer.flush(timeout_s)
