@@ -9,6 +9,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+from psycopg import AsyncConnection
+from psycopg.rows import namedtuple_row
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -16,25 +19,25 @@ from sqlalchemy import (
     Integer,
     MetaData,
     PrimaryKeyConstraint,
-    ScalarSelect,
     String,
     Table,
     UniqueConstraint,
-    false,
     func,
-    literal,
     select,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.errors import IdempotencyKeyReused
 from commands.gateway import Appended, Claim, Earlier, Placed
 from commands.refs import OrderRef
+from projections.db import conninfo
+from projections.settings import DatabaseSettings
 from schemas.events import OrderType
 
 SCHEMA = "command_side"
+APPLICATION_NAME = "tradecore-command-store"  # how an operator tells these connections apart in pg_stat_activity
 metadata = MetaData(schema=SCHEMA)
 
 orders = Table(
@@ -82,33 +85,29 @@ idempotency_keys = Table(
 # namespaces (the column's distinct count) rather than by the value's own statistics. Those are stale for a namespace
 # new or grown since the last analyze, which the planner took for one row: it walked the namespace's whole index range
 # per batch and filtered the keys (49 ms a batch at 20,000 orders; a core of Postgres at 800 orders/s).
-_NS = "(SELECT CAST(:ns AS text))"
+_NS = "(SELECT CAST(%(ns)s AS text))"
 
-
-def _namespace(namespace: str) -> ScalarSelect[str]:
-    """``namespace`` as the statements above name it: a sub-select, planned without the value's statistics."""
-    return select(literal(namespace, String)).scalar_subquery()
-
+# The command store's statements run on psycopg directly (the hot path of every order: SQLAlchemy's execution around
+# them was a tenth of an order's CPU, docs/PERFORMANCE.md); psycopg prepares each on the server after a few uses.
 
 # Claims of a batch in one round trip: insert what is new, start the new orders' sequence streams, and return every
 # claimed (account, client_order_id) with whether this statement took it or an earlier request had. Arrays, not a
 # VALUES list, so the statement is the same for every batch size and is prepared once.
-_CLAIM = text(
-    f"""
+_CLAIM = f"""
     WITH wanted AS (
         SELECT * FROM unnest(
-            CAST(:order_ids AS text[]), CAST(:accounts AS text[]), CAST(:client_order_ids AS text[]),
-            CAST(:instruments AS text[]), CAST(:order_types AS text[]), CAST(:hashes AS text[])
+            CAST(%(order_ids)s AS text[]), CAST(%(accounts)s AS text[]), CAST(%(client_order_ids)s AS text[]),
+            CAST(%(instruments)s AS text[]), CAST(%(order_types)s AS text[]), CAST(%(hashes)s AS text[])
         ) AS w(order_id, account_id, client_order_id, instrument, order_type, request_hash)
     ), claimed AS (
         INSERT INTO {SCHEMA}.orders
             (namespace, order_id, account_id, client_order_id, instrument, order_type, request_hash)
-        SELECT :ns, order_id, account_id, client_order_id, instrument, order_type, request_hash FROM wanted
+        SELECT %(ns)s, order_id, account_id, client_order_id, instrument, order_type, request_hash FROM wanted
         ON CONFLICT DO NOTHING
         RETURNING order_id, account_id, client_order_id
     ), sequences AS (
         INSERT INTO {SCHEMA}.stream_sequences (namespace, topic, aggregate_id, last_sequence)
-        SELECT :ns, 'orders', order_id, 1 FROM claimed
+        SELECT %(ns)s, 'orders', order_id, 1 FROM claimed
     )
     SELECT c.order_id, c.account_id, c.client_order_id, true AS claimed,
            NULL AS request_hash, NULL AS topic, NULL::int AS partition, NULL::bigint AS "offset"
@@ -121,61 +120,72 @@ _CLAIM = text(
     WHERE NOT EXISTS (
         SELECT 1 FROM claimed c WHERE c.account_id = w.account_id AND c.client_order_id = w.client_order_id
     )
-    """
-)
+"""
 
-_RECORD = text(
-    f"""
+# Claims a concurrent unit committed while the claim waited, after its snapshot.
+_CLAIMED = f"""
+    SELECT order_id, account_id, client_order_id, false AS claimed, request_hash, topic, partition, "offset"
+    FROM {SCHEMA}.orders WHERE namespace = {_NS} AND order_id = ANY(CAST(%(order_ids)s AS text[]))
+"""
+
+_RECORD = f"""
     UPDATE {SCHEMA}.orders o SET topic = r.topic, partition = r.partition, "offset" = r."offset"
-    FROM unnest(CAST(:order_ids AS text[]), CAST(:topics AS text[]), CAST(:partitions AS int[]),
-                CAST(:offsets AS bigint[])) AS r(order_id, topic, partition, "offset")
+    FROM unnest(CAST(%(order_ids)s AS text[]), CAST(%(topics)s AS text[]), CAST(%(partitions)s AS int[]),
+                CAST(%(offsets)s AS bigint[])) AS r(order_id, topic, partition, "offset")
     WHERE o.namespace = {_NS} AND o.order_id = r.order_id
-    """
-)
+"""
 
-_RELEASE = text(
-    f"""
+_RELEASE = f"""
     WITH gone AS (
-        DELETE FROM {SCHEMA}.orders WHERE namespace = {_NS} AND order_id = ANY(CAST(:order_ids AS text[]))
+        DELETE FROM {SCHEMA}.orders WHERE namespace = {_NS} AND order_id = ANY(CAST(%(order_ids)s AS text[]))
         RETURNING order_id
     )
     DELETE FROM {SCHEMA}.stream_sequences s USING gone
     WHERE s.namespace = {_NS} AND s.topic = 'orders' AND s.aggregate_id = gone.order_id
-    """
-)
+"""
+
+_ORDER = f"""
+    SELECT order_id, account_id, instrument, order_type FROM {SCHEMA}.orders
+    WHERE namespace = {_NS} AND order_id = %(order_id)s FOR UPDATE
+"""
+
+_NEXT_SEQUENCE = f"""
+    INSERT INTO {SCHEMA}.stream_sequences AS s (namespace, topic, aggregate_id, last_sequence)
+    VALUES (%(ns)s, %(topic)s, %(aggregate_id)s, %(count)s)
+    ON CONFLICT (namespace, topic, aggregate_id) DO UPDATE SET last_sequence = s.last_sequence + EXCLUDED.last_sequence
+    RETURNING last_sequence
+"""
 
 
 class _Unit:
-    def __init__(self, conn: AsyncConnection, namespace: str) -> None:
+    def __init__(self, conn: AsyncConnection[Any], namespace: str) -> None:
         self._conn = conn
         self._ns = namespace
+
+    async def _rows(self, statement: str, params: dict[str, Any]) -> list[Any]:
+        async with self._conn.cursor(row_factory=namedtuple_row) as cursor:
+            await cursor.execute(statement, params)
+            return await cursor.fetchall()
 
     async def claim_orders(self, claims: Sequence[Claim]) -> list[Earlier | None]:
         # One statement for the batch. A claim held by a concurrent unit makes this wait on the unique index until
         # that unit ends; callers claim in order-id order, so two units never wait for each other.
-        rows = (
-            await self._conn.execute(
-                _CLAIM,
-                {
-                    "ns": self._ns,
-                    "order_ids": [c.order.order_id for c in claims],
-                    "accounts": [c.order.account_id for c in claims],
-                    "client_order_ids": [c.client_order_id for c in claims],
-                    "instruments": [c.order.instrument for c in claims],
-                    "order_types": [c.order.order_type.value for c in claims],
-                    "hashes": [c.request_hash for c in claims],
-                },
-            )
-        ).all()
+        rows = await self._rows(
+            _CLAIM,
+            {
+                "ns": self._ns,
+                "order_ids": [c.order.order_id for c in claims],
+                "accounts": [c.order.account_id for c in claims],
+                "client_order_ids": [c.client_order_id for c in claims],
+                "instruments": [c.order.instrument for c in claims],
+                "order_types": [c.order.order_type.value for c in claims],
+                "hashes": [c.request_hash for c in claims],
+            },
+        )
         by_key = {(row.account_id, row.client_order_id): row for row in rows}
-        missed = [c for c in claims if (c.order.account_id, c.client_order_id) not in by_key]
+        missed = [c.order.order_id for c in claims if (c.order.account_id, c.client_order_id) not in by_key]
         if missed:  # claimed by a unit that committed while this statement waited, after its snapshot: look again
-            found = await self._conn.execute(
-                select(orders, false().label("claimed")).where(
-                    orders.c.namespace == _namespace(self._ns),
-                    orders.c.order_id.in_([c.order.order_id for c in missed]),
-                )
-            )
+            found = await self._rows(_CLAIMED, {"ns": self._ns, "order_ids": missed})
             by_key.update({(row.account_id, row.client_order_id): row for row in found})
         outcomes: list[Earlier | None] = []
         for claim in claims:
@@ -201,40 +211,46 @@ class _Unit:
         await self._conn.execute(_RELEASE, {"ns": self._ns, "order_ids": list(order_ids)})
 
     async def order(self, order_id: str) -> OrderRef | None:
-        row = (
-            await self._conn.execute(
-                select(orders.c.order_id, orders.c.account_id, orders.c.instrument, orders.c.order_type)
-                .where(orders.c.namespace == _namespace(self._ns), orders.c.order_id == order_id)
-                .with_for_update()
-            )
-        ).first()
-        if row is None:
+        rows = await self._rows(_ORDER, {"ns": self._ns, "order_id": order_id})
+        if not rows:
             return None
+        row = rows[0]
         return OrderRef(row.order_id, row.account_id, row.instrument, OrderType(row.order_type))
 
     async def next_sequence(self, topic: str, aggregate_id: str, count: int = 1) -> int:
-        add = insert(stream_sequences).values(
-            namespace=self._ns, topic=topic, aggregate_id=aggregate_id, last_sequence=count
+        rows = await self._rows(
+            _NEXT_SEQUENCE, {"ns": self._ns, "topic": topic, "aggregate_id": aggregate_id, "count": count}
         )
-        bump = add.on_conflict_do_update(
-            index_elements=["namespace", "topic", "aggregate_id"],
-            set_={"last_sequence": stream_sequences.c.last_sequence + add.excluded.last_sequence},
-        ).returning(stream_sequences.c.last_sequence)
-        last: int = (await self._conn.execute(bump)).scalar_one()
+        last: int = rows[0].last_sequence
         return last - count + 1
 
 
 class PostgresCommandStore:
-    """``commands.gateway.CommandStore`` on Postgres: one transaction per unit, rows of one topic namespace."""
+    """``commands.gateway.CommandStore`` on Postgres: one transaction per unit, rows of one topic namespace, over
+    ``pool`` (``command_pool``)."""
 
-    def __init__(self, engine: AsyncEngine, namespace: str) -> None:
-        self._engine = engine
+    def __init__(self, pool: AsyncConnectionPool[AsyncConnection[Any]], namespace: str) -> None:
+        self._pool = pool
         self._namespace = namespace
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[_Unit]:
-        async with self._engine.begin() as conn:
+        async with self._pool.connection() as conn, conn.transaction():
             yield _Unit(conn, self._namespace)
+
+
+def command_pool(settings: DatabaseSettings, *, max_size: int = 10) -> AsyncConnectionPool[AsyncConnection[Any]]:
+    """A closed pool (``await pool.open()``) for ``PostgresCommandStore``: autocommit connections, each unit one
+    explicit transaction. A connection found broken is replaced; one Postgres dropped meanwhile fails the unit that
+    finds it (as it would fail mid-unit)."""
+    return AsyncConnectionPool(
+        conninfo(settings),
+        min_size=2,
+        max_size=max_size,
+        kwargs={"autocommit": True, "application_name": APPLICATION_NAME},
+        open=False,
+        name="command-store",
+    )
 
 
 Response = tuple[int, dict[str, Any]]

@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api import db
-from api.store import PostgresCommandStore
+from api.store import PostgresCommandStore, command_pool
 from commands.gateway import CommandGateway
 from domain.instruments import InstrumentRegistry
 from projections.settings import DatabaseSettings
@@ -46,13 +46,14 @@ async def write_side(
     # group-commits placements and appends each tick batch at once.
     log = KafkaEventLog(kafka, client, **{"linger.ms": 1})
     try:
-        yield WriteSide(
-            CommandGateway(
-                log, PostgresCommandStore(engine, kafka.topic_prefix), instruments, tick_max_ahead=tick_max_ahead
-            ),
-            engine,
-            client,
-        )
+        async with command_pool(database) as pool:
+            yield WriteSide(
+                CommandGateway(
+                    log, PostgresCommandStore(pool, kafka.topic_prefix), instruments, tick_max_ahead=tick_max_ahead
+                ),
+                engine,
+                client,
+            )
     finally:
         log.close()
         await engine.dispose()

@@ -8,12 +8,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from api import db
-from api.store import SCHEMA, PostgresCommandStore, _Unit
+from api.store import SCHEMA, PostgresCommandStore, _Unit, command_pool
 from commands.gateway import Appended, Claim, CommandStore
 from deploy.local.stack import Endpoints
+from projections.settings import DatabaseSettings
 from tests.support.contracts import CommandStoreContract, placement
 
 pytestmark = pytest.mark.integration
@@ -27,12 +27,9 @@ class TestPostgresCommandStore(CommandStoreContract):
         self.namespace = f"test-{uuid.uuid4().hex[:10]}."  # rows of a namespace of the test's own
 
     def run(self, scenario: Callable[[CommandStore], Awaitable[Any]]) -> Any:
-        async def inside_one_loop() -> Any:  # the async engine's connections belong to the loop that made them
-            engine = db.async_engine(self.url, pool_size=2)
-            try:
-                return await scenario(PostgresCommandStore(engine, self.namespace))
-            finally:
-                await engine.dispose()
+        async def inside_one_loop() -> Any:  # the pool's connections belong to the loop that made them
+            async with command_pool(DatabaseSettings(url=self.url), max_size=2) as pool:
+                return await scenario(PostgresCommandStore(pool, self.namespace))
 
         return asyncio.run(inside_one_loop())
 
@@ -44,10 +41,16 @@ class TestPostgresCommandStore(CommandStoreContract):
         account = self.account()
         earlier = [placement(account, f"earlier-{i}")[0] for i in range(3_000)]
         batch = [placement(account, f"batch-{i}")[0] for i in range(10)]
-        reads = text(  # this backend's reads of the table not yet reported to the statistics: a running count
-            "SELECT seq_tup_read + idx_tup_fetch FROM pg_stat_xact_user_tables"
-            f" WHERE schemaname = '{SCHEMA}' AND relname = 'orders'"
-        )
+
+        async def reads(unit: _Unit) -> int:
+            """This backend's reads of the table not yet reported to the statistics: a running count."""
+            cursor = await unit._conn.execute(
+                "SELECT seq_tup_read + idx_tup_fetch FROM pg_stat_xact_user_tables"
+                f" WHERE schemaname = '{SCHEMA}' AND relname = 'orders'"
+            )
+            row = await cursor.fetchone()
+            assert row is not None
+            return int(row[0])
 
         async def fill(store: CommandStore, claims: list[Claim]) -> None:
             for start in range(0, len(claims), 500):
@@ -57,24 +60,21 @@ class TestPostgresCommandStore(CommandStoreContract):
                     await unit.record_placed([(c.order.order_id, Appended("orders", 0, i)) for i, c in enumerate(part)])
 
         async def scenario() -> int:
-            engine = db.async_engine(self.url, pool_size=2)
-            try:
+            async with command_pool(DatabaseSettings(url=self.url), max_size=2) as pool:
                 other = [placement(account, f"other-{i}")[0] for i in range(3_000)]
-                await fill(PostgresCommandStore(engine, self.namespace + "other."), other)
-                async with engine.begin() as conn:
-                    await conn.execute(text(f"ANALYZE {SCHEMA}.orders"))
-                store = PostgresCommandStore(engine, self.namespace)
+                await fill(PostgresCommandStore(pool, self.namespace + "other."), other)
+                async with pool.connection() as conn:
+                    await conn.execute(f"ANALYZE {SCHEMA}.orders")
+                store = PostgresCommandStore(pool, self.namespace)
                 await fill(store, earlier)
                 async with store.unit() as unit:
                     assert isinstance(unit, _Unit)
-                    before = (await unit._conn.execute(reads)).scalar_one()
+                    before = await reads(unit)
                     outcomes = await unit.claim_orders([*batch, earlier[0]])  # ten new and a repeat
                     await unit.record_placed(
                         [(c.order.order_id, Appended("orders", 1, i)) for i, c in enumerate(batch)]
                     )
-                    after = (await unit._conn.execute(reads)).scalar_one()
-            finally:
-                await engine.dispose()
+                    after = await reads(unit)
             assert [outcome is None for outcome in outcomes] == [True] * 10 + [False]
             return int(after - before)
 
