@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
@@ -39,7 +38,7 @@ async def set_risk_limits(
     """Append RiskLimitsSet: the account's limits, replacing the previous ones entirely."""
     done = await services.gateway.set_risk_limits(account_id, command, principal.name, stamp)
     return AccountAck(
-        account_id=account_id, status="risk_limits_set", event=EventRef(**asdict(done.appended))
+        account_id=account_id, status="risk_limits_set", event=EventRef(**done.appended._asdict())
     ).model_dump()
 
 
@@ -57,5 +56,5 @@ async def toggle_kill_switch(
     done = await services.gateway.toggle_kill_switch(command, principal.name, stamp)
     status = "kill_switch_engaged" if command.engaged else "kill_switch_released"
     return AccountAck(
-        account_id=command.account_id, status=status, event=EventRef(**asdict(done.appended))
+        account_id=command.account_id, status=status, event=EventRef(**done.appended._asdict())
     ).model_dump()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict
 from typing import Annotated, Any
 
 import msgspec
@@ -86,7 +85,7 @@ async def place_order(
     async def compute() -> tuple[int, dict[str, Any]]:
         # The order may be appended in another request's batch (group commit): it takes its own trace along.
         placed = await services.gateway.place(command, stamp, tracing.current() or None)
-        ack = OrderAck(order_id=placed.order_id, status=INITIAL, event=EventRef(**asdict(placed.appended)))
+        ack = OrderAck(order_id=placed.order_id, status=INITIAL, event=EventRef(**placed.appended._asdict()))
         return 202, ack.model_dump()
 
     body = await once(
@@ -145,7 +144,7 @@ async def cancel_order(
 
     async def compute() -> tuple[int, dict[str, Any]]:
         done = await services.gateway.cancel(order_id, command, stamp, _owner_check(principal, services))
-        ack = OrderAck(order_id=order_id, status="CANCEL_REQUESTED", event=EventRef(**asdict(done.appended)))
+        ack = OrderAck(order_id=order_id, status="CANCEL_REQUESTED", event=EventRef(**done.appended._asdict()))
         return 202, ack.model_dump()
 
     return await once(
@@ -172,7 +171,7 @@ async def amend_order(
 
     async def compute() -> tuple[int, dict[str, Any]]:
         done = await services.gateway.amend(order_id, command, stamp, _owner_check(principal, services))
-        ack = OrderAck(order_id=order_id, status="AMEND_REQUESTED", event=EventRef(**asdict(done.appended)))
+        ack = OrderAck(order_id=order_id, status="AMEND_REQUESTED", event=EventRef(**done.appended._asdict()))
         return 202, ack.model_dump()
 
     return await once(
