@@ -25,8 +25,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as NotBack
+from concurrent.futures import Future, wait
 from functools import partial
 from typing import Any
 
@@ -85,12 +84,11 @@ class _Caller:
         self._calls.put((call, future))
         while True:
             began, name = self._step
-            try:
-                future.result(max(began + step_s - time.monotonic(), 0.0))
+            if wait([future], max(began + step_s - time.monotonic(), 0.0)).done:
+                future.result()  # (raises what the call raised)
                 return
-            except NotBack:
-                if self._step[0] == began:
-                    raise _Stuck(name) from None
+            if self._step[0] == began:
+                raise _Stuck(name)
 
     def close(self) -> None:
         """End the thread once the call in hand, if any, returns."""
