@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import namedtuple_row
 from psycopg_pool import AsyncConnectionPool
@@ -235,14 +236,30 @@ class PostgresCommandStore:
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[_Unit]:
-        async with self._pool.connection() as conn, conn.transaction():
-            yield _Unit(conn, self._namespace)
+        async with AsyncExitStack() as stack:
+            yield _Unit(await self._begin(stack), self._namespace)
+
+    async def _begin(self, stack: AsyncExitStack) -> AsyncConnection[Any]:
+        """A pooled connection in a transaction, both ended by ``stack``. A connection Postgres dropped while it sat
+        in the pool (a restart) fails its BEGIN, before the unit has done anything: it goes back (the pool discards
+        it) and the next is tried — what a ping before each use would find, without the round trip."""
+        for attempt in range(self._pool.max_size + 1):
+            async with AsyncExitStack() as trying:
+                conn = await trying.enter_async_context(self._pool.connection())
+                try:
+                    await trying.enter_async_context(conn.transaction())
+                except psycopg.OperationalError:
+                    if attempt == self._pool.max_size:
+                        raise
+                    continue
+                stack.push_async_exit(trying.pop_all())
+                return conn
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def command_pool(settings: DatabaseSettings, *, max_size: int = 10) -> AsyncConnectionPool[AsyncConnection[Any]]:
     """A closed pool (``await pool.open()``) for ``PostgresCommandStore``: autocommit connections, each unit one
-    explicit transaction. A connection found broken is replaced; one Postgres dropped meanwhile fails the unit that
-    finds it (as it would fail mid-unit)."""
+    explicit transaction."""
     return AsyncConnectionPool(
         conninfo(settings),
         min_size=2,

@@ -1,5 +1,6 @@
-"""/readyz follows Postgres: not ready while it is down, ready again once it is back — on a Postgres of the
-test's own (the shared stack's server is never stopped)."""
+"""/readyz follows Postgres: not ready while it is down, ready again once it is back — and the first order after
+takes no connection Postgres dropped — on a Postgres of the test's own (the shared stack's server is never
+stopped)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from deploy.local import postgres
 from deploy.local.settings import StackSettings
 from deploy.local.stack import Endpoints
+from tests.api.conftest import order
 from tests.support.api_server import api_server
 from tests.support.scratch import server_dir
 
@@ -50,8 +52,11 @@ def test_readyz_fails_while_postgres_is_down_and_recovers_after(
     info = postgres.running(own_postgres)
     assert info is not None
     mine = Endpoints(endpoints.kafka_bootstrap, postgres.url(info), endpoints.schema_registry_url)
-    with api_server(mine, tmp_path, f"ready-{uuid.uuid4().hex[:8]}.") as api:
+    with api_server(mine, tmp_path, f"ready-{uuid.uuid4().hex[:8]}.") as api, api.client("alice") as http:
         assert ready(api.url).status_code == 200
+        # Orders before, one at a time: the command store's pool holds idle connections when Postgres goes.
+        for i in range(3):
+            assert http.post("/v1/orders", json=order("ACC-A1", client_order_id=f"before-{i}")).status_code == 202
 
         assert postgres.stop(own_postgres)
         down = ready(api.url)
@@ -65,3 +70,5 @@ def test_readyz_fails_while_postgres_is_down_and_recovers_after(
         postgres.start(own_postgres)
         back = wait_for(api.url, 200)
         assert (back.status_code, back.json()["checks"]["postgres"]["status"]) == (200, "ok"), back.json()
+        after = http.post("/v1/orders", json=order("ACC-A1", client_order_id="after"))
+        assert after.status_code == 202, after.text
