@@ -49,7 +49,7 @@ from streams.host.transaction import HostTransaction, StartOver
 from streams.host.trim import release_freed_memory
 from streams.host.watchdog import Watchdog
 from streams.kafka import KafkaSettings, tracing
-from streams.kafka.logreader import Position, RawRecord, ReadStalled
+from streams.kafka.logreader import LogEndUnknown, Position, RawRecord, ReadStalled
 from streams.metrics import ProcessorMetrics
 
 __all__ = ["HostConfig", "HostStats", "ProcessorHost"]
@@ -376,7 +376,7 @@ class _Session:
                 found = checkpoints.load(host.settings, reader, host.checkpoints, task.key, host.config.stall_ms / 1000)
             starts, journal = self._restore(task, found, stops)
             return host.rebuild.replay(task, starts, {tp: stops[tp] for tp in task.positions}, journal)
-        except ReadStalled as stalled:  # a reader wedged by a broker failing over: new clients, from the commits
+        except (ReadStalled, LogEndUnknown) as stalled:  # a broker failing over: new clients, from the commits
             raise StartOver(f"bringing up partition {task.key}: {stalled}") from stalled
 
     def _restore(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import functools
+import threading
 from typing import Any
 
 from confluent_kafka import Consumer, Producer
@@ -21,12 +21,26 @@ def shared_admin(settings: KafkaSettings) -> AdminClient:
     bootstrap connection is being retired for the broker it named waits for the client's one-second timer — 1 or
     3 s for one reader in three when a restart's six partitions made theirs side by side. (Processes here are
     spawned, never forked, so none inherits it; its callers serialize their calls: ``logreader._LIST_OFFSETS``.)"""
-    return _admin_of(settings.bootstrap_servers)
+    with _SHARED_LOCK:
+        client = _SHARED.get(settings.bootstrap_servers)
+        if client is None:
+            client = _SHARED[settings.bootstrap_servers] = admin(settings)
+        return client
 
 
-@functools.cache
-def _admin_of(bootstrap_servers: str) -> AdminClient:
-    return AdminClient({"bootstrap.servers": bootstrap_servers})
+def renew_shared_admin(settings: KafkaSettings, stale: AdminClient) -> None:
+    """Let the next ``shared_admin`` make a new client in place of ``stale`` (unless another caller already has).
+
+    After a broker came back, the shared client went on answering FENCED_LEADER_EPOCH for every partition it had led,
+    for as long as it was asked (30 s, tests/deploy/test_broker_loss.py): it keeps the leaders' epochs it last knew
+    and does not refresh them for that answer. A new client starts from the cluster's metadata as it is now."""
+    with _SHARED_LOCK:
+        if _SHARED.get(settings.bootstrap_servers) is stale:
+            del _SHARED[settings.bootstrap_servers]
+
+
+_SHARED: dict[str, AdminClient] = {}
+_SHARED_LOCK = threading.Lock()
 
 
 def broker_count(address: str, timeout_s: float) -> int:

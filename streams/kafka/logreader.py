@@ -16,11 +16,11 @@ from operator import itemgetter
 from typing import NamedTuple
 
 from confluent_kafka import IsolationLevel, KafkaError, KafkaException, Message, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka.admin import OffsetSpec
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_fixed
 
 from streams.errors import StreamsError
-from streams.kafka.clients import consumer, shared_admin
+from streams.kafka.clients import consumer, renew_shared_admin, shared_admin
 from streams.kafka.settings import KafkaSettings
 
 Position = tuple[str, int]  # (full topic name, partition)
@@ -265,19 +265,24 @@ class LogReader:
         # a moment: asked again until timeout_s, so that a failover does not stop the projector or a rebuild.
         retrying = _until_leaders_answer(timeout_s)
         try:
-            return retrying(self._ends_once, shared_admin(self._settings), wanted, timeout_s)
+            return retrying(self._ends_once, wanted, timeout_s)
         except KafkaException as err:
             raise LogEndUnknown(f"could not ask Kafka where the partitions end: {err}") from err
 
-    @staticmethod
-    def _ends_once(client: AdminClient, wanted: list[TopicPartition], timeout_s: float) -> dict[Position, int]:
-        with _LIST_OFFSETS:
-            futures = client.list_offsets(
-                {tp: OffsetSpec.latest() for tp in wanted},
-                isolation_level=IsolationLevel.READ_UNCOMMITTED,
-                request_timeout=timeout_s,
-            )
-            return {(tp.topic, tp.partition): int(future.result().offset) for tp, future in futures.items()}
+    def _ends_once(self, wanted: list[TopicPartition], timeout_s: float) -> dict[Position, int]:
+        client = shared_admin(self._settings)
+        try:
+            with _LIST_OFFSETS:
+                futures = client.list_offsets(
+                    {tp: OffsetSpec.latest() for tp in wanted},
+                    isolation_level=IsolationLevel.READ_UNCOMMITTED,
+                    request_timeout=timeout_s,
+                )
+                return {(tp.topic, tp.partition): int(future.result().offset) for tp, future in futures.items()}
+        except KafkaException as err:
+            if _retriable(err):  # (a client whose leaders are stale is asked again only once renewed)
+                renew_shared_admin(self._settings, client)
+            raise
 
     def reached(self, stops: Mapping[Position, int]) -> bool:
         """Whether every partition named has been read up to its stop (transaction markers included)."""

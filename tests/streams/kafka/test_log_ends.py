@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from streams.kafka import KafkaError, KafkaException, KafkaSettings, logreader
+from streams.kafka import KafkaError, KafkaException, KafkaSettings, clients, logreader
 from streams.kafka.logreader import LogEndUnknown, LogReader
 
 
@@ -88,6 +88,34 @@ def test_a_leader_that_never_settles_gives_up_after_the_timeout(monkeypatch: pyt
     finally:
         reader.close()
     assert 2 <= admin.asked < 100
+
+
+@pytest.mark.usefixtures("quick_retries")
+def test_a_client_that_keeps_answering_a_stale_leader_is_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a broker came back, the shared client answered FENCED_LEADER_EPOCH for as long as it was asked (its
+    leaders' epochs stale): the next ask goes to a new client, which knows the leaders as they are now."""
+    stale, fresh = _Admin(*[KafkaError.FENCED_LEADER_EPOCH] * 100), _Admin()
+    made: list[_Admin] = []
+    monkeypatch.setattr(clients, "admin", lambda settings: made.pop(0))
+    made += [stale, fresh]
+    reader = LogReader(KafkaSettings(bootstrap_servers="127.0.0.1:2", topic_prefix="t."), "ends-test")
+    try:
+        assert reader.ends([("t.orders", 0)], timeout_s=10) == {("t.orders", 0): 42}
+    finally:
+        reader.close()
+    assert (stale.asked, fresh.asked) == (1, 1)
+
+
+def test_only_the_client_in_use_is_renewed() -> None:
+    settings = KafkaSettings(bootstrap_servers="127.0.0.1:3", topic_prefix="t.")
+    first = clients.shared_admin(settings)
+    assert clients.shared_admin(settings) is first
+    clients.renew_shared_admin(settings, first)
+    second = clients.shared_admin(settings)
+    assert second is not first
+    clients.renew_shared_admin(settings, first)  # (another caller had renewed it already)
+    assert clients.shared_admin(settings) is second
+    clients.renew_shared_admin(settings, second)  # (no client left trying to reach the address)
 
 
 class _Consumer:
