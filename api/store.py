@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.errors import IdempotencyKeyReused
 from commands.gateway import Appended, Claim, Earlier, Placed
 from commands.refs import OrderRef
-from projections.db import conninfo
+from projections.db import autocommit_pool
 from projections.settings import DatabaseSettings
 from schemas.events import OrderType
 
@@ -260,14 +260,7 @@ class PostgresCommandStore:
 def command_pool(settings: DatabaseSettings, *, max_size: int = 10) -> AsyncConnectionPool[AsyncConnection[Any]]:
     """A closed pool (``await pool.open()``) for ``PostgresCommandStore``: autocommit connections, each unit one
     explicit transaction."""
-    return AsyncConnectionPool(
-        conninfo(settings),
-        min_size=2,
-        max_size=max_size,
-        kwargs={"autocommit": True, "application_name": APPLICATION_NAME},
-        open=False,
-        name="command-store",
-    )
+    return autocommit_pool(settings, "command-store", APPLICATION_NAME, max_size)
 
 
 Response = tuple[int, dict[str, Any]]

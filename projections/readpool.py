@@ -8,7 +8,7 @@ from psycopg import AsyncConnection
 from psycopg.types.string import TextLoader
 from psycopg_pool import AsyncConnectionPool
 
-from projections.db import conninfo
+from projections.db import autocommit_pool
 from projections.settings import DatabaseSettings
 
 APPLICATION_NAME = "tradecore-read-models"  # how an operator tells these connections apart in pg_stat_activity
@@ -24,12 +24,4 @@ def read_pool(settings: DatabaseSettings, *, max_size: int = 20) -> AsyncConnect
     """A closed pool (``await pool.open()``) of autocommit connections: under READ COMMITTED each statement takes its
     own snapshot anyway, so a BEGIN before a read and a ROLLBACK after it would be two round trips that change
     nothing."""
-    return AsyncConnectionPool(
-        conninfo(settings),
-        min_size=2,
-        max_size=max_size,
-        kwargs={"autocommit": True, "application_name": APPLICATION_NAME},
-        configure=_configure,
-        open=False,
-        name="read-models",
-    )
+    return autocommit_pool(settings, "read-models", APPLICATION_NAME, max_size, _configure)
