@@ -1,4 +1,4 @@
-"""Three risk and then two execution instances over 20,000 orders on real quotes, while instances are SIGKILLed and
+"""Three risk and then two execution instances over 30,000 orders on real quotes, while instances are SIGKILLed and
 restarted, a fourth joins mid-stream and one is stopped: `read_committed`, every order is decided once, every
 sequence is gap-free, and a single instance replaying the same inputs derives the very same events.
 
@@ -37,7 +37,11 @@ from tests.support.workers import said
 
 pytestmark = pytest.mark.integration
 
-ORDERS = 20_000
+# Enough that two instances are still at it when the third has joined: a rehearsal's first group formed with two
+# of the three (the broker's initial rebalance delay is 0 here), the third joined 6 s later, and the two had
+# decided all of 20,000 orders in 3 s — the first kill then found the stage done and proved nothing. (At 50,000
+# the decisions' sequences failed their check: not yet understood, see the stop-31 note.)
+ORDERS = 30_000
 
 
 class Fleet:
