@@ -167,7 +167,8 @@ class TransactionalProducer:
         self.open = False
 
     def _commit(self, offsets: Mapping[tuple[str, int], int] | None, metadata: object | None) -> None:
-        """``commit``'s work, on the caller's thread (``metadata``: the group's, when there are offsets to commit)."""
+        """``commit``'s work, on the ``_Caller``'s thread (``metadata``: the group's, when there are offsets to
+        commit)."""
         step = self._caller.step
         try:
             if offsets is not None and metadata is not None:
