@@ -1,9 +1,10 @@
 """Deterministic interleaving of several input partitions.
 
 A processor with more than one input (risk: orders, executions, ticks; execution: accepted orders and ticks)
-decides differently depending on which record it sees first. Records are released in event-time order: every
-record's Kafka timestamp is its event time (our producers set it from ``envelope.occurred_at``); ties go by topic
-rank, partition and offset, and each partition is read in offset order.
+decides differently depending on which record it sees first. Records are released in event-time order, each
+stamped with its event's ``occurred_at`` in microseconds by whoever adds it (the Kafka timestamp is the same time cut
+to the millisecond: too coarse, ``streams.host.inputs``); ties go by topic rank, partition and offset, and each
+partition is read in offset order.
 
 The head stamped ``t`` is released once every other partition it is ordered against has a buffered record (whose
 head is then at or after ``t``), or has nothing more to give: in a replay, it reached its stop offset; live, it
