@@ -9,12 +9,10 @@ row together; only the few rows they flag go through ``validate_ticks`` itself, 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-import numpy as np
 import polars as pl
 
 from commands.decide import Stamp
@@ -23,7 +21,7 @@ from commands.models import IngestTicks, Tick
 from commands.validation import EPOCH, validate_ticks
 from domain.derive import ID_NAMESPACE
 from domain.instruments import Instrument
-from schemas.batch.columns import binaries
+from schemas.batch.columns import uuid5
 from schemas.events import TickIngested
 
 PRICES = ("bid", "ask", "last")
@@ -164,22 +162,5 @@ def events(
 
 
 def event_ids(aggregates: pl.Series, sequences: pl.Series) -> pl.Series:
-    """``domain.derive.event_id_for(TickIngested, aggregate, sequence)`` for every row, as uuid strings.
-
-    uuid5 is SHA-1 of the namespace and the name; SHA-1 has no column form, so one ``hashlib`` call per row, and the
-    rest (version bits, hex, dashes) on whole columns.
-    """
-    names = (f"{TickIngested.route().topic}/" + aggregates + "/" + sequences.cast(pl.String)).to_list()
-    prefix = ID_NAMESPACE.bytes
-    sha1 = hashlib.sha1
-    digests = b"".join([sha1(prefix + name.encode()).digest()[:16] for name in names])
-    raw = np.frombuffer(digests, dtype=np.uint8).reshape(-1, 16).copy()
-    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x50  # version 5
-    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
-    n = len(raw)
-    flat = binaries(pl.Series([raw.tobytes()], dtype=pl.Binary), np.arange(n) * 16, np.full(n, 16))
-    hexed = flat.bin.encode("hex")
-    spans = ((0, 8), (8, 4), (12, 4), (16, 4), (20, 12))
-    return pl.select(
-        pl.concat_str([pl.lit(hexed).str.slice(start, length) for start, length in spans], separator="-")
-    ).to_series()
+    """``domain.derive.event_id_for(TickIngested, aggregate, sequence)`` for every row, as uuid strings."""
+    return uuid5(ID_NAMESPACE, f"{TickIngested.route().topic}/" + aggregates + "/" + sequences.cast(pl.String))

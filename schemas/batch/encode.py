@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 
 from schemas import avsc
-from schemas.batch import encoder, framing, nodes, wire
+from schemas.batch import encoder, framing, native_encoder, nodes, wire
 from schemas.batch.errors import BatchEncodeError
 from schemas.events import Event
 
@@ -22,7 +22,8 @@ class BatchEncoder:
     def __init__(self, event: type[Event], schema_id: int) -> None:
         self.event = event
         self.node = nodes.parse(avsc.expanded(event.__name__))
-        self.header = np.frombuffer(bytes([framing.MAGIC]) + schema_id.to_bytes(4, "big"), dtype=np.uint8)
+        self._header = bytes([framing.MAGIC]) + schema_id.to_bytes(4, "big")
+        self._native = native_encoder.applies(self.node)  # else numpy: a map, or a union around a record
 
     def encode(self, frame: pl.DataFrame) -> list[bytes]:
         """One record value per row of ``frame``.
@@ -31,17 +32,16 @@ class BatchEncoder:
             BatchEncodeError: a column is missing, has nulls where the schema has none, or values that do not fit
                 (the message names the field); or an envelope names another event or schema version.
         """
-        buffer, offsets = self.encode_buffer(frame)
-        return list(map(buffer.__getitem__, map(slice, offsets[:-1].tolist(), offsets[1:].tolist())))
-
-    def encode_buffer(self, frame: pl.DataFrame) -> tuple[bytes, np.ndarray]:
-        """The values end to end and their n + 1 boundaries: value i is ``buffer[offsets[i]:offsets[i + 1]]``."""
         self._check_envelopes(frame)
+        if self._native:
+            return native_encoder.encode(self.node, frame, self._header, self.event.__name__)
         bodies = encoder.record(self.node, frame, self.event.__name__)
-        framed = wire.concat([wire.fixed(np.broadcast_to(self.header, (frame.height, framing.HEADER))), *bodies])
+        header = np.frombuffer(self._header, dtype=np.uint8)
+        framed = wire.concat([wire.fixed(np.broadcast_to(header, (frame.height, framing.HEADER))), *bodies])
         offsets = np.zeros(frame.height + 1, dtype=np.int64)
         np.cumsum(framed.lengths, out=offsets[1:])
-        return framed.data.tobytes(), offsets
+        buffer = framed.data.tobytes()
+        return list(map(buffer.__getitem__, map(slice, offsets[:-1].tolist(), offsets[1:].tolist())))
 
     def _check_envelopes(self, frame: pl.DataFrame) -> None:
         if "envelope" not in frame.columns or not frame.height:

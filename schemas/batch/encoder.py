@@ -34,9 +34,9 @@ def value(node: nodes.Node, column: pl.Series, label: str) -> list[Pieces]:
     if isinstance(node, nodes.Record):
         return record(node, column.struct.unnest(), label)
     if isinstance(node, nodes.Decimal):
-        return decimal(node, _cast(column, nodes.dtype(node), label))
+        return decimal(node, cast(column, nodes.dtype(node), label))
     if isinstance(node, nodes.Enum):
-        codes = _cast(column, nodes.dtype(node), label).to_physical().cast(pl.Int64).to_numpy()
+        codes = cast(column, nodes.dtype(node), label).to_physical().cast(pl.Int64).to_numpy()
         return [wire.longs(codes)]
     if isinstance(node, nodes.Map):
         return mapping(node, column, label)
@@ -45,23 +45,27 @@ def value(node: nodes.Node, column: pl.Series, label: str) -> list[Pieces]:
 
 def leaf(kind: str, column: pl.Series, label: str) -> list[Pieces]:
     if kind in ("string", "uuid"):
-        lengths, data = columns.utf8(_cast(column, pl.String(), label))
+        lengths, data = columns.utf8(cast(column, pl.String(), label))
         return wire.blobs(lengths, data)
     if kind == "boolean":
-        return [wire.fixed(_cast(column, pl.Boolean(), label).to_numpy().astype(np.uint8)[:, None])]
+        return [wire.fixed(cast(column, pl.Boolean(), label).to_numpy().astype(np.uint8)[:, None])]
     if kind == "double":
-        doubles = np.ascontiguousarray(_cast(column, pl.Float64(), label).to_numpy(), dtype="<f8")
+        doubles = np.ascontiguousarray(cast(column, pl.Float64(), label).to_numpy(), dtype="<f8")
         return [wire.fixed(doubles.view(np.uint8).reshape(-1, 8))]
     if kind == "timestamp":
-        if not isinstance(column.dtype, pl.Datetime) or column.dtype.time_zone is None:
-            raise BatchEncodeError(
-                f"{label}: {column.dtype} is not a time-zone-aware datetime",
-                hint="a naive time would be stored as local time; use pl.Datetime('us', 'UTC')",
-            )
-        micros = column.dt.convert_time_zone("UTC").cast(pl.Datetime("us", "UTC")).to_physical()
-        return [wire.longs(micros.to_numpy().astype(np.int64))]
+        return [wire.longs(micros(column, label).to_numpy().astype(np.int64))]
     dtype = pl.Int32() if kind == "int" else pl.Int64()
-    return [wire.longs(_cast(column, dtype, label).cast(pl.Int64).to_numpy())]
+    return [wire.longs(cast(column, dtype, label).cast(pl.Int64).to_numpy())]
+
+
+def micros(column: pl.Series, label: str) -> pl.Series:
+    """A timestamp column as microseconds since the epoch, UTC; a naive time is refused."""
+    if not isinstance(column.dtype, pl.Datetime) or column.dtype.time_zone is None:
+        raise BatchEncodeError(
+            f"{label}: {column.dtype} is not a time-zone-aware datetime",
+            hint="a naive time would be stored as local time; use pl.Datetime('us', 'UTC')",
+        )
+    return column.dt.convert_time_zone("UTC").cast(pl.Datetime("us", "UTC")).to_physical()
 
 
 def decimal(node: nodes.Decimal, column: pl.Series) -> list[Pieces]:
@@ -111,7 +115,8 @@ def mapping(node: nodes.Map, column: pl.Series, label: str) -> list[Pieces]:
     return [count, per_map, end]
 
 
-def _cast(column: pl.Series, dtype: pl.DataType, label: str) -> pl.Series:
+def cast(column: pl.Series, dtype: pl.DataType, label: str) -> pl.Series:
+    """``column`` as ``dtype``, or a ``BatchEncodeError`` naming the field whose values do not fit."""
     if column.dtype == dtype:
         return column
     try:

@@ -26,9 +26,9 @@ from schemas.batch import framing, nodes
 from schemas.batch.decoder import MAX_MICROS, MIN_MICROS
 from schemas.batch.wire import Ints
 
-# The reader's kinds of leaf (src/lib.rs); OPTIONAL is added to one for the union ["null", T].
+# The Rust reader's and writer's kinds of leaf (src/lib.rs); OPTIONAL is added to one for the union ["null", T].
 _KINDS = {"string": 0, "uuid": 0, "long": 1, "int": 2, "boolean": 3, "double": 4, "timestamp": 5}
-_DECIMAL, _ENUM, _OPTIONAL = 6, 7, 16
+_DECIMAL, _ENUM, OPTIONAL = 6, 7, 16
 _ARROW = {
     "string": pa.large_string(),
     "uuid": pa.large_string(),
@@ -91,20 +91,31 @@ class NativeReader:
 
 def _flatten(node: nodes.Node, label: str, ops: list[tuple[int, str, int]], optional: bool = False) -> None:
     """The reader's ops for ``node``: one per leaf, depth first, labelled as the numpy decoder labels them."""
-    extra = _OPTIONAL if optional else 0
     if isinstance(node, nodes.Record):
         for field in node.fields:
             _flatten(field.node, f"{label}.{field.name}", ops)
     elif isinstance(node, nodes.Optional):
         _flatten(node.value, label, ops, optional=True)
-    elif isinstance(node, nodes.Decimal):
-        ops.append((_DECIMAL + extra, label, node.precision))
-    elif isinstance(node, nodes.Enum):
-        ops.append((_ENUM + extra, label, len(node.symbols)))
-    elif isinstance(node, nodes.Leaf):
-        ops.append((_KINDS[node.kind] + extra, label, 0))
-    else:  # (maps: ``applies`` keeps them from here)
-        raise TypeError(f"{label}: the native reader takes no {type(node).__name__}")
+    else:
+        arg = (
+            node.precision
+            if isinstance(node, nodes.Decimal)
+            else len(node.symbols)
+            if isinstance(node, nodes.Enum)
+            else 0
+        )
+        ops.append((kind_of(node) + (OPTIONAL if optional else 0), label, arg))
+
+
+def kind_of(node: nodes.Node) -> int:
+    """The Rust code's kind of a leaf node (a decimal, an enum or a ``Leaf``)."""
+    if isinstance(node, nodes.Decimal):
+        return _DECIMAL
+    if isinstance(node, nodes.Enum):
+        return _ENUM
+    if isinstance(node, nodes.Leaf):
+        return _KINDS[node.kind]
+    raise TypeError(f"the native codec takes no {type(node).__name__} as a leaf")  # maps: ``applies`` keeps them out
 
 
 def _series(name: str, node: nodes.Node, leaves: Iterator[Buffers], n: int) -> pl.Series:

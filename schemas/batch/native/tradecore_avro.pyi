@@ -1,4 +1,4 @@
-"""tradecore's batch Avro body reader (src/lib.rs); used by schemas/batch/native.py."""
+"""tradecore's batch Avro reader and writer, and uuid5 in bulk (src/); used by schemas/batch/."""
 
 def decode(
     buf: bytes,
@@ -9,3 +9,9 @@ def decode(
     min_micros: int,
     max_micros: int,
 ) -> tuple[bytes, list[tuple[int, str]], list[tuple[bytes | None, bytes, bytes | None]]] | None: ...
+def encode(
+    header: bytes,
+    rows: int,
+    leaves: list[tuple[int, bytes | None, bytes, bytes | None]],
+) -> list[bytes]: ...
+def uuid5(namespace: bytes, names: bytes, offsets: bytes) -> bytes: ...

@@ -10,6 +10,9 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 
+mod encode;
+mod ids;
+
 const STRING: u8 = 0;
 const LONG: u8 = 1;
 const INT: u8 = 2;
@@ -380,5 +383,7 @@ fn decode<'py>(
 #[pymodule]
 fn tradecore_avro(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode, m)?)?;
+    m.add_function(wrap_pyfunction!(encode::encode, m)?)?;
+    m.add_function(wrap_pyfunction!(ids::uuid5, m)?)?;
     Ok(())
 }
