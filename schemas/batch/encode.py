@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 
 from schemas import avsc
-from schemas.batch import encoder, framing, native_encoder, nodes, wire
+from schemas.batch import encoder, framing, native, native_encoder, nodes, wire
 from schemas.batch.errors import BatchEncodeError
 from schemas.events import Event
 
@@ -23,7 +23,7 @@ class BatchEncoder:
         self.event = event
         self.node = nodes.parse(avsc.expanded(event.__name__))
         self._header = bytes([framing.MAGIC]) + schema_id.to_bytes(4, "big")
-        self._native = native_encoder.applies(self.node)  # else numpy: a map, or a union around a record
+        self._native = native.flat(self.node)  # else numpy: a map, or a union around a record
 
     def encode(self, frame: pl.DataFrame) -> list[bytes]:
         """One record value per row of ``frame``.

@@ -2,10 +2,10 @@
 bodies of one writer schema straight into Arrow buffers, checking each record as it goes, and polars takes the
 buffers as they are.
 
-It applies when the writer's schema is the reader's (the common case: nothing to resolve) and holds no map;
-otherwise, or when the reader gives a batch back (a string that is not UTF-8, a decimal beyond its precision), the
-numpy decoder (``schemas.batch.decoder``) reads the group. A malformed record gets the reason the numpy decoder
-gives it and no row.
+It applies when the writer's schema is the reader's (the common case: nothing to resolve), holds no map and no
+union around anything but a leaf (``flat``); otherwise, or when the reader gives a batch back (a string that is not
+UTF-8, a decimal beyond its precision), the numpy decoder (``schemas.batch.decoder``) reads the group. A malformed
+record gets the reason the numpy decoder gives it and no row.
 
 Measured (bench/codec.py): this replaced polars' own Avro reader over an in-memory object container, which held
 the GIL for 1 µs a record, and the numpy pass that had to check every record for it first.
@@ -63,7 +63,7 @@ class NativeReader:
 
     @staticmethod
     def applies(writer: nodes.Record, reader: nodes.Record) -> bool:
-        return writer == reader and not _has_map(writer)
+        return writer == reader and flat(writer)
 
     def read(self, framed: framing.Framed, rows: Ints) -> tuple[pl.DataFrame, Verdicts] | None:
         """The columns of the good records among ``rows``, and the verdicts; None if the reader gave them back."""
@@ -145,11 +145,10 @@ def _series(name: str, node: nodes.Node, leaves: Iterator[Buffers], n: int) -> p
     return series.alias(name)
 
 
-def _has_map(node: nodes.Node) -> bool:
-    if isinstance(node, nodes.Map):
-        return True
-    if isinstance(node, nodes.Optional):
-        return _has_map(node.value)
+def flat(node: nodes.Node) -> bool:
+    """Whether the Rust code takes ``node`` as one op per leaf: no map, and every union around a leaf."""
     if isinstance(node, nodes.Record):
-        return any(_has_map(field.node) for field in node.fields)
-    return False
+        return all(flat(field.node) for field in node.fields)
+    if isinstance(node, nodes.Optional):
+        return not isinstance(node.value, nodes.Record | nodes.Map | nodes.Optional)
+    return not isinstance(node, nodes.Map)

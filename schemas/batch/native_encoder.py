@@ -22,15 +22,6 @@ from schemas.batch.native import OPTIONAL, kind_of
 Leaf = tuple[int, bytes | None, bytes, bytes | None]  # the Rust writer's leaf: kind, validity, values, offsets
 
 
-def applies(node: nodes.Node) -> bool:
-    """Whether the Rust writer takes ``node``: no map, and every union around a leaf."""
-    if isinstance(node, nodes.Record):
-        return all(applies(field.node) for field in node.fields)
-    if isinstance(node, nodes.Optional):
-        return not isinstance(node.value, nodes.Record | nodes.Map | nodes.Optional)
-    return not isinstance(node, nodes.Map)
-
-
 def encode(node: nodes.Record, frame: pl.DataFrame, header: bytes, label: str) -> list[bytes]:
     """The values of ``frame``'s rows: ``header`` (magic byte, schema id), then each row's body."""
     leaves: list[Leaf] = []

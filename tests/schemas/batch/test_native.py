@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from schemas import avsc
 from schemas.batch import BatchDecoder, nodes
 from schemas.batch.decoder import MAX_MICROS, MIN_MICROS
-from schemas.batch.native import NativeReader
+from schemas.batch.native import NativeReader, flat
 from schemas.events import EVENT_TYPES
 from tests.schemas.batch import reference
 from tests.support.properties import example_count
@@ -106,3 +106,15 @@ def test_a_malformed_record_leaves_no_value_behind() -> None:
     assert reasons == [(1, "truncated: the record ends inside Test.b")]
     assert np.frombuffer(columns[0][1], np.int64).tolist() == [1, 1]
     assert columns[1][1] == b"hihi" and np.frombuffer(columns[1][2] or b"", np.int64).tolist() == [0, 2, 4]
+
+
+def test_the_rust_codec_leaves_unions_around_records_and_maps_to_numpy() -> None:
+    price = nodes.Field("price", nodes.Optional(nodes.Decimal(18, 8)), True, None)
+    inner = nodes.Record("Inner", (price,))
+    assert flat(nodes.Record("Flat", (price, nodes.Field("inner", inner, False, None))))
+    for unflat in (
+        nodes.Optional(inner),
+        nodes.Map(nodes.Leaf("string")),
+        nodes.Optional(nodes.Map(nodes.Leaf("long"))),
+    ):
+        assert not flat(nodes.Record("Outer", (nodes.Field("x", unflat, True, None),)))
