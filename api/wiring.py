@@ -36,15 +36,17 @@ async def write_side(
     instruments: InstrumentRegistry,
     *,
     tick_max_ahead: timedelta = timedelta(seconds=5),
+    loads: bool = False,
 ) -> AsyncIterator[WriteSide]:
-    """The command gateway over Kafka and the write-side tables; flushes and closes both on exit."""
+    """The command gateway over Kafka and the write-side tables; flushes and closes both on exit. ``loads``: the
+    caller loads files of ticks (``CommandGateway.load_tick_frame``)."""
     db.check_current(database.url)
     client = registry_client(registry)
     register_all(client, kafka.topic_prefix)
     engine = db.async_engine(database.url)
     # A command waits for its ack: linger 1 ms instead of 5. Commands still travel in batches — the gateway
     # group-commits placements and appends each tick batch at once.
-    log = KafkaEventLog(kafka, client, **{"linger.ms": 1})
+    log = KafkaEventLog(kafka, client, loads=loads, **{"linger.ms": 1})
     try:
         async with command_pool(database) as pool:
             yield WriteSide(

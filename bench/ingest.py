@@ -86,7 +86,9 @@ def ingest_timed(path: Path, instrument: str) -> tuple[float, float, int]:
 
     async def run() -> tuple[float, float, int]:
         instruments = InstrumentRegistry.from_file()
-        async with write_side(KafkaSettings(), RegistrySettings(), DatabaseSettings(), instruments) as parts:
+        async with write_side(
+            KafkaSettings(), RegistrySettings(), DatabaseSettings(), instruments, loads=True
+        ) as parts:
             wall0, cpu0 = time.perf_counter(), time.process_time()
             report = await files.ingest(parts.gateway, path, instrument)
             wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0

@@ -11,8 +11,8 @@ Storage and the log are ports (``CommandStore``, ``EventLog``) so that this modu
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import NamedTuple, Protocol, cast
@@ -57,6 +57,11 @@ class EventLog(Protocol):
         """``append`` for events of one type given as the rows of ``frame`` (the batch codec's columns,
         ``schemas.batch``), all with ``headers``: the bytes are those ``append`` writes for the same events; the
         answers may come in the order Kafka gave them rather than the rows'."""
+        ...
+
+    async def load_frame(self, event: type[Event], frame: pl.DataFrame, headers: Headers | None = None) -> int:
+        """``append_frame`` for a bulk load that needs no answer per record: how many were acknowledged (all of
+        them), or raise why not."""
         ...
 
 
@@ -304,14 +309,28 @@ class CommandGateway:
     ) -> list[Appended]:
         """``ingest_ticks`` for a frame of ticks (``tick_frames.TICKS``): validated, numbered and encoded as columns;
         ``tick_at(i)`` gives row i as a ``Tick`` to word the violations of the few rows that break a rule."""
+        async with self._numbered(ticks, source, stamp, tick_at) as events:
+            return self._landed(await self.log.append_frame(TickIngested, events, headers))
+
+    async def load_tick_frame(self, ticks: pl.DataFrame, source: str, stamp: Stamp, tick_at: tick_frames.TickAt) -> int:
+        """``ingest_tick_frame`` for a bulk load (``tradecore ingest file``): the number of ticks appended, all of
+        them, with no answer per tick (``EventLog.load_frame``)."""
+        async with self._numbered(ticks, source, stamp, tick_at) as events:
+            return await self.log.load_frame(TickIngested, events)
+
+    @asynccontextmanager
+    async def _numbered(
+        self, ticks: pl.DataFrame, source: str, stamp: Stamp, tick_at: tick_frames.TickAt
+    ) -> AsyncIterator[pl.DataFrame]:
+        """The ticks as ``TickIngested`` rows, validated and numbered inside a unit: the sequences they claimed are
+        given back if the body raises (the events did not all land)."""
         tick_frames.validate(ticks, self.instruments, tick_at, now=stamp.at, max_ahead=self.tick_max_ahead)
         async with self.store.unit() as unit:
             first = {
                 symbol: await unit.next_sequence("ticks", symbol, n)
                 for symbol, n in sorted(tick_frames.counts(ticks).items())
             }
-            events = tick_frames.events(ticks, self.instruments, first, stamp, source)
-            return self._landed(await self.log.append_frame(TickIngested, events, headers))
+            yield tick_frames.events(ticks, self.instruments, first, stamp, source)
 
     async def _append(self, events: Sequence[Event], headers: Headers | None) -> list[Appended]:
         """Append all of ``events`` or raise why not (the caller's transaction then rolls back)."""

@@ -84,7 +84,7 @@ def backtest(
             ingest = bar.add_task("ticks in", total=None)
 
             async def feed() -> files.Report:
-                async with write_side(settings, registry, DatabaseSettings(), instruments) as parts:
+                async with write_side(settings, registry, DatabaseSettings(), instruments, loads=True) as parts:
                     return await files.ingest(
                         parts.gateway,
                         data,

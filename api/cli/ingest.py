@@ -81,7 +81,9 @@ def ingest_file(
 
     async def run(progress: Progress) -> files.Report:
         task = progress.add_task(path.name, total=None)
-        async with write_side(KafkaSettings(), RegistrySettings(), DatabaseSettings(), instruments) as parts:
+        async with write_side(
+            KafkaSettings(), RegistrySettings(), DatabaseSettings(), instruments, loads=True
+        ) as parts:
             return await files.ingest(
                 parts.gateway,
                 path,

@@ -238,7 +238,7 @@ async def ingest(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Report:
     """Append the file's ticks to ``ticks``, ``batch`` rows at a time: each chunk becomes a tick frame, is validated,
-    numbered and encoded as columns (``CommandGateway.ingest_tick_frame``) and produced.
+    numbered and encoded as columns (``CommandGateway.load_tick_frame``) and produced.
 
     ``speed``: None for as fast as possible; else replay with the recorded inter-arrival times divided by ``speed``
     (1.0 is real time). ``rebase``: shift every time so the file starts now (a recording replayed as a live feed,
@@ -295,7 +295,7 @@ async def ingest(
                 stamp = Stamp(at=clock(), correlation_id=correlation_id or f"ingest-{path.name}")
                 lines = good.get_column(rows.LINE)
                 ticks = good.drop(rows.LINE)
-                await gateway.ingest_tick_frame(ticks, source, stamp, tick_at(lines))
+                await gateway.load_tick_frame(ticks, source, stamp, tick_at(lines))
                 report.appended += good.height
                 times = ticks.get_column("exchange_ts")
                 report.first_event_time = report.first_event_time or times[0]

@@ -8,10 +8,12 @@ A subclass implements ``run(scenario)``: build the implementation inside the sce
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
+import polars as pl
 import pytest
 
 from commands import decide
@@ -19,7 +21,11 @@ from commands.decide import Stamp
 from commands.gateway import Appended, Claim, CommandStore, Earlier, EventLog
 from commands.models import PlaceOrder
 from commands.refs import OrderRef
-from schemas.events import OrderPlaced, OrderType
+from domain import derive
+from schemas import avsc, codec
+from schemas.batch import nodes
+from schemas.events import OrderPlaced, OrderType, TickIngested, new_envelope
+from tests.schemas.batch import reference
 
 STAMP = Stamp(at=datetime(2021, 1, 8, tzinfo=UTC), correlation_id="contract")
 
@@ -207,3 +213,47 @@ class EventLogContract:
         assert isinstance(early, Appended) and isinstance(late, Appended)
         assert (late.topic, late.partition) == (early.topic, early.partition)
         assert late.offset > early.offset
+
+    def test_a_loaded_frame_is_all_in_the_log_before_what_is_appended_next(self) -> None:
+        instrument = f"X{uuid.uuid4().hex[:8].upper()}"  # a partition of its own among this test's records
+        ticks = [tick(instrument, sequence) for sequence in range(1, 6)]
+
+        async def scenario(log: EventLog) -> tuple[int, int, list[Appended | Exception]]:
+            empty = await log.load_frame(TickIngested, tick_frame(ticks[:0]))
+            loaded = await log.load_frame(TickIngested, tick_frame(ticks[:4]))
+            return empty, loaded, await log.append(ticks[4:])
+
+        empty, loaded, [after] = self.run(scenario)
+        assert (empty, loaded) == (0, 4)
+        assert isinstance(after, Appended) and after.offset == 4, "the four loaded ticks came first"
+
+
+def tick(instrument: str, sequence: int) -> TickIngested:
+    """A quote of ``instrument``, its ``sequence``-th tick."""
+    at = datetime(2021, 1, 8, 0, 0, sequence, tzinfo=UTC)
+    tick_id = derive.event_id_for(TickIngested, instrument, sequence)
+    return TickIngested(
+        envelope=new_envelope(
+            TickIngested,
+            event_id=tick_id,
+            occurred_at=at,
+            recorded_at=at,
+            correlation_id="contract",
+            aggregate_id=instrument,
+            sequence=sequence,
+        ),
+        instrument=instrument,
+        venue="BINANCE",
+        bid=Decimal("39000.10"),
+        ask=Decimal("39000.20"),
+        bid_size=Decimal("0.5"),
+        ask_size=Decimal("0.25"),
+        exchange_ts=at,
+        source="contract",
+    )
+
+
+def tick_frame(ticks: Sequence[TickIngested]) -> pl.DataFrame:
+    """``ticks`` as the batch codec's columns."""
+    node = nodes.parse(avsc.expanded("TickIngested"))
+    return reference.frame(node, [codec.to_avro(t) for t in ticks])

@@ -155,6 +155,13 @@ class MemoryEventLog:
         events = [codec.from_avro(event, fastavro.schemaless_reader(body, schema, schema)) for body in bodies]
         return await self.append(events, [headers] * len(events))
 
+    async def load_frame(self, event: type[Event], frame: pl.DataFrame, headers: Headers | None = None) -> int:
+        answers = await self.append_frame(event, frame, headers)
+        refused = next((answer for answer in answers if isinstance(answer, Exception)), None)
+        if refused is not None:
+            raise refused
+        return len(answers)
+
     def events(self, topic: str) -> list[Event]:
         """Every event of ``topic`` (before the prefix), partition by partition."""
         return [record.event for part in self.topics.get(self.topic_prefix + topic, []) for record in part]
