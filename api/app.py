@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from api import problems, telemetry
+from api import order_entry, problems, telemetry
 from api.auth import Authenticator
 from api.bodies import BodyLimit
 from api.dashboard import mount as mount_dashboard
@@ -133,6 +133,7 @@ def create_app(
     problems.install(app)
     app.add_middleware(BodyLimit, default=api.command_body_max_bytes, limits={"/v1/ticks": api.ticks_body_max_bytes})
     app.add_middleware(telemetry.RequestMetrics)
+    order_entry.install(app, orders.place_route, api.command_body_max_bytes)  # in front of the two above
     routers = (
         auth.router,
         orders.router,

@@ -120,6 +120,7 @@ router.add_api_route(
     summary="Place an order",
     route_class_override=PlaceOrderRoute,
 )
+[place_route] = [route for route in router.routes if isinstance(route, PlaceOrderRoute)]  # api.order_entry's
 
 
 @router.delete(

@@ -17,8 +17,7 @@ import pytest
 from confluent_kafka import Consumer, Message, TopicPartition
 from fastapi.testclient import TestClient
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
@@ -41,6 +40,7 @@ from streams.processors import ProcessorSettings
 from streams.settings import KafkaSettings
 from streams.worker import PROCESSORS
 from tests.support.quotes import first_quote, fresh_tick, limit_buy
+from tests.support.spans import recorded
 
 pytestmark = pytest.mark.integration
 
@@ -49,11 +49,7 @@ JOURNEY = ("risk", "execution", "executions-by-account", "positions")
 
 @pytest.fixture(scope="module")
 def spans() -> InMemorySpanExporter:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    trace.set_tracer_provider(provider)
-    return exporter
+    return recorded()
 
 
 @pytest.fixture
