@@ -42,8 +42,8 @@ class _PlaceOrderRequest(StrictJsonRequest):
 
 
 class PlaceOrderRoute(StrictJsonRoute):
-    """The place-order route as FastAPI runs it (for the requests ``plain`` declines): a body msgspec takes is
-    handed to pydantic already decoded."""
+    """The place-order route as FastAPI runs it, for every request ``api.order_entry`` leaves to the framework: a
+    body msgspec takes is handed to pydantic already decoded."""
 
     request_class = _PlaceOrderRequest
 
