@@ -642,6 +642,12 @@ PROFILE_RULES: list[tuple[str, tuple[str, ...]]] = [
     ("threadpool hops for sync dependencies (anyio, threading)", ("anyio/", "threading.py", "queue.py", "concurrent/")),
     ("FastAPI dependency resolution (api.deps)", ("solve_dependencies", "api/deps.py")),
     ("HTTP protocol (uvicorn + httptools)", ("uvicorn/protocols", "httptools")),
+    (
+        "the API's request handling (order entry's front, bodies, metrics)",
+        ("api/order_entry.py", "api/place_route.py", "api/place_body.py", "api/bodies.py", "api/telemetry.py"),
+    ),
+    # The event loop's own time (uvloop's, in C) shows as asyncio's Runner.run innermost: not uvicorn's below it.
+    ("event loop, asyncio and the rest", ("asyncio/",)),
     ("FastAPI/Starlette routing, middleware, responses", ("fastapi/", "starlette/", "api/routers", "uvicorn/")),
 ]
 
