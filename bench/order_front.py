@@ -40,6 +40,7 @@ from commands.gateway import Appended, Headers, Placed
 from commands.models import PlaceOrder
 
 CONCURRENCY = 32
+EXAMPLE = PlaceOrder.model_json_schema()["examples"][0]  # the documented order, one client order id a request
 
 
 class _Gateway:
@@ -71,18 +72,7 @@ def _app(front: bool) -> tuple[FastAPI, str]:
 
 
 async def _place(app: FastAPI, token: str, i: int) -> None:
-    body = json.dumps(
-        {
-            "account_id": "ACC-1",
-            "client_order_id": f"c-{i}",
-            "instrument": "BTCUSDT",
-            "side": "BUY",
-            "order_type": "LIMIT",
-            "time_in_force": "GTC",
-            "quantity": "0.25",
-            "limit_price": "39420.50",
-        }
-    ).encode()
+    body = json.dumps({**EXAMPLE, "client_order_id": f"c-{i}"}).encode()
     headers = [
         (b"host", b"127.0.0.1:8000"),
         (b"content-type", b"application/json"),

@@ -36,6 +36,7 @@ from projections.settings import DatabaseSettings
 from schemas.settings import RegistrySettings
 from streams.kafka import tracing
 from streams.settings import KafkaSettings
+from tests.api.conftest import order
 from tests.support.spans import recorded
 
 pytestmark = pytest.mark.integration
@@ -76,21 +77,9 @@ def bearer(http: TestClient, user: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
 
-def order(account: str = "ACC-T1", **changes: str) -> dict[str, str]:
-    body = {
-        "account_id": account,
-        "client_order_id": f"oe-{uuid.uuid4().hex[:12]}",
-        "instrument": "BTCUSDT",
-        "side": "BUY",
-        "order_type": "LIMIT",
-        "time_in_force": "GTC",
-        "quantity": "0.25",
-        "limit_price": "39420.50",
-    }
-    return {**body, **changes}
-
-
-def post(http: TestClient, body: dict[str, str] | bytes, headers: dict[str, str], *, streamed: bool) -> httpx2.Response:
+def post(
+    http: TestClient, body: dict[str, object] | bytes, headers: dict[str, str], *, streamed: bool
+) -> httpx2.Response:
     """POST /v1/orders with a Content-Length (the front's), or streamed without one (the framework's)."""
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     content: bytes | Iterator[bytes] = iter([data]) if streamed else data
@@ -115,19 +104,19 @@ def test_the_front_and_the_framework_answer_alike(http: TestClient, floor: list[
     before = counted(http)
     answers: dict[str, list[httpx2.Response]] = {}
     for streamed in (False, True):
-        first = order()
+        first = order("ACC-T1")
         key = f"k-{uuid.uuid4().hex[:8]}"
         cases = {
             "placed": (first, alice),
             "repeat": (first, alice),
-            "bad token": (order(), {"Authorization": "Bearer nope"}),
-            "no token": (order(), {}),
-            "not a trader": (order(), vera),
+            "bad token": (order("ACC-T1"), {"Authorization": "Bearer nope"}),
+            "no token": (order("ACC-T1"), {}),
+            "not a trader": (order("ACC-T1"), vera),
             "not the caller's account": (order("ACC-B1"), alice),
             "client_order_id reused": ({**first, "quantity": "0.5"}, alice),
-            "keyed": (order(), {**alice, "Idempotency-Key": key}),
-            "key reused": (order(), {**alice, "Idempotency-Key": key}),
-            "too large": (order(client_order_id="x" * BODY_MAX), alice),
+            "keyed": (order("ACC-T1"), {**alice, "Idempotency-Key": key}),
+            "key reused": (order("ACC-T1"), {**alice, "Idempotency-Key": key}),
+            "too large": (order("ACC-T1", client_order_id="x" * BODY_MAX), alice),
         }
         for case, (body, headers) in cases.items():
             answers.setdefault(case, []).append(post(http, body, headers, streamed=streamed))
@@ -179,7 +168,7 @@ def test_the_front_continues_the_callers_trace_into_the_events_headers(
 ) -> None:
     trace_id = uuid.uuid4().hex
     traceparent = f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"
-    body = order()
+    body = order("ACC-T1")
     placed = post(http, body, {**bearer(http, "alice"), "traceparent": traceparent}, streamed=False)
     assert placed.status_code == 202, placed.text
     assert floor == [body["client_order_id"]]
