@@ -17,7 +17,7 @@ from streams.eventlog import AppendFailed, KafkaEventLog
 from streams.kafka.registry import registry_client
 from streams.kafka.topics import TopicLayout, cluster_size, ensure_topics
 from streams.settings import KafkaSettings
-from tests.support.contracts import EventLogContract, tick, tick_frame
+from tests.support.contracts import EventLogContract, recorded_ticks, tick_frame
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +45,7 @@ def test_a_load_kafka_cannot_take_fails_naming_the_topic_and_the_next_load_goes_
     registry = registry_client(registry_settings)
     missing = topics.model_copy(update={"topic_prefix": f"{topics.topic_prefix}missing.", "append_timeout_ms": 3000})
     register_all(registry, missing.topic_prefix)  # schemas, but no topics: the broker creates none on its own
-    ticks = tick_frame([tick("BTCUSDT", sequence) for sequence in range(1, 4)])
+    ticks = tick_frame(recorded_ticks(3))
 
     async def scenario() -> int:
         log = KafkaEventLog(missing, registry, loads=True)

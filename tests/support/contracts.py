@@ -10,7 +10,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import polars as pl
@@ -21,11 +20,11 @@ from commands.decide import Stamp
 from commands.gateway import Appended, Claim, CommandStore, Earlier, EventLog
 from commands.models import PlaceOrder
 from commands.refs import OrderRef
-from domain import derive
 from schemas import avsc, codec
 from schemas.batch import nodes
-from schemas.events import OrderPlaced, OrderType, TickIngested, new_envelope
+from schemas.events import OrderPlaced, OrderType, TickIngested
 from tests.schemas.batch import reference
+from tests.support.market_log import QUOTES, quote_tick
 
 STAMP = Stamp(at=datetime(2021, 1, 8, tzinfo=UTC), correlation_id="contract")
 
@@ -215,8 +214,7 @@ class EventLogContract:
         assert late.offset > early.offset
 
     def test_a_loaded_frame_is_all_in_the_log_before_what_is_appended_next(self) -> None:
-        instrument = f"X{uuid.uuid4().hex[:8].upper()}"  # a partition of its own among this test's records
-        ticks = [tick(instrument, sequence) for sequence in range(1, 6)]
+        ticks = recorded_ticks(5)  # of one instrument: one partition, this test's alone
 
         async def scenario(log: EventLog) -> tuple[int, int, list[Appended | Exception]]:
             empty = await log.load_frame(TickIngested, tick_frame(ticks[:0]))
@@ -228,29 +226,10 @@ class EventLogContract:
         assert isinstance(after, Appended) and after.offset == 4, "the four loaded ticks came first"
 
 
-def tick(instrument: str, sequence: int) -> TickIngested:
-    """A quote of ``instrument``, its ``sequence``-th tick."""
-    at = datetime(2021, 1, 8, 0, 0, sequence, tzinfo=UTC)
-    tick_id = derive.event_id_for(TickIngested, instrument, sequence)
-    return TickIngested(
-        envelope=new_envelope(
-            TickIngested,
-            event_id=tick_id,
-            occurred_at=at,
-            recorded_at=at,
-            correlation_id="contract",
-            aggregate_id=instrument,
-            sequence=sequence,
-        ),
-        instrument=instrument,
-        venue="BINANCE",
-        bid=Decimal("39000.10"),
-        ask=Decimal("39000.20"),
-        bid_size=Decimal("0.5"),
-        ask_size=Decimal("0.25"),
-        exchange_ts=at,
-        source="contract",
-    )
+def recorded_ticks(count: int) -> list[TickIngested]:
+    """The first ``count`` recorded BTCUSDT quotes as ticks 1..count."""
+    quotes = pl.read_parquet(QUOTES).sort("timestamp").head(count).to_dicts()
+    return [quote_tick(quote, quote["timestamp"], sequence) for sequence, quote in enumerate(quotes, start=1)]
 
 
 def tick_frame(ticks: Sequence[TickIngested]) -> pl.DataFrame:
