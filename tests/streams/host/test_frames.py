@@ -18,6 +18,7 @@ from schemas.settings import RegistrySettings
 from streams import kafka
 from streams.host.processor import event_time_ms
 from streams.host.runner import HostConfig, ProcessorHost
+from streams.kafka import tracing
 from streams.kafka.logreader import LogReader
 from streams.kafka.registry import registry_client
 from streams.kafka.topics import TopicLayout, cluster_size, ensure_topics
@@ -26,6 +27,14 @@ from streams.settings import KafkaSettings
 from tests.domain.signals.market import binance_btcusdt, histdata_eurusd
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def untraced(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hosts as a worker without tracing runs them: frames are taken only then (spans are per record). A test that
+    traced earlier in this process installed its one tracer provider, which none can take back."""
+    monkeypatch.setattr(tracing, "recording", lambda: False)
+
 
 Written = dict[int, list[tuple[bytes | None, bytes | None, dict[str, bytes]]]]
 
