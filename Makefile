@@ -26,11 +26,11 @@ help:
 # since (a new hypothesis once turned CI's mypy red with no change of ours). `make lock` re-resolves after a change
 # to pyproject.toml's dependencies. Bytecode is compiled at install: with PYTHONDONTWRITEBYTECODE set, every process
 # (each `tradecore` a test starts) would otherwise recompile ccxt.
-# The batch decoder's Rust reader (schemas/batch/native) is built here too, by cargo through maturin (pyo3 from
+# The batch codec's Rust reader and writer (schemas/batch/native) are built here too, by cargo through maturin (pyo3 from
 # crates.io, pinned by its Cargo.lock): rebuilt when its sources change (the stamp carries their hash too).
 $(STAMP): pyproject.toml requirements.lock $(NATIVE_SOURCES)
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found — install Python 3.11 (or: make PYTHON=/path/to/python3.11)"; exit 1; }
-	@command -v cargo >/dev/null || { echo "error: cargo not found — install Rust (https://rustup.rs) to build the Avro decoder"; exit 1; }
+	@command -v cargo >/dev/null || { echo "error: cargo not found — install Rust (https://rustup.rs) to build the Avro codec"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip uv
 	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -c requirements.lock -e '.[dev,bench]'
