@@ -35,6 +35,7 @@ from api.deps import Services
 from api.ratelimit import RateLimiter
 from api.settings import ApiSettings
 from api.users import UsersFile
+from bench.common import http_scope
 from commands.decide import Stamp, order_id_for
 from commands.gateway import Appended, Headers, Placed
 from commands.models import PlaceOrder
@@ -79,21 +80,7 @@ async def _place(app: FastAPI, token: str, i: int) -> None:
         (b"content-length", str(len(body)).encode()),
         (b"authorization", b"Bearer " + token.encode()),
     ]
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/v1/orders",
-        "raw_path": b"/v1/orders",
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-        "state": {},
-    }
+    scope = http_scope("POST", "/v1/orders", headers)
     messages: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
     statuses: list[int] = []
 

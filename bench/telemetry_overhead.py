@@ -49,6 +49,7 @@ from streams.metrics import ProcessorMetrics, observe_output
 from streams.settings import KafkaSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' event builders: one valid OrderAccepted
+from bench.common import http_scope
 from tests.support.events import order_accepted
 
 progress = Console(stderr=True)
@@ -113,20 +114,7 @@ def asgi_requests(app: Any, count: int, path: str = "/v1/ping") -> Callable[[], 
 
     async def many() -> None:
         for _ in range(count):
-            scope = {
-                "type": "http",
-                "asgi": {"version": "3.0"},
-                "http_version": "1.1",
-                "method": "GET",
-                "scheme": "http",
-                "path": path,
-                "raw_path": path.encode(),
-                "query_string": b"",
-                "root_path": "",
-                "headers": [(b"host", b"bench")],
-                "client": ("127.0.0.1", 1),
-                "server": ("127.0.0.1", 8000),
-            }
+            scope = http_scope("GET", path, [(b"host", b"bench")])
             await app(scope, receive, send)
 
     return lambda: asyncio.run(many())
