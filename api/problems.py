@@ -18,6 +18,7 @@ from commands.gateway import ClientOrderIdReused, UnknownOrder
 from schemas.contract_errors import RegistryUnavailableError
 from schemas.errors import TradecoreError
 from streams.errors import StreamsError
+from streams.eventlog import AppendFailed
 
 MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger("tradecore.api")
@@ -102,12 +103,21 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(request, exc.status, exc.title, str(exc), errors=errors, headers=headers)
 
 
+UNCONFIRMED = (
+    "Kafka did not confirm the command in time, so it may be in the log: retry the same request "
+    "(an order is placed once per client_order_id whatever the retries)"
+)
+
+
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, TradecoreError)
     if isinstance(exc, UnknownOrder):
         return problem(request, 404, "Order not found", str(exc))
     if isinstance(exc, ClientOrderIdReused):
         return problem(request, 409, "Client order id reused", str(exc))
+    if isinstance(exc, AppendFailed):  # Kafka's failure does not say the record is not in the log
+        log.warning("event log did not confirm: %s", exc)
+        return problem(request, 503, "Event log did not confirm", UNCONFIRMED, headers={"Retry-After": "1"})
     if isinstance(exc, StreamsError | RegistryUnavailableError):
         log.warning("event log unavailable: %s", exc)
         return problem(

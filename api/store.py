@@ -136,13 +136,13 @@ _RECORD = f"""
     WHERE o.namespace = {_NS} AND o.order_id = r.order_id
 """
 
-_RELEASE = f"""
-    WITH gone AS (
-        DELETE FROM {SCHEMA}.orders WHERE namespace = {_NS} AND order_id = ANY(CAST(%(order_ids)s AS text[]))
-        RETURNING order_id
-    )
-    DELETE FROM {SCHEMA}.stream_sequences s USING gone
-    WHERE s.namespace = {_NS} AND s.topic = 'orders' AND s.aggregate_id = gone.order_id
+# Unconfirmed claims (no location: their OrderPlaced was appended and Kafka's answer was a failure) that a retry of
+# the same request takes again: locked in order-id order, and those that another retry recorded meanwhile left out
+# (READ COMMITTED re-reads a row it waited for), so that of two retries at once one appends and the other finds where.
+_RETAKE = f"""
+    SELECT order_id FROM {SCHEMA}.orders
+    WHERE namespace = {_NS} AND order_id = ANY(CAST(%(order_ids)s AS text[])) AND topic IS NULL
+    ORDER BY order_id FOR UPDATE
 """
 
 _ORDER = f"""
@@ -186,14 +186,29 @@ class _Unit:
         by_key = {(row.account_id, row.client_order_id): row for row in rows}
         missed = [c.order.order_id for c in claims if (c.order.account_id, c.client_order_id) not in by_key]
         if missed:  # claimed by a unit that committed while this statement waited, after its snapshot: look again
-            found = await self._rows(_CLAIMED, {"ns": self._ns, "order_ids": missed})
-            by_key.update({(row.account_id, row.client_order_id): row for row in found})
+            await self._look_again(by_key, missed)
+        unconfirmed = [
+            claim.order.order_id
+            for claim in claims
+            if (row := by_key[(claim.order.account_id, claim.client_order_id)]).topic is None
+            and not row.claimed
+            and row.request_hash == claim.request_hash
+        ]
+        retaken = set()
+        if unconfirmed:
+            retaken = {row.order_id for row in await self._rows(_RETAKE, {"ns": self._ns, "order_ids": unconfirmed})}
+            if recorded := [order_id for order_id in unconfirmed if order_id not in retaken]:
+                await self._look_again(by_key, recorded)  # where the retry that held them put them
         outcomes: list[Earlier | None] = []
         for claim in claims:
             row = by_key[(claim.order.account_id, claim.client_order_id)]
             placed = Placed(row.order_id, Appended(row.topic, row.partition, row.offset), repeated=True)
-            outcomes.append(None if row.claimed else Earlier(placed, row.request_hash))
+            outcomes.append(None if row.claimed or row.order_id in retaken else Earlier(placed, row.request_hash))
         return outcomes
+
+    async def _look_again(self, by_key: dict[tuple[str, str], Any], order_ids: list[str]) -> None:
+        found = await self._rows(_CLAIMED, {"ns": self._ns, "order_ids": order_ids})
+        by_key.update({(row.account_id, row.client_order_id): row for row in found})
 
     async def record_placed(self, placed: Sequence[tuple[str, Appended]]) -> None:
         if placed:
@@ -207,9 +222,6 @@ class _Unit:
                     "offsets": [where.offset for _, where in placed],
                 },
             )
-
-    async def release(self, order_ids: Sequence[str]) -> None:
-        await self._conn.execute(_RELEASE, {"ns": self._ns, "order_ids": list(order_ids)})
 
     async def order(self, order_id: str) -> OrderRef | None:
         rows = await self._rows(_ORDER, {"ns": self._ns, "order_id": order_id})

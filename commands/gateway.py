@@ -79,16 +79,12 @@ class CommandUnit(Protocol):
 
     async def claim_orders(self, claims: Sequence[Claim]) -> list[Earlier | None]:
         """Reserve the orders (each (account, client order id) at most once in ``claims``); for each: None if
-        reserved now, else what the earlier placement recorded. A claim another unit holds makes this wait until
-        that unit ends."""
+        reserved now — new, or held unconfirmed (no location recorded) by the same request — else what the earlier
+        placement recorded. A claim another unit holds makes this wait until that unit ends."""
         ...
 
     async def record_placed(self, placed: Sequence[tuple[str, Appended]]) -> None:
         """Remember where each order's OrderPlaced landed."""
-        ...
-
-    async def release(self, order_ids: Sequence[str]) -> None:
-        """Forget claims whose OrderPlaced Kafka did not take, so a retry can place them."""
         ...
 
     async def order(self, order_id: str) -> OrderRef | None:
@@ -197,14 +193,10 @@ class CommandGateway:
                     outcomes[i] = earlier
             answers = await self.log.append([batch[i].event for i in fresh], [batch[i].headers for i in fresh])
             landed = [(i, where) for i, where in zip(fresh, answers, strict=True) if isinstance(where, Appended)]
+            # A failed append leaves its claim unconfirmed, not released: Kafka may have the record (a timed-out
+            # acknowledgement), so only the same request may take the claim again (docs/STREAMS.md, "A placement
+            # appended twice").
             await unit.record_placed([(batch[i].event.order_id, where) for i, where in landed])
-            failed = [
-                batch[i].event.order_id
-                for i, where in zip(fresh, answers, strict=True)
-                if not isinstance(where, Appended)
-            ]
-            if failed:
-                await unit.release(failed)
         for i, where in zip(fresh, answers, strict=True):
             outcomes[i] = (
                 Earlier(Placed(batch[i].event.order_id, where), batch[i].claim.request_hash)

@@ -164,6 +164,11 @@ class RiskEngine:
     def _placed(self, event: OrderPlaced) -> list[Event]:
         account = self._account(event.account_id)
         now = self._advance(account, event)
+        if event.order_id in account.open_orders or event.order_id in account.finished:
+            # The order's first event again: the gateway appends it once more when a client retries a placement Kafka
+            # did not confirm (the first may have landed). Risk decided the order already; a second decision would
+            # land in the order's own stream and contradict the first (docs/STREAMS.md, "A placement appended twice").
+            return []
         candidate = Candidate(
             order_id=event.order_id,
             client_order_id=event.client_order_id,

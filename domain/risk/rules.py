@@ -9,8 +9,9 @@ instrument):
  2. QUANTITY                   within the instrument's min and max, a multiple of its lot
  3. PRICE                      a LIMIT order has a positive limit price on the tick; a MARKET order has none
  4. MAX_ORDER_QUANTITY
- 5. DUPLICATE_CLIENT_ORDER_ID  not used by the account within the order memory (24 h of its event time by default),
-                               whatever became of that order, and not naming an order still working
+ 5. DUPLICATE_CLIENT_ORDER_ID  not used by the account for another order within the order memory (24 h of its event
+                               time by default), whatever became of that order (a repeat of an order's own placement
+                               is no new order: the engine decides it once)
  6. KILL_SWITCH
  7. ORDER_RATE                 at most max_orders_per_second accepted in the trailing second of event time
  8. REFERENCE_PRICE_MISSING
@@ -156,11 +157,9 @@ def check_max_order_quantity(c: Candidate) -> str | None:
 
 
 def check_duplicate_client_order_id(c: Candidate) -> str | None:
-    """Taken: used within the order memory (``state.ORDER_MEMORY``), or naming an order id that is still working."""
+    """Taken: used within the order memory (``state.ORDER_MEMORY``)."""
     if c.client_order_id in c.account.client_order_ids:
         return f"client_order_id {c.client_order_id} was already used by account {c.account.account_id}"
-    if c.order_id in c.account.open_orders:
-        return f"order {c.order_id} of account {c.account.account_id} is still working"
     return None
 
 

@@ -84,7 +84,7 @@ def changes(frames: Frames) -> pl.DataFrame:
         pl.col("quantity").filter(_AMEND).last().alias("amended_quantity"),
         pl.col("limit_price").filter(_AMEND).last().alias("amended_price"),
         at.filter(_AMEND).last().alias("amended_at"),
-        at.filter(kind == "OrderPlaced").last().alias("placed_at"),
+        at.filter(kind == "OrderPlaced").first().alias("placed_at"),  # a placement appended again keeps the first time
         pl.col("cumulative_quantity").filter(_FILL).max().alias("filled_quantity"),
         _LEAVES.drop_nulls().last().alias("leaves_quantity"),
         _REJECT.any().alias("rejected"),
@@ -127,7 +127,7 @@ def fold(current: pl.DataFrame, found: pl.DataFrame) -> pl.DataFrame:
         .alias("limit_price"),
         pl.when(amended).then("amended_at").otherwise(was("amended_at")).alias("amended_at"),
         pl.coalesce("leaves_quantity", leaves.otherwise(was("leaves_quantity"))).alias("leaves_quantity"),
-        pl.coalesce("placed_at", was("placed_at")).alias("placed_at"),
+        pl.coalesce(was("placed_at"), "placed_at").alias("placed_at"),
         pl.max_horizontal(was("filled_quantity").fill_null(zero), "filled_quantity").alias("filled_quantity"),
         pl.when("rejected").then("reason_code").otherwise(was("reason_code")).alias("reason_code"),
         pl.when("reasoned").then("reason").otherwise(was("reason")).alias("reason"),

@@ -85,6 +85,8 @@ class AccountFold:
 
     @_apply.register
     def _placed(self, event: OrderPlaced) -> None:
+        if event.order_id in self._orders:  # its placement appended again (a retried append): the order stands
+            return
         at = event.envelope.occurred_at
         self._orders[event.order_id] = OrderState(
             order_id=event.order_id,

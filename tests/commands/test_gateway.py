@@ -1,10 +1,12 @@
 """The command gateway on the in-memory store and log: group-committed placements, idempotent repeats, and what a
-client sees when Kafka refuses an event (an error and a client_order_id still free — never a phantom order)."""
+client sees when Kafka does not confirm an event (an error, and the client_order_id kept for a retry of the same
+request — never another order under it)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from decimal import Decimal
 
 import pytest
 from fastapi import FastAPI
@@ -127,7 +129,10 @@ def test_a_client_order_id_reused_for_another_order_is_refused_in_the_batch_and_
     assert len(log.events("orders")) == 1
 
 
-def test_when_kafka_refuses_an_order_its_caller_hears_why_and_may_place_it_again() -> None:
+def test_when_kafka_does_not_confirm_an_order_its_caller_hears_why_and_only_the_same_request_places_it() -> None:
+    """Kafka's failure does not say the record is not in the log (an acknowledgement that timed out): the claim
+    stays, unconfirmed, so a retry of the request appends the same order again — never another order under its
+    client order id."""
     log = CountingLog(refuse_client_order_ids={"refused"})
     store = MemoryCommandStore()
 
@@ -143,19 +148,24 @@ def test_when_kafka_refuses_an_order_its_caller_hears_why_and_may_place_it_again
     taken_1, refused, taken_2 = asyncio.run(main())
     assert isinstance(refused, AppendFailed), "an error, not a placed order"
     assert isinstance(taken_1, Placed) and isinstance(taken_2, Placed), "the rest of the batch is placed"
-    assert not store.claimed("ACC-1", "refused"), "the claim is released"
+    assert store.claimed("ACC-1", "refused"), "the claim stays"
     assert store.claimed("ACC-1", "taken-1") and store.claimed("ACC-1", "taken-2")
     assert {e.client_order_id for e in log.events("orders") if isinstance(e, OrderPlaced)} == {"taken-1", "taken-2"}
 
-    log.refused.clear()  # Kafka is back: the retry places the order, as new
+    log.refused.clear()  # Kafka is back
+    with pytest.raises(ClientOrderIdReused):
+        asyncio.run(gateway(log, store).place(order("refused", quantity="0.7"), STAMP))
     retried = asyncio.run(gateway(log, store).place(order("refused"), STAMP))
     assert not retried.repeated
-    assert store.claimed("ACC-1", "refused")
-    assert "refused" in {e.client_order_id for e in log.events("orders") if isinstance(e, OrderPlaced)}
+    [placed] = [e for e in log.events("orders") if isinstance(e, OrderPlaced) and e.client_order_id == "refused"]
+    assert (placed.order_id, placed.quantity) == (retried.order_id, Decimal("0.5"))
+    again = asyncio.run(gateway(log, store).place(order("refused"), STAMP))
+    assert again.repeated and again.appended == retried.appended
 
 
-def test_a_refused_order_is_answered_503_and_not_recorded() -> None:
-    """Through the API's error mapping: the client hears the command was not recorded, with no order id."""
+def test_an_unconfirmed_order_is_answered_503_with_what_to_do() -> None:
+    """Through the API's error mapping: the client hears the order may be in the log and to retry the same request,
+    with no order id."""
     log = CountingLog(refuse_client_order_ids={"c-1"})
     gw = gateway(log)
     app = FastAPI()
@@ -169,7 +179,8 @@ def test_a_refused_order_is_answered_503_and_not_recorded() -> None:
     answer = TestClient(app).post("/orders", json=order("c-1").model_dump(mode="json"))
     assert answer.status_code == 503
     assert answer.headers["content-type"].startswith("application/problem+json")
-    assert answer.json()["detail"] == "the command was not recorded; retry"
+    assert answer.json()["detail"] == problems.UNCONFIRMED
+    assert "retry the same request" in problems.UNCONFIRMED
     assert "order_id" not in answer.json()
     assert log.events("orders") == []
 

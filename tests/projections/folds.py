@@ -79,7 +79,7 @@ def orders(log: Log) -> dict[tuple[Any, ...], Row]:
             if row["leaves_quantity"] is None:
                 row["leaves_quantity"] = e["quantity"]
             if kind == "OrderPlaced":
-                row["placed_at"] = at
+                row["placed_at"] = row["placed_at"] or at  # appended again (a retried append): placed the first time
             elif row["status"] == "PENDING":
                 row["status"] = "ACCEPTED"
         elif kind == "OrderRejected":

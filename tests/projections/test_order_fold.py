@@ -41,6 +41,14 @@ def _history(n: int, ending: str) -> dict[str, list[Event]]:
     placed = at(build.order_placed, quantity=Decimal("1"))
     if ending == "rejected":
         return {"orders": [placed], "orders.checked": [at(build.order_rejected)], "executions": []}
+    if ending == "placed-twice":  # a client retried a placement Kafka had not confirmed; both landed
+        again = at(build.order_placed, quantity=Decimal("1"))
+        filled = at(build.order_filled, cumulative_quantity=Decimal("1"), leaves_quantity=Decimal(0), is_final=True)
+        return {
+            "orders": [placed, again],
+            "orders.checked": [at(build.order_accepted, quantity=Decimal("1"))],
+            "executions": [filled],
+        }
     requests = [placed, at(build.amend_requested), at(build.cancel_requested)]
     decisions = [at(build.order_accepted, quantity=Decimal("1")), at(build.amend_accepted)]
     venue = [at(build.order_filled, cumulative_quantity=Decimal("0.2"), leaves_quantity=Decimal("0.8"))]
@@ -63,7 +71,7 @@ def _history(n: int, ending: str) -> dict[str, list[Event]]:
 
 
 DECODER = BatchDecoder(writers(), EVENT_TYPES.values())
-ENDINGS = ("rejected", "filled", "filled-unamended", "cancelled", "expired", "working")
+ENDINGS = ("rejected", "filled", "filled-unamended", "cancelled", "expired", "working", "placed-twice")
 
 
 @st.composite
@@ -148,4 +156,5 @@ def test_each_event_its_own_batch_or_all_in_one_fold_the_same() -> None:
         "ord-3": "CANCELLED",
         "ord-4": "EXPIRED",
         "ord-5": "PARTIALLY_FILLED",
+        "ord-6": "FILLED",
     }

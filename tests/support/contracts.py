@@ -7,6 +7,7 @@ A subclass implements ``run(scenario)``: build the implementation inside the sce
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -119,23 +120,64 @@ class CommandStoreContract:
         assert sequence == 1, "a rolled-back reservation is not consumed"
         assert claimed == [None]
 
-    def test_a_released_claim_can_be_placed_again_and_its_order_is_gone(self) -> None:
-        claim, _ = placement(self.account(), "c-released")
+    def test_an_unconfirmed_claim_is_taken_again_by_its_own_request_only(self) -> None:
+        """A claim whose OrderPlaced Kafka did not confirm (no location recorded) may be in the log: the same request
+        takes it again (the gateway appends it again), another request with its client order id is answered with
+        the claim's own request, and once a retry records where it landed, repeats are answered from there."""
+        account = self.account()
+        claim, _ = placement(account, "c-unconfirmed")
+        other, _ = placement(account, "c-unconfirmed", quantity="0.7")
+        where = Appended("orders", 2, 9)
 
-        async def scenario(store: CommandStore) -> tuple[OrderRef | None, list[Earlier | None], int]:
+        Outcomes = list[Earlier | None]
+
+        async def scenario(store: CommandStore) -> tuple[Outcomes, Outcomes, Outcomes, Outcomes, int]:
             async with store.unit() as unit:
-                await unit.claim_orders([claim])
-                await unit.release([claim.order.order_id])
-                gone = await unit.order(claim.order.order_id)
+                first = await unit.claim_orders([claim])  # appended; Kafka's answer: a failure
             async with store.unit() as unit:
-                again = await unit.claim_orders([claim])
+                by_other = await unit.claim_orders([other])
+            async with store.unit() as unit:
+                retried = await unit.claim_orders([claim])
+                await unit.record_placed([(claim.order.order_id, where)])
                 sequence = await unit.next_sequence("orders", claim.order.order_id)
-            return gone, again, sequence
+            async with store.unit() as unit:
+                repeated = await unit.claim_orders([claim])
+            return first, by_other, retried, repeated, sequence
 
-        gone, again, sequence = self.run(scenario)
-        assert gone is None
-        assert again == [None]
-        assert sequence == 2, "the re-placed order's stream starts afresh: OrderPlaced is 1"
+        first, [by_other], retried, [repeated], sequence = self.run(scenario)
+        assert first == [None] and retried == [None]
+        assert by_other is not None and by_other.request_hash == claim.request_hash
+        assert repeated is not None and repeated.placed.appended == where
+        assert sequence == 2, "the order's stream goes on from its OrderPlaced, appended again as 1"
+
+    def test_of_two_retries_of_an_unconfirmed_claim_one_takes_it_and_the_other_finds_where_it_landed(self) -> None:
+        claim, _ = placement(self.account(), "c-raced")
+        where = Appended("orders", 4, 17)
+
+        async def scenario(store: CommandStore) -> tuple[list[Earlier | None], list[Earlier | None]]:
+            async with store.unit() as unit:
+                await unit.claim_orders([claim])  # unconfirmed
+            taken = asyncio.Event()
+
+            async def first() -> list[Earlier | None]:
+                async with store.unit() as unit:
+                    outcome = await unit.claim_orders([claim])
+                    taken.set()
+                    await asyncio.sleep(0.2)  # appending; the other retry comes meanwhile
+                    await unit.record_placed([(claim.order.order_id, where)])
+                return outcome
+
+            async def second() -> list[Earlier | None]:
+                await taken.wait()
+                async with store.unit() as unit:
+                    return await unit.claim_orders([claim])
+
+            one, other = await asyncio.gather(first(), second())
+            return one, other
+
+        one, [other] = self.run(scenario)
+        assert one == [None]
+        assert other is not None and other.placed.appended == where, "the second retry appends nothing"
 
     def test_a_claimed_order_is_known_and_its_stream_continues_after_order_placed(self) -> None:
         claim, _ = placement(self.account(), "c-known")

@@ -59,6 +59,9 @@ class _MemoryUnit:
                 outcomes.append(None)
                 continue
             earlier = self._t.orders[held]
+            if earlier.appended is None and earlier.request_hash == claim.request_hash:
+                outcomes.append(None)  # unconfirmed: taken again by the same request
+                continue
             # Like the Postgres row of a claim not yet recorded, an unrecorded location is all None.
             where = earlier.appended or Appended(None, None, None)  # type: ignore[arg-type]
             outcomes.append(Earlier(Placed(held, where, repeated=True), earlier.request_hash))
@@ -67,13 +70,6 @@ class _MemoryUnit:
     async def record_placed(self, placed: Sequence[tuple[str, Appended]]) -> None:
         for order_id, where in placed:
             self._t.orders[order_id].appended = where
-
-    async def release(self, order_ids: Sequence[str]) -> None:
-        for order_id in order_ids:
-            gone = self._t.orders.pop(order_id, None)
-            if gone is not None:
-                del self._t.claims[(gone.ref.account_id, gone.client_order_id)]
-                self._t.sequences.pop(("orders", order_id), None)
 
     async def order(self, order_id: str) -> OrderRef | None:
         found = self._t.orders.get(order_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -87,15 +88,16 @@ def test_the_memory_is_configurable() -> None:
     assert [type(e) for e in out] == [OrderAccepted]
 
 
-def test_a_working_order_keeps_its_client_order_id_however_old() -> None:
+def test_a_working_order_placed_again_however_late_is_not_decided_again() -> None:
+    """The gateway appends an order's placement again when a client retries one Kafka did not confirm: the same
+    order, so risk's first decision stands and nothing new lands in the order's stream."""
     at = Q.at + 2 * ORDER_MEMORY
     risk = fed([tick(Q), placed(1, Q.at)])
 
     out = feed(risk, [tick(Q, at=at), placed(1, at)])  # same client order id, so the same order id
 
-    assert isinstance(out[0], OrderRejected)
-    assert out[0].reason_code == "DUPLICATE_CLIENT_ORDER_ID"
-    assert "order ord-1 of account acc-7 is still working" in out[0].reason
+    assert out == []
+    assert "ord-1" in risk.accounts["acc-7"].open_orders
 
 
 def test_a_late_cancel_continues_the_order_stream_while_remembered_and_never_reuses_a_sequence_after() -> None:
@@ -139,3 +141,17 @@ def test_the_account_event_time_ignores_execution_reports() -> None:
     risk = fed([tick(Q), placed(1, Q.at), filled("ord-1", far, quantity="0.25", leaves="0")])
 
     assert risk.accounts["acc-7"].now == Q.at
+
+
+def test_a_decided_order_placed_again_is_not_decided_again_whatever_became_of_it() -> None:
+    """Rejected, or filled and finished: its placement appended again (a retried append) adds nothing to its stream —
+    no second rejection contradicting the first, no rejection of an order that was filled."""
+    soon = Q.at + timedelta(seconds=1)
+    rejected = fed([tick(Q), placed(1, Q.at, quantity=Decimal(9))])
+    finished = fed([tick(Q), placed(1, Q.at), filled("ord-1", Q.at, quantity="0.25", leaves="0")])
+
+    assert feed(rejected, [placed(1, soon, quantity=Decimal(9))]) == []
+    assert feed(finished, [placed(1, soon)]) == []
+    # the stream continues where the first decision left it
+    [answer] = feed(finished, [cancel("ord-1", soon)])
+    assert (type(answer), answer.envelope.sequence) == (CancelAccepted, 2)

@@ -7,7 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from domain.lifecycle import OrderStatus
-from schemas.events import Event, OrderAmended, OrderFilled, Side
+from schemas.events import Event, OrderAmended, OrderFilled, OrderPlaced, Side
 from streams.processors import PositionsProcessor, ProcessorSettings
 from streams.replay.account import AccountFold
 from tests.support.events import (
@@ -92,3 +92,25 @@ def test_order_status_follows_the_orders_events() -> None:
     )
     assert (fold.orders["o1"].status, fold.orders["o1"].leaves) == (OrderStatus.FILLED, Decimal("0"))
     assert not any(o.open for o in fold.orders.values())
+
+
+def test_an_order_placed_again_keeps_what_its_events_made_of_it() -> None:
+    """A client retried a placement Kafka had not confirmed and both landed: the later copy is the same order, not a
+    new one — the replayed state keeps its fill and its first placement time."""
+    fold = AccountFold("acc-7")
+    fold.apply(order_placed(order_id="o1", quantity=Decimal("1")))
+    fold.apply(order_accepted(order_id="o1", quantity=Decimal("1")))
+    fold.apply(
+        order_filled(
+            order_id="o1",
+            fill_quantity=Decimal("0.4"),
+            cumulative_quantity=Decimal("0.4"),
+            leaves_quantity=Decimal("0.6"),
+            **later(OrderFilled, 1),
+        )
+    )
+    fold.apply(order_placed(order_id="o1", quantity=Decimal("1"), **later(OrderPlaced, 2)))
+
+    o1 = fold.orders["o1"]
+    assert (o1.status, o1.filled, o1.leaves) == (OrderStatus.PARTIALLY_FILLED, Decimal("0.4"), Decimal("0.6"))
+    assert o1.placed_at == OCCURRED_AT
