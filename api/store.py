@@ -91,15 +91,26 @@ _NS = "(SELECT CAST(%(ns)s AS text))"
 # The command store's statements run on psycopg directly (the hot path of every order: SQLAlchemy's execution around
 # them was a tenth of an order's CPU, docs/PERFORMANCE.md); psycopg prepares each on the server after a few uses.
 
-# Claims of a batch in one round trip: insert what is new, start the new orders' sequence streams, and return every
-# claimed (account, client_order_id) with whether this statement took it or an earlier request had. Arrays, not a
-# VALUES list, so the statement is the same for every batch size and is prepared once.
+# A placement runs outside a transaction: one statement claims its orders, another records where they landed (BEGIN
+# and COMMIT had been half its round trips, and a round trip costs the API ≈ 0.1 ms of CPU: docs/PERFORMANCE.md,
+# "Stop 33"). What the transaction's row locks did, session advisory locks do: the claim takes one per order id —
+# all of them in key order before it inserts, so two placements never wait for each other in a cycle — and the record
+# lets them go. A claim stands from its statement on; one whose placement ends without a location (Kafka did not
+# confirm it, the process died) is unconfirmed, and only the same request takes it again.
+_KEY = "hashtextextended(%(ns)s || chr(31) || {}, 0)"
+
+# Claims of a batch in one round trip: lock, insert what is new, start the new orders' sequence streams, and return
+# every claimed (account, client_order_id) with whether this statement took it or an earlier request had. Arrays, not
+# a VALUES list, so the statement is the same for every batch size and is prepared once.
 _CLAIM = f"""
-    WITH wanted AS (
-        SELECT * FROM unnest(
-            CAST(%(order_ids)s AS text[]), CAST(%(accounts)s AS text[]), CAST(%(client_order_ids)s AS text[]),
-            CAST(%(instruments)s AS text[]), CAST(%(order_types)s AS text[]), CAST(%(hashes)s AS text[])
-        ) AS w(order_id, account_id, client_order_id, instrument, order_type, request_hash)
+    WITH wanted AS MATERIALIZED (
+        SELECT w.*, pg_advisory_lock({_KEY.format("w.order_id")}) FROM (
+            SELECT * FROM unnest(
+                CAST(%(order_ids)s AS text[]), CAST(%(accounts)s AS text[]), CAST(%(client_order_ids)s AS text[]),
+                CAST(%(instruments)s AS text[]), CAST(%(order_types)s AS text[]), CAST(%(hashes)s AS text[])
+            ) AS u(order_id, account_id, client_order_id, instrument, order_type, request_hash)
+            ORDER BY {_KEY.format("u.order_id")}
+        ) AS w
     ), claimed AS (
         INSERT INTO {SCHEMA}.orders
             (namespace, order_id, account_id, client_order_id, instrument, order_type, request_hash)
@@ -123,31 +134,27 @@ _CLAIM = f"""
     )
 """
 
-# Claims a concurrent unit committed while the claim waited, after its snapshot.
+# Claims as they stand now: the claim's own view dates from before it waited for their locks.
 _CLAIMED = f"""
     SELECT order_id, account_id, client_order_id, false AS claimed, request_hash, topic, partition, "offset"
     FROM {SCHEMA}.orders WHERE namespace = {_NS} AND order_id = ANY(CAST(%(order_ids)s AS text[]))
 """
 
+# Where the placement's orders landed, and their locks let go: the placement's end, in one round trip.
 _RECORD = f"""
-    UPDATE {SCHEMA}.orders o SET topic = r.topic, partition = r.partition, "offset" = r."offset"
-    FROM unnest(CAST(%(order_ids)s AS text[]), CAST(%(topics)s AS text[]), CAST(%(partitions)s AS int[]),
-                CAST(%(offsets)s AS bigint[])) AS r(order_id, topic, partition, "offset")
-    WHERE o.namespace = {_NS} AND o.order_id = r.order_id
+    WITH recorded AS (
+        UPDATE {SCHEMA}.orders o SET topic = r.topic, partition = r.partition, "offset" = r."offset"
+        FROM unnest(CAST(%(order_ids)s AS text[]), CAST(%(topics)s AS text[]), CAST(%(partitions)s AS int[]),
+                    CAST(%(offsets)s AS bigint[])) AS r(order_id, topic, partition, "offset")
+        WHERE o.namespace = {_NS} AND o.order_id = r.order_id
+    )
+    SELECT pg_advisory_unlock_all()
 """
 
-# Unconfirmed claims (no location: their OrderPlaced was appended and Kafka's answer was a failure) that a retry of
-# the same request takes again: locked in order-id order, and those that another retry recorded meanwhile left out
-# (READ COMMITTED re-reads a row it waited for), so that of two retries at once one appends and the other finds where.
-_RETAKE = f"""
-    SELECT order_id FROM {SCHEMA}.orders
-    WHERE namespace = {_NS} AND order_id = ANY(CAST(%(order_ids)s AS text[])) AND topic IS NULL
-    ORDER BY order_id FOR UPDATE
-"""
-
+# An order a command may act on: placed, its OrderPlaced confirmed by Kafka (an unconfirmed one waits for its retry).
 _ORDER = f"""
     SELECT order_id, account_id, instrument, order_type FROM {SCHEMA}.orders
-    WHERE namespace = {_NS} AND order_id = %(order_id)s FOR UPDATE
+    WHERE namespace = {_NS} AND order_id = %(order_id)s AND topic IS NOT NULL FOR UPDATE
 """
 
 _NEXT_SEQUENCE = f"""
@@ -158,84 +165,95 @@ _NEXT_SEQUENCE = f"""
 """
 
 
+async def _rows(conn: AsyncConnection[Any], statement: str, params: dict[str, Any]) -> list[Any]:
+    async with conn.cursor(row_factory=namedtuple_row) as cursor:
+        await cursor.execute(statement, params)
+        return await cursor.fetchall()
+
+
 class _Unit:
     def __init__(self, conn: AsyncConnection[Any], namespace: str) -> None:
         self._conn = conn
         self._ns = namespace
 
-    async def _rows(self, statement: str, params: dict[str, Any]) -> list[Any]:
-        async with self._conn.cursor(row_factory=namedtuple_row) as cursor:
-            await cursor.execute(statement, params)
-            return await cursor.fetchall()
-
-    async def claim_orders(self, claims: Sequence[Claim]) -> list[Earlier | None]:
-        # One statement for the batch. A claim held by a concurrent unit makes this wait on the unique index until
-        # that unit ends; callers claim in order-id order, so two units never wait for each other.
-        rows = await self._rows(
-            _CLAIM,
-            {
-                "ns": self._ns,
-                "order_ids": [c.order.order_id for c in claims],
-                "accounts": [c.order.account_id for c in claims],
-                "client_order_ids": [c.client_order_id for c in claims],
-                "instruments": [c.order.instrument for c in claims],
-                "order_types": [c.order.order_type.value for c in claims],
-                "hashes": [c.request_hash for c in claims],
-            },
-        )
-        by_key = {(row.account_id, row.client_order_id): row for row in rows}
-        missed = [c.order.order_id for c in claims if (c.order.account_id, c.client_order_id) not in by_key]
-        if missed:  # claimed by a unit that committed while this statement waited, after its snapshot: look again
-            await self._look_again(by_key, missed)
-        unconfirmed = [
-            claim.order.order_id
-            for claim in claims
-            if (row := by_key[(claim.order.account_id, claim.client_order_id)]).topic is None
-            and not row.claimed
-            and row.request_hash == claim.request_hash
-        ]
-        retaken = set()
-        if unconfirmed:
-            retaken = {row.order_id for row in await self._rows(_RETAKE, {"ns": self._ns, "order_ids": unconfirmed})}
-            if recorded := [order_id for order_id in unconfirmed if order_id not in retaken]:
-                await self._look_again(by_key, recorded)  # where the retry that held them put them
-        outcomes: list[Earlier | None] = []
-        for claim in claims:
-            row = by_key[(claim.order.account_id, claim.client_order_id)]
-            placed = Placed(row.order_id, Appended(row.topic, row.partition, row.offset), repeated=True)
-            outcomes.append(None if row.claimed or row.order_id in retaken else Earlier(placed, row.request_hash))
-        return outcomes
-
-    async def _look_again(self, by_key: dict[tuple[str, str], Any], order_ids: list[str]) -> None:
-        found = await self._rows(_CLAIMED, {"ns": self._ns, "order_ids": order_ids})
-        by_key.update({(row.account_id, row.client_order_id): row for row in found})
-
-    async def record_placed(self, placed: Sequence[tuple[str, Appended]]) -> None:
-        if placed:
-            await self._conn.execute(
-                _RECORD,
-                {
-                    "ns": self._ns,
-                    "order_ids": [order_id for order_id, _ in placed],
-                    "topics": [where.topic for _, where in placed],
-                    "partitions": [where.partition for _, where in placed],
-                    "offsets": [where.offset for _, where in placed],
-                },
-            )
-
     async def order(self, order_id: str) -> OrderRef | None:
-        rows = await self._rows(_ORDER, {"ns": self._ns, "order_id": order_id})
+        rows = await _rows(self._conn, _ORDER, {"ns": self._ns, "order_id": order_id})
         if not rows:
             return None
         row = rows[0]
         return OrderRef(row.order_id, row.account_id, row.instrument, OrderType(row.order_type))
 
     async def next_sequence(self, topic: str, aggregate_id: str, count: int = 1) -> int:
-        rows = await self._rows(
-            _NEXT_SEQUENCE, {"ns": self._ns, "topic": topic, "aggregate_id": aggregate_id, "count": count}
+        rows = await _rows(
+            self._conn, _NEXT_SEQUENCE, {"ns": self._ns, "topic": topic, "aggregate_id": aggregate_id, "count": count}
         )
         last: int = rows[0].last_sequence
         return last - count + 1
+
+
+class _Placing:
+    """One placement: its claim statement takes the connection (``PostgresCommandStore._first``); its record is
+    sent when it ends, with the locks' release."""
+
+    def __init__(self, store: PostgresCommandStore, stack: AsyncExitStack) -> None:
+        self._store, self._stack, self._ns = store, stack, store.namespace
+        self.conn: AsyncConnection[Any] | None = None
+        self._placed: list[tuple[str, Appended]] = []
+
+    async def claim_orders(self, claims: Sequence[Claim]) -> list[Earlier | None]:
+        self.conn, rows = await self._store._first(self._stack, _CLAIM, claim_params(self._ns, claims))
+        by_key = {(row.account_id, row.client_order_id): row for row in rows}
+        # Not taken now and, as the claim saw them, not placed: in flight elsewhere when it began, or unconfirmed.
+        # The claim now holds their locks, so what it reads of them again is final.
+        unsure = [
+            c.order.order_id
+            for c in claims
+            if (row := by_key.get((c.order.account_id, c.client_order_id))) is None
+            or (not row.claimed and row.topic is None)
+        ]
+        if unsure:
+            found = await _rows(self.conn, _CLAIMED, {"ns": self._ns, "order_ids": unsure})
+            by_key.update({(row.account_id, row.client_order_id): row for row in found})
+        outcomes: list[Earlier | None] = []
+        for claim in claims:
+            row = by_key[(claim.order.account_id, claim.client_order_id)]
+            if row.claimed or (row.topic is None and row.request_hash == claim.request_hash):
+                outcomes.append(None)  # new, or unconfirmed and taken again by its own request
+                continue
+            placed = Placed(row.order_id, Appended(row.topic, row.partition, row.offset), repeated=True)
+            outcomes.append(Earlier(placed, row.request_hash))
+        return outcomes
+
+    async def record_placed(self, placed: Sequence[tuple[str, Appended]]) -> None:
+        self._placed.extend(placed)
+
+    async def end(self) -> None:
+        if self.conn is not None:
+            await self.conn.execute(_RECORD, record_params(self._ns, self._placed))
+
+
+def claim_params(namespace: str, claims: Sequence[Claim]) -> dict[str, Any]:
+    """``_CLAIM``'s parameters for ``claims``."""
+    return {
+        "ns": namespace,
+        "order_ids": [c.order.order_id for c in claims],
+        "accounts": [c.order.account_id for c in claims],
+        "client_order_ids": [c.client_order_id for c in claims],
+        "instruments": [c.order.instrument for c in claims],
+        "order_types": [c.order.order_type.value for c in claims],
+        "hashes": [c.request_hash for c in claims],
+    }
+
+
+def record_params(namespace: str, placed: Sequence[tuple[str, Appended]]) -> dict[str, Any]:
+    """``_RECORD``'s parameters for ``placed``."""
+    return {
+        "ns": namespace,
+        "order_ids": [order_id for order_id, _ in placed],
+        "topics": [where.topic for _, where in placed],
+        "partitions": [where.partition for _, where in placed],
+        "offsets": [where.offset for _, where in placed],
+    }
 
 
 class PostgresCommandStore:
@@ -244,12 +262,42 @@ class PostgresCommandStore:
 
     def __init__(self, pool: AsyncConnectionPool[AsyncConnection[Any]], namespace: str) -> None:
         self._pool = pool
-        self._namespace = namespace
+        self.namespace = namespace
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[_Unit]:
         async with AsyncExitStack() as stack:
-            yield _Unit(await self._begin(stack), self._namespace)
+            yield _Unit(await self._begin(stack), self.namespace)
+
+    @asynccontextmanager
+    async def placing(self) -> AsyncIterator[_Placing]:
+        async with AsyncExitStack() as stack:
+            placing = _Placing(self, stack)
+            try:
+                yield placing
+                await placing.end()
+            except BaseException:
+                if placing.conn is not None:  # its locks go with the session: the pool replaces a closed connection
+                    await placing.conn.close()
+                raise
+
+    async def _first(
+        self, stack: AsyncExitStack, statement: str, params: dict[str, Any]
+    ) -> tuple[AsyncConnection[Any], list[Any]]:
+        """A pooled connection, ended by ``stack``, and what ``statement`` — the first of a placement, safe to send
+        again — returned on it. A connection Postgres dropped while it sat in the pool fails it: the next is tried."""
+        for attempt in range(self._pool.max_size + 1):
+            async with AsyncExitStack() as trying:
+                conn = await trying.enter_async_context(self._pool.connection())
+                try:
+                    rows = await _rows(conn, statement, params)
+                except psycopg.OperationalError:
+                    if attempt == self._pool.max_size or not conn.broken:
+                        raise
+                    continue
+                stack.push_async_exit(trying.pop_all())
+                return conn, rows
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _begin(self, stack: AsyncExitStack) -> AsyncConnection[Any]:
         """A pooled connection in a transaction, both ended by ``stack``. A connection Postgres dropped while it sat

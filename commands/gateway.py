@@ -2,7 +2,7 @@
 write-side transaction that commits only after Kafka has acknowledged the events.
 
 Placements are group-committed: orders arriving while earlier ones are in flight wait together and go through as one
-batch — one claim statement, one append, one commit — so the cost of a round trip to Postgres and Kafka is shared
+batch — one claim statement, one append, one record — so the cost of a round trip to Postgres and Kafka is shared
 by every order of the batch instead of paid by each. An idle gateway sends an order alone, at once.
 
 Storage and the log are ports (``CommandStore``, ``EventLog``) so that this module stays free of Kafka and SQL.
@@ -74,21 +74,27 @@ class Claim:
     request_hash: str
 
 
-class CommandUnit(Protocol):
-    """One write-side transaction."""
+class Placing(Protocol):
+    """One placement of a batch of orders: claimed, appended, recorded. Not a transaction: a claim stands from the
+    moment it is made, and one whose placement ends without recording where it landed is unconfirmed."""
 
     async def claim_orders(self, claims: Sequence[Claim]) -> list[Earlier | None]:
         """Reserve the orders (each (account, client order id) at most once in ``claims``); for each: None if
-        reserved now — new, or held unconfirmed (no location recorded) by the same request — else what the earlier
-        placement recorded. A claim another unit holds makes this wait until that unit ends."""
+        reserved now — new, or unconfirmed and claimed again by the same request — else what the earlier placement
+        recorded. An order another placement holds makes this wait until that placement ends."""
         ...
 
     async def record_placed(self, placed: Sequence[tuple[str, Appended]]) -> None:
-        """Remember where each order's OrderPlaced landed."""
+        """Remember where each order's OrderPlaced landed (when the placement ends)."""
         ...
 
+
+class CommandUnit(Protocol):
+    """One write-side transaction."""
+
     async def order(self, order_id: str) -> OrderRef | None:
-        """The order, locked against concurrent commands on it until the unit ends."""
+        """The order, once its placement is confirmed, locked against concurrent commands on it until the unit
+        ends."""
         ...
 
     async def next_sequence(self, topic: str, aggregate_id: str, count: int = 1) -> int:
@@ -101,6 +107,10 @@ class CommandStore(Protocol):
 
     def unit(self) -> AbstractAsyncContextManager[CommandUnit]:
         """A transaction: committed when the block ends normally, rolled back when it raises."""
+        ...
+
+    def placing(self) -> AbstractAsyncContextManager[Placing]:
+        """A placement: its claims stand even when the block raises (unconfirmed, then)."""
         ...
 
 
@@ -175,7 +185,7 @@ class CommandGateway:
         self._placements = GroupCommit(self._place_batch, in_flight=placements_in_flight)
 
     async def _place_batch(self, batch: Sequence[_Placement]) -> list[Placed | Exception]:
-        """One transaction for the batch: claim every order, append those claimed now, record where they landed.
+        """One placement for the batch: claim every order, append those claimed now, record where they landed.
 
         Repeats of one (account, client order id) inside the batch are answered from its first occurrence, as
         repeats across batches are answered from the store.
@@ -185,8 +195,8 @@ class CommandGateway:
             first.setdefault(placement.event.order_id, i)
         leaders = sorted(set(first.values()), key=lambda i: batch[i].event.order_id)  # one lock order everywhere
         outcomes: dict[int, Earlier | Exception] = {}
-        async with self.store.unit() as unit:
-            claimed = await unit.claim_orders([batch[i].claim for i in leaders])
+        async with self.store.placing() as placing:
+            claimed = await placing.claim_orders([batch[i].claim for i in leaders])
             fresh = [i for i, earlier in zip(leaders, claimed, strict=True) if earlier is None]
             for i, earlier in zip(leaders, claimed, strict=True):
                 if earlier is not None:
@@ -196,7 +206,7 @@ class CommandGateway:
             # A failed append leaves its claim unconfirmed, not released: Kafka may have the record (a timed-out
             # acknowledgement), so only the same request may take the claim again (docs/STREAMS.md, "A placement
             # appended twice").
-            await unit.record_placed([(batch[i].event.order_id, where) for i, where in landed])
+            await placing.record_placed([(batch[i].event.order_id, where) for i, where in landed])
         for i, where in zip(fresh, answers, strict=True):
             outcomes[i] = (
                 Earlier(Placed(batch[i].event.order_id, where), batch[i].claim.request_hash)

@@ -8,9 +8,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from psycopg import AsyncConnection
 
 from api import db
-from api.store import SCHEMA, PostgresCommandStore, _Unit, command_pool
+from api.store import _CLAIM, _RECORD, SCHEMA, PostgresCommandStore, claim_params, command_pool, record_params
 from commands.gateway import Appended, Claim, CommandStore
 from deploy.local.stack import Endpoints
 from projections.settings import DatabaseSettings
@@ -42,9 +43,9 @@ class TestPostgresCommandStore(CommandStoreContract):
         earlier = [placement(account, f"earlier-{i}")[0] for i in range(3_000)]
         batch = [placement(account, f"batch-{i}")[0] for i in range(10)]
 
-        async def reads(unit: _Unit) -> int:
+        async def reads(conn: AsyncConnection[Any]) -> int:
             """This backend's reads of the table not yet reported to the statistics: a running count."""
-            cursor = await unit._conn.execute(
+            cursor = await conn.execute(
                 "SELECT seq_tup_read + idx_tup_fetch FROM pg_stat_xact_user_tables"
                 f" WHERE schemaname = '{SCHEMA}' AND relname = 'orders'"
             )
@@ -54,10 +55,12 @@ class TestPostgresCommandStore(CommandStoreContract):
 
         async def fill(store: CommandStore, claims: list[Claim]) -> None:
             for start in range(0, len(claims), 500):
-                async with store.unit() as unit:
+                async with store.placing() as placing:
                     part = claims[start : start + 500]
-                    await unit.claim_orders(part)
-                    await unit.record_placed([(c.order.order_id, Appended("orders", 0, i)) for i, c in enumerate(part)])
+                    await placing.claim_orders(part)
+                    await placing.record_placed(
+                        [(c.order.order_id, Appended("orders", 0, i)) for i, c in enumerate(part)]
+                    )
 
         async def scenario() -> int:
             async with command_pool(DatabaseSettings(url=self.url), max_size=2) as pool:
@@ -65,17 +68,16 @@ class TestPostgresCommandStore(CommandStoreContract):
                 await fill(PostgresCommandStore(pool, self.namespace + "other."), other)
                 async with pool.connection() as conn:
                     await conn.execute(f"ANALYZE {SCHEMA}.orders")
-                store = PostgresCommandStore(pool, self.namespace)
-                await fill(store, earlier)
-                async with store.unit() as unit:
-                    assert isinstance(unit, _Unit)
-                    before = await reads(unit)
-                    outcomes = await unit.claim_orders([*batch, earlier[0]])  # ten new and a repeat
-                    await unit.record_placed(
-                        [(c.order.order_id, Appended("orders", 1, i)) for i, c in enumerate(batch)]
-                    )
-                    after = await reads(unit)
-            assert [outcome is None for outcome in outcomes] == [True] * 10 + [False]
+                await fill(PostgresCommandStore(pool, self.namespace), earlier)
+                # A placement's two statements, in one transaction here so that their reads are counted together.
+                async with pool.connection() as conn, conn.transaction():
+                    before = await reads(conn)
+                    cursor = await conn.execute(_CLAIM, claim_params(self.namespace, [*batch, earlier[0]]))
+                    outcomes = [row[3] for row in await cursor.fetchall()]  # claimed: ten new, not the repeat
+                    placed = [(c.order.order_id, Appended("orders", 1, i)) for i, c in enumerate(batch)]
+                    await conn.execute(_RECORD, record_params(self.namespace, placed))
+                    after = await reads(conn)
+            assert sorted(outcomes) == [False] + [True] * 10
             return int(after - before)
 
         assert asyncio.run(scenario()) <= 2 * 11

@@ -187,7 +187,7 @@ def test_an_unconfirmed_order_is_answered_503_with_what_to_do() -> None:
 
 def test_a_store_that_fails_fails_every_placement_of_the_batch_and_appends_nothing() -> None:
     class DownStore(MemoryCommandStore):
-        def unit(self):  # type: ignore[no-untyped-def]
+        def placing(self):  # type: ignore[no-untyped-def]
             raise ConnectionError("the write side's database is down")
 
     log = CountingLog()

@@ -68,11 +68,11 @@ class CommandStoreContract:
         where = Appended("orders", 3, 41)
 
         async def scenario(store: CommandStore) -> tuple[list[Earlier | None], list[Earlier | None]]:
-            async with store.unit() as unit:
-                first = await unit.claim_orders([claim])
-                await unit.record_placed([(claim.order.order_id, where)])
-            async with store.unit() as unit:
-                again = await unit.claim_orders([claim])
+            async with store.placing() as placing:
+                first = await placing.claim_orders([claim])
+                await placing.record_placed([(claim.order.order_id, where)])
+            async with store.placing() as placing:
+                again = await placing.claim_orders([claim])
             return first, again
 
         first, [again] = self.run(scenario)
@@ -91,39 +91,34 @@ class CommandStoreContract:
         new, _ = placement(account, "new")
 
         async def scenario(store: CommandStore) -> list[Earlier | None]:
-            async with store.unit() as unit:
-                await unit.claim_orders([old])
-                await unit.record_placed([(old.order.order_id, Appended("orders", 0, 7))])
-            async with store.unit() as unit:
-                return await unit.claim_orders([new, old])
+            async with store.placing() as placing:
+                await placing.claim_orders([old])
+                await placing.record_placed([(old.order.order_id, Appended("orders", 0, 7))])
+            async with store.placing() as placing:
+                return await placing.claim_orders([new, old])
 
         fresh, earlier = self.run(scenario)
         assert fresh is None
         assert earlier is not None and earlier.placed.order_id == old.order.order_id
 
     def test_a_unit_that_raises_leaves_nothing_behind(self) -> None:
-        claim, _ = placement(self.account(), "c-rolled-back")
+        aggregate = f"X-{uuid.uuid4().hex[:8]}"
 
-        async def scenario(store: CommandStore) -> tuple[list[Earlier | None], OrderRef | None, int]:
+        async def scenario(store: CommandStore) -> int:
             with pytest.raises(Boom):
                 async with store.unit() as unit:
-                    await unit.claim_orders([claim])
-                    await unit.next_sequence("ticks", f"X-{claim.order.order_id}", 5)
+                    await unit.next_sequence("ticks", aggregate, 5)
                     raise Boom
             async with store.unit() as unit:
-                order = await unit.order(claim.order.order_id)
-                sequence = await unit.next_sequence("ticks", f"X-{claim.order.order_id}")
-                return await unit.claim_orders([claim]), order, sequence
+                return await unit.next_sequence("ticks", aggregate)
 
-        claimed, order, sequence = self.run(scenario)
-        assert order is None, "a rolled-back claim is no order"
-        assert sequence == 1, "a rolled-back reservation is not consumed"
-        assert claimed == [None]
+        assert self.run(scenario) == 1, "a rolled-back reservation is not consumed"
 
     def test_an_unconfirmed_claim_is_taken_again_by_its_own_request_only(self) -> None:
-        """A claim whose OrderPlaced Kafka did not confirm (no location recorded) may be in the log: the same request
-        takes it again (the gateway appends it again), another request with its client order id is answered with
-        the claim's own request, and once a retry records where it landed, repeats are answered from there."""
+        """A claim whose placement ended without a location (Kafka did not confirm its OrderPlaced, or the placement
+        raised) may be in the log: it is no order commands act on yet; the same request takes it again (the gateway
+        appends it again), another request with its client order id is answered with the claim's own request, and
+        once a retry records where it landed, repeats are answered from there."""
         account = self.account()
         claim, _ = placement(account, "c-unconfirmed")
         other, _ = placement(account, "c-unconfirmed", quantity="0.7")
@@ -131,60 +126,74 @@ class CommandStoreContract:
 
         Outcomes = list[Earlier | None]
 
-        async def scenario(store: CommandStore) -> tuple[Outcomes, Outcomes, Outcomes, Outcomes, int]:
+        async def scenario(store: CommandStore) -> tuple[Outcomes, OrderRef | None, Outcomes, Outcomes, Outcomes, int]:
+            with pytest.raises(Boom):
+                async with store.placing() as placing:
+                    first = await placing.claim_orders([claim])
+                    raise Boom
             async with store.unit() as unit:
-                first = await unit.claim_orders([claim])  # appended; Kafka's answer: a failure
+                unconfirmed = await unit.order(claim.order.order_id)
+            async with store.placing() as placing:
+                by_other = await placing.claim_orders([other])
+            async with store.placing() as placing:
+                retried = await placing.claim_orders([claim])
+                await placing.record_placed([(claim.order.order_id, where)])
+            async with store.placing() as placing:
+                repeated = await placing.claim_orders([claim])
             async with store.unit() as unit:
-                by_other = await unit.claim_orders([other])
-            async with store.unit() as unit:
-                retried = await unit.claim_orders([claim])
-                await unit.record_placed([(claim.order.order_id, where)])
                 sequence = await unit.next_sequence("orders", claim.order.order_id)
-            async with store.unit() as unit:
-                repeated = await unit.claim_orders([claim])
-            return first, by_other, retried, repeated, sequence
+            return first, unconfirmed, by_other, retried, repeated, sequence
 
-        first, [by_other], retried, [repeated], sequence = self.run(scenario)
+        first, unconfirmed, [by_other], retried, [repeated], sequence = self.run(scenario)
         assert first == [None] and retried == [None]
+        assert unconfirmed is None, "no order to cancel or amend until its placement is confirmed"
         assert by_other is not None and by_other.request_hash == claim.request_hash
         assert repeated is not None and repeated.placed.appended == where
         assert sequence == 2, "the order's stream goes on from its OrderPlaced, appended again as 1"
 
-    def test_of_two_retries_of_an_unconfirmed_claim_one_takes_it_and_the_other_finds_where_it_landed(self) -> None:
-        claim, _ = placement(self.account(), "c-raced")
+    @pytest.mark.parametrize("earlier", ["none", "unconfirmed"])
+    def test_a_repeat_of_an_order_in_flight_waits_for_its_placement_and_answers_where_it_landed(
+        self, earlier: str
+    ) -> None:
+        """Two placements of one order at once (two API workers, a client's quick retry): one appends, the other
+        waits for it to end and answers from where it landed — whether the order is new or an unconfirmed one
+        being retried."""
+        claim, _ = placement(self.account(), f"c-raced-{earlier}")
         where = Appended("orders", 4, 17)
 
         async def scenario(store: CommandStore) -> tuple[list[Earlier | None], list[Earlier | None]]:
-            async with store.unit() as unit:
-                await unit.claim_orders([claim])  # unconfirmed
+            if earlier == "unconfirmed":
+                async with store.placing() as placing:
+                    await placing.claim_orders([claim])
             taken = asyncio.Event()
 
             async def first() -> list[Earlier | None]:
-                async with store.unit() as unit:
-                    outcome = await unit.claim_orders([claim])
+                async with store.placing() as placing:
+                    outcome = await placing.claim_orders([claim])
                     taken.set()
-                    await asyncio.sleep(0.2)  # appending; the other retry comes meanwhile
-                    await unit.record_placed([(claim.order.order_id, where)])
+                    await asyncio.sleep(0.2)  # appending; the other comes meanwhile
+                    await placing.record_placed([(claim.order.order_id, where)])
                 return outcome
 
             async def second() -> list[Earlier | None]:
                 await taken.wait()
-                async with store.unit() as unit:
-                    return await unit.claim_orders([claim])
+                async with store.placing() as placing:
+                    return await placing.claim_orders([claim])
 
             one, other = await asyncio.gather(first(), second())
             return one, other
 
         one, [other] = self.run(scenario)
         assert one == [None]
-        assert other is not None and other.placed.appended == where, "the second retry appends nothing"
+        assert other is not None and other.placed.appended == where, "the second appends nothing"
 
-    def test_a_claimed_order_is_known_and_its_stream_continues_after_order_placed(self) -> None:
+    def test_a_placed_order_is_known_and_its_stream_continues_after_order_placed(self) -> None:
         claim, _ = placement(self.account(), "c-known")
 
         async def scenario(store: CommandStore) -> tuple[OrderRef | None, OrderRef | None, list[int]]:
-            async with store.unit() as unit:
-                await unit.claim_orders([claim])
+            async with store.placing() as placing:
+                await placing.claim_orders([claim])
+                await placing.record_placed([(claim.order.order_id, Appended("orders", 1, 5))])
             async with store.unit() as unit:
                 order = await unit.order(claim.order.order_id)
                 unknown = await unit.order(str(uuid.uuid4()))

@@ -44,6 +44,8 @@ class _Tables:
 
 
 class _MemoryUnit:
+    """A unit and a placement at once: ``MemoryCommandStore`` says which it is by how it ends."""
+
     def __init__(self, tables: _Tables) -> None:
         self._t = tables
 
@@ -73,7 +75,7 @@ class _MemoryUnit:
 
     async def order(self, order_id: str) -> OrderRef | None:
         found = self._t.orders.get(order_id)
-        return None if found is None else found.ref
+        return None if found is None or found.appended is None else found.ref
 
     async def next_sequence(self, topic: str, aggregate_id: str, count: int = 1) -> int:
         last = self._t.sequences.get((topic, aggregate_id), 0) + count
@@ -94,6 +96,15 @@ class MemoryCommandStore:
             working = copy.deepcopy(self._tables)
             yield _MemoryUnit(working)
             self._tables = working  # reached only when the block did not raise: a raise rolls back
+
+    @asynccontextmanager
+    async def placing(self) -> AsyncIterator[_MemoryUnit]:
+        async with self._lock:  # one at a time: a placement holds its orders until it ends, as Postgres' locks do
+            working = copy.deepcopy(self._tables)
+            try:
+                yield _MemoryUnit(working)
+            finally:
+                self._tables = working  # claims stand, raise or not
 
     def claimed(self, account_id: str, client_order_id: str) -> bool:
         """Whether a committed claim holds (account, client order id)."""

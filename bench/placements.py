@@ -1,0 +1,123 @@
+"""CPU per order placed by the write side alone: ``CommandGateway.place`` over the real Postgres command store and
+the real Kafka log (``api.wiring.write_side``, as ``tradecore api`` builds it), in this process on uvloop, with
+``--concurrency`` placements in flight — no HTTP, no server. What the store's round trips and the append cost per
+order, free of the API's layers (``bench/order_front.py``) and of the server the end-to-end bench carries
+(``bench/order_entry.py``).
+
+    .venv/bin/python bench/placements.py                                   # this tree
+    PYTHONPATH=/tmp/wt-base .venv/bin/python bench/placements.py           # another tree's code, same stack
+
+Each of ``--repeat`` rounds places ``--orders`` distinct orders (``--accounts`` accounts) into a fresh namespace;
+reported: the median CPU time of this process per order (librdkafka's threads included), wall time per order, and
+orders per group commit. The last stdout line is one JSON object with every round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: the repository root, not bench/, first on the path
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+import uvloop
+
+from api import db
+from api.wiring import write_side
+from bench.common import cleanup, log
+from commands.decide import Stamp
+from commands.gateway import CommandGateway
+from commands.models import PlaceOrder
+from domain.instruments import InstrumentRegistry
+from projections.settings import DatabaseSettings
+from schemas.settings import RegistrySettings
+from streams import kafka
+from streams.kafka.topics import TopicLayout, cluster_size, ensure_topics
+from streams.settings import KafkaSettings
+
+EXAMPLE = PlaceOrder.model_json_schema()["examples"][0]
+
+
+def _orders(count: int, accounts: int) -> list[PlaceOrder]:
+    run = uuid.uuid4().hex[:8]
+    return [
+        PlaceOrder.model_validate({**EXAMPLE, "account_id": f"ACC-{i % accounts}", "client_order_id": f"{run}-{i}"})
+        for i in range(count)
+    ]
+
+
+async def _round(gateway: CommandGateway, orders: list[PlaceOrder], concurrency: int) -> dict[str, float]:
+    batches: list[int] = []
+    place_batch = gateway._placements._run_batch  # the group commit's own hook: count orders per commit
+
+    async def counted(batch: Any) -> Any:
+        batches.append(len(batch))
+        return await place_batch(batch)
+
+    gateway._placements._run_batch = counted
+    queue = iter(orders)
+
+    async def placer() -> None:
+        for order in queue:
+            await gateway.place(order, Stamp(at=datetime.now(UTC), correlation_id="bench"))
+
+    cpu, wall = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(placer() for _ in range(concurrency)))
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    gateway._placements._run_batch = place_batch
+    return {
+        "cpu_us_per_order": cpu / len(orders) * 1e6,
+        "wall_us_per_order": wall / len(orders) * 1e6,
+        "orders_per_commit": statistics.mean(batches),
+    }
+
+
+async def _main(args: argparse.Namespace) -> list[dict[str, float]]:
+    prefix = f"bench-placements-{uuid.uuid4().hex[:8]}."
+    settings = KafkaSettings(topic_prefix=prefix)
+    admin = kafka.admin(settings)
+    ensure_topics(admin, TopicLayout.for_cluster(cluster_size(admin), settings.partitions), prefix)
+    database = DatabaseSettings()
+    db.upgrade(database.url)
+    rounds = []
+    try:
+        async with write_side(settings, RegistrySettings(), database, InstrumentRegistry.from_file()) as side:
+            await _round(side.gateway, _orders(200, args.accounts), args.concurrency)  # warm: connections, plans
+            for n in range(args.repeat):
+                found = await _round(side.gateway, _orders(args.orders, args.accounts), args.concurrency)
+                log(
+                    f"round {n + 1}/{args.repeat}: {found['cpu_us_per_order']:.0f} µs CPU per order, "
+                    f"{found['wall_us_per_order']:.0f} µs wall, {found['orders_per_commit']:.1f} orders per commit"
+                )
+                rounds.append(found)
+    finally:
+        if not args.keep:
+            cleanup(prefix)
+    return rounds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--orders", type=int, default=3000, help="orders per round")
+    parser.add_argument("--accounts", type=int, default=30)
+    parser.add_argument("--concurrency", type=int, default=16, help="placements in flight")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--keep", action="store_true", help="keep the run's namespace")
+    args = parser.parse_args()
+    rounds = uvloop.run(_main(args))
+    cpu = statistics.median(r["cpu_us_per_order"] for r in rounds)
+    batch = statistics.median(r["orders_per_commit"] for r in rounds)
+    print(f"median: {cpu:.0f} µs CPU per order placed, {batch:.1f} orders per group commit")
+    print(json.dumps({"benchmark": "placements", "config": vars(args), "rounds": rounds}))
+
+
+if __name__ == "__main__":
+    main()
