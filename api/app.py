@@ -78,7 +78,14 @@ def create_app(
             migrations.dispose()
         tick_max_ahead = timedelta(seconds=api.tick_max_ahead_s)
         async with (
-            write_side(kafka, registry, database, instruments, tick_max_ahead=tick_max_ahead) as parts,
+            write_side(
+                kafka,
+                registry,
+                database,
+                instruments,
+                tick_max_ahead=tick_max_ahead,
+                placements_in_flight=api.placements_in_flight,
+            ) as parts,
             read_pool(database) as reads,
         ):
             outcomes = RiskOutcomes(kafka, parts.registry)

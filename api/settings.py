@@ -47,6 +47,13 @@ class ApiSettings(TradecoreSettings):
         description="How far a tick's exchange_ts may be ahead of the server clock; later ones are refused (422). "
         "At most an hour: Kafka refuses records further ahead of the broker's clock.",
     )
+    placements_in_flight: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="Group commits of orders a worker runs at once; orders arriving meanwhile wait and go together "
+        "in the next (fewer at once: larger batches, less CPU per order under load).",
+    )
     command_body_max_bytes: int = Field(
         64 * 1024, gt=0, description="Largest request body of a command or sign-in, in bytes; larger ones get 413."
     )

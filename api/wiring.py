@@ -36,6 +36,7 @@ async def write_side(
     instruments: InstrumentRegistry,
     *,
     tick_max_ahead: timedelta = timedelta(seconds=5),
+    placements_in_flight: int = 4,
     loads: bool = False,
 ) -> AsyncIterator[WriteSide]:
     """The command gateway over Kafka and the write-side tables; flushes and closes both on exit. ``loads``: the
@@ -51,7 +52,11 @@ async def write_side(
         async with command_pool(database) as pool:
             yield WriteSide(
                 CommandGateway(
-                    log, PostgresCommandStore(pool, kafka.topic_prefix), instruments, tick_max_ahead=tick_max_ahead
+                    log,
+                    PostgresCommandStore(pool, kafka.topic_prefix),
+                    instruments,
+                    placements_in_flight=placements_in_flight,
+                    tick_max_ahead=tick_max_ahead,
                 ),
                 engine,
                 client,

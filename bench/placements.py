@@ -89,7 +89,9 @@ async def _main(args: argparse.Namespace) -> list[dict[str, float]]:
     db.upgrade(database.url)
     rounds = []
     try:
-        async with write_side(settings, RegistrySettings(), database, InstrumentRegistry.from_file()) as side:
+        # (the knob only when given: a tree from before it can be measured too)
+        knob = {} if args.in_flight is None else {"placements_in_flight": args.in_flight}
+        async with write_side(settings, RegistrySettings(), database, InstrumentRegistry.from_file(), **knob) as side:
             await _round(side.gateway, _orders(200, args.accounts), args.concurrency)  # warm: connections, plans
             for n in range(args.repeat):
                 found = await _round(side.gateway, _orders(args.orders, args.accounts), args.concurrency)
@@ -109,6 +111,7 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=3000, help="orders per round")
     parser.add_argument("--accounts", type=int, default=30)
     parser.add_argument("--concurrency", type=int, default=16, help="placements in flight")
+    parser.add_argument("--in-flight", type=int, help="group commits at once (default: the gateway's)")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--keep", action="store_true", help="keep the run's namespace")
     args = parser.parse_args()
