@@ -201,6 +201,8 @@ class _Placing:
         self._placed: list[tuple[str, Appended]] = []
 
     async def claim_orders(self, claims: Sequence[Claim]) -> list[Earlier | None]:
+        if self.conn is not None:  # a second connection's locks would outlive this placement
+            raise RuntimeError("a placement claims its orders once")
         self.conn, rows = await self._store._first(self._stack, _CLAIM, claim_params(self._ns, claims))
         by_key = {(row.account_id, row.client_order_id): row for row in rows}
         # Not taken now and, as the claim saw them, not placed: in flight elsewhere when it began, or unconfirmed.
