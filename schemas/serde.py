@@ -33,6 +33,8 @@ import fastavro
 import fastavro.schema
 
 from schemas import avsc, codec
+from schemas.batch import native, nodes
+from schemas.batch.records import RecordWriter
 from schemas.contract_errors import (
     EventDecodeError,
     EventEncodeError,
@@ -120,14 +122,17 @@ class EventSerializer:
             SchemaDriftError: an event class does not match its ``.avsc``.
         """
         self.topic = topic_prefix + topic
-        # event class -> (the Confluent header with its schema id, its parsed schema)
-        self._writers: dict[type[Event], tuple[bytes, Any]] = {}
+        # event class -> (the Confluent header with its schema id, its parsed schema, the Rust writer of its flat
+        # schema: ≈ a third of fastavro's time per record, the same bytes)
+        self._writers: dict[type[Event], tuple[bytes, Any, RecordWriter | None]] = {}
         for cls in events_on(topic):
             codec.prepare(cls)
             schema = avsc.schema_str(cls.__name__)
             schema_id = _look_up(client, subject_name(self.topic, cls), schema)
             header = bytes([_MAGIC_BYTE]) + schema_id.to_bytes(_HEADER_SIZE - 1, "big")
-            self._writers[cls] = (header, fastavro.parse_schema(json.loads(schema)))
+            node = nodes.parse(avsc.expanded(cls.__name__))
+            fast = RecordWriter(node, header) if native.flat(node) else None
+            self._writers[cls] = (header, fastavro.parse_schema(json.loads(schema)), fast)
 
     def serialize(self, event: Event) -> bytes:
         """The record value for ``event``.
@@ -143,13 +148,16 @@ class EventSerializer:
                 f"{cls.__name__} is not written to {self.topic}",
                 hint=f"it goes to {cls.route().topic}" if cls.__name__ in EVENT_TYPES else None,
             )
-        header, schema = writer
+        header, schema, fast = writer
         record = codec.to_avro(event)
-        out = io.BytesIO()
-        out.write(header)
         try:
+            if fast is not None:
+                [value] = fast.encode([record])
+                return value
+            out = io.BytesIO()
+            out.write(header)
             fastavro.schemaless_writer(out, schema, record)
-        except Exception as err:  # fastavro raises TypeError, ValueError, OverflowError, ... for values off schema
+        except Exception as err:  # TypeError, ValueError, OverflowError, ... for values off schema
             raise EventEncodeError(f"{cls.__name__} does not fit its schema: {type(err).__name__}: {err}") from err
         return out.getvalue()
 

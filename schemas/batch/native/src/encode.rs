@@ -32,7 +32,7 @@ fn word<const N: usize>(buf: &[u8], i: usize) -> [u8; N] {
 }
 
 /// Avro's long: zig-zag, then 7 bits a byte, low first.
-fn long(out: &mut Vec<u8>, value: i64) {
+pub(crate) fn long(out: &mut Vec<u8>, value: i64) {
     let mut v = ((value << 1) ^ (value >> 63)) as u64;
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
@@ -42,7 +42,7 @@ fn long(out: &mut Vec<u8>, value: i64) {
 }
 
 /// fastavro's decimal bytes: the unscaled value in big-endian two's complement, `bit_length(|v|) / 8 + 1` long.
-fn decimal(out: &mut Vec<u8>, value: i128) {
+pub(crate) fn decimal(out: &mut Vec<u8>, value: i128) {
     let bits = 128 - value.unsigned_abs().leading_zeros() as usize;
     let width = bits / 8 + 1;
     long(out, width as i64);

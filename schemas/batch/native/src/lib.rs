@@ -12,6 +12,7 @@ use pyo3::types::{PyBytes, PyList, PyTuple};
 
 mod encode;
 mod ids;
+mod records;
 
 const STRING: u8 = 0;
 const LONG: u8 = 1;
@@ -385,5 +386,6 @@ fn tradecore_avro(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode, m)?)?;
     m.add_function(wrap_pyfunction!(encode::encode, m)?)?;
     m.add_function(wrap_pyfunction!(ids::uuid5, m)?)?;
+    m.add_class::<records::RecordPlan>()?;
     Ok(())
 }
