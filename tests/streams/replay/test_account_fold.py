@@ -26,6 +26,17 @@ def later(event: type[Event], seconds: int) -> dict[str, object]:
     return {"envelope": envelope(event, occurred_at=OCCURRED_AT + timedelta(seconds=seconds))}
 
 
+def partly_filled(order_id: str) -> OrderFilled:
+    """0.4 of an order of 1 filled, a second in."""
+    return order_filled(
+        order_id=order_id,
+        fill_quantity=Decimal("0.4"),
+        cumulative_quantity=Decimal("0.4"),
+        leaves_quantity=Decimal("0.6"),
+        **later(OrderFilled, 1),
+    )
+
+
 def test_positions_are_the_positions_processors_own_events_for_the_same_fills() -> None:
     fills = [
         order_filled(fill_id="f1", side=Side.BUY, fill_quantity=Decimal("0.3"), fill_price=Decimal("40000.10")),
@@ -58,15 +69,7 @@ def test_order_status_follows_the_orders_events() -> None:
     fold.apply(order_accepted(order_id="o1", quantity=Decimal("1")))
     fold.apply(order_rejected(order_id="o2"))
     fold.apply(order_accepted(order_id="o3", quantity=Decimal("1")))
-    fold.apply(
-        order_filled(
-            order_id="o1",
-            fill_quantity=Decimal("0.4"),
-            cumulative_quantity=Decimal("0.4"),
-            leaves_quantity=Decimal("0.6"),
-            **later(OrderFilled, 1),
-        )
-    )
+    fold.apply(partly_filled("o1"))
     fold.apply(
         order_amended(order_id="o1", quantity=Decimal("0.8"), leaves_quantity=Decimal("0.4"), **later(OrderAmended, 2))
     )
@@ -100,15 +103,7 @@ def test_an_order_placed_again_keeps_what_its_events_made_of_it() -> None:
     fold = AccountFold("acc-7")
     fold.apply(order_placed(order_id="o1", quantity=Decimal("1")))
     fold.apply(order_accepted(order_id="o1", quantity=Decimal("1")))
-    fold.apply(
-        order_filled(
-            order_id="o1",
-            fill_quantity=Decimal("0.4"),
-            cumulative_quantity=Decimal("0.4"),
-            leaves_quantity=Decimal("0.6"),
-            **later(OrderFilled, 1),
-        )
-    )
+    fold.apply(partly_filled("o1"))
     fold.apply(order_placed(order_id="o1", quantity=Decimal("1"), **later(OrderPlaced, 2)))
 
     o1 = fold.orders["o1"]
