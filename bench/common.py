@@ -626,7 +626,7 @@ PROFILE_RULES: list[tuple[str, tuple[str, ...]]] = [
     ("per-account rate limiter (limits)", ("limits/", "RateLimiter")),
     (
         "Avro serialize (codec, AvroSerializer, fastavro)",
-        ("schemas/serde.py", "schemas/codec.py", "schema_registry", "fastavro"),
+        ("schemas/serde.py", "schemas/codec.py", "schemas/batch/records.py", "schema_registry", "fastavro"),
     ),
     ("Kafka produce + delivery reports (eventlog)", ("streams/eventlog.py", "confluent_kafka")),
     ("Postgres driver (psycopg)", ("psycopg/", "psycopg_")),
