@@ -1,5 +1,6 @@
-"""The command gateway: validate, decide, append — with idempotency and per-aggregate sequences kept in one
-write-side transaction that commits only after Kafka has acknowledged the events.
+"""The command gateway: validate, decide, append — with idempotency and per-aggregate sequences kept on the write
+side: a command's transaction commits only after Kafka has acknowledged its events; an order's claim stands from the
+moment it is made, unconfirmed until where Kafka put its OrderPlaced is recorded (``Placing``).
 
 Placements are group-committed: orders arriving while earlier ones are in flight wait together and go through as one
 batch — one claim statement, one append, one record — so the cost of a round trip to Postgres and Kafka is shared
