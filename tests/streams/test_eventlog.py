@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from commands.gateway import EventLog
+from schemas.batch import BatchEncoder
+from schemas.batch.registry import schema_id
 from schemas.events import TickIngested
 from schemas.serde import register_all
 from schemas.settings import RegistrySettings
 from streams import kafka
 from streams.eventlog import AppendFailed, KafkaEventLog
+from streams.host.processor import event_time_ms
 from streams.kafka.registry import registry_client
 from streams.kafka.topics import TopicLayout, cluster_size, ensure_topics
 from streams.settings import KafkaSettings
@@ -61,3 +66,43 @@ def test_a_load_kafka_cannot_take_fails_naming_the_topic_and_the_next_load_goes_
             assert log.close() == 0
 
     assert asyncio.run(scenario()) == 3
+
+
+def test_a_load_writes_each_tick_as_its_encoding_keyed_by_instrument_at_its_event_time_in_row_order(
+    topics: KafkaSettings, registry_settings: RegistrySettings
+) -> None:
+    """The records of a load, as a consumer sees them: the batch codec's value, the instrument as key, the event
+    time as the record's timestamp, in the frame's row order."""
+    registry = registry_client(registry_settings)
+    register_all(registry, topics.topic_prefix)
+    ticks = recorded_ticks(5)  # of one instrument: one partition, in offset order
+    frame = tick_frame(ticks)
+
+    async def scenario() -> int:
+        log = KafkaEventLog(topics, registry, loads=True)
+        try:
+            return await log.load_frame(TickIngested, frame)
+        finally:
+            assert log.close() == 0
+
+    assert asyncio.run(scenario()) == 5
+    encoder = BatchEncoder(TickIngested, schema_id(registry, TickIngested, topic_prefix=topics.topic_prefix))
+    values = encoder.encode(frame)
+    expected = [(b"BTCUSDT", event_time_ms(tick), value) for tick, value in zip(ticks, values, strict=True)]
+    assert records(topics, topics.topic_prefix + "ticks", len(expected)) == expected
+
+
+def records(settings: KafkaSettings, topic: str, count: int) -> list[tuple[bytes | None, int, bytes | None]]:
+    """The first ``count`` records of ``topic`` as (key, timestamp, value), partition by partition."""
+    consumer = kafka.consumer(settings, f"test-{uuid.uuid4().hex}")
+    try:
+        consumer.assign([kafka.TopicPartition(topic, p, kafka.OFFSET_BEGINNING) for p in range(settings.partitions)])
+        found: list[tuple[bytes | None, int, bytes | None]] = []
+        deadline = time.monotonic() + 30
+        while len(found) < count and time.monotonic() < deadline:
+            msg = consumer.poll(0.2)
+            if msg is not None and msg.error() is None:
+                found.append((msg.key(), msg.timestamp()[1], msg.value()))
+        return found
+    finally:
+        consumer.close()
