@@ -52,20 +52,24 @@ def test_a_load_kafka_cannot_take_fails_naming_the_topic_and_the_next_load_goes_
     register_all(registry, missing.topic_prefix)  # schemas, but no topics: the broker creates none on its own
     ticks = tick_frame(recorded_ticks(3))
 
-    async def scenario() -> int:
+    async def load(log: KafkaEventLog) -> None:
+        async with log.load(TickIngested) as send:
+            await send(lambda: ticks)
+
+    async def scenario() -> None:
         log = KafkaEventLog(missing, registry, loads=True)
         try:
             with pytest.raises(AppendFailed, match=f"{missing.topic_prefix}ticks"):
-                await log.load_frame(TickIngested, ticks)
+                await load(log)
             client = kafka.admin(missing)
             ensure_topics(
                 client, TopicLayout.for_cluster(cluster_size(client), missing.partitions), missing.topic_prefix
             )
-            return await log.load_frame(TickIngested, ticks)
+            await load(log)
         finally:
             assert log.close() == 0
 
-    assert asyncio.run(scenario()) == 3
+    asyncio.run(scenario())
 
 
 def test_a_load_writes_each_tick_as_its_encoding_keyed_by_instrument_at_its_event_time_in_row_order(
@@ -78,14 +82,16 @@ def test_a_load_writes_each_tick_as_its_encoding_keyed_by_instrument_at_its_even
     ticks = recorded_ticks(5)  # of one instrument: one partition, in offset order
     frame = tick_frame(ticks)
 
-    async def scenario() -> int:
+    async def scenario() -> None:
         log = KafkaEventLog(topics, registry, loads=True)
         try:
-            return await log.load_frame(TickIngested, frame)
+            async with log.load(TickIngested) as send:
+                await send(lambda: frame.head(2))
+                await send(lambda: frame.tail(3))
         finally:
             assert log.close() == 0
 
-    assert asyncio.run(scenario()) == 5
+    asyncio.run(scenario())
     encoder = BatchEncoder(TickIngested, schema_id(registry, TickIngested, topic_prefix=topics.topic_prefix))
     values = encoder.encode(frame)
     expected = [(b"BTCUSDT", event_time_ms(tick), value) for tick, value in zip(ticks, values, strict=True)]
