@@ -169,9 +169,9 @@ class KafkaEventLog:
             async def send(make: Callable[[], pl.DataFrame]) -> None:
                 nonlocal encoded
                 coming = loop.run_in_executor(None, lambda: self._records(event, make()))
-                if encoded is not None:
-                    await self._produce(loader, encoded, record_headers)
-                    encoded = None
+                before, encoded = encoded, None  # produced at most once, even if producing it fails midway
+                if before is not None:
+                    await self._produce(loader, before, record_headers)
                 encoded = await coming
 
             try:
@@ -185,6 +185,7 @@ class KafkaEventLog:
                 raise AppendFailed(f"Kafka did not acknowledge every event of the load on {topic}: {why}")
 
     async def _produce(self, loader: Producer, records: Records, headers: list[tuple[str, bytes]] | None) -> None:
+        """Queue a frame's records on the loader, in row order."""
         topic, keys, values, stamps = records
         produce = loader.produce
         for key, value, at in zip(keys, values, stamps, strict=True):
