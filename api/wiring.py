@@ -40,7 +40,7 @@ async def write_side(
     loads: bool = False,
 ) -> AsyncIterator[WriteSide]:
     """The command gateway over Kafka and the write-side tables; flushes and closes both on exit. ``loads``: the
-    caller loads files of ticks (``CommandGateway.load_tick_frame``)."""
+    caller loads files of ticks (``CommandGateway.tick_load``)."""
     db.check_current(database.url)
     client = registry_client(registry)
     register_all(client, kafka.topic_prefix)

@@ -12,7 +12,7 @@ Storage and the log are ports (``CommandStore``, ``EventLog``) so that this modu
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,6 +26,7 @@ from commands.errors import CommandError
 from commands.group_commit import GroupCommit
 from commands.models import AmendOrder, CancelOrder, IngestTicks, PlaceOrder, SetRiskLimits, ToggleKillSwitch
 from commands.refs import OrderRef
+from commands.tick_frames import TickAt
 from commands.validation import validate_amend, validate_place, validate_ticks
 from domain.instruments import InstrumentRegistry
 from schemas.events import Event, OrderPlaced, TickIngested
@@ -60,9 +61,13 @@ class EventLog(Protocol):
         answers may come in the order Kafka gave them rather than the rows'."""
         ...
 
-    async def load_frame(self, event: type[Event], frame: pl.DataFrame, headers: Headers | None = None) -> int:
-        """``append_frame`` for a bulk load that needs no answer per record: how many were acknowledged (all of
-        them), or raise why not."""
+    def load(
+        self, event: type[Event]
+    ) -> AbstractAsyncContextManager[Callable[[Callable[[], pl.DataFrame]], Awaitable[None]]]:
+        """A bulk load of ``event`` rows that needs no answer per record. Each frame is given as the call that makes
+        it (the log may make it on a worker thread while it writes the frame before): written as ``append_frame``
+        writes it, after the frames given before. The block ends once every record of every frame given is
+        acknowledged, or raises why not — also when the block itself raised."""
         ...
 
 
@@ -315,11 +320,40 @@ class CommandGateway:
         async with self._numbered(ticks, source, stamp, tick_at) as events:
             return self._landed(await self.log.append_frame(TickIngested, events, headers))
 
-    async def load_tick_frame(self, ticks: pl.DataFrame, source: str, stamp: Stamp, tick_at: tick_frames.TickAt) -> int:
-        """``ingest_tick_frame`` for a bulk load (``tradecore ingest file``): the number of ticks appended, all of
-        them, with no answer per tick (``EventLog.load_frame``)."""
-        async with self._numbered(ticks, source, stamp, tick_at) as events:
-            return await self.log.load_frame(TickIngested, events)
+    @asynccontextmanager
+    async def tick_load(self, source: str) -> AsyncIterator[Callable[[pl.DataFrame, Stamp, TickAt], Awaitable[None]]]:
+        """A bulk load of tick frames (``tradecore ingest file``) in one unit: each frame given is validated like
+        ``ingest_tick_frame``, numbered on from the frame before and handed to the log's load (``EventLog.load``),
+        so the caller prepares the next frame while this one is encoded and produced.
+
+        The unit commits the sequences once Kafka has acknowledged every tick of the load — also when the block
+        raised (a bad row that stops the file, a frame refused), as every tick it numbered is then in the log. Only
+        a failure to append gives them all back: the ticks of this load may then be in the log in part, as a
+        failed append's may, and the next ticks of the instruments are numbered from the same sequence again.
+        """
+        stopped: Exception | None = None
+        numbering = False  # a frame numbered and not yet handed to the log: its sequences must not commit
+        async with self.store.unit() as unit, self.log.load(TickIngested) as produce:
+
+            async def add(ticks: pl.DataFrame, stamp: Stamp, tick_at: TickAt) -> None:
+                nonlocal numbering
+                tick_frames.validate(ticks, self.instruments, tick_at, now=stamp.at, max_ahead=self.tick_max_ahead)
+                numbering = True
+                first = {
+                    symbol: await unit.next_sequence("ticks", symbol, n)
+                    for symbol, n in sorted(tick_frames.counts(ticks).items())
+                }
+                await produce(lambda: tick_frames.events(ticks, self.instruments, first, stamp, source))
+                numbering = False
+
+            try:
+                yield add
+            except Exception as err:
+                if numbering:
+                    raise
+                stopped = err  # every tick numbered was handed to the log: committed once acknowledged
+        if stopped is not None:
+            raise stopped
 
     @asynccontextmanager
     async def _numbered(

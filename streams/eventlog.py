@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,10 @@ from streams.host.processor import event_time_ms
 from streams.kafka import KafkaError, KafkaSettings, Message, Producer, tracing
 from streams.metrics import EVENTS_PRODUCED
 
+_ANY_PARTITION = -1  # produce()'s default: the partitioner picks the key's partition
+Records = tuple[str, list[bytes], list[bytes], list[int]]
+"""A frame's records: the topic, and the keys, values and timestamps of its rows."""
+
 
 class AppendFailed(StreamsError):
     """Kafka did not acknowledge an event; it may or may not be in the log."""
@@ -38,7 +43,7 @@ class KafkaEventLog:
     def __init__(
         self, settings: KafkaSettings, registry: SchemaRegistry, *, loads: bool = False, **producer_config: Any
     ) -> None:
-        """``loads``: the caller will ``load_frame``; its producer is made now, so that it has connected and been
+        """``loads``: the caller will ``load``; its producer is made now, so that it has connected and been
         given its producer id by the first load (else the first load makes it, and waits for that)."""
         # An append that cannot be acknowledged in time fails (the API answers 503) instead of waiting minutes: with
         # fewer brokers in sync than min.insync.replicas, Kafka refuses acks=all writes until they return.
@@ -141,37 +146,59 @@ class KafkaEventLog:
         await done
         return answers
 
-    async def load_frame(self, event: type[Event], frame: pl.DataFrame, headers: Headers | None = None) -> int:
-        """``append_frame`` for a bulk load that needs no answer per record (``tradecore ingest file``): the number
-        of records Kafka acknowledged, all of them, or ``AppendFailed``.
+    @asynccontextmanager
+    async def load(self, event: type[Event]) -> AsyncIterator[Callable[[Callable[[], pl.DataFrame]], Awaitable[None]]]:
+        """A bulk load of ``event`` rows that needs no answer per record (``tradecore ingest file``). Each frame is
+        given as the call that makes it: made and encoded on a worker thread while the frame given before it is
+        produced here, in row order, after the ones before. The block ends once Kafka has acknowledged every record,
+        or raises ``AppendFailed`` naming the topic.
 
         A producer of its own reports failures only, so an acknowledged record costs no Python call: with a delivery
         report per record, producing ran at two thirds of the rate (bench, docs/PERFORMANCE.md "Stop 32"). Loads
         take turns — a failure reported belongs to the load waiting for it — and each waits until all its records
-        are acknowledged or have failed (``append_timeout_ms``).
+        are acknowledged or have failed (``append_timeout_ms``), even one whose block raised.
         """
-        if not frame.height:
-            return 0
-        topic, keys, values, stamps = self._records(event, frame)
-        record_headers = _with_trace(headers)
+        topic = self._prefix + event.route().topic
+        record_headers = _with_trace(None)
+        loop = asyncio.get_running_loop()
         async with self._loading:
             loader = self._loader = self._loader or self._new_loader()
             self._load_failures.clear()
-            produce = loader.produce
-            for key, value, at in zip(keys, values, stamps, strict=True):
-                while True:
-                    try:
-                        produce(topic, key=key, value=value, headers=record_headers, timestamp=at)
-                        break
-                    except BufferError:  # the local queue is full: let the broker's acknowledgements drain it
-                        loader.poll(0)
-                        await asyncio.sleep(0.002)
-            self._produced(event.route().topic).inc(len(values))
-            remaining = await asyncio.to_thread(loader.flush, self._settings.append_timeout_ms / 1000 + 5)
+            encoded: Records | None = None  # the frame given last, produced when the next is given or at the end
+
+            async def send(make: Callable[[], pl.DataFrame]) -> None:
+                nonlocal encoded
+                coming = loop.run_in_executor(None, lambda: self._records(event, make()))
+                before, encoded = encoded, None  # produced at most once, even if producing it fails midway
+                if before is not None:
+                    await self._produce(loader, before, record_headers)
+                encoded = await coming
+
+            try:
+                yield send
+            finally:
+                if encoded is not None:  # given, so numbered: written even when the block raised
+                    await self._produce(loader, encoded, record_headers)
+                remaining = await asyncio.to_thread(loader.flush, self._settings.append_timeout_ms / 1000 + 5)
             if self._load_failures or remaining:
                 why = self._load_failures[0] if self._load_failures else f"{remaining} record(s) not answered in time"
                 raise AppendFailed(f"Kafka did not acknowledge every event of the load on {topic}: {why}")
-        return len(values)
+
+    async def _produce(self, loader: Producer, records: Records, headers: list[tuple[str, bytes]] | None) -> None:
+        """Queue a frame's records on the loader, in row order."""
+        topic, keys, values, stamps = records
+        produce = loader.produce
+        for key, value, at in zip(keys, values, stamps, strict=True):
+            while True:
+                try:
+                    # Positional: confluent-kafka parses keyword arguments by name on every call, which cost
+                    # 0.7 µs of a record's 1.7 (docs/PERFORMANCE.md "Stop 33"). No callback: the producer's own.
+                    produce(topic, value, key, _ANY_PARTITION, None, None, at, headers)
+                    break
+                except BufferError:  # the local queue is full: let the broker's acknowledgements drain it
+                    loader.poll(0)
+                    await asyncio.sleep(0.002)
+        self._produced(topic.removeprefix(self._prefix)).inc(len(values))
 
     def _new_loader(self) -> Producer:
         only_failures = {"delivery.report.only.error": True, "on_delivery": self._load_failed}
@@ -182,7 +209,7 @@ class KafkaEventLog:
         if err is not None:
             self._load_failures.append(err.str())
 
-    def _records(self, event: type[Event], frame: pl.DataFrame) -> tuple[str, list[bytes], list[bytes], list[int]]:
+    def _records(self, event: type[Event], frame: pl.DataFrame) -> Records:
         """The topic, keys, values and event-time timestamps of a frame of ``event`` rows, worked out as columns."""
         route = event.route()
         values = self._encoder(event).encode(frame)

@@ -231,6 +231,7 @@ async def ingest(
     speed: float | None = None,
     on_error: Literal["skip", "stop"] = "skip",
     batch: int = 25_000,  # bench/ingest.py: 10k-row chunks 111k ticks/s, 25k 132k, 50k 128k (Binance quotes)
+    window: int = 100_000,  # docs/PERFORMANCE.md "Stop 33"
     bar_interval: timedelta | None = None,
     progress: Callable[[int, int], None] | None = None,
     correlation_id: str | None = None,
@@ -238,12 +239,13 @@ async def ingest(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Report:
     """Append the file's ticks to ``ticks``, ``batch`` rows at a time: each chunk becomes a tick frame, is validated,
-    numbered and encoded as columns (``CommandGateway.load_tick_frame``) and produced.
+    numbered and encoded as columns and produced. Up to ``window`` ticks go through one ``CommandGateway.tick_load``:
+    their sequences commit together once Kafka has acknowledged them all (a failed append gives back that many).
 
     ``speed``: None for as fast as possible; else replay with the recorded inter-arrival times divided by ``speed``
     (1.0 is real time). ``rebase``: shift every time so the file starts now (a recording replayed as a live feed,
     so that orders placed meanwhile meet fresh reference prices). ``progress(rows_done, rows_total)`` is called
-    after each append. ``clock``: what time it is (each batch's ``recorded_at``).
+    after each chunk is handed to Kafka. ``clock``: what time it is (each batch's ``recorded_at``).
     """
     frame, layout = read(path, layout)
     layout = bar_layout(layout, frame, bar_interval)
@@ -283,25 +285,34 @@ async def ingest(
         span = await anext(paced, None)
         return None if span is None else await asyncio.to_thread(prepared, *span)
 
-    # The next chunk is read into ticks on a thread while the current one is numbered, encoded and acknowledged:
-    # the conversion is mostly polars (the GIL released), the wait for acks_all idle time of the event loop.
+    # The next chunk is read into ticks on a thread while the current one is numbered, and made and encoded on
+    # another while the one before is produced (``EventLog.load``): the chunks of a load go to Kafka one after the
+    # other, acknowledged together at its end. Paced, a load is one chunk: the instrument's sequences are not held
+    # while rows wait for their time.
+    per_load = batch if speed is not None else window
     paced = _paced(frame.get_column("time"), speed, batch)
     coming = asyncio.ensure_future(following(paced))
     try:
-        while (current := await coming) is not None:
-            coming = asyncio.ensure_future(following(paced))
-            good = _account(report, current, on_error)
-            if good.height:
-                stamp = Stamp(at=clock(), correlation_id=correlation_id or f"ingest-{path.name}")
-                lines = good.get_column(rows.LINE)
-                ticks = good.drop(rows.LINE)
-                await gateway.load_tick_frame(ticks, source, stamp, tick_at(lines))
-                report.appended += good.height
-                times = ticks.get_column("exchange_ts")
-                report.first_event_time = report.first_event_time or times[0]
-                report.last_event_time = times[-1]
-            if progress is not None:
-                progress(current.stop, report.rows)
+        current = await coming
+        while current is not None:
+            async with gateway.tick_load(source) as add:
+                loaded = 0
+                while current is not None and loaded < per_load:
+                    coming = asyncio.ensure_future(following(paced))
+                    good = _account(report, current, on_error)
+                    if good.height:
+                        stamp = Stamp(at=clock(), correlation_id=correlation_id or f"ingest-{path.name}")
+                        lines = good.get_column(rows.LINE)
+                        ticks = good.drop(rows.LINE)
+                        await add(ticks, stamp, tick_at(lines))
+                        report.appended += good.height
+                        loaded += good.height
+                        times = ticks.get_column("exchange_ts")
+                        report.first_event_time = report.first_event_time or times[0]
+                        report.last_event_time = times[-1]
+                    if progress is not None:
+                        progress(current.stop, report.rows)
+                    current = await coming
     finally:
         coming.cancel()  # a row that stopped the run, or a failed append: the chunk read ahead is not wanted
     report.seconds = time.monotonic() - started

@@ -264,17 +264,18 @@ class EventLogContract:
         assert (late.topic, late.partition) == (early.topic, early.partition)
         assert late.offset > early.offset
 
-    def test_a_loaded_frame_is_all_in_the_log_before_what_is_appended_next(self) -> None:
-        ticks = recorded_ticks(5)  # of one instrument: one partition, this test's alone
+    def test_a_load_is_all_in_the_log_before_what_is_appended_next(self) -> None:
+        ticks = recorded_ticks(7)  # of one instrument: one partition, this test's alone
 
-        async def scenario(log: EventLog) -> tuple[int, int, list[Appended | Exception]]:
-            empty = await log.load_frame(TickIngested, tick_frame(ticks[:0]))
-            loaded = await log.load_frame(TickIngested, tick_frame(ticks[:4]))
-            return empty, loaded, await log.append(ticks[4:])
+        async def scenario(log: EventLog) -> list[Appended | Exception]:
+            async with log.load(TickIngested) as send:
+                await send(lambda: tick_frame(ticks[:0]))
+                await send(lambda: tick_frame(ticks[:4]))
+                await send(lambda: tick_frame(ticks[4:6]))
+            return await log.append(ticks[6:])
 
-        empty, loaded, [after] = self.run(scenario)
-        assert (empty, loaded) == (0, 4)
-        assert isinstance(after, Appended) and after.offset == 4, "the four loaded ticks came first"
+        [after] = self.run(scenario)
+        assert isinstance(after, Appended) and after.offset == 6, "the six loaded ticks came first"
 
 
 def recorded_ticks(count: int) -> list[TickIngested]:

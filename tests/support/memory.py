@@ -12,7 +12,7 @@ import copy
 import functools
 import io
 import zlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -110,6 +110,10 @@ class MemoryCommandStore:
         """Whether a committed claim holds (account, client order id)."""
         return (account_id, client_order_id) in self._tables.claims
 
+    def last_sequence(self, topic: str, aggregate_id: str) -> int:
+        """The last sequence a committed unit claimed in the aggregate's stream (0: none)."""
+        return self._tables.sequences.get((topic, aggregate_id), 0)
+
 
 @dataclass(frozen=True, slots=True)
 class Record:
@@ -162,12 +166,18 @@ class MemoryEventLog:
         events = [codec.from_avro(event, fastavro.schemaless_reader(body, schema, schema)) for body in bodies]
         return await self.append(events, [headers] * len(events))
 
-    async def load_frame(self, event: type[Event], frame: pl.DataFrame, headers: Headers | None = None) -> int:
-        answers = await self.append_frame(event, frame, headers)
-        refused = next((answer for answer in answers if isinstance(answer, Exception)), None)
-        if refused is not None:
-            raise refused
-        return len(answers)
+    @asynccontextmanager
+    async def load(self, event: type[Event]) -> AsyncIterator[Callable[[Callable[[], pl.DataFrame]], Awaitable[None]]]:
+        """Each frame made and appended as ``append_frame`` appends it; the first refusal raised when the block ends."""
+        refused: list[Exception] = []
+
+        async def send(make: Callable[[], pl.DataFrame]) -> None:
+            answers = await self.append_frame(event, make())
+            refused.extend(answer for answer in answers if isinstance(answer, Exception))
+
+        yield send
+        if refused:
+            raise refused[0]
 
     def events(self, topic: str) -> list[Event]:
         """Every event of ``topic`` (before the prefix), partition by partition."""

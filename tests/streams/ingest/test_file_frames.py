@@ -160,6 +160,60 @@ def test_ticks_from_several_batches_are_numbered_on_without_gaps(tmp_path: Path)
     assert all(isinstance(e, TickIngested) and e.envelope.recorded_at == NOW for e in events)
 
 
+def quotes(path: Path, count: int, bad_line: int | None = None) -> Path:
+    """``count`` BTCUSDT quotes a second apart (line 2 onwards); the one on ``bad_line`` has its bid above its ask."""
+    lines = ["timestamp,bid,ask"]
+    for row in range(count):
+        bid, ask = ("2.00", "1.00") if row + 2 == bad_line else ("1.00", "2.00")
+        lines.append(f"2021-01-08T00:{row // 60:02d}:{row % 60:02d}Z,{bid},{ask}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_loads_of_several_chunks_write_the_ticks_in_row_order_numbered_on_across_loads(tmp_path: Path) -> None:
+    log, store = EncodingEventLog(), MemoryCommandStore()
+    gateway = CommandGateway(log, store, INSTRUMENTS)
+    path = quotes(tmp_path / "quotes.csv", 95)
+    report = asyncio.run(files.ingest(gateway, path, "BTCUSDT", batch=10, window=30, clock=lambda: NOW))
+    written = log.events("ticks")  # one instrument, one partition: the order Kafka keeps
+    assert report.appended == len(written) == 95 and log.frames == 10
+    assert [e.envelope.sequence for e in written] == list(range(1, 96))
+    assert [e.exchange_ts.second for e in written] == [row % 60 for row in range(95)]  # type: ignore[attr-defined]
+    assert store.last_sequence("ticks", "BTCUSDT") == 95
+
+
+def test_a_row_that_stops_a_load_midway_leaves_the_ticks_before_it_appended_and_committed(tmp_path: Path) -> None:
+    log, store = EncodingEventLog(), MemoryCommandStore()
+    gateway = CommandGateway(log, store, INSTRUMENTS)
+    path = quotes(tmp_path / "quotes.csv", 50, bad_line=37)  # row 35: the fourth chunk of the first load
+    with pytest.raises(files.IngestFileError, match=r"quotes.csv:37: .* \(stopped; 30 ticks appended before it\)"):
+        asyncio.run(files.ingest(gateway, path, "BTCUSDT", on_error="stop", batch=10, window=40, clock=lambda: NOW))
+    assert [e.envelope.sequence for e in log.events("ticks")] == list(range(1, 31))
+    assert store.last_sequence("ticks", "BTCUSDT") == 30
+
+
+def test_an_append_that_fails_midway_gives_back_the_sequences_of_its_load_alone_and_a_retry_numbers_on(
+    tmp_path: Path,
+) -> None:
+    refusal = RuntimeError("Kafka did not acknowledge the event on ticks")
+    log = EncodingEventLog()
+    log.refuse = lambda event: refusal if event.envelope.sequence == 45 else None
+    store = MemoryCommandStore()
+    gateway = CommandGateway(log, store, INSTRUMENTS)
+    path = quotes(tmp_path / "quotes.csv", 60)
+    with pytest.raises(RuntimeError, match="on ticks"):
+        asyncio.run(files.ingest(gateway, path, "BTCUSDT", batch=10, window=30, clock=lambda: NOW))
+    # The first load (ticks 1-30) committed; the second's sequences (31-60) are given back, its ticks in the log
+    # in part, as a failed append's may be.
+    assert store.last_sequence("ticks", "BTCUSDT") == 30
+    assert [e.envelope.sequence for e in log.events("ticks")] == [s for s in range(1, 61) if s != 45]
+
+    log.refuse = lambda _event: None
+    report = asyncio.run(files.ingest(gateway, path, "BTCUSDT", batch=10, window=30, clock=lambda: NOW))
+    assert report.appended == 60 and store.last_sequence("ticks", "BTCUSDT") == 90
+    assert [e.envelope.sequence for e in log.events("ticks")[59:]] == list(range(31, 91))
+
+
 def test_parquet_floats_read_as_the_decimal_their_repr_spells(tmp_path: Path) -> None:
     """Floats are read at column speed, yet as the very Decimal (digits and exponent) ``repr`` gives."""
     rng = np.random.default_rng(16)
