@@ -42,5 +42,5 @@ def test_a_decimal_with_more_places_than_its_scale_and_a_naive_time_are_refused(
     with pytest.raises(ValueError, match=f"{decimals[0]}: .* does not fit scale"):
         writer.encode([{**record, decimals[0]: Decimal("1.123456789123")}])
     naive = {**record["envelope"], "occurred_at": datetime(2021, 1, 8)}
-    with pytest.raises(ValueError, match="envelope.occurred_at: a naive time"):
+    with pytest.raises(ValueError, match=r"envelope\.occurred_at: a naive time"):
         writer.encode([{**record, "envelope": naive}])
