@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection
@@ -36,6 +36,8 @@ from commands.refs import OrderRef
 from projections.db import autocommit_pool
 from projections.settings import DatabaseSettings
 from schemas.events import OrderType
+
+T = TypeVar("T")
 
 SCHEMA = "command_side"
 APPLICATION_NAME = "tradecore-command-store"  # how an operator tells these connections apart in pg_stat_activity
@@ -287,35 +289,34 @@ class PostgresCommandStore:
         self, stack: AsyncExitStack, statement: str, params: dict[str, Any]
     ) -> tuple[AsyncConnection[Any], list[Any]]:
         """A pooled connection, ended by ``stack``, and what ``statement`` — the first of a placement, safe to send
-        again — returned on it. A connection Postgres dropped while it sat in the pool fails it: the next is tried."""
+        again — returned on it."""
+        return await self._connected(stack, lambda conn, _: _rows(conn, statement, params))
+
+    async def _begin(self, stack: AsyncExitStack) -> AsyncConnection[Any]:
+        """A pooled connection in a transaction, both ended by ``stack``."""
+        conn, _ = await self._connected(stack, lambda conn, trying: trying.enter_async_context(conn.transaction()))
+        return conn
+
+    async def _connected(
+        self,
+        stack: AsyncExitStack,
+        start: Callable[[AsyncConnection[Any], AsyncExitStack], Awaitable[T]],
+    ) -> tuple[AsyncConnection[Any], T]:
+        """A pooled connection and what ``start`` — a unit's or a placement's first step, which has done nothing yet
+        if it fails — gave on it, both ended by ``stack``. A connection Postgres dropped while it sat in the pool (a
+        restart) fails that step: it goes back (the pool discards it) and the next is tried — what a ping before each
+        use would find, without the round trip."""
         for attempt in range(self._pool.max_size + 1):
             async with AsyncExitStack() as trying:
                 conn = await trying.enter_async_context(self._pool.connection())
                 try:
-                    rows = await _rows(conn, statement, params)
+                    found = await start(conn, trying)
                 except psycopg.OperationalError:
                     if attempt == self._pool.max_size or not conn.broken:
                         raise
                     continue
                 stack.push_async_exit(trying.pop_all())
-                return conn, rows
-        raise AssertionError("unreachable: the last attempt returns or raises")
-
-    async def _begin(self, stack: AsyncExitStack) -> AsyncConnection[Any]:
-        """A pooled connection in a transaction, both ended by ``stack``. A connection Postgres dropped while it sat
-        in the pool (a restart) fails its BEGIN, before the unit has done anything: it goes back (the pool discards
-        it) and the next is tried — what a ping before each use would find, without the round trip."""
-        for attempt in range(self._pool.max_size + 1):
-            async with AsyncExitStack() as trying:
-                conn = await trying.enter_async_context(self._pool.connection())
-                try:
-                    await trying.enter_async_context(conn.transaction())
-                except psycopg.OperationalError:
-                    if attempt == self._pool.max_size:
-                        raise
-                    continue
-                stack.push_async_exit(trying.pop_all())
-                return conn
+                return conn, found
         raise AssertionError("unreachable: the last attempt returns or raises")
 
 

@@ -13,7 +13,7 @@ import functools
 import io
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,21 +90,25 @@ class MemoryCommandStore:
         self._tables = _Tables()
         self._lock = asyncio.Lock()
 
-    @asynccontextmanager
-    async def unit(self) -> AsyncIterator[_MemoryUnit]:
-        async with self._lock:
-            working = copy.deepcopy(self._tables)
-            yield _MemoryUnit(working)
-            self._tables = working  # reached only when the block did not raise: a raise rolls back
+    def unit(self) -> AbstractAsyncContextManager[_MemoryUnit]:
+        return self._working(keep_on_raise=False)  # a raise rolls back
+
+    def placing(self) -> AbstractAsyncContextManager[_MemoryUnit]:
+        return self._working(keep_on_raise=True)  # claims stand, raise or not
 
     @asynccontextmanager
-    async def placing(self) -> AsyncIterator[_MemoryUnit]:
-        async with self._lock:  # one at a time: a placement holds its orders until it ends, as Postgres' locks do
+    async def _working(self, *, keep_on_raise: bool) -> AsyncIterator[_MemoryUnit]:
+        """One at a time, on a copy of the tables kept when the block ends (as Postgres' locks hold a placement's
+        orders until it ends)."""
+        async with self._lock:
             working = copy.deepcopy(self._tables)
             try:
                 yield _MemoryUnit(working)
-            finally:
-                self._tables = working  # claims stand, raise or not
+            except BaseException:
+                if keep_on_raise:
+                    self._tables = working
+                raise
+            self._tables = working
 
     def claimed(self, account_id: str, client_order_id: str) -> bool:
         """Whether a committed claim holds (account, client order id)."""
