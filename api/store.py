@@ -136,21 +136,27 @@ _CLAIM = f"""
     )
 """
 
-# Claims as they stand now: the claim's own view dates from before it waited for their locks.
+# Claims as they stand now: the claim's own view dates from before it waited for their locks. FOR SHARE waits for
+# the record of the placement that held them (`_RECORD` lets the locks go after its UPDATE, before that commits): a
+# plain read could still see the row unrecorded and take it again.
 _CLAIMED = f"""
     SELECT order_id, account_id, client_order_id, false AS claimed, request_hash, topic, partition, "offset"
     FROM {SCHEMA}.orders WHERE namespace = {_NS} AND order_id = ANY(CAST(%(order_ids)s AS text[]))
+    FOR SHARE
 """
 
-# Where the placement's orders landed, and their locks let go: the placement's end, in one round trip.
+# Where the placement's orders landed, and their locks let go: the placement's end, in one round trip. The unlock
+# reads the UPDATE's rows first, so the rows are locked by it before anyone else gets the advisory locks (a WITH
+# statement nobody reads runs at the statement's end, after the SELECT); `_CLAIMED` then waits for its commit.
 _RECORD = f"""
     WITH recorded AS (
         UPDATE {SCHEMA}.orders o SET topic = r.topic, partition = r.partition, "offset" = r."offset"
         FROM unnest(CAST(%(order_ids)s AS text[]), CAST(%(topics)s AS text[]), CAST(%(partitions)s AS int[]),
                     CAST(%(offsets)s AS bigint[])) AS r(order_id, topic, partition, "offset")
         WHERE o.namespace = {_NS} AND o.order_id = r.order_id
+        RETURNING 1
     )
-    SELECT pg_advisory_unlock_all()
+    SELECT pg_advisory_unlock_all() FROM (SELECT count(*) FROM recorded) AS done
 """
 
 # An order a command may act on: placed, its OrderPlaced confirmed by Kafka (an unconfirmed one waits for its retry).
