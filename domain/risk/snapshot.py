@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 from domain.risk.errors import SnapshotError
@@ -28,6 +29,10 @@ from schemas.events import OrderType, Side
 FORMAT = "tradecore.risk/2"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+# Read by name rather than through `dataclasses.asdict`, which deep-copies every value: a snapshot of 30,000 working
+# orders took 1.0 s of CPU, most of it copying.
+_ORDER_FIELDS = tuple(f.name for f in fields(OpenOrder))
+_order_values = attrgetter(*_ORDER_FIELDS)
 
 
 @dataclass(slots=True)
@@ -46,7 +51,7 @@ def encode(state: EngineState) -> bytes:
         "sequences": state.sequences,
         "accounts": {account_id: _account(account) for account_id, account in state.accounts.items()},
     }
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_decimal).encode()
 
 
 def decode(data: bytes) -> EngineState:
@@ -76,10 +81,11 @@ def _time(micros: int) -> datetime:
     return _EPOCH + micros * _MICROSECOND
 
 
-def _plain(value: Any) -> Any:
+def _decimal(value: Any) -> str:
+    """A decimal as its string, exponent and all (`json.dumps` asks only for what it cannot write itself)."""
     if isinstance(value, Decimal):
         return str(value)
-    return value
+    raise TypeError(f"{type(value).__name__} has no place in a risk snapshot")
 
 
 def _reference(ref: Reference) -> dict[str, Any]:
@@ -97,7 +103,7 @@ def _read_references(refs: list[Mapping[str, Any]] | Mapping[str, Any]) -> list[
 
 def _account(account: AccountRisk) -> dict[str, Any]:
     return {
-        "limits": None if account.limits is None else {k: _plain(v) for k, v in asdict(account.limits).items()},
+        "limits": None if account.limits is None else asdict(account.limits),
         "kill_switch": account.kill_switch,
         "now": None if account.now is None else _micros(account.now),
         "client_order_ids": [[cid, _micros(at)] for cid, at in account.client_order_ids.items()],
@@ -108,7 +114,9 @@ def _account(account: AccountRisk) -> dict[str, Any]:
             symbol: [pnl.quote, str(pnl.cumulative), pnl.day.isoformat(), str(pnl.at_day_start)]
             for symbol, pnl in account.realized.items()
         },
-        "open_orders": [{k: _plain(v) for k, v in asdict(order).items()} for order in account.open_orders.values()],
+        "open_orders": [
+            dict(zip(_ORDER_FIELDS, _order_values(order), strict=True)) for order in account.open_orders.values()
+        ],
     }
 
 
