@@ -175,7 +175,7 @@ def replay_into(
             "--output-prefix",
             replay,
         ),
-        lambda: checked_done() and executed_done(),
+        lambda: all([checked_done(), executed_done()]),  # both tails polled each time: each counts its quiet checks
         kills=0,
     )
     found = by_id(checked.events), by_id(executed.events)
