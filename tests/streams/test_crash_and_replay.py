@@ -140,12 +140,13 @@ def test_kill_risk_and_execution_repeatedly_then_replay(
         if order.time_in_force is not TimeInForce.GTC:
             assert filled[order_id] + closed[order_id] == order.quantity, order_id
 
-    # Determinism: replaying the same log from offset 0, twice, into namespaces of their own derives the same
-    # events. Risk's inputs were all in the log before the killed run began, so its live decisions match too.
-    first = replay_into(topics, client, endpoints, prefix, tmp_path, len(checked.events), len(executed.events))
-    second = replay_into(topics, client, endpoints, prefix, tmp_path, len(checked.events), len(executed.events))
-    assert first == second
-    assert first[0] == by_id(checked.events)
+    # Determinism: replaying the same log from offset 0 into a namespace of its own derives the very events the
+    # killed runs did: each stage's inputs were all in the log before its killed run began.
+    replayed_checked, replayed_executed = replay_into(
+        topics, client, endpoints, prefix, tmp_path, len(checked.events), len(executed.events)
+    )
+    assert replayed_checked == by_id(checked.events)
+    assert replayed_executed == by_id(executed.events)
     for tail in (checked, executed):
         tail.close()
 
