@@ -105,7 +105,8 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
 
 UNCONFIRMED = (
     "Kafka did not confirm the command in time, so it may be in the log: retry the same request "
-    "(an order is placed once per client_order_id whatever the retries)"
+    "(an order is placed once per client_order_id whatever the retries; ticks may then be in the log twice, each "
+    "time under sequences of their own)"
 )
 
 

@@ -297,12 +297,12 @@ class CommandGateway:
         return Requested(event, appended)
 
     async def ingest_ticks(self, command: IngestTicks, stamp: Stamp, headers: Headers | None = None) -> list[Appended]:
-        """Append the whole batch; per-instrument sequences stay gap-free because they commit with the batch."""
+        """Append the whole batch, numbered per instrument in a unit that commits with it (``_numbering``)."""
         validate_ticks(command, self.instruments, now=stamp.at, max_ahead=self.tick_max_ahead)
         counts: dict[str, int] = {}
         for tick in command.ticks:
             counts[tick.instrument] = counts.get(tick.instrument, 0) + 1
-        async with self.store.unit() as unit:
+        async with self._numbering() as unit:
             first = {symbol: await unit.next_sequence("ticks", symbol, n) for symbol, n in sorted(counts.items())}
             events = decide.ingest_ticks(command, self.instruments, first, stamp)
             return await self._append(events, headers)
@@ -326,43 +326,44 @@ class CommandGateway:
         ``ingest_tick_frame``, numbered on from the frame before and handed to the log's load (``EventLog.load``),
         so the caller prepares the next frame while this one is encoded and produced.
 
-        The unit commits the sequences once Kafka has acknowledged every tick of the load — also when the block
-        raised (a bad row that stops the file, a frame refused), as every tick it numbered is then in the log. Only
-        a failure to append gives them all back: the ticks of this load may then be in the log in part, as a
-        failed append's may, and the next ticks of the instruments are numbered from the same sequence again.
+        The unit commits the sequences once Kafka has acknowledged every tick of the load, or failed to: whatever
+        the block raised (a bad row that stops the file, a frame refused, an append Kafka did not confirm), the
+        sequences it numbered are not handed out again (``_numbering``).
         """
-        stopped: Exception | None = None
-        numbering = False  # a frame numbered and not yet handed to the log: its sequences must not commit
-        async with self.store.unit() as unit, self.log.load(TickIngested) as produce:
+        async with self._numbering() as unit, self.log.load(TickIngested) as produce:
 
             async def add(ticks: pl.DataFrame, stamp: Stamp, tick_at: TickAt) -> None:
-                nonlocal numbering
                 tick_frames.validate(ticks, self.instruments, tick_at, now=stamp.at, max_ahead=self.tick_max_ahead)
-                numbering = True
                 first = {
                     symbol: await unit.next_sequence("ticks", symbol, n)
                     for symbol, n in sorted(tick_frames.counts(ticks).items())
                 }
                 await produce(lambda: tick_frames.events(ticks, self.instruments, first, stamp, source))
-                numbering = False
 
+            yield add
+
+    @asynccontextmanager
+    async def _numbering(self) -> AsyncIterator[CommandUnit]:
+        """A unit that numbers ticks, committed even when the block raises: a tick's sequence, once claimed, is never
+        claimed again. The event id derives from it, and an append Kafka did not confirm may be in the log in part:
+        giving its sequences back once gave two different ticks one id (the next ticks numbered from the same
+        sequence again). A failed append leaves a gap in the instrument's numbering instead."""
+        failed: Exception | None = None
+        async with self.store.unit() as unit:
             try:
-                yield add
+                yield unit
             except Exception as err:
-                if numbering:
-                    raise
-                stopped = err  # every tick numbered was handed to the log: committed once acknowledged
-        if stopped is not None:
-            raise stopped
+                failed = err
+        if failed is not None:
+            raise failed
 
     @asynccontextmanager
     async def _numbered(
         self, ticks: pl.DataFrame, source: str, stamp: Stamp, tick_at: tick_frames.TickAt
     ) -> AsyncIterator[pl.DataFrame]:
-        """The ticks as ``TickIngested`` rows, validated and numbered inside a unit: the sequences they claimed are
-        given back if the body raises (the events did not all land)."""
+        """The ticks as ``TickIngested`` rows, validated and numbered inside a unit (``_numbering``)."""
         tick_frames.validate(ticks, self.instruments, tick_at, now=stamp.at, max_ahead=self.tick_max_ahead)
-        async with self.store.unit() as unit:
+        async with self._numbering() as unit:
             first = {
                 symbol: await unit.next_sequence("ticks", symbol, n)
                 for symbol, n in sorted(tick_frames.counts(ticks).items())

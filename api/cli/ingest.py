@@ -54,6 +54,10 @@ def ingest_file(
     instruments_file: Annotated[
         Path | None, typer.Option("--instruments", help="Instruments file (default TRADECORE_INSTRUMENTS_FILE).")
     ] = None,
+    from_line: Annotated[
+        int | None,
+        typer.Option(help="Skip the rows before this line of the file: go on where a failed run says to.", min=1),
+    ] = None,
 ) -> None:
     """Append a recorded file's ticks to `ticks`, validated like POST /v1/ticks, with a progress bar."""
     import asyncio
@@ -95,6 +99,7 @@ def ingest_file(
                 bar_interval=None if bar_interval is None else timedelta(seconds=bar_interval),
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
                 rebase=rebase_time,
+                from_line=from_line,
             )
 
     columns_ = (

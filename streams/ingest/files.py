@@ -16,6 +16,7 @@ import asyncio
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -236,16 +237,19 @@ async def ingest(
     progress: Callable[[int, int], None] | None = None,
     correlation_id: str | None = None,
     rebase: bool = False,
+    from_line: int | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Report:
     """Append the file's ticks to ``ticks``, ``batch`` rows at a time: each chunk becomes a tick frame, is validated,
     numbered and encoded as columns and produced. Up to ``window`` ticks go through one ``CommandGateway.tick_load``:
-    their sequences commit together once Kafka has acknowledged them all (a failed append gives back that many).
+    their sequences commit together once Kafka has acknowledged them all, or failed to: a load Kafka did not confirm
+    may be in the log in part, so its sequences are not used again, and the error names the line to go on from.
 
     ``speed``: None for as fast as possible; else replay with the recorded inter-arrival times divided by ``speed``
     (1.0 is real time). ``rebase``: shift every time so the file starts now (a recording replayed as a live feed,
     so that orders placed meanwhile meet fresh reference prices). ``progress(rows_done, rows_total)`` is called
-    after each chunk is handed to Kafka. ``clock``: what time it is (each batch's ``recorded_at``).
+    after each chunk is handed to Kafka. ``from_line``: skip the rows before this line of the file (going on after a
+    load that failed). ``clock``: what time it is (each batch's ``recorded_at``).
     """
     frame, layout = read(path, layout)
     layout = bar_layout(layout, frame, bar_interval)
@@ -258,9 +262,10 @@ async def ingest(
         raise IngestFileError(
             f"unknown instrument {instrument}", hint=f"known: {', '.join(sorted(gateway.instruments))}"
         )
-    report = Report(path, layout.name, rows=frame.height)
     source = f"file:{path.name}"[:64]
     first_line = 2 if layout.header and path.suffix.lower() == ".csv" else 1
+    skipped = _skipped(path, frame.height, first_line, from_line)
+    report = Report(path, layout.name, rows=frame.height - skipped)
     started = time.monotonic()
 
     def tick_at(lines: pl.Series) -> TickAt:
@@ -279,7 +284,7 @@ async def ingest(
         report learns of them in row order, in ``_account``)."""
         chunk = rows.convert(frame.slice(start, stop - start), instrument, venue, first_line + start)
         lines = chunk.ticks.get_column(rows.LINE)
-        return _Chunk(stop, chunk, tick_frames.violations(chunk.ticks, gateway.instruments, tick_at(lines)))
+        return _Chunk(start, stop, chunk, tick_frames.violations(chunk.ticks, gateway.instruments, tick_at(lines)))
 
     async def following(paced: AsyncIterator[tuple[int, int]]) -> _Chunk | None:
         span = await anext(paced, None)
@@ -290,12 +295,13 @@ async def ingest(
     # other, acknowledged together at its end. Paced, a load is one chunk: the instrument's sequences are not held
     # while rows wait for their time.
     per_load = batch if speed is not None else window
-    paced = _paced(frame.get_column("time"), speed, batch)
+    paced = _paced(frame.get_column("time"), speed, batch, skipped)
     coming = asyncio.ensure_future(following(paced))
     try:
         current = await coming
         while current is not None:
-            async with gateway.tick_load(source) as add:
+            load_from = first_line + current.start
+            async with _going_on(path, load_from), gateway.tick_load(source) as add:
                 loaded = 0
                 while current is not None and loaded < per_load:
                     coming = asyncio.ensure_future(following(paced))
@@ -330,8 +336,9 @@ def _reject(report: Report, rejected: Rejected, on_error: str) -> None:
 
 @dataclass
 class _Chunk:
-    """Rows up to ``stop`` as ticks, the rows that are none, and the rule violations of the ticks by their index."""
+    """Rows ``start:stop`` as ticks, the rows that are none, and the rule violations of the ticks by their index."""
 
+    start: int
     stop: int
     converted: Converted
     violations: dict[int, list[Violation]]
@@ -351,15 +358,43 @@ def _account(report: Report, chunk: _Chunk, on_error: str) -> pl.DataFrame:
     return ticks.with_row_index("_row").filter(~pl.col("_row").is_in(list(bad))).drop("_row")
 
 
-async def _paced(times: pl.Series, speed: float | None, batch: int) -> AsyncIterator[tuple[int, int]]:
-    """Row ranges of at most ``batch`` rows; with a ``speed``, each range when its first row is due."""
+def _skipped(path: Path, rows: int, first_line: int, from_line: int | None) -> int:
+    """How many rows ``from_line`` skips (none without it)."""
+    if from_line is None:
+        return 0
+    if not first_line <= from_line < first_line + rows:
+        raise IngestFileError(
+            f"{path}: --from-line {from_line} is not a row of the file",
+            hint=f"its rows are lines {first_line}-{first_line + rows - 1}",
+        )
+    return from_line - first_line
+
+
+@asynccontextmanager
+async def _going_on(path: Path, first_line: int) -> AsyncIterator[None]:
+    """Around a load from ``first_line``: a failure to append it says where the file can be taken up again."""
+    try:
+        yield
+    except IngestFileError:
+        raise
+    except StreamsError as err:  # the log's: streams.eventlog.AppendFailed
+        raise IngestFileError(
+            f"{path}: Kafka did not confirm the ticks from line {first_line} on: {err}",
+            hint=f"the lines before {first_line} are in the log; the ticks from it on may be in part (their sequences "
+            f"are not used again, so a tick appended twice has two ids): go on with --from-line {first_line}",
+        ) from err
+
+
+async def _paced(times: pl.Series, speed: float | None, batch: int, skip: int) -> AsyncIterator[tuple[int, int]]:
+    """Row ranges of at most ``batch`` rows from row ``skip``; with a ``speed``, each range when its first row is
+    due."""
     if speed is None:
-        for start in range(0, len(times), batch):
+        for start in range(skip, len(times), batch):
             yield start, min(start + batch, len(times))
         return
-    start = 0
+    start = skip
     origin: tuple[float, datetime] | None = None
-    for row, at in enumerate(times.to_list()):
+    for row, at in enumerate(times.to_list()[skip:], start=skip):
         if at is not None:
             if origin is None:
                 origin = (time.monotonic(), at)

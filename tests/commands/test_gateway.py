@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -15,7 +16,7 @@ from fastapi.testclient import TestClient
 from api import problems
 from commands.decide import Stamp
 from commands.gateway import Appended, ClientOrderIdReused, CommandGateway, Headers, Placed, UnknownOrder
-from commands.models import CancelOrder, PlaceOrder
+from commands.models import CancelOrder, IngestTicks, PlaceOrder, Tick
 from commands.refs import OrderRef
 from domain.instruments import InstrumentRegistry
 from schemas.events import CancelRequested, Event, OrderPlaced
@@ -217,3 +218,26 @@ def test_a_cancel_continues_the_order_stream_and_a_refused_one_consumes_no_seque
     done = asyncio.run(gw.cancel(placed.order_id, cancel, Stamp(STAMP.at, "c"), anyone))
     assert isinstance(done.event, CancelRequested)
     assert done.event.envelope.sequence == 2, "OrderPlaced is 1; the refused cancel left no gap"
+
+
+def test_a_tick_batch_kafka_did_not_confirm_keeps_its_sequences_so_no_later_tick_takes_its_ids() -> None:
+    """A failed append may be in the log in part: the next batch numbers on after it (a gap, never one id twice)."""
+    log = CountingLog()
+    store = MemoryCommandStore()
+    gw = gateway(log, store)
+
+    def batch(*seconds: int) -> IngestTicks:
+        ticks = [
+            Tick(instrument="BTCUSDT", bid="1", ask="2", exchange_ts=STAMP.at - timedelta(seconds=s)) for s in seconds
+        ]
+        return IngestTicks(source="desk-feed", ticks=ticks)
+
+    log.refuse = lambda event: AppendFailed("not acknowledged") if event.envelope.sequence == 2 else None
+    with pytest.raises(AppendFailed):
+        asyncio.run(gw.ingest_ticks(batch(30, 29, 28), STAMP))
+    assert [e.envelope.sequence for e in log.events("ticks")] == [1, 3]  # in the log in part
+    log.refuse = lambda _event: None
+    asyncio.run(gw.ingest_ticks(batch(27, 26), STAMP))
+    written = log.events("ticks")
+    assert [e.envelope.sequence for e in written] == [1, 3, 4, 5]
+    assert len({e.envelope.event_id for e in written}) == len(written)

@@ -8,6 +8,7 @@ per tick), each event encoded by fastavro as ``EventSerializer`` encodes it.
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +24,7 @@ from commands.models import IngestTicks, Tick
 from commands.validation import validate_ticks
 from domain.instruments import InstrumentRegistry
 from schemas.events import TickIngested
+from streams.eventlog import AppendFailed
 from streams.ingest import files, rows
 from streams.ingest.recorded import market_file
 from tests.support.memory import EncodingEventLog, MemoryCommandStore
@@ -192,26 +194,30 @@ def test_a_row_that_stops_a_load_midway_leaves_the_ticks_before_it_appended_and_
     assert store.last_sequence("ticks", "BTCUSDT") == 30
 
 
-def test_an_append_that_fails_midway_gives_back_the_sequences_of_its_load_alone_and_a_retry_numbers_on(
-    tmp_path: Path,
-) -> None:
-    refusal = RuntimeError("Kafka did not acknowledge the event on ticks")
+def test_a_load_kafka_did_not_confirm_keeps_its_sequences_and_the_error_says_where_to_go_on(tmp_path: Path) -> None:
+    """A load that failed may be in the log in part: its sequences are not handed out again, so no two ticks ever
+    share an event id, and the file is taken up again from the first line of that load."""
     log = EncodingEventLog()
-    log.refuse = lambda event: refusal if event.envelope.sequence == 45 else None
+    log.refuse = lambda event: AppendFailed("not acknowledged") if event.envelope.sequence == 45 else None
     store = MemoryCommandStore()
     gateway = CommandGateway(log, store, INSTRUMENTS)
-    path = quotes(tmp_path / "quotes.csv", 60)
-    with pytest.raises(RuntimeError, match="on ticks"):
+    path = quotes(tmp_path / "quotes.csv", 60)  # rows on lines 2-61; loads of 30: lines 2-31, 32-61
+    going_on = r"the lines before 32 are in the log; .* go on with --from-line 32"
+    with pytest.raises(
+        files.IngestFileError, match=r"quotes.csv: Kafka did not confirm the ticks from line 32 on"
+    ) as e:
         asyncio.run(files.ingest(gateway, path, "BTCUSDT", batch=10, window=30, clock=lambda: NOW))
-    # The first load (ticks 1-30) committed; the second's sequences (31-60) are given back, its ticks in the log
-    # in part, as a failed append's may be.
-    assert store.last_sequence("ticks", "BTCUSDT") == 30
+    assert re.search(going_on, e.value.hint or "")
+    assert store.last_sequence("ticks", "BTCUSDT") == 60  # the failed load's 31-60 stand
     assert [e.envelope.sequence for e in log.events("ticks")] == [s for s in range(1, 61) if s != 45]
 
     log.refuse = lambda _event: None
-    report = asyncio.run(files.ingest(gateway, path, "BTCUSDT", batch=10, window=30, clock=lambda: NOW))
-    assert report.appended == 60 and store.last_sequence("ticks", "BTCUSDT") == 90
-    assert [e.envelope.sequence for e in log.events("ticks")[59:]] == list(range(31, 91))
+    report = asyncio.run(files.ingest(gateway, path, "BTCUSDT", batch=10, window=30, from_line=32, clock=lambda: NOW))
+    assert report.appended == report.rows == 30 and store.last_sequence("ticks", "BTCUSDT") == 90
+    written = log.events("ticks")
+    assert [e.envelope.sequence for e in written[59:]] == list(range(61, 91))
+    assert [e.exchange_ts.second for e in written[59:]] == list(range(30, 60))  # type: ignore[attr-defined]
+    assert len({e.envelope.event_id for e in written}) == len(written)  # no id twice, whatever landed
 
 
 def test_parquet_floats_read_as_the_decimal_their_repr_spells(tmp_path: Path) -> None:

@@ -148,6 +148,23 @@ def test_bad_rows_are_reported_by_line_and_skipped_or_stop_the_run(
     assert [t["bid"] for t in ticks(topics, endpoints)] == [Decimal("39432.99"), Decimal("39433.00")]
 
 
+def test_a_run_goes_on_from_the_line_given_and_a_line_outside_the_rows_is_named(
+    topics: KafkaSettings, endpoints: Endpoints, tmp_path: Path
+) -> None:
+    """What a load Kafka did not confirm tells its user to do (streams.ingest.files: "go on with --from-line")."""
+    quotes = tmp_path / "quotes.csv"
+    quotes.write_text("timestamp,bid,ask\n" + "".join(f"2021-01-08T00:00:0{s}Z,1.0{s},2.00\n" for s in range(1, 6)))
+    outside = run(topics, endpoints, str(quotes), "--instrument", "BTCUSDT", "--from-line", "7")
+    assert outside.returncode == 1
+    assert "--from-line 7 is not a row of the file" in outside.stderr and "lines 2-6" in outside.stderr
+    done = run(topics, endpoints, str(quotes), "--instrument", "BTCUSDT", "--from-line", "4")
+    assert done.returncode == 0, done.stderr
+    assert "3 ticks from 3 rows" in done.stdout
+    found = ticks(topics, endpoints)
+    assert [t["bid"] for t in found] == [Decimal("1.03"), Decimal("1.04"), Decimal("1.05")]
+    assert [t["envelope"]["sequence"] for t in found] == [1, 2, 3]
+
+
 def test_speed_replays_the_recorded_gaps_scaled_and_columns_can_be_mapped(
     topics: KafkaSettings, endpoints: Endpoints, tmp_path: Path
 ) -> None:
