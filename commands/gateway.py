@@ -250,7 +250,7 @@ class CommandGateway:
         authorize: Callable[[OrderRef], None],
         headers: Headers | None = None,
     ) -> Requested:
-        async with self.store.unit() as unit:
+        async with self._numbering() as unit:
             order = await self._owned(unit, order_id, authorize)
             sequence = await unit.next_sequence("orders", order_id)
             event = decide.request_cancel(command, order, sequence, stamp)
@@ -265,7 +265,7 @@ class CommandGateway:
         authorize: Callable[[OrderRef], None],
         headers: Headers | None = None,
     ) -> Requested:
-        async with self.store.unit() as unit:
+        async with self._numbering() as unit:
             order = await self._owned(unit, order_id, authorize)
             validate_amend(command, order, self.instruments)
             sequence = await unit.next_sequence("orders", order_id)
@@ -281,7 +281,7 @@ class CommandGateway:
         stamp: Stamp,
         headers: Headers | None = None,
     ) -> Requested:
-        async with self.store.unit() as unit:
+        async with self._numbering() as unit:
             sequence = await unit.next_sequence("orders", account_id)
             event = decide.set_risk_limits(command, account_id, set_by, sequence, stamp)
             [appended] = await self._append([event], headers)
@@ -290,7 +290,7 @@ class CommandGateway:
     async def toggle_kill_switch(
         self, command: ToggleKillSwitch, set_by: str, stamp: Stamp, headers: Headers | None = None
     ) -> Requested:
-        async with self.store.unit() as unit:
+        async with self._numbering() as unit:
             sequence = await unit.next_sequence("orders", command.account_id)
             event = decide.toggle_kill_switch(command, set_by, sequence, stamp)
             [appended] = await self._append([event], headers)
@@ -344,10 +344,11 @@ class CommandGateway:
 
     @asynccontextmanager
     async def _numbering(self) -> AsyncIterator[CommandUnit]:
-        """A unit that numbers ticks, committed even when the block raises: a tick's sequence, once claimed, is never
-        claimed again. The event id derives from it, and an append Kafka did not confirm may be in the log in part:
-        giving its sequences back once gave two different ticks one id (the next ticks numbered from the same
-        sequence again). A failed append leaves a gap in the instrument's numbering instead."""
+        """A unit that numbers events, committed even when the block raises: a sequence, once claimed, is never
+        claimed again. The event id derives from it (``domain.derive.event_id_for``), and an append Kafka did not
+        confirm may be in the log, in part: giving its sequences back gave two different events one id (the next
+        ticks of the instrument, or the next command on the order, numbered from the same sequence again). A failed
+        append leaves a gap in the stream's numbering instead. (Placements have their own claim: ``place``.)"""
         failed: Exception | None = None
         async with self.store.unit() as unit:
             try:

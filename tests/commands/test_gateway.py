@@ -201,7 +201,9 @@ def test_a_store_that_fails_fails_every_placement_of_the_batch_and_appends_nothi
     assert log.events("orders") == []
 
 
-def test_a_cancel_continues_the_order_stream_and_a_refused_one_consumes_no_sequence() -> None:
+def test_a_cancel_continues_the_order_stream_and_one_kafka_did_not_confirm_keeps_its_sequence() -> None:
+    """An unknown order consumes no sequence; a cancel whose append failed may be in the log, so the next command on
+    the order is numbered after it: no two events of the stream share a sequence, or the id derived from it."""
     log = CountingLog()
     store = MemoryCommandStore()
     gw = gateway(log, store)
@@ -217,7 +219,7 @@ def test_a_cancel_continues_the_order_stream_and_a_refused_one_consumes_no_seque
     log.refuse = lambda _event: None
     done = asyncio.run(gw.cancel(placed.order_id, cancel, Stamp(STAMP.at, "c"), anyone))
     assert isinstance(done.event, CancelRequested)
-    assert done.event.envelope.sequence == 2, "OrderPlaced is 1; the refused cancel left no gap"
+    assert done.event.envelope.sequence == 3, "OrderPlaced is 1, the unconfirmed cancel 2"
 
 
 def test_a_tick_batch_kafka_did_not_confirm_keeps_its_sequences_so_no_later_tick_takes_its_ids() -> None:
