@@ -19,6 +19,7 @@ import os
 import platform
 import resource
 import secrets
+import signal
 import statistics
 import subprocess
 import sys
@@ -313,7 +314,13 @@ def report(
     table: Callable[[dict[str, Any]], str],
     compact: Callable[[dict[str, Any]], dict[str, Any]],
 ) -> int:
-    """Run a benchmark; the table on stdout, then its figures as one JSON line; errors on stderr."""
+    """Run a benchmark; the table on stdout, then its figures as one JSON line; errors on stderr. SIGTERM (`timeout`,
+    a supervisor) stops it as Ctrl-C does, so that what it started (API servers, workers) is stopped too."""
+
+    def terminated(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, terminated)
     try:
         results = run()
     except BenchError as err:
@@ -322,6 +329,8 @@ def report(
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(table(results))
     print(json.dumps(compact(results), default=str, separators=(",", ":")))
     return 0
