@@ -32,7 +32,8 @@ DESCRIPTIONS = {
     413: "The body is larger than this route accepts",
     422: "A field, parameter or header breaks a rule; `errors` names each and the rule",
     429: "Over a rate limit; see Retry-After",
-    503: "A dependency (Kafka, the registry, a projection) did not answer in time; nothing was recorded, retry",
+    503: "A dependency (Kafka, the registry, a projection) did not answer in time; retry (the detail says whether the "
+    "command may be in the log)",
 }
 
 

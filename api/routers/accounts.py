@@ -21,7 +21,7 @@ _ERRORS = documented(
     (403, "Not a risk officer (separation of duties: traders and admins do not set risk controls)"),
     413,
     422,
-    (503, "Kafka did not acknowledge; nothing was recorded, retry"),
+    (503, "Kafka did not confirm in time: the command may be in the log; retry the same request"),
 )
 
 

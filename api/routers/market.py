@@ -44,7 +44,7 @@ TICK_BODY = {
         (415, "The Content-Type is none of JSON, Arrow IPC stream, Parquet"),
         422,
         (429, "The caller is over its rate of tick batches; see Retry-After"),
-        (503, "Kafka did not acknowledge; nothing was recorded, retry"),
+        (503, "Kafka did not confirm in time: the command may be in the log; retry the same request"),
     ),
     summary="Ingest a batch of ticks",
     openapi_extra=TICK_BODY,

@@ -30,7 +30,7 @@ _ERRORS = (
     (403, "Not this caller's account, or not a trading role"),
     422,
     (429, "The account is over its command rate; see Retry-After"),
-    (503, "Kafka did not acknowledge; nothing was recorded, retry"),
+    (503, "Kafka did not confirm in time: the command may be in the log; retry the same request"),
 )
 _NO_ORDER = (404, "No such order, or not one the caller may see")
 
