@@ -89,9 +89,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         commits: list[tuple[float, float]] = []
         commit = HostTransaction.commit
 
-        def timed_commit(txn: HostTransaction, group: Any) -> None:
+        def timed_commit(txn: HostTransaction, group: Any, checkpoints: Any = None) -> None:
             began = time.perf_counter()
-            commit(txn, group)
+            commit(txn, group, checkpoints)
             commits.append((began, time.perf_counter()))
 
         HostTransaction.commit = timed_commit  # type: ignore[method-assign,assignment]
