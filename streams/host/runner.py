@@ -61,7 +61,6 @@ log = logging.getLogger("tradecore.streams")
 # held by the merger, _HELD_WAIT_S, so that a grace period ending is noticed promptly.
 _IDLE_WAIT_S = 0.05
 _HELD_WAIT_S = 0.005
-_COMMITTING_WAIT_S = 0.002  # with a batch open while the broker commits the last one
 
 
 class ProcessorHost:
@@ -189,10 +188,12 @@ class _Session:
                 # Commit once the pass took all there was to take and the last commit is answered — what is
                 # processed becomes visible at once, and under a steady stream what came while the broker committed
                 # the last batch makes the next — or when the batch has been open batch_ms while a backlog keeps the
-                # consumers' queues full. Not waited for: the next pass takes what comes meanwhile.
-                self._txn.settle(block=False)
+                # consumers' queues full. Not waited for: the next pass takes what comes meanwhile. A batch with
+                # nothing more to take waits for the last commit's answer, then takes what came during the wait.
+                waits = self._txn.open and self._fetcher.drained and self._txn.committing
+                self._txn.settle(block=waits)
                 if self._txn.open and (
-                    (self._fetcher.drained and not self._txn.committing)
+                    (self._fetcher.drained and not self._txn.committing and not waits)
                     or time.monotonic() - self._txn.opened > self._config.batch_ms / 1000
                 ):
                     self._commit(wait=False)
@@ -236,9 +237,7 @@ class _Session:
     def _wait_s(self) -> float:
         """How long the next fetch may wait for a first record."""
         if self._txn.open:
-            # Records came in the last pass: take what else is there, or commit — once the last commit is answered,
-            # which no consumer's wait notices: look again soon.
-            return _COMMITTING_WAIT_S if self._txn.committing else 0.0
+            return 0.0  # records came in the last pass: take what else is there, or commit
         if self._merger.buffered():
             return _HELD_WAIT_S  # records wait on a grace period: look again soon
         return _IDLE_WAIT_S
