@@ -9,7 +9,8 @@ the host knows — the same OrderFlow, Visibility consumer and paced producer, d
 * record visible → handled: the harness's read_committed consumer sees the order's record / the host hands it to
   the processor (negative when the host is first: the harness's own read is slower than the host's);
 * handled → commit start: waiting for the rest of the batch (and a commit in progress) before its commit begins;
-* commit call: ``_commit`` (journal record, offsets, ``commit_transaction``), per transaction;
+* commit call: the producer's ``_commit`` on its commit thread (offsets, ``commit_transaction``), per transaction —
+  the host takes the next batch's records meanwhile;
 * commit end → decision visible: transaction markers written, the harness's consumer fetching and decoding.
 
 The host shares this process (and its GIL) with the load generator and the consumer, so every figure is somewhat
@@ -65,9 +66,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     from schemas.settings import RegistrySettings
     from streams import kafka
     from streams.host.runner import ProcessorHost
-    from streams.host.transaction import HostTransaction
     from streams.kafka.registry import registry_client
     from streams.kafka.topics import TopicLayout, cluster_size, ensure_topics
+    from streams.kafka.transactions import TransactionalProducer
     from streams.processors import ProcessorSettings, RiskProcessor
     from streams.settings import KafkaSettings
 
@@ -87,14 +88,14 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         risk = Timed(RiskProcessor(ProcessorSettings()))
         host = ProcessorHost(risk, settings, client)
         commits: list[tuple[float, float]] = []
-        commit = HostTransaction.commit
+        commit = TransactionalProducer._commit
 
-        def timed_commit(txn: HostTransaction, group: Any) -> None:
-            began = time.perf_counter()
-            commit(txn, group)
+        def timed_commit(producer: TransactionalProducer, offsets: Any, metadata: Any) -> None:
+            began = time.perf_counter()  # (on the producer's commit thread: the host goes on meanwhile)
+            commit(producer, offsets, metadata)
             commits.append((began, time.perf_counter()))
 
-        HostTransaction.commit = timed_commit  # type: ignore[method-assign,assignment]
+        TransactionalProducer._commit = timed_commit  # type: ignore[method-assign]
         stop = threading.Event()
         thread = threading.Thread(target=host.run, args=(stop,), daemon=True)
         thread.start()

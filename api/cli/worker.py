@@ -36,8 +36,8 @@ def worker(
         typer.Option(
             min=1,
             envvar="TRADECORE_BATCH_MS",
-            help="Longest a transaction stays open, ms (default 100): outputs become visible to read_committed "
-            "consumers up to this much later; shorter means more commits.",
+            help="Longest a transaction stays open while a backlog keeps coming, ms (default 100): outputs become "
+            "visible to read_committed consumers up to this much later; shorter means more commits.",
         ),
     ] = None,
 ) -> None:

@@ -18,7 +18,8 @@ class HostConfig:
     input_prefix: str | None = None  # namespace of the inputs; default KafkaSettings.topic_prefix
     output_prefix: str | None = None  # namespace of outputs, consumer group and transactional id; default as above
     batch_max: int = 2000  # records per transaction at most
-    batch_ms: int = 100  # and at most this long open while records keep coming; an idle input commits at once
+    batch_ms: int = 100  # and at most this long open while a backlog keeps coming; a pass that took all there was
+    # commits at once (once the last commit is answered)
     grace_ms: int = 300  # how long a partitioned input must sit at the end of its log before the others go on
     broadcast_grace_ms: int = 0  # the same for broadcast inputs (reference data: ticks never hold an order back)
     # (a broadcast record itself waits for no grace period: it is taken once the others have nothing more fetched)

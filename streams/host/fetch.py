@@ -102,6 +102,9 @@ class Fetcher:
         self._asked_high: dict[Position, tuple[float, int]] = {}
         self._lag_due = 0.0
         self.joined = False  # the group has given this member an assignment (an empty one too)
+        # The last fetch took every record both consumers held (fewer than a full batch of each): what comes next
+        # is not there yet. Under a steady stream that is every pass; taking a backlog, none.
+        self.drained = True
         self._said_errors: dict[int, float] = {}  # consumer error code -> when it was last logged
         self.group.subscribe(
             [self._lead], on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._lost_partitions
@@ -187,6 +190,7 @@ class Fetcher:
         batch_max = self._config.batch_max
         while True:
             messages = first + list(self.group.consume(batch_max, 0))
+            self.drained = len(messages) < batch_max
             if self._lost:
                 raise StartOver(f"partitions {sorted(self._lost)} were lost to the group (this member was dropped)")
             if self._rebuild_due:
@@ -196,7 +200,9 @@ class Fetcher:
                 messages = []
                 self._on_assigned(self._held(self._assignment))
             if self._side is not None:
-                messages += self._side.consume(batch_max, 0)
+                side = self._side.consume(batch_max, 0)
+                self.drained &= len(side) < batch_max
+                messages += side
             left = deadline - time.monotonic()
             if messages or left <= 0:
                 return messages
@@ -207,7 +213,9 @@ class Fetcher:
                 continue  # drain the rest (and rebuild first if the assignment changed)
             polled = self._side.poll(min(max(deadline - time.monotonic(), 0.0), _TURN_S))
             if polled is not None:
-                return [polled, *self._side.consume(batch_max, 0)]
+                rest = self._side.consume(batch_max, 0)
+                self.drained = len(rest) < batch_max
+                return [polled, *rest]
 
     def _assigned(self, group: Consumer, partitions: list[TopicPartition]) -> None:
         group.incremental_assign(partitions)

@@ -2,10 +2,11 @@
 
 Each batch is one Kafka transaction holding the batch's outputs, its dead letters and the input offsets it
 consumed, so a crash anywhere leaves no duplicate and no gap for ``read_committed`` readers
-(``streams.host.transaction``). A batch is committed as soon as the input goes idle (a pass finds nothing more to
-take), else after ``batch_ms`` or ``batch_max`` records: a lone record's outputs are visible at once, a backlog is
-taken in large transactions. State is kept per input partition (``streams.host.tasks``) and checkpointed, every
-``checkpoint_records`` records or ``checkpoint_ms``, in the transaction it covers (``streams.host.checkpoints``):
+(``streams.host.transaction``). A batch is committed as soon as a pass has taken all there was and the last commit
+is answered, else after ``batch_ms`` or ``batch_max`` records: a lone record's outputs are visible at once, a steady
+stream is committed in what came during each commit (the host takes it meanwhile), a backlog in large transactions.
+State is kept per input partition (``streams.host.tasks``) and checkpointed, every ``checkpoint_records`` records
+or ``checkpoint_ms``, in the transaction it covers (``streams.host.checkpoints``):
 on assignment a task loads its partition's latest checkpoint and replays only the tail after it
 (``streams.host.rebuild``), following its journal; without a readable checkpoint it replays from the beginning.
 Rebalances are incremental (cooperative-sticky, ``streams.host.fetch``): a partition that stays with this instance
@@ -174,7 +175,7 @@ class _Session:
                     singles = self._frames.take(records, self._txn, self._tasks)  # (no merge: one input)
                 processed = len(records) - len(singles)
                 if self._txn.open and self._txn.taken >= self._config.batch_max:
-                    self._commit()
+                    self._commit(wait=False)
                 for decoded in self._host.decoder.decode(singles):
                     self._merger.add(self._host.topics.stamped(decoded))
                 self._host.stats.held_max = max(self._host.stats.held_max, self._merger.buffered())
@@ -182,14 +183,20 @@ class _Session:
                     self._host.handler.handle(stamped.item, self._txn, self._tasks.take(stamped.item.record))
                     processed += 1
                     if self._txn.taken >= self._config.batch_max:
-                        self._commit()  # bounded transactions; the merger keeps the rest in order
+                        self._commit(wait=False)  # bounded transactions; the merger keeps the rest in order
                 self._bound_buffers()
-                # Commit once the input goes idle (nothing more was there to take) — what is processed becomes
-                # visible at once — or when the batch has been open batch_ms while records keep coming.
+                # Commit once the pass took all there was to take and the last commit is answered — what is
+                # processed becomes visible at once, and under a steady stream what came while the broker committed
+                # the last batch makes the next — or when the batch has been open batch_ms while a backlog keeps the
+                # consumers' queues full. Not waited for: the next pass takes what comes meanwhile. A batch with
+                # nothing more to take waits for the last commit's answer, then takes what came during the wait.
+                waits = self._txn.open and self._fetcher.drained and self._txn.committing
+                self._txn.settle(block=waits)
                 if self._txn.open and (
-                    not records or time.monotonic() - self._txn.opened > self._config.batch_ms / 1000
+                    (self._fetcher.drained and not self._txn.committing and not waits)
+                    or time.monotonic() - self._txn.opened > self._config.batch_ms / 1000
                 ):
-                    self._commit()
+                    self._commit(wait=False)
                 self._fetcher.observe_lag(self._txn.committed, not self._txn.open and self._merger.buffered() == 0)
                 if processed:
                     self._watchdog.moved()
@@ -201,6 +208,7 @@ class _Session:
                         on_idle()
             if self._txn.open:
                 self._commit()
+            self._txn.settle()
         except StartOver:
             leave = True  # this member's standing in the group is in doubt: the group rebalances without it
             raise
@@ -234,11 +242,11 @@ class _Session:
             return _HELD_WAIT_S  # records wait on a grace period: look again soon
         return _IDLE_WAIT_S
 
-    def _commit(self, moving: frozenset[int] = frozenset()) -> None:
+    def _commit(self, moving: frozenset[int] = frozenset(), *, wait: bool = True) -> None:
         """Commit the open batch, with the checkpoints due (every task of ``moving`` is due one if it took any
-        record since its last)."""
+        record since its last); ``wait``: until the broker has answered."""
         self._moving = moving
-        self._txn.commit(self._fetcher.group, self._checkpoints if self._checkpoint_due() else None)
+        self._txn.commit(self._fetcher.group, self._checkpoints if self._checkpoint_due() else None, wait=wait)
         self._host.stats.commits += 1
 
     def _checkpoint_idle(self) -> None:
@@ -305,6 +313,7 @@ class _Session:
         if self._txn.open or self._checkpoint_due_for(moving):
             self._txn.begin()
             self._commit(moving)
+        self._txn.settle()  # (a commit still in flight holds their offsets too)
 
     def _rebuild(self, assignment: list[Position]) -> None:
         """Give each newly assigned partition its state — its checkpoint and the tail after it — then go live."""
@@ -313,6 +322,7 @@ class _Session:
         began = time.monotonic()
         if self._txn.open:
             self._commit()  # partitions can be added without any revoked: what the batch took is committed first
+        self._txn.settle()  # (and a commit still in flight: the committed offsets are asked for below)
         broadcast = self._fetcher.broadcast_partitions()
         # A task whose partitions stayed assigned all along keeps its state: its last batch is committed (above,
         # or when others were revoked) and nobody else commits for a partition this member holds. Only the

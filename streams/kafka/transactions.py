@@ -79,16 +79,27 @@ class _Caller:
     def call(self, call: Callable[[], object], step_s: float) -> None:
         """Run ``call``, raising what it raises, or ``_Stuck`` naming the step that has not come back within
         ``step_s`` (it then holds this caller's thread for as long as it blocks: queue nothing more)."""
+        self.wait(self.start(call), step_s)
+
+    def start(self, call: Callable[[], object]) -> Future[object]:
+        """Queue ``call``; ``wait`` for what the returned future holds."""
         future: Future[object] = Future()
         self._step = (time.monotonic(), "the call")
         self._calls.put((call, future))
+        return future
+
+    def wait(self, future: Future[object], step_s: float, *, block: bool = True) -> bool:
+        """Whether the call of ``future`` came back (raising what it raised), waiting for it unless not ``block``;
+        ``_Stuck`` naming its step that has not come back within ``step_s``, either way."""
         while True:
             began, name = self._step
-            if wait([future], max(began + step_s - time.monotonic(), 0.0)).done:
+            if future.done() or (block and wait([future], max(began + step_s - time.monotonic(), 0.0)).done):
                 future.result()  # (raises what the call raised)
-                return
-            if self._step[0] == began:
+                return True
+            if self._step[0] == began and time.monotonic() - began >= step_s:
                 raise _Stuck(name)
+            if not block:
+                return False
 
     def close(self) -> None:
         """End the thread once the call in hand, if any, returns."""
@@ -150,11 +161,28 @@ class TransactionalProducer:
         Raises:
             TransactionUnsettled: under the policy of this module; the producer is of no further use.
         """
+        self.settle(self.start_commit(offsets, group))
+
+    def start_commit(
+        self, offsets: Mapping[tuple[str, int], int] | None = None, group: Consumer | None = None
+    ) -> Future[object]:
+        """``commit``, on the commit thread: returns at once, and ``settle`` waits for the outcome. Nothing may be
+        sent, and no transaction begun, until it is settled."""
         # (asked here: the group consumer is the calling thread's — from another, while that one is in a rebalance
         # callback, it does not answer)
         metadata = None if offsets is None or group is None else group.consumer_group_metadata()
+        return self._caller.start(partial(self._commit, offsets, metadata))
+
+    def settle(self, commit: Future[object], *, block: bool = True) -> bool:
+        """Whether the commit ``start_commit`` began has come back, waiting for it unless not ``block``.
+
+        Raises:
+            TransactionUnsettled: under the policy of this module (a call into librdkafka that has not come back
+                within ``SETTLE_S`` too, blocking or not); the producer is of no further use.
+        """
         try:
-            self._caller.call(partial(self._commit, offsets, metadata), SETTLE_S)
+            if not self._caller.wait(commit, SETTLE_S, block=block):
+                return False
         except _Stuck as stuck:
             self._stuck = True
             log.error(
@@ -165,6 +193,7 @@ class TransactionalProducer:
             )
             raise TransactionUnsettled(f"{stuck} did not come back within {SETTLE_S} s", aborted=False) from None
         self.open = False
+        return True
 
     def _commit(self, offsets: Mapping[tuple[str, int], int] | None, metadata: object | None) -> None:
         """``commit``'s work, on the ``_Caller``'s thread (``metadata``: the group's, when there are offsets to

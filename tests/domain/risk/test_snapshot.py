@@ -99,9 +99,21 @@ def test_equal_states_give_equal_bytes_that_a_person_can_read() -> None:
 
     assert busy().to_snapshot() == data
     document = json.loads(data)
+    assert json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode() == data
     assert document["references"]["BTCUSDT"][-1]["price"] == str(quotes()[4].mid)
     assert document["accounts"]["acc-7"]["realized"]["BTC-PERP"] == ["USD", "-30000", "2021-01-08", "0"]
     assert [o["order_id"] for o in document["accounts"]["acc-7"]["open_orders"]] == ["ord-1", "ord-2"]
+
+
+def test_any_client_order_id_is_written_as_canonical_json_and_read_back() -> None:
+    risk = busy()
+    odd = 'é 😀 "quoted" back\\slash\ttab\x00nul\x7f\u2028'
+    feed(risk, [placed(6, Q.at + 200 * MS, account_id="acc-8", client_order_id=odd)])
+    data = risk.to_snapshot()
+
+    assert json.dumps(json.loads(data), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode() == data
+    assert restored(data).to_snapshot() == data
+    assert [cid for cid, _ in json.loads(data)["accounts"]["acc-8"]["client_order_ids"]][-1] == odd
 
 
 def test_a_snapshot_from_before_the_reference_history_still_loads() -> None:
