@@ -95,7 +95,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             commit(producer, offsets, metadata)
             commits.append((began, time.perf_counter()))
 
-        TransactionalProducer._commit = timed_commit  # type: ignore[method-assign]
+        TransactionalProducer._commit = timed_commit  # type: ignore[method-assign,assignment]
         stop = threading.Event()
         thread = threading.Thread(target=host.run, args=(stop,), daemon=True)
         thread.start()
