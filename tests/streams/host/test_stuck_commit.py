@@ -9,60 +9,32 @@ the real broker; everything else is the host's own.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from confluent_kafka import Producer
 
 from schemas.settings import RegistrySettings
 from streams.host.runner import HostConfig, ProcessorHost
-from streams.kafka import clients, transactions
+from streams.kafka import transactions
 from streams.kafka.registry import registry_client
 from streams.settings import KafkaSettings
 from tests.streams.host.test_journal import append
 from tests.streams.host.test_prompt import Checker, hosting, until_live, wait_for
 from tests.streams.host.test_stall import checked_keys
 from tests.support.events import envelope, order_placed
+from tests.support.held_commit import first_orders_commit_held
 
 pytestmark = pytest.mark.integration
 
 SETTLE_S = 3
 
 
-class _StuckOnOrders:
-    """A real transactional producer whose first ``send_offsets_to_transaction`` holding an ``orders`` offset does
-    not return until ``released``."""
-
-    def __init__(self, real: Producer, released: threading.Event, stuck: list[str]) -> None:
-        self._real = real
-        self._released = released
-        self._stuck = stuck
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
-
-    def send_offsets_to_transaction(self, positions: list[Any], *args: Any) -> None:
-        if not self._stuck and any(p.topic.endswith(".orders") for p in positions):
-            self._stuck.append(str(positions))
-            self._released.wait()
-        self._real.send_offsets_to_transaction(positions, *args)
-
-
 @pytest.fixture
 def stuck_once(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """The producers the host makes, the first of them stuck as above; what it was stuck committing."""
-    released, stuck = threading.Event(), list[str]()
-
-    def producer(settings: KafkaSettings, **overrides: Any) -> Any:
-        real = clients.producer(settings, **overrides)
-        return real if stuck else _StuckOnOrders(real, released, stuck)
-
-    monkeypatch.setattr(transactions, "producer", producer)
+    """The host's first commit of an order's offset does not come back; what it was committing."""
     monkeypatch.setattr(transactions, "SETTLE_S", SETTLE_S)
-    yield stuck
-    released.set()
+    with first_orders_commit_held(monkeypatch) as (_released, stuck):
+        yield stuck
 
 
 @pytest.fixture
