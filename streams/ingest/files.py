@@ -375,9 +375,11 @@ async def _going_on(path: Path, first_line: int) -> AsyncIterator[None]:
     """Around a load from ``first_line``: a failure to append it says where the file can be taken up again."""
     try:
         yield
-    except IngestFileError:
-        raise
-    except StreamsError as err:  # the log's: streams.eventlog.AppendFailed
+    except StreamsError as err:
+        from streams.eventlog import AppendFailed  # (the log's, which this module does not otherwise need)
+
+        if not isinstance(err, AppendFailed):  # a bad row that stops the run, the registry gone: said as they are
+            raise
         raise IngestFileError(
             f"{path}: Kafka did not confirm the ticks from line {first_line} on: {err}",
             hint=f"the lines before {first_line} are in the log; the ticks from it on may be in part (their sequences "
