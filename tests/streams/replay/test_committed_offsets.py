@@ -1,0 +1,40 @@
+"""What a group has committed is answered at once, even while a processor's transaction holds offsets it has not
+committed — as after a worker is killed mid-batch, when the broker keeps that transaction open for a minute."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from streams import kafka
+from streams.kafka import TopicPartition
+from streams.replay.verify import committed_offsets
+from streams.settings import KafkaSettings
+
+pytestmark = pytest.mark.integration
+
+
+def test_committed_offsets_count_final_commits_and_do_not_wait_on_an_open_transaction(topics: KafkaSettings) -> None:
+    topic, group = topics.topic_prefix + "ticks", topics.topic_prefix + "signals"
+    ends = {TopicPartition(topic, 0): 10}
+    member = kafka.consumer(topics, group)
+    producer = kafka.producer(topics, **{"transactional.id": f"{group}-{uuid.uuid4().hex[:8]}"})
+    try:
+        member.assign([TopicPartition(topic, 0)])
+        producer.init_transactions(30)
+        producer.begin_transaction()
+        producer.send_offsets_to_transaction([TopicPartition(topic, 0, 4)], member.consumer_group_metadata(), 30)
+        producer.commit_transaction(30)
+        producer.begin_transaction()  # a batch on: its offsets added, its commit never sent (the worker was killed)
+        producer.send_offsets_to_transaction([TopicPartition(topic, 0, 9)], member.consumer_group_metadata(), 30)
+
+        started = time.monotonic()
+        assert committed_offsets(topics, group, ends) == 4  # the open transaction's 9 is not the group's yet
+        assert time.monotonic() - started < 10, "the question waited on the open transaction"
+
+        producer.commit_transaction(30)
+        assert committed_offsets(topics, group, ends) == 9
+    finally:
+        member.close()
