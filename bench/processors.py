@@ -516,8 +516,14 @@ class Visibility:
     def _follow(self) -> None:
         perf = time.perf_counter
         while not self._stop.is_set():
-            for msg in self._consumer.consume(1000, 0.05):
-                seen = perf()
+            # Wait for the first record only: consume(n, timeout) waits out its timeout for a full batch, which added
+            # 0-50 ms to every figure here (raw records' p50 was 42 ms on a local broker; 5.5 ms read so).
+            first = self._consumer.poll(0.05)
+            if first is None:
+                continue
+            batch = [first, *self._consumer.consume(1000, 0)]
+            seen = perf()
+            for msg in batch:
                 if msg.error() is not None:
                     continue
                 event = self._decoders[msg.topic()].deserialize(msg.value())
