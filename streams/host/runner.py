@@ -36,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from schemas.registry import SchemaRegistry
 from streams.host import checkpoints
+from streams.host.cadence import Cadence
 from streams.host.config import HostConfig, HostStats
 from streams.host.decoding import InputDecoder
 from streams.host.fetch import Fetcher
@@ -139,6 +140,7 @@ class _Session:
             checkpoints=host.checkpoints,
         )
         self._tasks = host.tasks
+        self._cadence = Cadence(host.config)
         self._moving: frozenset[int] = frozenset()  # tasks being revoked: checkpointed in the commit before
         self._gone: set[int] = set()  # tasks revoked since the last rebuild
         self._closing = False  # the consumer is being closed: no more commits (a revocation then is not a move)
@@ -267,24 +269,15 @@ class _Session:
         return self._host.checkpoints is not None and any(self._due(task) for task in self._tasks)
 
     def _due(self, task: Task) -> bool:
-        """Whether ``task`` has taken ``checkpoint_records`` since its last checkpoint, or any that long ago, or any
-        whose processing (or the replay that brought it up) took its share of ``checkpoint_work_ms``, or any and is
-        moving to another instance."""
-        config = self._config
-        if task.taken >= config.checkpoint_records or (task.taken > 0 and task.key in self._moving):
-            return True
-        share_s = config.checkpoint_work_ms / 1000 / max(1, len(self._tasks.by_key))
-        return task.taken > 0 and (
-            task.work_s >= share_s or time.monotonic() - task.checkpointed_at >= config.checkpoint_ms / 1000
-        )
+        return self._cadence.due(task, len(self._tasks.by_key), self._moving)
 
     def _checkpoints(self) -> list[tuple[int, checkpoints.Record]]:
-        """A checkpoint of each task due one: its state as of this transaction."""
+        """A checkpoint of each task picked for this transaction (``streams.host.cadence``): its state as of it."""
         host, positions = self._host, self._txn.positions()
         out: list[tuple[int, checkpoints.Record]] = []
-        for task in self._tasks:
-            if not self._due(task) or (host.journal is not None and task.journal_next is None):
-                continue  # (a checkpoint must say where its journal goes on; it knows once an entry is delivered)
+        # (a checkpoint must say where its journal goes on; it knows once an entry is delivered)
+        ready = lambda task: host.journal is None or task.journal_next is not None  # noqa: E731
+        for task in self._cadence.pick(list(self._tasks), self._moving, ready):
             assert isinstance(task.processor, Checkpointed)
             covered = {tp: positions[tp] for tp in task.positions if tp in positions} | task.broadcast
             point = checkpoints.Checkpoint(
