@@ -151,7 +151,7 @@ class RiskEngine:
         range; the state is unchanged then, and the host dead-letters the event.
         """
         with localcontext(CONTEXT):
-            return self._handle(event)
+            return self._dispatch(type(event))(self, event)
 
     @singledispatchmethod
     def _handle(self, event: Event) -> list[Event]:
@@ -410,6 +410,10 @@ class RiskEngine:
         account = self._account(event.account_id)
         account.apply_position(event.instrument, quote, event.quantity, event.realized_pnl, day)
         return []
+
+    # singledispatchmethod builds a bound wrapper on every call (Python 3.11: ≈ 2 µs, a few per cent of an
+    # event's cost); its dispatcher, looked up by the event's type, is the same table without it.
+    _dispatch = staticmethod(_handle.dispatcher.dispatch)
 
     def _account(self, account_id: str) -> AccountRisk:
         account = self._state.accounts.get(account_id)

@@ -146,7 +146,7 @@ class SimulatedVenue:
             raise WrongInstrumentError(
                 f"{type(event).__name__} for {symbol} reached the venue of {self.instrument.symbol}"
             )
-        return self._derive(event)
+        return self._dispatch(type(event))(self, event)
 
     @functools.singledispatchmethod
     def _derive(self, event: Event) -> list[Event]:
@@ -228,6 +228,8 @@ class SimulatedVenue:
                 *self._make(event, Side.SELL, Level(event.last, event.last_size), matching.trades_through),
             ]
         return []
+
+    _dispatch = staticmethod(_derive.dispatcher.dispatch)  # (without a wrapper per call: see RiskEngine's)
 
     # --- matching ------------------------------------------------------------------------------------------------
 
