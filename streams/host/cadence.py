@@ -1,13 +1,14 @@
 """When a task's state is checkpointed, and how checkpoints due together are spread over successive commits.
 
 A task is due a checkpoint once it has taken ``checkpoint_records`` records since its last, or any that long ago
-(``checkpoint_ms``), or any whose processing took its share of ``checkpoint_work_ms``, or any and is moving to another
-instance. Tasks that start together come due together: the same time has passed for each, and under an even load each
-has done the same share of the work. Their snapshots are taken on the host's thread, inside the commit, so writing
-them all in one commit stops the loop for the whole instance's state at once — with 30,000 working orders in risk that
-was a third of a second, and every order arriving meanwhile waited for it. So one commit takes the moving tasks (the
-next owner must find them checkpointed) and, of the others due, only the one longest without a checkpoint; the rest
-follow in the next commits, milliseconds apart under load, each pause one partition's share of the state.
+(``checkpoint_ms``), or any whose processing (or the replay that brought it up) took its share of
+``checkpoint_work_ms``, or any and is moving to another instance. Tasks that start together come due together: the same
+time has passed for each, and under an even load each has done the same share of the work. Their snapshots are taken on
+the host's thread, inside the commit, so writing them all in one commit stops the loop for the whole instance's state at
+once — with 30,000 working orders in risk that was a third of a second, and every order arriving meanwhile waited for
+it. So one commit takes the moving tasks (the next owner must find them checkpointed) and, of the others due, only the
+one longest without a checkpoint; the rest follow in the next commits, milliseconds apart under load, each pause one
+partition's share of the state.
 """
 
 from __future__ import annotations
