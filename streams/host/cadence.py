@@ -2,13 +2,14 @@
 
 A task is due a checkpoint once it has taken ``checkpoint_records`` records since its last, or any that long ago
 (``checkpoint_ms``), or any whose processing (or the replay that brought it up) took its share of
-``checkpoint_work_ms``, or any and is moving to another instance. Tasks that start together come due together: the same
-time has passed for each, and under an even load each has done the same share of the work. Their snapshots are taken on
-the host's thread, inside the commit, so writing them all in one commit stops the loop for the whole instance's state at
-once — with 30,000 working orders in risk that was a third of a second, and every order arriving meanwhile waited for
-it. So one commit takes the moving tasks (the next owner must find them checkpointed) and, of the others due, only the
-one longest without a checkpoint; the rest follow in the next commits, milliseconds apart under load, each pause one
-partition's share of the state.
+``checkpoint_work_ms``, or any and is moving to another instance. Tasks that start together come due together by
+time or by work: the same time has passed for each, and under an even load each has done the same share of the work.
+Their snapshots are taken on the host's thread, inside the commit, so writing them all in one commit stops the loop for
+the whole instance's state at once — with 30,000 working orders in risk that was a third of a second, and every order
+arriving meanwhile waited for it. So of the tasks due by time or work, one commit takes only the one longest without a
+checkpoint; the rest follow in the next commits, milliseconds apart under load, each pause one partition's share of the
+state. A task due by its count of records, or moving (the next owner must find it checkpointed), is checkpointed in the
+commit at hand: the count bounds what a restart replays, and a worker may be killed right after a backlog.
 """
 
 from __future__ import annotations
@@ -37,9 +38,10 @@ class Cadence:
         )
 
     def pick(self, tasks: Sequence[Task], moving: frozenset[int], ready: Callable[[Task], bool]) -> list[Task]:
-        """The tasks of this instance's ``tasks`` to checkpoint in this commit, of those ``ready`` for one: every
-        moving one due, and of the others due, the one longest without a checkpoint."""
+        """The tasks of this instance's ``tasks`` to checkpoint in this commit, of those ``ready`` for one: every one
+        due by its count of records or moving, and of the others due (by time or work), the one longest without a
+        checkpoint."""
         due = [task for task in tasks if ready(task) and self.due(task, len(tasks), moving)]
-        leaving = [task for task in due if task.key in moving]
-        staying = [task for task in due if task.key not in moving]
-        return leaving + sorted(staying, key=lambda task: task.checkpointed_at)[:1]
+        now = [task for task in due if task.key in moving or task.taken >= self._config.checkpoint_records]
+        spread = [task for task in due if task not in now]
+        return now + sorted(spread, key=lambda task: task.checkpointed_at)[:1]
