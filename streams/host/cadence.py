@@ -42,6 +42,11 @@ class Cadence:
         due by its count of records or moving, and of the others due (by time or work), the one longest without a
         checkpoint."""
         due = [task for task in tasks if ready(task) and self.due(task, len(tasks), moving)]
-        now = [task for task in due if task.key in moving or task.taken >= self._config.checkpoint_records]
-        spread = [task for task in due if task not in now]
-        return now + sorted(spread, key=lambda task: task.checkpointed_at)[:1]
+        records = self._config.checkpoint_records
+        urgent = [task.key in moving or task.taken >= records for task in due]
+        spread = sorted((task for task, now in zip(due, urgent, strict=True) if not now), key=_last_checkpoint)
+        return [task for task, now in zip(due, urgent, strict=True) if now] + spread[:1]
+
+
+def _last_checkpoint(task: Task) -> float:
+    return task.checkpointed_at
