@@ -17,8 +17,7 @@ from commands.errors import CommandRejected
 from commands.gateway import ClientOrderIdReused, UnknownOrder
 from schemas.contract_errors import RegistryUnavailableError
 from schemas.errors import TradecoreError
-from streams.errors import StreamsError
-from streams.eventlog import AppendFailed
+from streams.errors import AppendFailed, StreamsError
 
 MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger("tradecore.api")

@@ -5,6 +5,10 @@ class StreamsError(TradecoreError):
     """A Kafka-side failure: topics, producers, consumers, processors."""
 
 
+class AppendFailed(StreamsError):
+    """Kafka did not acknowledge an event; it may or may not be in the log."""
+
+
 class TopicConfigError(StreamsError):
     """An existing topic differs from its declared layout in a way that cannot be fixed in place."""
 

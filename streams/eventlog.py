@@ -20,7 +20,7 @@ from schemas.events import Event
 from schemas.registry import SchemaRegistry
 from schemas.serde import EventSerializer
 from streams import kafka
-from streams.errors import StreamsError
+from streams.errors import AppendFailed
 from streams.host.processor import event_time_ms
 from streams.kafka import KafkaError, KafkaSettings, Message, Producer, tracing
 from streams.metrics import EVENTS_PRODUCED
@@ -28,10 +28,6 @@ from streams.metrics import EVENTS_PRODUCED
 _ANY_PARTITION = -1  # produce()'s default: the partitioner picks the key's partition
 Records = tuple[str, list[bytes], list[bytes], list[int]]
 """A frame's records: the topic, and the keys, values and timestamps of its rows."""
-
-
-class AppendFailed(StreamsError):
-    """Kafka did not acknowledge an event; it may or may not be in the log."""
 
 
 class KafkaEventLog:

@@ -30,7 +30,7 @@ from commands.errors import Violation
 from commands.gateway import CommandGateway
 from commands.models import Tick
 from commands.tick_frames import TickAt
-from streams.errors import StreamsError
+from streams.errors import AppendFailed, StreamsError
 from streams.ingest import rows
 from streams.ingest.rows import PRICE_FIELDS, Converted, Rejected
 
@@ -375,11 +375,7 @@ async def _going_on(path: Path, first_line: int) -> AsyncIterator[None]:
     """Around a load from ``first_line``: a failure to append it says where the file can be taken up again."""
     try:
         yield
-    except StreamsError as err:
-        from streams.eventlog import AppendFailed  # (the log's, which this module does not otherwise need)
-
-        if not isinstance(err, AppendFailed):  # a bad row that stops the run, the registry gone: said as they are
-            raise
+    except AppendFailed as err:  # (anything else — a bad row, the registry gone — is said as it is)
         raise IngestFileError(
             f"{path}: Kafka did not confirm the ticks from line {first_line} on: {err}",
             hint=f"the lines before {first_line} are in the log; the ticks from it on may be in part (their sequences "

@@ -20,7 +20,7 @@ from commands.models import CancelOrder, IngestTicks, PlaceOrder, Tick
 from commands.refs import OrderRef
 from domain.instruments import InstrumentRegistry
 from schemas.events import CancelRequested, Event, OrderPlaced
-from streams.eventlog import AppendFailed
+from streams.errors import AppendFailed
 from tests.support.contracts import STAMP
 from tests.support.memory import MemoryCommandStore, MemoryEventLog
 

@@ -17,7 +17,8 @@ from schemas.events import TickIngested
 from schemas.serde import register_all
 from schemas.settings import RegistrySettings
 from streams import kafka
-from streams.eventlog import AppendFailed, KafkaEventLog
+from streams.errors import AppendFailed
+from streams.eventlog import KafkaEventLog
 from streams.host.processor import event_time_ms
 from streams.kafka.registry import registry_client
 from streams.kafka.topics import TopicLayout, cluster_size, ensure_topics

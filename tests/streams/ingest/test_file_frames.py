@@ -24,7 +24,7 @@ from commands.models import IngestTicks, Tick
 from commands.validation import validate_ticks
 from domain.instruments import InstrumentRegistry
 from schemas.events import TickIngested
-from streams.eventlog import AppendFailed
+from streams.errors import AppendFailed
 from streams.ingest import files, rows
 from streams.ingest.recorded import market_file
 from tests.support.memory import EncodingEventLog, MemoryCommandStore
