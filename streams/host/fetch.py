@@ -48,6 +48,11 @@ SESSION_TIMEOUT_MS = 20000
 _LEAD_TURN_S = 0.005
 _SIDE_TURN_S = 0.001
 _LEAVE_S = 10.0  # how long a host starting over waits for its consumer to leave the group
+# Asking the group's committed offsets on an assignment: a read_committed consumer asks for stable ones (KIP-447), and
+# the coordinator answers no partition whose offsets an open transaction holds until that transaction ends — a
+# stopped instance's until the broker aborts it (its transaction.timeout.ms, 60 s, and the broker's check every
+# 10 s), while the partition is already another's. Asked again each _ASK_COMMITTED_S, for up to stall_ms.
+_ASK_COMMITTED_S = 30.0
 _ASK_S = 5.0  # how long the watchdog's look-up of a partition's end may wait
 _SAY_EVERY_S = 60.0  # a consumer error of one kind is logged at most this often
 OFFSET = itemgetter(2)  # a RawRecord's offset
@@ -266,9 +271,30 @@ class Fetcher:
         ]
 
     def committed(self, positions: list[Position]) -> dict[Position, int]:
-        """The group's committed offset of each partition (0 where none is)."""
-        found = self.group.committed([TopicPartition(t, p) for t, p in positions], timeout=30)
-        return {(c.topic, c.partition): max(c.offset, 0) for c in found}
+        """The group's committed offset of each partition (0 where none is), once no open transaction holds them.
+
+        Raises:
+            StartOver: not answered within ``stall_ms`` (``_ASK_COMMITTED_S``).
+        """
+        asked = [TopicPartition(t, p) for t, p in positions]
+        give_up = time.monotonic() + self._config.stall_ms / 1000
+        while True:
+            try:
+                found = self.group.committed(asked, timeout=_ASK_COMMITTED_S)
+                return {(c.topic, c.partition): max(c.offset, 0) for c in found}
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError._TIMED_OUT:
+                    raise
+                if time.monotonic() >= give_up:
+                    raise StartOver(
+                        f"the group's committed offsets were not answered within {self._config.stall_ms // 1000} s"
+                    ) from exc
+                log.warning(
+                    "%s: the group's committed offsets of %s are not answered yet: an open transaction holds them "
+                    "(a stopped instance's, until the broker aborts it) or the coordinator is away; asking again",
+                    self._member,
+                    sorted({p for _, p in positions}),
+                )
 
     def go_live(self, starts: Mapping[Position, int], broadcast: list[Position]) -> None:
         """Read on from ``starts``: the lead's partitions from there (those that stayed assigned too: records
