@@ -13,6 +13,7 @@ from typing import Any
 from streams import kafka
 from streams.errors import StreamsError
 from streams.kafka import KafkaSettings, TopicPartition
+from streams.kafka.logreader import LogReader
 from streams.kafka.topics import TopicLayout, cluster_size, ensure_topics
 from streams.processors import ProcessorSettings
 from streams.worker import PROCESSORS
@@ -40,15 +41,14 @@ def wait_until_settled(
 
     Broadcast inputs (ticks into risk) are not asked: their positions live in each task's checkpoints, not in the
     group, and nothing is derived from them alone — an order that needs a tick is held by the host's merge until
-    the tick is read, so once every partitioned input is committed to its end, every output is written.
+    the tick is read, so once every partitioned input is committed to its end, every output is written. Only final
+    commits are asked for (``kafka.final_commits``): an instance's open transaction is not waited on.
     """
     processors = [build(ProcessorSettings()) for build in PROCESSORS.values()]
-    consumer = kafka.consumer(settings, f"{settings.topic_prefix}backtest-observer")
+    observer = LogReader(settings, f"{settings.topic_prefix}backtest-observer")
     inputs = {p.name: [settings.topic_prefix + t for t in p.partitioned] for p in processors}
-    partitions = {
-        topic: list(consumer.list_topics(topic, timeout=30).topics[topic].partitions)
-        for topic in {t for ts in inputs.values() for t in ts}
-    }
+    partitions = {name: [TopicPartition(*p) for p in observer.partitions(topics)] for name, topics in inputs.items()}
+    positions = {(tp.topic, tp.partition) for tps in partitions.values() for tp in tps}
     deadline = time.monotonic() + timeout_s
     last: Any = None
     still_since = time.monotonic()
@@ -58,18 +58,13 @@ def wait_until_settled(
                 raise PipelineError(
                     f"the processors stopped on their own (exit {worker.returncode})", hint=f"see {log}"
                 )
+            ends = observer.ends(positions)  # asked again while a leader is not yet elected or moving
             snapshot, behind = [], 0
-            for name, topics in inputs.items():
-                group = kafka.consumer(settings, f"{settings.topic_prefix}{name}")
-                try:
-                    tps = [TopicPartition(t, p) for t in topics for p in partitions[t]]
-                    for tp in group.committed(tps, timeout=30):
-                        high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=30)[1]
-                        done = max(tp.offset, 0)
-                        behind += max(0, high - done - 1)
-                        snapshot.append((tp.topic, tp.partition, done, high))
-                finally:
-                    group.close()
+            for name, tps in partitions.items():
+                for tp in kafka.final_commits(settings, f"{settings.topic_prefix}{name}", tps):
+                    high, done = ends[(tp.topic, tp.partition)], max(tp.offset, 0)
+                    behind += max(0, high - done - 1)
+                    snapshot.append((tp.topic, tp.partition, done, high))
             if report is not None:
                 report(behind)
             now = time.monotonic()
@@ -81,4 +76,4 @@ def wait_until_settled(
                 raise PipelineError(f"the processors did not settle within {timeout_s:.0f} s", hint=f"see {log}")
             time.sleep(0.5)
     finally:
-        consumer.close()
+        observer.close()

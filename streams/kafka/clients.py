@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from streams.kafka.settings import KafkaSettings
@@ -81,3 +81,20 @@ def consumer(settings: KafkaSettings, group_id: str, **overrides: Any) -> Consum
         "fetch.queue.backoff.ms": 10,
     }
     return Consumer({**config, **overrides})
+
+
+def final_commits(settings: KafkaSettings, group: str, partitions: list[TopicPartition]) -> list[TopicPartition]:
+    """The offsets ``group`` has committed for good on ``partitions`` (OFFSET_INVALID, negative, where none).
+
+    Offsets a processor added to a transaction it has not committed — one killed mid-batch, say — are not yet the
+    group's. The question is asked read_uncommitted because librdkafka asks a read_committed consumer's group for
+    *stable* offsets, and the coordinator answers a partition with such a pending commit UNSTABLE_OFFSET_COMMIT until
+    the transaction ends: after a SIGKILL, until the broker times it out (a minute) or a new instance fences it, so
+    the question would time out instead of answering. (A host that resumes from the offsets must ask for stable ones.)
+    """
+    asking = consumer(settings, group, **{"isolation.level": "read_uncommitted"})
+    try:
+        committed: list[TopicPartition] = asking.committed(partitions, timeout=30)
+    finally:
+        asking.close()
+    return committed

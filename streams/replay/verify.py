@@ -122,19 +122,9 @@ def input_ends(
 
 
 def committed_offsets(settings: KafkaSettings, group: str, ends: dict[TopicPartition, int]) -> int:
-    """Offsets of ``ends`` the group has committed (each partition counted up to its end).
-
-    Only commits that are final count: offsets a processor added to a transaction it has not committed — one killed
-    mid-batch, say — are not yet the group's. The consumer asks read_uncommitted because librdkafka asks a
-    read_committed consumer's group for *stable* offsets, and the coordinator answers a partition with such a pending
-    commit UNSTABLE_OFFSET_COMMIT until the transaction ends: after a SIGKILL, until the broker times it out (a
-    minute) or a new worker fences it, so the question would time out instead of answering.
-    """
-    consumer = kafka.consumer(settings, group, **{"isolation.level": "read_uncommitted"})
-    try:
-        committed = consumer.committed(list(ends), timeout=30)
-    finally:
-        consumer.close()
+    """Offsets of ``ends`` the group has committed for good (each partition counted up to its end); an open
+    transaction's are not counted, nor waited for (``kafka.final_commits``)."""
+    committed = kafka.final_commits(settings, group, list(ends))
     return sum(min(max(c.offset, 0), ends[TopicPartition(c.topic, c.partition)]) for c in committed)
 
 
