@@ -15,6 +15,7 @@ from api.bodies import loads
 from api.errors import BodyRefused
 from api.place_body import decode
 from commands.models import PlaceOrder
+from tests.support.properties import example_count
 
 VALID = {
     "account_id": "ACC-1",
@@ -193,7 +194,7 @@ def altered_bodies(draw: st.DrawFn) -> bytes:
     return json.dumps(body).encode()
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=example_count(150), deadline=None)
 @given(valid_bodies())
 def test_msgspec_takes_every_valid_order_as_pydantic_does(raw: bytes) -> None:
     fast, slow = decode(raw), pydantic_reading(raw)
@@ -202,7 +203,7 @@ def test_msgspec_takes_every_valid_order_as_pydantic_does(raw: bytes) -> None:
     assert same_order(fast, slow), raw
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=example_count(300), deadline=None)
 @given(altered_bodies())
 def test_msgspec_never_takes_what_pydantic_would_not_take_the_same(raw: bytes) -> None:
     fast = decode(raw)

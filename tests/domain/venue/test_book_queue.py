@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from domain.venue import matching
 from domain.venue.book import Book, Outcome, WorkingOrder
 from schemas.events import OrderType, Side, TimeInForce
+from tests.support.properties import example_count
 
 LIMITS = st.integers(min_value=990, max_value=1010).map(lambda p: Decimal(p) / 10)
 OPERATIONS = st.lists(
@@ -35,7 +36,7 @@ def sorted_by_hand(book: Book, side: Side, price: Decimal) -> list[str]:
     return [o.order_id for o in sorted(reached, key=lambda o: (sign * o.limit_price, o.priority))]  # type: ignore[operator]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=example_count(200), deadline=None)
 @given(OPERATIONS, LIMITS)
 def test_the_orders_a_price_reaches_come_in_price_time_priority(operations: list[tuple], price: Decimal) -> None:
     book = Book()

@@ -18,6 +18,7 @@ from streams.replay.reader import Record
 from streams.replay.rows import columns, frame, row
 from tests.schemas.batch.reference import SCHEMA_IDS, framed, writers
 from tests.support import events as build
+from tests.support.properties import example_count
 
 
 def _value(event: Event) -> bytes:
@@ -62,7 +63,7 @@ def test_a_malformed_record_is_a_row_with_the_reason_and_its_bytes_and_the_rest_
     assert got["raw_value"][1] is not None
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=example_count(40), deadline=None)
 @given(
     st.lists(st.lists(st.integers(0, 50), max_size=12), min_size=1, max_size=4),
     st.integers(1, 7),
