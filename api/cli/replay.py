@@ -135,13 +135,13 @@ def verify_processors(
             lambda done, total: progress.update(task, completed=done, total=total),
         )
     results = [compare(settings, client, source, into, OUTPUTS[name]) for name in chosen]
-    table = Table("topic", "source", "shadow", "identical", "differing", "missing", "extra", "undecodable")
+    table = Table("topic", "source", "shadow", "identical", "differing", "missing", "extra", "reordered", "undecodable")
     for r in results:
         colour = "green" if r.ok else "red"
+        differences = (r.differing, r.missing, r.extra, r.reordered)
         table.add_row(
             f"[{colour}]{r.topic}[/]",
-            *(str(n) for n in (r.source, r.shadow, r.identical, len(r.differing), len(r.missing), len(r.extra))),
-            str(r.undecodable),
+            *(str(n) for n in (r.source, r.shadow, r.identical, *map(len, differences), r.undecodable)),
         )
     console.print(table)
     for r in results:
@@ -150,6 +150,7 @@ def verify_processors(
             ("differs", r.differing),
             ("missing from the shadow", r.missing),
             ("only in the shadow", r.extra),
+            ("holds its events in another order in the shadow", [f"aggregate {a}" for a in r.reordered]),
         ):
             for event_id in ids[:10]:
                 console.print(f"  {r.topic}: {event_id} {label}", highlight=False)
