@@ -3,8 +3,9 @@
 Each batch is one Kafka transaction holding the batch's outputs, its dead letters and the input offsets it
 consumed, so a crash anywhere leaves no duplicate and no gap for ``read_committed`` readers
 (``streams.host.transaction``). A batch is committed as soon as a pass has taken all there was and the last commit
-is answered, else after ``batch_ms`` or ``batch_max`` records: a lone record's outputs are visible at once, a steady
-stream is committed in what came during each commit (the host takes it meanwhile), a backlog in large transactions.
+is answered, else after ``batch_ms`` or ``batch_max`` records, within a pass too: a lone record's outputs are visible
+at once, a steady stream is committed in what came during each commit (the host takes it meanwhile), a backlog in
+large transactions, and no transaction stays open much longer than ``batch_ms``.
 State is kept per input partition (``streams.host.tasks``) and checkpointed, every ``checkpoint_records`` records
 or ``checkpoint_ms``, in the transaction it covers (``streams.host.checkpoints``):
 on assignment a task loads its partition's latest checkpoint and replays only the tail after it
@@ -176,7 +177,7 @@ class _Session:
                 if self._frames is not None and records:
                     singles = self._frames.take(records, self._txn, self._tasks)  # (no merge: one input)
                 processed = len(records) - len(singles)
-                if self._txn.open and self._txn.taken >= self._config.batch_max:
+                if self._batch_done():
                     self._commit(wait=False)
                 for decoded in self._host.decoder.decode(singles):
                     self._merger.add(self._host.topics.stamped(decoded))
@@ -184,7 +185,7 @@ class _Session:
                 for stamped in self._merger.release(self._fetcher.exhausted, self._fetcher.caught_up):
                     self._host.handler.handle(stamped.item, self._txn, self._tasks.take(stamped.item.record))
                     processed += 1
-                    if self._txn.taken >= self._config.batch_max:
+                    if self._batch_done():
                         self._commit(wait=False)  # bounded transactions; the merger keeps the rest in order
                 self._bound_buffers()
                 # Commit once the pass took all there was to take and the last commit is answered — what is
@@ -218,6 +219,15 @@ class _Session:
             self._closing = True
             self._fetcher.close(leave=leave)
             self._txn.close()
+
+    def _batch_done(self) -> bool:
+        """The open batch holds ``batch_max`` records, or has been open ``batch_ms``: committed within a pass too, so
+        that a long pass (a slow model's scoring, a backlog held behind a lagging input) keeps its transaction short:
+        its outputs visible as it goes, and far within the broker's transaction timeout (``transaction.py``)."""
+        return self._txn.open and (
+            self._txn.taken >= self._config.batch_max
+            or time.monotonic() - self._txn.opened > self._config.batch_ms / 1000
+        )
 
     def _bound_buffers(self) -> None:
         """After a pass, pause each source the merger still holds ``batch_max`` records of (they wait on another

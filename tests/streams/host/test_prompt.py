@@ -53,12 +53,12 @@ class Checker:
 
 @contextlib.contextmanager
 def hosting(
-    topics: KafkaSettings, registry_settings: RegistrySettings, config: HostConfig
+    topics: KafkaSettings, registry_settings: RegistrySettings, config: HostConfig, checker: Checker | None = None
 ) -> Iterator[tuple[ProcessorHost, Checker]]:
-    """A ``Checker`` hosted under ``config`` in a thread of this process, stopped afterwards."""
+    """``checker`` (a new ``Checker`` if none) hosted under ``config`` in a thread of this process, then stopped."""
     client = registry_client(registry_settings)
     register_all(client, topics.topic_prefix)
-    checker = Checker()
+    checker = checker or Checker()
     host = ProcessorHost(checker, topics, client, config)
     stop = threading.Event()
     thread = threading.Thread(target=host.run, args=(stop,))
