@@ -3,9 +3,9 @@
 Each batch is one Kafka transaction holding the batch's outputs, its dead letters and the input offsets it
 consumed, so a crash anywhere leaves no duplicate and no gap for ``read_committed`` readers
 (``streams.host.transaction``). A batch is committed as soon as a pass has taken all there was and the last commit
-is answered, else after ``batch_ms`` or ``batch_max`` records, within a pass too: a lone record's outputs are visible
-at once, a steady stream is committed in what came during each commit (the host takes it meanwhile), a backlog in
-large transactions, and no transaction stays open much longer than ``batch_ms``.
+is answered, else after ``batch_ms`` or ``batch_max`` records: a lone record's outputs are visible at once, a steady
+stream is committed in what came during each commit (the host takes it meanwhile), a backlog in large transactions,
+and a pass that takes long is committed within itself, so no transaction stays open much past a second.
 State is kept per input partition (``streams.host.tasks``) and checkpointed, every ``checkpoint_records`` records
 or ``checkpoint_ms``, in the transaction it covers (``streams.host.checkpoints``):
 on assignment a task loads its partition's latest checkpoint and replays only the tail after it
@@ -63,6 +63,7 @@ log = logging.getLogger("tradecore.streams")
 # held by the merger, _HELD_WAIT_S, so that a grace period ending is noticed promptly.
 _IDLE_WAIT_S = 0.05
 _HELD_WAIT_S = 0.005
+_LONG_PASS_S = 1.0  # a batch still open this long within a pass is committed there (``_Session._batch_done``)
 
 
 class ProcessorHost:
@@ -221,12 +222,15 @@ class _Session:
             self._txn.close()
 
     def _batch_done(self) -> bool:
-        """The open batch holds ``batch_max`` records, or has been open ``batch_ms``: committed within a pass too, so
-        that a long pass (a slow model's scoring, a backlog held behind a lagging input) keeps its transaction short:
-        its outputs visible as it goes, and far within the broker's transaction timeout (``transaction.py``)."""
+        """Within a pass: the open batch holds ``batch_max`` records, or has been open ``_LONG_PASS_S`` (or
+        ``batch_ms``, if longer). A pass that takes long — a slow model's scoring, costly records fetched at once — is
+        committed as it goes, its outputs visible and its transaction far within the broker's timeout; an ordinary
+        pass (``batch_max`` records at most, a few hundred ms) is left whole, as between passes ``batch_ms`` counts:
+        committing every ``batch_ms`` within passes too doubled risk's commits over a backlog, and its checkpoints
+        with them (CPU per record +15 %, docs/PERFORMANCE.md)."""
         return self._txn.open and (
             self._txn.taken >= self._config.batch_max
-            or time.monotonic() - self._txn.opened > self._config.batch_ms / 1000
+            or time.monotonic() - self._txn.opened > max(self._config.batch_ms / 1000, _LONG_PASS_S)
         )
 
     def _bound_buffers(self) -> None:
