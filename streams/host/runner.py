@@ -227,7 +227,7 @@ class _Session:
         committed as it goes, its outputs visible and its transaction far within the broker's timeout; an ordinary
         pass (``batch_max`` records at most, a few hundred ms) is left whole, as between passes ``batch_ms`` counts:
         committing every ``batch_ms`` within passes too doubled risk's commits over a backlog, and its checkpoints
-        with them (CPU per record +15 %, docs/PERFORMANCE.md)."""
+        with them (docs/PERFORMANCE.md, "Stop 37")."""
         return self._txn.open and (
             self._txn.taken >= self._config.batch_max
             or time.monotonic() - self._txn.opened > max(self._config.batch_ms / 1000, _LONG_PASS_S)
