@@ -36,6 +36,8 @@ from streams.kafka.logreader import RawRecord
 from streams.metrics import ProcessorMetrics
 
 Outcome = tuple[Sequence[Output], str, str]  # outputs, and the reason and kind of a dead letter
+PIECE_S = 0.25  # the processor's time a live frame is cut to, when its rows are costly enough to need cutting
+FIRST_PIECE = 10  # a task's first live frame, in rows: enough to learn what a row costs
 
 
 class RunDecoder:
@@ -101,9 +103,16 @@ class FrameTaker:
         name = inputs.name(inputs.topics[0])
         return len(events_on(EVENTS_OF.get(name, name))) == 1
 
-    def take(self, records: list[RawRecord], txn: HostTransaction, tasks: Tasks) -> list[RawRecord]:
-        """Take each partition's run of at least ``small`` of ``records`` as a frame; the others are left to take
-        one by one (returned).
+    def take(
+        self, records: list[RawRecord], txn: HostTransaction, tasks: Tasks, between: Callable[[], None]
+    ) -> list[RawRecord]:
+        """Take each partition's run of at least ``small`` of ``records`` as frames, calling ``between`` after each
+        (the host commits there when its batch is due); the others are left to take one by one (returned).
+
+        A run is one frame unless its rows are costly: then pieces of ``PIECE_S`` of the processor's time each, as
+        the last frame's time per row foretells (a task's first is ``FIRST_PIECE`` rows, to learn it), so that a
+        slow model's scoring of two thousand bars (≈ 12 s) does not hold one transaction open throughout. Taking a
+        run in pieces derives what taking it whole does (a frame derives what its records do one by one: ``Columnar``).
 
         Raises:
             RegistryUnavailableError: the registry could not be asked for a writer's schema; retry.
@@ -112,8 +121,14 @@ class FrameTaker:
         for run, task in self._runs(records, tasks.take):
             if task is None:
                 rest += run
-            else:
-                self._take_run(run, txn, task)
+                continue
+            start = 0
+            while start < len(run):
+                row_s = task.frame_row_s
+                size = FIRST_PIECE if row_s is None else max(1, int(PIECE_S / row_s)) if row_s else len(run)
+                self._take_run(run[start : start + size], txn, task)
+                start += size
+                between()
         return rest
 
     def fold(self, records: list[RawRecord], task: Task) -> list[RawRecord]:
@@ -162,7 +177,9 @@ class FrameTaker:
         assert isinstance(processor, Columnar)
         began = time.perf_counter()
         found = processor.handle_frame(self._name, good, self.decoder.events(good))
-        task.work_s += time.perf_counter() - began  # (a replay of these records would redo it)
+        spent = time.perf_counter() - began
+        task.work_s += spent  # (a replay of these records would redo it)
+        task.frame_row_s = spent / good.height
         for row, derived in found:
             place = place_of[row]
             if isinstance(derived, Exception):

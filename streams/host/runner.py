@@ -176,18 +176,15 @@ class _Session:
                     self._host.metrics.held_wait(waited)
                 singles = records
                 if self._frames is not None and records:
-                    singles = self._frames.take(records, self._txn, self._tasks)  # (no merge: one input)
-                processed = len(records) - len(singles)
-                if self._batch_done():
-                    self._commit(wait=False)
+                    singles = self._frames.take(records, self._txn, self._tasks, self._commit_if_done)
+                processed = len(records) - len(singles)  # (one input: no merge; the frames committed as due)
                 for decoded in self._host.decoder.decode(singles):
                     self._merger.add(self._host.topics.stamped(decoded))
                 self._host.stats.held_max = max(self._host.stats.held_max, self._merger.buffered())
                 for stamped in self._merger.release(self._fetcher.exhausted, self._fetcher.caught_up):
                     self._host.handler.handle(stamped.item, self._txn, self._tasks.take(stamped.item.record))
                     processed += 1
-                    if self._batch_done():
-                        self._commit(wait=False)  # bounded transactions; the merger keeps the rest in order
+                    self._commit_if_done()  # bounded transactions; the merger keeps the rest in order
                 self._bound_buffers()
                 # Commit once the pass took all there was to take and the last commit is answered — what is
                 # processed becomes visible at once, and under a steady stream what came while the broker committed
@@ -220,6 +217,10 @@ class _Session:
             self._closing = True
             self._fetcher.close(leave=leave)
             self._txn.close()
+
+    def _commit_if_done(self) -> None:
+        if self._batch_done():
+            self._commit(wait=False)
 
     def _batch_done(self) -> bool:
         """Within a pass: the open batch holds ``batch_max`` records, or has been open ``_LONG_PASS_S`` (or

@@ -31,6 +31,7 @@ class Task:
     work_s: float = 0.0  # the time its processor took over the records since its last checkpoint: what a restart redoes
     checkpointed_at: float = field(default_factory=time.monotonic)  # its last checkpoint, or its start
     journal_next: int | None = None  # the offset after its last journal entry, once known
+    frame_row_s: float | None = None  # its processor's time per row over the last frame it took (None: none yet)
 
     def covers(self, position: Position) -> bool:
         return position in self.broadcast or position in self.positions
