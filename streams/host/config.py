@@ -32,8 +32,8 @@ class HostConfig:
     checkpoint_work_ms: int = 2_000
     restore_checkpoints: bool = True  # False: ignore every checkpoint and rebuild from the beginning
     # Liveness: an instance that has taken no record for this long while its inputs hold records it has not fetched
-    # (or a rebuild whose reads made no progress for this long) starts over with new clients. Longer than a
-    # transaction may stay open upstream (60 s, transaction.timeout.ms), which holds read_committed readers back.
+    # (or a rebuild whose reads made no progress for this long) starts over with new clients. Well past the longest a
+    # transaction may stay open upstream (20 s, transaction.timeout.ms), which holds read_committed readers back.
     stall_ms: int = 120_000
 
 

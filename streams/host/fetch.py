@@ -50,7 +50,7 @@ _SIDE_TURN_S = 0.001
 _LEAVE_S = 10.0  # how long a host starting over waits for its consumer to leave the group
 # Asking the group's committed offsets on an assignment: a read_committed consumer asks for stable ones (KIP-447), and
 # the coordinator answers no partition whose offsets an open transaction holds until that transaction ends — a
-# stopped instance's until the broker aborts it (its transaction.timeout.ms, 60 s, and the broker's check every
+# stopped instance's until the broker aborts it (its transaction.timeout.ms, 20 s, and the broker's check every
 # 10 s), while the partition is already another's. Asked again each _ASK_COMMITTED_S, for up to stall_ms.
 _ASK_COMMITTED_S = 30.0
 _ASK_S = 5.0  # how long the watchdog's look-up of a partition's end may wait

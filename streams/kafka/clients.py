@@ -89,7 +89,7 @@ def final_commits(settings: KafkaSettings, group: str, partitions: list[TopicPar
     Offsets a processor added to a transaction it has not committed — one killed mid-batch, say — are not yet the
     group's. The question is asked read_uncommitted because librdkafka asks a read_committed consumer's group for
     *stable* offsets, and the coordinator answers a partition with such a pending commit UNSTABLE_OFFSET_COMMIT until
-    the transaction ends: after a SIGKILL, until the broker times it out (a minute) or a new instance fences it, so
+    the transaction ends: after a SIGKILL, until the broker times it out (20 s) or a new instance fences it, so
     the question would time out instead of answering. (A host that resumes from the offsets must ask for stable ones.)
     """
     asking = consumer(settings, group, **{"isolation.level": "read_uncommitted"})

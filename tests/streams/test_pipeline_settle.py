@@ -1,7 +1,7 @@
 """A backtest's wait for its processors to settle is not held up by an open transaction holding a group's offsets.
 
 An instance killed mid-batch leaves its transaction open, with the batch's offsets in it, until the broker aborts it
-(a minute). The wait once asked the groups' committed offsets as a read_committed consumer — stable ones, which the
+(20 s). The wait once asked the groups' committed offsets as a read_committed consumer — stable ones, which the
 coordinator does not give while such a transaction is open — and failed when the question timed out after 30 s.
 """
 

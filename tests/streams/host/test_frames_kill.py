@@ -67,7 +67,7 @@ def test_a_framed_signals_worker_killed_mid_stream_commits_every_signal_exactly_
         worker.send_signal(signal.SIGKILL)
         worker.wait(30)
         # Asked of the group's commits, not read from `signals`: a read_committed read would wait on the killed
-        # worker's open transaction until the next worker fences it, or until it times out (a minute, in a rehearsal).
+        # worker's open transaction until the next worker fences it, or until it times out (20 s).
         ends = input_ends(topics, client, prefix, ["ticks"])
         assert committed_offsets(topics, prefix + "signals", ends) < sum(ends.values()), (
             "the kill came before the worker had finished"

@@ -1,7 +1,7 @@
 """A partition whose group offsets a stopped instance's transaction still holds is taken once that transaction ends.
 
 An instance killed mid-batch leaves its transaction open, with the batch's offsets in it, until the broker aborts it
-(the transaction's timeout, 60 s). The group gives its partitions to another instance after the session timeout
+(the transaction's timeout, 20 s). The group gives its partitions to another instance after the session timeout
 (20 s), and that host asks for the group's committed offsets as a read_committed consumer: stable ones (KIP-447),
 which the coordinator does not answer while the transaction is open. The host once took the question's timeout for
 a failure and its worker stopped, a second instance lost with the first; it asks again now, and goes live once the

@@ -1,5 +1,5 @@
 """What a group has committed is answered at once, even while a processor's transaction holds offsets it has not
-committed — as after a worker is killed mid-batch, when the broker keeps that transaction open for a minute."""
+committed — as after a worker is killed mid-batch, when the broker keeps that transaction open until it times out."""
 
 from __future__ import annotations
 
