@@ -15,6 +15,7 @@ import pytest
 from confluent_kafka import TopicPartition
 
 from schemas.events import Event
+from schemas.registry import SchemaRegistry
 from schemas.serde import register_all
 from schemas.settings import RegistrySettings
 from streams import kafka
@@ -33,6 +34,31 @@ ORDERS = 60
 COST_S = 0.05  # each order's handling: the pass over all of them takes 3 s
 TICKS = 150
 ROW_S = 0.03  # each tick's, taken as a frame: 4.5 s for the run
+
+
+def appended_and_read(
+    topics: KafkaSettings, client: SchemaRegistry, events: Sequence[Event], out: str
+) -> dict[str, float]:
+    """``events`` appended at once; then ``out`` read ``read_committed`` until a record keyed by each one's aggregate
+    has come (none twice): when each became visible."""
+    reader = kafka.consumer(topics, f"{topics.topic_prefix}long-pass-reader")
+    try:
+        name = topics.topic_prefix + out
+        reader.assign(
+            [TopicPartition(name, p, 0) for p in reader.list_topics(name, timeout=30).topics[name].partitions]
+        )
+        append(topics, client, events)
+        visible: dict[str, float] = {}
+        deadline = time.monotonic() + 60
+        while len(visible) < len(events) and time.monotonic() < deadline:
+            for message in reader.consume(100, 0.02):
+                if message.error() is None:
+                    key = message.key().decode()
+                    assert key not in visible, f"{key} written twice"
+                    visible[key] = time.monotonic()
+        return visible
+    finally:
+        reader.close()
 
 
 class SlowChecker(Checker):
@@ -54,27 +80,10 @@ def test_a_long_pass_is_committed_as_it_goes(topics: KafkaSettings, registry_set
     checker = SlowChecker()
     with hosting(topics, registry_settings, HostConfig(), checker) as (host, _):
         until_live(topics, client, checker)
-        reader = kafka.consumer(topics, f"{topics.topic_prefix}long-pass-reader")  # read_committed
-        try:
-            out = topics.topic_prefix + "orders.checked"
-            reader.assign(
-                [TopicPartition(out, p, 0) for p in reader.list_topics(out, timeout=30).topics[out].partitions]
-            )
-            # One account's orders, appended at once: one partition, fetched in one go by the idle host.
-            keys = [f"order-{i}" for i in range(ORDERS)]
-            append(
-                topics, client, [order_placed(envelope=envelope(type(order_placed()), aggregate_id=k)) for k in keys]
-            )
-            visible: dict[str, float] = {}
-            deadline = time.monotonic() + 60
-            while len(visible) < ORDERS and time.monotonic() < deadline:
-                for message in reader.consume(100, 0.02):
-                    if message.error() is None:
-                        key = message.key().decode()
-                        assert key not in visible, f"{key} decided twice"
-                        visible[key] = time.monotonic()
-        finally:
-            reader.close()
+        # One account's orders, appended at once: one partition, fetched in one go by the idle host.
+        keys = [f"order-{i}" for i in range(ORDERS)]
+        orders = [order_placed(envelope=envelope(type(order_placed()), aggregate_id=k)) for k in keys]
+        visible = appended_and_read(topics, client, orders, "orders.checked")
         assert sorted(visible) == sorted(keys), "orders undecided"
         assert host.stats.restarts == 0
     first, last = min(visible.values()), checker.handled_at[keys[-1]]
@@ -118,24 +127,13 @@ def test_a_costly_run_taken_as_frames_is_committed_as_it_goes(
     stop = threading.Event()
     thread = threading.Thread(target=host.run, args=(stop,))
     thread.start()
-    reader = kafka.consumer(topics, f"{topics.topic_prefix}long-frame-reader")  # read_committed
     try:
         assert host.live.wait(120), "the host never went live"
-        out = topics.topic_prefix + "signals"
-        reader.assign([TopicPartition(out, p, 0) for p in reader.list_topics(out, timeout=30).topics[out].partitions])
         # One instrument's ticks, appended at once: one partition's run, fetched in one go and taken as frames.
         keys = [f"tick-{i}" for i in range(TICKS)]
-        append(topics, client, [tick_ingested(envelope=envelope(type(tick_ingested()), aggregate_id=k)) for k in keys])
-        visible: dict[str, float] = {}
-        deadline = time.monotonic() + 60
-        while len(visible) < TICKS and time.monotonic() < deadline:
-            for message in reader.consume(100, 0.02):
-                if message.error() is None:
-                    key = message.key().decode()
-                    assert key not in visible, f"{key} passed on twice"
-                    visible[key] = time.monotonic()
+        ticks = [tick_ingested(envelope=envelope(type(tick_ingested()), aggregate_id=k)) for k in keys]
+        visible = appended_and_read(topics, client, ticks, "signals")
     finally:
-        reader.close()
         stop.set()
         thread.join(60)
     assert sorted(visible) == sorted(keys), "ticks not passed on"
