@@ -125,7 +125,7 @@ class FrameTaker:
             start = 0
             while start < len(run):
                 row_s = task.frame_row_s
-                size = FIRST_PIECE if row_s is None else max(1, int(PIECE_S / row_s)) if row_s else len(run)
+                size = FIRST_PIECE if row_s is None else max(1, int(PIECE_S / max(row_s, 1e-9)))
                 self._take_run(run[start : start + size], txn, task)
                 start += size
                 between()

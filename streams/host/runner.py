@@ -63,7 +63,7 @@ log = logging.getLogger("tradecore.streams")
 # held by the merger, _HELD_WAIT_S, so that a grace period ending is noticed promptly.
 _IDLE_WAIT_S = 0.05
 _HELD_WAIT_S = 0.005
-_LONG_PASS_S = 1.0  # a batch still open this long within a pass is committed there (``_Session._batch_done``)
+_LONG_PASS_S = 1.0  # a batch still open this long within a pass is committed there (``_Session._commit_if_done``)
 
 
 class ProcessorHost:
@@ -219,20 +219,17 @@ class _Session:
             self._txn.close()
 
     def _commit_if_done(self) -> None:
-        if self._batch_done():
-            self._commit(wait=False)
-
-    def _batch_done(self) -> bool:
-        """Within a pass: the open batch holds ``batch_max`` records, or has been open ``_LONG_PASS_S`` (or
-        ``batch_ms``, if longer). A pass that takes long — a slow model's scoring, costly records fetched at once — is
-        committed as it goes, its outputs visible and its transaction far within the broker's timeout; an ordinary
+        """Within a pass: commit the open batch once it holds ``batch_max`` records, or has been open ``_LONG_PASS_S``
+        (or ``batch_ms``, if longer). A pass that takes long — a slow model's scoring, costly records fetched at once —
+        is committed as it goes, its outputs visible and its transaction far within the broker's timeout; an ordinary
         pass (``batch_max`` records at most, a few hundred ms) is left whole, as between passes ``batch_ms`` counts:
         committing every ``batch_ms`` within passes too doubled risk's commits over a backlog, and its checkpoints
         with them (docs/PERFORMANCE.md, "Stop 37")."""
-        return self._txn.open and (
+        if self._txn.open and (
             self._txn.taken >= self._config.batch_max
             or time.monotonic() - self._txn.opened > max(self._config.batch_ms / 1000, _LONG_PASS_S)
-        )
+        ):
+            self._commit(wait=False)
 
     def _bound_buffers(self) -> None:
         """After a pass, pause each source the merger still holds ``batch_max`` records of (they wait on another
