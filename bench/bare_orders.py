@@ -45,6 +45,7 @@ class BareServer(ApiServer):
             process = subprocess.Popen(
                 [
                     *(sys.executable, "-m", "uvicorn", "bench.bare_orders:create_app", "--factory"),
+                    *("--http", "api.http_protocol:HttpProtocol"),
                     *("--host", "127.0.0.1", "--port", str(port), "--workers", str(self.workers)),
                     *("--log-level", "warning", "--no-access-log"),
                 ],

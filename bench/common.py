@@ -650,7 +650,10 @@ PROFILE_RULES: list[tuple[str, tuple[str, ...]]] = [
     ("domain: validate, decide, fingerprint (commands)", ("commands/",)),
     ("threadpool hops for sync dependencies (anyio, threading)", ("anyio/", "threading.py", "queue.py", "concurrent/")),
     ("FastAPI dependency resolution (api.deps)", ("solve_dependencies", "api/deps.py")),
-    ("HTTP protocol (uvicorn + httptools)", ("uvicorn/protocols", "httptools")),
+    (
+        "HTTP protocol (uvicorn + httptools, api.http_protocol)",
+        ("uvicorn/protocols", "httptools", "api/http_protocol.py"),
+    ),
     (
         "the API's request handling (order entry's front, bodies, metrics)",
         ("api/order_entry.py", "api/place_route.py", "api/place_body.py", "api/bodies.py", "api/telemetry.py"),

@@ -33,6 +33,7 @@ def serve_api(
     uvicorn.run(
         "api.app:create_app",
         factory=True,
+        http="api.http_protocol:HttpProtocol",
         host=host or settings.host,
         port=port or settings.port,
         workers=workers or settings.workers,
