@@ -22,7 +22,7 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -58,6 +58,7 @@ INSTRUMENT = "BTCUSDT"
 STRATEGY_ACCOUNT = "DEMO-S1"
 TRADER_ACCOUNTS = ("DEMO-1", "DEMO-2")
 SYNTHETIC_SEED = 42
+LIVE_SECONDS = 45.0  # how long the live source follows the tickers, by default
 
 
 @dataclass
@@ -68,6 +69,7 @@ class Demo:
     port: int
     data: Path | None
     source_choice: str = "auto"  # auto | recorded | live | synthetic
+    live_seconds: float = LIVE_SECONDS
     workdir: Path = field(init=False)
     prefix: str = field(init=False)
     secret: str = field(default_factory=lambda: secrets.token_hex(32))
@@ -171,7 +173,6 @@ def synthetic_quotes(path: Path, seed: int = SYNTHETIC_SEED, count: int = 600) -
 
 LIVE_EXCHANGE = "binance"
 LIVE_SYMBOL = "BTC/USDT"
-LIVE_SECONDS = 45.0
 # Spot markets only, and none of the calls that need an API key: the demo reads public tickers.
 LIVE_OPTIONS = parse_options(
     ['options.fetchMarkets.types=["spot"]', "options.fetchCurrencies=false", "options.fetchMargins=false"]
@@ -218,7 +219,7 @@ def quotes_source(demo: Demo) -> Path | None:
     if choice == "live":
         if not exchange_answers():
             raise ConfigurationError(f"{LIVE_EXCHANGE} does not answer", hint="check the network, or --source auto")
-        demo.source = f"LIVE {LIVE_EXCHANGE} {LIVE_SYMBOL} tickers through ccxt, for {LIVE_SECONDS:.0f} s"
+        demo.source = f"LIVE {LIVE_EXCHANGE} {LIVE_SYMBOL} tickers through ccxt, for {demo.live_seconds:g} s"
         return None
     path = synthetic_quotes(demo.workdir / f"synthetic-quotes-seed{SYNTHETIC_SEED}.csv")
     demo.source = f"SYNTHETIC quotes (seeded random walk, seed {SYNTHETIC_SEED}; chosen with --source synthetic)"
@@ -234,9 +235,29 @@ class Touch:
     ticks: int = 0
 
 
-def feed(demo: Demo, settings: KafkaSettings, path: Path | None, touch: Touch, speed: float) -> threading.Thread:
+class Feed(threading.Thread):
+    """The quote feed's thread: ``failure`` is what stopped it, if anything did."""
+
+    def __init__(self, append: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        super().__init__(name="quotes", daemon=True)
+        self._append = append
+        self.failure: Exception | None = None
+
+    def run(self) -> None:
+        try:
+            asyncio.run(self._append())
+        except Exception as err:  # said by the demo, which stops on it
+            self.failure = err
+
+    def check(self, demo: Demo) -> None:
+        """Stop the demo when the feed failed: a summary of part of the quotes would pass for the whole."""
+        if self.failure is not None:
+            raise ConfigurationError(f"the quote feed failed: {self.failure}", hint=f"the logs are in {demo.workdir}")
+
+
+def feed(demo: Demo, settings: KafkaSettings, path: Path | None, touch: Touch, speed: float) -> Feed:
     """Append quotes in a thread of their own: a file at ``speed`` times its recorded pace from now on, or (path
-    None) the live exchange's tickers for ``LIVE_SECONDS``."""
+    None) the live exchange's tickers for ``demo.live_seconds``."""
     instruments = InstrumentRegistry.from_file(DEFAULT_FILE)
 
     async def from_file(parts: WriteSide, path: Path) -> None:
@@ -250,7 +271,7 @@ def feed(demo: Demo, settings: KafkaSettings, path: Path | None, touch: Touch, s
 
     async def from_exchange(parts: WriteSide) -> None:
         stop = asyncio.Event()
-        asyncio.get_running_loop().call_later(LIVE_SECONDS, stop.set)
+        asyncio.get_running_loop().call_later(demo.live_seconds, stop.set)
         client = connect_async(LIVE_EXCHANGE, ExchangeSettings(), LIVE_OPTIONS)
 
         async def append(batch: IngestTicks) -> int:
@@ -270,7 +291,7 @@ def feed(demo: Demo, settings: KafkaSettings, path: Path | None, touch: Touch, s
         async with write_side(settings, RegistrySettings(), DatabaseSettings(), instruments) as parts:
             await (from_exchange(parts) if path is None else from_file(parts, path))
 
-    thread = threading.Thread(target=lambda: asyncio.run(append()), name="quotes", daemon=True)
+    thread = Feed(append)
     thread.start()
     return thread
 
@@ -460,9 +481,16 @@ def interrupted() -> Iterator[threading.Event]:
 
 
 def run(
-    console: Console, *, once: bool, port: int, data: Path | None, speed: float = 1.0, source: str = "auto"
+    console: Console,
+    *,
+    once: bool,
+    port: int,
+    data: Path | None,
+    speed: float = 1.0,
+    source: str = "auto",
+    live_seconds: float = LIVE_SECONDS,
 ) -> Summary:
-    demo = Demo(console, port, data, source)
+    demo = Demo(console, port, data, source, live_seconds)
     settings = KafkaSettings().model_copy(update={"topic_prefix": demo.prefix})
     users(demo)
     demo.say(f"namespace [bold]{demo.prefix}[/]; logs in {demo.workdir}")
@@ -476,6 +504,7 @@ def run(
         feeder = feed(demo, settings, path, touch, speed)
         while touch.ticks < (20 if path is not None else 3):
             if not feeder.is_alive():
+                feeder.check(demo)
                 raise ConfigurationError("the quote feed stopped before 20 quotes", hint=f"see {demo.workdir}")
             time.sleep(0.2)
         demo.say("quotes flowing; the scripted trader starts")
@@ -483,6 +512,7 @@ def run(
         for label, outcome in outcomes.items():
             demo.say(f"  {label}: {outcome}")
         feeder.join()
+        feeder.check(demo)
         demo.say(f"all {touch.ticks} quotes in; waiting for the processors and the read models to settle")
         result = settled_summary(demo, settings)
         demo.say("summary, read from the query API:")

@@ -25,7 +25,8 @@ TRADECORE = str(Path(sys.executable).with_name("tradecore"))
 @pytest.mark.integration
 def test_the_demo_trades_amends_cancels_and_is_refused_then_summarises(endpoints: Endpoints) -> None:
     done = subprocess.run(
-        [TRADECORE, "demo", "--once", "--port", "28000"],
+        # Three times the recorded pace: each quote stamped as it is sent, the script done with half the feed to go.
+        [TRADECORE, "demo", "--once", "--port", "28000", "--speed", "3"],
         env={**os.environ, **endpoints.as_env()},
         capture_output=True,
         text=True,
@@ -61,7 +62,7 @@ def test_with_source_live_the_demo_trades_on_exchange_tickers_through_ccxt(endpo
     on their stale event times: every order is refused for its reference price, as it must be)."""
     with serve() as (_exchange, url):
         done = subprocess.run(
-            [TRADECORE, "demo", "--once", "--source", "live", "--port", "28100"],
+            [TRADECORE, "demo", "--once", "--source", "live", "--live-seconds", "15", "--port", "28100"],
             env={**os.environ, **endpoints.as_env(), "TRADECORE_EXCHANGE_BASE_URL": url},
             capture_output=True,
             text=True,

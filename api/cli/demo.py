@@ -27,6 +27,9 @@ def demo(
             "TRADECORE_MARKET_DATA), live (Binance tickers through ccxt) or synthetic (a seeded random walk)."
         ),
     ] = "auto",
+    live_seconds: Annotated[
+        float, typer.Option(help="With --source live: how long to follow the exchange's tickers, in seconds.", min=5)
+    ] = 45.0,  # api.demo.LIVE_SECONDS: imported when the command runs
 ) -> None:
     """The whole loop in a namespace of its own: API, processors, projector, quotes, a scripted trader, a summary."""
     from api import demo as demos
@@ -34,6 +37,6 @@ def demo(
 
     while port_in_use(port):
         port += 1
-    result = demos.run(console, once=once, port=port, data=data, speed=speed, source=source)
+    result = demos.run(console, once=once, port=port, data=data, speed=speed, source=source, live_seconds=live_seconds)
     if not result.fills:
         errors.print("[yellow]warning:[/] nothing filled; see the logs under .stack/demo/")

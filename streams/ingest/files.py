@@ -189,6 +189,16 @@ def _has_offsets(times: pl.Series) -> bool:
     return bool(len(sample)) and bool(re.search(r"(Z|[+-]\d\d:?\d\d)$", sample[0]))
 
 
+def _rebased(times: pl.Expr, first: datetime, now: datetime, speed: float | None) -> pl.Expr:
+    """``times`` moved so that ``first`` is ``now``; with a ``speed``, their gaps divided by it. A recording replayed
+    faster than it was recorded keeping its gaps would run ahead of the clock: at x4 it is a minute ahead after 20 s,
+    where the API refuses it (``CommandGateway.tick_max_ahead``, 5 s)."""
+    if speed is None:
+        return times + pl.duration(microseconds=_us(now - first))
+    since = ((times - first).dt.total_microseconds() / speed).round().cast(pl.Int64)
+    return pl.lit(now) + pl.duration(microseconds=since)
+
+
 def _us(delta: timedelta) -> int:
     return delta // timedelta(microseconds=1)
 
@@ -247,17 +257,20 @@ async def ingest(
 
     ``speed``: None for as fast as possible; else replay with the recorded inter-arrival times divided by ``speed``
     (1.0 is real time). ``rebase``: shift every time so the file starts now (a recording replayed as a live feed,
-    so that orders placed meanwhile meet fresh reference prices). ``progress(rows_done, rows_total)`` is called
-    after each chunk is handed to Kafka. ``from_line``: skip the rows before this line of the file (going on after a
-    load that failed). ``clock``: what time it is (each batch's ``recorded_at``).
+    so that orders placed meanwhile meet fresh reference prices); with a ``speed``, the gaps between them are divided
+    by it too, so each tick carries the time it is sent at, as a live feed's would. ``progress(rows_done,
+    rows_total)`` is called after each chunk is handed to Kafka. ``from_line``: skip the rows before this line of the
+    file (going on after a load that failed). ``clock``: what time it is (each batch's ``recorded_at``).
     """
     frame, layout = read(path, layout)
     layout = bar_layout(layout, frame, bar_interval)
     frame = frame.with_columns(pl.col("time") + pl.duration(microseconds=_us(layout.shift)))
+    pace = speed
     if rebase and frame.height:
         first = frame["time"].drop_nulls().min()
         if isinstance(first, datetime):
-            frame = frame.with_columns(pl.col("time") + pl.duration(microseconds=_us(clock() - first)))
+            frame = frame.with_columns(_rebased(pl.col("time"), first, clock(), speed).alias("time"))
+            pace = None if speed is None else 1.0  # the rebased times are those the rows are due at
     if instrument not in gateway.instruments:
         raise IngestFileError(
             f"unknown instrument {instrument}", hint=f"known: {', '.join(sorted(gateway.instruments))}"
@@ -295,7 +308,7 @@ async def ingest(
     # other, acknowledged together at its end. Paced, a load is one chunk: the instrument's sequences are not held
     # while rows wait for their time.
     per_load = batch if speed is not None else window
-    paced = _paced(frame.get_column("time"), speed, batch, skipped)
+    paced = _paced(frame.get_column("time"), pace, batch, skipped)
     coming = asyncio.ensure_future(following(paced))
     try:
         current = await coming

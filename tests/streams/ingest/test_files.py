@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -201,3 +202,22 @@ def test_rebase_time_replays_a_recording_as_a_live_feed(
     first, second = (t["exchange_ts"] for t in ticks(topics, endpoints))
     assert before <= first <= datetime.now(UTC)  # the file starts now
     assert second - first == timedelta(seconds=2)  # and keeps its gaps
+
+
+def test_a_recording_replayed_live_and_faster_is_stamped_as_it_is_sent(
+    topics: KafkaSettings, endpoints: Endpoints, tmp_path: Path
+) -> None:
+    """40 s recorded, replayed live at x8: kept, its gaps would put its last tick 35 s ahead of the clock, past
+    the 5 s the API accepts."""
+    recorded = tmp_path / "quotes.csv"
+    recorded.write_text(
+        "timestamp,bid,ask\n" + "".join(f"2021-01-08T00:00:{s:02d}Z,1.0{s // 20},2\n" for s in (0, 20, 40))
+    )
+    done = run(topics, endpoints, str(recorded), "--instrument", "BTCUSDT", "--rebase-time", "--speed", "x8")
+    assert done.returncode == 0, done.stderr
+    found = ticks(topics, endpoints)
+    assert [t["bid"] for t in found] == [Decimal("1.00"), Decimal("1.01"), Decimal("1.02")]
+    times = [t["exchange_ts"] for t in found]
+    assert [later - earlier for earlier, later in itertools.pairwise(times)] == [timedelta(seconds=2.5)] * 2
+    for tick in found:  # each stamped when it was sent: not ahead of the clock that took it in
+        assert tick["exchange_ts"] <= tick["envelope"]["recorded_at"] + timedelta(milliseconds=100)
