@@ -508,6 +508,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--profile", action="store_true", help="after the runs, profile the server with py-spy under the closed loop"
     )
+    parser.add_argument(
+        "--profile-rate",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --profile: under N orders/s offered (open loop) instead of the closed loop",
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     args.repeat = args.repeat or (1 if quick else 3)
@@ -879,12 +886,14 @@ def profile_server(
     attack: Callable[[str, int, float], dict[str, Any]],
     guard: Guard,
 ) -> dict[str, Any] | None:
-    """py-spy on every server process (GIL-holding threads only) during one more closed-loop attack."""
+    """py-spy on every server process (GIL-holding threads only) during one more attack: closed loop, or
+    ``--profile-rate`` orders/s."""
     assert server.proc is not None
     out = server.log_path.with_name(f"profile-workers{server.workers}.txt")
     seconds = max(5, int(args.duration))
-    log(f"  profiling the server with py-spy for {seconds} s under the closed loop -> {out.relative_to(ROOT)}")
-    done = profiled(server.proc.pid, out, seconds, guard, lambda: attack(f"{tag}-profile", 0, seconds))
+    load = f"{args.profile_rate:,} orders/s offered" if args.profile_rate else "the closed loop"
+    log(f"  profiling the server with py-spy for {seconds} s under {load} -> {out.relative_to(ROOT)}")
+    done = profiled(server.proc.pid, out, seconds, guard, lambda: attack(f"{tag}-profile", args.profile_rate, seconds))
     if done is None:
         return None
     measured, shares = done
@@ -892,6 +901,7 @@ def profile_server(
     log(f"  under the profiler: {measured['accepted_per_s']:,.0f} accepted/s; top: {list(shares.items())[:4]}")
     return {
         "file": str(out.relative_to(ROOT)),
+        "load": load,
         "accepted_per_s_profiled": measured["accepted_per_s"],
         "server_cpu_ms_per_order": cpu_ms,
         "shares_of_gil_samples": shares,
@@ -1044,9 +1054,9 @@ def table(results: dict[str, Any]) -> str:
         if profile:
             lines += [
                 "",
-                f"Where the server's Python time goes ({key} worker(s), py-spy, GIL-holding samples, closed loop at "
-                f"{profile['accepted_per_s_profiled']:,.0f} orders/s, {fmt(profile['server_cpu_ms_per_order'], 2)} ms "
-                "CPU per order)",
+                f"Where the server's Python time goes ({key} worker(s), py-spy, GIL-holding samples, "
+                f"{profile['load']} at {profile['accepted_per_s_profiled']:,.0f} orders/s, "
+                f"{fmt(profile['server_cpu_ms_per_order'], 2)} ms CPU per order)",
             ]
             for name, share in profile["shares_of_gil_samples"].items():
                 if name != "samples":
