@@ -2,11 +2,11 @@
 
 uvicorn writes a response's head and its body to the socket separately, as the application sends them: two ``send``
 system calls, two TCP segments (asyncio sets ``TCP_NODELAY``), two wake-ups of the client, for every response. On
-loopback the kernel delivers each segment inside the sender's system call, and the head's ``send`` alone was 10 % of
-the order route's server CPU (py-spy, ``bench/order_entry.py --profile``). ``Coalescing`` holds what is written until
-the event loop's next turn and writes it in one call: an application sends a response's head and body in one turn
-(Starlette's ``Response``), so they leave together; a stream's later chunks (the live feed) leave one turn after they
-are written, as before. Nothing else changes: the bytes on the wire are the same.
+loopback the kernel delivers each segment inside the sender's system call: the two were 20 % of the order route's
+GIL-holding samples (py-spy, ``bench/order_entry.py --profile``; docs/PERFORMANCE.md, "Stop 38"). ``Coalescing``
+holds what is written until the event loop's next turn and writes it in one call: an application sends a response's
+head and body in one turn (Starlette's ``Response``), so they leave together; a stream's later chunks (the live feed)
+leave one turn after they are written, as before. Nothing else changes: the bytes on the wire are the same.
 """
 
 from __future__ import annotations
