@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
@@ -28,8 +29,10 @@ class IndependentReader:
         )
 
     def _watermarks(self, topic: str, partition: int) -> tuple[int, int]:
-        """The partition's low and high offsets; a leader moving or metadata catching up is waited out."""
-        deadline = time.monotonic() + 30
+        """The partition's low and high offsets; a leader moving or metadata catching up is waited out (and said, as
+        a warning pytest lists for passing tests too: ``tests.support.confluent``)."""
+        started = time.monotonic()
+        deadline = started + 30
         while True:
             try:
                 low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
@@ -37,6 +40,8 @@ class IndependentReader:
             except KafkaException as err:
                 if not err.args[0].retriable() or time.monotonic() > deadline:
                     raise
+                took = time.monotonic() - started
+                warnings.warn(f"watermarks of {topic}[{partition}] asked again after {took:.1f} s: {err}", stacklevel=2)
                 time.sleep(0.5)
 
     def partition(self, topic: str, partition: int) -> list[tuple[int, str, dict[str, Any]]]:
