@@ -59,12 +59,27 @@ class LocalStack:
 
     def __init__(self, settings: StackSettings | None = None, environ: Mapping[str, str] = os.environ) -> None:
         self.settings = settings or StackSettings()
-        self.external = {name: environ[name] for name in (KAFKA_ENV, DATABASE_ENV, REGISTRY_ENV) if environ.get(name)}
         self.dir = self.settings.stack_dir
         self.env_file = self.dir / "env"
+        # A shell that sourced `.stack/env` (as the README offers) names this stack's own endpoints: they are ours,
+        # to report with their processes, not somebody else's server.
+        own = self._written_endpoints()
+        self.external = {
+            name: value
+            for name in (KAFKA_ENV, DATABASE_ENV, REGISTRY_ENV)
+            if (value := environ.get(name)) and value != own.get(name)
+        }
         self._state_file = self.dir / "state.json"
 
     # -- state ---------------------------------------------------------------------------------------------
+    def _written_endpoints(self) -> dict[str, str]:
+        """What ``up`` last wrote to ``.stack/env`` (nothing once ``down`` removed it)."""
+        try:
+            lines = self.env_file.read_text().splitlines()
+        except FileNotFoundError:
+            return {}
+        return dict(line.split("=", 1) for line in lines if "=" in line)
+
     def _load(self) -> dict[str, Any]:
         try:
             state: dict[str, Any] = json.loads(self._state_file.read_text())

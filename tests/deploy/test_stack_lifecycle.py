@@ -105,6 +105,20 @@ def test_status_command_reports_each_component(scratch: LocalStack, first_up: En
         assert name in out.stdout
 
 
+def test_a_shell_that_sourced_the_stacks_env_still_sees_its_processes(scratch: LocalStack, first_up: Endpoints) -> None:
+    """The README offers `set -a; . .stack/env`: the variables then name the stack's own endpoints, which are not an
+    external server to wait for — `status` and `up` report its processes, as without them."""
+    sourced = LocalStack(scratch.settings, environ=first_up.as_env())
+    rows = sourced.status()
+    assert [row.state for row in rows] == ["running"] * 5
+    assert [row.pid for row in rows] == [row.pid for row in scratch.status()]
+    said: list[str] = []
+    assert sourced.up(brokers=3, report=said.append) == first_up
+    assert not [line for line in said if "external" in line]
+    elsewhere = LocalStack(scratch.settings, environ={**first_up.as_env(), "KAFKA_BOOTSTRAP_SERVERS": "10.9.9.9:1"})
+    assert elsewhere.external == {"KAFKA_BOOTSTRAP_SERVERS": "10.9.9.9:1"}  # another server is still somebody else's
+
+
 def test_down_stops_everything_it_started_and_up_brings_the_data_back(scratch: LocalStack, first_up: Endpoints) -> None:
     stopped = scratch.down(report=lambda _: None)
     assert sorted(stopped) == ["kafka-1", "kafka-2", "kafka-3", "postgres", "registry"]
