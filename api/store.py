@@ -326,10 +326,18 @@ class PostgresCommandStore:
         raise AssertionError("unreachable: the last attempt returns or raises")
 
 
+async def _plan_once(conn: AsyncConnection[Any]) -> None:
+    # The store's statements look rows up by key, the same plan whatever the values (the namespace is a sub-select,
+    # ``_NS``), and psycopg prepares them after a few uses. Postgres still plans a prepared statement afresh for
+    # each execution while it guesses that plan cheaper than the generic one — the record's forever: 0.09 ms of
+    # Postgres CPU a group commit, as much as running it (docs/PERFORMANCE.md, "Stop 39").
+    await conn.execute("SET plan_cache_mode = force_generic_plan")
+
+
 def command_pool(settings: DatabaseSettings, *, max_size: int = 10) -> AsyncConnectionPool[AsyncConnection[Any]]:
     """A closed pool (``await pool.open()``) for ``PostgresCommandStore``: autocommit connections, each unit one
-    explicit transaction."""
-    return autocommit_pool(settings, "command-store", APPLICATION_NAME, max_size)
+    explicit transaction, each statement planned once per connection."""
+    return autocommit_pool(settings, "command-store", APPLICATION_NAME, max_size, _plan_once)
 
 
 Response = tuple[int, dict[str, Any]]

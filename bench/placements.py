@@ -8,8 +8,9 @@ order, free of the API's layers (``bench/order_front.py``) and of the server the
     PYTHONPATH=/tmp/wt-base .venv/bin/python bench/placements.py           # another tree's code, same stack
 
 Each of ``--repeat`` rounds places ``--orders`` distinct orders (``--accounts`` accounts) into a fresh namespace;
-reported: the median CPU time of this process per order (librdkafka's threads included), wall time per order, and
-orders per group commit. The last stdout line is one JSON object with every round.
+reported: the median CPU time of this process per order (librdkafka's threads included), Postgres's (the local
+stack's server and its backends, when the stack runs it), wall time per order, and orders per group commit. The
+last stdout line is one JSON object with every round.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import uvloop
 
 from api import db
 from api.wiring import write_side
-from bench.common import cleanup, log
+from bench.common import check_stack, cleanup, fmt, log, tree_cpu
 from commands.decide import Stamp
 from commands.gateway import CommandGateway
 from commands.models import PlaceOrder
@@ -54,7 +55,13 @@ def _orders(count: int, accounts: int) -> list[PlaceOrder]:
     ]
 
 
-async def _round(gateway: CommandGateway, orders: list[PlaceOrder], concurrency: int) -> dict[str, float]:
+def _cpu_s(roots: list[int]) -> float:
+    return sum(sum(tree_cpu(pid).values()) for pid in roots)
+
+
+async def _round(
+    gateway: CommandGateway, orders: list[PlaceOrder], concurrency: int, postgres: list[int]
+) -> dict[str, float | None]:
     batches: list[int] = []
     place_batch = gateway._placements._run_batch  # the group commit's own hook: count orders per commit
 
@@ -69,34 +76,37 @@ async def _round(gateway: CommandGateway, orders: list[PlaceOrder], concurrency:
         for order in queue:
             await gateway.place(order, Stamp(at=datetime.now(UTC), correlation_id="bench"))
 
-    cpu, wall = time.process_time(), time.perf_counter()
+    cpu, pg, wall = time.process_time(), _cpu_s(postgres), time.perf_counter()
     await asyncio.gather(*(placer() for _ in range(concurrency)))
-    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    cpu, pg, wall = time.process_time() - cpu, _cpu_s(postgres) - pg, time.perf_counter() - wall
     gateway._placements._run_batch = place_batch
     return {
         "cpu_us_per_order": cpu / len(orders) * 1e6,
+        "postgres_cpu_us_per_order": pg / len(orders) * 1e6 if postgres else None,
         "wall_us_per_order": wall / len(orders) * 1e6,
         "orders_per_commit": statistics.mean(batches),
     }
 
 
-async def _main(args: argparse.Namespace) -> list[dict[str, float]]:
+async def _main(args: argparse.Namespace) -> list[dict[str, float | None]]:
     prefix = f"bench-placements-{uuid.uuid4().hex[:8]}."
     settings = KafkaSettings(topic_prefix=prefix)
     admin = kafka.admin(settings)
     ensure_topics(admin, TopicLayout.for_cluster(cluster_size(admin), settings.partitions), prefix)
     database = DatabaseSettings()
     db.upgrade(database.url)
+    postgres = check_stack().get("postgres", [])  # none when DATABASE_URL names a server of its own
     rounds = []
     try:
         # (the knob only when given: a tree from before it can be measured too)
         knob = {} if args.in_flight is None else {"placements_in_flight": args.in_flight}
         async with write_side(settings, RegistrySettings(), database, InstrumentRegistry.from_file(), **knob) as side:
-            await _round(side.gateway, _orders(200, args.accounts), args.concurrency)  # warm: connections, plans
+            await _round(side.gateway, _orders(200, args.accounts), args.concurrency, [])  # warm: connections, plans
             for n in range(args.repeat):
-                found = await _round(side.gateway, _orders(args.orders, args.accounts), args.concurrency)
+                found = await _round(side.gateway, _orders(args.orders, args.accounts), args.concurrency, postgres)
                 log(
                     f"round {n + 1}/{args.repeat}: {found['cpu_us_per_order']:.0f} µs CPU per order, "
+                    f"Postgres {fmt(found['postgres_cpu_us_per_order'])} µs, "
                     f"{found['wall_us_per_order']:.0f} µs wall, {found['orders_per_commit']:.1f} orders per commit"
                 )
                 rounds.append(found)
@@ -116,9 +126,13 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the run's namespace")
     args = parser.parse_args()
     rounds = uvloop.run(_main(args))
-    cpu = statistics.median(r["cpu_us_per_order"] for r in rounds)
-    batch = statistics.median(r["orders_per_commit"] for r in rounds)
-    print(f"median: {cpu:.0f} µs CPU per order placed, {batch:.1f} orders per group commit")
+    cpu = statistics.median(r["cpu_us_per_order"] or 0.0 for r in rounds)
+    postgres = [r["postgres_cpu_us_per_order"] for r in rounds if r["postgres_cpu_us_per_order"] is not None]
+    batch = statistics.median(r["orders_per_commit"] or 0.0 for r in rounds)
+    print(
+        f"median: {cpu:.0f} µs CPU per order placed, Postgres {fmt(statistics.median(postgres) if postgres else None)}"
+        f" µs, {batch:.1f} orders per group commit"
+    )
     print(json.dumps({"benchmark": "placements", "config": vars(args), "rounds": rounds}))
 
 
