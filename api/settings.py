@@ -48,11 +48,12 @@ class ApiSettings(TradecoreSettings):
         "At most an hour: Kafka refuses records further ahead of the broker's clock.",
     )
     placements_in_flight: int = Field(
-        4,
+        1,
         ge=1,
         le=64,
         description="Group commits of orders a worker runs at once; orders arriving meanwhile wait and go together "
-        "in the next (fewer at once: larger batches, less CPU per order under load).",
+        "in the next (fewer at once: larger batches, less CPU per order under load; more at once: a slow commit "
+        "holds fewer orders back). One measured best up to 1,000 orders/s on 2 workers (docs/PERFORMANCE.md).",
     )
     command_body_max_bytes: int = Field(
         64 * 1024, gt=0, description="Largest request body of a command or sign-in, in bytes; larger ones get 413."

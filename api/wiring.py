@@ -36,7 +36,7 @@ async def write_side(
     instruments: InstrumentRegistry,
     *,
     tick_max_ahead: timedelta = timedelta(seconds=5),
-    placements_in_flight: int = 4,
+    placements_in_flight: int = 1,
     loads: bool = False,
 ) -> AsyncIterator[WriteSide]:
     """The command gateway over Kafka and the write-side tables; flushes and closes both on exit. ``loads``: the

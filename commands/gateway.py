@@ -181,7 +181,7 @@ class CommandGateway:
         store: CommandStore,
         instruments: InstrumentRegistry,
         *,
-        placements_in_flight: int = 4,
+        placements_in_flight: int = 1,
         tick_max_ahead: timedelta = timedelta(seconds=5),
     ) -> None:
         self.log = log
