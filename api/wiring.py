@@ -10,6 +10,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api import db
+from api.order_metrics import order_committed
 from api.store import PostgresCommandStore, command_pool
 from commands.gateway import CommandGateway
 from domain.instruments import InstrumentRegistry
@@ -57,6 +58,7 @@ async def write_side(
                     instruments,
                     placements_in_flight=placements_in_flight,
                     tick_max_ahead=tick_max_ahead,
+                    placement_committed=order_committed,
                 ),
                 engine,
                 client,

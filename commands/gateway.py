@@ -183,12 +183,14 @@ class CommandGateway:
         *,
         placements_in_flight: int = 1,
         tick_max_ahead: timedelta = timedelta(seconds=5),
+        placement_committed: Callable[[int, float], None] | None = None,
     ) -> None:
+        """``placement_committed`` hears each group commit of placements: its orders, and its seconds."""
         self.log = log
         self.store = store
         self.instruments = instruments
         self.tick_max_ahead = tick_max_ahead
-        self._placements = GroupCommit(self._place_batch, in_flight=placements_in_flight)
+        self._placements = GroupCommit(self._place_batch, in_flight=placements_in_flight, observe=placement_committed)
 
     async def _place_batch(self, batch: Sequence[_Placement]) -> list[Placed | Exception]:
         """One placement for the batch: claim every order, append those claimed now, record where they landed.

@@ -4,6 +4,7 @@ commit, an fsync) is shared by every item in it."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -17,6 +18,7 @@ class GroupCommit(Generic[T, R]):
     at once; under heavy load batches grow and the per-batch cost is shared.
 
     ``run_batch`` returns one outcome per item, in order: a value, or an exception raised to that item's caller.
+    ``observe``, if given, hears each batch's size and how long it ran (seconds), whatever its outcome.
     """
 
     def __init__(
@@ -25,8 +27,10 @@ class GroupCommit(Generic[T, R]):
         *,
         in_flight: int = 4,
         max_batch: int = 500,
+        observe: Callable[[int, float], None] | None = None,
     ) -> None:
         self._run_batch = run_batch
+        self._observe = observe
         self._in_flight = in_flight
         self._max_batch = max_batch
         self._queue: list[tuple[T, asyncio.Future[R]]] = []
@@ -50,6 +54,7 @@ class GroupCommit(Generic[T, R]):
         self._start()
 
     async def _run(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+        started = time.perf_counter()
         try:
             outcomes = await self._run_batch([item for item, _ in batch])
         except BaseException as err:  # the whole batch failed (the store is down, ...): every caller hears why
@@ -59,6 +64,9 @@ class GroupCommit(Generic[T, R]):
             if not isinstance(err, Exception):
                 raise
             return
+        finally:
+            if self._observe is not None:
+                self._observe(len(batch), time.perf_counter() - started)
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             if future.done():  # the caller went away (client disconnected)
                 continue

@@ -158,6 +158,28 @@ def test_the_front_and_the_framework_answer_alike(http: TestClient, floor: list[
     assert grown == {s: statuses.count(s) for s in statuses}
 
 
+def commits(http: TestClient) -> dict[str, float]:
+    """The group commits of placements /metrics counts: commits, orders in them, and the commits timed."""
+    text = http.get("/metrics").text
+    found = dict(re.findall(r"^(tradecore_order_commit_\w+_(?:count|sum)) (\S+)$", text, re.MULTILINE))
+    return {name: float(value) for name, value in found.items()}
+
+
+def test_each_group_commit_of_orders_is_counted_with_its_orders_and_time(http: TestClient) -> None:
+    """What an operator tunes TRADECORE_PLACEMENTS_IN_FLIGHT by: orders per commit, and how long one takes."""
+    alice = bearer(http, "alice")
+    before = commits(http)
+    first = order("ACC-T1")
+    for body in (first, order("ACC-T2"), order("ACC-T1"), first):  # the last a repeat, answered by a commit too
+        assert post(http, body, alice, streamed=False).status_code in (200, 202)
+    after = commits(http)
+    grown = {name: after[name] - before.get(name, 0.0) for name in after}
+    assert grown["tradecore_order_commit_orders_count"] == 4  # one by one, each its own commit
+    assert grown["tradecore_order_commit_orders_sum"] == 4
+    assert grown["tradecore_order_commit_duration_seconds_count"] == 4
+    assert 0 < grown["tradecore_order_commit_duration_seconds_sum"] < 4 * 5
+
+
 @pytest.fixture
 def spans() -> InMemorySpanExporter:
     return recorded()

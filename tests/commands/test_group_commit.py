@@ -68,3 +68,28 @@ def test_no_more_batches_run_at_once_than_allowed(in_flight: int) -> None:
 
     assert asyncio.run(main()) == list(range(40))
     assert peak == in_flight
+
+
+def test_each_batch_is_observed_with_its_size_and_duration_failed_ones_too() -> None:
+    heard: list[tuple[int, float]] = []
+    release = asyncio.Event()
+
+    async def run(items: Sequence[int]) -> list[int]:
+        if 99 in items:
+            raise ConnectionError("the store is down")
+        await release.wait()
+        return list(items)
+
+    async def main() -> None:
+        commit: GroupCommit[int, int] = GroupCommit(run, in_flight=1, observe=lambda n, s: heard.append((n, s)))
+        first = asyncio.create_task(commit.submit(0))
+        await asyncio.sleep(0)
+        rest = [asyncio.create_task(commit.submit(i)) for i in range(1, 4)]
+        await asyncio.sleep(0.05)  # the first batch runs this long
+        release.set()
+        await asyncio.gather(first, *rest)
+        await asyncio.gather(commit.submit(99), return_exceptions=True)
+
+    asyncio.run(main())
+    assert [n for n, _ in heard] == [1, 3, 1]
+    assert heard[0][1] >= 0.05 > heard[1][1]
