@@ -42,7 +42,7 @@ def wait_until_settled(
     Broadcast inputs (ticks into risk) are not asked: their positions live in each task's checkpoints, not in the
     group, and nothing is derived from them alone — an order that needs a tick is held by the host's merge until
     the tick is read, so once every partitioned input is committed to its end, every output is written. Only final
-    commits are asked for (``kafka.final_commits``): an instance's open transaction is not waited on.
+    commits are asked for (``kafka.FinalCommits``): an instance's open transaction is not waited on.
     """
     processors = [build(ProcessorSettings()) for build in PROCESSORS.values()]
     observer = LogReader(settings, f"{settings.topic_prefix}backtest-observer")
@@ -52,6 +52,7 @@ def wait_until_settled(
     deadline = time.monotonic() + timeout_s
     last: Any = None
     still_since = time.monotonic()
+    commits = kafka.FinalCommits(settings)
     try:
         while True:
             if worker.poll() is not None:
@@ -61,7 +62,7 @@ def wait_until_settled(
             ends = observer.ends(positions)  # asked again while a leader is not yet elected or moving
             snapshot, behind = [], 0
             for name, tps in partitions.items():
-                for tp in kafka.final_commits(settings, f"{settings.topic_prefix}{name}", tps):
+                for tp in commits.of(f"{settings.topic_prefix}{name}", tps):
                     high, done = ends[(tp.topic, tp.partition)], max(tp.offset, 0)
                     behind += max(0, high - done - 1)
                     snapshot.append((tp.topic, tp.partition, done, high))
@@ -76,4 +77,5 @@ def wait_until_settled(
                 raise PipelineError(f"the processors did not settle within {timeout_s:.0f} s", hint=f"see {log}")
             time.sleep(0.5)
     finally:
+        commits.close()
         observer.close()

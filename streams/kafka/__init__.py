@@ -19,7 +19,7 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient
 
-from streams.kafka.clients import admin, broker_count, consumer, final_commits, producer
+from streams.kafka.clients import FinalCommits, admin, broker_count, consumer, producer
 from streams.kafka.settings import KafkaSettings
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "OFFSET_END",
     "AdminClient",
     "Consumer",
+    "FinalCommits",
     "KafkaError",
     "KafkaException",
     "KafkaSettings",
@@ -36,6 +37,5 @@ __all__ = [
     "admin",
     "broker_count",
     "consumer",
-    "final_commits",
     "producer",
 ]

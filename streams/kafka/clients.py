@@ -83,18 +83,38 @@ def consumer(settings: KafkaSettings, group_id: str, **overrides: Any) -> Consum
     return Consumer({**config, **overrides})
 
 
-def final_commits(settings: KafkaSettings, group: str, partitions: list[TopicPartition]) -> list[TopicPartition]:
-    """The offsets ``group`` has committed for good on ``partitions`` (OFFSET_INVALID, negative, where none).
+class FinalCommits:
+    """Asks groups for the offsets they have committed for good, over one consumer per group kept until ``close``
+    (a consumer made and closed per question cost 3.4 ms of CPU and 42 ms: a loop asking six groups every half second
+    spent a quarter of it there).
 
     Offsets a processor added to a transaction it has not committed — one killed mid-batch, say — are not yet the
     group's. The question is asked read_uncommitted because librdkafka asks a read_committed consumer's group for
     *stable* offsets, and the coordinator answers a partition with such a pending commit UNSTABLE_OFFSET_COMMIT until
     the transaction ends: after a SIGKILL, until the broker times it out (20 s) or a new instance fences it, so
     the question would time out instead of answering. (A host that resumes from the offsets must ask for stable ones.)
+    The consumers never join their groups: they only ask.
     """
-    asking = consumer(settings, group, **{"isolation.level": "read_uncommitted"})
-    try:
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        self._settings = settings
+        self._asking: dict[str, Consumer] = {}
+
+    def of(self, group: str, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        """``group``'s final offset on each of ``partitions`` (OFFSET_INVALID, negative, where none)."""
+        asking = self._asking.get(group)
+        if asking is None:
+            asking = self._asking[group] = consumer(self._settings, group, **{"isolation.level": "read_uncommitted"})
         committed: list[TopicPartition] = asking.committed(partitions, timeout=30)
-    finally:
-        asking.close()
-    return committed
+        return committed
+
+    def close(self) -> None:
+        for asking in self._asking.values():
+            asking.close()
+        self._asking.clear()
+
+    def __enter__(self) -> FinalCommits:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

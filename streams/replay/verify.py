@@ -93,13 +93,14 @@ def shadow_run(
             failures.append(err)
             stop.set()
 
+    commits = kafka.FinalCommits(settings)
     threads = [threading.Thread(target=host, args=(h,), name=f"verify-{h.processor.name}") for h in hosts]
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + timeout_s
     try:
         while not stop.is_set():
-            done = sum(committed_offsets(settings, h.group, ends[h]) for h in hosts)
+            done = sum(committed_offsets(commits, h.group, ends[h]) for h in hosts)
             progress(done, total)
             if done >= total:
                 break
@@ -110,6 +111,7 @@ def shadow_run(
         stop.set()
         for thread in threads:
             thread.join()
+        commits.close()
     if failures:
         raise ReplayError(f"a processor failed during the shadow run: {failures[0]}") from failures[0]
 
@@ -127,10 +129,10 @@ def input_ends(
     return found
 
 
-def committed_offsets(settings: KafkaSettings, group: str, ends: dict[TopicPartition, int]) -> int:
+def committed_offsets(commits: kafka.FinalCommits, group: str, ends: dict[TopicPartition, int]) -> int:
     """Offsets of ``ends`` the group has committed for good (each partition counted up to its end); an open
-    transaction's are not counted, nor waited for (``kafka.final_commits``)."""
-    committed = kafka.final_commits(settings, group, list(ends))
+    transaction's are not counted, nor waited for (``kafka.FinalCommits``)."""
+    committed = commits.of(group, list(ends))
     return sum(min(max(c.offset, 0), ends[TopicPartition(c.topic, c.partition)]) for c in committed)
 
 

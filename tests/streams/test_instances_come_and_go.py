@@ -25,6 +25,7 @@ from schemas.events import CancelRequested, Event, OrderPlaced
 from schemas.registry import SchemaRegistry
 from schemas.serde import EventDeserializer
 from schemas.settings import RegistrySettings
+from streams.kafka import FinalCommits
 from streams.kafka.registry import registry_client
 from streams.processors import ProcessorSettings, RiskProcessor
 from streams.replay.verify import committed_offsets, input_ends
@@ -100,12 +101,12 @@ class Fleet:
         )
 
 
-def progress(topics: KafkaSettings, client: SchemaRegistry, name: str) -> Callable[[], float]:
+def progress(topics: KafkaSettings, client: SchemaRegistry, commits: FinalCommits, name: str) -> Callable[[], float]:
     """The share of ``name``'s partitioned inputs (all in the log before it starts) its group has committed."""
     prefix = topics.topic_prefix
     ends = input_ends(topics, client, prefix, PROCESSORS[name](ProcessorSettings()).partitioned)
     total = sum(ends.values())
-    return lambda: committed_offsets(topics, prefix + name, ends) / total
+    return lambda: committed_offsets(commits, prefix + name, ends) / total
 
 
 def until(fleet: Fleet, condition: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -136,11 +137,12 @@ def test_exactly_once_while_instances_come_and_go(
     checked = Tail(topics, EventDeserializer(client, "orders.checked", topic_prefix=prefix), prefix + "orders.checked")
     executed = Tail(topics, EventDeserializer(client, "executions", topic_prefix=prefix), prefix + "executions")
     fleet = Fleet(endpoints, prefix, tmp_path)
+    commits = FinalCommits(topics)
     shares: dict[str, float] = {}  # how far the stage had got at each fault
     try:
         # The stages are quick (a few seconds of work per instance), so each fault follows the last as soon as the
         # instances it concerns have taken their partitions.
-        risk = progress(topics, client, "risk")
+        risk = progress(topics, client, commits, "risk")
         for instance in (0, 1, 2):
             fleet.start("risk", instance)
         # All three hold their share before the faults begin: a latecomer's join would otherwise coincide with the
@@ -159,7 +161,7 @@ def test_exactly_once_while_instances_come_and_go(
         until(fleet, quiet(checked, len(placed) + cancels), 150, "risk did not decide every order")
         fleet.stop_all()
 
-        execution = progress(topics, client, "execution")
+        execution = progress(topics, client, commits, "execution")
         for instance in (0, 1):
             fleet.start("execution", instance)
         # Killed as soon as the stage is under way: with both instances live first, the stage had been done (the
@@ -175,6 +177,7 @@ def test_exactly_once_while_instances_come_and_go(
         until(fleet, lambda: execution() >= 1.0 and settled(), 150, "execution did not finish")
     finally:
         fleet.stop_all()
+        commits.close()
     print(shares)
     # The first faults of each stage land mid-stream (the last may find a stage done: it is quick).
     assert all(share < 1.0 for fault, share in shares.items() if "SIGKILLed" in fault or "joins" in fault), shares

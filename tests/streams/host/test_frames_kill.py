@@ -17,6 +17,7 @@ from schemas.serde import EventSerializer, register_all
 from schemas.settings import RegistrySettings
 from streams import kafka
 from streams.host.processor import event_time_ms
+from streams.kafka import FinalCommits
 from streams.kafka.registry import registry_client
 from streams.replay.verify import committed_offsets, input_ends
 from streams.settings import KafkaSettings
@@ -69,9 +70,10 @@ def test_a_framed_signals_worker_killed_mid_stream_commits_every_signal_exactly_
         # Asked of the group's commits, not read from `signals`: a read_committed read would wait on the killed
         # worker's open transaction until the next worker fences it, or until it times out (20 s).
         ends = input_ends(topics, client, prefix, ["ticks"])
-        assert committed_offsets(topics, prefix + "signals", ends) < sum(ends.values()), (
-            "the kill came before the worker had finished"
-        )
+        with FinalCommits(topics) as commits:
+            assert committed_offsets(commits, prefix + "signals", ends) < sum(ends.values()), (
+                "the kill came before the worker had finished"
+            )
     finally:
         if worker.poll() is None:
             worker.kill()

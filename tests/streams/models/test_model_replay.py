@@ -19,6 +19,7 @@ import pytest
 from deploy import launch
 from deploy.local.stack import Endpoints
 from schemas.settings import RegistrySettings
+from streams.kafka import FinalCommits
 from streams.kafka.registry import registry_client
 from streams.replay.verify import committed_offsets, input_ends
 from streams.settings import KafkaSettings
@@ -55,11 +56,12 @@ def test_a_replay_with_the_same_model_file_gives_byte_identical_signals(
     env = {**endpoints.as_env(), "TRADECORE_TOPIC_PREFIX": prefix, **model_env(model)}
     worker = launch.start("worker", ["worker", "signals"], tmp_path / "worker.log", env).process
     try:
-        deadline = time.monotonic() + 300
-        while committed_offsets(topics, prefix + "signals", ends) < sum(ends.values()):
-            assert worker.poll() is None, (tmp_path / "worker.log").read_text()
-            assert time.monotonic() < deadline, "the signals processor did not consume the ticks in time"
-            time.sleep(0.5)
+        with FinalCommits(topics) as commits:
+            deadline = time.monotonic() + 300
+            while committed_offsets(commits, prefix + "signals", ends) < sum(ends.values()):
+                assert worker.poll() is None, (tmp_path / "worker.log").read_text()
+                assert time.monotonic() < deadline, "the signals processor did not consume the ticks in time"
+                time.sleep(0.5)
     finally:
         worker.terminate()
         worker.wait(60)

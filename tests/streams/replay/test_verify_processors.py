@@ -15,6 +15,7 @@ import pytest
 from deploy.local.stack import Endpoints
 from schemas.events import CancelRequested, OrderPlaced, OrderRejected
 from schemas.settings import RegistrySettings
+from streams.kafka import FinalCommits
 from streams.kafka.registry import registry_client
 from streams.processors import ProcessorSettings
 from streams.replay.verify import committed_offsets, input_ends
@@ -39,11 +40,12 @@ def run_until_consumed(endpoints: Endpoints, settings: KafkaSettings, names: lis
     }
     worker = start_worker(endpoints, prefix, names, log)
     try:
-        deadline = time.monotonic() + 300
-        while any(committed_offsets(settings, group, ends) < sum(ends.values()) for group, ends in groups.items()):
-            assert worker.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, f"{names} did not consume their inputs in time"
-            time.sleep(0.5)
+        with FinalCommits(settings) as commits:
+            deadline = time.monotonic() + 300
+            while any(committed_offsets(commits, g, ends) < sum(ends.values()) for g, ends in groups.items()):
+                assert worker.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, f"{names} did not consume their inputs in time"
+                time.sleep(0.5)
     finally:
         worker.terminate()
         worker.wait(60)
