@@ -43,6 +43,12 @@ class KafkaNode:
 
 
 OPEN_FILES = 262_144
+# Each node is broker and controller at once. A node's broker asks the controllers' quorum to let it shut down; when
+# the whole cluster is stopped, a node that asks after the others' controllers have gone waits for a quorum that
+# will not come back, until SIGKILL (30 s of `stack down`, seen after `tests/deploy/test_broker_loss.py`). Alone
+# this long, it is killed: its acknowledged records are on disk or in the page cache, and the next start recovers
+# its logs. (A node shutting down cleanly is done in 1-3 s.)
+LAST_NODE_S = 10.0
 
 
 def version() -> str:

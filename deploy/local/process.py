@@ -8,6 +8,7 @@ import resource
 import signal
 import socket
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -119,15 +120,29 @@ def spawn(
     )
 
 
-def terminate(records: Sequence[ProcessRecord], *, grace_s: float = 30.0) -> list[str]:
-    """SIGTERM every live process (its whole session), SIGKILL what is left after ``grace_s``; names stopped."""
+def terminate(records: Sequence[ProcessRecord], *, grace_s: float = 30.0, alone_s: float | None = None) -> list[str]:
+    """SIGTERM every live process (its whole session), SIGKILL what is left after ``grace_s``; names stopped.
+
+    ``alone_s``: when several were stopped, the last one still running this long after every other has exited is
+    SIGKILLed then — a cluster's node whose shutdown waits on peers that have gone (``stack.LocalStack.down``).
+    """
     live = {record.name: proc for record in records if (proc := record.live()) is not None}
     procs: list[psutil.Process] = []
     for proc in live.values():
         procs.append(proc)
         procs.extend(proc.children(recursive=True))
         proc.send_signal(signal.SIGTERM)
-    _, alive = psutil.wait_procs(procs, timeout=grace_s)
+    roots = set(live.values())
+    deadline = time.monotonic() + grace_s
+    alone_since: float | None = None
+    alive = procs
+    while alive and time.monotonic() < deadline:
+        _, alive = psutil.wait_procs(alive, timeout=min(0.2, max(0.0, deadline - time.monotonic())))
+        if alone_s is None or len(roots) < 2 or len(roots.intersection(alive)) != 1:
+            continue
+        alone_since = alone_since if alone_since is not None else time.monotonic()
+        if time.monotonic() - alone_since >= alone_s:
+            break
     for proc in alive:
         with contextlib.suppress(psutil.NoSuchProcess):
             proc.kill()

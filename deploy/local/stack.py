@@ -222,7 +222,9 @@ class LocalStack:
             records = self._records(state)
             # The registry journals into Kafka: stop it before the brokers.
             first = [record for record in records.values() if record.name == "registry"]
-            stopped = terminate(first) + terminate([r for r in records.values() if r not in first])
+            stopped = terminate(first) + terminate(
+                [r for r in records.values() if r not in first], alone_s=kafka.LAST_NODE_S
+            )
             if postgres.stop(self.settings):
                 stopped.append("postgres")
             state["processes"] = {}

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -12,7 +15,7 @@ import pytest
 
 from deploy.local import java, kafka
 from deploy.local.errors import StackError
-from deploy.local.process import ProcessRecord
+from deploy.local.process import ProcessRecord, terminate
 from deploy.local.settings import StackSettings
 from deploy.local.stack import LocalStack
 from tests.support.ports import free_port_block
@@ -151,3 +154,34 @@ def test_an_external_kafka_that_does_not_answer_is_reported(tmp_path: Path) -> N
             stack.up(report=lambda _: None)
     finally:
         stack.down(report=lambda _: None)
+
+
+def _sleeper(ignores_sigterm: bool) -> tuple[subprocess.Popen[str], ProcessRecord]:
+    """A process that sleeps, ready once it said so; one that ignores SIGTERM stands for a node that will not stop."""
+    ignore = "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n" if ignores_sigterm else ""
+    code = f"import signal, time\n{ignore}print('ready', flush=True)\ntime.sleep(60)\n"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    me = psutil.Process(proc.pid)
+    return proc, ProcessRecord(f"sleeper-{proc.pid}", proc.pid, me.create_time(), "log", tuple(me.cmdline()))
+
+
+def test_the_last_node_still_stopping_once_its_peers_are_gone_is_killed_without_waiting_out_the_grace() -> None:
+    """A cluster's node whose shutdown waits on a quorum its peers took with them (`stack down` of three brokers)."""
+    started = [_sleeper(False), _sleeper(False), _sleeper(True)]
+    t0 = time.monotonic()
+    stopped = terminate([record for _, record in started], grace_s=30.0, alone_s=0.5)
+    assert sorted(stopped) == sorted(record.name for _, record in started)
+    assert time.monotonic() - t0 < 5.0  # not the 30 s of grace: the one ignoring SIGTERM was killed
+    assert [record.live() for _, record in started] == [None, None, None]
+    for proc, _ in started:
+        proc.communicate(timeout=5)  # (reaped by terminate: only settles the Popen and its pipe)
+
+
+def test_a_process_stopped_alone_is_given_its_whole_grace() -> None:
+    proc, record = _sleeper(True)
+    t0 = time.monotonic()
+    terminate([record], grace_s=1.5, alone_s=0.2)
+    assert time.monotonic() - t0 >= 1.5  # (a single broker is not waiting on peers)
+    assert record.live() is None
+    proc.communicate(timeout=5)
