@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from prometheus_client import Histogram
 
+from streams.metrics import LATENCY_BUCKETS
+
 ORDER_COMMITS = Histogram(
     "tradecore_order_commit_orders",
     "Orders per group commit of placements (claim, append, record).",
@@ -15,7 +17,7 @@ ORDER_COMMIT_LATENCY = Histogram(
     "tradecore_order_commit_duration_seconds",
     "Time a group commit of placements took, from its claim to its record: what an order arriving during one waits "
     "before its own starts.",
-    buckets=(0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+    buckets=LATENCY_BUCKETS,
 )
 
 
