@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import signal
 import uuid
 from collections.abc import Iterator
 
@@ -10,6 +9,7 @@ from deploy.local.stack import Endpoints
 from tests.support.api_server import ApiServer, api_server
 from tests.support.independent import IndependentReader
 from tests.support.pipeline import start_projector
+from tests.support.workers import stop
 
 
 @pytest.fixture(scope="session")
@@ -37,8 +37,7 @@ def projected(endpoints: Endpoints, tmp_path_factory: pytest.TempPathFactory) ->
         try:
             yield server
         finally:
-            projector.send_signal(signal.SIGTERM)
-            projector.wait(60)
+            stop(projector, workdir / "project.log")
 
 
 @pytest.fixture

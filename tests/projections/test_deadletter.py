@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from streams.settings import KafkaSettings
 from tests.streams.test_deadletter import records
 from tests.support.events import order_filled, tick_ingested
 from tests.support.pipeline import start_projector
+from tests.support.workers import stop
 
 pytestmark = pytest.mark.integration
 
@@ -57,9 +57,8 @@ def test_undecodable_records_are_dead_lettered_with_the_reason_and_the_rest_is_p
             assert found == [("fill-after-poison",)]
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(60)
-    assert proc.returncode == 0
+        code = stop(proc, tmp_path / "project.log")
+    assert code == 0
     reasons = sorted(dict(m.headers())["tradecore.reason"].decode() for m in dead)
     assert len(reasons) == 2 and all(r.startswith("undecodable: ") for r in reasons), reasons
     assert any("TickIngested" in r for r in reasons), "the reason names what the bytes were"

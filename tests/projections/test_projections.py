@@ -3,7 +3,6 @@ SIGKILLed again and again it still leaves exactly that, and `tradecore verify` a
 
 from __future__ import annotations
 
-import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from tests.projections.conftest import Pipeline
 from tests.projections.folds import FOLDS, ORDER_EVENTS
 from tests.support.pipeline import start_projector, topic_ends, tradecore
 from tests.support.scratch import server_dir
-from tests.support.workers import run_with_kills
+from tests.support.workers import run_with_kills, stop
 
 pytestmark = pytest.mark.integration
 
@@ -39,8 +38,7 @@ def project_until_caught_up(pipeline: Pipeline, log: Path) -> None:
     try:
         pipeline.wait_caught_up()
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(60) == 0, log.read_text()[-3000:]
+        assert stop(proc, log) == 0, log.read_text()[-3000:]
 
 
 def lags(pipeline: Pipeline) -> dict[str, int]:
@@ -127,8 +125,7 @@ def test_a_postgres_stop_and_start_mid_run_loses_nothing(fresh: Pipeline, tmp_pa
             assert "Postgres" in (tmp_path / "project.log").read_text(), "the outage must have been met"
             assert_equals_folds(own)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(60)
+            stop(proc, tmp_path / "project.log")
             postgres.stop(stack)
 
 
@@ -142,9 +139,8 @@ def test_two_runners_at_once_still_leave_each_event_projected_once(fresh: Pipeli
     try:
         fresh.wait_caught_up()
     finally:
-        for proc in runners:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(60)
+        for i, proc in enumerate(runners):
+            stop(proc, tmp_path / f"project-{i}.log")
     logs = "".join((tmp_path / f"project-{i}.log").read_text() for i in range(2))
     assert "Traceback" not in logs
     assert "moved under this runner" in logs, "the runners must have met"

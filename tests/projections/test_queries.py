@@ -4,7 +4,6 @@ every row once, and traders read only their own accounts."""
 
 from __future__ import annotations
 
-import signal
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -16,6 +15,7 @@ from tests.projections.conftest import Pipeline
 from tests.projections.folds import FOLDS, ORDER_EVENTS, STAGE
 from tests.support.api_server import ApiServer, api_server
 from tests.support.pipeline import start_projector
+from tests.support.workers import stop
 
 pytestmark = pytest.mark.integration
 
@@ -31,8 +31,7 @@ def served(pipeline: Pipeline, tmp_path_factory: pytest.TempPathFactory) -> Iter
             pipeline.wait_caught_up()
             yield api
         finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(60)
+            stop(proc, workdir / "project.log")
             pipeline.drop_read_models()
 
 

@@ -3,7 +3,6 @@ tables, then from the rebuilt ones; the runner carries on from the rebuilt check
 
 from __future__ import annotations
 
-import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from tests.projections.folds import FOLDS
 from tests.projections.test_queries import place
 from tests.support.api_server import ApiServer, api_server
 from tests.support.pipeline import start_projector, tradecore
+from tests.support.workers import stop
 
 pytestmark = pytest.mark.integration
 
@@ -34,8 +34,7 @@ def running(fresh: Pipeline, tmp_path: Path) -> Iterator[tuple[ApiServer, Path]]
             fresh.wait_caught_up()
             yield api, log
         finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(60)
+            stop(proc, log)
 
 
 def test_a_rebuild_swaps_in_while_queries_and_the_runner_go_on(
@@ -45,11 +44,11 @@ def test_a_rebuild_swaps_in_while_queries_and_the_runner_go_on(
     positions = len(FOLDS["positions"](fresh.log))
     seconds = min(1000, sum(key[1] == "1s" for key in FOLDS["candles"](fresh.log)))
     answers: list[tuple[int, int, int]] = []
-    stop = threading.Event()
+    rebuilt_now = threading.Event()
 
     def query() -> None:
         with api.client("vera") as vera:
-            while not stop.is_set():
+            while not rebuilt_now.is_set():
                 a = vera.get("/v1/positions", params={"limit": 1000})
                 b = vera.get("/v1/candles", params={"instrument": "BTCUSDT", "timeframe": "1s", "limit": 1000})
                 answers.append((a.status_code, len(a.json().get("items", [])), len(b.json().get("items", []))))
@@ -60,7 +59,7 @@ def test_a_rebuild_swaps_in_while_queries_and_the_runner_go_on(
     try:
         rebuilt = tradecore(fresh.endpoints, fresh.prefix, "rebuild")
     finally:
-        stop.set()
+        rebuilt_now.set()
         for client in clients:
             client.join(60)
     assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr

@@ -17,6 +17,7 @@ from api.auth import Role, add_user
 from deploy import launch
 from deploy.local.stack import Endpoints
 from tests.support.stack import drop_namespace, namespace_exists
+from tests.support.workers import warn_if_slow
 
 PASSWORD = "correct horse battery staple"
 USERS: dict[str, tuple[list[Role], list[str]]] = {
@@ -58,7 +59,9 @@ class ApiServer:
         return cls(service.url, topic_prefix, jwt_secret, endpoints, service, env)
 
     def stop(self) -> None:
+        started = time.monotonic()
         self.service.stop(30)
+        warn_if_slow(self.service.process, started, self.service.log)
 
     def restart(self, down_s: float = 0.0) -> None:
         """Stop the API (SIGTERM), stay down ``down_s``, and start it again on the same port."""

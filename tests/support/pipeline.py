@@ -4,7 +4,6 @@ switch, run through the real processors (`tradecore worker`), so every topic a p
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from streams.host.processor import event_time_ms
 from streams.kafka.logreader import LogReader
 from streams.kafka.registry import registry_client
 from streams.settings import KafkaSettings
-from tests.support.workers import start_worker
+from tests.support.workers import start_worker, stop
 
 LIMITS = SetRiskLimits(
     max_order_quantity=Decimal("10"),
@@ -93,8 +92,7 @@ def run_pipeline(endpoints: Endpoints, settings: KafkaSettings, registry: Regist
             same = same + 1 if now == last and sum(now.values()) > 0 else 0
             last = now
     finally:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(60)
+        stop(worker, log_dir / "worker.log")
 
 
 def start_projector(endpoints: Endpoints, prefix: str, log: Path, *args: str, **env: str) -> subprocess.Popen[bytes]:

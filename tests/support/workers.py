@@ -6,6 +6,7 @@ import random
 import signal
 import subprocess
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,6 +31,28 @@ def start_worker_with_metrics(
     """A worker serving /metrics on a port of its own: (the process, its metrics URL) once it listens there."""
     worker = launch.start_worker(log, _env(endpoints, prefix), names=names)
     return worker.process, f"{worker.url}/metrics"
+
+
+SLOW_STOP_S = 10.0
+
+
+def stop(proc: subprocess.Popen[bytes], log: Path | None = None, grace_s: float = 60) -> int:
+    """Stop a `tradecore` process as an operator does (SIGTERM) and wait for it; its exit code."""
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    code = proc.wait(grace_s)
+    warn_if_slow(proc, started, log)
+    return code
+
+
+def warn_if_slow(proc: subprocess.Popen[bytes], started: float, log: Path | None) -> None:
+    """Say a stop begun at ``started`` (monotonic) that took over ``SLOW_STOP_S`` as a warning, with what the process
+    logged last (pytest lists warnings for passing tests too): rehearsals of `make test` have lost ≈ 30 s at a time,
+    once right after a worker's SIGTERM, and no log said where."""
+    took = time.monotonic() - started
+    if took > SLOW_STOP_S:
+        last = said(log) if log is not None else "(no log)"
+        warnings.warn(f"pid {proc.pid} took {took:.1f} s to exit after SIGTERM; it logged last:\n{last}", stacklevel=3)
 
 
 def said(log: Path, lines: int = 12) -> str:
@@ -76,4 +99,6 @@ def run_with_kills(
             time.sleep(1.0)
         return landed
     finally:
+        started = time.monotonic()
         launch.stop(proc)
+        warn_if_slow(proc, started, None)
