@@ -440,7 +440,6 @@ class Vegeta:
         lines: Iterable[bytes],
         targets: int,
         *,
-        token: str | None,
         rate: int,
         duration: float,
         workers: int,
@@ -450,7 +449,8 @@ class Vegeta:
     ) -> dict[str, Any]:
         """One attack: ``rate`` requests/s open loop (0: closed loop with ``workers`` in flight) for ``duration``,
         over ``targets`` lines of vegeta's JSON targets format (``post_targets``, ``get_targets``); a request counts
-        as accepted when it answers ``ok``. ``token``: one bearer token for every request (else per target)."""
+        as accepted when it answers ``ok``. Tokens go in the targets (``post_targets``, ``get_targets``), never in
+        vegeta's command line, which any user of the machine can read."""
         targets_file = self.run_dir / f"{name}.targets"
         results_file = self.run_dir / f"{name}.bin"
         with targets_file.open("wb") as out:
@@ -476,7 +476,6 @@ class Vegeta:
             f"-output={results_file}",
             "-header",
             "Content-Type: application/json",
-            *(("-header", f"Authorization: Bearer {token}") if token else ()),
         ]
         with CpuWindow(cpu_roots, loadgen="vegeta") as cpu:
             done = subprocess.run(command, capture_output=True, check=False)
@@ -490,9 +489,10 @@ class Vegeta:
         return summarize_attack(encoded, targets, ok) | {"cpu": cpu.result}
 
 
-def post_targets(url: str, bodies: Iterable[bytes]) -> Iterator[bytes]:
-    """vegeta targets: a POST of each body to ``url``."""
-    prefix = f'{{"method":"POST","url":"{url}","body":"'.encode()
+def post_targets(url: str, bodies: Iterable[bytes], token: str | None = None) -> Iterator[bytes]:
+    """vegeta targets: a POST of each body to ``url``, with ``token`` as its bearer token when given."""
+    header = f',"header":{{"Authorization":["Bearer {token}"]}}' if token else ""
+    prefix = f'{{"method":"POST","url":"{url}"{header},"body":"'.encode()
     return (prefix + base64.b64encode(body) + b'"}' for body in bodies)
 
 

@@ -276,9 +276,8 @@ class OrderLoad:
         bodies = (json.dumps(order(str(float(BID) - 100 - i % 50))).encode() for i in range(count))  # rest: no fills
         out = self.vegeta.attack(
             name,
-            post_targets(f"{self.api.url}/v1/orders", bodies),
+            post_targets(f"{self.api.url}/v1/orders", bodies, self.token),
             count,
-            token=self.token,
             rate=rate,
             duration=duration,
             workers=rate // 50 + 10,

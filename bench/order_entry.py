@@ -727,9 +727,8 @@ def api_phase(
         before = counter(prefix + "orders")
         out = vegeta.attack(
             name,
-            post_targets(url, orders.take(count)),
+            post_targets(url, orders.take(count), trader),
             count,
-            token=trader,
             rate=rate,
             duration=duration,
             workers=workers,
@@ -838,7 +837,6 @@ def bare_phase(args: argparse.Namespace, vegeta: Vegeta, orders: Orders, guard: 
                 name,
                 post_targets(url, orders.take(count)),
                 count,
-                token=None,
                 rate=0,
                 duration=duration,
                 workers=args.concurrency,

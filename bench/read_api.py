@@ -674,7 +674,6 @@ def positions_phase(
             name,
             common.get_targets((url, tokens[i % len(tokens)]) for i in range(count)),
             count,
-            token=None,
             rate=rate,
             duration=duration,
             workers=min(rate // 50 + 10, 200),
