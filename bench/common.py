@@ -453,7 +453,8 @@ class Vegeta:
         vegeta's command line, which any user of the machine can read."""
         targets_file = self.run_dir / f"{name}.targets"
         results_file = self.run_dir / f"{name}.bin"
-        with targets_file.open("wb") as out:
+        # Only this user may read it: the targets carry bearer tokens.
+        with os.fdopen(os.open(targets_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
             written = 0
             for line in lines:
                 out.write(line + b"\n")
