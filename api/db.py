@@ -53,5 +53,7 @@ def check_current(database_url: str) -> None:
         )
 
 
-def async_engine(database_url: str, pool_size: int = 20) -> AsyncEngine:
-    return create_async_engine(_url(database_url), pool_size=pool_size, max_overflow=10, pool_pre_ping=True)
+def async_engine(database_url: str, pool_size: int = 20, connection_wait_s: float = 30.0) -> AsyncEngine:
+    return create_async_engine(
+        _url(database_url), pool_size=pool_size, max_overflow=10, pool_pre_ping=True, pool_timeout=connection_wait_s
+    )

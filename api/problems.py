@@ -6,6 +6,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import psycopg
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -31,8 +33,8 @@ DESCRIPTIONS = {
     413: "The body is larger than this route accepts",
     422: "A field, parameter or header breaks a rule; `errors` names each and the rule",
     429: "Over a rate limit; see Retry-After",
-    503: "A dependency (Kafka, the registry, a projection) did not answer in time; retry (the detail says whether the "
-    "command may be in the log)",
+    503: "A dependency (Kafka, the registry, Postgres, a projection) did not answer in time; retry (the detail says "
+    "whether the command may be in the log)",
 }
 
 
@@ -128,6 +130,19 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(request, 500, "Internal error", "the command was not recorded; the error is logged")
 
 
+DATABASE_DOWN = (
+    "Postgres did not answer in time (it is down, or every connection is busy); retry the same request (an order is "
+    "placed once per client_order_id whatever the retries)"
+)
+
+
+async def _database(request: Request, exc: Exception) -> JSONResponse:
+    """Postgres unreachable, or no pooled connection within DatabaseSettings.connection_wait_s: the server's
+    dependency, not the client's mistake, and not an internal error either."""
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return problem(request, 503, "Database unavailable", DATABASE_DOWN, headers={"Retry-After": "1"})
+
+
 def _unparsable(cause: BaseException) -> str:
     if isinstance(cause, UnicodeDecodeError):
         return f"the body is not valid UTF-8 (byte {cause.start})"
@@ -185,4 +200,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(TradecoreError, _domain_error)
     app.add_exception_handler(StarletteHTTPException, _http)
+    # A connection refused, dropped or not had in time (psycopg_pool.PoolTimeout is an OperationalError too).
+    for unavailable in (psycopg.OperationalError, sqlalchemy.exc.OperationalError, sqlalchemy.exc.TimeoutError):
+        app.add_exception_handler(unavailable, _database)
     app.add_exception_handler(Exception, _unexpected)

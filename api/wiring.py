@@ -45,7 +45,7 @@ async def write_side(
     db.check_current(database.url)
     client = registry_client(registry)
     register_all(client, kafka.topic_prefix)
-    engine = db.async_engine(database.url)
+    engine = db.async_engine(database.url, connection_wait_s=database.connection_wait_s)
     # A command waits for its ack: linger 1 ms instead of 5. Commands still travel in batches — the gateway
     # group-commits placements and appends each tick batch at once.
     log = KafkaEventLog(kafka, client, loads=loads, **{"linger.ms": 1})

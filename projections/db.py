@@ -38,6 +38,7 @@ def autocommit_pool(
         max_size=max_size,
         kwargs={"autocommit": True, "application_name": application_name},
         configure=configure,
+        timeout=settings.connection_wait_s,
         open=False,
         name=name,
     )

@@ -17,6 +17,7 @@ from deploy.local.settings import StackSettings
 from deploy.local.stack import Endpoints
 from tests.api.conftest import order
 from tests.support.api_server import api_server
+from tests.support.independent import IndependentReader
 from tests.support.scratch import server_dir
 
 pytestmark = pytest.mark.integration
@@ -72,3 +73,38 @@ def test_readyz_fails_while_postgres_is_down_and_recovers_after(
         assert (back.status_code, back.json()["checks"]["postgres"]["status"]) == (200, "ok"), back.json()
         after = http.post("/v1/orders", json=order("ACC-A1", client_order_id="after"))
         assert after.status_code == 202, after.text
+
+
+def test_while_postgres_is_down_orders_and_reads_get_503_and_the_order_retried_after_is_placed_once(
+    own_postgres: StackSettings, endpoints: Endpoints, tmp_path: Path
+) -> None:
+    info = postgres.running(own_postgres)
+    assert info is not None
+    mine = Endpoints(endpoints.kafka_bootstrap, postgres.url(info), endpoints.schema_registry_url)
+    body = order("ACC-A1", client_order_id="while-down")
+    with api_server(mine, tmp_path, f"down-{uuid.uuid4().hex[:8]}.") as api, api.client("alice") as http:
+        assert http.post("/v1/orders", json=order("ACC-A1")).status_code == 202  # the pool holds connections
+
+        assert postgres.stop(own_postgres)
+        down = http.post("/v1/orders", json=body)
+        assert down.status_code == 503, down.text
+        assert down.headers["content-type"] == "application/problem+json"
+        assert down.headers["retry-after"] == "1"
+        assert "retry" in down.json()["detail"]
+        read = http.get("/v1/positions")  # the read models live in the same Postgres
+        assert (read.status_code, read.headers["content-type"]) == (503, "application/problem+json"), read.text
+
+        postgres.start(own_postgres)
+        wait_for(api.url, 200)
+        again = http.post("/v1/orders", json=body)
+        assert again.status_code == 202, again.text
+        reader = IndependentReader(endpoints.kafka_bootstrap, endpoints.schema_registry_url)
+        try:
+            placed = [
+                value
+                for value in reader.topic(api.topic_prefix + "orders")
+                if value["envelope"]["event_type"] == "OrderPlaced" and value["client_order_id"] == "while-down"
+            ]
+        finally:
+            reader.close()
+        assert [p["order_id"] for p in placed] == [again.json()["order_id"]]  # the refused attempt left nothing
