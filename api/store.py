@@ -333,7 +333,14 @@ async def _plan_once(conn: AsyncConnection[Any]) -> None:
     # ``_NS``), and psycopg prepares them after a few uses. Postgres still plans a prepared statement afresh for
     # each execution while it guesses that plan cheaper than the generic one — the record's forever: 0.09 ms of
     # Postgres CPU a group commit, as much as running it (docs/PERFORMANCE.md, "Stop 39").
-    await conn.execute("SET plan_cache_mode = force_generic_plan")
+    # And that plan is one of key look-ups whatever the planner guesses of a batch's size: a batch given as JSON is
+    # 100 rows to it (an array's unnest had been 10), and against a namespace the statistics took for small, a scan of
+    # the namespace joined by hashing then looked cheaper than a look-up per order — a group commit read the whole
+    # namespace (tests/api/test_store.py). Scans and hash or merge joins are priced out on these connections only.
+    await conn.execute(
+        "SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off; SET enable_hashjoin = off;"
+        " SET enable_mergejoin = off"
+    )
 
 
 def command_pool(settings: DatabaseSettings, *, max_size: int = 10) -> AsyncConnectionPool[AsyncConnection[Any]]:
