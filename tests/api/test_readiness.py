@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 import pytest
@@ -23,13 +24,22 @@ from tests.support.scratch import server_dir
 pytestmark = pytest.mark.integration
 
 
+class OwnPostgres(NamedTuple):
+    settings: StackSettings  # what postgres.stop / postgres.start take
+    endpoints: Endpoints  # the shared Kafka and registry, this Postgres
+
+
 @pytest.fixture
-def own_postgres() -> Iterator[StackSettings]:
+def own_postgres(endpoints: Endpoints) -> Iterator[OwnPostgres]:
     with server_dir("pg-") as directory:
         settings = StackSettings(stack_dir=directory)
         postgres.start(settings)
         try:
-            yield settings
+            info = postgres.running(settings)
+            assert info is not None
+            yield OwnPostgres(
+                settings, Endpoints(endpoints.kafka_bootstrap, postgres.url(info), endpoints.schema_registry_url)
+            )
         finally:
             postgres.stop(settings)
 
@@ -47,19 +57,17 @@ def wait_for(url: str, status: int, timeout_s: float = 60) -> httpx.Response:
         time.sleep(0.5)
 
 
-def test_readyz_fails_while_postgres_is_down_and_recovers_after(
-    own_postgres: StackSettings, endpoints: Endpoints, tmp_path: Path
-) -> None:
-    info = postgres.running(own_postgres)
-    assert info is not None
-    mine = Endpoints(endpoints.kafka_bootstrap, postgres.url(info), endpoints.schema_registry_url)
-    with api_server(mine, tmp_path, f"ready-{uuid.uuid4().hex[:8]}.") as api, api.client("alice") as http:
+def test_readyz_fails_while_postgres_is_down_and_recovers_after(own_postgres: OwnPostgres, tmp_path: Path) -> None:
+    with (
+        api_server(own_postgres.endpoints, tmp_path, f"ready-{uuid.uuid4().hex[:8]}.") as api,
+        api.client("alice") as http,
+    ):
         assert ready(api.url).status_code == 200
         # Orders before, one at a time: the command store's pool holds idle connections when Postgres goes.
         for i in range(3):
             assert http.post("/v1/orders", json=order("ACC-A1", client_order_id=f"before-{i}")).status_code == 202
 
-        assert postgres.stop(own_postgres)
+        assert postgres.stop(own_postgres.settings)
         down = ready(api.url)
         body = down.json()
         assert (down.status_code, body["status"]) == (503, "not ready"), body
@@ -68,7 +76,7 @@ def test_readyz_fails_while_postgres_is_down_and_recovers_after(
         assert body["checks"]["kafka"]["status"] == "ok"
         assert httpx.get(f"{api.url}/healthz", timeout=10).status_code == 200  # alive all the same
 
-        postgres.start(own_postgres)
+        postgres.start(own_postgres.settings)
         back = wait_for(api.url, 200)
         assert (back.status_code, back.json()["checks"]["postgres"]["status"]) == (200, "ok"), back.json()
         after = http.post("/v1/orders", json=order("ACC-A1", client_order_id="after"))
@@ -76,16 +84,16 @@ def test_readyz_fails_while_postgres_is_down_and_recovers_after(
 
 
 def test_while_postgres_is_down_orders_and_reads_get_503_and_the_order_retried_after_is_placed_once(
-    own_postgres: StackSettings, endpoints: Endpoints, tmp_path: Path
+    own_postgres: OwnPostgres, endpoints: Endpoints, tmp_path: Path
 ) -> None:
-    info = postgres.running(own_postgres)
-    assert info is not None
-    mine = Endpoints(endpoints.kafka_bootstrap, postgres.url(info), endpoints.schema_registry_url)
     body = order("ACC-A1", client_order_id="while-down")
-    with api_server(mine, tmp_path, f"down-{uuid.uuid4().hex[:8]}.") as api, api.client("alice") as http:
+    with (
+        api_server(own_postgres.endpoints, tmp_path, f"down-{uuid.uuid4().hex[:8]}.") as api,
+        api.client("alice") as http,
+    ):
         assert http.post("/v1/orders", json=order("ACC-A1")).status_code == 202  # the pool holds connections
 
-        assert postgres.stop(own_postgres)
+        assert postgres.stop(own_postgres.settings)
         down = http.post("/v1/orders", json=body)
         assert down.status_code == 503, down.text
         assert down.headers["content-type"] == "application/problem+json"
@@ -94,7 +102,7 @@ def test_while_postgres_is_down_orders_and_reads_get_503_and_the_order_retried_a
         read = http.get("/v1/positions")  # the read models live in the same Postgres
         assert (read.status_code, read.headers["content-type"]) == (503, "application/problem+json"), read.text
 
-        postgres.start(own_postgres)
+        postgres.start(own_postgres.settings)
         wait_for(api.url, 200)
         again = http.post("/v1/orders", json=body)
         assert again.status_code == 202, again.text
