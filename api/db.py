@@ -53,7 +53,9 @@ def check_current(database_url: str) -> None:
         )
 
 
-def async_engine(database_url: str, pool_size: int = 20, connection_wait_s: float = 30.0) -> AsyncEngine:
+def async_engine(database_url: str, *, connection_wait_s: float, pool_size: int = 20) -> AsyncEngine:
+    """The API's SQLAlchemy engine (idempotency keys, readiness, the live feed); a checkout waits at most
+    ``connection_wait_s``, then the API answers 503."""
     return create_async_engine(
         _url(database_url), pool_size=pool_size, max_overflow=10, pool_pre_ping=True, pool_timeout=connection_wait_s
     )
