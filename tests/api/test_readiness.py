@@ -18,7 +18,7 @@ from deploy.local.settings import StackSettings
 from deploy.local.stack import Endpoints
 from tests.api.conftest import order
 from tests.support.api_server import api_server
-from tests.support.independent import IndependentReader
+from tests.support.independent import read_topic
 from tests.support.scratch import server_dir
 
 pytestmark = pytest.mark.integration
@@ -84,11 +84,12 @@ def test_readyz_fails_while_postgres_is_down_and_recovers_after(own_postgres: Ow
 
 
 def test_while_postgres_is_down_orders_and_reads_get_503_and_the_order_retried_after_is_placed_once(
-    own_postgres: OwnPostgres, endpoints: Endpoints, tmp_path: Path
+    own_postgres: OwnPostgres, tmp_path: Path
 ) -> None:
+    endpoints = own_postgres.endpoints
     body = order("ACC-A1", client_order_id="while-down")
     with (
-        api_server(own_postgres.endpoints, tmp_path, f"down-{uuid.uuid4().hex[:8]}.") as api,
+        api_server(endpoints, tmp_path, f"down-{uuid.uuid4().hex[:8]}.") as api,
         api.client("alice") as http,
     ):
         assert http.post("/v1/orders", json=order("ACC-A1")).status_code == 202  # the pool holds connections
@@ -106,13 +107,11 @@ def test_while_postgres_is_down_orders_and_reads_get_503_and_the_order_retried_a
         wait_for(api.url, 200)
         again = http.post("/v1/orders", json=body)
         assert again.status_code == 202, again.text
-        reader = IndependentReader(endpoints.kafka_bootstrap, endpoints.schema_registry_url)
-        try:
-            placed = [
-                value
-                for value in reader.topic(api.topic_prefix + "orders")
-                if value["envelope"]["event_type"] == "OrderPlaced" and value["client_order_id"] == "while-down"
-            ]
-        finally:
-            reader.close()
+        placed = [
+            value
+            for value in read_topic(
+                endpoints.kafka_bootstrap, endpoints.schema_registry_url, api.topic_prefix + "orders"
+            )
+            if value["envelope"]["event_type"] == "OrderPlaced" and value["client_order_id"] == "while-down"
+        ]
         assert [p["order_id"] for p in placed] == [again.json()["order_id"]]  # the refused attempt left nothing
