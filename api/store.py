@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any, TypeVar
 
 import psycopg
@@ -37,7 +37,7 @@ from projections.db import autocommit_pool
 from projections.settings import DatabaseSettings
 from schemas.events import OrderType
 
-T = TypeVar("T")
+S = TypeVar("S", bound="_Session")
 
 SCHEMA = "command_side"
 APPLICATION_NAME = "tradecore-command-store"  # how an operator tells these connections apart in pg_stat_activity
@@ -161,14 +161,25 @@ _RECORD = f"""
 """
 
 # An order a command may act on: placed, its OrderPlaced confirmed by Kafka (an unconfirmed one waits for its retry).
+# What is read of it never changes once it is placed.
 _ORDER = f"""
     SELECT order_id, account_id, instrument, order_type FROM {SCHEMA}.orders
-    WHERE namespace = {_NS} AND order_id = %(order_id)s AND topic IS NOT NULL FOR UPDATE
+    WHERE namespace = {_NS} AND order_id = %(order_id)s AND topic IS NOT NULL
 """
 
+# A unit runs outside a transaction too, for the same reason as a placement and one more: a sequence must stand from
+# the moment it is handed out. The event id derives from it (``domain.derive.event_id_for``), and the events numbered
+# with it may be in the log whatever happens to the unit next; a transaction that failed to commit after Kafka had
+# acknowledged them (Postgres restarted, the connection dropped) gave the same numbers, so the same event ids, to the
+# next command on the order or the next ticks of the instrument. The stream's session advisory lock, taken before its
+# numbers and held until the unit ends, keeps what a transaction's row lock kept: the units of one stream append one
+# after another, in the order of their numbers.
 _NEXT_SEQUENCE = f"""
+    WITH locked AS MATERIALIZED (
+        SELECT pg_advisory_lock(hashtextextended(%(ns)s || chr(31) || %(topic)s || chr(31) || %(aggregate_id)s, 0))
+    )
     INSERT INTO {SCHEMA}.stream_sequences AS s (namespace, topic, aggregate_id, last_sequence)
-    VALUES (%(ns)s, %(topic)s, %(aggregate_id)s, %(count)s)
+    SELECT %(ns)s, %(topic)s, %(aggregate_id)s, %(count)s FROM locked
     ON CONFLICT (namespace, topic, aggregate_id) DO UPDATE SET last_sequence = s.last_sequence + EXCLUDED.last_sequence
     RETURNING last_sequence
 """
@@ -180,39 +191,64 @@ async def _rows(conn: AsyncConnection[Any], statement: str, params: dict[str, An
         return await cursor.fetchall()
 
 
-class _Unit:
-    def __init__(self, conn: AsyncConnection[Any], namespace: str) -> None:
-        self._conn = conn
-        self._ns = namespace
+class _Session:
+    """A unit's or a placement's connection, taken by its first statement (``PostgresCommandStore._first``), and the
+    session advisory locks it holds until it ends."""
 
+    def __init__(self, store: PostgresCommandStore, stack: AsyncExitStack) -> None:
+        self._store, self._stack, self._ns = store, stack, store.namespace
+        self.conn: AsyncConnection[Any] | None = None
+        self.locked = False
+
+    async def _rows(self, statement: str, params: dict[str, Any], *, locks: bool = False) -> list[Any]:
+        """What ``statement`` returned; ``locks``: it takes session locks (held from its start: it may fail after)."""
+        self.locked |= locks
+        if self.conn is None:
+            self.conn, rows = await self._store._first(self._stack, statement, params)
+            return rows
+        return await _rows(self.conn, statement, params)
+
+    async def end(self) -> None:
+        raise NotImplementedError
+
+
+class _Unit(_Session):
     async def order(self, order_id: str) -> OrderRef | None:
-        rows = await _rows(self._conn, _ORDER, {"ns": self._ns, "order_id": order_id})
+        rows = await self._rows(_ORDER, {"ns": self._ns, "order_id": order_id})
         if not rows:
             return None
         row = rows[0]
         return OrderRef(row.order_id, row.account_id, row.instrument, OrderType(row.order_type))
 
     async def next_sequence(self, topic: str, aggregate_id: str, count: int = 1) -> int:
-        rows = await _rows(
-            self._conn, _NEXT_SEQUENCE, {"ns": self._ns, "topic": topic, "aggregate_id": aggregate_id, "count": count}
-        )
+        params = {"ns": self._ns, "topic": topic, "aggregate_id": aggregate_id, "count": count}
+        rows = await self._rows(_NEXT_SEQUENCE, params, locks=True)
         last: int = rows[0].last_sequence
         return last - count + 1
 
+    async def end(self) -> None:
+        if self.conn is None or not self.locked:
+            return
+        try:
+            await self.conn.execute("SELECT pg_advisory_unlock_all()")
+        except psycopg.OperationalError:
+            if not self.conn.broken:
+                raise
+            # The connection is gone, and the locks with its session; what the unit numbered stands.
 
-class _Placing:
-    """One placement: its claim statement takes the connection (``PostgresCommandStore._first``); its record is
-    sent when it ends, with the locks' release."""
+
+class _Placing(_Session):
+    """One placement: its claim takes the orders' locks; its record is sent when it ends, with the locks' release."""
 
     def __init__(self, store: PostgresCommandStore, stack: AsyncExitStack) -> None:
-        self._store, self._stack, self._ns = store, stack, store.namespace
-        self.conn: AsyncConnection[Any] | None = None
+        super().__init__(store, stack)
         self._placed: list[tuple[str, Appended]] = []
 
     async def claim_orders(self, claims: Sequence[Claim]) -> list[Earlier | None]:
         if self.conn is not None:  # a second connection's locks would outlive this placement
             raise RuntimeError("a placement claims its orders once")
-        self.conn, rows = await self._store._first(self._stack, _CLAIM, claim_params(self._ns, claims))
+        rows = await self._rows(_CLAIM, claim_params(self._ns, claims), locks=True)
+        assert self.conn is not None
         by_key = {(row.account_id, row.client_order_id): row for row in rows}
         # Not taken now and, as the claim saw them, not placed: in flight elsewhere when it began, or unconfirmed.
         # The claim now holds their locks, so what it reads of them again is final.
@@ -269,60 +305,47 @@ def record_params(namespace: str, placed: Sequence[tuple[str, Appended]]) -> dic
 
 
 class PostgresCommandStore:
-    """``commands.gateway.CommandStore`` on Postgres: one transaction per unit, rows of one topic namespace, over
-    ``pool`` (``command_pool``)."""
+    """``commands.gateway.CommandStore`` on Postgres: rows of one topic namespace, over ``pool`` (``command_pool``)."""
 
     def __init__(self, pool: AsyncConnectionPool[AsyncConnection[Any]], namespace: str) -> None:
         self._pool = pool
         self.namespace = namespace
 
-    @asynccontextmanager
-    async def unit(self) -> AsyncIterator[_Unit]:
-        async with AsyncExitStack() as stack:
-            yield _Unit(await self._begin(stack), self.namespace)
+    def unit(self) -> AbstractAsyncContextManager[_Unit]:
+        return self._session(_Unit)
+
+    def placing(self) -> AbstractAsyncContextManager[_Placing]:
+        return self._session(_Placing)
 
     @asynccontextmanager
-    async def placing(self) -> AsyncIterator[_Placing]:
+    async def _session(self, kind: Callable[[PostgresCommandStore, AsyncExitStack], S]) -> AsyncIterator[S]:
         async with AsyncExitStack() as stack:
-            placing = _Placing(self, stack)
+            session = kind(self, stack)
             try:
-                yield placing
-                await placing.end()
+                yield session
+                await session.end()
             except BaseException:
-                if placing.conn is not None:  # its locks go with the session: the pool replaces a closed connection
-                    await placing.conn.close()
+                if session.locked and session.conn is not None:  # the locks go with the session: the pool replaces
+                    await session.conn.close()  # a closed connection
                 raise
 
     async def _first(
         self, stack: AsyncExitStack, statement: str, params: dict[str, Any]
     ) -> tuple[AsyncConnection[Any], list[Any]]:
-        """A pooled connection, ended by ``stack``, and what ``statement`` — the first of a placement, safe to send
-        again — returned on it."""
-        return await self._connected(stack, lambda conn, _: _rows(conn, statement, params))
-
-    async def _begin(self, stack: AsyncExitStack) -> AsyncConnection[Any]:
-        """A pooled connection in a transaction, both ended by ``stack``."""
-        conn, _ = await self._connected(stack, lambda conn, trying: trying.enter_async_context(conn.transaction()))
-        return conn
-
-    async def _connected(
-        self,
-        stack: AsyncExitStack,
-        start: Callable[[AsyncConnection[Any], AsyncExitStack], Awaitable[T]],
-    ) -> tuple[AsyncConnection[Any], T]:
-        """A pooled connection and what ``start`` — a unit's or a placement's first step, which has done nothing yet
-        if it fails — gave on it, both ended by ``stack``. A connection Postgres dropped while it sat in the pool (a
-        restart) fails that step: it goes back (the pool discards it) and the next is tried — what a ping before each
-        use would find, without the round trip."""
+        """A pooled connection, ended by ``stack``, and what ``statement`` — the first of a unit or a placement —
+        returned on it. A connection Postgres dropped while it sat in the pool (a restart) fails that statement before
+        it did anything: it goes back (the pool discards it) and the next is tried — what a ping before each use would
+        find, without the round trip."""
         for attempt in range(self._pool.max_size + 1):
             async with AsyncExitStack() as trying:
                 conn = await trying.enter_async_context(self._pool.connection())
                 try:
-                    found = await start(conn, trying)
-                except psycopg.OperationalError:
-                    if attempt == self._pool.max_size or not conn.broken:
-                        raise
-                    continue
+                    found = await _rows(conn, statement, params)
+                except BaseException as err:
+                    if isinstance(err, psycopg.OperationalError) and conn.broken and attempt < self._pool.max_size:
+                        continue
+                    await conn.close()  # a statement that failed may hold session locks it took: none go back
+                    raise
                 stack.push_async_exit(trying.pop_all())
                 return conn, found
         raise AssertionError("unreachable: the last attempt returns or raises")
@@ -344,8 +367,8 @@ async def _plan_once(conn: AsyncConnection[Any]) -> None:
 
 
 def command_pool(settings: DatabaseSettings, *, max_size: int = 10) -> AsyncConnectionPool[AsyncConnection[Any]]:
-    """A closed pool (``await pool.open()``) for ``PostgresCommandStore``: autocommit connections, each unit one
-    explicit transaction, each statement planned once per connection."""
+    """A closed pool (``await pool.open()``) for ``PostgresCommandStore``: autocommit connections, each statement
+    planned once per connection."""
     return autocommit_pool(settings, "command-store", APPLICATION_NAME, max_size, _plan_once)
 
 

@@ -96,15 +96,20 @@ class Placing(Protocol):
 
 
 class CommandUnit(Protocol):
-    """One write-side transaction."""
+    """One command's numbering. Not a transaction: a sequence stands from the moment it is handed out, even when the
+    block raises or the unit cannot end. The event id derives from it (``domain.derive.event_id_for``), and an append
+    that raised may be in the log, in part, as may one whose unit failed after Kafka acknowledged it: handing its
+    numbers out again gave two different events one id (the next command on the order, the next ticks of the
+    instrument). A failed append leaves a gap in the stream's numbering instead."""
 
     async def order(self, order_id: str) -> OrderRef | None:
-        """The order, once its placement is confirmed, locked against concurrent commands on it until the unit
-        ends."""
+        """The order, once its placement is confirmed."""
         ...
 
     async def next_sequence(self, topic: str, aggregate_id: str, count: int = 1) -> int:
-        """Reserve ``count`` sequence numbers of the aggregate's stream in ``topic``; the first of them."""
+        """Reserve ``count`` sequence numbers of the aggregate's stream in ``topic``; the first of them. The stream
+        is the unit's until it ends: another unit asking for its numbers waits, so a stream's events are appended in
+        the order of their numbers."""
         ...
 
 
@@ -112,7 +117,7 @@ class CommandStore(Protocol):
     """The write side's records (Postgres: ``api.store``; in memory: ``tests.support.memory``)."""
 
     def unit(self) -> AbstractAsyncContextManager[CommandUnit]:
-        """A transaction: committed when the block ends normally, rolled back when it raises."""
+        """A unit: the streams it numbered are let go when the block ends, normally or not."""
         ...
 
     def placing(self) -> AbstractAsyncContextManager[Placing]:
@@ -252,7 +257,7 @@ class CommandGateway:
         authorize: Callable[[OrderRef], None],
         headers: Headers | None = None,
     ) -> Requested:
-        async with self._numbering() as unit:
+        async with self.store.unit() as unit:
             order = await self._owned(unit, order_id, authorize)
             sequence = await unit.next_sequence("orders", order_id)
             event = decide.request_cancel(command, order, sequence, stamp)
@@ -267,7 +272,7 @@ class CommandGateway:
         authorize: Callable[[OrderRef], None],
         headers: Headers | None = None,
     ) -> Requested:
-        async with self._numbering() as unit:
+        async with self.store.unit() as unit:
             order = await self._owned(unit, order_id, authorize)
             validate_amend(command, order, self.instruments)
             sequence = await unit.next_sequence("orders", order_id)
@@ -283,7 +288,7 @@ class CommandGateway:
         stamp: Stamp,
         headers: Headers | None = None,
     ) -> Requested:
-        async with self._numbering() as unit:
+        async with self.store.unit() as unit:
             sequence = await unit.next_sequence("orders", account_id)
             event = decide.set_risk_limits(command, account_id, set_by, sequence, stamp)
             [appended] = await self._append([event], headers)
@@ -292,19 +297,19 @@ class CommandGateway:
     async def toggle_kill_switch(
         self, command: ToggleKillSwitch, set_by: str, stamp: Stamp, headers: Headers | None = None
     ) -> Requested:
-        async with self._numbering() as unit:
+        async with self.store.unit() as unit:
             sequence = await unit.next_sequence("orders", command.account_id)
             event = decide.toggle_kill_switch(command, set_by, sequence, stamp)
             [appended] = await self._append([event], headers)
         return Requested(event, appended)
 
     async def ingest_ticks(self, command: IngestTicks, stamp: Stamp, headers: Headers | None = None) -> list[Appended]:
-        """Append the whole batch, numbered per instrument in a unit that commits with it (``_numbering``)."""
+        """Append the whole batch, numbered per instrument in one unit."""
         validate_ticks(command, self.instruments, now=stamp.at, max_ahead=self.tick_max_ahead)
         counts: dict[str, int] = {}
         for tick in command.ticks:
             counts[tick.instrument] = counts.get(tick.instrument, 0) + 1
-        async with self._numbering() as unit:
+        async with self.store.unit() as unit:
             first = {symbol: await unit.next_sequence("ticks", symbol, n) for symbol, n in sorted(counts.items())}
             events = decide.ingest_ticks(command, self.instruments, first, stamp)
             return await self._append(events, headers)
@@ -328,11 +333,11 @@ class CommandGateway:
         ``ingest_tick_frame``, numbered on from the frame before and handed to the log's load (``EventLog.load``),
         so the caller prepares the next frame while this one is encoded and produced.
 
-        The unit commits the sequences once Kafka has acknowledged every tick of the load, or failed to: whatever
-        the block raised (a bad row that stops the file, a frame refused, an append Kafka did not confirm), the
-        sequences it numbered are not handed out again (``_numbering``).
+        The unit holds the instruments' streams until Kafka has acknowledged every tick of the load, or failed to:
+        whatever the block raised (a bad row that stops the file, a frame refused, an append Kafka did not confirm),
+        the sequences it numbered are not handed out again (``CommandUnit``).
         """
-        async with self._numbering() as unit, self.log.load(TickIngested) as produce:
+        async with self.store.unit() as unit, self.log.load(TickIngested) as produce:
 
             async def add(ticks: pl.DataFrame, stamp: Stamp, tick_at: TickAt) -> None:
                 tick_frames.validate(ticks, self.instruments, tick_at, now=stamp.at, max_ahead=self.tick_max_ahead)
@@ -345,28 +350,12 @@ class CommandGateway:
             yield add
 
     @asynccontextmanager
-    async def _numbering(self) -> AsyncIterator[CommandUnit]:
-        """A unit that numbers events, committed even when the block raises: a sequence, once claimed, is never
-        claimed again. The event id derives from it (``domain.derive.event_id_for``), and an append Kafka did not
-        confirm may be in the log, in part: giving its sequences back gave two different events one id (the next
-        ticks of the instrument, or the next command on the order, numbered from the same sequence again). A failed
-        append leaves a gap in the stream's numbering instead. (Placements have their own claim: ``place``.)"""
-        failed: Exception | None = None
-        async with self.store.unit() as unit:
-            try:
-                yield unit
-            except Exception as err:
-                failed = err
-        if failed is not None:
-            raise failed
-
-    @asynccontextmanager
     async def _numbered(
         self, ticks: pl.DataFrame, source: str, stamp: Stamp, tick_at: tick_frames.TickAt
     ) -> AsyncIterator[pl.DataFrame]:
-        """The ticks as ``TickIngested`` rows, validated and numbered inside a unit (``_numbering``)."""
+        """The ticks as ``TickIngested`` rows, validated and numbered inside a unit."""
         tick_frames.validate(ticks, self.instruments, tick_at, now=stamp.at, max_ahead=self.tick_max_ahead)
-        async with self._numbering() as unit:
+        async with self.store.unit() as unit:
             first = {
                 symbol: await unit.next_sequence("ticks", symbol, n)
                 for symbol, n in sorted(tick_frames.counts(ticks).items())
@@ -374,7 +363,7 @@ class CommandGateway:
             yield tick_frames.events(ticks, self.instruments, first, stamp, source)
 
     async def _append(self, events: Sequence[Event], headers: Headers | None) -> list[Appended]:
-        """Append all of ``events`` or raise why not (the caller's transaction then rolls back)."""
+        """Append all of ``events`` or raise why not."""
         return self._landed(await self.log.append(events, [headers] * len(events) if headers else None))
 
     @staticmethod

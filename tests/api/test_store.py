@@ -108,3 +108,41 @@ class TestPostgresCommandStore(CommandStoreContract):
         found = asyncio.run(scenario())
         assert [len(conn) for conn in found] == [2, 2], found  # both statements prepared on each connection
         assert all(generic > 0 and custom == 0 for conn in found for generic, custom in conn), found
+
+    def test_a_unit_whose_connection_is_lost_after_numbering_keeps_its_numbers(self) -> None:
+        """Kafka has acknowledged a cancel, then the unit's connection drops (Postgres restarted, a network cut): the
+        cancel stands, and the next command on the order takes the next number. A unit that was a transaction lost its
+        numbers with the commit that failed, and the next command's event took the cancel's id."""
+        order = f"ORD-{uuid.uuid4().hex[:8]}"
+
+        async def scenario() -> tuple[int, int]:
+            async with command_pool(DatabaseSettings(url=self.url), max_size=2) as pool:
+                store = PostgresCommandStore(pool, self.namespace)
+                async with store.unit() as unit:
+                    first = await unit.next_sequence("orders", order)
+                    async with pool.connection() as other:  # the backend that holds the stream's lock
+                        cursor = await other.execute(
+                            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+                            " AND ((classid::bigint << 32) | objid::bigint)"
+                            " = hashtextextended(%s || chr(31) || 'orders' || chr(31) || %s, 0)",
+                            (self.namespace, order),
+                        )
+                        assert await cursor.fetchall() == [(True,)]
+                async with store.unit() as unit:
+                    return first, await unit.next_sequence("orders", order)
+
+        assert asyncio.run(scenario()) == (1, 2)
+
+    def test_units_of_different_streams_do_not_wait_for_each_other(self) -> None:
+        """Only a stream's own units wait for each other: a cancel on one order never waits for another order's."""
+        orders = [f"ORD-{uuid.uuid4().hex[:8]}" for _ in range(2)]
+
+        async def scenario() -> list[int]:
+            async with command_pool(DatabaseSettings(url=self.url), max_size=2) as pool:
+                store = PostgresCommandStore(pool, self.namespace)
+                async with store.unit() as holding:
+                    await holding.next_sequence("orders", orders[0])
+                    async with store.unit() as other:
+                        return [await asyncio.wait_for(other.next_sequence("orders", orders[1]), timeout=5)]
+
+        assert asyncio.run(scenario()) == [1]

@@ -50,7 +50,7 @@ def placement(account: str, client_order_id: str, quantity: str = "0.5") -> tupl
 
 
 class Boom(Exception):
-    """What a scenario raises to roll its unit back."""
+    """What a scenario raises to end its unit or placement abnormally."""
 
 
 class CommandStoreContract:
@@ -101,7 +101,8 @@ class CommandStoreContract:
         assert fresh is None
         assert earlier is not None and earlier.placed.order_id == old.order.order_id
 
-    def test_a_unit_that_raises_leaves_nothing_behind(self) -> None:
+    def test_a_unit_that_raises_keeps_its_numbers(self) -> None:
+        """What a unit numbered may be in the log however it ends: its numbers are never handed out again."""
         aggregate = f"X-{uuid.uuid4().hex[:8]}"
 
         async def scenario(store: CommandStore) -> int:
@@ -112,7 +113,37 @@ class CommandStoreContract:
             async with store.unit() as unit:
                 return await unit.next_sequence("ticks", aggregate)
 
-        assert self.run(scenario) == 1, "a rolled-back reservation is not consumed"
+        assert self.run(scenario) == 6
+
+    def test_a_stream_numbered_by_a_unit_waits_for_it_to_end(self) -> None:
+        """Two commands on one order at once: the second is numbered once the first has appended, so the order's
+        events land in the order of their numbers."""
+        aggregate = f"ORD-{uuid.uuid4().hex[:8]}"
+
+        async def scenario(store: CommandStore) -> tuple[list[str], list[int]]:
+            taken = asyncio.Event()
+            seen: list[str] = []
+
+            async def first() -> int:
+                async with store.unit() as unit:
+                    number = await unit.next_sequence("orders", aggregate)
+                    taken.set()
+                    await asyncio.sleep(0.2)  # appending; the other comes meanwhile
+                    seen.append("first ends")
+                return number
+
+            async def second() -> int:
+                await taken.wait()
+                async with store.unit() as unit:
+                    number = await unit.next_sequence("orders", aggregate)
+                    seen.append("second numbered")
+                return number
+
+            return seen, list(await asyncio.gather(first(), second()))
+
+        seen, numbers = self.run(scenario)
+        assert seen == ["first ends", "second numbered"]
+        assert numbers == [1, 2]
 
     def test_an_unconfirmed_claim_is_taken_again_by_its_own_request_only(self) -> None:
         """A claim whose placement ended without a location (Kafka did not confirm its OrderPlaced, or the placement

@@ -1,19 +1,18 @@
 """In-memory implementations of the write side's ports (``commands.gateway``): the command store and the event log.
 
 They keep the contracts the Postgres store and the Kafka log keep (tests/support/contracts.py checks both against
-the same suite), so the gateway's logic is tested without a stack. The store runs one unit at a time and commits a
-unit's changes only when its block ends normally; the log can be told to refuse events, as Kafka may.
+the same suite), so the gateway's logic is tested without a stack. The store runs one unit at a time; the log can be
+told to refuse events, as Kafka may.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import functools
 import io
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,31 +83,20 @@ class _MemoryUnit:
 
 
 class MemoryCommandStore:
-    """``CommandStore`` in memory: units run one at a time (serializable), each on a copy committed at its end."""
+    """``CommandStore`` in memory: units and placements run one at a time."""
 
     def __init__(self) -> None:
         self._tables = _Tables()
         self._lock = asyncio.Lock()
 
-    def unit(self) -> AbstractAsyncContextManager[_MemoryUnit]:
-        return self._working(keep_on_raise=False)  # a raise rolls back
-
-    def placing(self) -> AbstractAsyncContextManager[_MemoryUnit]:
-        return self._working(keep_on_raise=True)  # claims stand, raise or not
-
     @asynccontextmanager
-    async def _working(self, *, keep_on_raise: bool) -> AsyncIterator[_MemoryUnit]:
-        """One at a time, on a copy of the tables kept when the block ends (as Postgres' locks hold a placement's
-        orders until it ends)."""
+    async def unit(self) -> AsyncIterator[_MemoryUnit]:
+        """One unit or placement at a time (as Postgres' locks hold a placement's orders and a unit's streams until
+        it ends); what it did stands, raise or not."""
         async with self._lock:
-            working = copy.deepcopy(self._tables)
-            try:
-                yield _MemoryUnit(working)
-            except BaseException:
-                if keep_on_raise:
-                    self._tables = working
-                raise
-            self._tables = working
+            yield _MemoryUnit(self._tables)
+
+    placing = unit
 
     def claimed(self, account_id: str, client_order_id: str) -> bool:
         """Whether a committed claim holds (account, client order id)."""
