@@ -35,8 +35,6 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.schema_registry import SchemaRegistryClient
-from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from schemas.events import Event, Liquidity, OrderAccepted, OrderFilled, OrderPlaced, OrderType, Side, TimeInForce
@@ -55,6 +53,7 @@ from streams.replay.rows import RowFilter, columns
 from streams.replay.topic import ReplaySummary, replay
 from streams.runtime import tune_collector
 from streams.settings import KafkaSettings
+from tests.support import confluent
 
 START = datetime(2021, 1, 8, tzinfo=UTC)
 ACCOUNT = "ACC-BENCH"
@@ -200,7 +199,7 @@ def main() -> None:
         history.append(("executions.by-account", fill(n, ACCOUNT, "BTCUSDT")))
     write(settings, history, registry)
 
-    decoder = AvroDeserializer(SchemaRegistryClient({"url": RegistrySettings().url, "timeout": 30}))
+    decoder = confluent.deserializer(RegistrySettings().url)  # subjects named: no association look-up to stall on
     context = SerializationContext(settings.topic_prefix + "executions", MessageField.VALUE)
     schema = columns("executions")
     everything = list(range(settings.partitions))

@@ -40,7 +40,7 @@ def test_record_produced_is_decoded_by_a_consumer_in_another_process(
     topics: KafkaSettings, registry_settings: RegistrySettings
 ) -> None:
     topic = topics.topic_prefix + "ticks"
-    serialize = AvroSerializer(confluent.registry(registry_settings.url), TICK)
+    serialize = AvroSerializer(confluent.registry(registry_settings.url), TICK, conf=confluent.SUBJECTS)
     sent = [
         {
             "instrument": "BTCUSDT",

@@ -7,14 +7,13 @@ import json
 import sys
 
 from confluent_kafka import Consumer
-from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from tests.support import confluent
 
 
 def main(bootstrap: str, registry_url: str, topic: str, count: int) -> None:
-    deserialize = AvroDeserializer(confluent.registry(registry_url))
+    deserialize = confluent.deserializer(registry_url)
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,

@@ -7,7 +7,6 @@ import warnings
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
-from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from tests.support import confluent
@@ -15,7 +14,7 @@ from tests.support import confluent
 
 class IndependentReader:
     def __init__(self, bootstrap: str, registry_url: str) -> None:
-        self._deserialize = AvroDeserializer(confluent.registry(registry_url))
+        self._deserialize = confluent.deserializer(registry_url)
         self._consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from schemas import avsc, codec
@@ -37,7 +36,7 @@ def test_every_batch_encoded_event_decodes_with_confluent_kafkas_avro_deserializ
         encoder = BatchEncoder(cls, registry.schema_id(client, cls, topic_prefix=prefix))
         values = encoder.encode(reference.frame(nodes.parse(avsc.expanded(name)), records))
 
-        reader = AvroDeserializer(confluent.registry(registry_settings.url), avsc.schema_str(name))
+        reader = confluent.deserializer(registry_settings.url, avsc.schema_str(name))
         context = SerializationContext(topic, MessageField.VALUE)
         assert [reader(value, context) for value in values] == records, name
         # and they are the bytes the per-record path writes
