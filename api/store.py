@@ -176,7 +176,7 @@ _ORDER = f"""
 # after another, in the order of their numbers.
 _NEXT_SEQUENCE = f"""
     WITH locked AS MATERIALIZED (
-        SELECT pg_advisory_lock(hashtextextended(%(ns)s || chr(31) || %(topic)s || chr(31) || %(aggregate_id)s, 0))
+        SELECT pg_advisory_lock({_KEY.format("%(topic)s || chr(31) || %(aggregate_id)s")})
     )
     INSERT INTO {SCHEMA}.stream_sequences AS s (namespace, topic, aggregate_id, last_sequence)
     SELECT %(ns)s, %(topic)s, %(aggregate_id)s, %(count)s FROM locked
@@ -248,7 +248,6 @@ class _Placing(_Session):
         if self.conn is not None:  # a second connection's locks would outlive this placement
             raise RuntimeError("a placement claims its orders once")
         rows = await self._rows(_CLAIM, claim_params(self._ns, claims), locks=True)
-        assert self.conn is not None
         by_key = {(row.account_id, row.client_order_id): row for row in rows}
         # Not taken now and, as the claim saw them, not placed: in flight elsewhere when it began, or unconfirmed.
         # The claim now holds their locks, so what it reads of them again is final.
@@ -259,7 +258,7 @@ class _Placing(_Session):
             or (not row.claimed and row.topic is None)
         ]
         if unsure:
-            found = await _rows(self.conn, _CLAIMED, {"ns": self._ns, "order_ids": unsure})
+            found = await self._rows(_CLAIMED, {"ns": self._ns, "order_ids": unsure})
             by_key.update({(row.account_id, row.client_order_id): row for row in found})
         outcomes: list[Earlier | None] = []
         for claim in claims:
