@@ -6,10 +6,13 @@ import time
 import warnings
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from tests.support import confluent
+
+# A broker restarted: the partition's leader moved, and the client's metadata still names the old one.
+_LEADER_MOVING = frozenset({KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE})
 
 
 class IndependentReader:
@@ -37,7 +40,9 @@ class IndependentReader:
                 low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
                 return int(low), int(high)
             except KafkaException as err:
-                if not err.args[0].retriable() or time.monotonic() > deadline:
+                error = err.args[0]
+                moving = error.code() in _LEADER_MOVING  # not flagged retriable by librdkafka here, yet passing
+                if not (error.retriable() or moving) or time.monotonic() > deadline:
                     raise
                 took = time.monotonic() - started
                 warnings.warn(f"watermarks of {topic}[{partition}] asked again after {took:.1f} s: {err}", stacklevel=2)
