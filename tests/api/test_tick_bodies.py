@@ -186,7 +186,11 @@ def test_a_body_outside_the_canonical_form_is_read_as_the_per_tick_route_read_it
 
 @pytest.mark.parametrize(
     "raw",
-    [b"", b"{", b"null", b"[]", b"{}", b'{"ticks": []}', b'{"ticks": {}}', b'{"source": " x", "ticks": [{}]}'],
+    [
+        *(b"", b"{", b"null", b"[]", b"{}", b'{"ticks": []}', b'{"ticks": {}}', b'{"source": " x", "ticks": [{}]}'),
+        b'{"ticks": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",  # nested too deeply to read
+        b'{"ticks": [{"instrument": "\xff"}]}',  # not UTF-8
+    ],
 )
 def test_malformed_bodies_get_the_same_problem(harness: Harness, raw: bytes) -> None:
     answers = [
@@ -205,6 +209,10 @@ _TICK = '"instrument": "BTCUSDT", "exchange_ts": "2021-01-08T00:00:01Z", "bid": 
     [
         ('{"ticks": [{' + _TICK + ', "bid": "1.5"}]}', 422),  # a key given twice in a tick
         ('{"source": "a", "ticks": [{' + _TICK + '}], "source": "b"}', 422),  # twice at the top
+        ('{"ticks": [{' + _TICK + ', "bid": "39432.99"}]}', 422),  # twice with the same value
+        ('{"ticks": [{' + _TICK + ', "venue": null, "venue": null}]}', 422),  # twice, null both times
+        ('{"ticks": [{' + _TICK + '}], "ticks": [{' + _TICK + "}]}", 422),  # the ticks twice
+        ('{"ticks": [{' + _TICK + ', "venue": "a\\"b"}]}', 422),  # a quote inside a value
         ('{"ticks": [{' + _TICK.replace("instrument", "instr\\u0075ment") + "}]}", 202),  # an escaped key
         ('{"ticks": [{' + _TICK + ', "venue": null}]}', 202),  # a null given
         (
