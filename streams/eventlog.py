@@ -134,7 +134,7 @@ class KafkaEventLog:
         for key, value, at in zip(keys, values, stamps, strict=True):
             while True:
                 try:
-                    produce(topic, key=key, value=value, headers=record_headers, timestamp=at, on_delivery=report)
+                    produce(topic, value, key, _ANY_PARTITION, report, None, at, record_headers)  # as ``_produce``
                     break
                 except BufferError:  # the local queue is full: let delivery reports drain it
                     await asyncio.sleep(0.002)
