@@ -45,6 +45,8 @@ from bench.common import (
     log,
     machine,
     prepare_namespace,
+    profile_shares,
+    py_spy,
     ratio,
     spread,
     tree_cpu,
@@ -230,6 +232,46 @@ def post_bench(server: ApiServer, token: str, bodies: list[bytes], per_request: 
     }
 
 
+# Where a POST /v1/ticks request's time goes: each GIL-holding sample charged to the first rule matching a frame,
+# scanning from the innermost frame outwards.
+TICK_PROFILE_RULES: list[tuple[str, tuple[str, ...]]] = [
+    (
+        "JSON read (msgspec; the strict reader and pydantic when the fast path declines)",
+        ("msgspec", "json/", "api/bodies.py", "pydantic"),
+    ),
+    ("batch encode and ids (schemas.batch, the Rust writer)", ("schemas/batch", "tradecore_avro")),
+    ("Kafka produce and delivery reports (eventlog, confluent_kafka)", ("streams/eventlog.py", "confluent_kafka")),
+    ("tick rules and numbering as columns (commands.tick_frames)", ("commands/tick_frames.py",)),
+    ("the body's text columns and their check (api.tick_bodies)", ("api/tick_bodies.py",)),
+    ("the answer: ranges per partition (api.routers.market)", ("api/routers/market.py",)),
+    ("Postgres (the unit's sequences)", ("psycopg", "api/store.py")),
+    ("polars elsewhere", ("polars/",)),
+    (
+        "HTTP protocol (uvicorn + httptools, api.http_protocol)",
+        ("uvicorn/protocols", "httptools", "api/http_protocol.py"),
+    ),
+    ("event loop, asyncio and the rest", ("asyncio/",)),
+    ("FastAPI/Starlette routing, middleware, responses", ("fastapi/", "starlette/", "uvicorn/")),
+]
+
+
+def profile_posts(server: ApiServer, token: str, bodies: list[bytes]) -> dict[str, float] | None:
+    """The bodies posted once more under py-spy; the share of the server's GIL-holding samples per category."""
+    assert server.proc is not None
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    out = server.log_path.with_name("profile-ticks.txt")
+    server.settle()
+    with (
+        httpx.Client(base_url=server.url, headers=headers, timeout=120) as http,
+        py_spy(server.proc.pid, 60, out) as spied,
+    ):
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            for body in bodies:
+                http.post("/v1/ticks", content=body).raise_for_status()
+    return profile_shares(out, TICK_PROFILE_RULES) if spied() else None
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     bench = BenchRun.begin("ingest")
     env = bench.env()
@@ -254,9 +296,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         server.start()
         try:
             bodies = tick_bodies(args.per_request, args.requests)
-            results["post ticks"] = post_bench(
-                server, server.token(FEED, password), bodies, args.per_request, args.repeat
-            )
+            token = server.token(FEED, password)
+            results["post ticks"] = post_bench(server, token, bodies, args.per_request, args.repeat)
+            if args.profile:
+                results["post ticks profile"] = profile_posts(server, token, bodies)
         finally:
             server.stop()
     finally:
@@ -290,6 +333,8 @@ def table(r: dict[str, Any]) -> str:
     lines.append(
         f"server CPU per request of {p['per_request']:,}: {fmt(p['server_cpu_ms_per_request']['median'], 1)} ms"
     )
+    for name, share in (r.get("post ticks profile") or {}).items():
+        lines.append(f"  {name}: {share:.1%}" if name != "samples" else f"  ({share:,.0f} GIL-holding samples)")
     return "\n".join(lines)
 
 
@@ -303,6 +348,11 @@ def main() -> int:
     parser.add_argument("--per-request", type=int, default=10_000, help="ticks per POST /v1/ticks")
     parser.add_argument("--requests", type=int, default=10, help="POST /v1/ticks requests per repeat")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="then post the bodies for 20 s more under py-spy: where the route's time goes",
+    )
     parser.add_argument("--quick", action="store_true", help="small files, 1 repeat: a smoke run")
     parser.add_argument("--keep", action="store_true", help="keep the run's topics, subjects and rows afterwards")
     args = parser.parse_args()
