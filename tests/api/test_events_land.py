@@ -119,3 +119,12 @@ def test_a_tick_batch_is_one_event_per_tick_with_venue_time_and_gap_free_sequenc
     assert eurusd[7]["bid"] == Decimal("1.12120") and eurusd[7]["venue"] == "HISTDATA"
     [jpy] = [e for e in events if e["instrument"] == "USDJPY"]
     assert jpy["last"] == Decimal("86.655") and jpy["bid"] is None
+    # The answer says where the batch is: per partition, its first and last offsets and how many — no more, no less.
+    located = []
+    for span in answer.json()["ranges"]:
+        assert span["topic"] == api.topic_prefix + "ticks"
+        records = reader.partition(span["topic"], span["partition"])
+        mine = [(offset, value) for offset, _, value in records if value["source"] == "unit-feed"]
+        assert (mine[0][0], mine[-1][0], len(mine)) == (span["first_offset"], span["last_offset"], span["count"])
+        located += [value for _, value in mine]
+    assert sorted(e["envelope"]["event_id"] for e in located) == sorted(e["envelope"]["event_id"] for e in events)
