@@ -13,8 +13,9 @@ librdkafka's threads):
   tick rules, sequences from Postgres, ids, batch encode, produce, every record acknowledged (acks=all);
 * reference: a raw ``Producer`` (the event log's own configuration) producing the very values, keys and
   timestamps of that ingest — encoded before the clock starts — then ``flush()``; ratio = ingest / raw;
-* ``POST /v1/ticks``: `tradecore api` (1 worker) taking JSON bodies of ``--per-request`` ticks (the Binance quotes
-  replicated), ``--requests`` of them one after another from this process; the server's CPU beside wall time.
+* ``POST /v1/ticks``: `tradecore api` (1 worker) taking bodies of ``--per-request`` ticks (the Binance quotes
+  replicated), ``--requests`` of them one after another from this process; the server's CPU beside wall time. Twice:
+  as JSON documents, then as Arrow IPC streams of typed columns (a bulk loader's body).
 
 Progress goes to stderr, the table to stdout, and the last stdout line is one JSON object with every figure.
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import os
 import sys
@@ -181,7 +183,8 @@ def plain(value: float) -> str:
     return format(Decimal(repr(value)).quantize(Decimal("1e-8")), "f")
 
 
-def tick_bodies(per_request: int, requests: int) -> list[bytes]:
+def tick_requests(per_request: int, requests: int) -> list[pl.DataFrame]:
+    """The Binance quotes replicated, ``per_request`` ticks a request, as the JSON body's text columns."""
     from streams.ingest.recorded import market_file
 
     quotes = pl.read_parquet(market_file(QUOTES))
@@ -195,22 +198,41 @@ def tick_bodies(per_request: int, requests: int) -> list[bytes]:
         },
         exchange_ts=pl.col("timestamp").dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"),
     )
-    rows = text.to_dicts()
-    return [
-        json.dumps({"source": "bench", "ticks": rows[i : i + per_request]}).encode()
-        for i in range(0, len(rows), per_request)
-    ]
+    return [text.slice(i, per_request) for i in range(0, text.height, per_request)]
 
 
-def post_bench(server: ApiServer, token: str, bodies: list[bytes], per_request: int, repeat: int) -> dict[str, Any]:
+def json_bodies(requests: list[pl.DataFrame]) -> list[bytes]:
+    return [json.dumps({"source": "bench", "ticks": ticks.to_dicts()}).encode() for ticks in requests]
+
+
+def arrow_bodies(requests: list[pl.DataFrame]) -> list[bytes]:
+    """The same ticks as a bulk loader sends them: an Arrow IPC stream of typed columns (decimals, UTC times)."""
+    out = []
+    for ticks in requests:
+        typed = ticks.with_columns(
+            pl.col("bid", "ask", "bid_size", "ask_size").cast(pl.Decimal(18, 8)),
+            pl.col("exchange_ts").str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", time_unit="us", time_zone="UTC"),
+        )
+        body = io.BytesIO()
+        typed.write_ipc_stream(body)
+        out.append(body.getvalue())
+    return out
+
+
+BODIES = {"json": "application/json", "arrow": "application/vnd.apache.arrow.stream"}
+
+
+def post_bench(
+    server: ApiServer, token: str, bodies: list[bytes], kind: str, per_request: int, repeat: int
+) -> dict[str, Any]:
     assert server.proc is not None
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": BODIES[kind]}
     walls, server_cpu, client_cpu = [], [], []
-    with httpx.Client(base_url=server.url, headers=headers, timeout=120) as http:
+    with httpx.Client(base_url=server.url, headers=headers, params={"source": "bench"}, timeout=120) as http:
         for body in bodies[:2]:  # warm-up: imports, first-use caches
             http.post("/v1/ticks", content=body).raise_for_status()
         for i in range(repeat):
-            log(f"  POST /v1/ticks: {len(bodies)} x {per_request:,} ticks, {i + 1}/{repeat}")
+            log(f"  POST /v1/ticks, {kind}: {len(bodies)} x {per_request:,} ticks, {i + 1}/{repeat}")
             server.settle()
             cpu0 = sum(tree_cpu(server.proc.pid).values())
             wall0, mine0 = time.perf_counter(), time.process_time()
@@ -295,11 +317,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         server = ApiServer(1, env, bench.run_dir)
         server.start()
         try:
-            bodies = tick_bodies(args.per_request, args.requests)
+            requests = tick_requests(args.per_request, args.requests)
+            bodies = {"json": json_bodies(requests), "arrow": arrow_bodies(requests)}
             token = server.token(FEED, password)
-            results["post ticks"] = post_bench(server, token, bodies, args.per_request, args.repeat)
+            for kind, sent in bodies.items():
+                results[f"post ticks {kind}"] = post_bench(server, token, sent, kind, args.per_request, args.repeat)
             if args.profile:
-                results["post ticks profile"] = profile_posts(server, token, bodies)
+                results["post ticks profile"] = profile_posts(server, token, bodies["json"])
         finally:
             server.stop()
     finally:
@@ -324,15 +348,17 @@ def table(r: dict[str, Any]) -> str:
             f"| {fmt(x['ingest_per_cpu_s']['median'])} "
             f"| {fmt(x['raw_per_s']['median'])} ({fmt(x['raw_per_cpu_s']['median'])}) | {fmt(x['ratio'], 2)}x |"
         )
-    p = r["post ticks"]
-    lines.append(
-        f"| POST /v1/ticks, {p['per_request']:,} per request ({p['ticks']:,} ticks) | >= 100,000 "
-        f"| {fmt(p['per_s']['median'])} ({fmt(p['per_s']['min'])}-{fmt(p['per_s']['max'])}) "
-        f"| {fmt(p['server_per_cpu_s']['median'])} (server) | - | - |"
-    )
-    lines.append(
-        f"server CPU per request of {p['per_request']:,}: {fmt(p['server_cpu_ms_per_request']['median'], 1)} ms"
-    )
+    for kind in BODIES:
+        p = r[f"post ticks {kind}"]
+        lines.append(
+            f"| POST /v1/ticks, {kind}, {p['per_request']:,} per request ({p['ticks']:,} ticks) | >= 100,000 "
+            f"| {fmt(p['per_s']['median'])} ({fmt(p['per_s']['min'])}-{fmt(p['per_s']['max'])}) "
+            f"| {fmt(p['server_per_cpu_s']['median'])} (server) | - | - |"
+        )
+    for kind in BODIES:
+        p = r[f"post ticks {kind}"]
+        ms = fmt(p["server_cpu_ms_per_request"]["median"], 1)
+        lines.append(f"server CPU per {kind} request of {p['per_request']:,}: {ms} ms")
     for name, share in (r.get("post ticks profile") or {}).items():
         lines.append(f"  {name}: {share:.1%}" if name != "samples" else f"  ({share:,.0f} GIL-holding samples)")
     return "\n".join(lines)
