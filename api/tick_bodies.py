@@ -7,7 +7,8 @@ tick. A body the column check cannot vouch for (a JSON number for a decimal, a t
 schema does not have, a row that breaks a field rule...) is validated by pydantic as ``IngestTicks`` exactly as the
 route always did, so its 422 names the tick's index and field in the same words; a valid one then takes the
 per-tick path. Columnar bodies carry the ticks' fields as columns (decimals as strings or decimal columns, times as
-time-zone-aware datetimes or ISO strings) and their ``source`` in the query.
+time-zone-aware datetimes or ISO strings) and their ``source`` in the query; typed columns whose values are in range
+are taken as they are, the others checked as the text they would be in JSON.
 """
 
 from __future__ import annotations
@@ -148,11 +149,49 @@ def _columnar(raw: bytes, kind: str, source: str) -> TickBody:
         raise HTTPException(400, "There was an error parsing the body") from ValueError(
             f"not an {'Arrow IPC stream' if kind == ARROW else 'Parquet file'}: {str(err).splitlines()[0][:200]}"
         )
-    text = _as_text(frame)
-    ticks = _frame(text) if text is not None and 1 <= frame.height <= MAX_TICKS else None
-    if ticks is not None and _ID_TEXT.fullmatch(source):
-        return TickBody(source, ticks, lambda i: Tick.model_validate(text.row(i, named=True)))  # type: ignore[union-attr]
+    if 1 <= frame.height <= MAX_TICKS and _ID_TEXT.fullmatch(source):
+        typed = _typed(frame)
+        if typed is not None:  # row i as text only to word a violation
+            return TickBody(source, typed, lambda i: Tick.model_validate(_row_text(frame, i)))
+        text = _as_text(frame)
+        ticks = _frame(text) if text is not None else None
+        if ticks is not None:
+            return TickBody(source, ticks, lambda i: Tick.model_validate(_row_text(frame, i)))
     return _validated({"source": source, "ticks": frame.to_dicts()})
+
+
+def _row_text(frame: pl.DataFrame, i: int) -> dict[str, Any]:
+    text = _as_text(frame.slice(i, 1))
+    assert text is not None  # the whole frame's columns had text forms
+    return text.row(0, named=True)
+
+
+def _typed(frame: pl.DataFrame) -> pl.DataFrame | None:
+    """The tick frame of columns already of the ticks' types — text ids, decimals of at most 8 places,
+    time-zone-aware times — whose every value is one the text columns of ``_as_text`` would pass ``_frame`` with,
+    without writing and reading them as text; else None (the text path decides)."""
+    schema = frame.schema
+    if not set(schema) <= FIELDS or "instrument" not in schema or "exchange_ts" not in schema:
+        return None
+    utc = pl.col("exchange_ts").dt.convert_time_zone("UTC").dt.cast_time_unit("us")
+    plain = pl.lit(True)
+    for name, dtype in schema.items():
+        value = pl.col(name)
+        if name == "instrument" and dtype == pl.String:
+            plain &= value.is_not_null() & value.str.contains(_ID)
+        elif name == "venue" and dtype in (pl.String, pl.Null):
+            plain &= value.is_null() | value.str.contains(_ID)
+        elif name == "exchange_ts" and isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
+            plain &= value.is_not_null() & utc.dt.year().is_between(0, 9999)  # a year %Y writes in 4 digits
+        elif isinstance(dtype, pl.Decimal) and dtype.scale <= 8 and name in (*tick_frames.PRICES, *tick_frames.SIZES):
+            # tick_frames.PLAIN_DECIMAL's range: no sign, at most 10 digits before the point
+            low = value > 0 if name in tick_frames.PRICES else value >= 0
+            plain &= value.is_null() | (low & (value < 10**10))
+        elif dtype != pl.Null or name in ("instrument", "exchange_ts"):
+            return None
+    if not frame.select(plain.all()).item():
+        return None
+    return tick_frames.tick_frame(frame.with_columns(utc))
 
 
 def _as_text(frame: pl.DataFrame) -> pl.DataFrame | None:

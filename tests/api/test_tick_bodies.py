@@ -287,6 +287,62 @@ def test_a_bad_row_of_a_columnar_body_is_named_by_index_and_field(harness: Harne
     assert harness.log.values == []
 
 
+def _typed(ticks: list[dict[str, Any]], places: int = 8, zone: str = "UTC") -> pl.DataFrame:
+    """The ticks as a bulk loader types them: decimals of ``places`` places, times in ``zone``."""
+    frame = pl.DataFrame(ticks, schema={k: pl.String for k in {k for t in ticks for k in t}})
+    return frame.with_columns(
+        pl.col("exchange_ts").str.to_datetime(time_unit="us", time_zone="UTC").dt.convert_time_zone(zone),
+        pl.col("bid", "ask", "bid_size", "last", "last_size").cast(pl.Decimal(18 + places, places)),
+    )
+
+
+@pytest.mark.parametrize("kind", [ARROW, PARQUET])
+@pytest.mark.parametrize(
+    ("change", "places", "zone", "status"),
+    [
+        ({}, 8, "UTC", 202),
+        ({}, 0, "Europe/Paris", 202),  # whole numbers, times in another zone
+        ({}, 3, "Asia/Tokyo", 202),  # fewer places, another zone: the same instants
+        ({}, 9, "UTC", 202),  # more places than the events hold: all zeros, as text they read the same
+        ({(2, "bid_size"): "0.123456789"}, 9, "UTC", 422),  # a ninth place that is not a zero
+        ({(2, "bid"): "0"}, 8, "UTC", 422),  # a price of zero
+        ({(0, "bid_size"): "-1"}, 8, "UTC", 422),  # a negative size
+        ({(4, "bid"): "39999.99"}, 8, "UTC", 422),  # a crossed quote: a rule's violation, worded from the row
+        ({(0, "ask"): "12345678901"}, 8, "UTC", 422),  # eleven digits before the point
+        ({(1, "exchange_ts"): "0999-01-08T00:00:00+00:00"}, 8, "UTC", 422),  # a year before the epoch
+    ],
+)
+def test_typed_columns_answer_as_the_same_values_as_text_do(
+    harness: Harness, kind: str, change: dict[tuple[int, str], str], places: int, zone: str, status: int
+) -> None:
+    """Decimal and datetime columns are read as they are, not written and read as text, and answer what the same
+    values as text columns answer: the same bytes on the log, or the same problem."""
+    ticks = quotes(8)
+    for (i, field), value in change.items():
+        ticks[i][field] = value
+    typed = _typed(ticks, places, zone)
+    text = typed.with_columns(
+        pl.col(pl.Decimal).cast(pl.String), pl.col("exchange_ts").dt.to_string("%Y-%m-%dT%H:%M:%S%.f%:z")
+    )
+    as_text = Harness()
+    with as_text.http:
+        answers = [
+            h.http.post("/v1/ticks", content=_body(frame, kind), headers={"content-type": kind})
+            for h, frame in ((harness, typed), (as_text, text))
+        ]
+    assert answers[0].status_code == answers[1].status_code == status, answers[0].text
+    if status == 202:
+        assert harness.log.values == as_text.log.values != []
+    else:
+        assert problem(answers[0]) == problem(answers[1])
+
+
+def _body(frame: pl.DataFrame, kind: str) -> bytes:
+    out = io.BytesIO()
+    frame.write_ipc_stream(out) if kind == ARROW else frame.write_parquet(out)
+    return out.getvalue()
+
+
 def test_an_unreadable_columnar_body_is_400_and_an_unknown_type_415(harness: Harness) -> None:
     garbage = harness.http.post("/v1/ticks", content=b"\xff" * 64, headers={"content-type": ARROW})
     assert garbage.status_code == 400 and problem(garbage)["errors"][0]["field"] == "body"
