@@ -243,7 +243,11 @@ def test_more_than_10000_ticks_are_refused_naming_ticks(harness: Harness) -> Non
 
 def columnar(ticks: list[dict[str, Any]], kind: str, **casts: pl.DataType) -> bytes:
     frame = pl.DataFrame(ticks, schema={k: pl.String for k in {k for t in ticks for k in t}})
-    frame = frame.with_columns(pl.col(name).cast(dtype) for name, dtype in casts.items())
+    return encoded(frame.with_columns(pl.col(name).cast(dtype) for name, dtype in casts.items()), kind)
+
+
+def encoded(frame: pl.DataFrame, kind: str) -> bytes:
+    """``frame`` as an Arrow IPC stream or a Parquet file."""
     out = io.BytesIO()
     frame.write_ipc_stream(out) if kind == ARROW else frame.write_parquet(out)
     return out.getvalue()
@@ -257,10 +261,8 @@ def test_arrow_and_parquet_bodies_land_as_the_same_bytes_as_json(harness: Harnes
         pl.col("exchange_ts").str.to_datetime(time_unit="ms", time_zone="UTC"),
         pl.col("bid", "ask", "bid_size").cast(pl.Decimal(18, 8)),
     )
-    out = io.BytesIO()
-    typed.write_ipc_stream(out) if kind == ARROW else typed.write_parquet(out)
     answer = harness.http.post(
-        "/v1/ticks", params={"source": "bulk"}, content=out.getvalue(), headers={"content-type": kind}
+        "/v1/ticks", params={"source": "bulk"}, content=encoded(typed, kind), headers={"content-type": kind}
     )
     assert answer.status_code == 202, answer.text
     harness.http.post("/reference/ticks", json={"source": "bulk", "ticks": ticks})
@@ -287,7 +289,7 @@ def test_a_bad_row_of_a_columnar_body_is_named_by_index_and_field(harness: Harne
     assert harness.log.values == []
 
 
-def _typed(ticks: list[dict[str, Any]], places: int = 8, zone: str = "UTC") -> pl.DataFrame:
+def typed_frame(ticks: list[dict[str, Any]], places: int, zone: str) -> pl.DataFrame:
     """The ticks as a bulk loader types them: decimals of ``places`` places, times in ``zone``."""
     frame = pl.DataFrame(ticks, schema={k: pl.String for k in {k for t in ticks for k in t}})
     return frame.with_columns(
@@ -320,14 +322,14 @@ def test_typed_columns_answer_as_the_same_values_as_text_do(
     ticks = quotes(8)
     for (i, field), value in change.items():
         ticks[i][field] = value
-    typed = _typed(ticks, places, zone)
+    typed = typed_frame(ticks, places, zone)
     text = typed.with_columns(
         pl.col(pl.Decimal).cast(pl.String), pl.col("exchange_ts").dt.to_string("%Y-%m-%dT%H:%M:%S%.f%:z")
     )
     as_text = Harness()
     with as_text.http:
         answers = [
-            h.http.post("/v1/ticks", content=_body(frame, kind), headers={"content-type": kind})
+            h.http.post("/v1/ticks", content=encoded(frame, kind), headers={"content-type": kind})
             for h, frame in ((harness, typed), (as_text, text))
         ]
     assert answers[0].status_code == answers[1].status_code == status, answers[0].text
@@ -335,12 +337,6 @@ def test_typed_columns_answer_as_the_same_values_as_text_do(
         assert harness.log.values == as_text.log.values != []
     else:
         assert problem(answers[0]) == problem(answers[1])
-
-
-def _body(frame: pl.DataFrame, kind: str) -> bytes:
-    out = io.BytesIO()
-    frame.write_ipc_stream(out) if kind == ARROW else frame.write_parquet(out)
-    return out.getvalue()
 
 
 def test_an_unreadable_columnar_body_is_400_and_an_unknown_type_415(harness: Harness) -> None:
