@@ -150,12 +150,11 @@ def _columnar(raw: bytes, kind: str, source: str) -> TickBody:
             f"not an {'Arrow IPC stream' if kind == ARROW else 'Parquet file'}: {str(err).splitlines()[0][:200]}"
         )
     if 1 <= frame.height <= MAX_TICKS and _ID_TEXT.fullmatch(source):
-        typed = _typed(frame)
-        if typed is not None:  # row i as text only to word a violation
-            return TickBody(source, typed, lambda i: Tick.model_validate(_row_text(frame, i)))
-        text = _as_text(frame)
-        ticks = _frame(text) if text is not None else None
-        if ticks is not None:
+        ticks = _typed(frame)
+        if ticks is None:
+            text = _as_text(frame)
+            ticks = _frame(text) if text is not None else None
+        if ticks is not None:  # row i as text only to word a violation
             return TickBody(source, ticks, lambda i: Tick.model_validate(_row_text(frame, i)))
     return _validated({"source": source, "ticks": frame.to_dicts()})
 
@@ -177,10 +176,8 @@ def _typed(frame: pl.DataFrame) -> pl.DataFrame | None:
     plain = pl.lit(True)
     for name, dtype in schema.items():
         value = pl.col(name)
-        if name == "instrument" and dtype == pl.String:
-            plain &= value.is_not_null() & value.str.contains(_ID)
-        elif name == "venue" and dtype in (pl.String, pl.Null):
-            plain &= value.is_null() | value.str.contains(_ID)
+        if (name == "instrument" and dtype == pl.String) or (name == "venue" and dtype in (pl.String, pl.Null)):
+            plain &= _id(name, value)
         elif name == "exchange_ts" and isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:
             plain &= value.is_not_null() & utc.dt.year().is_between(0, 9999)  # a year %Y writes in 4 digits
         elif isinstance(dtype, pl.Decimal) and dtype.scale <= 8 and name in (*tick_frames.PRICES, *tick_frames.SIZES):
@@ -221,10 +218,8 @@ def _frame(text: pl.DataFrame) -> pl.DataFrame | None:
     plain = pl.lit(True)
     for name in text.columns:
         value = pl.col(name)
-        if name == "instrument":
-            plain &= value.is_not_null() & value.str.contains(_ID)
-        elif name == "venue":
-            plain &= value.is_null() | value.str.contains(_ID)
+        if name in ("instrument", "venue"):
+            plain &= _id(name, value)
         elif name == "exchange_ts":
             plain &= value.is_not_null() & value.str.contains(_TIME) & pl.col(_PARSED).is_not_null()
         else:
@@ -232,6 +227,12 @@ def _frame(text: pl.DataFrame) -> pl.DataFrame | None:
     if not timed.select(plain.all()).item():
         return None
     return tick_frames.tick_frame(timed.with_columns(pl.col(_PARSED).alias("exchange_ts")))
+
+
+def _id(name: str, value: pl.Expr) -> pl.Expr:
+    """Whether each value of the instrument (required) or venue (optional) column is in the ``Id`` grammar."""
+    grammar = value.str.contains(_ID)
+    return value.is_not_null() & grammar if name == "instrument" else value.is_null() | grammar
 
 
 def _time(text: pl.Expr) -> pl.Expr:

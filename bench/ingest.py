@@ -280,7 +280,7 @@ TICK_PROFILE_RULES: list[tuple[str, tuple[str, ...]]] = [
 def profile_posts(server: ApiServer, token: str, bodies: list[bytes]) -> dict[str, float] | None:
     """The bodies posted once more under py-spy; the share of the server's GIL-holding samples per category."""
     assert server.proc is not None
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": BODIES["json"]}
     out = server.log_path.with_name("profile-ticks.txt")
     server.settle()
     with (
