@@ -44,6 +44,7 @@ def test_back_to_back_transactions_are_not_refused_for_the_last_ones_markers(kaf
     librdkafka = logging.getLogger(f"test.librdkafka.{uuid.uuid4().hex}")
     librdkafka.addHandler(refusals)
     librdkafka.setLevel(logging.DEBUG)
+    librdkafka.propagate = False  # (thousands of lines)
     producer = TransactionalProducer(
         kafka_settings, f"{kafka_settings.topic_prefix}writer", "test", debug="eos", logger=librdkafka
     )
