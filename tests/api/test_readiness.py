@@ -83,17 +83,26 @@ def test_readyz_fails_while_postgres_is_down_and_recovers_after(own_postgres: Ow
         assert after.status_code == 202, after.text
 
 
+# Postgres stays down this long, as in a failover: psycopg_pool's own attempts to replace the connections it lost
+# would be 8 s apart by then, and the order retried once Postgres is back would wait for the next one.
+DOWN_S = 8.0
+CONNECTION_WAIT_S = "2"  # how long the API lets a request wait for a connection before it answers 503
+
+
 def test_while_postgres_is_down_orders_and_reads_get_503_and_the_order_retried_after_is_placed_once(
     own_postgres: OwnPostgres, tmp_path: Path
 ) -> None:
     endpoints = own_postgres.endpoints
     body = order("ACC-A1", client_order_id="while-down")
     with (
-        api_server(endpoints, tmp_path, f"down-{uuid.uuid4().hex[:8]}.") as api,
+        api_server(
+            endpoints, tmp_path, f"down-{uuid.uuid4().hex[:8]}.", TRADECORE_CONNECTION_WAIT_S=CONNECTION_WAIT_S
+        ) as api,
         api.client("alice") as http,
     ):
         assert http.post("/v1/orders", json=order("ACC-A1")).status_code == 202  # the pool holds connections
 
+        stopped = time.monotonic()
         assert postgres.stop(own_postgres.settings)
         down = http.post("/v1/orders", json=body)
         assert down.status_code == 503, down.text
@@ -103,6 +112,7 @@ def test_while_postgres_is_down_orders_and_reads_get_503_and_the_order_retried_a
         read = http.get("/v1/positions")  # the read models live in the same Postgres
         assert (read.status_code, read.headers["content-type"]) == (503, "application/problem+json"), read.text
 
+        time.sleep(max(0.0, stopped + DOWN_S - time.monotonic()))
         postgres.start(own_postgres.settings)
         wait_for(api.url, 200)
         again = http.post("/v1/orders", json=body)
