@@ -1,5 +1,9 @@
 """SQLAlchemy engines for the read side, always on psycopg 3, and psycopg's own connections and pools."""
 
+import logging
+import math
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -48,6 +52,38 @@ class _RecoveringPool(AsyncConnectionPool[AsyncConnection[Any]]):
         await super()._add_connection(attempt or _SteadyAttempt(timeout=self.reconnect_timeout), growing)
 
 
+class ConnectFailuresThinned(logging.Filter):
+    """psycopg_pool's warning of a failed connection attempt, said once per pool each ``every_s`` with a count of
+    those held back: while Postgres is down each lost connection of each pool is tried every ``RECONNECT_EVERY_S``,
+    which said in full buried everything else in the log (96 warnings in 9 s from one API)."""
+
+    def __init__(self, every_s: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self._every_s = every_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._said: dict[object, tuple[float, int]] = {}  # per pool: when last said, attempts held back since
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not (isinstance(record.msg, str) and record.msg.startswith("error connecting in")):
+            return True
+        pool = record.args[0] if isinstance(record.args, tuple) and record.args else None
+        now = self._clock()
+        with self._lock:
+            said, held = self._said.get(pool, (-math.inf, 0))
+            if now - said < self._every_s:
+                self._said[pool] = (said, held + 1)
+                return False
+            self._said[pool] = (now, 0)
+        if held:
+            record.msg += f" ({held} more failed attempts in the last {now - said:.0f} s not shown)"
+        return True
+
+
+_POOL_LOG = logging.getLogger("psycopg.pool")
+_THINNED = ConnectFailuresThinned()
+
+
 def autocommit_pool(
     settings: DatabaseSettings,
     name: str,
@@ -57,6 +93,8 @@ def autocommit_pool(
 ) -> AsyncConnectionPool[AsyncConnection[Any]]:
     """A closed pool (``await pool.open()``) of autocommit connections to ``settings``' database, named ``name``;
     ``application_name`` is how an operator tells its connections apart in pg_stat_activity."""
+    if _THINNED not in _POOL_LOG.filters:
+        _POOL_LOG.addFilter(_THINNED)
     return _RecoveringPool(
         conninfo(settings),
         min_size=2,

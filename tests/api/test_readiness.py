@@ -125,3 +125,7 @@ def test_while_postgres_is_down_orders_and_reads_get_503_and_the_order_retried_a
             if value["envelope"]["event_type"] == "OrderPlaced" and value["client_order_id"] == "while-down"
         ]
         assert [p["order_id"] for p in placed] == [again.json()["order_id"]]  # the refused attempt left nothing
+        # Each pool tried to reconnect every half second all along, and said so once: not every attempt.
+        failures = [line for line in api.service.log.read_text().splitlines() if "error connecting in" in line]
+        assert {line.split("'")[1] for line in failures} == {"command-store", "read-models"}, failures
+        assert len(failures) == 2, failures
