@@ -23,8 +23,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from projections import live, tables
+from projections.db import FailuresThinned
 
 log = logging.getLogger("tradecore.api.live")
+# While Postgres is down both loops below try again each second: the log says it once each 30 s.
+log.addFilter(FailuresThinned("live feed: listening failed"))
+log.addFilter(FailuresThinned("live feed: reading changes failed"))
 
 CLIENT_BACKLOG = 10_000  # changes queued for one slow client before it is dropped (it reconnects and catches up)
 FETCH_MAX = 5_000  # changes read per query

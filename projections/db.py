@@ -52,36 +52,48 @@ class _RecoveringPool(AsyncConnectionPool[AsyncConnection[Any]]):
         await super()._add_connection(attempt or _SteadyAttempt(timeout=self.reconnect_timeout), growing)
 
 
-class ConnectFailuresThinned(logging.Filter):
-    """psycopg_pool's warning of a failed connection attempt, said once per pool each ``every_s`` with a count of
-    those held back: while Postgres is down each lost connection of each pool is tried every ``RECONNECT_EVERY_S``,
-    which said in full buried everything else in the log (96 warnings in 9 s from one API)."""
+class FailuresThinned(logging.Filter):
+    """A retried connection's failures, said once each ``every_s`` with the count of those held back: the warnings
+    whose message starts with ``prefix`` — per value of their first argument when ``by_first_arg`` (psycopg_pool's
+    name each pool so), else all as one. Every other message passes. While Postgres is down the pools try each lost
+    connection every ``RECONNECT_EVERY_S`` and the live feed listens again each second: said in full, that buried
+    everything else in the log (96 warnings in 9 s from one API)."""
 
-    def __init__(self, every_s: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        prefix: str,
+        *,
+        by_first_arg: bool = False,
+        every_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__()
+        self._prefix = prefix
+        self._by_first_arg = by_first_arg
         self._every_s = every_s
         self._clock = clock
         self._lock = threading.Lock()
-        self._said: dict[object, tuple[float, int]] = {}  # per pool: when last said, attempts held back since
+        self._said: dict[object, tuple[float, int]] = {}  # per key: when last said, failures held back since
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not (isinstance(record.msg, str) and record.msg.startswith("error connecting in")):
+        if not (isinstance(record.msg, str) and record.msg.startswith(self._prefix)):
             return True
-        pool = record.args[0] if isinstance(record.args, tuple) and record.args else None
+        args = record.args if isinstance(record.args, tuple) else ()
+        key = args[0] if self._by_first_arg and args else None
         now = self._clock()
         with self._lock:
-            said, held = self._said.get(pool, (-math.inf, 0))
+            said, held = self._said.get(key, (-math.inf, 0))
             if now - said < self._every_s:
-                self._said[pool] = (said, held + 1)
+                self._said[key] = (said, held + 1)
                 return False
-            self._said[pool] = (now, 0)
+            self._said[key] = (now, 0)
         if held:
             record.msg += f" ({held} more failed attempts in the last {now - said:.0f} s not shown)"
         return True
 
 
 _POOL_LOG = logging.getLogger("psycopg.pool")
-_THINNED = ConnectFailuresThinned()
+_THINNED = FailuresThinned("error connecting in", by_first_arg=True)
 
 
 def autocommit_pool(

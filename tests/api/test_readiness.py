@@ -126,9 +126,12 @@ def test_while_postgres_is_down_orders_and_reads_get_503_and_the_order_retried_a
             if value["envelope"]["event_type"] == "OrderPlaced" and value["client_order_id"] == "while-down"
         ]
         assert [p["order_id"] for p in placed] == [again.json()["order_id"]]  # the refused attempt left nothing
-        # Each pool tried to reconnect every half second all along, and said so once (then once each 30 s): not
-        # every attempt.
-        failures = [line for line in api.service.log.read_text().splitlines() if "error connecting in" in line]
+        # Each pool tried to reconnect every half second all along, the live feed to listen each second, and each
+        # said so once (then once each 30 s): not every attempt.
+        logged = api.service.log.read_text().splitlines()
+        failures = [line for line in logged if "error connecting in" in line]
         said = Counter(line.split("'")[1] for line in failures)
         most = 1 + int((time.monotonic() - stopped) // 30)
         assert set(said) == {"command-store", "read-models"} and max(said.values()) <= most, failures
+        listening = [line for line in logged if line.startswith("live feed: listening failed")]
+        assert 1 <= len(listening) <= most, listening

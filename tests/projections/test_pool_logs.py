@@ -1,5 +1,6 @@
-"""While Postgres is down the pools try to reconnect every half second: the log says so once per pool and interval,
-with a count of the attempts it held back, and lets every other message through."""
+"""While Postgres is down the pools try to reconnect every half second, the live feed each second: the log says so
+once per pool (or loop) and interval, with a count of the attempts it held back, and lets every other message
+through."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from projections.db import ConnectFailuresThinned
+from projections.db import FailuresThinned
 
 
 class Clock:
@@ -27,7 +28,7 @@ def clock() -> Clock:
 @pytest.fixture
 def pool_log(clock: Clock, caplog: pytest.LogCaptureFixture) -> Iterator[logging.Logger]:
     log = logging.getLogger("test-pool-logs")
-    thinned = ConnectFailuresThinned(every_s=30.0, clock=clock)
+    thinned = FailuresThinned("error connecting in", by_first_arg=True, every_s=30.0, clock=clock)
     log.addFilter(thinned)
     caplog.set_level(logging.INFO, logger="test-pool-logs")
     yield log
@@ -69,4 +70,22 @@ def test_other_messages_pass_untouched(
         "error connecting in 'command-store': connection refused",
         "discarding closed connection: <conn>",
         "discarding closed connection: <conn>",
+    ]
+
+
+def test_a_loop_of_its_own_is_one_key_whatever_its_errors_say(clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+    log = logging.getLogger("test-loop-logs")
+    thinned = FailuresThinned("live feed: listening failed", every_s=30.0, clock=clock)
+    log.addFilter(thinned)
+    caplog.set_level(logging.INFO, logger="test-loop-logs")
+    try:
+        for second in range(40):
+            clock.now = float(second)
+            log.warning("live feed: listening failed (%s); again in 1 s", f"attempt {second}")
+    finally:
+        log.removeFilter(thinned)
+
+    assert [record.getMessage() for record in caplog.records] == [
+        "live feed: listening failed (attempt 0); again in 1 s",
+        "live feed: listening failed (attempt 30); again in 1 s (29 more failed attempts in the last 30 s not shown)",
     ]
