@@ -1,4 +1,5 @@
-"""SQLAlchemy engines for the read side, always on psycopg 3, and psycopg's own connections and pools."""
+"""SQLAlchemy engines for the read side, always on psycopg 3; psycopg's own connections and pools, and how often the
+log says their failed attempts to reconnect."""
 
 import logging
 import math
