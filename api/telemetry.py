@@ -8,13 +8,18 @@ Kafka headers (``streams.eventlog``). Request counts and latencies are labelled 
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import time
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.telemetry import TelemetryConfig
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUESTS = Counter(
@@ -41,10 +46,38 @@ TRACING: TelemetryConfig = {"metrics": False, "logs": False, "operation_spans": 
 router = APIRouter()
 
 
+# prometheus_client's own variable: where each process of a multi-process server keeps its samples, in files the
+# scrape adds up (its "multiprocess mode"). Read when prometheus_client is imported, so set before a worker starts.
+SHARED_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+@contextmanager
+def shared_across(workers: int) -> Iterator[None]:
+    """Metrics shared by the ``workers`` processes of one API: with more than one, each keeps its samples in a
+    directory of files for this run (``SHARED_DIR``, removed at the end; one the environment names is used as it is)
+    and ``/metrics`` answers their sum — without it a scrape saw the counters of whichever process it reached, and
+    successive scrapes went up and down between processes. One worker keeps them in memory, as before."""
+    if workers <= 1 or os.environ.get(SHARED_DIR):
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="tradecore-metrics-")
+    os.environ[SHARED_DIR] = directory
+    try:
+        yield
+    finally:
+        del os.environ[SHARED_DIR]
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 @router.get("/metrics", include_in_schema=False)
 async def metrics() -> Response:
-    """Every metric of this process, in Prometheus' text format."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    """Every metric of the API, in Prometheus' text format: the sum over its worker processes when it has several
+    (``shared_across``), else this process's own, with its process and runtime collectors."""
+    registry = REGISTRY
+    if os.environ.get(SHARED_DIR):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
 class RequestMetrics:

@@ -22,6 +22,7 @@ def serve_api(
     from pydantic import ValidationError
 
     from api.settings import ApiSettings
+    from api.telemetry import shared_across
 
     try:
         settings = ApiSettings()
@@ -30,14 +31,16 @@ def serve_api(
             f"API settings are not valid:\n{err}",
             "set TRADECORE_JWT_SECRET (e.g. `openssl rand -hex 32`) and TRADECORE_USERS_FILE",
         ) from err
-    uvicorn.run(
-        "api.app:create_app",
-        factory=True,
-        http="api.http_protocol:HttpProtocol",
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers or settings.workers,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=settings.shutdown_grace_s,
-    )
+    processes = workers or settings.workers
+    with shared_across(processes):
+        uvicorn.run(
+            "api.app:create_app",
+            factory=True,
+            http="api.http_protocol:HttpProtocol",
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=processes,
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=settings.shutdown_grace_s,
+        )
