@@ -1,6 +1,7 @@
 """Metrics of the group commits of placements (``commands.gateway.CommandGateway``): how many orders share each
-commit's round trips, and how long one takes — what ``TRADECORE_PLACEMENTS_IN_FLIGHT`` is tuned by. (Apart from
-``api.telemetry``, which needs FastAPI: every command that writes through ``api.wiring`` counts them.)"""
+commit's round trips, how long one takes — what ``TRADECORE_PLACEMENTS_IN_FLIGHT`` is tuned by — and each of its
+steps, which say whether a slow commit waited on Postgres or on Kafka. (Apart from ``api.telemetry``, which needs
+FastAPI: every command that writes through ``api.wiring`` counts them.)"""
 
 from __future__ import annotations
 
@@ -19,9 +20,21 @@ ORDER_COMMIT_LATENCY = Histogram(
     "before its own starts.",
     buckets=LATENCY_BUCKETS,
 )
+ORDER_COMMIT_STEPS = Histogram(
+    "tradecore_order_commit_step_duration_seconds",
+    "Time each step of a group commit of placements took: claim (Postgres), append (Kafka, to its acknowledgement) "
+    "and record (Postgres, where the orders landed); a failed step too, until it failed.",
+    ["step"],
+    buckets=LATENCY_BUCKETS,
+)
 
 
 def order_committed(orders: int, seconds: float) -> None:
     """Count one group commit of ``orders`` placements that took ``seconds``."""
     ORDER_COMMITS.observe(orders)
     ORDER_COMMIT_LATENCY.observe(seconds)
+
+
+def order_commit_step(step: str, seconds: float) -> None:
+    """Time one step (``claim``, ``append`` or ``record``) of a group commit of placements."""
+    ORDER_COMMIT_STEPS.labels(step).observe(seconds)

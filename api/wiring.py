@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api import db
-from api.order_metrics import order_committed
+from api.order_metrics import order_commit_step, order_committed
 from api.store import PostgresCommandStore, command_pool
 from commands.gateway import CommandGateway
 from domain.instruments import InstrumentRegistry
@@ -59,6 +59,7 @@ async def write_side(
                     placements_in_flight=placements_in_flight,
                     tick_max_ahead=tick_max_ahead,
                     placement_committed=order_committed,
+                    placement_step=order_commit_step,
                 ),
                 engine,
                 client,

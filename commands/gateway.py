@@ -12,8 +12,9 @@ Storage and the log are ports (``CommandStore``, ``EventLog``) so that this modu
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import NamedTuple, Protocol, cast
@@ -189,13 +190,29 @@ class CommandGateway:
         placements_in_flight: int = 1,
         tick_max_ahead: timedelta = timedelta(seconds=5),
         placement_committed: Callable[[int, float], None] | None = None,
+        placement_step: Callable[[str, float], None] | None = None,
     ) -> None:
-        """``placement_committed`` hears each group commit of placements: its orders, and its seconds."""
+        """``placement_committed`` hears each group commit of placements: its orders, and its seconds;
+        ``placement_step`` each of its steps that ran — ``claim``, ``append``, ``record`` — and its seconds, also
+        when the step failed: which of Postgres and Kafka a slow commit waited on."""
         self.log = log
         self.store = store
         self.instruments = instruments
         self.tick_max_ahead = tick_max_ahead
         self._placements = GroupCommit(self._place_batch, in_flight=placements_in_flight, observe=placement_committed)
+        self._placement_step = placement_step
+
+    @contextmanager
+    def _step(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._step_ran(name, started)
+
+    def _step_ran(self, name: str, started: float) -> None:
+        if self._placement_step is not None:
+            self._placement_step(name, time.perf_counter() - started)
 
     async def _place_batch(self, batch: Sequence[_Placement]) -> list[Placed | Exception]:
         """One placement for the batch: claim every order, append those claimed now, record where they landed.
@@ -208,18 +225,26 @@ class CommandGateway:
             first.setdefault(placement.event.order_id, i)
         leaders = sorted(set(first.values()), key=lambda i: batch[i].event.order_id)  # one lock order everywhere
         outcomes: dict[int, Earlier | Exception] = {}
-        async with self.store.placing() as placing:
-            claimed = await placing.claim_orders([batch[i].claim for i in leaders])
-            fresh = [i for i, earlier in zip(leaders, claimed, strict=True) if earlier is None]
-            for i, earlier in zip(leaders, claimed, strict=True):
-                if earlier is not None:
-                    outcomes[i] = earlier
-            answers = await self.log.append([batch[i].event for i in fresh], [batch[i].headers for i in fresh])
-            landed = [(i, where) for i, where in zip(fresh, answers, strict=True) if isinstance(where, Appended)]
-            # A failed append leaves its claim unconfirmed, not released: Kafka may have the record (a timed-out
-            # acknowledgement), so only the same request may take the claim again (docs/STREAMS.md, "A placement
-            # appended twice").
-            await placing.record_placed([(batch[i].event.order_id, where) for i, where in landed])
+        recording: float | None = None  # when the record began: the placement's end
+        try:
+            async with self.store.placing() as placing:
+                with self._step("claim"):
+                    claimed = await placing.claim_orders([batch[i].claim for i in leaders])
+                fresh = [i for i, earlier in zip(leaders, claimed, strict=True) if earlier is None]
+                for i, earlier in zip(leaders, claimed, strict=True):
+                    if earlier is not None:
+                        outcomes[i] = earlier
+                with self._step("append"):
+                    answers = await self.log.append([batch[i].event for i in fresh], [batch[i].headers for i in fresh])
+                landed = [(i, where) for i, where in zip(fresh, answers, strict=True) if isinstance(where, Appended)]
+                # A failed append leaves its claim unconfirmed, not released: Kafka may have the record (a timed-out
+                # acknowledgement), so only the same request may take the claim again (docs/STREAMS.md, "A placement
+                # appended twice").
+                await placing.record_placed([(batch[i].event.order_id, where) for i, where in landed])
+                recording = time.perf_counter()
+        finally:
+            if recording is not None:
+                self._step_ran("record", recording)
         for i, where in zip(fresh, answers, strict=True):
             outcomes[i] = (
                 Earlier(Placed(batch[i].event.order_id, where), batch[i].claim.request_hash)

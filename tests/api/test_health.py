@@ -65,6 +65,9 @@ def test_request_and_order_metrics_move_with_the_requests_served(api: ApiServer,
     assert moved(requests, method="DELETE", route="/v1/orders/{order_id}", status="404") == 1
     assert moved("tradecore_http_request_duration_seconds_count", method="POST", route="/v1/orders") == 4
     assert moved("tradecore_events_produced_total", processor="api", topic="orders") == 3
+    # One group commit per order, sent one after another: each of its steps timed once per order.
+    for step in ("claim", "append", "record"):
+        assert moved("tradecore_order_commit_step_duration_seconds_count", step=step) == 3, step
 
 
 def test_readyz_reports_the_read_models_lag_once_the_projector_runs(api: ApiServer, tmp_path: Path) -> None:

@@ -5,9 +5,11 @@ request — never another order under it)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -199,6 +201,57 @@ def test_a_store_that_fails_fails_every_placement_of_the_batch_and_appends_nothi
 
     assert all(isinstance(outcome, ConnectionError) for outcome in asyncio.run(main()))
     assert log.events("orders") == []
+
+
+class SlowEndStore(MemoryCommandStore):
+    """Placements whose end — the record of where the orders landed — takes ``RECORD_S``; claims that raise, once
+    ``down``."""
+
+    RECORD_S = 0.04
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+
+    @asynccontextmanager
+    async def placing(self) -> AsyncIterator[Any]:  # type: ignore[override]
+        async with super().placing() as placing:
+            if self.down:
+                placing.claim_orders = _refuse  # type: ignore[method-assign]
+            yield placing
+            await asyncio.sleep(self.RECORD_S)
+
+
+async def _refuse(_claims: object) -> None:
+    raise ConnectionError("the write side's database is down")
+
+
+class SlowLog(CountingLog):
+    APPEND_S = 0.02
+
+    async def append(
+        self, events: Sequence[Event], headers: Sequence[Headers | None] | None = None
+    ) -> list[Appended | Exception]:
+        await asyncio.sleep(self.APPEND_S)
+        return await super().append(events, headers)
+
+
+def test_each_step_of_a_group_commit_is_heard_with_its_time_a_failed_one_too() -> None:
+    heard: list[tuple[str, float]] = []
+    store = SlowEndStore()
+    gw = CommandGateway(
+        SlowLog(), store, INSTRUMENTS, placement_step=lambda step, seconds: heard.append((step, seconds))
+    )
+    asyncio.run(gw.place(order("c-1"), STAMP))
+    assert [step for step, _ in heard] == ["claim", "append", "record"]
+    times = dict(heard)
+    assert times["claim"] < SlowLog.APPEND_S <= times["append"] < SlowEndStore.RECORD_S <= times["record"]
+
+    heard.clear()
+    store.down = True
+    with pytest.raises(ConnectionError):
+        asyncio.run(gw.place(order("c-2"), STAMP))
+    assert [step for step, _ in heard] == ["claim"], "a claim that failed is heard, and nothing after it ran"
 
 
 def test_a_cancel_continues_the_order_stream_and_one_kafka_did_not_confirm_keeps_its_sequence() -> None:
