@@ -57,6 +57,7 @@ from confluent_kafka import Producer
 if __package__ in (None, ""):  # run as a script: the repository root, not bench/, first on the path
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
+from bench import commit_steps
 from bench.bare_orders import BareServer
 from bench.common import (
     ROOT,
@@ -725,6 +726,7 @@ def api_phase(
             count = int(MAX_CLOSED_LOOP_RATE * duration)
             workers = max_workers = args.concurrency
         before = counter(prefix + "orders")
+        steps_before = commit_steps.scrape(server.url)
         out = vegeta.attack(
             name,
             post_targets(url, orders.take(count), trader),
@@ -736,6 +738,7 @@ def api_phase(
             cpu_roots=guard.roots,
         )
         out["in_log"] = counter(prefix + "orders") - before
+        out["commit_steps"] = commit_steps.moved(steps_before, commit_steps.scrape(server.url))
         if out.get("targets_exhausted"):
             raise BenchError(f"{name}: the server took more than {MAX_CLOSED_LOOP_RATE} orders/s; raise the cap")
         return out
@@ -755,6 +758,7 @@ def api_phase(
             f"p50 {out['p50_ms']:.1f} ms, p99 {out['p99_ms']:.1f} ms, errors {out['errors']}, in log {out['in_log']}, "
             f"cpu {out['cpu']}"
         )
+        log(f"    group commits, from the API's /metrics: {commit_steps.describe(out['commit_steps'])}")
         for load in args.loads:
             out = attack(f"{tag}-r{rep}-load{load}", load, args.duration)
             runs.setdefault(f"load_{load}", []).append(out)
@@ -763,6 +767,7 @@ def api_phase(
                 f"p50 {out['p50_ms']:.1f} ms, p99 {out['p99_ms']:.1f} ms, p99.9 {out['p999_ms']:.1f} ms, "
                 f"errors {out['errors']} {out['error_kinds'] or ''}"
             )
+            log(f"    group commits, from the API's /metrics: {commit_steps.describe(out['commit_steps'])}")
         for size in args.tick_batches:
 
             def post_ticks(size: int = size) -> dict[str, Any]:
