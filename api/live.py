@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from projections import live, tables
-from projections.db import FailuresThinned
+from streams.runtime.logs import FailuresThinned
 
 log = logging.getLogger("tradecore.api.live")
 # While Postgres is down both loops below try again each second: the log says it once each 30 s.

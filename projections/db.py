@@ -2,9 +2,6 @@
 log says their failed attempts to reconnect."""
 
 import logging
-import math
-import threading
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,6 +12,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 
 from projections.settings import DatabaseSettings
+from streams.runtime.logs import FailuresThinned
 
 
 def engine(settings: DatabaseSettings) -> Engine:
@@ -53,48 +51,8 @@ class _RecoveringPool(AsyncConnectionPool[AsyncConnection[Any]]):
         await super()._add_connection(attempt or _SteadyAttempt(timeout=self.reconnect_timeout), growing)
 
 
-class FailuresThinned(logging.Filter):
-    """A retried connection's failures, said once each ``every_s`` with the count of those held back: the warnings
-    whose message starts with ``prefix`` — per value of their first argument when ``by_first_arg`` (psycopg_pool's
-    name each pool so), else all as one. Every other message passes. While Postgres is down the pools try each lost
-    connection every ``RECONNECT_EVERY_S`` and the live feed listens again each second: said in full, that buried
-    everything else in the log (96 warnings in 9 s from one API)."""
-
-    def __init__(
-        self,
-        prefix: str,
-        *,
-        by_first_arg: bool = False,
-        every_s: float = 30.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        super().__init__()
-        self._prefix = prefix
-        self._by_first_arg = by_first_arg
-        self._every_s = every_s
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._said: dict[object, tuple[float, int]] = {}  # per key: when last said, failures held back since
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not (isinstance(record.msg, str) and record.msg.startswith(self._prefix)):
-            return True
-        args = record.args if isinstance(record.args, tuple) else ()
-        key = args[0] if self._by_first_arg and args else None
-        now = self._clock()
-        with self._lock:
-            said, held = self._said.get(key, (-math.inf, 0))
-            if now - said < self._every_s:
-                self._said[key] = (said, held + 1)
-                return False
-            self._said[key] = (now, 0)
-        if held:
-            record.msg += f" ({held} more failed attempts in the last {now - said:.0f} s not shown)"
-        return True
-
-
 _POOL_LOG = logging.getLogger("psycopg.pool")
-_THINNED = FailuresThinned("error connecting in", by_first_arg=True)
+_THINNED = FailuresThinned("error connecting in", key_args=1)  # psycopg_pool names the pool first
 
 
 def autocommit_pool(

@@ -36,16 +36,17 @@ def test_domain_is_pure() -> None:
 
 
 def test_projections_reach_streams_only_through_the_kafka_edge() -> None:
-    # And the process set-up every tradecore process shares (streams.runtime: the collector's thresholds).
+    # And the process set-up every tradecore process shares (streams.runtime: the collector's thresholds, the log's
+    # filter of repeated failures).
     outside_edge = {
-        path: {m for m in modules if not (m in ("streams.kafka", *_RUNTIME) or m.startswith("streams.kafka."))}
+        path: {m for m in modules if not any(m == edge or m.startswith(f"{edge}.") for edge in _EDGES)}
         for path, modules in importers("streams").items()
         if path.startswith("projections/")
     }
     assert not any(outside_edge.values()), outside_edge
 
 
-_RUNTIME = ("streams.runtime", "streams.runtime.tune_collector")
+_EDGES = ("streams.kafka", "streams.runtime")
 
 
 def test_confluent_kafka_is_imported_by_the_kafka_edge_alone() -> None:

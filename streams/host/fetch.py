@@ -32,8 +32,11 @@ from streams.host.transaction import StartOver
 from streams.kafka import Consumer, KafkaError, KafkaException, KafkaSettings, Message, TopicPartition, consumer
 from streams.kafka.logreader import RUN_OF, Position, RawRecord, raw_records
 from streams.metrics import ProcessorMetrics
+from streams.runtime.logs import FailuresThinned
 
 log = logging.getLogger("tradecore.streams")
+# A consumer error librdkafka retries on its own: said once a minute per member and kind, with the count held back.
+log.addFilter(FailuresThinned("%s: the consumer reports %s", key_args=2, every_s=60.0))
 
 # Static membership: an instance restarted under the same --instance within this long takes its partitions back
 # without a rebalance (a SIGKILLed worker's supervisor restarts it in seconds); one gone for longer has its
@@ -54,7 +57,6 @@ _LEAVE_S = 10.0  # how long a host starting over waits for its consumer to leave
 # 10 s), while the partition is already another's. Asked again each _ASK_COMMITTED_S, for up to stall_ms.
 _ASK_COMMITTED_S = 30.0
 _ASK_S = 5.0  # how long the watchdog's look-up of a partition's end may wait
-_SAY_EVERY_S = 60.0  # a consumer error of one kind is logged at most this often
 OFFSET = itemgetter(2)  # a RawRecord's offset
 
 
@@ -115,7 +117,6 @@ class Fetcher:
         # The last fetch took every record both consumers held (fewer than a full batch of each): what comes next
         # is not there yet. Under a steady stream that is every pass; taking a backlog, none.
         self.drained = True
-        self._said_errors: dict[int, float] = {}  # consumer error code -> when it was last logged
         self.group.subscribe(
             [self._lead], on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._lost_partitions
         )
@@ -186,13 +187,10 @@ class Fetcher:
     def _failed(self, error: KafkaError) -> None:
         """An error a consumer handed over instead of a record: a fatal one (the client is of no further use —
         a static member fenced, say) starts the host over with new clients; any other is said, once a minute per
-        kind at most (librdkafka retries it)."""
+        kind at most (librdkafka retries it; the log's filter counts the rest)."""
         if error.fatal():
             raise StartOver(f"the consumer failed: {error.str()}")
-        now = time.monotonic()
-        if now - self._said_errors.get(error.code(), -_SAY_EVERY_S) >= _SAY_EVERY_S:
-            self._said_errors[error.code()] = now
-            log.warning("%s: the consumer reports %s (retrying)", self._member, error.str())
+        log.warning("%s: the consumer reports %s: %s (retrying)", self._member, error.name(), error.str())
 
     def _messages(self, wait_s: float) -> list[Message]:
         deadline = time.monotonic() + wait_s

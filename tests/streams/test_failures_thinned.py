@@ -1,15 +1,20 @@
-"""While Postgres is down the pools try to reconnect every half second, the live feed each second: the log says so
-once per pool (or loop) and interval, with a count of the attempts it held back, and lets every other message
-through."""
+"""A failure retried again and again is said once per key and interval, with a count of the attempts held back, and
+every other message passes: while Postgres is down the pools try to reconnect every half second and the live feed
+each second; a processor host's consumer reports the errors librdkafka retries."""
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 
-from projections.db import FailuresThinned
+from streams.host.fetch import Fetcher
+from streams.host.transaction import StartOver
+from streams.kafka import KafkaError
+from streams.runtime.logs import FailuresThinned
 
 
 class Clock:
@@ -28,7 +33,7 @@ def clock() -> Clock:
 @pytest.fixture
 def pool_log(clock: Clock, caplog: pytest.LogCaptureFixture) -> Iterator[logging.Logger]:
     log = logging.getLogger("test-pool-logs")
-    thinned = FailuresThinned("error connecting in", by_first_arg=True, every_s=30.0, clock=clock)
+    thinned = FailuresThinned("error connecting in", key_args=1, every_s=30.0, clock=clock)
     log.addFilter(thinned)
     caplog.set_level(logging.INFO, logger="test-pool-logs")
     yield log
@@ -89,3 +94,26 @@ def test_a_loop_of_its_own_is_one_key_whatever_its_errors_say(clock: Clock, capl
         "live feed: listening failed (attempt 0); again in 1 s",
         "live feed: listening failed (attempt 30); again in 1 s (29 more failed attempts in the last 30 s not shown)",
     ]
+
+
+def test_a_hosts_consumer_errors_are_said_once_per_member_and_kind(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="tradecore.streams")
+    risk, venue = (SimpleNamespace(_member=f"{name}-{uuid.uuid4().hex[:6]}") for name in ("risk", "venue"))
+    down = KafkaError(KafkaError._TRANSPORT, "127.0.0.1:9092/1: Connection refused (after 0ms in state CONNECT)")
+    for _ in range(5):  # retried by librdkafka, reported each time
+        Fetcher._failed(risk, down)  # type: ignore[arg-type]
+        Fetcher._failed(venue, down)  # type: ignore[arg-type]
+    Fetcher._failed(risk, KafkaError(KafkaError._ALL_BROKERS_DOWN, "1/1 brokers are down"))  # type: ignore[arg-type]
+
+    said = [record.getMessage() for record in caplog.records if record.name == "tradecore.streams"]
+    assert said == [
+        f"{risk._member}: the consumer reports _TRANSPORT: {down.str()} (retrying)",
+        f"{venue._member}: the consumer reports _TRANSPORT: {down.str()} (retrying)",
+        f"{risk._member}: the consumer reports _ALL_BROKERS_DOWN: 1/1 brokers are down (retrying)",
+    ]
+
+
+def test_a_fatal_consumer_error_starts_the_host_over() -> None:
+    fenced = KafkaError(KafkaError._FENCED, "the static member was fenced", fatal=True)
+    with pytest.raises(StartOver, match="fenced"):
+        Fetcher._failed(SimpleNamespace(_member="risk-0"), fenced)  # type: ignore[arg-type]
