@@ -49,6 +49,9 @@ router = APIRouter()
 # prometheus_client's own variable: where each process of a multi-process server keeps its samples, in files the
 # scrape adds up (its "multiprocess mode"). Read when prometheus_client is imported, so set before a worker starts.
 SHARED_DIR = "PROMETHEUS_MULTIPROC_DIR"
+# Each sample is written to its file's memory map as it changes, on every request: on a disk's filesystem the kernel
+# writes those pages back every few seconds, onto the disk Postgres and Kafka flush to. On tmpfs they stay in memory.
+_IN_MEMORY = "/dev/shm"
 
 
 @contextmanager
@@ -60,7 +63,9 @@ def shared_across(workers: int) -> Iterator[None]:
     if workers <= 1 or os.environ.get(SHARED_DIR):
         yield
         return
-    directory = tempfile.mkdtemp(prefix="tradecore-metrics-")
+    directory = tempfile.mkdtemp(
+        prefix="tradecore-metrics-", dir=_IN_MEMORY if os.access(_IN_MEMORY, os.W_OK) else None
+    )
     os.environ[SHARED_DIR] = directory
     try:
         yield
