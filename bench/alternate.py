@@ -89,12 +89,12 @@ def stack_env(root: Path) -> dict[str, str]:
 
 
 @contextmanager
-def worktree(revision: str) -> Iterator[Path]:
-    """``revision`` checked out (detached) in a scratch directory, removed afterwards."""
+def worktree(revision: str, repository: Path = ROOT) -> Iterator[Path]:
+    """``revision`` of ``repository`` checked out (detached) in a scratch directory, removed afterwards."""
     scratch = Path(tempfile.mkdtemp(prefix="tradecore-base-"))
     tree = scratch / "tree"
     done = subprocess.run(
-        ["git", "worktree", "add", "--detach", str(tree), revision], cwd=ROOT, capture_output=True, text=True
+        ["git", "worktree", "add", "--detach", str(tree), revision], cwd=repository, capture_output=True, text=True
     )
     if done.returncode != 0:
         scratch.rmdir()
@@ -102,7 +102,7 @@ def worktree(revision: str) -> Iterator[Path]:
     try:
         yield tree
     finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True)
+        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=repository, capture_output=True)
         scratch.rmdir()
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from bench import alternate
-from bench.common import ROOT, BenchError
+from bench.common import BenchError
 
 
 def test_each_side_runs_first_in_every_other_pair() -> None:
@@ -35,16 +36,38 @@ def test_the_pairs_won_are_counted_pair_by_pair_not_from_the_medians() -> None:
     assert c["ratio"] == pytest.approx(1.125)
 
 
-def test_the_base_revision_is_checked_out_and_removed_after() -> None:
-    with alternate.worktree("HEAD") as tree:
-        assert (tree / "bench" / "common.py").exists()
-        listed = subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True, text=True)
-        assert str(tree) in listed.stdout
-    assert not tree.exists()
-    listed = subprocess.run(["git", "worktree", "list"], cwd=ROOT, capture_output=True, text=True)
-    assert str(tree) not in listed.stdout
+def _repository(at: Path) -> Path:
+    """A repository of two commits: ``first`` holds a.txt, the second (HEAD) b.txt."""
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "-C", str(at)]
+    subprocess.run(["git", "init", "-q", str(at)], check=True)
+    (at / "a.txt").write_text("a")
+    subprocess.run([*git, "add", "a.txt"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "a"], check=True)
+    subprocess.run([*git, "tag", "first"], check=True)
+    (at / "b.txt").write_text("b")
+    subprocess.run([*git, "add", "b.txt"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "b"], check=True)
+    return at
 
 
-def test_a_revision_that_does_not_exist_says_so() -> None:
-    with pytest.raises(BenchError, match="cannot check out 'no-such-revision'"), alternate.worktree("no-such-revision"):
+def _worktrees(repository: Path) -> str:
+    return subprocess.run(["git", "-C", str(repository), "worktree", "list"], capture_output=True, text=True).stdout
+
+
+def test_the_base_revision_is_checked_out_beside_the_working_tree_and_removed_after(tmp_path: Path) -> None:
+    repository = _repository(tmp_path / "repo")
+    with alternate.worktree("first", repository) as tree:
+        assert (tree / "a.txt").exists() and not (tree / "b.txt").exists()  # the base, not HEAD
+        assert str(tree) in _worktrees(repository)
+    assert not tree.exists() and not tree.parent.exists()
+    assert str(tree) not in _worktrees(repository)
+    assert (repository / "b.txt").exists()  # the working tree untouched
+
+
+def test_a_revision_that_does_not_exist_says_so(tmp_path: Path) -> None:
+    repository = _repository(tmp_path / "repo")
+    with (
+        pytest.raises(BenchError, match="cannot check out 'no-such-revision'"),
+        alternate.worktree("no-such-revision", repository),
+    ):
         pass
