@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -96,14 +97,15 @@ def worktree(revision: str, repository: Path = ROOT) -> Iterator[Path]:
     done = subprocess.run(
         ["git", "worktree", "add", "--detach", str(tree), revision], cwd=repository, capture_output=True, text=True
     )
-    if done.returncode != 0:
-        scratch.rmdir()
-        raise BenchError(f"cannot check out {revision!r}: {done.stderr.strip()}")
     try:
+        if done.returncode != 0:
+            raise BenchError(f"cannot check out {revision!r}: {done.stderr.strip()}")
         yield tree
     finally:
+        # (what the benchmark left in the tree goes too: its results, the load generator it fetched)
         subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=repository, capture_output=True)
-        scratch.rmdir()
+        shutil.rmtree(scratch, ignore_errors=True)
+        subprocess.run(["git", "worktree", "prune"], cwd=repository, capture_output=True)
 
 
 def run_bench(tree: Path, command: Sequence[str], env: Mapping[str, str]) -> dict[str, Any]:

@@ -58,6 +58,8 @@ def test_the_base_revision_is_checked_out_beside_the_working_tree_and_removed_af
     repository = _repository(tmp_path / "repo")
     with alternate.worktree("first", repository) as tree:
         assert (tree / "a.txt").exists() and not (tree / "b.txt").exists()  # the base, not HEAD
+        (tree / "results").mkdir()  # what a benchmark leaves behind
+        (tree / "results" / "run.json").write_text("{}")
         assert str(tree) in _worktrees(repository)
     assert not tree.exists() and not tree.parent.exists()
     assert str(tree) not in _worktrees(repository)
