@@ -50,6 +50,11 @@ SESSION_TIMEOUT_MS = 20000
 # positions, ticks) wait as long as they did at most, a little longer on average.
 _LEAD_TURN_S = 0.005
 _SIDE_TURN_S = 0.001
+# librdkafka waits in whole milliseconds and confluent-kafka rounds a timeout down to them: asked to wait the last
+# fraction of a millisecond before a fetch's deadline, a consumer answers at once, and a loop asking again until the
+# deadline spun through that fraction — ≈ 150 empty polls a wait, a hundredth of a core for every idle host
+# (docs/PERFORMANCE.md, "Stop 46"). A wait with less than this left ends there.
+_POLL_RESOLUTION_S = 0.001
 _LEAVE_S = 10.0  # how long a host starting over waits for its consumer to leave the group
 # Asking the group's committed offsets on an assignment: a read_committed consumer asks for stable ones (KIP-447), and
 # the coordinator answers no partition whose offsets an open transaction holds until that transaction ends — a
@@ -212,7 +217,7 @@ class Fetcher:
                 self.drained &= len(side) < batch_max
                 messages += side
             left = deadline - time.monotonic()
-            if messages or left <= 0:
+            if messages or left < _POLL_RESOLUTION_S:
                 return messages
             turn = left if self._side is None else min(left, _LEAD_TURN_S)
             polled = self.group.poll(turn)
