@@ -38,6 +38,8 @@ if __package__ in (None, ""):  # run as a script: the repository root, not bench
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from bench.common import RESULTS, ROOT, BenchError, fmt, log, report
+from deploy.local.settings import StackSettings
+from deploy.local.stack import LocalStack
 
 SIDES = ("base", "head")
 
@@ -80,13 +82,12 @@ def compare(base: Sequence[float], head: Sequence[float]) -> dict[str, Any]:
     }
 
 
-def stack_env(root: Path) -> dict[str, str]:
-    """The stack's addresses (``.stack/env``): a benchmark run from the worktree finds no ``.stack`` of its own."""
-    path = root / ".stack" / "env"
-    if not path.exists():
+def stack_env() -> dict[str, str]:
+    """The stack's addresses, as ``tradecore stack up`` wrote them: a benchmark run from the worktree has none."""
+    written = LocalStack(StackSettings(stack_dir=ROOT / ".stack")).written_endpoints()
+    if not written:
         raise BenchError("no .stack/env: start the stack first (`.venv/bin/tradecore stack up`)")
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-    return {key.strip(): value.strip() for key, value in pairs}
+    return written
 
 
 @contextmanager
@@ -128,7 +129,7 @@ def run_bench(tree: Path, command: Sequence[str], env: Mapping[str, str]) -> dic
 
 
 def alternate(args: argparse.Namespace) -> dict[str, Any]:
-    env = {**os.environ, **stack_env(ROOT)}
+    env = {**os.environ, **stack_env()}
     runs: dict[str, dict[str, list[float]]] = {side: {m: [] for m in args.metric} for side in SIDES}
     with worktree(args.base) as base_tree:
         trees = {"base": base_tree, "head": ROOT}

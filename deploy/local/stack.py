@@ -63,7 +63,7 @@ class LocalStack:
         self.env_file = self.dir / "env"
         # A shell that sourced `.stack/env` (as the README offers) names this stack's own endpoints: they are ours,
         # to report with their processes, not somebody else's server.
-        own = self._written_endpoints()
+        own = self.written_endpoints()
         self.external = {
             name: value
             for name in (KAFKA_ENV, DATABASE_ENV, REGISTRY_ENV)
@@ -72,7 +72,7 @@ class LocalStack:
         self._state_file = self.dir / "state.json"
 
     # -- state ---------------------------------------------------------------------------------------------
-    def _written_endpoints(self) -> dict[str, str]:
+    def written_endpoints(self) -> dict[str, str]:
         """What ``up`` last wrote to ``.stack/env`` (nothing once ``down`` removed it)."""
         try:
             lines = self.env_file.read_text().splitlines()
