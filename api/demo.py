@@ -330,6 +330,11 @@ def script(demo: Demo, touch: Touch) -> dict[str, str]:
     def tick(price: Decimal, ticks: int) -> str:
         return str((price + Decimal("0.01") * ticks).quantize(Decimal("0.01")))
 
+    def through(ask: Decimal) -> str:
+        """A BUY limit that crosses the ask even after the quotes moved on while the order was on its way: the
+        recorded ask rose up to $39 within a second (3 s at ``--speed 3``); this is 0.2 % above it, in the collar."""
+        return tick(ask * Decimal("1.002"), 0)
+
     with Client(demo, "trader") as trader, Client(demo, "risk") as risk:
         http = trader.http
         resting = []
@@ -348,12 +353,12 @@ def script(demo: Demo, touch: Touch) -> dict[str, str]:
             time.sleep(0.4)
         assert touch.ask is not None and touch.bid is not None
         place(http, "marketable limit BUY", side="BUY", order_type="LIMIT", time_in_force="GTC", quantity="0.01",
-              limit_price=tick(touch.ask, 2))  # fmt: skip
+              limit_price=through(touch.ask))  # fmt: skip
         place(http, "FOK larger than the touch", side="BUY", order_type="LIMIT", time_in_force="FOK",
               quantity="50", limit_price=tick(touch.ask, 0))  # fmt: skip
         # Amend two resting orders: one to cross the touch (it fills), one to a new size.
         assert touch.ask is not None
-        amended = http.patch(f"/v1/orders/{resting[0]}", json={"new_limit_price": tick(touch.ask, 3)})
+        amended = http.patch(f"/v1/orders/{resting[0]}", json={"new_limit_price": through(touch.ask)})
         outcomes["amend a resting BUY across the touch"] = str(amended.status_code)
         amended = http.patch(f"/v1/orders/{resting[1]}", json={"new_quantity": "0.03"})
         outcomes["amend a resting SELL's size"] = str(amended.status_code)
