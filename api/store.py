@@ -57,7 +57,7 @@ orders = Table(
     Column("partition", Integer),
     Column("offset", BigInteger),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    UniqueConstraint("namespace", "account_id", "client_order_id", name="orders_client_order_id_per_account"),
+    UniqueConstraint("account_id", "client_order_id", "namespace", name="orders_client_order_id_per_account"),
 )
 
 stream_sequences = Table(
@@ -84,10 +84,16 @@ idempotency_keys = Table(
 )
 
 
-# Every look-up of ``orders`` names its namespace as a sub-select: Postgres then plans it as one of the table's
-# namespaces (the column's distinct count) rather than by the value's own statistics. Those are stale for a namespace
-# new or grown since the last analyze, which the planner took for one row: it walked the namespace's whole index range
-# per batch and filtered the keys (49 ms a batch at 20,000 orders; a core of Postgres at 800 orders/s).
+# A look-up of ``orders`` by a batch's keys joins the namespace as a column of the batch's rows (a materialized CTE,
+# opaque to the planner), not as a condition on the table. Planned by what the statistics say of the namespace, it had
+# been taken for a few rows — new or grown since the last analyze, or one of many small ones analyzed (an average or a
+# common value's share) — and the table put outside the join: the namespace's whole index range walked per batch
+# (49 ms a batch at 20,000 orders; a core of Postgres at 800 orders/s). Scanned outside a join without the
+# namespace, the table costs all its rows, which the planner knows from its size now: the batch's keys are looked up.
+# And a look-up names the whole of each unique key it could use — the claim's the order id too, derived from the
+# account and client order id (``commands.decide``) — so no index offers a scan of part of a key (the unique key of a
+# client order id leads with the account since migration 0003: led by the namespace, it offered the record one).
+# A look-up of one order names its namespace as a sub-select (``_NS``): the same plan for every namespace, by key.
 _NS = "(SELECT CAST(%(ns)s AS text))"
 
 # The command store's statements run on psycopg directly (the hot path of every order: SQLAlchemy's execution around
@@ -108,7 +114,7 @@ _KEY = "hashtextextended(%(ns)s || chr(31) || {}, 0)"
 # and 0.9 ms for 64, against 9 µs and 0.1 ms for the JSON text (docs/PERFORMANCE.md, "Stop 40").
 _CLAIM = f"""
     WITH wanted AS MATERIALIZED (
-        SELECT w.*, pg_advisory_lock({_KEY.format("w.order_id")}) FROM (
+        SELECT w.*, CAST(%(ns)s AS text) AS ns, pg_advisory_lock({_KEY.format("w.order_id")}) FROM (
             SELECT * FROM json_to_recordset(CAST(%(claims)s AS json)) AS u(
                 order_id text, account_id text, client_order_id text, instrument text, order_type text,
                 request_hash text
@@ -132,7 +138,8 @@ _CLAIM = f"""
     SELECT o.order_id, o.account_id, o.client_order_id, false, o.request_hash, o.topic, o.partition, o."offset"
     FROM wanted w
     JOIN {SCHEMA}.orders o
-      ON o.namespace = {_NS} AND o.account_id = w.account_id AND o.client_order_id = w.client_order_id
+      ON o.namespace = w.ns AND o.order_id = w.order_id
+     AND o.account_id = w.account_id AND o.client_order_id = w.client_order_id
     WHERE NOT EXISTS (
         SELECT 1 FROM claimed c WHERE c.account_id = w.account_id AND c.client_order_id = w.client_order_id
     )
@@ -142,19 +149,26 @@ _CLAIM = f"""
 # the record of the placement that held them (`_RECORD` lets the locks go after its UPDATE, before that commits): a
 # plain read could still see the row unrecorded and take it again.
 _CLAIMED = f"""
-    SELECT order_id, account_id, client_order_id, false AS claimed, request_hash, topic, partition, "offset"
-    FROM {SCHEMA}.orders WHERE namespace = {_NS} AND order_id = ANY(CAST(%(order_ids)s AS text[]))
-    FOR SHARE
+    WITH wanted AS MATERIALIZED (
+        SELECT CAST(%(ns)s AS text) AS ns, unnest(CAST(%(order_ids)s AS text[])) AS order_id
+    )
+    SELECT o.order_id, o.account_id, o.client_order_id, false AS claimed, o.request_hash, o.topic, o.partition,
+           o."offset"
+    FROM wanted w JOIN {SCHEMA}.orders o ON o.namespace = w.ns AND o.order_id = w.order_id
+    FOR SHARE OF o
 """
 
 # Where the placement's orders landed, and their locks let go: the placement's end, in one round trip. The unlock
 # reads the UPDATE's rows first, so the rows are locked by it before anyone else gets the advisory locks (a WITH
 # statement nobody reads runs at the statement's end, after the SELECT); `_CLAIMED` then waits for its commit.
 _RECORD = f"""
-    WITH recorded AS (
+    WITH placed AS MATERIALIZED (
+        SELECT CAST(%(ns)s AS text) AS ns, r.* FROM json_to_recordset(CAST(%(placed)s AS json))
+            AS r(order_id text, topic text, partition int, "offset" bigint)
+    ), recorded AS (
         UPDATE {SCHEMA}.orders o SET topic = r.topic, partition = r.partition, "offset" = r."offset"
-        FROM json_to_recordset(CAST(%(placed)s AS json)) AS r(order_id text, topic text, partition int, "offset" bigint)
-        WHERE o.namespace = {_NS} AND o.order_id = r.order_id
+        FROM placed r
+        WHERE o.namespace = r.ns AND o.order_id = r.order_id
         RETURNING 1
     )
     SELECT pg_advisory_unlock_all() FROM (SELECT count(*) FROM recorded) AS done
@@ -351,10 +365,10 @@ class PostgresCommandStore:
 
 
 async def _plan_once(conn: AsyncConnection[Any]) -> None:
-    # The store's statements look rows up by key, the same plan whatever the values (the namespace is a sub-select,
-    # ``_NS``), and psycopg prepares them after a few uses. Postgres still plans a prepared statement afresh for
-    # each execution while it guesses that plan cheaper than the generic one — the record's forever: 0.09 ms of
-    # Postgres CPU a group commit, as much as running it (docs/PERFORMANCE.md, "Stop 39").
+    # The store's statements look rows up by key, the same plan whatever the values (the namespace a column of the
+    # batch's rows or a sub-select: above), and psycopg prepares them after a few uses. Postgres still plans a
+    # prepared statement afresh for each execution while it guesses that plan cheaper than the generic one — the
+    # record's forever: 0.09 ms of Postgres CPU a group commit, as much as running it (docs/PERFORMANCE.md, "Stop 39").
     # And that plan is one of key look-ups whatever the planner guesses of a batch's size: a batch given as JSON is
     # 100 rows to it (an array's unnest had been 10), and against a namespace the statistics took for small, a scan of
     # the namespace joined by hashing then looked cheaper than a look-up per order — a group commit read the whole

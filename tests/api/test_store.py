@@ -37,8 +37,10 @@ class TestPostgresCommandStore(CommandStoreContract):
     def test_placing_reads_the_batchs_own_rows_however_many_orders_the_namespace_holds(self) -> None:
         """A group commit's claims and records read its own rows of ``orders``, not its namespace's. The statistics
         are made stale as a new or grown namespace finds them: analyzed while the table held another namespace's
-        3,000 orders, then 3,000 of this one's. Planned from them, the statements had walked this namespace's whole
-        index range per batch (a core of Postgres at 800 orders/s in bench/order_entry.py)."""
+        3,000 orders and 300 namespaces of 5 (an average and a common value's share of a few rows), then 3,000 of
+        this one's. Planned from them, the statements had walked this namespace's whole index range per batch (a core
+        of Postgres at 800 orders/s in bench/order_entry.py); among the small namespaces, the record still had, by
+        the unique key of client order ids, while it led with the namespace."""
         account = self.account()
         earlier = [placement(account, f"earlier-{i}")[0] for i in range(3_000)]
         batch = [placement(account, f"batch-{i}")[0] for i in range(10)]
@@ -66,6 +68,9 @@ class TestPostgresCommandStore(CommandStoreContract):
             async with command_pool(DatabaseSettings(url=self.url), max_size=2) as pool:
                 other = [placement(account, f"other-{i}")[0] for i in range(3_000)]
                 await fill(PostgresCommandStore(pool, self.namespace + "other."), other)
+                for n in range(300):
+                    small = [placement(account, f"small-{i}")[0] for i in range(5)]
+                    await fill(PostgresCommandStore(pool, f"{self.namespace}small-{n}."), small)
                 async with pool.connection() as conn:
                     await conn.execute(f"ANALYZE {SCHEMA}.orders")
                 await fill(PostgresCommandStore(pool, self.namespace), earlier)
