@@ -4,6 +4,8 @@ The command store looks orders up by a batch's keys, joined with the namespace a
 the namespace, this index offered the planner a scan of the namespace's whole range, filtered, for the record's
 look-up by order id; where the statistics took a namespace for a few rows, it chose that and read the namespace per
 batch. Led by the account, it serves the claim's look-up by (account, client order id, namespace) and nothing else.
+The index is built again under the table's lock, as the API is stopped for any migration (it refuses to serve tables
+of another revision: ``tradecore db upgrade`` first).
 
 Revision ID: 0003
 Revises: 0002
