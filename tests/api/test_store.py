@@ -39,8 +39,8 @@ class TestPostgresCommandStore(CommandStoreContract):
         are made stale as a new or grown namespace finds them: analyzed while the table held another namespace's
         3,000 orders and 300 namespaces of 5 (an average and a common value's share of a few rows), then 3,000 of
         this one's. Planned from them, the statements had walked this namespace's whole index range per batch (a core
-        of Postgres at 800 orders/s in bench/order_entry.py); among the small namespaces, the record still had, by
-        the unique key of client order ids, while it led with the namespace."""
+        of Postgres at 800 orders/s in bench/order_entry.py); among the small namespaces, the record had walked it
+        through the client-order-id key too, while that key led with the namespace."""
         account = self.account()
         earlier = [placement(account, f"earlier-{i}")[0] for i in range(3_000)]
         batch = [placement(account, f"batch-{i}")[0] for i in range(10)]
